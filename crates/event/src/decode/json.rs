@@ -1,0 +1,754 @@
+//! JSON: single objects, NDJSON, concatenated objects and arrays of objects.
+//!
+//! Parsing uses sonic-rs's lazy iterators, which hand back each value's raw text: numbers keep
+//! the text they were written with, and nothing is built but our [`Fields`].
+//!
+//! Flattening rules:
+//! - nested objects become dotted paths (`{"process":{"pid":4}}` → `process.pid`), so flat
+//!   ECS-style JSON and nested JSON give the same names;
+//! - arrays of scalars stay arrays; an object or array inside an array is kept as its JSON
+//!   text (searchable, nothing lost);
+//! - an empty object is stored as `null` under its path;
+//! - the evtx JSON rendering (`{"Event":{"System":…,"EventData":…}}`, as written by
+//!   evtx_dump and by [`super::evtx`]) is recognised and flattened to the names Sigma rules
+//!   use: see [`super::evtx`] for those rules.
+
+use bytes::Bytes;
+use sonic_rs::{JsonType, JsonValueTrait, LazyValue};
+
+use super::{Decoder, Facts, MAX_DEPTH, MAX_EVENT_BYTES, known};
+use crate::error::DecodeError;
+use crate::event::{Event, Format};
+use crate::field::FieldId;
+use crate::fields::{Fields, Scalar};
+use crate::time::{Timestamp, parse_rfc3339};
+
+/// Fields tried, in order, for the event time of generic JSON.
+const TIME_FIELDS: &[&str] = &[
+    "@timestamp",
+    "timestamp",
+    "time",
+    "event.created",
+    "EventTime",
+    "TimeCreated",
+    "ts",
+    "date",
+];
+
+/// Fields tried, in order, for the host of generic JSON.
+const HOST_FIELDS: &[&str] = &[
+    "Computer",
+    "host.name",
+    "host.hostname",
+    "hostname",
+    "host",
+    "HostName",
+    "computer_name",
+];
+
+/// How the walker names what it finds.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Naming {
+    /// Dotted paths.
+    Plain,
+    /// evtx's XML-as-JSON: `#text` is the element's own value and `#attributes` children
+    /// are named `element_attribute`; element names lose their spaces.
+    Xml,
+}
+
+struct Walk<'a> {
+    decoder: &'a mut Decoder,
+    fields: Fields,
+    /// Address of the whole input, to turn sub-slices into offsets.
+    base: usize,
+    input: &'a [u8],
+    format: Format,
+    path: String,
+}
+
+impl Decoder {
+    /// Decodes one JSON object (surrounding whitespace allowed).
+    pub fn decode_json(&mut self, input: Bytes) -> Result<Event, DecodeError> {
+        let (fields, facts) = self.json_fields(&input, Format::Json)?;
+        Ok(self.finish(Format::Json, fields, input, &facts))
+    }
+
+    /// Flattens a JSON object into fields and finds the time, host and classification facts.
+    pub(crate) fn json_fields(
+        &mut self,
+        input: &[u8],
+        format: Format,
+    ) -> Result<(Fields, Facts), DecodeError> {
+        if input.len() > MAX_EVENT_BYTES {
+            return Err(DecodeError::TooLarge {
+                format,
+                len: input.len(),
+                limit: MAX_EVENT_BYTES,
+            });
+        }
+        let start = input
+            .iter()
+            .position(|b| !b.is_ascii_whitespace())
+            .unwrap_or(input.len());
+        if input.get(start) != Some(&b'{') {
+            return Err(DecodeError::syntax(format, input, start, "a JSON object"));
+        }
+        let text = std::str::from_utf8(input)
+            .map_err(|e| DecodeError::syntax(format, input, e.valid_up_to(), "UTF-8 text"))?;
+        let mut walk = Walk {
+            decoder: self,
+            fields: Fields::with_capacity(32, input.len() / 2),
+            base: input.as_ptr() as usize,
+            input,
+            format,
+            path: String::new(),
+        };
+        let evtx_shape = walk.top(&text[start..])?;
+        let fields = walk.fields;
+        let k = known();
+        let mut facts = Facts::default();
+        if evtx_shape || fields.get(k.channel).is_some() {
+            facts.channel = Some(k.channel);
+            facts.provider = Some(k.provider_name);
+            facts.event_id = Some(k.event_id);
+        }
+        if evtx_shape {
+            facts.class_format = Some(Format::Evtx);
+            facts.host = Some(k.computer);
+            facts.time = fields
+                .get(k.system_time)
+                .and_then(|v| v.as_text())
+                .and_then(|t| parse_rfc3339(t, self.origin.default_offset).ok())
+                .map(|(ts, off)| (ts, off));
+        } else {
+            facts.host = HOST_FIELDS
+                .iter()
+                .filter_map(|n| FieldId::lookup(n))
+                .find(|id| fields.get(*id).and_then(|v| v.as_text()).is_some());
+            facts.time = TIME_FIELDS
+                .iter()
+                .filter_map(|n| FieldId::lookup(n))
+                .find_map(|id| json_time(&fields, id, self.origin.default_offset));
+        }
+        Ok((fields, facts))
+    }
+}
+
+/// The time in field `id`: RFC 3339 text, or a number of seconds, milliseconds,
+/// microseconds or nanoseconds since the epoch (told apart by magnitude).
+fn json_time(
+    fields: &Fields,
+    id: FieldId,
+    default_offset: crate::time::UtcOffset,
+) -> Option<(Timestamp, Option<crate::time::UtcOffset>)> {
+    let value = fields.get(id)?;
+    if let Some(n) = value.as_number() {
+        return epoch_nanos(n.text()).map(|ns| (Timestamp::from_nanos(ns), None));
+    }
+    let text = value.as_str()?;
+    let (ts, offset) = parse_rfc3339(text.trim(), default_offset).ok()?;
+    Some((ts, offset))
+}
+
+/// Nanoseconds from a decimal epoch number in seconds, milliseconds, microseconds or
+/// nanoseconds (told apart by the magnitude of the integer part), computed from the digits
+/// so that `1767225600.25` is exact. Exponents and negative times are not epoch times.
+fn epoch_nanos(text: &str) -> Option<i64> {
+    let (int, frac) = text.split_once('.').unwrap_or((text, ""));
+    if int.is_empty() || !int.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    if !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let int_value: i64 = int.parse().ok()?;
+    let scale: u32 = match int_value {
+        0..100_000_000_000 => 9,
+        100_000_000_000..100_000_000_000_000 => 6,
+        100_000_000_000_000..100_000_000_000_000_000 => 3,
+        _ => 0,
+    };
+    let mut nanos = int_value.checked_mul(10i64.pow(scale))?;
+    let mut unit = 10i64.pow(scale);
+    for digit in frac.bytes().take(scale as usize) {
+        unit /= 10;
+        nanos = nanos.checked_add(i64::from(digit - b'0') * unit)?;
+    }
+    Some(nanos)
+}
+
+impl Walk<'_> {
+    fn offset(&self, raw: &str) -> usize {
+        (raw.as_ptr() as usize).saturating_sub(self.base)
+    }
+
+    fn json_error(&self, raw: &str, err: &sonic_rs::Error) -> DecodeError {
+        let offset = self.offset(raw) + err.offset();
+        // sonic-rs appends the position and an excerpt after the message; we give our own.
+        let text = err.to_string();
+        let message = text
+            .split(" at line ")
+            .next()
+            .unwrap_or(&text)
+            .trim()
+            .to_owned();
+        let expected = if message.is_empty() {
+            "valid JSON".to_owned()
+        } else {
+            format!("valid JSON ({message})")
+        };
+        DecodeError::syntax(
+            self.format,
+            self.input,
+            offset.min(self.input.len()),
+            expected,
+        )
+    }
+
+    fn entries<'v>(
+        &self,
+        raw: &'v str,
+    ) -> Result<Vec<(std::borrow::Cow<'v, str>, LazyValue<'v>)>, DecodeError> {
+        let mut out = Vec::new();
+        for item in sonic_rs::to_object_iter(raw) {
+            out.push(item.map_err(|e| self.json_error(raw, &e))?);
+        }
+        Ok(out)
+    }
+
+    fn depth_check(&self, raw: &str, depth: usize) -> Result<(), DecodeError> {
+        if depth > MAX_DEPTH {
+            return Err(DecodeError::TooDeep {
+                format: self.format,
+                offset: self.offset(raw),
+                limit: MAX_DEPTH,
+            });
+        }
+        Ok(())
+    }
+
+    /// Walks the top-level object; returns whether it had the evtx shape.
+    fn top(&mut self, raw: &str) -> Result<bool, DecodeError> {
+        let mut evtx_shape = false;
+        for (key, value) in self.entries(raw)? {
+            if key == "Event" && value.get_type() == JsonType::Object {
+                let event = value.as_raw_str();
+                let sections = self.entries(event)?;
+                if sections.iter().any(|(k, _)| k == "System") {
+                    evtx_shape = true;
+                    self.evtx_event(sections)?;
+                    continue;
+                }
+            }
+            self.member(&key, &value, Naming::Plain, 1)?;
+        }
+        Ok(evtx_shape)
+    }
+
+    fn evtx_event(
+        &mut self,
+        sections: Vec<(std::borrow::Cow<'_, str>, LazyValue<'_>)>,
+    ) -> Result<(), DecodeError> {
+        for (key, value) in sections {
+            match &*key {
+                // The XML namespace of <Event>: markup, not data (the raw record keeps it).
+                "#attributes" => {}
+                "System" => self.section(&value, "", false)?,
+                "EventData" => self.section(&value, "EventData", true)?,
+                "UserData" => {
+                    // UserData holds one vendor element (<LogFileCleared>, <EventXML>, …)
+                    // whose children are the fields rules name.
+                    if value.get_type() == JsonType::Object {
+                        for (_, inner) in self.entries(value.as_raw_str())? {
+                            self.section(&inner, "UserData", true)?;
+                        }
+                    } else {
+                        self.leaf("UserData", &value, Naming::Xml, 2)?;
+                    }
+                }
+                other => {
+                    let other = other.to_owned();
+                    self.member(&other, &value, Naming::Xml, 2)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Flattens one evtx section with bare names. Data names that collide with a name
+    /// already set (a System field) are kept under `section.name` instead.
+    fn section(
+        &mut self,
+        value: &LazyValue<'_>,
+        section: &str,
+        data: bool,
+    ) -> Result<(), DecodeError> {
+        if value.get_type() != JsonType::Object {
+            return self.leaf(section, value, Naming::Xml, 2);
+        }
+        for (key, child) in self.entries(value.as_raw_str())? {
+            if key == "#attributes" {
+                // Attributes of the section element itself (an xmlns, a Name): markup.
+                continue;
+            }
+            let name = strip_spaces(&key);
+            if data && key != "#text" {
+                if let Some(id) = FieldId::lookup(&name) {
+                    if self.fields.get(id).is_some() {
+                        let qualified = format!("{section}.{name}");
+                        self.member(&qualified, &child, Naming::Xml, 3)?;
+                        continue;
+                    }
+                }
+            }
+            let name = if key == "#text" {
+                section.to_owned()
+            } else {
+                name.into_owned()
+            };
+            self.member(&name, &child, Naming::Xml, 3)?;
+        }
+        Ok(())
+    }
+
+    /// Stores `value` under `path` + `key`, flattening objects.
+    fn member(
+        &mut self,
+        key: &str,
+        value: &LazyValue<'_>,
+        naming: Naming,
+        depth: usize,
+    ) -> Result<(), DecodeError> {
+        let saved = self.path.len();
+        if !self.path.is_empty() {
+            self.path.push('.');
+        }
+        self.path.push_str(key);
+        let result = self.value_at_path(value, naming, depth);
+        self.path.truncate(saved);
+        result
+    }
+
+    fn leaf(
+        &mut self,
+        name: &str,
+        value: &LazyValue<'_>,
+        naming: Naming,
+        depth: usize,
+    ) -> Result<(), DecodeError> {
+        self.member(name, value, naming, depth)
+    }
+
+    fn value_at_path(
+        &mut self,
+        value: &LazyValue<'_>,
+        naming: Naming,
+        depth: usize,
+    ) -> Result<(), DecodeError> {
+        let raw = value.as_raw_str();
+        self.depth_check(raw, depth)?;
+        match value.get_type() {
+            JsonType::Object => {
+                let entries = self.entries(raw)?;
+                if entries.is_empty() {
+                    return self.store(raw, Scalar::Null);
+                }
+                for (key, child) in entries {
+                    match (naming, &*key) {
+                        (Naming::Xml, "#text") => self.value_at_path(&child, naming, depth + 1)?,
+                        (Naming::Xml, "#attributes") if child.get_type() == JsonType::Object => {
+                            for (attr, attr_value) in self.entries(child.as_raw_str())? {
+                                let saved = self.path.len();
+                                self.path.push('_');
+                                self.path.push_str(&strip_spaces(&attr));
+                                let r = self.value_at_path(&attr_value, naming, depth + 2);
+                                self.path.truncate(saved);
+                                r?;
+                            }
+                        }
+                        (Naming::Xml, _) => {
+                            let key = strip_spaces(&key).into_owned();
+                            self.member(&key, &child, naming, depth + 1)?;
+                        }
+                        (Naming::Plain, _) => self.member(&key, &child, naming, depth + 1)?,
+                    }
+                }
+                Ok(())
+            }
+            JsonType::Array => {
+                let mut elements = Vec::new();
+                for item in sonic_rs::to_array_iter(raw) {
+                    let element = item.map_err(|e| self.json_error(raw, &e))?;
+                    self.depth_check(element.as_raw_str(), depth + 1)?;
+                    elements.push(element);
+                }
+                let scalars: Vec<Scalar<'_>> = elements.iter().map(scalar).collect();
+                let id = self.field_id(raw)?;
+                self.fields
+                    .push_array(id, scalars)
+                    .map_err(|source| DecodeError::Field {
+                        format: self.format,
+                        offset: self.offset(raw),
+                        source,
+                    })
+            }
+            _ => self.store(raw, scalar(value)),
+        }
+    }
+
+    fn field_id(&mut self, raw: &str) -> Result<FieldId, DecodeError> {
+        let path = if self.path.is_empty() {
+            "_"
+        } else {
+            &self.path
+        };
+        self.decoder.intern(path).map_err(|e| DecodeError::Field {
+            format: self.format,
+            offset: self.offset(raw),
+            source: e.into(),
+        })
+    }
+
+    fn store(&mut self, raw: &str, value: Scalar<'_>) -> Result<(), DecodeError> {
+        let id = self.field_id(raw)?;
+        self.fields
+            .insert(id, value)
+            .map_err(|source| DecodeError::Field {
+                format: self.format,
+                offset: self.offset(raw),
+                source,
+            })
+    }
+}
+
+/// A scalar view of a validated JSON value; objects and arrays give their JSON text.
+fn scalar<'v>(value: &'v LazyValue<'_>) -> Scalar<'v> {
+    match value.get_type() {
+        JsonType::Null => Scalar::Null,
+        JsonType::Boolean => Scalar::Bool(value.as_bool().unwrap_or(false)),
+        JsonType::Number => Scalar::Num(value.as_raw_str()),
+        JsonType::String => Scalar::Str(value.as_str().unwrap_or_default()),
+        JsonType::Object | JsonType::Array => Scalar::Str(value.as_raw_str()),
+    }
+}
+
+/// Field names from EVTX lose their whitespace: Defender's `Threat Name` becomes
+/// `ThreatName`, the name Sigma rules use.
+pub(crate) fn strip_spaces(name: &str) -> std::borrow::Cow<'_, str> {
+    if name.bytes().any(|b| b.is_ascii_whitespace()) {
+        name.chars()
+            .filter(|c| !c.is_whitespace())
+            .collect::<String>()
+            .into()
+    } else {
+        name.into()
+    }
+}
+
+/// Splits a buffer of JSON events into one slice per top-level object: NDJSON, objects
+/// concatenated with any whitespace between them (as evtx_dump writes), or one top-level
+/// array of objects.
+///
+/// Yields `(offset, bytes)` pairs, or an error at the offset where a value could not be
+/// delimited (after which iteration stops). The slices are not validated here: decode each
+/// with [`Decoder::decode_json`].
+#[derive(Debug)]
+pub struct JsonSplitter {
+    input: Bytes,
+    pos: usize,
+    state: SplitState,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SplitState {
+    Start,
+    Objects,
+    ArrayFirst,
+    ArrayNext,
+    Done,
+}
+
+impl JsonSplitter {
+    /// Splits `input`.
+    pub fn new(input: Bytes) -> JsonSplitter {
+        JsonSplitter {
+            input,
+            pos: 0,
+            state: SplitState::Start,
+        }
+    }
+
+    fn skip_ws(&mut self) {
+        while self
+            .input
+            .get(self.pos)
+            .is_some_and(|b| b.is_ascii_whitespace())
+        {
+            self.pos += 1;
+        }
+    }
+
+    fn fail(
+        &mut self,
+        at: usize,
+        expected: &'static str,
+    ) -> Option<Result<(usize, Bytes), DecodeError>> {
+        self.state = SplitState::Done;
+        Some(Err(DecodeError::syntax(
+            Format::Json,
+            &self.input,
+            at,
+            expected,
+        )))
+    }
+}
+
+/// The end (exclusive) of the object or array starting at `start`, or the offset where the
+/// input ended inside it.
+fn value_end(b: &[u8], start: usize) -> Result<usize, usize> {
+    let mut depth = 0usize;
+    let mut i = start;
+    while i < b.len() {
+        match b[i] {
+            b'"' => {
+                i += 1;
+                loop {
+                    match memchr::memchr2(b'"', b'\\', &b[i..]) {
+                        None => return Err(b.len()),
+                        Some(j) if b[i + j] == b'\\' => i += j + 2,
+                        Some(j) => {
+                            i += j + 1;
+                            break;
+                        }
+                    }
+                }
+                continue;
+            }
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => {
+                depth = depth.saturating_sub(1);
+                if depth == 0 {
+                    return Ok(i + 1);
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    Err(b.len())
+}
+
+impl Iterator for JsonSplitter {
+    type Item = Result<(usize, Bytes), DecodeError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.skip_ws();
+        match self.state {
+            SplitState::Done => return None,
+            SplitState::Start => {
+                if self.input.get(self.pos) == Some(&b'[') {
+                    self.pos += 1;
+                    self.skip_ws();
+                    self.state = SplitState::ArrayFirst;
+                    if self.input.get(self.pos) == Some(&b']') {
+                        self.pos += 1;
+                        return self.after_array();
+                    }
+                } else {
+                    self.state = SplitState::Objects;
+                }
+            }
+            SplitState::ArrayNext => match self.input.get(self.pos) {
+                Some(b',') => {
+                    self.pos += 1;
+                    self.skip_ws();
+                }
+                Some(b']') => {
+                    self.pos += 1;
+                    return self.after_array();
+                }
+                None => return self.fail(self.pos, "']' closing the array"),
+                Some(_) => return self.fail(self.pos, "',' or ']' between array elements"),
+            },
+            SplitState::Objects | SplitState::ArrayFirst => {}
+        }
+        let start = self.pos;
+        match self.input.get(start) {
+            None if self.state == SplitState::Objects => {
+                self.state = SplitState::Done;
+                None
+            }
+            None => self.fail(start, "']' closing the array"),
+            Some(b'{') => match value_end(&self.input, start) {
+                Ok(end) => {
+                    self.pos = end;
+                    if self.state == SplitState::ArrayFirst {
+                        self.state = SplitState::ArrayNext;
+                    }
+                    Some(Ok((start, self.input.slice(start..end))))
+                }
+                Err(at) => self.fail(at, "the end of the JSON object"),
+            },
+            Some(_) => self.fail(start, "a JSON object"),
+        }
+    }
+}
+
+impl JsonSplitter {
+    fn after_array(&mut self) -> Option<Result<(usize, Bytes), DecodeError>> {
+        self.skip_ws();
+        if self.pos < self.input.len() {
+            return self.fail(self.pos, "the end of input after the array");
+        }
+        self.state = SplitState::Done;
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::tests::decoder;
+    use crate::fields::Value;
+
+    fn decode(json: &str) -> Event {
+        decoder()
+            .decode_json(Bytes::copy_from_slice(json.as_bytes()))
+            .unwrap()
+    }
+
+    fn text<'e>(e: &'e Event, name: &str) -> Option<&'e str> {
+        e.fields.get_by_name(name)?.as_text()
+    }
+
+    #[test]
+    fn nested_and_flat_give_the_same_names() {
+        let nested = decode(r#"{"process":{"pid":4,"name":"x"},"host":{"name":"h1"}}"#);
+        let flat = decode(r#"{"process.pid":4,"process.name":"x","host.name":"h1"}"#);
+        assert_eq!(nested.fields, flat.fields);
+        assert_eq!(text(&nested, "process.pid"), Some("4"));
+        assert_eq!(nested.host.as_deref(), Some("h1"));
+    }
+
+    #[test]
+    fn scalars_arrays_and_escapes() {
+        let e = decode(
+            r#"{"s":"a\"b\\c\u00e9","n":-1.50e3,"t":true,"z":null,"a":[1,"x",{"k":1},[2]],"o":{}}"#,
+        );
+        assert_eq!(text(&e, "s"), Some("a\"b\\cé"));
+        assert_eq!(text(&e, "n"), Some("-1.50e3"));
+        assert_eq!(e.fields.get_by_name("t"), Some(Value::Bool(true)));
+        assert_eq!(e.fields.get_by_name("z"), Some(Value::Null));
+        assert_eq!(e.fields.get_by_name("o"), Some(Value::Null));
+        let Some(Value::Array(a)) = e.fields.get_by_name("a") else {
+            panic!("array expected")
+        };
+        let items: Vec<_> = a.iter().map(|v| v.as_text().unwrap().to_owned()).collect();
+        assert_eq!(items, ["1", "x", r#"{"k":1}"#, "[2]"]);
+    }
+
+    #[test]
+    fn time_fields() {
+        let e = decode(r#"{"@timestamp":"2026-01-02T03:04:05.5+01:00","msg":"x"}"#);
+        assert_eq!(e.time.to_string(), "2026-01-02T02:04:05.5Z");
+        assert_eq!(e.time_offset.seconds(), 3600);
+        let e = decode(r#"{"ts":1767225600.25}"#);
+        assert_eq!(e.time.to_string(), "2026-01-01T00:00:00.25Z");
+        let e = decode(r#"{"timestamp":1767225600000}"#);
+        assert_eq!(e.time.to_string(), "2026-01-01T00:00:00Z");
+        let e = decode(r#"{"msg":"no time"}"#);
+        assert_eq!(e.time, e.received);
+    }
+
+    #[test]
+    fn evtx_shape_is_flattened_to_sigma_names() {
+        let e = decode(
+            r##"{"Event":{"#attributes":{"xmlns":"x"},"System":{"Provider":{"#attributes":{"Name":"Microsoft-Windows-Sysmon","Guid":"G"}},"EventID":{"#attributes":{"Qualifiers":16384},"#text":1},"TimeCreated":{"#attributes":{"SystemTime":"2026-04-17T05:24:53.092051Z"}},"Channel":"Microsoft-Windows-Sysmon/Operational","Computer":"pc1","Correlation":null},"EventData":{"Image":"C:\\a.exe","Threat Name":"Evil","Channel":"dup","Data":["u","v"]}}}"##,
+        );
+        assert_eq!(text(&e, "Provider_Name"), Some("Microsoft-Windows-Sysmon"));
+        assert_eq!(text(&e, "EventID"), Some("1"));
+        assert_eq!(text(&e, "EventID_Qualifiers"), Some("16384"));
+        assert_eq!(text(&e, "Image"), Some("C:\\a.exe"));
+        assert_eq!(text(&e, "ThreatName"), Some("Evil"));
+        assert_eq!(
+            text(&e, "Channel"),
+            Some("Microsoft-Windows-Sysmon/Operational")
+        );
+        assert_eq!(text(&e, "EventData.Channel"), Some("dup"));
+        assert_eq!(e.fields.get_by_name("Correlation"), Some(Value::Null));
+        assert!(e.fields.get_by_name("xmlns").is_none());
+        assert_eq!(e.host.as_deref(), Some("pc1"));
+        assert_eq!(e.time.to_string(), "2026-04-17T05:24:53.092051Z");
+        assert!(
+            e.logsource
+                .matches(Some("windows"), Some("process_creation"), Some("sysmon"))
+        );
+    }
+
+    #[test]
+    fn user_data_children_are_top_level() {
+        let e = decode(
+            r##"{"Event":{"System":{"Channel":"Security","EventID":1102},"UserData":{"LogFileCleared":{"#attributes":{"xmlns":"n"},"SubjectUserName":"bob","Nested":{"Deep":"x"}}}}}"##,
+        );
+        assert_eq!(text(&e, "SubjectUserName"), Some("bob"));
+        assert_eq!(text(&e, "Nested.Deep"), Some("x"));
+        assert!(e.logsource.matches(Some("windows"), None, Some("security")));
+    }
+
+    #[test]
+    fn errors_name_the_position() {
+        let mut d = decoder();
+        let err = d.decode_json(Bytes::from_static(b"  [1]")).unwrap_err();
+        assert_eq!(err.offset(), Some(2));
+        let err = d
+            .decode_json(Bytes::from_static(br#"{"a": tru}"#))
+            .unwrap_err();
+        assert!(err.offset().unwrap() >= 5, "{err}");
+        let err = d
+            .decode_json(Bytes::from_static(br#"{"a": {"b": 01}}"#))
+            .unwrap_err();
+        assert!(err.to_string().contains("json"), "{err}");
+        let deep = format!("{}1{}", "{\"a\":".repeat(200), "}".repeat(200));
+        let err = d.decode_json(Bytes::from(deep)).unwrap_err();
+        assert!(matches!(err, DecodeError::TooDeep { .. }), "{err}");
+        assert!(
+            d.decode_json(Bytes::from_static(b"{\"a\":\"\xff\"}"))
+                .is_err()
+        );
+        assert!(d.decode_json(Bytes::from_static(b"")).is_err());
+        assert!(d.decode_json(Bytes::from_static(b"{}")).is_ok());
+    }
+
+    fn split(input: &str) -> Vec<Result<String, usize>> {
+        JsonSplitter::new(Bytes::copy_from_slice(input.as_bytes()))
+            .map(|r| {
+                r.map(|(_, b)| String::from_utf8(b.to_vec()).unwrap())
+                    .map_err(|e| e.offset().unwrap())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn splitting_streams() {
+        assert_eq!(
+            split("{\"a\":1}\n{\"b\":\"}\"}\n"),
+            [Ok("{\"a\":1}".into()), Ok("{\"b\":\"}\"}".into())]
+        );
+        assert_eq!(
+            split("{\n \"a\": {}\n}{\"b\":\"\\\"\"}"),
+            [Ok("{\n \"a\": {}\n}".into()), Ok("{\"b\":\"\\\"\"}".into())]
+        );
+        assert_eq!(
+            split(" [ {\"a\":1} , {\"b\":2} ] "),
+            [Ok("{\"a\":1}".into()), Ok("{\"b\":2}".into())]
+        );
+        assert_eq!(split("[]"), []);
+        assert_eq!(split(""), []);
+        assert_eq!(split("{\"a\":1} x"), [Ok("{\"a\":1}".into()), Err(8)]);
+        assert_eq!(split("{\"a\":1"), [Err(6)]);
+        assert_eq!(
+            split("[{\"a\":1} {\"b\":1}]"),
+            [Ok("{\"a\":1}".into()), Err(9)]
+        );
+    }
+}

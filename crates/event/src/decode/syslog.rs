@@ -1,0 +1,4 @@
+//! placeholder
+pub(crate) const APPNAME: &str = "appname";
+pub(crate) const FACILITY: &str = "facility";
+pub(crate) const HOSTNAME: &str = "hostname";

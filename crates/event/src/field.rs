@@ -1,0 +1,226 @@
+//! Field names and their interned ids.
+//!
+//! Detection looks up the same few hundred field names in every event, so names are interned
+//! once into a process-wide table and events store [`FieldId`]s (a `u32`). A compiled rule set
+//! resolves its field names to ids at load time; per event, finding a field is then a scan over
+//! a short array of integers, with no hashing and no string comparison.
+//!
+//! The table is process-wide (not per decoder) so that an id means the same name in every
+//! crate: the EVTX decoder, the syslog listener and the Sigma engine agree without
+//! coordination. It only grows. To keep a hostile sender (random JSON keys) from growing it
+//! without bound, it holds at most [`MAX_FIELD_NAMES`] names of at most [`MAX_FIELD_NAME_LEN`]
+//! bytes; beyond that, interning fails and the decoder reports the event as undecodable,
+//! naming the field (never a silent drop).
+
+use std::fmt;
+use std::sync::{OnceLock, RwLock};
+
+use rustc_hash::FxHashMap;
+
+/// The most distinct field names the process will intern.
+pub const MAX_FIELD_NAMES: usize = 1 << 22;
+
+/// The longest field name, in bytes, that can be interned.
+pub const MAX_FIELD_NAME_LEN: usize = 1024;
+
+/// The interned id of a field name.
+///
+/// Ids are dense (0, 1, 2, …) so that a consumer can index a `Vec` by them.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FieldId(u32);
+
+impl FieldId {
+    /// The id as an index into a dense table.
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+
+    /// Interns `name`, returning its id.
+    pub fn intern(name: &str) -> Result<FieldId, FieldNameError> {
+        interner().intern(name)
+    }
+
+    /// The id of `name` if it was interned already; never grows the table.
+    pub fn lookup(name: &str) -> Option<FieldId> {
+        interner().lookup(name)
+    }
+
+    /// The name this id stands for.
+    pub fn name(self) -> &'static str {
+        interner().name(self)
+    }
+}
+
+impl fmt::Debug for FieldId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "FieldId({}: {:?})", self.0, self.name())
+    }
+}
+
+impl fmt::Display for FieldId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Why a field name could not be interned.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FieldNameError {
+    /// The name is longer than [`MAX_FIELD_NAME_LEN`].
+    #[error("field name of {len} bytes is longer than the limit of {MAX_FIELD_NAME_LEN}")]
+    TooLong {
+        /// Length of the rejected name.
+        len: usize,
+    },
+    /// The table already holds [`MAX_FIELD_NAMES`] names.
+    #[error("field name {name:?} would exceed the limit of {MAX_FIELD_NAMES} distinct field names")]
+    TableFull {
+        /// The first bytes of the rejected name.
+        name: String,
+    },
+    /// The name is empty.
+    #[error("empty field name")]
+    Empty,
+}
+
+struct Interner {
+    table: RwLock<Table>,
+}
+
+#[derive(Default)]
+struct Table {
+    ids: FxHashMap<&'static str, FieldId>,
+    names: Vec<&'static str>,
+}
+
+fn interner() -> &'static Interner {
+    static INTERNER: OnceLock<Interner> = OnceLock::new();
+    INTERNER.get_or_init(|| Interner {
+        table: RwLock::new(Table::default()),
+    })
+}
+
+impl Interner {
+    fn lookup(&self, name: &str) -> Option<FieldId> {
+        let table = self
+            .table
+            .read()
+            .unwrap_or_else(|poison| poison.into_inner());
+        table.ids.get(name).copied()
+    }
+
+    fn intern(&self, name: &str) -> Result<FieldId, FieldNameError> {
+        if let Some(id) = self.lookup(name) {
+            return Ok(id);
+        }
+        if name.is_empty() {
+            return Err(FieldNameError::Empty);
+        }
+        if name.len() > MAX_FIELD_NAME_LEN {
+            return Err(FieldNameError::TooLong { len: name.len() });
+        }
+        let mut table = self
+            .table
+            .write()
+            .unwrap_or_else(|poison| poison.into_inner());
+        if let Some(id) = table.ids.get(name) {
+            return Ok(*id);
+        }
+        if table.names.len() >= MAX_FIELD_NAMES {
+            let cut = name.floor_char_boundary(64);
+            return Err(FieldNameError::TableFull {
+                name: name[..cut].to_owned(),
+            });
+        }
+        // Names live for the whole process: the table never shrinks and is bounded above,
+        // so leaking them gives `&'static str` lookups without reference counting.
+        let stored: &'static str = Box::leak(name.to_owned().into_boxed_str());
+        let id = FieldId(table.names.len() as u32);
+        table.names.push(stored);
+        table.ids.insert(stored, id);
+        Ok(id)
+    }
+
+    fn name(&self, id: FieldId) -> &'static str {
+        let table = self
+            .table
+            .read()
+            .unwrap_or_else(|poison| poison.into_inner());
+        // Ids are only minted by `intern`, so the index is always in range.
+        table.names[id.index()]
+    }
+}
+
+/// A decoder-local cache in front of the process-wide table.
+///
+/// Decoders see the same names over and over; the cache answers those without taking the
+/// table's lock.
+#[derive(Default)]
+pub struct FieldCache {
+    ids: FxHashMap<Box<str>, FieldId>,
+}
+
+impl fmt::Debug for FieldCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FieldCache")
+            .field("len", &self.ids.len())
+            .finish()
+    }
+}
+
+/// Names cached per decoder before the cache is reset (bounds memory on hostile input).
+const FIELD_CACHE_CAPACITY: usize = 16 * 1024;
+
+impl FieldCache {
+    /// Interns `name` through the cache.
+    pub fn intern(&mut self, name: &str) -> Result<FieldId, FieldNameError> {
+        if let Some(id) = self.ids.get(name) {
+            return Ok(*id);
+        }
+        let id = FieldId::intern(name)?;
+        if self.ids.len() >= FIELD_CACHE_CAPACITY {
+            self.ids.clear();
+        }
+        self.ids.insert(name.into(), id);
+        Ok(id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interning_is_stable_and_reversible() {
+        let a = FieldId::intern("CommandLine").unwrap();
+        let b = FieldId::intern("CommandLine").unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a.name(), "CommandLine");
+        assert_eq!(FieldId::lookup("CommandLine"), Some(a));
+        assert_ne!(
+            FieldId::intern("commandline").unwrap(),
+            a,
+            "names are case-sensitive"
+        );
+    }
+
+    #[test]
+    fn rejects_empty_and_oversized_names() {
+        assert_eq!(FieldId::intern(""), Err(FieldNameError::Empty));
+        let long = "x".repeat(MAX_FIELD_NAME_LEN + 1);
+        assert!(matches!(
+            FieldId::intern(&long),
+            Err(FieldNameError::TooLong { .. })
+        ));
+        assert_eq!(FieldId::lookup(&long), None);
+    }
+
+    #[test]
+    fn cache_agrees_with_table() {
+        let mut cache = FieldCache::default();
+        let id = cache.intern("TargetObject").unwrap();
+        assert_eq!(cache.intern("TargetObject").unwrap(), id);
+        assert_eq!(FieldId::intern("TargetObject").unwrap(), id);
+    }
+}
