@@ -14,7 +14,7 @@
 //!   use: see [`super::evtx`] for those rules.
 
 use bytes::Bytes;
-use sonic_rs::{JsonType, JsonValueTrait, LazyValue};
+use sonic_rs::{JsonContainerTrait, JsonValueTrait, Value};
 
 use super::{Decoder, Facts, MAX_DEPTH, MAX_EVENT_BYTES, known};
 use crate::error::DecodeError;
@@ -24,7 +24,7 @@ use crate::fields::{Fields, Scalar};
 use crate::time::{Timestamp, parse_rfc3339};
 
 /// Fields tried, in order, for the event time of generic JSON.
-const TIME_FIELDS: &[&str] = &[
+pub(crate) const TIME_FIELDS: &[&str] = &[
     "@timestamp",
     "timestamp",
     "time",
@@ -36,7 +36,7 @@ const TIME_FIELDS: &[&str] = &[
 ];
 
 /// Fields tried, in order, for the host of generic JSON.
-const HOST_FIELDS: &[&str] = &[
+pub(crate) const HOST_FIELDS: &[&str] = &[
     "Computer",
     "host.name",
     "host.hostname",
@@ -59,9 +59,6 @@ enum Naming {
 struct Walk<'a> {
     decoder: &'a mut Decoder,
     fields: Fields,
-    /// Address of the whole input, to turn sub-slices into offsets.
-    base: usize,
-    input: &'a [u8],
     format: Format,
     path: String,
 }
@@ -93,17 +90,26 @@ impl Decoder {
         if input.get(start) != Some(&b'{') {
             return Err(DecodeError::syntax(format, input, start, "a JSON object"));
         }
-        let text = std::str::from_utf8(input)
-            .map_err(|e| DecodeError::syntax(format, input, e.valid_up_to(), "UTF-8 text"))?;
+        if let Err(e) = std::str::from_utf8(input) {
+            return Err(DecodeError::syntax(
+                format,
+                input,
+                e.valid_up_to(),
+                "UTF-8 text",
+            ));
+        }
+        let mut parser = sonic_rs::Deserializer::from_slice(input).use_rawnumber();
+        let root: Value = parser
+            .deserialize()
+            .and_then(|v| parser.end().map(|()| v))
+            .map_err(|e| json_error(format, input, &e))?;
         let mut walk = Walk {
             decoder: self,
             fields: Fields::with_capacity(32, input.len() / 2),
-            base: input.as_ptr() as usize,
-            input,
             format,
             path: String::new(),
         };
-        let evtx_shape = walk.top(&text[start..])?;
+        let evtx_shape = walk.top(&root)?;
         let fields = walk.fields;
         let k = known();
         let mut facts = Facts::default();
@@ -121,14 +127,15 @@ impl Decoder {
                 .and_then(|t| parse_rfc3339(t, self.origin.default_offset).ok())
                 .map(|(ts, off)| (ts, off));
         } else {
-            facts.host = HOST_FIELDS
+            facts.host = k
+                .json_host
                 .iter()
-                .filter_map(|n| FieldId::lookup(n))
+                .copied()
                 .find(|id| fields.get(*id).and_then(|v| v.as_text()).is_some());
-            facts.time = TIME_FIELDS
+            facts.time = k
+                .json_time
                 .iter()
-                .filter_map(|n| FieldId::lookup(n))
-                .find_map(|id| json_time(&fields, id, self.origin.default_offset));
+                .find_map(|id| json_time(&fields, *id, self.origin.default_offset));
         }
         Ok((fields, facts))
     }
@@ -177,50 +184,25 @@ fn epoch_nanos(text: &str) -> Option<i64> {
     Some(nanos)
 }
 
+/// A decode error from a sonic-rs error, at the byte it points to.
+fn json_error(format: Format, input: &[u8], err: &sonic_rs::Error) -> DecodeError {
+    // sonic-rs appends the position and an excerpt after the message; we give our own.
+    let text = err.to_string();
+    let message = text.split(" at line ").next().unwrap_or(&text).trim();
+    let expected = if message.is_empty() {
+        "valid JSON".to_owned()
+    } else {
+        format!("valid JSON ({message})")
+    };
+    DecodeError::syntax(format, input, err.offset().min(input.len()), expected)
+}
+
 impl Walk<'_> {
-    fn offset(&self, raw: &str) -> usize {
-        (raw.as_ptr() as usize).saturating_sub(self.base)
-    }
-
-    fn json_error(&self, raw: &str, err: &sonic_rs::Error) -> DecodeError {
-        let offset = self.offset(raw) + err.offset();
-        // sonic-rs appends the position and an excerpt after the message; we give our own.
-        let text = err.to_string();
-        let message = text
-            .split(" at line ")
-            .next()
-            .unwrap_or(&text)
-            .trim()
-            .to_owned();
-        let expected = if message.is_empty() {
-            "valid JSON".to_owned()
-        } else {
-            format!("valid JSON ({message})")
-        };
-        DecodeError::syntax(
-            self.format,
-            self.input,
-            offset.min(self.input.len()),
-            expected,
-        )
-    }
-
-    fn entries<'v>(
-        &self,
-        raw: &'v str,
-    ) -> Result<Vec<(std::borrow::Cow<'v, str>, LazyValue<'v>)>, DecodeError> {
-        let mut out = Vec::new();
-        for item in sonic_rs::to_object_iter(raw) {
-            out.push(item.map_err(|e| self.json_error(raw, &e))?);
-        }
-        Ok(out)
-    }
-
-    fn depth_check(&self, raw: &str, depth: usize) -> Result<(), DecodeError> {
+    fn depth_check(&self, depth: usize) -> Result<(), DecodeError> {
         if depth > MAX_DEPTH {
             return Err(DecodeError::TooDeep {
                 format: self.format,
-                offset: self.offset(raw),
+                offset: 0,
                 limit: MAX_DEPTH,
             });
         }
@@ -228,48 +210,44 @@ impl Walk<'_> {
     }
 
     /// Walks the top-level object; returns whether it had the evtx shape.
-    fn top(&mut self, raw: &str) -> Result<bool, DecodeError> {
+    fn top(&mut self, root: &Value) -> Result<bool, DecodeError> {
+        let Some(object) = root.as_object() else {
+            return Err(DecodeError::syntax(self.format, b"", 0, "a JSON object"));
+        };
         let mut evtx_shape = false;
-        for (key, value) in self.entries(raw)? {
-            if key == "Event" && value.get_type() == JsonType::Object {
-                let event = value.as_raw_str();
-                let sections = self.entries(event)?;
-                if sections.iter().any(|(k, _)| k == "System") {
-                    evtx_shape = true;
-                    self.evtx_event(sections)?;
-                    continue;
+        for (key, value) in object.iter() {
+            if key == "Event" {
+                if let Some(event) = value.as_object() {
+                    if event.get(&"System").is_some() {
+                        evtx_shape = true;
+                        self.evtx_event(event)?;
+                        continue;
+                    }
                 }
             }
-            self.member(&key, &value, Naming::Plain, 1)?;
+            self.member(key, value, Naming::Plain, 1)?;
         }
         Ok(evtx_shape)
     }
 
-    fn evtx_event(
-        &mut self,
-        sections: Vec<(std::borrow::Cow<'_, str>, LazyValue<'_>)>,
-    ) -> Result<(), DecodeError> {
-        for (key, value) in sections {
-            match &*key {
+    fn evtx_event(&mut self, event: &sonic_rs::Object) -> Result<(), DecodeError> {
+        for (key, value) in event.iter() {
+            match key {
                 // The XML namespace of <Event>: markup, not data (the raw record keeps it).
                 "#attributes" => {}
-                "System" => self.section(&value, "", false)?,
-                "EventData" => self.section(&value, "EventData", true)?,
-                "UserData" => {
+                "System" => self.section(value, "", false)?,
+                "EventData" => self.section(value, "EventData", true)?,
+                "UserData" => match value.as_object() {
                     // UserData holds one vendor element (<LogFileCleared>, <EventXML>, …)
                     // whose children are the fields rules name.
-                    if value.get_type() == JsonType::Object {
-                        for (_, inner) in self.entries(value.as_raw_str())? {
-                            self.section(&inner, "UserData", true)?;
+                    Some(user) => {
+                        for (_, inner) in user.iter() {
+                            self.section(inner, "UserData", true)?;
                         }
-                    } else {
-                        self.leaf("UserData", &value, Naming::Xml, 2)?;
                     }
-                }
-                other => {
-                    let other = other.to_owned();
-                    self.member(&other, &value, Naming::Xml, 2)?;
-                }
+                    None => self.member("UserData", value, Naming::Xml, 2)?,
+                },
+                other => self.member(other, value, Naming::Xml, 2)?,
             }
         }
         Ok(())
@@ -277,36 +255,31 @@ impl Walk<'_> {
 
     /// Flattens one evtx section with bare names. Data names that collide with a name
     /// already set (a System field) are kept under `section.name` instead.
-    fn section(
-        &mut self,
-        value: &LazyValue<'_>,
-        section: &str,
-        data: bool,
-    ) -> Result<(), DecodeError> {
-        if value.get_type() != JsonType::Object {
-            return self.leaf(section, value, Naming::Xml, 2);
-        }
-        for (key, child) in self.entries(value.as_raw_str())? {
+    fn section(&mut self, value: &Value, section: &str, data: bool) -> Result<(), DecodeError> {
+        let Some(object) = value.as_object() else {
+            return self.member(section, value, Naming::Xml, 2);
+        };
+        for (key, child) in object.iter() {
             if key == "#attributes" {
                 // Attributes of the section element itself (an xmlns, a Name): markup.
                 continue;
             }
-            let name = strip_spaces(&key);
-            if data && key != "#text" {
-                if let Some(id) = FieldId::lookup(&name) {
-                    if self.fields.get(id).is_some() {
-                        let qualified = format!("{section}.{name}");
-                        self.member(&qualified, &child, Naming::Xml, 3)?;
-                        continue;
-                    }
-                }
+            if key == "#text" {
+                self.member(section, child, Naming::Xml, 3)?;
+                continue;
             }
-            let name = if key == "#text" {
-                section.to_owned()
+            let name = strip_spaces(key);
+            let collides = data
+                && self
+                    .decoder
+                    .intern(&name)
+                    .is_ok_and(|id| self.fields.get(id).is_some());
+            if collides {
+                let qualified = format!("{section}.{name}");
+                self.member(&qualified, child, Naming::Xml, 3)?;
             } else {
-                name.into_owned()
-            };
-            self.member(&name, &child, Naming::Xml, 3)?;
+                self.member(&name, child, Naming::Xml, 3)?;
+            }
         }
         Ok(())
     }
@@ -315,7 +288,7 @@ impl Walk<'_> {
     fn member(
         &mut self,
         key: &str,
-        value: &LazyValue<'_>,
+        value: &Value,
         naming: Naming,
         depth: usize,
     ) -> Result<(), DecodeError> {
@@ -329,74 +302,84 @@ impl Walk<'_> {
         result
     }
 
-    fn leaf(
-        &mut self,
-        name: &str,
-        value: &LazyValue<'_>,
-        naming: Naming,
-        depth: usize,
-    ) -> Result<(), DecodeError> {
-        self.member(name, value, naming, depth)
-    }
-
     fn value_at_path(
         &mut self,
-        value: &LazyValue<'_>,
+        value: &Value,
         naming: Naming,
         depth: usize,
     ) -> Result<(), DecodeError> {
-        let raw = value.as_raw_str();
-        self.depth_check(raw, depth)?;
-        match value.get_type() {
-            JsonType::Object => {
-                let entries = self.entries(raw)?;
-                if entries.is_empty() {
-                    return self.store(raw, Scalar::Null);
-                }
-                for (key, child) in entries {
-                    match (naming, &*key) {
-                        (Naming::Xml, "#text") => self.value_at_path(&child, naming, depth + 1)?,
-                        (Naming::Xml, "#attributes") if child.get_type() == JsonType::Object => {
-                            for (attr, attr_value) in self.entries(child.as_raw_str())? {
-                                let saved = self.path.len();
-                                self.path.push('_');
-                                self.path.push_str(&strip_spaces(&attr));
-                                let r = self.value_at_path(&attr_value, naming, depth + 2);
-                                self.path.truncate(saved);
-                                r?;
-                            }
+        self.depth_check(depth)?;
+        if let Some(object) = value.as_object() {
+            if object.is_empty() {
+                return self.store(Scalar::Null);
+            }
+            for (key, child) in object.iter() {
+                match (naming, key) {
+                    (Naming::Xml, "#text") => self.value_at_path(child, naming, depth + 1)?,
+                    (Naming::Xml, "#attributes") if child.is_object() => {
+                        for (attr, attr_value) in
+                            child.as_object().into_iter().flat_map(|o| o.iter())
+                        {
+                            let saved = self.path.len();
+                            self.path.push('_');
+                            self.path.push_str(&strip_spaces(attr));
+                            let r = self.value_at_path(attr_value, naming, depth + 2);
+                            self.path.truncate(saved);
+                            r?;
                         }
-                        (Naming::Xml, _) => {
-                            let key = strip_spaces(&key).into_owned();
-                            self.member(&key, &child, naming, depth + 1)?;
-                        }
-                        (Naming::Plain, _) => self.member(&key, &child, naming, depth + 1)?,
                     }
+                    (Naming::Xml, _) => {
+                        self.member(&strip_spaces(key), child, naming, depth + 1)?
+                    }
+                    (Naming::Plain, _) => self.member(key, child, naming, depth + 1)?,
                 }
-                Ok(())
             }
-            JsonType::Array => {
-                let mut elements = Vec::new();
-                for item in sonic_rs::to_array_iter(raw) {
-                    let element = item.map_err(|e| self.json_error(raw, &e))?;
-                    self.depth_check(element.as_raw_str(), depth + 1)?;
-                    elements.push(element);
-                }
-                let scalars: Vec<Scalar<'_>> = elements.iter().map(scalar).collect();
-                let id = self.field_id(raw)?;
-                self.fields
-                    .push_array(id, scalars)
-                    .map_err(|source| DecodeError::Field {
-                        format: self.format,
-                        offset: self.offset(raw),
-                        source,
-                    })
-            }
-            _ => self.store(raw, scalar(value)),
+            return Ok(());
         }
+        if let Some(array) = value.as_array() {
+            // Objects and arrays inside arrays are kept as their compact JSON text.
+            // Numbers are kept by their raw text too (sonic-rs hands it out owned).
+            let texts: Vec<Option<String>> = array
+                .iter()
+                .map(|v| {
+                    if v.is_object() || v.is_array() {
+                        Some(sonic_rs::to_string(v).unwrap_or_default())
+                    } else {
+                        v.as_raw_number().map(|n| n.as_str().to_owned())
+                    }
+                })
+                .collect();
+            let scalars: Vec<Scalar<'_>> = array
+                .iter()
+                .zip(&texts)
+                .map(|(v, text)| match (text, v.is_number()) {
+                    (Some(t), true) => Scalar::Num(t),
+                    (Some(t), false) => Scalar::Str(t),
+                    (None, _) => scalar(v),
+                })
+                .collect();
+            let id = self.field_id()?;
+            let format = self.format;
+            return self
+                .fields
+                .push_array(id, scalars)
+                .map_err(|source| DecodeError::Field {
+                    format,
+                    offset: 0,
+                    source,
+                });
+        }
+        if value.is_number() {
+            let raw = value.as_raw_number();
+            return self.store(
+                raw.as_ref()
+                    .map_or(Scalar::Null, |n| Scalar::Num(n.as_str())),
+            );
+        }
+        self.store(scalar(value))
     }
 
-    fn field_id(&mut self, raw: &str) -> Result<FieldId, DecodeError> {
+    fn field_id(&mut self) -> Result<FieldId, DecodeError> {
         let path = if self.path.is_empty() {
             "_"
         } else {
@@ -404,31 +387,32 @@ impl Walk<'_> {
         };
         self.decoder.intern(path).map_err(|e| DecodeError::Field {
             format: self.format,
-            offset: self.offset(raw),
+            offset: 0,
             source: e.into(),
         })
     }
 
-    fn store(&mut self, raw: &str, value: Scalar<'_>) -> Result<(), DecodeError> {
-        let id = self.field_id(raw)?;
+    fn store(&mut self, value: Scalar<'_>) -> Result<(), DecodeError> {
+        let id = self.field_id()?;
         self.fields
             .insert(id, value)
             .map_err(|source| DecodeError::Field {
                 format: self.format,
-                offset: self.offset(raw),
+                offset: 0,
                 source,
             })
     }
 }
 
-/// A scalar view of a validated JSON value; objects and arrays give their JSON text.
-fn scalar<'v>(value: &'v LazyValue<'_>) -> Scalar<'v> {
-    match value.get_type() {
-        JsonType::Null => Scalar::Null,
-        JsonType::Boolean => Scalar::Bool(value.as_bool().unwrap_or(false)),
-        JsonType::Number => Scalar::Num(value.as_raw_str()),
-        JsonType::String => Scalar::Str(value.as_str().unwrap_or_default()),
-        JsonType::Object | JsonType::Array => Scalar::Str(value.as_raw_str()),
+/// A scalar view of a string, boolean or null JSON value (numbers, objects and arrays are
+/// handled by the walker).
+fn scalar(value: &Value) -> Scalar<'_> {
+    if let Some(s) = value.as_str() {
+        Scalar::Str(s)
+    } else if let Some(b) = value.as_bool() {
+        Scalar::Bool(b)
+    } else {
+        Scalar::Null
     }
 }
 
@@ -513,7 +497,8 @@ fn value_end(b: &[u8], start: usize) -> Result<usize, usize> {
             b'"' => {
                 i += 1;
                 loop {
-                    match memchr::memchr2(b'"', b'\\', &b[i..]) {
+                    let rest = b.get(i..).unwrap_or_default();
+                    match memchr::memchr2(b'"', b'\\', rest) {
                         None => return Err(b.len()),
                         Some(j) if b[i + j] == b'\\' => i += j + 2,
                         Some(j) => {
@@ -746,6 +731,8 @@ mod tests {
         assert_eq!(split(""), []);
         assert_eq!(split("{\"a\":1} x"), [Ok("{\"a\":1}".into()), Err(8)]);
         assert_eq!(split("{\"a\":1"), [Err(6)]);
+        // Found by fuzzing: a backslash as the very last byte inside a string.
+        assert_eq!(split("{\"a\\"), [Err(4)]);
         assert_eq!(
             split("[{\"a\":1} {\"b\":1}]"),
             [Ok("{\"a\":1}".into()), Err(9)]

@@ -96,6 +96,10 @@ pub(crate) struct Known {
     pub(crate) program: FieldId,
     pub(crate) facility: FieldId,
     pub(crate) hostname: FieldId,
+    /// Fields tried, in order, for the time of generic JSON.
+    pub(crate) json_time: Vec<FieldId>,
+    /// Fields tried, in order, for the host of generic JSON.
+    pub(crate) json_host: Vec<FieldId>,
 }
 
 pub(crate) fn known() -> &'static Known {
@@ -112,6 +116,8 @@ pub(crate) fn known() -> &'static Known {
             program: id(syslog::APPNAME),
             facility: id(syslog::FACILITY),
             hostname: id(syslog::HOSTNAME),
+            json_time: json::TIME_FIELDS.iter().map(|n| id(n)).collect(),
+            json_host: json::HOST_FIELDS.iter().map(|n| id(n)).collect(),
         }
     })
 }
