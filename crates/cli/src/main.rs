@@ -1,1 +1,52 @@
-fn main() {}
+//! The `vigie` binary: one command per job. Exit codes are decided here only.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod decode;
+mod demo;
+mod render;
+
+/// Vigie: a security operations platform for the hybrid SOC, in one binary.
+#[derive(Debug, Parser)]
+#[command(name = "vigie", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Shows what Vigie does today on built-in samples and, when present, the shared corpus.
+    Demo(demo::DemoArgs),
+    /// Decodes log files (EVTX, JSON/NDJSON, syslog, CEF, LEEF) and prints the events as NDJSON.
+    Decode(decode::DecodeArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Demo(args) => demo::run(&args),
+        Command::Decode(args) => decode::run(&args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            // A closed pipe (`vigie decode … | head`) is not an error.
+            let broken_pipe = err.chain().any(|cause| {
+                cause
+                    .downcast_ref::<std::io::Error>()
+                    .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+            });
+            if broken_pipe {
+                return ExitCode::SUCCESS;
+            }
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("vigie: error: {err:#}");
+            }
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,3 +1,6 @@
+// criterion_group! generates undocumented items; a bench may tell why it skipped.
+#![allow(missing_docs, clippy::print_stderr)]
+
 //! Decoding throughput: EVTX records/s (against the evtx crate's own JSON rendering as the
 //! reference), NDJSON events/s and syslog lines/s. Method and figures: BENCHMARKS.md.
 

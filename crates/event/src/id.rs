@@ -203,7 +203,7 @@ impl EventIdGenerator {
     }
 
     /// An id for an event assigned now.
-    pub fn next(&mut self) -> EventId {
+    pub fn next_now(&mut self) -> EventId {
         self.next_at(Timestamp::now())
     }
 }

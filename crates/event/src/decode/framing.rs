@@ -85,103 +85,101 @@ impl SyslogFramer {
 
     /// The next complete frame, if one is buffered.
     pub fn next_frame(&mut self) -> Option<Result<Bytes, FrameError>> {
-        loop {
-            match self.skipping {
-                Some(Skip::Bytes(n)) => {
-                    let take = n.min(self.buf.len());
-                    self.advance(take);
-                    if take < n {
-                        self.skipping = Some(Skip::Bytes(n - take));
-                        return None;
-                    }
-                    self.skipping = None;
-                }
-                Some(Skip::ToNewline) => match memchr::memchr(b'\n', &self.buf) {
-                    Some(i) => {
-                        self.advance(i + 1);
-                        self.skipping = None;
-                    }
-                    None => {
-                        let n = self.buf.len();
-                        self.advance(n);
-                        return None;
-                    }
-                },
-                None => {}
-            }
-            // Blank lines between frames are not frames.
-            let blank = self
-                .buf
-                .iter()
-                .take_while(|c| matches!(c, b'\n' | b'\r'))
-                .count();
-            self.advance(blank);
-            let first = *self.buf.first()?;
-            let start = self.offset;
-            if first.is_ascii_digit() {
-                let digits = self.buf.iter().take_while(|c| c.is_ascii_digit()).count();
-                if digits == self.buf.len() {
-                    if digits > 9 {
-                        self.skipping = Some(Skip::ToNewline);
-                        return Some(Err(FrameError::BadCount { offset: start }));
-                    }
+        match self.skipping {
+            Some(Skip::Bytes(n)) => {
+                let take = n.min(self.buf.len());
+                self.advance(take);
+                if take < n {
+                    self.skipping = Some(Skip::Bytes(n - take));
                     return None;
                 }
-                if self.buf[digits] != b' ' || digits > 9 {
+                self.skipping = None;
+            }
+            Some(Skip::ToNewline) => match memchr::memchr(b'\n', &self.buf) {
+                Some(i) => {
+                    self.advance(i + 1);
+                    self.skipping = None;
+                }
+                None => {
+                    let n = self.buf.len();
+                    self.advance(n);
+                    return None;
+                }
+            },
+            None => {}
+        }
+        // Blank lines between frames are not frames.
+        let blank = self
+            .buf
+            .iter()
+            .take_while(|c| matches!(c, b'\n' | b'\r'))
+            .count();
+        self.advance(blank);
+        let first = *self.buf.first()?;
+        let start = self.offset;
+        if first.is_ascii_digit() {
+            let digits = self.buf.iter().take_while(|c| c.is_ascii_digit()).count();
+            if digits == self.buf.len() {
+                if digits > 9 {
                     self.skipping = Some(Skip::ToNewline);
                     return Some(Err(FrameError::BadCount { offset: start }));
                 }
-                let len: usize = std::str::from_utf8(&self.buf[..digits])
-                    .ok()
-                    .and_then(|s| s.parse().ok())
-                    .unwrap_or(usize::MAX);
-                if len > self.max_frame {
-                    self.advance(digits + 1);
-                    self.skipping = Some(Skip::Bytes(len));
-                    return Some(Err(FrameError::TooLarge {
-                        offset: start,
-                        len,
-                        limit: self.max_frame,
-                    }));
-                }
-                if self.buf.len() < digits + 1 + len {
-                    return None;
-                }
+                return None;
+            }
+            if self.buf[digits] != b' ' || digits > 9 {
+                self.skipping = Some(Skip::ToNewline);
+                return Some(Err(FrameError::BadCount { offset: start }));
+            }
+            let len: usize = std::str::from_utf8(&self.buf[..digits])
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(usize::MAX);
+            if len > self.max_frame {
                 self.advance(digits + 1);
-                let frame = self.buf.split_to(len).freeze();
-                self.offset += len as u64;
-                return Some(Ok(frame));
+                self.skipping = Some(Skip::Bytes(len));
+                return Some(Err(FrameError::TooLarge {
+                    offset: start,
+                    len,
+                    limit: self.max_frame,
+                }));
             }
-            match memchr::memchr(b'\n', &self.buf) {
-                Some(i) if i > self.max_frame => {
-                    self.advance(i + 1);
-                    return Some(Err(FrameError::TooLarge {
-                        offset: start,
-                        len: i,
-                        limit: self.max_frame,
-                    }));
-                }
-                Some(i) => {
-                    let mut frame = self.buf.split_to(i + 1);
-                    self.offset += (i + 1) as u64;
-                    frame.truncate(i);
-                    if frame.last() == Some(&b'\r') {
-                        frame.truncate(i - 1);
-                    }
-                    return Some(Ok(frame.freeze()));
-                }
-                None if self.buf.len() > self.max_frame => {
-                    let len = self.buf.len();
-                    self.advance(len);
-                    self.skipping = Some(Skip::ToNewline);
-                    return Some(Err(FrameError::TooLarge {
-                        offset: start,
-                        len,
-                        limit: self.max_frame,
-                    }));
-                }
-                None => return None,
+            if self.buf.len() < digits + 1 + len {
+                return None;
             }
+            self.advance(digits + 1);
+            let frame = self.buf.split_to(len).freeze();
+            self.offset += len as u64;
+            return Some(Ok(frame));
+        }
+        match memchr::memchr(b'\n', &self.buf) {
+            Some(i) if i > self.max_frame => {
+                self.advance(i + 1);
+                Some(Err(FrameError::TooLarge {
+                    offset: start,
+                    len: i,
+                    limit: self.max_frame,
+                }))
+            }
+            Some(i) => {
+                let mut frame = self.buf.split_to(i + 1);
+                self.offset += (i + 1) as u64;
+                frame.truncate(i);
+                if frame.last() == Some(&b'\r') {
+                    frame.truncate(i - 1);
+                }
+                Some(Ok(frame.freeze()))
+            }
+            None if self.buf.len() > self.max_frame => {
+                let len = self.buf.len();
+                self.advance(len);
+                self.skipping = Some(Skip::ToNewline);
+                Some(Err(FrameError::TooLarge {
+                    offset: start,
+                    len,
+                    limit: self.max_frame,
+                }))
+            }
+            None => None,
         }
     }
 

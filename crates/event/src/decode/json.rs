@@ -124,8 +124,7 @@ impl Decoder {
             facts.time = fields
                 .get(k.system_time)
                 .and_then(|v| v.as_text())
-                .and_then(|t| parse_rfc3339(t, self.origin.default_offset).ok())
-                .map(|(ts, off)| (ts, off));
+                .and_then(|t| parse_rfc3339(t, self.origin.default_offset).ok());
         } else {
             facts.host = k
                 .json_host
@@ -216,14 +215,13 @@ impl Walk<'_> {
         };
         let mut evtx_shape = false;
         for (key, value) in object.iter() {
-            if key == "Event" {
-                if let Some(event) = value.as_object() {
-                    if event.get(&"System").is_some() {
-                        evtx_shape = true;
-                        self.evtx_event(event)?;
-                        continue;
-                    }
-                }
+            if key == "Event"
+                && let Some(event) = value.as_object()
+                && event.get(&"System").is_some()
+            {
+                evtx_shape = true;
+                self.evtx_event(event)?;
+                continue;
             }
             self.member(key, value, Naming::Plain, 1)?;
         }

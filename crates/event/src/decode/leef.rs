@@ -256,7 +256,7 @@ mod tests {
             let attrs: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
             line.push_str(&attrs.join("\t"));
             let e = decoder().decode_leef(Bytes::from(line)).unwrap();
-            prop_assert_eq!(field(&e, "deviceVendor"), Some(vendor.clone()));
+            prop_assert_eq!(field(&e, "deviceVendor"), Some(vendor));
             for (k, v) in &pairs {
                 prop_assert_eq!(field(&e, k), Some(v.clone()));
             }

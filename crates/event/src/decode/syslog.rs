@@ -385,11 +385,11 @@ impl Decoder {
         let program = &p.b[tag_start..j];
         let mut pid: Option<&[u8]> = None;
         let mut after = j;
-        if p.b.get(j) == Some(&b'[') {
-            if let Some(close) = p.b[j..].iter().position(|c| *c == b']') {
-                pid = Some(&p.b[j + 1..j + close]);
-                after = j + close + 1;
-            }
+        if p.b.get(j) == Some(&b'[')
+            && let Some(close) = p.b[j..].iter().position(|c| *c == b']')
+        {
+            pid = Some(&p.b[j + 1..j + close]);
+            after = j + close + 1;
         }
         // RFC 3164 says alphanumeric; real tags also use '-', '_', '.', '/' and '@'. A
         // leading '%' is a Cisco mnemonic, which belongs to the message.
@@ -442,10 +442,10 @@ fn bsd_timestamp(
     {
         let save = p.i;
         let token = p.token();
-        if let Ok(text) = std::str::from_utf8(token) {
-            if let Ok(t) = parse_rfc3339(text, default_offset) {
-                return Some(t);
-            }
+        if let Ok(text) = std::str::from_utf8(token)
+            && let Ok(t) = parse_rfc3339(text, default_offset)
+        {
+            return Some(t);
         }
         p.i = save;
         return None;
@@ -468,11 +468,13 @@ fn bsd_timestamp(
     }
     let mut day = 0;
     let day_start = k;
-    while let Some(c @ b'0'..=b'9') = b.get(k) {
+    while let Some(c @ b'0'..=b'9') = b.get(k)
+        && k - day_start < 2
+    {
         day = day * 10 + u32::from(c - b'0');
         k += 1;
     }
-    if k == day_start || k - day_start > 2 || b.get(k) != Some(&b' ') {
+    if k == day_start || b.get(k) != Some(&b' ') {
         return None;
     }
     k += 1;
@@ -682,6 +684,9 @@ mod tests {
         let e = decode("no priority at all");
         assert_eq!(field(&e, "priority"), Some("13"));
         assert_eq!(field(&e, "message"), Some("no priority at all"));
+        // Found by fuzzing: a day of many digits overflowed.
+        let e = decode("<13>Feb  22222222222222222222 15");
+        assert_eq!(field(&e, "message"), Some("Feb  22222222222222222222 15"));
         let e = decoder()
             .decode_syslog(Bytes::from_static(b"<13>Feb  5 17:32:18 h app: caf\xe9"))
             .unwrap();
@@ -727,7 +732,7 @@ mod tests {
                 pri, "2026-05-06T07:08:09.5Z", &host, &app, &procid, &msgid,
                 &[(&sd_id, &[(&param, &value)])], &msg,
             );
-            let e = decoder().decode_syslog(Bytes::from(line.clone())).unwrap();
+            let e = decoder().decode_syslog(Bytes::from(line)).unwrap();
             let get = |n: &str| e.fields.get_by_name(n).and_then(|v| v.as_text()).map(str::to_owned);
             let nil = |s: &str| (s != "-").then(|| s.to_owned());
             prop_assert_eq!(get("hostname"), nil(&host));

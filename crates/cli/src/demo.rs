@@ -1,0 +1,177 @@
+//! `vigie demo`: what Vigie does today, on samples built into the binary and, when the
+//! shared corpus is beside the checkout, on the SigmaHQ regression EVTX files.
+//!
+//! Today that is the event layer: decoding six formats and classifying events into Sigma
+//! logsources. The demo grows with the product (detection, storage, the live pipeline).
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::Result;
+use bytes::Bytes;
+use clap::Args;
+use vigie_event::{Decoder, Event, Origin, Source, SourceKind, TenantId};
+
+use crate::decode::{InputFormat, decode_file};
+
+#[derive(Debug, Args)]
+pub(crate) struct DemoArgs {
+    /// Folder of EVTX/JSON samples to decode (default: ../shared/sigma/regression when it
+    /// exists).
+    #[arg(long)]
+    corpus: Option<PathBuf>,
+}
+
+/// One line of each format, as real senders write them.
+const SAMPLES: &[(InputFormat, &str)] = &[
+    (
+        InputFormat::Syslog,
+        "<38>Feb  5 17:32:18 web01 sshd[4242]: Accepted password for bob from 203.0.113.9 port 52044 ssh2",
+    ),
+    (
+        InputFormat::Syslog,
+        "<86>1 2026-11-22T08:15:02.123+01:00 db01 sudo 991 - [meta@32473 tty=\"pts/0\"] alice : COMMAND=/usr/bin/id",
+    ),
+    (
+        InputFormat::Syslog,
+        "<189>6705: *Feb 17 2026 13:40:03.673: %PARSER-5-CFGLOG_LOGGEDCMD: User:admin logged command:no access-session port-control",
+    ),
+    (
+        InputFormat::Cef,
+        "<134>Nov 22 08:15:02 fw01 CEF:0|Palo Alto Networks|PAN-OS|11.1|THREAT|spyware|7|src=10.1.2.3 dst=198.51.100.7 dpt=443 act=blocked msg=C2 beacon \\= detected rt=1795335302000",
+    ),
+    (
+        InputFormat::Leef,
+        "LEEF:2.0|Lancope|StealthWatch|1.0|41|^|src=10.0.1.8^dst=10.0.0.5^sev=5^devTime=1795335302000",
+    ),
+    (
+        InputFormat::Json,
+        r##"{"Event":{"System":{"Provider":{"#attributes":{"Name":"Microsoft-Windows-Security-Auditing"}},"EventID":4688,"Channel":"Security","Computer":"ws-042","TimeCreated":{"#attributes":{"SystemTime":"2026-11-22T07:15:02.5Z"}}},"EventData":{"NewProcessName":"C:\\Windows\\System32\\whoami.exe","CommandLine":"whoami /all","SubjectUserName":"bob"}}}"##,
+    ),
+    (
+        InputFormat::Json,
+        r#"{"@timestamp":"2026-11-22T07:15:03Z","host":{"name":"proxy01"},"url":{"full":"http://example.org/a"},"source":{"ip":"10.1.2.3"},"http":{"response":{"status_code":200}}}"#,
+    ),
+];
+
+fn shared_corpus() -> Option<PathBuf> {
+    let candidates = [
+        Path::new("../shared/sigma/regression").to_path_buf(),
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/sigma/regression"),
+    ];
+    candidates.into_iter().find(|p| p.is_dir())
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut entries: Vec<_> = entries.flatten().map(|e| e.path()).collect();
+    entries.sort();
+    for path in entries {
+        if path.is_dir() {
+            walk(&path, out);
+        } else if path.extension().is_some_and(|e| e == "evtx") {
+            out.push(path);
+        }
+    }
+}
+
+fn brief(e: &Event) -> String {
+    let pick = ["message", "CommandLine", "msg", "url.full", "name"]
+        .iter()
+        .find_map(|n| e.fields.get_by_name(n).and_then(|v| v.as_text()))
+        .unwrap_or("");
+    let mut s: String = pick.chars().take(60).collect();
+    if pick.chars().count() > 60 {
+        s.push('…');
+    }
+    s
+}
+
+pub(crate) fn run(args: &DemoArgs) -> Result<ExitCode> {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let tenant = TenantId::new("demo")?;
+    writeln!(
+        out,
+        "Vigie {} demo: decoding and logsource classification",
+        env!("CARGO_PKG_VERSION")
+    )?;
+    writeln!(
+        out,
+        "(detection, storage and the live pipeline come with the next milestones)\n"
+    )?;
+    writeln!(out, "Built-in samples, one per format:")?;
+    let mut decoder = Decoder::new(Origin::new(tenant, Source::new(SourceKind::File, "demo")));
+    for (format, line) in SAMPLES {
+        let bytes = Bytes::from_static(line.as_bytes());
+        let event = match format {
+            InputFormat::Json => decoder.decode_json(bytes),
+            InputFormat::Cef => decoder.decode_cef(bytes),
+            InputFormat::Leef => decoder.decode_leef(bytes),
+            _ => decoder.decode_syslog(bytes),
+        }?;
+        writeln!(
+            out,
+            "  {:<15} {:<28} {:<32} {:>2} fields  host={:<8} {}",
+            event.format.as_str(),
+            event.time.to_string(),
+            event.logsource.to_string(),
+            event.fields.len(),
+            event.host.as_deref().unwrap_or("-"),
+            brief(&event)
+        )?;
+    }
+    let corpus = args.corpus.clone().or_else(shared_corpus);
+    let Some(corpus) = corpus else {
+        writeln!(
+            out,
+            "\nNo EVTX corpus found (../shared/sigma/regression); pass --corpus DIR."
+        )?;
+        return Ok(ExitCode::SUCCESS);
+    };
+    let mut files = Vec::new();
+    walk(&corpus, &mut files);
+    let started = Instant::now();
+    let (mut events, mut errors) = (0usize, 0usize);
+    let mut by_ls = BTreeMap::<String, usize>::new();
+    for file in &files {
+        let report = decode_file(&mut decoder, file, InputFormat::Evtx)?;
+        errors += report.errors.len();
+        events += report.events.len();
+        for e in &report.events {
+            *by_ls.entry(e.logsource.to_string()).or_default() += 1;
+        }
+    }
+    let elapsed = started.elapsed();
+    writeln!(
+        out,
+        "\nEVTX corpus {}: {} files, {} events, {} errors in {:.3} s",
+        corpus.display(),
+        files.len(),
+        events,
+        errors,
+        elapsed.as_secs_f64()
+    )?;
+    let mut ranked: Vec<_> = by_ls.into_iter().collect();
+    ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    writeln!(
+        out,
+        "Events by Sigma logsource (product/categories/services):"
+    )?;
+    for (ls, n) in ranked.iter().take(15) {
+        writeln!(out, "  {n:>5}  {ls}")?;
+    }
+    if ranked.len() > 15 {
+        writeln!(out, "  … and {} more logsources", ranked.len() - 15)?;
+    }
+    Ok(if errors == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}

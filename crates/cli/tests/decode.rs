@@ -1,0 +1,88 @@
+//! `vigie decode` end to end: the real binary on fixture files.
+
+use std::path::Path;
+use std::process::Command;
+
+fn vigie(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_vigie"))
+        .args(args)
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures"))
+        .output()
+        .expect("the vigie binary runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+fn events(stdout: &str) -> Vec<serde_json::Value> {
+    stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each output line is a JSON event"))
+        .collect()
+}
+
+#[test]
+fn mixed_text_formats_decode_and_errors_name_line_and_byte() {
+    let (code, stdout, stderr) = vigie(&["decode", "--tenant", "acme", "mixed.log"]);
+    assert_eq!(code, 1, "decode errors make the exit code 1");
+    let events = events(&stdout);
+    let formats: Vec<_> = events
+        .iter()
+        .map(|e| e["format"].as_str().unwrap())
+        .collect();
+    assert_eq!(formats, ["syslog-rfc3164", "syslog-rfc5424", "cef", "leef"]);
+    assert_eq!(events[0]["tenant"], "acme");
+    assert_eq!(events[0]["fields"]["appname"], "sshd");
+    assert_eq!(events[0]["logsource"]["product"], "linux");
+    assert_eq!(events[1]["time"], "2026-11-22T08:15:02.123+01:00");
+    assert_eq!(events[2]["fields"]["src"], "10.1.2.3");
+    assert_eq!(events[2]["host"], "fw01");
+    assert_eq!(events[3]["fields"]["dst"], "10.0.0.5");
+    let errors: Vec<_> = stderr.lines().collect();
+    assert_eq!(errors.len(), 2, "{stderr}");
+    assert!(
+        errors[0].contains("mixed.log: line 6: syslog-rfc5424: at byte 6"),
+        "{}",
+        errors[0]
+    );
+    assert!(
+        errors[1].contains("mixed.log: line 7: cef: at byte 16"),
+        "{}",
+        errors[1]
+    );
+}
+
+#[test]
+fn ndjson_decodes_with_logsource_and_reports_bad_objects() {
+    let (code, stdout, stderr) = vigie(&["decode", "events.ndjson"]);
+    assert_eq!(code, 1);
+    let events = events(&stdout);
+    assert_eq!(events.len(), 3);
+    assert_eq!(events[0]["fields"]["http.response.status_code"], 200);
+    assert_eq!(events[0]["host"], "proxy01");
+    assert_eq!(events[1]["logsource"]["categories"][0], "process_creation");
+    assert_eq!(events[1]["fields"]["Image"], "C:\\x.exe");
+    assert!(stderr.contains("events.ndjson: object at byte"), "{stderr}");
+    assert!(stderr.contains("json: at byte"), "{stderr}");
+}
+
+#[test]
+fn missing_file_is_reported_and_the_rest_goes_on() {
+    let (code, stdout, stderr) = vigie(&["decode", "--summary", "nope.log", "events.ndjson"]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("cannot read nope.log"), "{stderr}");
+    assert!(
+        stdout.contains("events.ndjson: 3 events, 1 errors"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn demo_runs() {
+    let (code, stdout, stderr) = vigie(&["demo", "--corpus", "."]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("syslog-rfc5424"));
+    assert!(stdout.contains("windows/process_creation/security"));
+}
