@@ -153,6 +153,17 @@ fn bench_ndjson(c: &mut Criterion) {
     let mut group = c.benchmark_group("ndjson");
     group.throughput(Throughput::Elements(lines.len() as u64));
     group.sample_size(20);
+    group.bench_function("sonic_rs_dom_parse_only", |b| {
+        b.iter(|| {
+            let mut n = 0;
+            for line in &lines {
+                let mut de = sonic_rs::Deserializer::from_slice(line).use_rawnumber();
+                let v: sonic_rs::Value = de.deserialize().unwrap();
+                n += black_box(sonic_rs::JsonValueTrait::is_object(&v) as usize);
+            }
+            n
+        })
+    });
     group.bench_function("split_and_decode", |b| {
         b.iter(|| {
             let mut n = 0;

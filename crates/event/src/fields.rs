@@ -472,16 +472,38 @@ impl Fields {
             Some(index) => {
                 index.insert(id, (self.ids.len() - 1) as u32);
             }
-            None if self.ids.len() > LINEAR_LOOKUP_MAX => {
-                let index = self
-                    .ids
-                    .iter()
-                    .enumerate()
-                    .map(|(pos, id)| (*id, pos as u32))
-                    .collect();
-                self.index = Some(index);
-            }
+            None if self.ids.len() > LINEAR_LOOKUP_MAX => self.rebuild_index(),
             None => {}
+        }
+    }
+
+    /// Builds the position index when the map is wide, drops it otherwise.
+    fn rebuild_index(&mut self) {
+        self.index = (self.ids.len() > LINEAR_LOOKUP_MAX).then(|| {
+            self.ids
+                .iter()
+                .enumerate()
+                .map(|(pos, id)| (*id, pos as u32))
+                .collect()
+        });
+    }
+
+    /// Sets field `id` to a copy of `value` (taken from another map).
+    pub fn insert_value(&mut self, id: FieldId, value: Value<'_>) -> Result<(), FieldsError> {
+        fn scalar(v: Value<'_>) -> Scalar<'_> {
+            match v {
+                Value::Null | Value::Array(_) => Scalar::Null,
+                Value::Bool(b) => Scalar::Bool(b),
+                Value::Str(s) => Scalar::Str(s),
+                Value::Num(n) => Scalar::Num(n.text),
+            }
+        }
+        match value {
+            Value::Array(a) => {
+                let items: Vec<Value<'_>> = a.iter().collect();
+                self.push_array(id, items.into_iter().map(scalar))
+            }
+            other => self.insert(id, scalar(other)),
         }
     }
 
@@ -493,16 +515,7 @@ impl Fields {
                 self.ids.remove(pos);
                 self.slots.remove(pos);
                 if self.index.is_some() {
-                    self.index = None;
-                    if self.ids.len() > LINEAR_LOOKUP_MAX {
-                        let index = self
-                            .ids
-                            .iter()
-                            .enumerate()
-                            .map(|(pos, id)| (*id, pos as u32))
-                            .collect();
-                        self.index = Some(index);
-                    }
+                    self.rebuild_index();
                 }
                 true
             }
@@ -599,6 +612,18 @@ mod tests {
         };
         let texts: Vec<_> = a.iter().map(|v| v.as_text()).collect();
         assert_eq!(texts, [Some("x"), Some("2"), None]);
+    }
+
+    #[test]
+    fn values_copy_between_maps() {
+        let mut a = Fields::new();
+        a.insert(id("n"), Scalar::Num("1.50")).unwrap();
+        a.push_array(id("arr"), [Scalar::Str("x"), Scalar::Bool(false)]).unwrap();
+        let mut b = Fields::new();
+        for (id, v) in a.iter() {
+            b.insert_value(id, v).unwrap();
+        }
+        assert_eq!(a, b);
     }
 
     #[test]

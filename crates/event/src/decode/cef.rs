@@ -149,7 +149,13 @@ impl Decoder {
                 (header.time != header.received).then_some((header.time, Some(header.time_offset)));
             for (id, value) in header.fields.iter() {
                 if id.name() != "message" {
-                    copy_value(&mut fields, id, value);
+                    fields
+                        .insert_value(id, value)
+                        .map_err(|source| DecodeError::Field {
+                            format: f,
+                            offset: 0,
+                            source,
+                        })?;
                 }
             }
         }
@@ -243,32 +249,6 @@ impl Decoder {
         };
         Ok(self.finish(f, fields, input, &facts))
     }
-}
-
-/// Copies one value between field maps (syslog header fields into a CEF/LEEF event).
-pub(crate) fn copy_value(
-    into: &mut Fields,
-    id: crate::field::FieldId,
-    value: crate::fields::Value<'_>,
-) {
-    use crate::fields::Value;
-    let scalar = match value {
-        Value::Null => Scalar::Null,
-        Value::Bool(b) => Scalar::Bool(b),
-        Value::Str(s) => Scalar::Str(s),
-        Value::Num(n) => Scalar::Num(n.text()),
-        Value::Array(a) => {
-            let items: Vec<String> = a
-                .iter()
-                .map(|v| v.as_text().unwrap_or("").to_owned())
-                .collect();
-            // Syslog headers hold no arrays; keep the text if one ever appears.
-            let _ = into.insert(id, Scalar::Str(&items.join(",")));
-            return;
-        }
-    };
-    // The source map held this value, so the target can hold it too.
-    let _ = into.insert(id, scalar);
 }
 
 /// Renders a CEF message with correct escaping (tests, benches, demo data).

@@ -590,6 +590,8 @@ impl JsonSplitter {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
     use crate::decode::tests::decoder;
     use crate::fields::Value;
@@ -700,6 +702,80 @@ mod tests {
         );
         assert!(d.decode_json(Bytes::from_static(b"")).is_err());
         assert!(d.decode_json(Bytes::from_static(b"{}")).is_ok());
+    }
+
+    /// Random JSON objects: nested objects, scalar arrays, strings with escapes, numbers in
+    /// several spellings.
+    fn arb_json() -> impl Strategy<Value = serde_json::Value> {
+        use serde_json::Value as J;
+        let leaf = prop_oneof![
+            Just(J::Null),
+            any::<bool>().prop_map(J::Bool),
+            any::<i64>().prop_map(|n| J::Number(n.into())),
+            (-1e9f64..1e9).prop_map(|f| serde_json::Number::from_f64(f).map_or(J::Null, J::Number)),
+            "[ -~\\n\\t\u{e9}\u{1F600}]{0,12}".prop_map(J::String),
+        ];
+        let scalars = prop::collection::vec(leaf.clone(), 0..4).prop_map(J::Array);
+        let value = leaf.prop_recursive(4, 32, 6, move |inner| {
+            prop_oneof![
+                prop::collection::btree_map("[a-z]{1,6}", inner, 1..5)
+                    .prop_map(|m| J::Object(m.into_iter().collect())),
+                scalars.clone(),
+            ]
+        });
+        prop::collection::btree_map("[a-z]{1,6}", value, 0..6)
+            .prop_map(|m| J::Object(m.into_iter().collect()))
+    }
+
+    /// The documented flattening, computed independently with serde_json.
+    fn flatten(prefix: &str, v: &serde_json::Value, out: &mut Vec<(String, Option<String>)>) {
+        use serde_json::Value as J;
+        match v {
+            J::Object(m) if m.is_empty() => out.push((prefix.to_owned(), None)),
+            J::Object(m) => {
+                for (k, v) in m {
+                    let path = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    flatten(&path, v, out);
+                }
+            }
+            J::Array(_) => out.push((prefix.to_owned(), Some("<array>".to_owned()))),
+            J::Null => out.push((prefix.to_owned(), None)),
+            J::Bool(b) => out.push((prefix.to_owned(), Some(b.to_string()))),
+            J::Number(n) => out.push((prefix.to_owned(), Some(n.to_string()))),
+            J::String(s) => out.push((prefix.to_owned(), Some(s.clone()))),
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn flattening_round_trip(doc in arb_json()) {
+            let text = serde_json::to_string(&doc).unwrap();
+            let e = decoder().decode_json(Bytes::from(text)).unwrap();
+            let mut want = Vec::new();
+            for (k, v) in doc.as_object().unwrap() {
+                flatten(k, v, &mut want);
+            }
+            // Distinct paths can collide ("a.b" as a key and a→b as nesting); the last wins.
+            let mut expected = std::collections::BTreeMap::new();
+            for (k, v) in want {
+                expected.insert(k, v);
+            }
+            prop_assert_eq!(e.fields.len(), expected.len());
+            for (path, value) in expected {
+                let got = e.fields.get_by_name(&path);
+                prop_assert!(got.is_some(), "missing {}", path);
+                let got = got.unwrap();
+                match value.as_deref() {
+                    Some("<array>") => prop_assert!(matches!(got, Value::Array(_))),
+                    Some(text) => prop_assert_eq!(got.as_text(), Some(text), "at {}", path),
+                    None => prop_assert!(got.is_null()),
+                }
+            }
+        }
     }
 
     fn split(input: &str) -> Vec<Result<String, usize>> {

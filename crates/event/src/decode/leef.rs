@@ -14,7 +14,7 @@
 
 use bytes::Bytes;
 
-use super::cef::{copy_value, device_time, split_header};
+use super::cef::{device_time, split_header};
 use super::{Decoder, Facts, MAX_EVENT_BYTES};
 use crate::error::DecodeError;
 use crate::event::{Event, Format};
@@ -69,7 +69,13 @@ impl Decoder {
                 (header.time != header.received).then_some((header.time, Some(header.time_offset)));
             for (id, value) in header.fields.iter() {
                 if id.name() != "message" {
-                    copy_value(&mut fields, id, value);
+                    fields
+                        .insert_value(id, value)
+                        .map_err(|source| DecodeError::Field {
+                            format: f,
+                            offset: 0,
+                            source,
+                        })?;
                 }
             }
         }
