@@ -618,7 +618,8 @@ mod tests {
     fn values_copy_between_maps() {
         let mut a = Fields::new();
         a.insert(id("n"), Scalar::Num("1.50")).unwrap();
-        a.push_array(id("arr"), [Scalar::Str("x"), Scalar::Bool(false)]).unwrap();
+        a.push_array(id("arr"), [Scalar::Str("x"), Scalar::Bool(false)])
+            .unwrap();
         let mut b = Fields::new();
         for (id, v) in a.iter() {
             b.insert_value(id, v).unwrap();
