@@ -12,10 +12,10 @@
 
 use bytes::Bytes;
 
-use super::{Decoder, Facts, MAX_EVENT_BYTES};
+use super::{Decoder, Facts, Marked};
 use crate::error::DecodeError;
 use crate::event::{Event, Format};
-use crate::fields::{Fields, Scalar};
+use crate::fields::Scalar;
 use crate::time::{Timestamp, UtcOffset, parse_rfc3339};
 
 /// CEF header names, in order after the version.
@@ -126,39 +126,13 @@ impl Decoder {
     /// Decodes one CEF message, with or without a syslog header before `CEF:`.
     pub fn decode_cef(&mut self, input: Bytes) -> Result<Event, DecodeError> {
         let f = Format::Cef;
-        if input.len() > MAX_EVENT_BYTES {
-            return Err(DecodeError::TooLarge {
-                format: f,
-                len: input.len(),
-                limit: MAX_EVENT_BYTES,
-            });
-        }
-        let mut end = input.len();
-        while end > 0 && matches!(input[end - 1], b'\n' | b'\r' | b'\0') {
-            end -= 1;
-        }
+        let Marked {
+            end,
+            at: cef_at,
+            mut fields,
+            syslog_time,
+        } = self.marked(f, &input, "CEF:")?;
         let b = &input[..end];
-        let Some(cef_at) = memchr::memmem::find(b, b"CEF:") else {
-            return Err(DecodeError::syntax(f, b, 0, "'CEF:'"));
-        };
-        let mut fields = Fields::with_capacity(24, b.len());
-        let mut syslog_time = None;
-        if cef_at > 0 {
-            let header = self.decode_syslog(input.slice(..cef_at))?;
-            syslog_time =
-                (header.time != header.received).then_some((header.time, Some(header.time_offset)));
-            for (id, value) in header.fields.iter() {
-                if id.name() != "message" {
-                    fields
-                        .insert_value(id, value)
-                        .map_err(|source| DecodeError::Field {
-                            format: f,
-                            offset: 0,
-                            source,
-                        })?;
-                }
-            }
-        }
         let version_start = cef_at + 4;
         let (header, ext_start) = split_header(f, b, version_start, 7)?;
         self.put(

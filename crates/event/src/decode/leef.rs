@@ -15,10 +15,10 @@
 use bytes::Bytes;
 
 use super::cef::{device_time, split_header};
-use super::{Decoder, Facts, MAX_EVENT_BYTES};
+use super::{Decoder, Facts, Marked};
 use crate::error::DecodeError;
 use crate::event::{Event, Format};
-use crate::fields::{Fields, Scalar};
+use crate::fields::Scalar;
 
 const LEEF_HEADER: [&str; 4] = [
     "deviceVendor",
@@ -46,39 +46,13 @@ impl Decoder {
     /// Decodes one LEEF 1.0 or 2.0 message, with or without a syslog header before `LEEF:`.
     pub fn decode_leef(&mut self, input: Bytes) -> Result<Event, DecodeError> {
         let f = Format::Leef;
-        if input.len() > MAX_EVENT_BYTES {
-            return Err(DecodeError::TooLarge {
-                format: f,
-                len: input.len(),
-                limit: MAX_EVENT_BYTES,
-            });
-        }
-        let mut end = input.len();
-        while end > 0 && matches!(input[end - 1], b'\n' | b'\r' | b'\0') {
-            end -= 1;
-        }
+        let Marked {
+            end,
+            at,
+            mut fields,
+            syslog_time,
+        } = self.marked(f, &input, "LEEF:")?;
         let b = &input[..end];
-        let Some(at) = memchr::memmem::find(b, b"LEEF:") else {
-            return Err(DecodeError::syntax(f, b, 0, "'LEEF:'"));
-        };
-        let mut fields = Fields::with_capacity(24, b.len());
-        let mut syslog_time = None;
-        if at > 0 {
-            let header = self.decode_syslog(input.slice(..at))?;
-            syslog_time =
-                (header.time != header.received).then_some((header.time, Some(header.time_offset)));
-            for (id, value) in header.fields.iter() {
-                if id.name() != "message" {
-                    fields
-                        .insert_value(id, value)
-                        .map_err(|source| DecodeError::Field {
-                            format: f,
-                            offset: 0,
-                            source,
-                        })?;
-                }
-            }
-        }
         let version_start = at + 5;
         let (header, mut attrs_start) = split_header(f, b, version_start, 5)?;
         let version = header[0].trim();

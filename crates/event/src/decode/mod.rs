@@ -70,6 +70,36 @@ pub struct Decoder {
     cache_key: String,
 }
 
+/// The message part of a line-oriented input: checks the size limit and drops the line ends
+/// (`\n`, `\r`, NUL), which belong to the framing. Returns the end of the message.
+pub(crate) fn message_end(format: Format, input: &[u8]) -> Result<usize, DecodeError> {
+    if input.len() > MAX_EVENT_BYTES {
+        return Err(DecodeError::TooLarge {
+            format,
+            len: input.len(),
+            limit: MAX_EVENT_BYTES,
+        });
+    }
+    let mut end = input.len();
+    while end > 0 && matches!(input[end - 1], b'\n' | b'\r' | b'\0') {
+        end -= 1;
+    }
+    Ok(end)
+}
+
+/// A CEF or LEEF message cut at its marker, with the syslog header before it (if any)
+/// already decoded.
+pub(crate) struct Marked {
+    /// End of the message (line ends dropped).
+    pub(crate) end: usize,
+    /// Offset of the marker (`CEF:`, `LEEF:`).
+    pub(crate) at: usize,
+    /// The syslog header's fields, less its (empty) message.
+    pub(crate) fields: Fields,
+    /// The syslog header's time, when it had one.
+    pub(crate) syslog_time: Option<(Timestamp, Option<UtcOffset>)>,
+}
+
 /// What a format decoder found besides the fields, for [`Decoder::finish`]: the event time,
 /// and which fields hold the host and the classification facts.
 #[derive(Debug, Default)]
@@ -223,6 +253,45 @@ impl Decoder {
         self.logsources
             .insert(self.cache_key.clone(), Arc::clone(&ls));
         ls
+    }
+
+    /// Finds `marker` in a CEF/LEEF message and decodes the syslog header in front of it.
+    pub(crate) fn marked(
+        &mut self,
+        format: Format,
+        input: &Bytes,
+        marker: &'static str,
+    ) -> Result<Marked, DecodeError> {
+        let end = message_end(format, input)?;
+        let b = &input[..end];
+        let Some(at) = memchr::memmem::find(b, marker.as_bytes()) else {
+            return Err(DecodeError::syntax(format, b, 0, format!("'{marker}'")));
+        };
+        let mut fields = Fields::with_capacity(24, b.len());
+        let mut syslog_time = None;
+        if at > 0 {
+            let header = self.decode_syslog(input.slice(..at))?;
+            syslog_time =
+                (header.time != header.received).then_some((header.time, Some(header.time_offset)));
+            for (id, value) in header.fields.iter() {
+                if id.name() == "message" {
+                    continue;
+                }
+                fields
+                    .insert_value(id, value)
+                    .map_err(|source| DecodeError::Field {
+                        format,
+                        offset: 0,
+                        source,
+                    })?;
+            }
+        }
+        Ok(Marked {
+            end,
+            at,
+            fields,
+            syslog_time,
+        })
     }
 
     /// Assembles the event from what a format decoder found.

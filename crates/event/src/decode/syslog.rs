@@ -22,7 +22,7 @@
 
 use bytes::Bytes;
 
-use super::{Decoder, Facts, MAX_EVENT_BYTES, known};
+use super::{Decoder, Facts, known, message_end};
 use crate::error::DecodeError;
 use crate::event::{Event, Format};
 use crate::fields::{Fields, Scalar};
@@ -148,18 +148,7 @@ fn text(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
 impl Decoder {
     /// Decodes one syslog message (one datagram or one frame), RFC 5424 or RFC 3164.
     pub fn decode_syslog(&mut self, input: Bytes) -> Result<Event, DecodeError> {
-        if input.len() > MAX_EVENT_BYTES {
-            return Err(DecodeError::TooLarge {
-                format: Format::Rfc3164,
-                len: input.len(),
-                limit: MAX_EVENT_BYTES,
-            });
-        }
-        // Trailing line ends belong to the framing, not to the message.
-        let mut end = input.len();
-        while end > 0 && matches!(input[end - 1], b'\n' | b'\r' | b'\0') {
-            end -= 1;
-        }
+        let end = message_end(Format::Rfc3164, &input)?;
         let b = &input[..end];
         let mut p = Parser {
             b,
