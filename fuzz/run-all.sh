@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # Runs every fuzz target for SECONDS each (default 300) on stable Rust (cargo-fuzz -s none),
-# growing the committed corpora in corpus/<target>. Install once: cargo install cargo-fuzz --locked
+# growing and minimising the committed corpora in corpus/<target> (evtx: corpus-evtx.tar.gz). Install once: cargo install cargo-fuzz --locked
 set -euo pipefail
 cd "$(dirname "$0")"
 seconds=${1:-300}
 status=0
+# The EVTX corpus (whole files, mostly empty chunk space) is kept compressed in git.
+if [ ! -d corpus/evtx ] && [ -f corpus-evtx.tar.gz ]; then
+  tar xzf corpus-evtx.tar.gz -C corpus
+fi
 for target in json evtx syslog framing cef leef; do
   mkdir -p "corpus/$target"
   echo "== $target: ${seconds}s"
@@ -15,5 +19,8 @@ for target in json evtx syslog framing cef leef; do
     status=1
   fi
   tail -n 2 "/tmp/vigie-fuzz-$target.log"
+  # Keep the committed corpus small: only inputs that add coverage.
+  cargo fuzz cmin -s none "$target" "corpus/$target" >/dev/null 2>&1 || true
 done
+tar czf corpus-evtx.tar.gz -C corpus evtx
 exit $status

@@ -485,12 +485,16 @@ impl JsonSplitter {
     }
 }
 
-/// The end (exclusive) of the object or array starting at `start`, or the offset where the
-/// input ended inside it.
+/// The end (exclusive) of the object starting at `start`, or the offset where the input
+/// ended inside it.
+///
+/// Only braces and strings matter for finding the end of an object (brackets inside it are
+/// validated later, by the parser), so the scan jumps from one `"`, `{` or `}` to the next.
 fn value_end(b: &[u8], start: usize) -> Result<usize, usize> {
     let mut depth = 0usize;
     let mut i = start;
-    while i < b.len() {
+    while let Some(j) = memchr::memchr3(b'"', b'{', b'}', b.get(i..).unwrap_or_default()) {
+        i += j;
         match b[i] {
             b'"' => {
                 i += 1;
@@ -498,25 +502,26 @@ fn value_end(b: &[u8], start: usize) -> Result<usize, usize> {
                     let rest = b.get(i..).unwrap_or_default();
                     match memchr::memchr2(b'"', b'\\', rest) {
                         None => return Err(b.len()),
-                        Some(j) if b[i + j] == b'\\' => i += j + 2,
+                        Some(j) if rest[j] == b'\\' => i += j + 2,
                         Some(j) => {
                             i += j + 1;
                             break;
                         }
                     }
                 }
-                continue;
             }
-            b'{' | b'[' => depth += 1,
-            b'}' | b']' => {
+            b'{' => {
+                depth += 1;
+                i += 1;
+            }
+            _ => {
                 depth = depth.saturating_sub(1);
+                i += 1;
                 if depth == 0 {
-                    return Ok(i + 1);
+                    return Ok(i);
                 }
             }
-            _ => {}
         }
-        i += 1;
     }
     Err(b.len())
 }
