@@ -9,7 +9,7 @@ status=0
 if [ ! -d corpus/evtx ] && [ -f corpus-evtx.tar.gz ]; then
   tar xzf corpus-evtx.tar.gz -C corpus
 fi
-for target in json evtx syslog framing cef leef; do
+for target in json json_differential evtx syslog framing cef leef; do
   mkdir -p "corpus/$target"
   echo "== $target: ${seconds}s"
   if ! cargo fuzz run -s none "$target" "corpus/$target" -- \

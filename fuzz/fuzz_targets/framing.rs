@@ -5,7 +5,9 @@ use libfuzzer_sys::fuzz_target;
 use vigie_event::decode::framing::SyslogFramer;
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&split, rest)) = data.split_first() else { return };
+    let Some((&split, rest)) = data.split_first() else {
+        return;
+    };
     let mut framer = SyslogFramer::new(256);
     let step = usize::from(split).max(1);
     for piece in rest.chunks(step) {

@@ -52,6 +52,9 @@ pub struct Fields {
     /// Position of each id, kept only for wide events (more than [`LINEAR_LOOKUP_MAX`]
     /// fields) where a linear scan would make decoding quadratic.
     index: Option<FxHashMap<FieldId, u32>>,
+    /// One bit per `id % 256` of the ids present: most absent ids are ruled out without a
+    /// scan (decoders check for duplicates on every insert, detection asks for absent fields).
+    present: [u64; 4],
 }
 
 /// A scalar or array value to insert into [`Fields`].
@@ -312,6 +315,7 @@ impl Fields {
             items: Vec::new(),
             text: String::with_capacity(text),
             index: None,
+            present: [0; 4],
         }
     }
 
@@ -357,6 +361,10 @@ impl Fields {
 
     #[inline]
     fn position(&self, id: FieldId) -> Option<usize> {
+        let bit = id.index() % 256;
+        if self.present[bit / 64] & (1 << (bit % 64)) == 0 {
+            return None;
+        }
         match &self.index {
             Some(index) => index.get(&id).map(|pos| *pos as usize),
             None => self.ids.iter().position(|x| *x == id),
@@ -468,6 +476,8 @@ impl Fields {
         }
         self.ids.push(id);
         self.slots.push(slot);
+        let bit = id.index() % 256;
+        self.present[bit / 64] |= 1 << (bit % 64);
         match &mut self.index {
             Some(index) => {
                 index.insert(id, (self.ids.len() - 1) as u32);

@@ -68,6 +68,7 @@ pub struct Decoder {
     classifier: Arc<Classifier>,
     logsources: FxHashMap<String, Arc<LogSource>>,
     cache_key: String,
+    pub(crate) json_buffers: json::JsonBuffers,
 }
 
 /// The message part of a line-oriented input: checks the size limit and drops the line ends
@@ -168,6 +169,7 @@ impl Decoder {
             classifier,
             logsources: FxHashMap::default(),
             cache_key: String::new(),
+            json_buffers: json::JsonBuffers::default(),
         }
     }
 
