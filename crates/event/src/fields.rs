@@ -115,6 +115,25 @@ pub struct Array<'a> {
 impl<'a> Number<'a> {
     /// Parses JSON number syntax (`-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`).
     pub fn parse(text: &'a str) -> Option<Number<'a>> {
+        // Fast path for the common case, short integers (EventID, ProcessId, ports).
+        let digits = text.strip_prefix('-').unwrap_or(text).as_bytes();
+        if (1..=18).contains(&digits.len())
+            && digits.iter().all(u8::is_ascii_digit)
+            && (digits[0] != b'0' || digits.len() == 1)
+        {
+            let magnitude = digits
+                .iter()
+                .fold(0i64, |acc, d| acc * 10 + i64::from(d - b'0'));
+            let value = if digits.len() < text.len() {
+                -magnitude
+            } else {
+                magnitude
+            };
+            return Some(Number {
+                text,
+                repr: NumberRepr::Int(value),
+            });
+        }
         if !is_json_number(text.as_bytes()) {
             return None;
         }
@@ -644,6 +663,22 @@ mod tests {
         }
         for bad in ["", "-", "01", "1.", ".5", "1e", "0x1", "+1", "1 "] {
             assert!(!is_json_number(bad.as_bytes()), "{bad}");
+            assert!(Number::parse(bad).is_none(), "{bad}");
+        }
+        for (text, want) in [
+            ("0", NumberRepr::Int(0)),
+            ("-0", NumberRepr::Int(0)),
+            ("-17", NumberRepr::Int(-17)),
+            (
+                "999999999999999999",
+                NumberRepr::Int(999_999_999_999_999_999),
+            ),
+            ("9223372036854775807", NumberRepr::Int(i64::MAX)),
+            ("-9223372036854775808", NumberRepr::Int(i64::MIN)),
+            ("9223372036854775808", NumberRepr::Uint(1 << 63)),
+            ("2.5", NumberRepr::Float(2.5)),
+        ] {
+            assert_eq!(Number::parse(text).unwrap().repr(), want, "{text}");
         }
     }
 }

@@ -132,7 +132,9 @@ impl Decoder {
         // The evtx shape needs a top-level "Event" object holding "System"; only then is the
         // evtx naming used, and a document that only looked like one is parsed again plainly.
         let mut parsed = None;
-        if memchr::memmem::find(input, b"\"System\"").is_some() {
+        let maybe_evtx =
+            format == Format::Evtx || memchr::memmem::find(input, b"\"System\"").is_some();
+        if maybe_evtx {
             let mut parser = Parser::new(self, text, format);
             let is_evtx = parser.document(true);
             let fields = parser.finish();

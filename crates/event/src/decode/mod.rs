@@ -233,7 +233,9 @@ impl Decoder {
             key.push('\0');
         }
         if let Some(id) = event_id {
-            key.push_str(&id.to_string());
+            use std::fmt::Write as _;
+            // Writing into a String cannot fail.
+            let _ = write!(key, "{id}");
         }
         if let Some(ls) = self.logsources.get(key.as_str()) {
             return Arc::clone(ls);
