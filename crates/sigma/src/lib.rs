@@ -1,4 +1,23 @@
-//! Sigma detection: parse → validate → compile → match, filters and correlation.
+//! Sigma detection: parse → validate → compile → match.
 //!
-//! Not built yet (issue 3). The crate exists so the workspace has its final shape and
-//! dependency directions (`sigma` depends only on `vigie-event`) are fixed from the start.
+//! Today this crate holds the rule loader (YAML with raw scalars, every document of a file,
+//! diagnostics with file, line and stable code for each rule it will not run), the value model
+//! (wildcards and escapes exactly as the specification defines them), every value modifier but
+//! the date parts, the condition language, and the reference interpreter
+//! ([`eval::rule_matches`]) that defines matching behaviour. The compiled fast engine,
+//! correlation rules, filters and field mappings come next (issue 3); a rule this crate cannot
+//! run exactly is rejected with a diagnostic, never half-loaded.
+
+pub mod condition;
+pub mod detection;
+pub mod error;
+pub mod eval;
+pub mod rule;
+pub mod value;
+mod yaml;
+
+#[cfg(test)]
+mod regression;
+
+pub use error::{Code, Diagnostic};
+pub use rule::{Loaded, Rule, load_dir, parse_rules};

@@ -1,0 +1,498 @@
+//! Detection items: a field, its modifiers and values, compiled into matchers.
+//!
+//! Modifiers are applied in the order written, as the specification says. Each value becomes
+//! a set of alternatives (windash and base64offset expand one value into several); `all`
+//! requires every value, otherwise any will do; `neq` negates the whole item.
+
+use std::net::IpAddr;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use regex::Regex;
+
+use crate::value::{Piece, SigmaString, fold};
+use crate::yaml::Scalar;
+
+/// A compiled comparison against one event value.
+#[derive(Debug, Clone)]
+pub enum Matcher {
+    /// Wildcard pattern; folded to lower case unless `cased`.
+    Glob {
+        /// The pattern (folded when not cased).
+        pattern: SigmaString,
+        /// Case-sensitive.
+        cased: bool,
+    },
+    /// Regular expression, unanchored.
+    Regex(Regex),
+    /// IP network containment.
+    Cidr {
+        /// Network address.
+        network: IpAddr,
+        /// Prefix length.
+        prefix: u8,
+    },
+    /// Numeric comparison of the event value with a number.
+    Compare(CompareOp, f64),
+    /// Presence test (`exists: true/false`).
+    Exists(bool),
+    /// Null: the field is absent or null.
+    Null,
+    /// The value of another field of the same event.
+    FieldRef {
+        /// The other field.
+        field: String,
+        /// How to compare.
+        mode: RefMode,
+        /// Case-sensitive.
+        cased: bool,
+    },
+}
+
+/// `lt`, `lte`, `gt`, `gte`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompareOp {
+    /// `<`.
+    Lt,
+    /// `<=`.
+    Lte,
+    /// `>`.
+    Gt,
+    /// `>=`.
+    Gte,
+}
+
+/// How a `fieldref` compares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefMode {
+    /// Equal.
+    Equal,
+    /// Contains.
+    Contains,
+    /// Starts with.
+    StartsWith,
+    /// Ends with.
+    EndsWith,
+}
+
+/// One detection item: `field|modifiers: values`.
+#[derive(Debug, Clone)]
+pub struct Item {
+    /// The field, or `None` for keywords (anywhere in the event).
+    pub field: Option<String>,
+    /// Per value, its alternatives.
+    pub values: Vec<Vec<Matcher>>,
+    /// `all`: every value must match.
+    pub all: bool,
+    /// `neq`: the item is negated.
+    pub negated: bool,
+}
+
+/// Why an item could not be compiled, with the diagnostic code to report.
+#[derive(Debug)]
+pub(crate) struct ItemError {
+    pub(crate) code: crate::error::Code,
+    pub(crate) message: String,
+}
+
+fn err(code: crate::error::Code, message: impl Into<String>) -> ItemError {
+    ItemError {
+        code,
+        message: message.into(),
+    }
+}
+
+/// The working form of a value while modifiers apply.
+#[derive(Debug, Clone)]
+enum Work {
+    Str(SigmaString),
+    Bytes(Vec<u8>),
+}
+
+const DASHES: [char; 5] = ['-', '/', '\u{2013}', '\u{2014}', '\u{2015}'];
+
+/// Flag positions `windash` varies: most values have one or two; past this, the expansion
+/// (5^n alternatives) is refused rather than cut short.
+const MAX_WINDASH_FLAGS: usize = 5;
+
+fn is_word(c: char) -> bool {
+    c.is_alphanumeric() || c == '_'
+}
+
+/// `windash`: every combination of dash characters at flag positions, as pySigma expands it:
+/// a `-` or `/` not preceded by a word character and followed by one (`\B[-/]\b`).
+fn windash(s: &SigmaString) -> Result<Vec<SigmaString>, ItemError> {
+    let is_flag = |prev: Option<char>, c: char, next: Option<char>| {
+        (c == '-' || c == '/') && !prev.is_some_and(is_word) && next.is_some_and(is_word)
+    };
+    let mut flags = 0;
+    let mut prev: Option<char> = None;
+    for p in s.pieces() {
+        match p {
+            Piece::Text(t) => {
+                let chars: Vec<char> = t.chars().collect();
+                for (i, c) in chars.iter().enumerate() {
+                    if is_flag(prev, *c, chars.get(i + 1).copied()) {
+                        flags += 1;
+                    }
+                    prev = Some(*c);
+                }
+            }
+            _ => prev = None,
+        }
+    }
+    if flags > MAX_WINDASH_FLAGS {
+        return Err(err(
+            crate::error::Code::Value,
+            format!("windash over {flags} flags would need 5^{flags} alternatives"),
+        ));
+    }
+    let mut out = Vec::new();
+    for combo in 0..DASHES.len().pow(flags as u32) {
+        let mut code = combo;
+        let mut prev: Option<char> = None;
+        let variant = s.map_text(|t| {
+            let chars: Vec<char> = t.chars().collect();
+            let mut o = String::with_capacity(t.len());
+            for (i, c) in chars.iter().enumerate() {
+                if is_flag(prev, *c, chars.get(i + 1).copied()) {
+                    o.push(DASHES[code % DASHES.len()]);
+                    code /= DASHES.len();
+                } else {
+                    o.push(*c);
+                }
+                prev = Some(*c);
+            }
+            o
+        });
+        out.push(variant);
+    }
+    Ok(out)
+}
+
+fn encode(work: Vec<Work>, f: impl Fn(&str) -> Vec<u8>) -> Result<Vec<Work>, ItemError> {
+    work.into_iter()
+        .map(|w| match w {
+            Work::Str(s) => s.as_literal().map(|t| Work::Bytes(f(&t))).ok_or_else(|| {
+                err(
+                    crate::error::Code::Value,
+                    "encoding modifiers cannot apply to values with wildcards",
+                )
+            }),
+            Work::Bytes(_) => Err(err(
+                crate::error::Code::Modifier,
+                "value is already encoded",
+            )),
+        })
+        .collect()
+}
+
+fn utf16(s: &str, big_endian: bool, bom: bool) -> Vec<u8> {
+    let mut out = Vec::new();
+    if bom {
+        out.extend_from_slice(&[0xFF, 0xFE]);
+    }
+    for unit in s.encode_utf16() {
+        let bytes = if big_endian {
+            unit.to_be_bytes()
+        } else {
+            unit.to_le_bytes()
+        };
+        out.extend_from_slice(&bytes);
+    }
+    out
+}
+
+/// The three base64 encodings of `data` at offsets 0, 1, 2 within a longer stream, trimmed
+/// to the characters that do not depend on the surrounding bytes (pySigma's base64offset).
+fn base64_offsets(data: &[u8]) -> Vec<String> {
+    let start_trim = [0usize, 2, 3];
+    let end_trim = [0usize, 3, 2];
+    (0..3)
+        .map(|i| {
+            let mut padded = vec![b' '; i];
+            padded.extend_from_slice(data);
+            let encoded = STANDARD.encode(&padded);
+            let end = encoded.len() - end_trim[(data.len() + i) % 3];
+            encoded[start_trim[i]..end.max(start_trim[i])].to_owned()
+        })
+        .collect()
+}
+
+fn parse_cidr(text: &str) -> Option<(IpAddr, u8)> {
+    let (addr, prefix) = text.split_once('/').unwrap_or((text, ""));
+    let addr: IpAddr = addr.trim().parse().ok()?;
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    let prefix = if prefix.is_empty() {
+        max
+    } else {
+        prefix.trim().parse::<u8>().ok()?
+    };
+    (prefix <= max).then_some((addr, prefix))
+}
+
+/// Compiles `key: value(s)` of a detection map. `key` is `Field|mod|mod` or `|mod` (keyword).
+pub(crate) fn compile_item(key: &str, values: &[&Scalar]) -> Result<Item, ItemError> {
+    use crate::error::Code;
+    let mut parts = key.split('|');
+    let field = parts.next().unwrap_or_default();
+    let field = (!field.is_empty()).then(|| field.to_owned());
+    let modifiers: Vec<&str> = parts.collect();
+
+    let mut all = false;
+    let mut negated = false;
+    let mut cased = false;
+    let mut contains = false;
+    let mut starts = false;
+    let mut ends = false;
+    let mut regex = false;
+    let mut regex_flags = String::new();
+    let mut cidr = false;
+    let mut compare: Option<CompareOp> = None;
+    let mut exists = false;
+    let mut fieldref = false;
+    // Transformations applied to string values in order.
+    let mut steps: Vec<&str> = Vec::new();
+    for (i, m) in modifiers.iter().enumerate() {
+        match *m {
+            "all" => all = true,
+            "neq" => negated = true,
+            "cased" => cased = true,
+            "contains" => contains = true,
+            "startswith" => starts = true,
+            "endswith" => ends = true,
+            "re" => {
+                if i != 0 {
+                    return Err(err(Code::Modifier, "'re' must be the first modifier"));
+                }
+                regex = true;
+            }
+            "i" | "ignorecase" | "m" | "multiline" | "s" | "dotall" => {
+                if !regex {
+                    return Err(err(
+                        Code::Modifier,
+                        format!("'{m}' is only valid after 're'"),
+                    ));
+                }
+                regex_flags.push(m.chars().next().unwrap_or('i'));
+            }
+            "cidr" => cidr = true,
+            "lt" => compare = Some(CompareOp::Lt),
+            "lte" => compare = Some(CompareOp::Lte),
+            "gt" => compare = Some(CompareOp::Gt),
+            "gte" => compare = Some(CompareOp::Gte),
+            "exists" => exists = true,
+            "fieldref" => fieldref = true,
+            "windash" | "base64" | "base64offset" | "wide" | "utf16le" | "utf16be" | "utf16" => {
+                steps.push(m)
+            }
+            "expand" => {
+                return Err(err(
+                    Code::Placeholder,
+                    "placeholder values (|expand) are not configured; the rule cannot run exactly",
+                ));
+            }
+            "minute" | "hour" | "day" | "week" | "month" | "year" => {
+                return Err(err(
+                    Code::Modifier,
+                    format!("date-part modifier '{m}' is not supported yet"),
+                ));
+            }
+            other => return Err(err(Code::Modifier, format!("unknown modifier '{other}'"))),
+        }
+    }
+    if all && values.len() < 2 && !modifiers.is_empty() && field.is_some() {
+        // The specification forbids 'all' on a single value; SigmaHQ rules respect it.
+        return Err(err(
+            Code::Modifier,
+            "'all' needs a list of at least two values",
+        ));
+    }
+
+    let mut compiled = Vec::with_capacity(values.len());
+    for v in values {
+        let alternatives: Vec<Matcher> = if exists {
+            let b = v
+                .as_bool()
+                .ok_or_else(|| err(Code::Value, "'exists' takes true or false"))?;
+            vec![Matcher::Exists(b)]
+        } else if v.is_null() {
+            if !modifiers.is_empty() {
+                return Err(err(Code::Value, "null cannot take modifiers"));
+            }
+            vec![Matcher::Null]
+        } else if regex {
+            let flags = if regex_flags.is_empty() {
+                String::new()
+            } else {
+                format!("(?{regex_flags})")
+            };
+            let re = regex::RegexBuilder::new(&format!("{flags}{}", v.text))
+                .size_limit(1 << 22)
+                .build()
+                .map_err(|e| err(Code::Value, format!("invalid regular expression: {e}")))?;
+            vec![Matcher::Regex(re)]
+        } else if cidr {
+            let (network, prefix) = parse_cidr(&v.text)
+                .ok_or_else(|| err(Code::Value, format!("invalid CIDR {:?}", v.text)))?;
+            vec![Matcher::Cidr { network, prefix }]
+        } else if let Some(op) = compare {
+            let n = v
+                .text
+                .trim()
+                .parse::<f64>()
+                .map_err(|_| err(Code::Value, format!("'{:?}' needs a number", op)))?;
+            vec![Matcher::Compare(op, n)]
+        } else if fieldref {
+            let mode = match (contains, starts, ends) {
+                (true, _, _) => RefMode::Contains,
+                (_, true, _) => RefMode::StartsWith,
+                (_, _, true) => RefMode::EndsWith,
+                _ => RefMode::Equal,
+            };
+            vec![Matcher::FieldRef {
+                field: v.text.clone(),
+                mode,
+                cased,
+            }]
+        } else {
+            let mut work = vec![Work::Str(SigmaString::parse(&v.text))];
+            for step in &steps {
+                work = match *step {
+                    "windash" => {
+                        let mut out = Vec::new();
+                        for w in work {
+                            match w {
+                                Work::Str(s) => out.extend(windash(&s)?.into_iter().map(Work::Str)),
+                                bytes => out.push(bytes),
+                            }
+                        }
+                        out
+                    }
+                    "wide" | "utf16le" => encode(work, |s| utf16(s, false, false))?,
+                    "utf16be" => encode(work, |s| utf16(s, true, false))?,
+                    "utf16" => encode(work, |s| utf16(s, false, true))?,
+                    "base64" => work
+                        .into_iter()
+                        .map(|w| match w {
+                            Work::Bytes(b) => {
+                                Ok(Work::Str(SigmaString::literal(&STANDARD.encode(b))))
+                            }
+                            Work::Str(s) => s
+                                .as_literal()
+                                .map(|t| Work::Str(SigmaString::literal(&STANDARD.encode(t))))
+                                .ok_or_else(|| {
+                                    err(Code::Value, "base64 cannot apply to values with wildcards")
+                                }),
+                        })
+                        .collect::<Result<_, _>>()?,
+                    _ => {
+                        // base64offset
+                        let mut out = Vec::new();
+                        for w in work {
+                            let bytes = match w {
+                                Work::Bytes(b) => b,
+                                Work::Str(s) => {
+                                    s.as_literal().map(String::into_bytes).ok_or_else(|| {
+                                        err(
+                                            Code::Value,
+                                            "base64offset cannot apply to values with wildcards",
+                                        )
+                                    })?
+                                }
+                            };
+                            out.extend(
+                                base64_offsets(&bytes)
+                                    .into_iter()
+                                    .map(|e| Work::Str(SigmaString::literal(&e))),
+                            );
+                        }
+                        out
+                    }
+                };
+            }
+            let mut alternatives = Vec::new();
+            for w in work {
+                let Work::Str(mut s) = w else {
+                    return Err(err(
+                        Code::Modifier,
+                        "utf16/wide must be followed by base64 or base64offset",
+                    ));
+                };
+                if contains || (field.is_none() && !starts && !ends) {
+                    // Keywords match anywhere in the event's text.
+                    s.prepend_any();
+                    s.append_any();
+                } else if starts {
+                    s.append_any();
+                } else if ends {
+                    s.prepend_any();
+                }
+                let pattern = if cased {
+                    s
+                } else {
+                    s.map_text(|t| fold(t).into_owned())
+                };
+                alternatives.push(Matcher::Glob { pattern, cased });
+            }
+            alternatives
+        };
+        compiled.push(alternatives);
+    }
+    Ok(Item {
+        field,
+        values: compiled,
+        all,
+        negated,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(text: &str) -> Scalar {
+        Scalar {
+            text: text.to_owned(),
+            quoted: true,
+            line: 1,
+        }
+    }
+
+    #[test]
+    fn base64offset_matches_pysigma_vectors() {
+        assert_eq!(
+            base64_offsets(b"foobar"),
+            ["Zm9vYmFy", "Zvb2Jhc", "mb29iYX"]
+        );
+    }
+
+    #[test]
+    fn windash_expands_flag_dashes_only() {
+        let v = windash(&SigmaString::parse("-param-1 -x")).unwrap();
+        assert_eq!(v.len(), 25);
+        let texts: Vec<_> = v.iter().map(|s| s.as_literal().unwrap()).collect();
+        assert!(texts.contains(&"/param-1 /x".to_owned()));
+        assert!(texts.contains(&"\u{2014}param-1 -x".to_owned()));
+        assert!(texts.iter().all(|t| t.contains("param-1")));
+    }
+
+    #[test]
+    fn modifier_chains_compile_in_order() {
+        let item = compile_item("CommandLine|wide|base64offset|contains", &[&s("ping")]).unwrap();
+        assert_eq!(item.values[0].len(), 3);
+        let item = compile_item("Image|endswith", &[&s("\\CMD.exe")]).unwrap();
+        let Matcher::Glob { pattern, cased } = &item.values[0][0] else {
+            panic!()
+        };
+        assert!(!cased);
+        assert!(pattern.matches("c:\\windows\\system32\\cmd.exe"));
+        assert!(compile_item("x|re|i", &[&s("a+")]).is_ok());
+        assert!(compile_item("x|i", &[&s("a")]).is_err());
+        assert!(compile_item("x|contains|re", &[&s("a")]).is_err());
+        assert!(compile_item("x|nope", &[&s("a")]).is_err());
+        assert!(compile_item("x|expand", &[&s("%a%")]).is_err());
+        assert!(compile_item("x|base64", &[&s("a*")]).is_err());
+        assert!(compile_item("x|cidr", &[&s("10.0.0.0/33")]).is_err());
+    }
+}

@@ -1,0 +1,74 @@
+//! Errors and rule diagnostics.
+
+use std::fmt;
+
+/// A YAML syntax problem.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}: {message}")]
+pub struct YamlError {
+    /// 1-based line.
+    pub line: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// Stable diagnostic codes, so that tools and the expected-rejections file can match on
+/// them while messages improve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum Code {
+    /// The file is not valid YAML.
+    Yaml,
+    /// A required key is missing or has the wrong shape.
+    Structure,
+    /// A modifier is unknown or used where it cannot apply.
+    Modifier,
+    /// A value cannot be used with its modifiers (a bad regex, CIDR or number).
+    Value,
+    /// The condition does not parse or names unknown identifiers.
+    Condition,
+    /// A placeholder (`|expand`) has no value configured.
+    Placeholder,
+    /// A correlation rule (not supported by this engine yet).
+    Correlation,
+    /// A filter rule document (not applied by this engine yet).
+    Filter,
+}
+
+impl Code {
+    /// The stable text of the code.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::Yaml => "S001-yaml",
+            Code::Structure => "S002-structure",
+            Code::Modifier => "S003-modifier",
+            Code::Value => "S004-value",
+            Code::Condition => "S005-condition",
+            Code::Placeholder => "S006-placeholder",
+            Code::Correlation => "S007-correlation",
+            Code::Filter => "S008-filter",
+        }
+    }
+}
+
+impl fmt::Display for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a rule was not loaded: the rule, where, a stable code and a message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}:{line}: {code}: {message}{}", rule_id.as_ref().map(|id| format!(" (rule {id})")).unwrap_or_default())]
+pub struct Diagnostic {
+    /// The rule's id, when it got that far.
+    pub rule_id: Option<String>,
+    /// The file (as given to the loader).
+    pub file: String,
+    /// 1-based line.
+    pub line: usize,
+    /// Stable code.
+    pub code: Code,
+    /// Explanation.
+    pub message: String,
+}

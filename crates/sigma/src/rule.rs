@@ -1,0 +1,315 @@
+//! Sigma detection rules: from YAML documents to [`Rule`].
+
+use std::path::Path;
+
+use crate::condition::{self, Condition};
+use crate::detection::{Item, compile_item};
+use crate::error::{Code, Diagnostic};
+use crate::yaml::{self, Node, Scalar};
+
+/// The logsource a rule applies to; unset attributes match anything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RuleLogSource {
+    /// `product`.
+    pub product: Option<String>,
+    /// `category`.
+    pub category: Option<String>,
+    /// `service`.
+    pub service: Option<String>,
+}
+
+/// A search identifier's definition.
+#[derive(Debug, Clone)]
+pub enum Detection {
+    /// A map: every item must match.
+    AllOf(Vec<Item>),
+    /// A list of maps: one must match.
+    AnyOf(Vec<Detection>),
+    /// A list of keywords (one item without a field).
+    Keywords(Item),
+}
+
+/// A loaded detection rule.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    /// `id`.
+    pub id: Option<String>,
+    /// `title`.
+    pub title: String,
+    /// `level`.
+    pub level: Option<String>,
+    /// `tags` (ATT&CK and others).
+    pub tags: Vec<String>,
+    /// `logsource`.
+    pub logsource: RuleLogSource,
+    /// Search identifiers in the order written.
+    pub detections: Vec<(String, Detection)>,
+    /// The condition (a list of conditions is their `or`).
+    pub condition: Condition,
+    /// The file it came from.
+    pub file: String,
+    /// 1-based line of the document.
+    pub line: usize,
+}
+
+impl Rule {
+    /// The definition of identifier `name`.
+    pub fn detection(&self, name: &str) -> Option<&Detection> {
+        self.detections
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, d)| d)
+    }
+}
+
+struct Ctx<'a> {
+    file: &'a str,
+    rule_id: Option<String>,
+}
+
+impl Ctx<'_> {
+    fn diag(&self, line: usize, code: Code, message: impl Into<String>) -> Diagnostic {
+        Diagnostic {
+            rule_id: self.rule_id.clone(),
+            file: self.file.to_owned(),
+            line,
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+fn scalar_list(node: &Node) -> Option<Vec<&Scalar>> {
+    match node {
+        Node::Scalar(s) => Some(vec![s]),
+        Node::Seq(items, _) => items
+            .iter()
+            .map(|n| match n {
+                Node::Scalar(s) => Some(s),
+                _ => None,
+            })
+            .collect(),
+        Node::Map(..) => None,
+    }
+}
+
+fn compile_map(ctx: &Ctx<'_>, entries: &[(Scalar, Node)]) -> Result<Detection, Diagnostic> {
+    let mut items = Vec::with_capacity(entries.len());
+    for (key, value) in entries {
+        let values = scalar_list(value).ok_or_else(|| {
+            ctx.diag(
+                value.line(),
+                Code::Structure,
+                format!("'{}' must hold a value or a list of values", key.text),
+            )
+        })?;
+        let item = compile_item(&key.text, &values)
+            .map_err(|e| ctx.diag(key.line, e.code, format!("'{}': {}", key.text, e.message)))?;
+        items.push(item);
+    }
+    Ok(Detection::AllOf(items))
+}
+
+fn compile_detection(ctx: &Ctx<'_>, name: &str, node: &Node) -> Result<Detection, Diagnostic> {
+    match node {
+        Node::Map(entries, _) => compile_map(ctx, entries),
+        Node::Seq(items, line)
+            if items.iter().all(|n| matches!(n, Node::Map(..))) && !items.is_empty() =>
+        {
+            let mut alternatives = Vec::with_capacity(items.len());
+            for n in items {
+                if let Node::Map(entries, _) = n {
+                    alternatives.push(compile_map(ctx, entries)?);
+                }
+            }
+            let _ = line;
+            Ok(Detection::AnyOf(alternatives))
+        }
+        Node::Seq(..) | Node::Scalar(_) => {
+            let values = scalar_list(node).ok_or_else(|| {
+                ctx.diag(
+                    node.line(),
+                    Code::Structure,
+                    format!("'{name}' mixes maps and plain values"),
+                )
+            })?;
+            let item = compile_item("", &values)
+                .map_err(|e| ctx.diag(node.line(), e.code, format!("'{name}': {}", e.message)))?;
+            Ok(Detection::Keywords(item))
+        }
+    }
+}
+
+/// Builds a rule from one YAML document.
+fn compile_rule(file: &str, doc: &Node) -> Result<Rule, Diagnostic> {
+    let mut ctx = Ctx {
+        file,
+        rule_id: None,
+    };
+    ctx.rule_id = doc.get("id").and_then(Node::as_str).map(str::to_owned);
+    let line = doc.line();
+    if doc.get("correlation").is_some() {
+        return Err(ctx.diag(
+            line,
+            Code::Correlation,
+            "correlation rules are not run by this engine yet",
+        ));
+    }
+    if doc.get("filter").is_some() {
+        return Err(ctx.diag(
+            line,
+            Code::Filter,
+            "filter documents are not applied by this engine yet",
+        ));
+    }
+    if doc.get("action").and_then(Node::as_str) == Some("global") {
+        return Err(ctx.diag(
+            line,
+            Code::Structure,
+            "rule collections (action: global) are Sigma v1 only",
+        ));
+    }
+    let title = doc
+        .get("title")
+        .and_then(Node::as_str)
+        .ok_or_else(|| ctx.diag(line, Code::Structure, "missing 'title'"))?
+        .to_owned();
+    let logsource_node = doc
+        .get("logsource")
+        .ok_or_else(|| ctx.diag(line, Code::Structure, "missing 'logsource'"))?;
+    let attr = |k: &str| {
+        logsource_node
+            .get(k)
+            .and_then(Node::as_str)
+            .map(|s| s.to_ascii_lowercase())
+    };
+    let logsource = RuleLogSource {
+        product: attr("product"),
+        category: attr("category"),
+        service: attr("service"),
+    };
+    let detection_node = doc
+        .get("detection")
+        .ok_or_else(|| ctx.diag(line, Code::Structure, "missing 'detection'"))?;
+    let Node::Map(entries, _) = detection_node else {
+        return Err(ctx.diag(
+            detection_node.line(),
+            Code::Structure,
+            "'detection' must be a map",
+        ));
+    };
+    let mut detections = Vec::new();
+    let mut condition_node = None;
+    for (key, value) in entries {
+        match key.text.as_str() {
+            "condition" => condition_node = Some(value),
+            // A Sigma v1 aggregation window; without a pipe in the condition it has no effect.
+            "timeframe" => {}
+            name => detections.push((name.to_owned(), compile_detection(&ctx, name, value)?)),
+        }
+    }
+    let condition_node = condition_node.ok_or_else(|| {
+        ctx.diag(
+            detection_node.line(),
+            Code::Structure,
+            "missing 'condition'",
+        )
+    })?;
+    let names: Vec<String> = detections.iter().map(|(n, _)| n.clone()).collect();
+    let texts = scalar_list(condition_node).ok_or_else(|| {
+        ctx.diag(
+            condition_node.line(),
+            Code::Structure,
+            "'condition' must be text or a list",
+        )
+    })?;
+    let mut conditions = Vec::new();
+    for t in texts {
+        let c = condition::parse(&t.text, &names).map_err(|e| {
+            ctx.diag(
+                t.line,
+                Code::Condition,
+                format!("{} at column {} of {:?}", e.message, e.offset + 1, t.text),
+            )
+        })?;
+        conditions.push(c);
+    }
+    let condition = if conditions.len() == 1 {
+        conditions.remove(0)
+    } else {
+        Condition::Or(conditions)
+    };
+    let tags = match doc.get("tags") {
+        Some(node) => scalar_list(node)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|s| s.text.clone())
+            .collect(),
+        None => Vec::new(),
+    };
+    Ok(Rule {
+        id: ctx.rule_id,
+        title,
+        level: doc.get("level").and_then(Node::as_str).map(str::to_owned),
+        tags,
+        logsource,
+        detections,
+        condition,
+        file: file.to_owned(),
+        line,
+    })
+}
+
+/// Rules and diagnostics from loading files.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    /// Rules that loaded.
+    pub rules: Vec<Rule>,
+    /// One diagnostic per rule (or file) that did not.
+    pub rejected: Vec<Diagnostic>,
+}
+
+/// Parses every document of one YAML text; `file` names it in diagnostics.
+pub fn parse_rules(text: &str, file: &str, out: &mut Loaded) {
+    let docs = match yaml::load(text) {
+        Ok(docs) => docs,
+        Err(e) => {
+            out.rejected.push(Diagnostic {
+                rule_id: None,
+                file: file.to_owned(),
+                line: e.line,
+                code: Code::Yaml,
+                message: e.message,
+            });
+            return;
+        }
+    };
+    for doc in &docs {
+        match compile_rule(file, doc) {
+            Ok(rule) => out.rules.push(rule),
+            Err(d) => out.rejected.push(d),
+        }
+    }
+}
+
+/// Loads every `.yml`/`.yaml` file under `dir` (recursively, in path order).
+pub fn load_dir(dir: &Path, out: &mut Loaded) -> std::io::Result<()> {
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d)? {
+            let path = entry?.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "yml" || e == "yaml") {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    for path in files {
+        let text = std::fs::read_to_string(&path)?;
+        parse_rules(&text, &path.display().to_string(), out);
+    }
+    Ok(())
+}

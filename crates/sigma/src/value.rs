@@ -1,0 +1,264 @@
+//! Sigma string values: wildcards, escapes and case folding.
+//!
+//! The escape rules are the specification's ("Escape Character"), as pySigma's `SigmaString`
+//! executes them: a backslash escapes only `*`, `?` and itself; before anything else it is a
+//! literal backslash. So `C:\Windows` needs no escaping, `\*` is a literal star, `\\*` is a
+//! backslash then a wildcard, and three or four backslashes both give two.
+
+use std::borrow::Cow;
+
+/// One piece of a Sigma string.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Piece {
+    /// Literal text.
+    Text(String),
+    /// `*`: any run of characters, possibly empty.
+    AnyRun,
+    /// `?`: exactly one character.
+    AnyOne,
+}
+
+/// A parsed Sigma string value.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct SigmaString {
+    pieces: Vec<Piece>,
+}
+
+impl SigmaString {
+    /// Parses a rule value with the Sigma escape rules.
+    pub fn parse(text: &str) -> SigmaString {
+        let mut s = SigmaString::default();
+        let mut chars = text.chars().peekable();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => match chars.peek() {
+                    Some(&next @ ('*' | '?' | '\\')) => {
+                        chars.next();
+                        s.push_char(next);
+                    }
+                    _ => s.push_char('\\'),
+                },
+                '*' => s.pieces.push(Piece::AnyRun),
+                '?' => s.pieces.push(Piece::AnyOne),
+                other => s.push_char(other),
+            }
+        }
+        s
+    }
+
+    /// A string of literal text (no wildcards).
+    pub fn literal(text: &str) -> SigmaString {
+        let mut s = SigmaString::default();
+        if !text.is_empty() {
+            s.pieces.push(Piece::Text(text.to_owned()));
+        }
+        s
+    }
+
+    fn push_char(&mut self, c: char) {
+        match self.pieces.last_mut() {
+            Some(Piece::Text(t)) => t.push(c),
+            _ => self.pieces.push(Piece::Text(c.to_string())),
+        }
+    }
+
+    /// The pieces.
+    pub fn pieces(&self) -> &[Piece] {
+        &self.pieces
+    }
+
+    /// Whether it contains `*` or `?`.
+    pub fn has_wildcards(&self) -> bool {
+        self.pieces.iter().any(|p| !matches!(p, Piece::Text(_)))
+    }
+
+    /// The literal text, when there are no wildcards.
+    pub fn as_literal(&self) -> Option<String> {
+        if self.has_wildcards() {
+            return None;
+        }
+        Some(
+            self.pieces
+                .iter()
+                .map(|p| match p {
+                    Piece::Text(t) => t.as_str(),
+                    _ => "",
+                })
+                .collect(),
+        )
+    }
+
+    /// Adds a leading `*` unless there is one.
+    pub fn prepend_any(&mut self) {
+        if self.pieces.first() != Some(&Piece::AnyRun) {
+            self.pieces.insert(0, Piece::AnyRun);
+        }
+    }
+
+    /// Adds a trailing `*` unless there is one.
+    pub fn append_any(&mut self) {
+        if self.pieces.last() != Some(&Piece::AnyRun) {
+            self.pieces.push(Piece::AnyRun);
+        }
+    }
+
+    /// Maps every literal piece (windash expansion, case folding).
+    pub fn map_text(&self, mut f: impl FnMut(&str) -> String) -> SigmaString {
+        SigmaString {
+            pieces: self
+                .pieces
+                .iter()
+                .map(|p| match p {
+                    Piece::Text(t) => Piece::Text(f(t)),
+                    other => other.clone(),
+                })
+                .collect(),
+        }
+    }
+
+    /// Whether `text` matches this pattern (`fold` both sides first for case-insensitive).
+    pub fn matches(&self, text: &str) -> bool {
+        glob_match(&self.pieces, text)
+    }
+}
+
+/// Lower-cases with Unicode *simple* folding, character by character (never the
+/// context-sensitive rules of `str::to_lowercase`), so that both sides fold alike.
+pub fn fold(text: &str) -> Cow<'_, str> {
+    if text.bytes().all(|b| !b.is_ascii_uppercase() && b < 0x80) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        let mut lower = c.to_lowercase();
+        match (lower.next(), lower.next()) {
+            (Some(l), None) => out.push(l),
+            _ => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Wildcard matching: `*` any run, `?` one character; linear-time two-pointer algorithm with
+/// backtracking to the last star only.
+fn glob_match(pieces: &[Piece], text: &str) -> bool {
+    // Flatten to tokens over chars for the classic algorithm.
+    #[derive(Clone, Copy)]
+    enum Tok<'a> {
+        Lit(&'a str),
+        One,
+        Star,
+    }
+    let toks: Vec<Tok<'_>> = pieces
+        .iter()
+        .map(|p| match p {
+            Piece::Text(t) => Tok::Lit(t),
+            Piece::AnyOne => Tok::One,
+            Piece::AnyRun => Tok::Star,
+        })
+        .collect();
+    let (mut ti, mut si) = (0usize, 0usize);
+    let mut star: Option<(usize, usize)> = None;
+    loop {
+        if ti < toks.len() {
+            match toks[ti] {
+                Tok::Star => {
+                    star = Some((ti, si));
+                    ti += 1;
+                    continue;
+                }
+                Tok::Lit(l) if text[si..].starts_with(l) => {
+                    si += l.len();
+                    ti += 1;
+                    continue;
+                }
+                Tok::One if si < text.len() => {
+                    si += text[si..].chars().next().map_or(1, char::len_utf8);
+                    ti += 1;
+                    continue;
+                }
+                _ => {}
+            }
+        } else if si == text.len() {
+            return true;
+        }
+        // Mismatch: let the last star swallow one more character.
+        match star {
+            Some((star_ti, star_si)) if star_si < text.len() => {
+                let next = star_si + text[star_si..].chars().next().map_or(1, char::len_utf8);
+                star = Some((star_ti, next));
+                ti = star_ti + 1;
+                si = next;
+            }
+            _ => return false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lit(s: &str) -> Piece {
+        Piece::Text(s.to_owned())
+    }
+
+    #[test]
+    fn escape_rules_from_the_specification() {
+        // (rule text, pieces)
+        let cases: &[(&str, Vec<Piece>)] = &[
+            (r"C:\Windows", vec![lit(r"C:\Windows")]),
+            (r"\*", vec![lit("*")]),
+            (r"\?", vec![lit("?")]),
+            (r"\\*", vec![lit(r"\"), Piece::AnyRun]),
+            (r"\\\*", vec![lit(r"\*")]),
+            (r"\\\\", vec![lit(r"\\")]),
+            (r"\\\", vec![lit(r"\\")]),
+            (r"a\", vec![lit(r"a\")]),
+            (
+                "*a?b*",
+                vec![
+                    Piece::AnyRun,
+                    lit("a"),
+                    Piece::AnyOne,
+                    lit("b"),
+                    Piece::AnyRun,
+                ],
+            ),
+            ("", vec![]),
+        ];
+        for (text, want) in cases {
+            assert_eq!(SigmaString::parse(text).pieces(), &want[..], "{text}");
+        }
+    }
+
+    #[test]
+    fn glob_matching() {
+        let m = |p: &str, t: &str| SigmaString::parse(p).matches(t);
+        assert!(m("abc", "abc"));
+        assert!(!m("abc", "abcd"));
+        assert!(m("*bc", "abc"));
+        assert!(m("a*", "abc"));
+        assert!(m("*b*", "abc"));
+        assert!(m("a*c*e", "abcde"));
+        assert!(!m("a*c*e", "abcdef"));
+        assert!(m("a?c", "abc"));
+        assert!(m("a?c", "aéc"));
+        assert!(!m("a?c", "ac"));
+        assert!(m("*", ""));
+        assert!(m("", ""));
+        assert!(!m("", "x"));
+        assert!(m(r"*\*", "x*"));
+        assert!(!m(r"*\*", "xy"));
+        assert!(m("*aab", "aaaab"));
+    }
+
+    #[test]
+    fn folding_is_simple_and_per_char() {
+        assert_eq!(fold("CMD.EXE"), "cmd.exe");
+        assert_eq!(fold("ÉTÉ"), "été");
+        // 'İ' lower-cases to two chars in full folding; simple folding keeps one char.
+        assert_eq!(fold("İ").chars().count(), 1);
+        assert!(matches!(fold("already lower"), Cow::Borrowed(_)));
+    }
+}
