@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 mod decode;
 mod demo;
 mod render;
+mod rules;
 
 /// Vigie: a security operations platform for the hybrid SOC, in one binary.
 #[derive(Debug, Parser)]
@@ -22,6 +23,8 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Decodes log files (EVTX, JSON/NDJSON, syslog, CEF, LEEF) and prints the events as NDJSON.
     Decode(decode::DecodeArgs),
+    /// Sigma rule tools (`vigie rules lint DIR…`).
+    Rules(rules::RulesArgs),
 }
 
 fn main() -> ExitCode {
@@ -29,6 +32,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Demo(args) => demo::run(&args),
         Command::Decode(args) => decode::run(&args),
+        Command::Rules(args) => rules::run(&args),
     };
     match result {
         Ok(code) => code,

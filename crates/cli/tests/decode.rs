@@ -86,3 +86,28 @@ fn demo_runs() {
     assert!(stdout.contains("syslog-rfc5424"));
     assert!(stdout.contains("windows/process_creation/security"));
 }
+
+#[test]
+fn rules_lint_reports_each_rejected_rule_with_position() {
+    let (code, stdout, _) = vigie(&["rules", "lint", "rules"]);
+    assert_eq!(code, 1);
+    let lines: Vec<_> = stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{stdout}");
+    assert!(
+        lines[0].starts_with("rules/bad.yml:8: S005-condition: unknown search identifier 'filter'"),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[1].starts_with(
+            "rules/bad.yml:16: S003-modifier: 'Image|endswithh': unknown modifier 'endswithh'"
+        ),
+        "{}",
+        lines[1]
+    );
+    assert_eq!(lines[2], "3 rules: 1 loaded, 2 rejected");
+    let (code, stdout, _) = vigie(&["rules", "lint", "--json", "rules/good.yml"]);
+    assert_eq!(code, 0);
+    let summary: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(summary, serde_json::json!({"rules": 1, "loaded": 1, "rejected": 0}));
+}
