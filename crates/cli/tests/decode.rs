@@ -109,5 +109,8 @@ fn rules_lint_reports_each_rejected_rule_with_position() {
     let (code, stdout, _) = vigie(&["rules", "lint", "--json", "rules/good.yml"]);
     assert_eq!(code, 0);
     let summary: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
-    assert_eq!(summary, serde_json::json!({"rules": 1, "loaded": 1, "rejected": 0}));
+    assert_eq!(
+        summary,
+        serde_json::json!({"rules": 1, "loaded": 1, "rejected": 0})
+    );
 }

@@ -301,6 +301,12 @@ pub(crate) fn compile_item(key: &str, values: &[&Scalar]) -> Result<Item, ItemEr
             other => return Err(err(Code::Modifier, format!("unknown modifier '{other}'"))),
         }
     }
+    if field.is_none() && (exists || fieldref || cidr || compare.is_some()) {
+        return Err(err(
+            Code::Modifier,
+            "exists, fieldref, cidr and lt/lte/gt/gte need a field name before the modifiers",
+        ));
+    }
     if all && values.len() < 2 && !modifiers.is_empty() && field.is_some() {
         // The specification forbids 'all' on a single value; SigmaHQ rules respect it.
         return Err(err(
@@ -494,5 +500,7 @@ mod tests {
         assert!(compile_item("x|expand", &[&s("%a%")]).is_err());
         assert!(compile_item("x|base64", &[&s("a*")]).is_err());
         assert!(compile_item("x|cidr", &[&s("10.0.0.0/33")]).is_err());
+        assert!(compile_item("|exists", &[&s("true")]).is_err());
+        assert!(compile_item("|cidr", &[&s("10.0.0.0/8")]).is_err());
     }
 }

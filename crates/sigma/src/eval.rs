@@ -157,3 +157,427 @@ fn in_network(ip: IpAddr, network: IpAddr, prefix: u8) -> bool {
         _ => false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use vigie_event::{Decoder, Origin, Source, SourceKind, TenantId};
+
+    use super::*;
+    use crate::rule::{Loaded, parse_rules};
+
+    fn rule(detection: &str) -> Rule {
+        let text = format!("title: t\nlogsource: {{}}\ndetection:\n{detection}\n");
+        let mut loaded = Loaded::default();
+        parse_rules(&text, "test.yml", &mut loaded);
+        assert!(loaded.rejected.is_empty(), "{:?}\n{text}", loaded.rejected);
+        loaded.rules.remove(0)
+    }
+
+    fn event(json: &str) -> Event {
+        Decoder::new(Origin::new(
+            TenantId::new("t").unwrap(),
+            Source::new(SourceKind::File, "t"),
+        ))
+        .decode_json(Bytes::copy_from_slice(json.as_bytes()))
+        .unwrap()
+    }
+
+    /// (detection YAML, event JSON, expected match)
+    fn check(cases: &[(&str, &str, bool)]) {
+        for (detection, json, want) in cases {
+            let got = rule_matches(&rule(detection), &event(json));
+            assert_eq!(got, *want, "\n{detection}\n{json}");
+        }
+    }
+
+    #[test]
+    fn strings_case_wildcards_escapes() {
+        check(&[
+            (
+                "  s:\n    Image: 'C:\\Windows\\cmd.exe'\n  condition: s",
+                r#"{"Image":"c:\\windows\\CMD.EXE"}"#,
+                true,
+            ),
+            (
+                "  s:\n    Image: 'C:\\Windows\\cmd.exe'\n  condition: s",
+                r#"{"Image":"c:\\windows\\cmd.exe2"}"#,
+                false,
+            ),
+            (
+                "  s:\n    Image|cased: 'CMD'\n  condition: s",
+                r#"{"Image":"cmd"}"#,
+                false,
+            ),
+            (
+                "  s:\n    Image|cased: 'CMD'\n  condition: s",
+                r#"{"Image":"CMD"}"#,
+                true,
+            ),
+            (
+                "  s:\n    Image: '*\\cmd.exe'\n  condition: s",
+                r#"{"Image":"C:\\x\\cmd.exe"}"#,
+                true,
+            ),
+            (
+                "  s:\n    Image: 'c?d'\n  condition: s",
+                r#"{"Image":"cmd"}"#,
+                true,
+            ),
+            (
+                "  s:\n    Image: 'a\\*b'\n  condition: s",
+                r#"{"Image":"a*b"}"#,
+                true,
+            ),
+            (
+                "  s:\n    Image: 'a\\*b'\n  condition: s",
+                r#"{"Image":"axxb"}"#,
+                false,
+            ),
+            (
+                "  s:\n    Image: 'C:\\\\\\\\share'\n  condition: s",
+                r#"{"Image":"C:\\\\share"}"#,
+                true,
+            ),
+            (
+                "  s:\n    Image: ''\n  condition: s",
+                r#"{"Image":""}"#,
+                true,
+            ),
+            (
+                "  s:\n    Image: ''\n  condition: s",
+                r#"{"Image":"x"}"#,
+                false,
+            ),
+        ]);
+    }
+
+    #[test]
+    fn contains_startswith_endswith_all_and_lists() {
+        check(&[
+            (
+                "  s:\n    CommandLine|contains: 'WHOAMI'\n  condition: s",
+                r#"{"CommandLine":"cmd /c whoami /all"}"#,
+                true,
+            ),
+            (
+                "  s:\n    CommandLine|startswith: 'cmd'\n  condition: s",
+                r#"{"CommandLine":"cmd /c x"}"#,
+                true,
+            ),
+            (
+                "  s:\n    CommandLine|startswith: 'x'\n  condition: s",
+                r#"{"CommandLine":"cmd /c x"}"#,
+                false,
+            ),
+            (
+                "  s:\n    CommandLine|endswith: ' x'\n  condition: s",
+                r#"{"CommandLine":"cmd /c x"}"#,
+                true,
+            ),
+            (
+                "  s:\n    CommandLine|contains|all:\n      - 'a'\n      - 'z'\n  condition: s",
+                r#"{"CommandLine":"abc"}"#,
+                false,
+            ),
+            (
+                "  s:\n    CommandLine|contains|all:\n      - 'a'\n      - 'c'\n  condition: s",
+                r#"{"CommandLine":"abc"}"#,
+                true,
+            ),
+            (
+                "  s:\n    CommandLine|contains:\n      - 'zz'\n      - 'b'\n  condition: s",
+                r#"{"CommandLine":"abc"}"#,
+                true,
+            ),
+            (
+                "  s:\n    - A: 1\n    - B: 2\n  condition: s",
+                r#"{"B":2}"#,
+                true,
+            ),
+            (
+                "  s:\n    A: 1\n    B: 2\n  condition: s",
+                r#"{"B":2}"#,
+                false,
+            ),
+        ]);
+    }
+
+    #[test]
+    fn numbers_null_exists_arrays() {
+        check(&[
+            (
+                "  s:\n    EventID: 4688\n  condition: s",
+                r#"{"EventID":4688}"#,
+                true,
+            ),
+            (
+                "  s:\n    EventID: 4688\n  condition: s",
+                r#"{"EventID":"4688"}"#,
+                true,
+            ),
+            (
+                "  s:\n    EventID: '4688'\n  condition: s",
+                r#"{"EventID":4688}"#,
+                true,
+            ),
+            (
+                "  s:\n    EventID: 4688\n  condition: s",
+                r#"{"EventID":46880}"#,
+                false,
+            ),
+            (
+                "  s:\n    Parent: null\n  condition: s",
+                r#"{"Other":1}"#,
+                true,
+            ),
+            (
+                "  s:\n    Parent: null\n  condition: s",
+                r#"{"Parent":null}"#,
+                true,
+            ),
+            (
+                "  s:\n    Parent: null\n  condition: s",
+                r#"{"Parent":""}"#,
+                false,
+            ),
+            (
+                "  s:\n    Parent|exists: true\n  condition: s",
+                r#"{"Parent":null}"#,
+                true,
+            ),
+            (
+                "  s:\n    Parent|exists: false\n  condition: s",
+                r#"{"Other":null}"#,
+                true,
+            ),
+            (
+                "  s:\n    Parent|exists: true\n  condition: s",
+                r#"{"Other":null}"#,
+                false,
+            ),
+            (
+                "  s:\n    tags: 'b'\n  condition: s",
+                r#"{"tags":["a","B"]}"#,
+                true,
+            ),
+            (
+                "  s:\n    tags: 'c'\n  condition: s",
+                r#"{"tags":["a","B"]}"#,
+                false,
+            ),
+            ("  s:\n    n|gt: 10\n  condition: s", r#"{"n":11}"#, true),
+            ("  s:\n    n|gte: 10\n  condition: s", r#"{"n":"10"}"#, true),
+            ("  s:\n    n|lt: 10\n  condition: s", r#"{"n":10}"#, false),
+            (
+                "  s:\n    n|lte: 10.5\n  condition: s",
+                r#"{"n":"x"}"#,
+                false,
+            ),
+        ]);
+    }
+
+    #[test]
+    fn keywords() {
+        check(&[
+            (
+                "  k:\n    - 'failed password'\n  condition: k",
+                r#"{"message":"sshd: Failed password for root"}"#,
+                true,
+            ),
+            (
+                "  k:\n    - 'nope'\n    - 'root'\n  condition: k",
+                r#"{"message":"sshd: Failed password for root"}"#,
+                true,
+            ),
+            (
+                "  k:\n    '|all':\n      - 'failed'\n      - 'nope'\n  condition: k",
+                r#"{"message":"failed"}"#,
+                false,
+            ),
+            (
+                "  k:\n    '|all':\n      - 'failed'\n      - 'root'\n  condition: k",
+                r#"{"a":"failed","b":"root"}"#,
+                true,
+            ),
+        ]);
+    }
+
+    #[test]
+    fn regex_cidr_fieldref() {
+        check(&[
+            (
+                "  s:\n    c|re: 'who[a-z]+'\n  condition: s",
+                r#"{"c":"x whoami y"}"#,
+                true,
+            ),
+            (
+                "  s:\n    c|re: 'WHOAMI'\n  condition: s",
+                r#"{"c":"whoami"}"#,
+                false,
+            ),
+            (
+                "  s:\n    c|re|i: 'WHOAMI'\n  condition: s",
+                r#"{"c":"whoami"}"#,
+                true,
+            ),
+            (
+                "  s:\n    c|re: '^a.b$'\n  condition: s",
+                r#"{"c":"a\nb"}"#,
+                false,
+            ),
+            (
+                "  s:\n    c|re|s: '^a.b$'\n  condition: s",
+                r#"{"c":"a\nb"}"#,
+                true,
+            ),
+            (
+                "  s:\n    ip|cidr: '10.0.0.0/8'\n  condition: s",
+                r#"{"ip":"10.1.2.3"}"#,
+                true,
+            ),
+            (
+                "  s:\n    ip|cidr: '10.0.0.0/8'\n  condition: s",
+                r#"{"ip":"11.1.2.3"}"#,
+                false,
+            ),
+            (
+                "  s:\n    ip|cidr: 'fe80::/10'\n  condition: s",
+                r#"{"ip":"fe80::1"}"#,
+                true,
+            ),
+            (
+                "  s:\n    ip|cidr: 'fe80::/10'\n  condition: s",
+                r#"{"ip":"10.0.0.1"}"#,
+                false,
+            ),
+            (
+                "  s:\n    a|fieldref: b\n  condition: s",
+                r#"{"a":"X","b":"x"}"#,
+                true,
+            ),
+            (
+                "  s:\n    a|fieldref|cased: b\n  condition: s",
+                r#"{"a":"X","b":"x"}"#,
+                false,
+            ),
+            (
+                "  s:\n    a|fieldref|contains: b\n  condition: s",
+                r#"{"a":"wxyz","b":"XY"}"#,
+                true,
+            ),
+            (
+                "  s:\n    a|fieldref: b\n  condition: s",
+                r#"{"a":"x"}"#,
+                false,
+            ),
+            ("  s:\n    a|neq: x\n  condition: s", r#"{"a":"y"}"#, true),
+            ("  s:\n    a|neq: x\n  condition: s", r#"{"a":"X"}"#, false),
+        ]);
+    }
+
+    #[test]
+    fn encodings_and_windash() {
+        // "ping" in UTF-16LE, base64: cABpAG4AZwA=
+        check(&[
+            (
+                "  s:\n    c|base64: 'ping'\n  condition: s",
+                r#"{"c":"cGluZw=="}"#,
+                true,
+            ),
+            (
+                "  s:\n    c|base64offset|contains: 'ping'\n  condition: s",
+                r#"{"c":"xx cGluZw== yy"}"#,
+                true,
+            ),
+            (
+                "  s:\n    c|base64offset|contains: 'ping'\n  condition: s",
+                r#"{"c":"YSBwaW5n"}"#,
+                true,
+            ),
+            (
+                "  s:\n    c|wide|base64offset|contains: 'ping'\n  condition: s",
+                r#"{"c":"powershell -enc cABpAG4AZwA="}"#,
+                true,
+            ),
+            (
+                "  s:\n    c|windash|contains: ' -enc '\n  condition: s",
+                r#"{"c":"powershell /enc x"}"#,
+                true,
+            ),
+            (
+                "  s:\n    c|windash|contains: ' -enc '\n  condition: s",
+                "{\"c\":\"powershell \u{2014}enc x\"}",
+                true,
+            ),
+            (
+                "  s:\n    c|windash|contains: ' -enc '\n  condition: s",
+                r#"{"c":"powershell +enc x"}"#,
+                false,
+            ),
+        ]);
+    }
+
+    #[test]
+    fn conditions() {
+        let d = "  sel_a:\n    a: 1\n  sel_b:\n    b: 1\n  filter:\n    f: 1\n";
+        check(&[
+            (
+                &format!("{d}  condition: 1 of sel_* and not filter"),
+                r#"{"b":1}"#,
+                true,
+            ),
+            (
+                &format!("{d}  condition: 1 of sel_* and not filter"),
+                r#"{"b":1,"f":1}"#,
+                false,
+            ),
+            (
+                &format!("{d}  condition: all of sel_*"),
+                r#"{"a":1}"#,
+                false,
+            ),
+            (
+                &format!("{d}  condition: all of sel_*"),
+                r#"{"a":1,"b":1}"#,
+                true,
+            ),
+            (
+                &format!("{d}  condition: all of them"),
+                r#"{"a":1,"b":1}"#,
+                false,
+            ),
+            (
+                &format!("{d}  condition:\n    - sel_a\n    - filter"),
+                r#"{"f":1}"#,
+                true,
+            ),
+            (
+                &format!("{d}  condition: not (sel_a or sel_b)"),
+                r#"{"f":1}"#,
+                true,
+            ),
+        ]);
+    }
+
+    #[test]
+    fn logsource_routing() {
+        let mut loaded = Loaded::default();
+        parse_rules(
+            "title: t\nlogsource:\n  product: windows\n  category: process_creation\ndetection:\n  s:\n    EventID: 1\n  condition: s\n",
+            "t.yml",
+            &mut loaded,
+        );
+        let r = &loaded.rules[0];
+        let sysmon = event(
+            r#"{"Event":{"System":{"Channel":"Microsoft-Windows-Sysmon/Operational","EventID":1}}}"#,
+        );
+        let other = event(
+            r#"{"Event":{"System":{"Channel":"Microsoft-Windows-Sysmon/Operational","EventID":3}}}"#,
+        );
+        let flat = event(r#"{"EventID":1}"#);
+        assert!(rule_matches(r, &sysmon));
+        assert!(!rule_matches(r, &other));
+        assert!(!rule_matches(r, &flat));
+    }
+}
