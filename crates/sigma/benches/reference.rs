@@ -1,0 +1,81 @@
+// criterion_group! generates undocumented items; a bench may tell why it skipped.
+#![allow(missing_docs, clippy::print_stderr)]
+
+//! The reference interpreter over all SigmaHQ Windows rules: the baseline the compiled engine
+//! must beat (method and figures in BENCHMARKS.md).
+
+use std::hint::black_box;
+use std::path::{Path, PathBuf};
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use vigie_event::{Decoder, Event, Origin, Source, SourceKind, TenantId};
+use vigie_sigma::eval::rule_matches;
+use vigie_sigma::{Loaded, load_dir};
+
+fn shared() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/sigma")
+}
+
+fn events() -> Vec<Event> {
+    let mut decoder = Decoder::new(Origin::new(
+        TenantId::new("bench").unwrap(),
+        Source::new(SourceKind::File, "bench"),
+    ));
+    let mut out = Vec::new();
+    let mut stack = vec![shared().join("regression")];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "evtx") {
+                for e in decoder
+                    .decode_evtx_file(std::fs::read(&path).unwrap())
+                    .unwrap()
+                {
+                    out.push(e.unwrap());
+                }
+            }
+        }
+    }
+    out
+}
+
+fn bench(c: &mut Criterion) {
+    let rules_dir = shared().join("rules/windows");
+    if !rules_dir.is_dir() {
+        eprintln!("SKIPPED: {} is missing", rules_dir.display());
+        return;
+    }
+    let mut group = c.benchmark_group("sigma_reference");
+    group.sample_size(10);
+    group.bench_function("load_windows_rules", |b| {
+        b.iter(|| {
+            let mut loaded = Loaded::default();
+            load_dir(&rules_dir, &mut loaded).unwrap();
+            black_box(loaded.rules.len())
+        })
+    });
+    let mut loaded = Loaded::default();
+    load_dir(&rules_dir, &mut loaded).unwrap();
+    let events = events();
+    group.throughput(Throughput::Elements(events.len() as u64));
+    group.bench_function("all_windows_rules_per_event", |b| {
+        b.iter(|| {
+            let mut hits = 0;
+            for e in &events {
+                for r in &loaded.rules {
+                    hits += usize::from(rule_matches(r, e));
+                }
+            }
+            hits
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
