@@ -55,7 +55,7 @@ fn detection_holds(d: &Detection, event: &Event) -> bool {
 fn item_holds(item: &Item, event: &Event) -> bool {
     let value_holds = |alternatives: &Vec<Matcher>| match &item.field {
         Some(field) => {
-            let value = event.fields.get_by_name(field);
+            let value = crate::mapping::field(event, field);
             alternatives.iter().any(|m| matcher_holds(m, value, event))
         }
         None => event.fields.iter().any(|(_, v)| {
@@ -117,7 +117,7 @@ fn scalar_holds(m: &Matcher, v: Value<'_>, event: &Event) -> bool {
             }
         }
         Matcher::FieldRef { field, mode, cased } => {
-            let Some(other) = event.fields.get_by_name(field).and_then(|o| o.as_text()) else {
+            let Some(other) = crate::mapping::field(event, field).and_then(|o| o.as_text()) else {
                 return false;
             };
             let (a, b) = if *cased {
@@ -558,6 +558,30 @@ mod tests {
                 true,
             ),
         ]);
+    }
+
+    #[test]
+    fn security_4688_runs_process_creation_rules() {
+        let mut loaded = Loaded::default();
+        parse_rules(
+            "title: t\nlogsource:\n  product: windows\n  category: process_creation\ndetection:\n  s:\n    Image|endswith: '\\whoami.exe'\n    ParentImage|endswith: '\\cmd.exe'\n  condition: s\n",
+            "t.yml",
+            &mut loaded,
+        );
+        let r = &loaded.rules[0];
+        let security = event(
+            r#"{"Event":{"System":{"Channel":"Security","EventID":4688},"EventData":{"NewProcessName":"C:\\Windows\\System32\\whoami.exe","ParentProcessName":"C:\\Windows\\System32\\cmd.exe"}}}"#,
+        );
+        let sysmon = event(
+            r#"{"Event":{"System":{"Channel":"Microsoft-Windows-Sysmon/Operational","EventID":1},"EventData":{"Image":"C:\\Windows\\System32\\whoami.exe","ParentImage":"C:\\Windows\\System32\\cmd.exe"}}}"#,
+        );
+        assert!(rule_matches(r, &security));
+        assert!(rule_matches(r, &sysmon));
+        // The mapping applies to its source only.
+        let other = event(
+            r#"{"Event":{"System":{"Channel":"Security","EventID":4624},"EventData":{"NewProcessName":"C:\\whoami.exe"}}}"#,
+        );
+        assert!(crate::mapping::field(&other, "Image").is_none());
     }
 
     #[test]
