@@ -48,8 +48,20 @@ fn run_lint(args: &LintArgs) -> Result<ExitCode> {
             parse_rules(&text, &path.display().to_string(), &mut loaded);
         }
     }
+    let notes = loaded.apply_filters();
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
+    for note in &notes {
+        if args.json {
+            let line = serde_json::json!({
+                "file": note.file, "line": note.line, "code": note.code.as_str(),
+                "rule_id": note.rule_id, "message": note.message, "note": true,
+            });
+            writeln!(out, "{line}")?;
+        } else {
+            writeln!(out, "note: {note}")?;
+        }
+    }
     let total = loaded.rules.len() + loaded.rejected.len();
     for d in &loaded.rejected {
         if args.json {

@@ -31,7 +31,7 @@ pub enum Code {
     Placeholder,
     /// A correlation rule (not supported by this engine yet).
     Correlation,
-    /// A filter rule document (not applied by this engine yet).
+    /// A filter document that is malformed or applies to no rule.
     Filter,
 }
 

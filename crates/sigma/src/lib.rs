@@ -3,16 +3,17 @@
 //! Today this crate holds the rule loader (YAML with raw scalars, every document of a file,
 //! diagnostics with file, line and stable code for each rule it will not run), the value model
 //! (wildcards and escapes exactly as the specification defines them), every value modifier but
-//! the date parts, the condition language, field mappings per source (as data), and the
-//! reference interpreter
-//! ([`eval::rule_matches`]) that defines matching behaviour. The compiled fast engine,
-//! correlation rules and filters come next (issue 3); a rule this crate cannot
-//! run exactly is rejected with a diagnostic, never half-loaded.
+//! the date parts, the condition language, filters (applied as pySigma applies them), field
+//! mappings per source (as data), and the reference interpreter ([`eval::rule_matches`]) that
+//! defines matching behaviour. The compiled fast engine and correlation rules come next
+//! (issue 3); a rule this crate cannot run exactly is rejected with a diagnostic, never
+//! half-loaded.
 
 pub mod condition;
 pub mod detection;
 pub mod error;
 pub mod eval;
+pub mod filter;
 pub mod mapping;
 pub mod rule;
 pub mod value;

@@ -10,7 +10,9 @@ use crate::eval::rule_matches;
 use crate::rule::{Loaded, load_dir};
 use crate::yaml::{self, Node};
 
-fn shared(sub: &str) -> Option<PathBuf> {
+/// The folder `sub` of the shared corpus, or `None` after a visible message (a failure under
+/// `CI=true`).
+pub(crate) fn shared(sub: &str) -> Option<PathBuf> {
     let root = std::env::var_os("VIGIE_SIGMA_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/sigma"));

@@ -34,6 +34,8 @@ pub enum Detection {
 pub struct Rule {
     /// `id`.
     pub id: Option<String>,
+    /// `name` (how correlations and filters may refer to it besides `id`).
+    pub name: Option<String>,
     /// `title`.
     pub title: String,
     /// `level`.
@@ -141,61 +143,18 @@ fn compile_detection(ctx: &Ctx<'_>, name: &str, node: &Node) -> Result<Detection
 }
 
 /// Builds a rule from one YAML document.
-fn compile_rule(file: &str, doc: &Node) -> Result<Rule, Diagnostic> {
-    let mut ctx = Ctx {
-        file,
-        rule_id: None,
-    };
-    ctx.rule_id = doc.get("id").and_then(Node::as_str).map(str::to_owned);
-    let line = doc.line();
-    if doc.get("correlation").is_some() {
+/// Compiles a detection block (`detection:` of a rule, `filter:` of a filter): its search
+/// identifiers and its condition. Keys in `skip` are not identifiers.
+fn compile_block(
+    ctx: &Ctx<'_>,
+    node: &Node,
+    skip: &[&str],
+) -> Result<(Vec<(String, Detection)>, Condition), Diagnostic> {
+    let Node::Map(entries, _) = node else {
         return Err(ctx.diag(
-            line,
-            Code::Correlation,
-            "correlation rules are not run by this engine yet",
-        ));
-    }
-    if doc.get("filter").is_some() {
-        return Err(ctx.diag(
-            line,
-            Code::Filter,
-            "filter documents are not applied by this engine yet",
-        ));
-    }
-    if doc.get("action").and_then(Node::as_str) == Some("global") {
-        return Err(ctx.diag(
-            line,
+            node.line(),
             Code::Structure,
-            "rule collections (action: global) are Sigma v1 only",
-        ));
-    }
-    let title = doc
-        .get("title")
-        .and_then(Node::as_str)
-        .ok_or_else(|| ctx.diag(line, Code::Structure, "missing 'title'"))?
-        .to_owned();
-    let logsource_node = doc
-        .get("logsource")
-        .ok_or_else(|| ctx.diag(line, Code::Structure, "missing 'logsource'"))?;
-    let attr = |k: &str| {
-        logsource_node
-            .get(k)
-            .and_then(Node::as_str)
-            .map(|s| s.to_ascii_lowercase())
-    };
-    let logsource = RuleLogSource {
-        product: attr("product"),
-        category: attr("category"),
-        service: attr("service"),
-    };
-    let detection_node = doc
-        .get("detection")
-        .ok_or_else(|| ctx.diag(line, Code::Structure, "missing 'detection'"))?;
-    let Node::Map(entries, _) = detection_node else {
-        return Err(ctx.diag(
-            detection_node.line(),
-            Code::Structure,
-            "'detection' must be a map",
+            "the detection block must be a map",
         ));
     };
     let mut detections = Vec::new();
@@ -205,16 +164,12 @@ fn compile_rule(file: &str, doc: &Node) -> Result<Rule, Diagnostic> {
             "condition" => condition_node = Some(value),
             // A Sigma v1 aggregation window; without a pipe in the condition it has no effect.
             "timeframe" => {}
-            name => detections.push((name.to_owned(), compile_detection(&ctx, name, value)?)),
+            k if skip.contains(&k) => {}
+            name => detections.push((name.to_owned(), compile_detection(ctx, name, value)?)),
         }
     }
-    let condition_node = condition_node.ok_or_else(|| {
-        ctx.diag(
-            detection_node.line(),
-            Code::Structure,
-            "missing 'condition'",
-        )
-    })?;
+    let condition_node = condition_node
+        .ok_or_else(|| ctx.diag(node.line(), Code::Structure, "missing 'condition'"))?;
     let names: Vec<String> = detections.iter().map(|(n, _)| n.clone()).collect();
     let texts = scalar_list(condition_node).ok_or_else(|| {
         ctx.diag(
@@ -239,6 +194,117 @@ fn compile_rule(file: &str, doc: &Node) -> Result<Rule, Diagnostic> {
     } else {
         Condition::Or(conditions)
     };
+    Ok((detections, condition))
+}
+
+fn compile_logsource(
+    ctx: &Ctx<'_>,
+    doc: &Node,
+    line: usize,
+    required: bool,
+) -> Result<RuleLogSource, Diagnostic> {
+    let Some(node) = doc.get("logsource") else {
+        if required {
+            return Err(ctx.diag(line, Code::Structure, "missing 'logsource'"));
+        }
+        return Ok(RuleLogSource::default());
+    };
+    let attr = |k: &str| {
+        node.get(k)
+            .and_then(Node::as_str)
+            .map(|s| s.to_ascii_lowercase())
+    };
+    Ok(RuleLogSource {
+        product: attr("product"),
+        category: attr("category"),
+        service: attr("service"),
+    })
+}
+
+fn compile_filter(file: &str, doc: &Node) -> Result<crate::filter::Filter, Diagnostic> {
+    use crate::filter::{Filter, Targets};
+    let mut ctx = Ctx {
+        file,
+        rule_id: None,
+    };
+    ctx.rule_id = doc.get("id").and_then(Node::as_str).map(str::to_owned);
+    let line = doc.line();
+    let title = doc
+        .get("title")
+        .and_then(Node::as_str)
+        .ok_or_else(|| ctx.diag(line, Code::Structure, "missing 'title'"))?
+        .to_owned();
+    let logsource = compile_logsource(&ctx, doc, line, false)?;
+    let block = doc
+        .get("filter")
+        .ok_or_else(|| ctx.diag(line, Code::Structure, "missing 'filter'"))?;
+    let rules_node = block.get("rules").ok_or_else(|| {
+        ctx.diag(
+            block.line(),
+            Code::Structure,
+            "a filter needs 'rules' (ids, names or any)",
+        )
+    })?;
+    let targets = match rules_node {
+        Node::Scalar(s) if s.text == "any" => Targets::Any,
+        other => Targets::Rules(
+            scalar_list(other)
+                .ok_or_else(|| {
+                    ctx.diag(
+                        other.line(),
+                        Code::Structure,
+                        "'rules' must list rule ids or names",
+                    )
+                })?
+                .into_iter()
+                .map(|s| s.text.clone())
+                .collect(),
+        ),
+    };
+    let (detections, condition) = compile_block(&ctx, block, &["rules"])?;
+    Ok(Filter {
+        id: ctx.rule_id,
+        title,
+        logsource,
+        targets,
+        detections,
+        condition,
+        file: file.to_owned(),
+        line,
+    })
+}
+
+fn compile_rule(file: &str, doc: &Node) -> Result<Rule, Diagnostic> {
+    let mut ctx = Ctx {
+        file,
+        rule_id: None,
+    };
+    ctx.rule_id = doc.get("id").and_then(Node::as_str).map(str::to_owned);
+    let line = doc.line();
+    if doc.get("correlation").is_some() {
+        return Err(ctx.diag(
+            line,
+            Code::Correlation,
+            "correlation rules are not run by this engine yet",
+        ));
+    }
+    if doc.get("action").and_then(Node::as_str) == Some("global") {
+        return Err(ctx.diag(
+            line,
+            Code::Structure,
+            "rule collections (action: global) are Sigma v1 only",
+        ));
+    }
+    let title = doc
+        .get("title")
+        .and_then(Node::as_str)
+        .ok_or_else(|| ctx.diag(line, Code::Structure, "missing 'title'"))?
+        .to_owned();
+    let logsource = compile_logsource(&ctx, doc, line, true)?;
+    let detection_node = doc
+        .get("detection")
+        .ok_or_else(|| ctx.diag(line, Code::Structure, "missing 'detection'"))?;
+    let (detections, condition) = compile_block(&ctx, detection_node, &[])?;
     let tags = match doc.get("tags") {
         Some(node) => scalar_list(node)
             .unwrap_or_default()
@@ -249,6 +315,7 @@ fn compile_rule(file: &str, doc: &Node) -> Result<Rule, Diagnostic> {
     };
     Ok(Rule {
         id: ctx.rule_id,
+        name: doc.get("name").and_then(Node::as_str).map(str::to_owned),
         title,
         level: doc.get("level").and_then(Node::as_str).map(str::to_owned),
         tags,
@@ -265,6 +332,8 @@ fn compile_rule(file: &str, doc: &Node) -> Result<Rule, Diagnostic> {
 pub struct Loaded {
     /// Rules that loaded.
     pub rules: Vec<Rule>,
+    /// Filter documents that loaded (apply them with [`Loaded::apply_filters`]).
+    pub filters: Vec<crate::filter::Filter>,
     /// One diagnostic per rule (or file) that did not.
     pub rejected: Vec<Diagnostic>,
 }
@@ -285,6 +354,13 @@ pub fn parse_rules(text: &str, file: &str, out: &mut Loaded) {
         }
     };
     for doc in &docs {
+        if doc.get("filter").is_some() {
+            match compile_filter(file, doc) {
+                Ok(filter) => out.filters.push(filter),
+                Err(d) => out.rejected.push(d),
+            }
+            continue;
+        }
         match compile_rule(file, doc) {
             Ok(rule) => out.rules.push(rule),
             Err(d) => out.rejected.push(d),
