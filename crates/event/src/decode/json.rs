@@ -82,6 +82,15 @@ pub(crate) struct JsonBuffers {
     element_text: String,
 }
 
+/// A key just read: its raw range, and whether it had escapes (its text is then in
+/// `Parser::scratch`).
+#[derive(Clone, Copy)]
+struct Key {
+    start: usize,
+    end: usize,
+    escaped: bool,
+}
+
 struct Parser<'a> {
     decoder: &'a mut Decoder,
     /// The whole input, validated as UTF-8.
@@ -299,11 +308,12 @@ impl<'a> Parser<'a> {
             return Err(self.err("a JSON object"));
         }
         let mut evtx_shape = false;
-        self.members(|p, key_is_event| {
-            if evtx && key_is_event && p.peek() == Some(b'{') {
+        self.each_member(|p, key| {
+            if evtx && p.key_text(key) == "Event" && p.peek() == Some(b'{') {
                 evtx_shape |= p.evtx_event()?;
                 Ok(())
             } else {
+                p.push_key(key, '.', Naming::Plain);
                 p.value(Naming::Plain, 1)
             }
         })?;
@@ -314,27 +324,34 @@ impl<'a> Parser<'a> {
         Ok(evtx_shape)
     }
 
-    /// Parses `{ "key": value, … }`, pushing each key onto the path (per `naming`) around
-    /// `on_value`. The callback is told whether the key is `Event` at the top level.
-    fn members(
+    /// Parses `{ "key": value, … }`: reads each key and the `:` after it, then lets
+    /// `on_member` parse the value; the path is restored after each member, so the callback
+    /// may extend it freely. Returns the number of members.
+    fn each_member(
         &mut self,
-        mut on_value: impl FnMut(&mut Self, bool) -> Result<(), DecodeError>,
+        mut on_member: impl FnMut(&mut Self, Key) -> Result<(), DecodeError>,
     ) -> Result<usize, DecodeError> {
         self.expect(b'{', "'{'")?;
-        let mut count = 0;
         if self.peek() == Some(b'}') {
             self.i += 1;
             return Ok(0);
         }
+        let mut count = 0;
         loop {
             if self.peek() != Some(b'"') {
                 return Err(self.err("a string key"));
             }
-            let saved = self.path.len();
-            self.key_into_path(Naming::Plain)?;
-            let is_event = saved == 0 && &self.path[..] == "Event";
+            let (start, end, escaped) = self.string()?;
             self.expect(b':', "':' after the key")?;
-            let result = on_value(self, is_event);
+            let saved = self.path.len();
+            let result = on_member(
+                self,
+                Key {
+                    start,
+                    end,
+                    escaped,
+                },
+            );
             self.path.truncate(saved);
             result?;
             count += 1;
@@ -349,22 +366,30 @@ impl<'a> Parser<'a> {
         }
     }
 
-    /// Reads a string key and appends it to the path (`.key`, spaces removed for `Xml`).
-    fn key_into_path(&mut self, naming: Naming) -> Result<(), DecodeError> {
-        let (start, end, escaped) = self.string()?;
-        if !self.path.is_empty() {
-            self.path.push('.');
+    /// The text of a key just read (valid until the next string is read).
+    fn key_text(&self, key: Key) -> &str {
+        if key.escaped {
+            &self.scratch
+        } else {
+            &self.text[key.start..key.end]
         }
-        let key = if escaped {
+    }
+
+    /// Appends `key` to the path after `separator` (a `.` only when the path is not empty),
+    /// without whitespace for the XML naming.
+    fn push_key(&mut self, key: Key, separator: char, naming: Naming) {
+        if separator != '.' || !self.path.is_empty() {
+            self.path.push(separator);
+        }
+        let text = if key.escaped {
             &self.scratch[..]
         } else {
-            &self.text[start..end]
+            &self.text[key.start..key.end]
         };
         match naming {
-            Naming::Plain => self.path.push_str(key),
-            Naming::Xml => push_name(&mut self.path, key),
+            Naming::Plain => self.path.push_str(text),
+            Naming::Xml => push_name(&mut self.path, text),
         }
-        Ok(())
     }
 
     /// Reads a string at `self.i` (which is a `"`). Returns the range of its raw contents and
@@ -591,101 +616,30 @@ impl<'a> Parser<'a> {
     /// Parses an object's members as dotted paths (or by the XML rules); returns how many
     /// members it had.
     fn object(&mut self, naming: Naming, depth: usize) -> Result<usize, DecodeError> {
-        if naming == Naming::Plain {
-            return self.members(|p, _| p.value(Naming::Plain, depth + 1));
-        }
-        self.expect(b'{', "'{'")?;
-        if self.peek() == Some(b'}') {
-            self.i += 1;
-            return Ok(0);
-        }
-        let mut count = 0;
-        loop {
-            if self.peek() != Some(b'"') {
-                return Err(self.err("a string key"));
-            }
-            let saved = self.path.len();
-            let (start, end, escaped) = self.string()?;
-            let key_is = |k: &str| {
-                if escaped {
-                    self.scratch == k
-                } else {
-                    &self.text[start..end] == k
-                }
+        self.each_member(|p, key| {
+            let special = match (naming, p.key_text(key)) {
+                (Naming::Xml, "#text") => Some(true),
+                (Naming::Xml, "#attributes") => Some(false),
+                _ => None,
             };
-            let special = if key_is("#text") {
-                Some(true)
-            } else if key_is("#attributes") {
-                Some(false)
-            } else {
-                None
-            };
-            if special.is_none() {
-                if !self.path.is_empty() {
-                    self.path.push('.');
-                }
-                let key = if escaped {
-                    &self.scratch[..]
-                } else {
-                    &self.text[start..end]
-                };
-                push_name(&mut self.path, key);
-            }
-            self.expect(b':', "':' after the key")?;
-            let result = match special {
+            match special {
                 // `#text` is the element's own value: same path.
-                Some(true) => self.value(Naming::Xml, depth + 1),
-                Some(false) if self.peek() == Some(b'{') => self.attributes(depth + 1),
-                _ => self.value(Naming::Xml, depth + 1),
-            };
-            self.path.truncate(saved);
-            result?;
-            count += 1;
-            match self.peek() {
-                Some(b',') => self.i += 1,
-                Some(b'}') => {
-                    self.i += 1;
-                    return Ok(count);
+                Some(true) => p.value(Naming::Xml, depth + 1),
+                // `#attributes`: `{ "Name": … }` becomes `element_Name`.
+                Some(false) if p.peek() == Some(b'{') => {
+                    p.depth_check(depth + 1)?;
+                    p.each_member(|p, attr| {
+                        p.push_key(attr, '_', Naming::Xml);
+                        p.value(Naming::Xml, depth + 2)
+                    })
+                    .map(drop)
                 }
-                _ => return Err(self.err("',' or '}' after an object member")),
-            }
-        }
-    }
-
-    /// `"#attributes": { "Name": … }` → `element_Name`.
-    fn attributes(&mut self, depth: usize) -> Result<(), DecodeError> {
-        self.depth_check(depth)?;
-        self.expect(b'{', "'{'")?;
-        if self.peek() == Some(b'}') {
-            self.i += 1;
-            return Ok(());
-        }
-        loop {
-            if self.peek() != Some(b'"') {
-                return Err(self.err("a string key"));
-            }
-            let saved = self.path.len();
-            let (start, end, escaped) = self.string()?;
-            self.path.push('_');
-            let key = if escaped {
-                &self.scratch[..]
-            } else {
-                &self.text[start..end]
-            };
-            push_name(&mut self.path, key);
-            self.expect(b':', "':' after the key")?;
-            let result = self.value(Naming::Xml, depth + 1);
-            self.path.truncate(saved);
-            result?;
-            match self.peek() {
-                Some(b',') => self.i += 1,
-                Some(b'}') => {
-                    self.i += 1;
-                    return Ok(());
+                _ => {
+                    p.push_key(key, '.', naming);
+                    p.value(naming, depth + 1)
                 }
-                _ => return Err(self.err("',' or '}' after an object member")),
             }
-        }
+        })
     }
 
     /// Skips a value (validating it); returns its text range.
@@ -696,30 +650,22 @@ impl<'a> Parser<'a> {
             None => return Err(self.err("a JSON value")),
         };
         match self.b[start] {
-            b'{' | b'[' => {
-                let close = if self.b[start] == b'{' { b'}' } else { b']' };
+            b'{' => {
+                self.each_member(|p, _| p.skip(depth + 1).map(drop))?;
+            }
+            b'[' => {
                 self.i += 1;
-                if self.peek() == Some(close) {
+                if self.peek() == Some(b']') {
                     self.i += 1;
                     return Ok((start, self.i));
                 }
                 loop {
-                    if close == b'}' {
-                        if self.peek() != Some(b'"') {
-                            return Err(self.err("a string key"));
-                        }
-                        self.string()?;
-                        self.expect(b':', "':' after the key")?;
-                    }
                     self.skip(depth + 1)?;
                     match self.peek() {
                         Some(b',') => self.i += 1,
-                        Some(c) if c == close => {
+                        Some(b']') => {
                             self.i += 1;
                             return Ok((start, self.i));
-                        }
-                        _ if close == b'}' => {
-                            return Err(self.err("',' or '}' after an object member"));
                         }
                         _ => return Err(self.err("',' or ']' after an array element")),
                     }
@@ -853,44 +799,21 @@ impl<'a> Parser<'a> {
         Ok(has_system)
     }
 
-    /// Parses an object whose keys do not become part of the path; `on_value` gets each key
-    /// (unescaped) and must leave the path as it found it (it is reset after each member).
+    /// Parses an object whose keys do not become part of the path by themselves: `on_value`
+    /// gets each key (unescaped) and decides.
     fn members_at_root(
         &mut self,
         mut on_value: impl FnMut(&mut Self, &str) -> Result<(), DecodeError>,
     ) -> Result<usize, DecodeError> {
-        self.expect(b'{', "'{'")?;
-        if self.peek() == Some(b'}') {
-            self.i += 1;
-            return Ok(0);
-        }
-        let mut count = 0;
         let text = self.text;
-        loop {
-            if self.peek() != Some(b'"') {
-                return Err(self.err("a string key"));
-            }
-            let (start, end, escaped) = self.string()?;
-            let key: std::borrow::Cow<'_, str> = if escaped {
-                self.scratch.clone().into()
+        self.each_member(|p, key| {
+            let name: std::borrow::Cow<'_, str> = if key.escaped {
+                p.scratch.clone().into()
             } else {
-                text[start..end].into()
+                text[key.start..key.end].into()
             };
-            self.expect(b':', "':' after the key")?;
-            let saved = self.path.len();
-            let result = on_value(self, &key);
-            self.path.truncate(saved);
-            result?;
-            count += 1;
-            match self.peek() {
-                Some(b',') => self.i += 1,
-                Some(b'}') => {
-                    self.i += 1;
-                    return Ok(count);
-                }
-                _ => return Err(self.err("',' or '}' after an object member")),
-            }
-        }
+            on_value(p, &name)
+        })
     }
 
     /// Flattens one evtx section with bare names. Data names that collide with a name
