@@ -23,6 +23,10 @@ pub(crate) struct DemoArgs {
     /// exists).
     #[arg(long)]
     corpus: Option<PathBuf>,
+    /// Sigma rules folder to run on the decoded events (default: ../shared/sigma/rules when
+    /// it exists).
+    #[arg(long)]
+    rules: Option<PathBuf>,
 }
 
 /// One line of each format, as real senders write them.
@@ -57,10 +61,12 @@ const SAMPLES: &[(InputFormat, &str)] = &[
     ),
 ];
 
-fn shared_corpus() -> Option<PathBuf> {
+fn shared(sub: &str) -> Option<PathBuf> {
     let candidates = [
-        Path::new("../shared/sigma/regression").to_path_buf(),
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/sigma/regression"),
+        Path::new("../shared/sigma").join(sub),
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../shared/sigma")
+            .join(sub),
     ];
     candidates.into_iter().find(|p| p.is_dir())
 }
@@ -107,6 +113,7 @@ pub(crate) fn run(args: &DemoArgs) -> Result<ExitCode> {
     )?;
     writeln!(out, "Built-in samples, one per format:")?;
     let mut decoder = Decoder::new(Origin::new(tenant, Source::new(SourceKind::File, "demo")));
+    let mut all_events = Vec::new();
     for (format, line) in SAMPLES {
         let bytes = Bytes::from_static(line.as_bytes());
         let event = match format {
@@ -125,13 +132,15 @@ pub(crate) fn run(args: &DemoArgs) -> Result<ExitCode> {
             event.host.as_deref().unwrap_or("-"),
             brief(&event)
         )?;
+        all_events.push(event);
     }
-    let corpus = args.corpus.clone().or_else(shared_corpus);
+    let corpus = args.corpus.clone().or_else(|| shared("regression"));
     let Some(corpus) = corpus else {
         writeln!(
             out,
             "\nNo EVTX corpus found (../shared/sigma/regression); pass --corpus DIR."
         )?;
+        detect(&mut out, args, &all_events)?;
         return Ok(ExitCode::SUCCESS);
     };
     let mut files = Vec::new();
@@ -146,6 +155,7 @@ pub(crate) fn run(args: &DemoArgs) -> Result<ExitCode> {
         for e in &report.events {
             *by_ls.entry(e.logsource.to_string()).or_default() += 1;
         }
+        all_events.extend(report.events);
     }
     let elapsed = started.elapsed();
     writeln!(
@@ -169,9 +179,60 @@ pub(crate) fn run(args: &DemoArgs) -> Result<ExitCode> {
     if ranked.len() > 15 {
         writeln!(out, "  … and {} more logsources", ranked.len() - 15)?;
     }
+    detect(&mut out, args, &all_events)?;
     Ok(if errors == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     })
+}
+
+/// Runs the Sigma rules on the decoded events with the reference interpreter.
+fn detect(out: &mut impl Write, args: &DemoArgs, events: &[Event]) -> Result<()> {
+    let Some(rules_dir) = args.rules.clone().or_else(|| shared("rules")) else {
+        writeln!(
+            out,
+            "\nNo Sigma rules found (../shared/sigma/rules); pass --rules DIR."
+        )?;
+        return Ok(());
+    };
+    let started = Instant::now();
+    let mut loaded = vigie_sigma::Loaded::default();
+    vigie_sigma::load_dir(&rules_dir, &mut loaded)?;
+    loaded.apply_filters();
+    writeln!(
+        out,
+        "\nSigma rules {}: {} loaded, {} rejected (see `vigie rules lint`) in {:.2} s",
+        rules_dir.display(),
+        loaded.rules.len(),
+        loaded.rejected.len(),
+        started.elapsed().as_secs_f64()
+    )?;
+    let started = Instant::now();
+    let mut by_rule = BTreeMap::<(String, String), usize>::new();
+    let mut detections = 0;
+    for event in events {
+        for rule in &loaded.rules {
+            if vigie_sigma::eval::rule_matches(rule, event) {
+                detections += 1;
+                let level = rule.level.clone().unwrap_or_else(|| "-".to_owned());
+                *by_rule.entry((level, rule.title.clone())).or_default() += 1;
+            }
+        }
+    }
+    writeln!(
+        out,
+        "Detections by the reference interpreter (the compiled engine comes next): {detections} on {} events in {:.2} s",
+        events.len(),
+        started.elapsed().as_secs_f64()
+    )?;
+    let mut ranked: Vec<_> = by_rule.into_iter().collect();
+    ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    for ((level, title), n) in ranked.iter().take(12) {
+        writeln!(out, "  {n:>4}  {level:<8}  {title}")?;
+    }
+    if ranked.len() > 12 {
+        writeln!(out, "  … and {} more rules", ranked.len() - 12)?;
+    }
+    Ok(())
 }

@@ -81,10 +81,15 @@ fn missing_file_is_reported_and_the_rest_goes_on() {
 
 #[test]
 fn demo_runs() {
-    let (code, stdout, stderr) = vigie(&["demo", "--corpus", "."]);
+    let (code, stdout, stderr) = vigie(&["demo", "--corpus", ".", "--rules", "rules"]);
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("syslog-rfc5424"));
     assert!(stdout.contains("windows/process_creation/security"));
+    assert!(stdout.contains("1 loaded, 2 rejected"), "{stdout}");
+    // The built-in Security 4688 sample runs whoami.exe: the fixture rule fires through the
+    // NewProcessName -> Image mapping.
+    assert!(stdout.contains("1 on 7 events"), "{stdout}");
+    assert!(stdout.contains("Whoami Execution"), "{stdout}");
 }
 
 #[test]
