@@ -407,8 +407,17 @@ pub(crate) fn compile_item(key: &str, values: &[&Scalar]) -> Result<Item, ItemEr
                                     })?
                                 }
                             };
+                            let variants = base64_offsets(&bytes);
+                            // A value shorter than three bytes leaves an offset with no stable
+                            // characters: that variant would match anything.
+                            if variants.iter().any(String::is_empty) {
+                                return Err(err(
+                                    Code::Value,
+                                    "base64offset needs a value of at least three bytes",
+                                ));
+                            }
                             out.extend(
-                                base64_offsets(&bytes)
+                                variants
                                     .into_iter()
                                     .map(|e| Work::Str(SigmaString::literal(&e))),
                             );
@@ -501,6 +510,8 @@ mod tests {
         assert!(compile_item("x|base64", &[&s("a*")]).is_err());
         assert!(compile_item("x|cidr", &[&s("10.0.0.0/33")]).is_err());
         assert!(compile_item("|exists", &[&s("true")]).is_err());
+        assert!(compile_item("x|base64offset|contains", &[&s("a")]).is_err());
+        assert!(compile_item("x|base64offset|contains", &[&s("abc")]).is_ok());
         assert!(compile_item("|cidr", &[&s("10.0.0.0/8")]).is_err());
     }
 }
