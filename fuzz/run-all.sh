@@ -1,15 +1,21 @@
 #!/usr/bin/env bash
-# Runs every fuzz target for SECONDS each (default 300) on stable Rust (cargo-fuzz -s none),
+# Runs every fuzz target (or the TARGETs given) for SECONDS each (default 300) on stable Rust
+# (cargo-fuzz -s none), usage: ./run-all.sh [SECONDS [TARGET...]],
 # growing and minimising the committed corpora in corpus/<target> (evtx: corpus-evtx.tar.gz). Install once: cargo install cargo-fuzz --locked
 set -euo pipefail
 cd "$(dirname "$0")"
 seconds=${1:-300}
+shift || true
+targets=("$@")
+if [ ${#targets[@]} -eq 0 ]; then
+  targets=(json json_differential evtx syslog framing cef leef sigma_rule)
+fi
 status=0
 # The EVTX corpus (whole files, mostly empty chunk space) is kept compressed in git.
 if [ ! -d corpus/evtx ] && [ -f corpus-evtx.tar.gz ]; then
   tar xzf corpus-evtx.tar.gz -C corpus
 fi
-for target in json json_differential evtx syslog framing cef leef; do
+for target in "${targets[@]}"; do
   mkdir -p "corpus/$target"
   echo "== $target: ${seconds}s"
   if ! cargo fuzz run -s none "$target" "corpus/$target" -- \

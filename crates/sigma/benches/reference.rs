@@ -74,6 +74,17 @@ fn bench(c: &mut Criterion) {
             hits
         })
     });
+    let set = vigie_sigma::RuleSet::new(loaded.rules.clone());
+    let mut matcher = set.matcher();
+    group.bench_function("compiled_all_windows_rules_per_event", |b| {
+        b.iter(|| {
+            let mut hits = 0;
+            for e in &events {
+                matcher.for_each_match(e, |_| hits += 1);
+            }
+            hits
+        })
+    });
     group.finish();
 }
 

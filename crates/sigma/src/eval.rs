@@ -84,7 +84,8 @@ fn matcher_holds(m: &Matcher, value: Option<Value<'_>>, event: &Event) -> bool {
     }
 }
 
-fn scalar_holds(m: &Matcher, v: Value<'_>, event: &Event) -> bool {
+/// Whether one scalar event value satisfies a matcher (shared with the compiled engine).
+pub(crate) fn scalar_holds(m: &Matcher, v: Value<'_>, event: &Event) -> bool {
     let Some(text) = v.as_text() else {
         return false;
     };

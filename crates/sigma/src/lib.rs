@@ -5,12 +5,13 @@
 //! (wildcards and escapes exactly as the specification defines them), every value modifier but
 //! the date parts, the condition language, filters (applied as pySigma applies them), field
 //! mappings per source (as data), and the reference interpreter ([`eval::rule_matches`]) that
-//! defines matching behaviour. The compiled fast engine and correlation rules come next
-//! (issue 3); a rule this crate cannot run exactly is rejected with a diagnostic, never
-//! half-loaded.
+//! defines matching behaviour, and a first compiled [`RuleSet`] tested equal to it. Candidate
+//! selection (the fast engine of DESIGN.md) and correlation rules come next (issue 3); a rule
+//! this crate cannot run exactly is rejected with a diagnostic, never half-loaded.
 
 pub mod condition;
 pub mod detection;
+pub mod engine;
 pub mod error;
 pub mod eval;
 pub mod filter;
@@ -22,5 +23,6 @@ mod yaml;
 #[cfg(test)]
 mod regression;
 
+pub use engine::{RuleMatcher, RuleSet};
 pub use error::{Code, Diagnostic};
 pub use rule::{Loaded, Rule, load_dir, parse_rules};

@@ -41,6 +41,22 @@ fn rows() -> &'static [Row] {
     })
 }
 
+/// The mappings of rule field `name`: (channel in lower case, EventIDs, event field).
+pub(crate) fn rows_for(
+    name: &str,
+) -> impl Iterator<Item = (&'static str, &'static [u32], &'static str)> + '_ {
+    rows()
+        .iter()
+        .filter(move |r| r.rule_field == name)
+        .map(|r| {
+            (
+                r.channel.as_str(),
+                r.event_ids.as_slice(),
+                r.event_field.as_str(),
+            )
+        })
+}
+
 /// The value a rule calls `name` in `event`: the field itself, or the field that holds the same
 /// value in this event's source.
 pub fn field<'e>(event: &'e Event, name: &str) -> Option<Value<'e>> {

@@ -139,40 +139,35 @@ pub fn fold(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// Wildcard matching: `*` any run, `?` one character; linear-time two-pointer algorithm with
-/// backtracking to the last star only.
+/// Wildcard matching: `*` any run, `?` one character. The common shapes (`text`, `*text`,
+/// `text*`, `*text*`) are plain string comparisons; anything else runs the two-pointer
+/// algorithm, which backtracks to the last star only (linear in practice, no allocation).
 fn glob_match(pieces: &[Piece], text: &str) -> bool {
-    // Flatten to tokens over chars for the classic algorithm.
-    #[derive(Clone, Copy)]
-    enum Tok<'a> {
-        Lit(&'a str),
-        One,
-        Star,
+    match pieces {
+        [] => return text.is_empty(),
+        [Piece::Text(t)] => return text == t,
+        [Piece::AnyRun] => return true,
+        [Piece::AnyRun, Piece::Text(t)] => return text.ends_with(t.as_str()),
+        [Piece::Text(t), Piece::AnyRun] => return text.starts_with(t.as_str()),
+        [Piece::AnyRun, Piece::Text(t), Piece::AnyRun] => return text.contains(t.as_str()),
+        _ => {}
     }
-    let toks: Vec<Tok<'_>> = pieces
-        .iter()
-        .map(|p| match p {
-            Piece::Text(t) => Tok::Lit(t),
-            Piece::AnyOne => Tok::One,
-            Piece::AnyRun => Tok::Star,
-        })
-        .collect();
     let (mut ti, mut si) = (0usize, 0usize);
     let mut star: Option<(usize, usize)> = None;
     loop {
-        if ti < toks.len() {
-            match toks[ti] {
-                Tok::Star => {
+        if let Some(piece) = pieces.get(ti) {
+            match piece {
+                Piece::AnyRun => {
                     star = Some((ti, si));
                     ti += 1;
                     continue;
                 }
-                Tok::Lit(l) if text[si..].starts_with(l) => {
+                Piece::Text(l) if text[si..].starts_with(l.as_str()) => {
                     si += l.len();
                     ti += 1;
                     continue;
                 }
-                Tok::One if si < text.len() => {
+                Piece::AnyOne if si < text.len() => {
                     si += text[si..].chars().next().map_or(1, char::len_utf8);
                     ti += 1;
                     continue;
@@ -251,6 +246,12 @@ mod tests {
         assert!(m(r"*\*", "x*"));
         assert!(!m(r"*\*", "xy"));
         assert!(m("*aab", "aaaab"));
+        assert!(m("*a*", "xay"));
+        assert!(!m("*a*", "xy"));
+        assert!(m("a*", "a"));
+        assert!(m("*a", "a"));
+        assert!(m("a*b?c*d", "aXXbYcZZd"));
+        assert!(!m("a*b?c*d", "aXXbcZZd"));
     }
 
     #[test]
