@@ -16,6 +16,8 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+
+use rustc_hash::FxHashMap;
 use std::sync::Arc;
 
 use vigie_event::{Event, FieldId, LogSource, Value};
@@ -198,7 +200,7 @@ const ROUTE_CACHE_CAPACITY: usize = 4096;
 /// Per-event state: lazily folded texts and the event's source for field mappings.
 struct EventCtx<'e> {
     event: &'e Event,
-    folded: RefCell<HashMap<FieldId, Option<String>>>,
+    folded: RefCell<FxHashMap<FieldId, Option<String>>>,
     source: std::cell::OnceCell<Option<(String, u32)>>,
 }
 
@@ -279,7 +281,7 @@ impl RuleMatcher<'_> {
         let rules = self.route(event);
         let ctx = EventCtx {
             event,
-            folded: RefCell::new(HashMap::new()),
+            folded: RefCell::new(FxHashMap::default()),
             source: std::cell::OnceCell::new(),
         };
         for &index in rules.iter() {
