@@ -186,45 +186,45 @@ impl fmt::Debug for Number<'_> {
     }
 }
 
-/// Whether `b` is JSON number syntax.
-pub(crate) fn is_json_number(b: &[u8]) -> bool {
-    let mut i = 0;
-    if b.first() == Some(&b'-') {
-        i += 1;
-    }
-    match b.get(i) {
-        Some(b'0') => i += 1,
-        Some(b'1'..=b'9') => {
-            while matches!(b.get(i), Some(b'0'..=b'9')) {
-                i += 1;
-            }
-        }
-        _ => return false,
-    }
-    if b.get(i) == Some(&b'.') {
-        i += 1;
-        let start = i;
+/// The length of the JSON number at the start of `b`
+/// (`-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`), or where it breaks and what was
+/// expected there. Shared by the JSON parser and [`Number::parse`].
+pub(crate) fn json_number_len(b: &[u8]) -> Result<usize, (usize, &'static str)> {
+    let digits = |mut i: usize| {
         while matches!(b.get(i), Some(b'0'..=b'9')) {
             i += 1;
         }
-        if i == start {
-            return false;
+        i
+    };
+    let mut i = usize::from(b.first() == Some(&b'-'));
+    match b.get(i) {
+        Some(b'0') => i += 1,
+        Some(b'1'..=b'9') => i = digits(i),
+        _ => return Err((i, "a digit")),
+    }
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        if !matches!(b.get(i), Some(b'0'..=b'9')) {
+            return Err((i, "a digit after the decimal point"));
         }
+        i = digits(i);
     }
     if matches!(b.get(i), Some(b'e' | b'E')) {
         i += 1;
         if matches!(b.get(i), Some(b'+' | b'-')) {
             i += 1;
         }
-        let start = i;
-        while matches!(b.get(i), Some(b'0'..=b'9')) {
-            i += 1;
+        if !matches!(b.get(i), Some(b'0'..=b'9')) {
+            return Err((i, "a digit in the exponent"));
         }
-        if i == start {
-            return false;
-        }
+        i = digits(i);
     }
-    i == b.len()
+    Ok(i)
+}
+
+/// Whether `b` is exactly JSON number syntax.
+pub(crate) fn is_json_number(b: &[u8]) -> bool {
+    json_number_len(b) == Ok(b.len())
 }
 
 impl<'a> Value<'a> {

@@ -487,48 +487,16 @@ impl<'a> Parser<'a> {
     /// Reads a number; returns its text range.
     fn number(&mut self) -> Result<(usize, usize), DecodeError> {
         let start = self.i;
-        let b = self.b;
-        let mut i = self.i;
-        if b.get(i) == Some(&b'-') {
-            i += 1;
-        }
-        match b.get(i) {
-            Some(b'0') => i += 1,
-            Some(b'1'..=b'9') => {
-                while matches!(b.get(i), Some(b'0'..=b'9')) {
-                    i += 1;
-                }
+        match crate::fields::json_number_len(&self.b[start..]) {
+            Ok(len) => {
+                self.i = start + len;
+                Ok((start, self.i))
             }
-            _ => {
-                self.i = i;
-                return Err(self.err("a digit"));
+            Err((at, expected)) => {
+                self.i = start + at;
+                Err(self.err(expected))
             }
         }
-        if b.get(i) == Some(&b'.') {
-            i += 1;
-            if !matches!(b.get(i), Some(b'0'..=b'9')) {
-                self.i = i;
-                return Err(self.err("a digit after the decimal point"));
-            }
-            while matches!(b.get(i), Some(b'0'..=b'9')) {
-                i += 1;
-            }
-        }
-        if matches!(b.get(i), Some(b'e' | b'E')) {
-            i += 1;
-            if matches!(b.get(i), Some(b'+' | b'-')) {
-                i += 1;
-            }
-            if !matches!(b.get(i), Some(b'0'..=b'9')) {
-                self.i = i;
-                return Err(self.err("a digit in the exponent"));
-            }
-            while matches!(b.get(i), Some(b'0'..=b'9')) {
-                i += 1;
-            }
-        }
-        self.i = i;
-        Ok((start, i))
     }
 
     fn literal(&mut self, word: &'static [u8]) -> Result<(), DecodeError> {
