@@ -79,11 +79,9 @@ pub(crate) fn device_time(text: &str, offset: UtcOffset) -> Option<(Timestamp, O
     }
     let mut parts = text.split_whitespace();
     let month = parts.next()?;
-    let month = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ]
-    .iter()
-    .position(|m| m.eq_ignore_ascii_case(month))? as u32
+    let month = super::syslog::MONTHS
+        .iter()
+        .position(|m| m.eq_ignore_ascii_case(month.as_bytes()))? as u32
         + 1;
     let day: u32 = parts.next()?.parse().ok()?;
     let year: i64 = parts.next()?.parse().ok()?;
@@ -279,6 +277,26 @@ mod tests {
         assert_eq!(field(&e, "hostname").as_deref(), Some("fw01"));
         assert_eq!(e.host.as_deref(), Some("fw01"));
         assert_eq!(e.time.to_string(), "2026-01-01T00:00:00.123Z");
+    }
+
+    #[test]
+    fn device_time_forms() {
+        let utc = UtcOffset::UTC;
+        let t = |s| device_time(s, utc).map(|(ts, _)| ts.to_string());
+        assert_eq!(
+            t("1767225600123").as_deref(),
+            Some("2026-01-01T00:00:00.123Z")
+        );
+        assert_eq!(
+            t("nov 22 2026 08:15:02.5").as_deref(),
+            Some("2026-11-22T08:15:02.5Z")
+        );
+        assert_eq!(
+            t("2026-11-22T08:15:02Z").as_deref(),
+            Some("2026-11-22T08:15:02Z")
+        );
+        assert_eq!(t("Foo 22 2026 08:15:02"), None);
+        assert_eq!(t("Nov 31 2026 08:15:02"), None);
     }
 
     #[test]

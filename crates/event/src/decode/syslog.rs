@@ -65,7 +65,8 @@ pub const SEVERITIES: [&str; 8] = [
     "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug",
 ];
 
-const MONTHS: [&[u8; 3]; 12] = [
+/// English month abbreviations, as BSD syslog and CEF/LEEF device times write them.
+pub(crate) const MONTHS: [&[u8; 3]; 12] = [
     b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec",
 ];
 
