@@ -36,6 +36,6 @@ fuzz_target!(|data: &[u8]| {
         .filter(|(_, r)| vigie_sigma::eval::rule_matches(r, &event))
         .map(|(i, _)| i)
         .collect();
-    let set = RuleSet::new(loaded.rules.clone());
+    let set = std::sync::Arc::new(RuleSet::new(loaded.rules.clone()));
     assert_eq!(set.matcher().matches(&event), reference);
 });

@@ -209,7 +209,7 @@ fn detect(out: &mut impl Write, args: &DemoArgs, events: &[Event]) -> Result<()>
         started.elapsed().as_secs_f64()
     )?;
     let started = Instant::now();
-    let set = vigie_sigma::RuleSet::new(loaded.rules);
+    let set = std::sync::Arc::new(vigie_sigma::RuleSet::new(loaded.rules));
     let mut matcher = set.matcher();
     let mut by_rule = BTreeMap::<(String, String), usize>::new();
     let mut detections = 0;

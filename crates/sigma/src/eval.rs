@@ -72,7 +72,7 @@ fn item_holds(item: &Item, event: &Event) -> bool {
     result != item.negated
 }
 
-fn matcher_holds(m: &Matcher, value: Option<Value<'_>>, event: &Event) -> bool {
+pub(crate) fn matcher_holds(m: &Matcher, value: Option<Value<'_>>, event: &Event) -> bool {
     match m {
         Matcher::Null => value.is_none_or(|v| v.is_null()),
         Matcher::Exists(want) => value.is_some() == *want,
@@ -91,7 +91,7 @@ pub(crate) fn scalar_holds(m: &Matcher, v: Value<'_>, event: &Event) -> bool {
     };
     match m {
         Matcher::Glob { pattern, cased } => {
-            if *cased {
+            if *cased || pattern.is_wildcards_only() {
                 pattern.matches(text)
             } else {
                 pattern.matches(&fold(text))

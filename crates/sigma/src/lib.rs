@@ -23,6 +23,6 @@ mod yaml;
 #[cfg(test)]
 mod regression;
 
-pub use engine::{RuleMatcher, RuleSet};
+pub use engine::{MatchStats, Reloadable, RuleMatcher, RuleSet, Shape};
 pub use error::{Code, Diagnostic};
 pub use rule::{Loaded, Rule, load_dir, parse_rules};

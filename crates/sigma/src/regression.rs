@@ -265,7 +265,7 @@ fn compiled_rule_set_agrees_with_the_reference() {
         return;
     };
     let loaded = all_rules(&root);
-    let set = crate::RuleSet::new(loaded.rules.clone());
+    let set = std::sync::Arc::new(crate::RuleSet::new(loaded.rules.clone()));
     let mut matcher = set.matcher();
     let mut decoder = Decoder::new(Origin::new(
         TenantId::new("regression").unwrap(),

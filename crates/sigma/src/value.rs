@@ -8,7 +8,7 @@
 use std::borrow::Cow;
 
 /// One piece of a Sigma string.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Piece {
     /// Literal text.
     Text(String),
@@ -19,7 +19,7 @@ pub enum Piece {
 }
 
 /// A parsed Sigma string value.
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Default)]
 pub struct SigmaString {
     pieces: Vec<Piece>,
 }
@@ -116,6 +116,12 @@ impl SigmaString {
         }
     }
 
+    /// Whether the pattern is wildcards alone (then case folding cannot change its answer:
+    /// simple folding maps one character to one character).
+    pub fn is_wildcards_only(&self) -> bool {
+        self.pieces.iter().all(|p| !matches!(p, Piece::Text(_)))
+    }
+
     /// Whether `text` matches this pattern (`fold` both sides first for case-insensitive).
     pub fn matches(&self, text: &str) -> bool {
         glob_match(&self.pieces, text)
@@ -129,6 +135,24 @@ pub fn fold(text: &str) -> Cow<'_, str> {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len());
+    fold_into(text, &mut out);
+    Cow::Owned(out)
+}
+
+/// [`fold`] into a buffer the caller reuses (cleared first): no allocation once it has grown.
+pub fn fold_into(text: &str, out: &mut String) {
+    out.clear();
+    fold_append(text, out);
+}
+
+/// [`fold`] appended to `out`.
+pub fn fold_append(text: &str, out: &mut String) {
+    if text.is_ascii() {
+        let start = out.len();
+        out.push_str(text);
+        out[start..].make_ascii_lowercase();
+        return;
+    }
     for c in text.chars() {
         let mut lower = c.to_lowercase();
         match (lower.next(), lower.next()) {
@@ -136,7 +160,6 @@ pub fn fold(text: &str) -> Cow<'_, str> {
             _ => out.push(c),
         }
     }
-    Cow::Owned(out)
 }
 
 /// Wildcard matching: `*` any run, `?` one character. The common shapes (`text`, `*text`,

@@ -1,0 +1,488 @@
+//! Rules into atoms: every matcher of every item becomes one numbered atom, and each rule's
+//! condition a tree over them. The analysis here decides, per rule, which atoms can make it
+//! fire (its *triggers*): a rule is a candidate for an event only when one of its triggers
+//! is true, unless no such set exists (then it is evaluated on every routed event).
+
+use rustc_hash::FxHashMap;
+use vigie_event::FieldId;
+
+use crate::condition::Condition;
+use crate::detection::{Item, Matcher};
+use crate::rule::{Detection, Rule};
+use crate::value::Piece;
+
+/// Index of an atom in [`Compiled::atoms`].
+pub(super) type AtomId = u32;
+
+/// Index of a key in [`Compiled::keys`].
+pub(super) type KeyId = u32;
+
+/// A distinct indexed comparison (field, pattern, case mode): atoms of different rules that
+/// compare the same field with the same pattern share one key, decided once per event.
+#[derive(Debug)]
+pub(super) struct Key {
+    /// Index into [`Compiled::fields`]; `None` for keywords.
+    pub(super) field: Option<u32>,
+    pub(super) matcher: Matcher,
+    /// For a regular expression, literals (folded) one of which any match contains.
+    pub(super) regex_witnesses: Vec<String>,
+    /// Rules that become candidates when the key is true.
+    pub(super) triggers: Vec<u32>,
+}
+
+/// A field as a rule names it, resolved for every source.
+#[derive(Debug, Clone)]
+pub(super) struct FieldRef {
+    /// The interned id of that name, when it fits the interner.
+    pub(super) id: Option<FieldId>,
+    /// (channel in lower case, EventIDs, the field holding the value there).
+    pub(super) mapped: Vec<(String, Vec<u32>, FieldId)>,
+}
+
+/// One matcher of one item value.
+#[derive(Debug)]
+pub(super) struct Atom {
+    /// Index into [`Compiled::fields`]; `None` for keywords.
+    pub(super) field: Option<u32>,
+    pub(super) matcher: Matcher,
+    /// Its truth comes from the per-field scan (exact table or automaton), never evaluated.
+    pub(super) indexed: bool,
+    /// For a regular expression, literals (folded) one of which any match contains.
+    pub(super) regex_witnesses: Vec<String>,
+    /// The rule it belongs to.
+    pub(super) rule: u32,
+    /// Its being true makes its rule a candidate.
+    pub(super) trigger: bool,
+    /// The key deciding it, when indexed.
+    pub(super) key: Option<KeyId>,
+}
+
+#[derive(Debug)]
+pub(super) struct CItem {
+    /// Per value, its alternatives.
+    pub(super) values: Vec<Vec<AtomId>>,
+    pub(super) all: bool,
+    pub(super) negated: bool,
+}
+
+#[derive(Debug)]
+pub(super) enum CDetection {
+    AllOf(Vec<CItem>),
+    AnyOf(Vec<CDetection>),
+    Keywords(CItem),
+}
+
+#[derive(Debug)]
+pub(super) enum CCondition {
+    Ref(usize),
+    And(Vec<CCondition>),
+    Or(Vec<CCondition>),
+    Not(Box<CCondition>),
+}
+
+#[derive(Debug)]
+pub(super) struct CompiledRule {
+    pub(super) detections: Vec<CDetection>,
+    pub(super) condition: CCondition,
+    /// No set of indexed atoms is necessary: evaluate on every routed event.
+    pub(super) always: bool,
+}
+
+/// Every rule of a set, compiled.
+#[derive(Debug, Default)]
+pub(super) struct Compiled {
+    pub(super) fields: Vec<FieldRef>,
+    pub(super) atoms: Vec<Atom>,
+    pub(super) keys: Vec<Key>,
+    pub(super) rules: Vec<CompiledRule>,
+}
+
+/// What makes two indexed atoms the same key.
+#[derive(PartialEq, Eq, Hash)]
+enum Signature {
+    Glob(Option<u32>, crate::value::SigmaString, bool),
+    Regex(Option<u32>, String),
+}
+
+/// Whether the per-field scan can decide a matcher exactly: wildcard patterns with at least
+/// one literal piece (patterns of wildcards alone match by length and are evaluated), and
+/// regular expressions with literal witnesses.
+fn indexable(m: &Matcher, regex_witnesses: &[String]) -> bool {
+    match m {
+        Matcher::Glob { pattern, .. } => {
+            pattern.pieces().is_empty()
+                || pattern
+                    .pieces()
+                    .iter()
+                    .any(|p| matches!(p, Piece::Text(t) if !t.is_empty()))
+        }
+        Matcher::Regex(_) => !regex_witnesses.is_empty(),
+        _ => false,
+    }
+}
+
+/// Literals one of which every match of `re` contains, folded to lower case; empty when
+/// there is no short finite set (then the regex is evaluated, not scanned for).
+///
+/// Any match starts with one of the regex's literal prefixes (or ends with one of its
+/// suffixes) when that set is finite and has no empty literal; folding is a character-wise
+/// map, so the folded text contains the folded literal whenever the raw text contains the
+/// literal — for case-sensitive and case-insensitive expressions alike.
+pub(super) fn regex_witnesses(re: &regex::Regex) -> Vec<String> {
+    use regex_syntax::hir::literal::{ExtractKind, Extractor};
+    let Ok(hir) = regex_syntax::Parser::new().parse(re.as_str()) else {
+        return Vec::new();
+    };
+    let mut best: Vec<String> = Vec::new();
+    let mut best_len = 0;
+    for kind in [ExtractKind::Prefix, ExtractKind::Suffix] {
+        let seq = Extractor::new().kind(kind).extract(&hir);
+        let Some(literals) = seq.literals() else {
+            continue;
+        };
+        let mut folded: Vec<String> = Vec::new();
+        let mut ok = !literals.is_empty();
+        for l in literals {
+            match std::str::from_utf8(l.as_bytes()) {
+                Ok(t) if !t.is_empty() => folded.push(crate::value::fold(t).into_owned()),
+                _ => ok = false,
+            }
+        }
+        folded.sort();
+        folded.dedup();
+        let shortest = folded.iter().map(String::len).min().unwrap_or(0);
+        if ok && folded.len() <= 64 && shortest > best_len {
+            best_len = shortest;
+            best = folded;
+        }
+    }
+    best
+}
+
+impl Compiled {
+    pub(super) fn new(rules: &[Rule]) -> Compiled {
+        let mut c = Compiled::default();
+        let mut field_index: FxHashMap<String, u32> = FxHashMap::default();
+        for (index, rule) in rules.iter().enumerate() {
+            let mut b = Builder {
+                c: &mut c,
+                field_index: &mut field_index,
+                rule: index as u32,
+            };
+            let detections: Vec<CDetection> = rule
+                .detections
+                .iter()
+                .map(|(_, d)| b.detection(d))
+                .collect();
+            let condition = compile_condition(&rule.condition, rule);
+            let triggers = analyse(&c, &detections, &condition, true);
+            let always = triggers.is_none();
+            for atom in triggers.map(|t| t.0).unwrap_or_default() {
+                c.atoms[atom as usize].trigger = true;
+            }
+            c.rules.push(CompiledRule {
+                detections,
+                condition,
+                always,
+            });
+        }
+        c.assign_keys();
+        c
+    }
+
+    fn assign_keys(&mut self) {
+        let mut by_signature: FxHashMap<Signature, KeyId> = FxHashMap::default();
+        for atom in &mut self.atoms {
+            if !atom.indexed {
+                continue;
+            }
+            let signature = match &atom.matcher {
+                Matcher::Glob { pattern, cased } => {
+                    Signature::Glob(atom.field, pattern.clone(), *cased)
+                }
+                Matcher::Regex(re) => Signature::Regex(atom.field, re.as_str().to_owned()),
+                _ => continue,
+            };
+            let keys = &mut self.keys;
+            let witnesses = std::mem::take(&mut atom.regex_witnesses);
+            let id = *by_signature.entry(signature).or_insert_with(|| {
+                keys.push(Key {
+                    field: atom.field,
+                    matcher: atom.matcher.clone(),
+                    regex_witnesses: witnesses,
+                    triggers: Vec::new(),
+                });
+                (keys.len() - 1) as KeyId
+            });
+            atom.key = Some(id);
+            if atom.trigger {
+                let triggers = &mut keys[id as usize].triggers;
+                if triggers.last() != Some(&atom.rule) {
+                    triggers.push(atom.rule);
+                }
+            }
+        }
+    }
+}
+
+struct Builder<'a> {
+    c: &'a mut Compiled,
+    field_index: &'a mut FxHashMap<String, u32>,
+    rule: u32,
+}
+
+impl Builder<'_> {
+    fn field(&mut self, name: &str) -> u32 {
+        if let Some(&i) = self.field_index.get(name) {
+            return i;
+        }
+        let i = self.c.fields.len() as u32;
+        self.c.fields.push(FieldRef {
+            id: FieldId::intern(name).ok(),
+            mapped: crate::mapping::rows_for(name)
+                .filter_map(|(channel, ids, event_field)| {
+                    Some((
+                        channel.to_owned(),
+                        ids.to_vec(),
+                        FieldId::intern(event_field).ok()?,
+                    ))
+                })
+                .collect(),
+        });
+        self.field_index.insert(name.to_owned(), i);
+        i
+    }
+
+    fn item(&mut self, item: &Item) -> CItem {
+        let field = item.field.as_deref().map(|f| self.field(f));
+        let values = item
+            .values
+            .iter()
+            .map(|alternatives| {
+                alternatives
+                    .iter()
+                    .map(|m| {
+                        let id = self.c.atoms.len() as AtomId;
+                        let regex_witnesses = match m {
+                            Matcher::Regex(re) => regex_witnesses(re),
+                            _ => Vec::new(),
+                        };
+                        self.c.atoms.push(Atom {
+                            field,
+                            indexed: indexable(m, &regex_witnesses),
+                            regex_witnesses,
+                            matcher: m.clone(),
+                            rule: self.rule,
+                            trigger: false,
+                            key: None,
+                        });
+                        id
+                    })
+                    .collect()
+            })
+            .collect();
+        CItem {
+            values,
+            all: item.all,
+            negated: item.negated,
+        }
+    }
+
+    fn detection(&mut self, d: &Detection) -> CDetection {
+        match d {
+            Detection::AllOf(items) => {
+                CDetection::AllOf(items.iter().map(|i| self.item(i)).collect())
+            }
+            Detection::AnyOf(alternatives) => {
+                CDetection::AnyOf(alternatives.iter().map(|a| self.detection(a)).collect())
+            }
+            Detection::Keywords(item) => CDetection::Keywords(self.item(item)),
+        }
+    }
+}
+
+fn compile_condition(c: &Condition, rule: &Rule) -> CCondition {
+    match c {
+        // Conditions only name identifiers of their rule (the loader checks), so the position
+        // is always found; an unknown name could only come from a hand-built Rule, and then
+        // `usize::MAX` evaluates to false as the reference does.
+        Condition::Ref(name) => CCondition::Ref(
+            rule.detections
+                .iter()
+                .position(|(n, _)| n == name)
+                .unwrap_or(usize::MAX),
+        ),
+        Condition::And(t) => {
+            CCondition::And(t.iter().map(|c| compile_condition(c, rule)).collect())
+        }
+        Condition::Or(t) => CCondition::Or(t.iter().map(|c| compile_condition(c, rule)).collect()),
+        Condition::Not(inner) => CCondition::Not(Box::new(compile_condition(inner, rule))),
+    }
+}
+
+// The analysis finds, for each rule, a set of indexed atoms at least one of which is true
+// whenever the rule fires: its *triggers*. Walking the condition with a polarity (are we
+// looking for what makes this node true, or false?):
+// - an indexed atom sought true is its own trigger set; anything else sought is unknown;
+// - a disjunction needs the union of its branches' sets (each branch could be the one);
+// - a conjunction needs only one branch's set: the branch whose atoms are estimated rarest;
+// - negation flips the polarity (De Morgan: a conjunction sought false is a disjunction).
+// A rule with no set (a lone `not`, a regex alone, `null`) is evaluated on every event it is
+// routed to.
+
+/// Estimated share of events on which an atom is true: exact small numbers (EventIDs) are
+/// common, long literals rare.
+fn frequency(atom: &Atom) -> f64 {
+    let Matcher::Glob { pattern, .. } = &atom.matcher else {
+        return atom
+            .regex_witnesses
+            .iter()
+            .map(|w| 1.0 / ((1 + w.len()) * (1 + w.len())) as f64)
+            .sum();
+    };
+    let literal: usize = pattern
+        .pieces()
+        .iter()
+        .map(|p| match p {
+            Piece::Text(t) => t.len(),
+            _ => 0,
+        })
+        .max()
+        .unwrap_or(0);
+    match pattern.pieces() {
+        [Piece::Text(t)] if t.bytes().all(|b| b.is_ascii_digit()) => 0.5,
+        [Piece::Text(_)] => 0.05,
+        _ => 1.0 / ((1 + literal) * (1 + literal)) as f64,
+    }
+}
+
+/// A trigger set and its estimated frequency (the sum of its atoms').
+type Triggers = Option<(Vec<AtomId>, f64)>;
+
+fn union(sets: impl Iterator<Item = Triggers>) -> Triggers {
+    let mut out = (Vec::new(), 0.0);
+    for set in sets {
+        let (atoms, f) = set?;
+        out.0.extend(atoms);
+        out.1 += f;
+    }
+    Some(out)
+}
+
+fn rarest(sets: impl Iterator<Item = Triggers>) -> Triggers {
+    sets.flatten().min_by(|a, b| a.1.total_cmp(&b.1))
+}
+
+fn analyse(c: &Compiled, detections: &[CDetection], cond: &CCondition, positive: bool) -> Triggers {
+    match cond {
+        CCondition::Ref(i) => match detections.get(*i) {
+            Some(d) => analyse_detection(c, d, positive),
+            // An unknown name is false: sought true, nothing can trigger it (the empty set).
+            // Sought false, nothing is necessary.
+            None => positive.then(|| (Vec::new(), 0.0)),
+        },
+        CCondition::And(t) if positive => rarest(t.iter().map(|x| analyse(c, detections, x, true))),
+        CCondition::And(t) => union(t.iter().map(|x| analyse(c, detections, x, false))),
+        CCondition::Or(t) if positive => union(t.iter().map(|x| analyse(c, detections, x, true))),
+        CCondition::Or(t) => rarest(t.iter().map(|x| analyse(c, detections, x, false))),
+        CCondition::Not(inner) => analyse(c, detections, inner, !positive),
+    }
+}
+
+fn analyse_detection(c: &Compiled, d: &CDetection, positive: bool) -> Triggers {
+    match d {
+        CDetection::AllOf(items) if positive => {
+            rarest(items.iter().map(|i| analyse_item(c, i, true)))
+        }
+        CDetection::AllOf(items) => union(items.iter().map(|i| analyse_item(c, i, false))),
+        CDetection::AnyOf(alternatives) if positive => {
+            union(alternatives.iter().map(|a| analyse_detection(c, a, true)))
+        }
+        CDetection::AnyOf(alternatives) => {
+            rarest(alternatives.iter().map(|a| analyse_detection(c, a, false)))
+        }
+        CDetection::Keywords(item) => analyse_item(c, item, positive),
+    }
+}
+
+fn analyse_item(c: &Compiled, item: &CItem, positive: bool) -> Triggers {
+    let positive = positive != item.negated;
+    // A value holds when one of its alternatives does; sought false, an atom is unknown.
+    let value = |alternatives: &Vec<AtomId>| -> Triggers {
+        if !positive {
+            return None;
+        }
+        union(alternatives.iter().map(|&a| {
+            let atom = &c.atoms[a as usize];
+            atom.indexed.then(|| (vec![a], frequency(atom)))
+        }))
+    };
+    match (item.all, positive) {
+        (false, true) => union(item.values.iter().map(value)),
+        (true, true) => rarest(item.values.iter().map(value)),
+        // Sought false, values are unknown whatever the combination.
+        (_, false) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rule::{Loaded, parse_rules};
+
+    fn compiled(detection: &str) -> Compiled {
+        let text = format!("title: t\nlogsource: {{}}\ndetection:\n{detection}\n");
+        let mut loaded = Loaded::default();
+        parse_rules(&text, "test.yml", &mut loaded);
+        assert!(loaded.rejected.is_empty(), "{:?}", loaded.rejected);
+        Compiled::new(&loaded.rules)
+    }
+
+    fn always(detection: &str) -> bool {
+        compiled(detection).rules[0].always
+    }
+
+    #[test]
+    fn regex_witnesses_are_folded_prefixes_or_suffixes() {
+        let w = |re: &str| regex_witnesses(&regex::Regex::new(re).unwrap());
+        // Case variants multiply: the extractor stops at a prefix it can still enumerate.
+        assert_eq!(w("(?i)Invoke-Mimikatz"), ["invoke-m"]);
+        assert_eq!(w("Invoke-Mimikatz"), ["invoke-mimikatz"]);
+        assert_eq!(w("(cmd|PowerShell)\\.exe"), ["cmd.exe", "powershell.exe"]);
+        assert_eq!(w("[a-z]+\\.ps1$"), [".ps1"]);
+        assert!(w("\\w+").is_empty());
+        assert!(w("a|").is_empty());
+    }
+
+    #[test]
+    fn triggers_are_the_positive_indexed_atoms() {
+        assert!(!always(
+            "  s:\n    Image|endswith: '\\cmd.exe'\n  condition: s"
+        ));
+        assert!(!always(
+            "  s:\n    Image|endswith: '\\cmd.exe'\n  f:\n    User: x\n  condition: s and not f"
+        ));
+        // Negation alone, regular expressions alone, null: nothing is necessary.
+        assert!(always("  f:\n    User: x\n  condition: not f"));
+        assert!(always("  s:\n    Image|re: '[a-z]+'\n  condition: s"));
+        assert!(always("  s:\n    Image: null\n  condition: s"));
+        assert!(always(
+            "  s:\n    Image: x\n  r:\n    CommandLine|re: '\\w+'\n  condition: s or r"
+        ));
+        assert!(!always(
+            "  s:\n    Image: x\n  r:\n    CommandLine|re: '\\w+'\n  condition: s and r"
+        ));
+        assert!(always("  s:\n    Image|neq: x\n  condition: s"));
+        // Keywords are scanned for in every field.
+        assert!(!always("  k:\n    - mimikatz\n  condition: k"));
+        assert!(!always(
+            "  s:\n    Image|re: '(?i)\\\\(cmd|powershell)\\.exe$'\n  condition: s"
+        ));
+        assert!(always("  s:\n    Image|re: '.*'\n  condition: s"));
+        let c = compiled(
+            "  s:\n    Image|endswith: '\\cmd.exe'\n  f:\n    User: x\n  condition: s and not f",
+        );
+        let triggers: Vec<bool> = c.atoms.iter().map(|a| a.trigger).collect();
+        assert_eq!(triggers, [true, false]);
+    }
+}

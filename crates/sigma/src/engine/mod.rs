@@ -1,0 +1,619 @@
+//! The fast engine: all rules compiled once into an immutable [`RuleSet`], evaluated per event
+//! by candidate selection.
+//!
+//! Per event, a [`RuleMatcher`]
+//! 1. routes by logsource: the rules whose logsource matches the event's classification
+//!    (cached per distinct `Arc<LogSource>`, which the decoders share between events of one
+//!    classification), with the fields those rules read;
+//! 2. scans each of those fields once, folded to lower case once, through the field's
+//!    [`scan::FieldScanner`] (exact-value table plus one Aho-Corasick automaton of every
+//!    rule's witnesses for that field): every wildcard atom of the whole rule set on that field
+//!    is decided in that one pass (keywords likewise, over every field, when a routed rule
+//!    has them; regular expressions through their literal witnesses);
+//! 3. derives the candidates: rules with a true *trigger* atom (see [`compile`]: atoms
+//!    without which the rule cannot fire), plus the few rules that have no such atoms;
+//! 4. evaluates only the candidates' conditions, with short-circuit; scanned atoms are bit
+//!    lookups, the others (regex, cidr, numbers, fieldref, null, exists, keywords) are
+//!    evaluated lazily, only when the condition reaches them.
+//!
+//! In steady state an event allocates nothing: the matcher keeps its buffers (the atom bit
+//! set, the candidate list, the folding buffer) between events. The exceptions are rare
+//! atoms: `fieldref` without `cased` folds both values.
+//!
+//! Matching semantics are the reference interpreter's ([`crate::eval`]): the matchers are
+//! shared, and a differential test over the regression corpus and a fuzz target (random
+//! rules × random events) compare the two.
+//!
+//! Matching runs on the caller's thread; keep one [`RuleMatcher`] per worker thread and share
+//! the [`RuleSet`] through an `Arc`. [`Reloadable`] swaps rule sets atomically.
+
+mod compile;
+mod reload;
+mod scan;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use vigie_event::{Event, FieldId, LogSource, Value};
+
+use crate::rule::Rule;
+use crate::value::{fold_append, fold_into};
+use compile::{AtomId, CCondition, CDetection, CItem, Compiled, CompiledRule, FieldRef, KeyId};
+use scan::{FieldScanner, Hits};
+
+pub use reload::Reloadable;
+
+/// Rules sharing one logsource.
+#[derive(Debug)]
+struct Route {
+    product: Option<String>,
+    category: Option<String>,
+    service: Option<String>,
+    rules: Vec<u32>,
+}
+
+/// An immutable, compiled set of rules. Share it between worker threads (`Arc<RuleSet>`);
+/// swap the `Arc` to reload (see [`Reloadable`]).
+#[derive(Debug)]
+pub struct RuleSet {
+    rules: Vec<Rule>,
+    compiled: Compiled,
+    routes: Vec<Route>,
+    /// Per field of `compiled.fields`, its scanner (`None`: no indexed atom reads it).
+    scanners: Vec<Option<FieldScanner>>,
+    /// Keywords (field-less atoms), scanned for in every field of an event.
+    keywords: Option<FieldScanner>,
+}
+
+impl RuleSet {
+    /// Compiles `rules` (filters already applied).
+    pub fn new(rules: Vec<Rule>) -> RuleSet {
+        let compiled = Compiled::new(&rules);
+        let mut per_field: Vec<Vec<KeyId>> = vec![Vec::new(); compiled.fields.len()];
+        let mut keywords = Vec::new();
+        for (id, key) in compiled.keys.iter().enumerate() {
+            match key.field {
+                Some(f) => per_field[f as usize].push(id as KeyId),
+                None => keywords.push(id as KeyId),
+            }
+        }
+        let keywords =
+            (!keywords.is_empty()).then(|| FieldScanner::build(&compiled.keys, &keywords));
+        let scanners = per_field
+            .iter()
+            .map(|ids| (!ids.is_empty()).then(|| FieldScanner::build(&compiled.keys, ids)))
+            .collect();
+        let mut routes: Vec<Route> = Vec::new();
+        for (index, rule) in rules.iter().enumerate() {
+            let ls = &rule.logsource;
+            match routes.iter_mut().find(|r| {
+                r.product == ls.product && r.category == ls.category && r.service == ls.service
+            }) {
+                Some(route) => route.rules.push(index as u32),
+                None => routes.push(Route {
+                    product: ls.product.clone(),
+                    category: ls.category.clone(),
+                    service: ls.service.clone(),
+                    rules: vec![index as u32],
+                }),
+            }
+        }
+        RuleSet {
+            rules,
+            compiled,
+            routes,
+            scanners,
+            keywords,
+        }
+    }
+
+    /// The rules, in the order given.
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    /// A per-thread evaluation state (buffers and caches that live across events).
+    pub fn matcher(self: &Arc<Self>) -> RuleMatcher {
+        RuleMatcher::new(Arc::clone(self))
+    }
+
+    /// Figures about the compiled form, for benchmarks and `vigie rules lint`.
+    pub fn shape(&self) -> Shape {
+        Shape {
+            rules: self.rules.len(),
+            always_evaluated: self.compiled.rules.iter().filter(|r| r.always).count(),
+            atoms: self.compiled.atoms.len(),
+            indexed_atoms: self.compiled.atoms.iter().filter(|a| a.indexed).count(),
+            keys: self.compiled.keys.len(),
+            fields: self.compiled.fields.len(),
+            scanner_bytes: self
+                .scanners
+                .iter()
+                .flatten()
+                .chain(&self.keywords)
+                .map(FieldScanner::heap_bytes)
+                .sum(),
+        }
+    }
+}
+
+/// The size and make-up of a compiled [`RuleSet`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shape {
+    /// Rules.
+    pub rules: usize,
+    /// Rules with no trigger atom, evaluated on every event their logsource routes to them.
+    pub always_evaluated: usize,
+    /// Matchers over all rules.
+    pub atoms: usize,
+    /// Matchers decided by the per-field scan.
+    pub indexed_atoms: usize,
+    /// Distinct comparisons among those (shared between rules), each decided once per event.
+    pub keys: usize,
+    /// Distinct field names read.
+    pub fields: usize,
+    /// Heap bytes of the automata and exact-value tables.
+    pub scanner_bytes: usize,
+}
+
+/// Counters of a [`RuleMatcher`] since it was created.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MatchStats {
+    /// Events matched.
+    pub events: u64,
+    /// Rules whose condition was evaluated (after candidate selection).
+    pub candidates: u64,
+    /// Rules that matched.
+    pub matches: u64,
+}
+
+/// What one logsource sees of the rule set.
+#[derive(Debug)]
+struct RouteView {
+    /// One bit per rule: routed to this logsource.
+    routed: Vec<u64>,
+    /// Fields with a scanner that routed rules read.
+    scan: Vec<u32>,
+    /// Routed rules evaluated on every event.
+    always: Vec<u32>,
+    /// Routed rules have keyword atoms: scan every field for them.
+    keywords: bool,
+}
+
+/// Routes cached before the cache is cleared (logsources are few; this bounds hostile input).
+const ROUTE_CACHE_CAPACITY: usize = 4096;
+
+/// Evaluates a [`RuleSet`] on events; keep one per worker thread.
+#[derive(Debug)]
+pub struct RuleMatcher {
+    set: Arc<RuleSet>,
+    /// Route views by the address of the event's shared `Arc<LogSource>` (kept alive here so
+    /// that an address is never reused for another logsource while cached).
+    routes: HashMap<usize, (Arc<LogSource>, Arc<RouteView>)>,
+    bits: Vec<u64>,
+    set_keys: Vec<KeyId>,
+    checked: Vec<u32>,
+    text_generation: u32,
+    /// Per rule, the event generation in which it became a candidate.
+    stamps: Vec<u32>,
+    event_generation: u32,
+    candidates: Vec<u32>,
+    folded: String,
+    stats: MatchStats,
+}
+
+impl RuleMatcher {
+    /// A matcher of `set`.
+    pub fn new(set: Arc<RuleSet>) -> RuleMatcher {
+        let keys = set.compiled.keys.len();
+        let rules = set.rules.len();
+        RuleMatcher {
+            routes: HashMap::new(),
+            bits: vec![0; keys.div_ceil(64)],
+            set_keys: Vec::new(),
+            checked: vec![0; keys],
+            text_generation: 0,
+            stamps: vec![0; rules],
+            event_generation: 0,
+            candidates: Vec::new(),
+            folded: String::new(),
+            stats: MatchStats::default(),
+            set,
+        }
+    }
+
+    /// The rule set this matcher evaluates.
+    pub fn rule_set(&self) -> &Arc<RuleSet> {
+        &self.set
+    }
+
+    /// Counters since creation.
+    pub fn stats(&self) -> MatchStats {
+        self.stats
+    }
+
+    fn route(&mut self, event: &Event) -> Arc<RouteView> {
+        let key = Arc::as_ptr(&event.logsource) as usize;
+        if let Some((_, view)) = self.routes.get(&key) {
+            return Arc::clone(view);
+        }
+        let set = &self.set;
+        let mut routed = vec![0u64; set.rules.len().div_ceil(64)];
+        let mut fields = vec![false; set.compiled.fields.len()];
+        let mut always = Vec::new();
+        for route in set.routes.iter().filter(|r| {
+            event.logsource.matches(
+                r.product.as_deref(),
+                r.category.as_deref(),
+                r.service.as_deref(),
+            )
+        }) {
+            for &rule in &route.rules {
+                routed[rule as usize / 64] |= 1 << (rule % 64);
+                if set.compiled.rules[rule as usize].always {
+                    always.push(rule);
+                }
+            }
+        }
+        let mut keywords = false;
+        for atom in &set.compiled.atoms {
+            if atom.indexed && routed[atom.rule as usize / 64] & (1 << (atom.rule % 64)) != 0 {
+                match atom.field {
+                    Some(f) => fields[f as usize] = true,
+                    None => keywords = true,
+                }
+            }
+        }
+        always.sort_unstable();
+        let view = Arc::new(RouteView {
+            routed,
+            scan: (0..fields.len() as u32)
+                .filter(|&f| fields[f as usize])
+                .collect(),
+            always,
+            keywords,
+        });
+        if self.routes.len() >= ROUTE_CACHE_CAPACITY {
+            self.routes.clear();
+        }
+        self.routes
+            .insert(key, (Arc::clone(&event.logsource), Arc::clone(&view)));
+        view
+    }
+
+    /// Calls `on_match` with the index (in [`RuleSet::rules`]) of every rule that matches, in
+    /// no particular order.
+    pub fn for_each_match(&mut self, event: &Event, mut on_match: impl FnMut(usize)) {
+        let view = self.route(event);
+        self.event_generation = self.event_generation.wrapping_add(1);
+        if self.event_generation == 0 {
+            self.stamps.fill(0);
+            self.event_generation = 1;
+        }
+        let set = Arc::clone(&self.set);
+        let source = EventSource::new(event);
+
+        // Scan each field once.
+        for &f in &view.scan {
+            let Some(scanner) = &set.scanners[f as usize] else {
+                continue;
+            };
+            let Some(value) = source.field(&set.compiled.fields[f as usize]) else {
+                continue;
+            };
+            match value {
+                Value::Array(items) => {
+                    for item in items.iter() {
+                        self.scan_text(item, scanner);
+                    }
+                }
+                v => self.scan_text(v, scanner),
+            }
+        }
+        if view.keywords
+            && let Some(scanner) = &set.keywords
+        {
+            if scanner.joinable() {
+                // One pass over every field's folded text.
+                self.folded.clear();
+                for (_, value) in event.fields.iter() {
+                    match value {
+                        Value::Array(items) => {
+                            for item in items.iter().filter_map(|v| v.as_text()) {
+                                fold_append(item, &mut self.folded);
+                                self.folded.push(scan::SEPARATOR);
+                            }
+                        }
+                        v => {
+                            if let Some(t) = v.as_text() {
+                                fold_append(t, &mut self.folded);
+                                self.folded.push(scan::SEPARATOR);
+                            }
+                        }
+                    }
+                }
+                let mut hits = Hits {
+                    bits: &mut self.bits,
+                    set: &mut self.set_keys,
+                    checked: &mut self.checked,
+                    text_generation: self.text_generation,
+                };
+                scanner
+                    .folded
+                    .scan(&self.folded, &self.folded, &set.compiled.keys, &mut hits);
+            } else {
+                for (_, value) in event.fields.iter() {
+                    match value {
+                        Value::Array(items) => {
+                            for item in items.iter() {
+                                self.scan_text(item, scanner);
+                            }
+                        }
+                        v => self.scan_text(v, scanner),
+                    }
+                }
+            }
+        }
+
+        // Candidates: routed rules with a true trigger, then the always-evaluated ones.
+        self.candidates.clear();
+        for &key in &self.set_keys {
+            for &rule in &set.compiled.keys[key as usize].triggers {
+                let r = rule as usize;
+                if view.routed[r / 64] & (1 << (r % 64)) != 0
+                    && self.stamps[r] != self.event_generation
+                {
+                    self.stamps[r] = self.event_generation;
+                    self.candidates.push(rule);
+                }
+            }
+        }
+        self.candidates.extend_from_slice(&view.always);
+
+        let ctx = Ctx {
+            set: &set,
+            bits: &self.bits,
+            event,
+            source: &source,
+        };
+        self.stats.events += 1;
+        self.stats.candidates += self.candidates.len() as u64;
+        for &rule in &self.candidates {
+            let compiled = &set.compiled.rules[rule as usize];
+            if ctx.condition(compiled, &compiled.condition) {
+                self.stats.matches += 1;
+                on_match(rule as usize);
+            }
+        }
+
+        for &key in &self.set_keys {
+            self.bits[key as usize / 64] = 0;
+        }
+        self.set_keys.clear();
+    }
+
+    fn scan_text(&mut self, value: Value<'_>, scanner: &FieldScanner) {
+        let Some(text) = value.as_text() else {
+            return;
+        };
+        self.text_generation = self.text_generation.wrapping_add(1);
+        if self.text_generation == 0 {
+            self.checked.fill(0);
+            self.text_generation = 1;
+        }
+        let keys = &self.set.compiled.keys;
+        let mut hits = Hits {
+            bits: &mut self.bits,
+            set: &mut self.set_keys,
+            checked: &mut self.checked,
+            text_generation: self.text_generation,
+        };
+        fold_into(text, &mut self.folded);
+        scanner.folded.scan(text, &self.folded, keys, &mut hits);
+        if scanner.has_cased() {
+            scanner.cased.scan(text, text, keys, &mut hits);
+        }
+    }
+
+    /// The indices of the rules that match `event`, in rule order.
+    pub fn matches(&mut self, event: &Event) -> Vec<usize> {
+        let mut out = Vec::new();
+        self.for_each_match(event, |i| out.push(i));
+        out.sort_unstable();
+        out
+    }
+}
+
+/// The event's channel and EventID, read once, for the field mappings.
+struct EventSource<'e> {
+    event: &'e Event,
+    source: std::cell::OnceCell<Option<(&'e str, u32)>>,
+}
+
+impl<'e> EventSource<'e> {
+    fn new(event: &'e Event) -> Self {
+        EventSource {
+            event,
+            source: std::cell::OnceCell::new(),
+        }
+    }
+
+    fn source(&self) -> Option<(&'e str, u32)> {
+        *self.source.get_or_init(|| {
+            let channel = self.event.fields.get_by_name("Channel")?.as_text()?;
+            let id = self
+                .event
+                .fields
+                .get_by_name("EventID")?
+                .as_text()?
+                .parse()
+                .ok()?;
+            Some((channel, id))
+        })
+    }
+
+    /// The value a rule's field names: the field itself, or the one holding the same value in
+    /// this event's source.
+    fn field(&self, f: &FieldRef) -> Option<Value<'e>> {
+        if let Some(id) = f.id
+            && let Some(v) = self.event.fields.get(id)
+        {
+            return Some(v);
+        }
+        if f.mapped.is_empty() {
+            return None;
+        }
+        let (channel, event_id) = self.source()?;
+        f.mapped
+            .iter()
+            .find(|(c, ids, _)| c.eq_ignore_ascii_case(channel) && ids.contains(&event_id))
+            .and_then(|(_, _, id): &(String, Vec<u32>, FieldId)| self.event.fields.get(*id))
+    }
+}
+
+/// Evaluation of candidates' conditions.
+struct Ctx<'a, 'e> {
+    set: &'a RuleSet,
+    bits: &'a [u64],
+    event: &'e Event,
+    source: &'a EventSource<'e>,
+}
+
+impl Ctx<'_, '_> {
+    fn condition(&self, rule: &CompiledRule, c: &CCondition) -> bool {
+        match c {
+            CCondition::Ref(i) => rule.detections.get(*i).is_some_and(|d| self.detection(d)),
+            CCondition::And(t) => t.iter().all(|c| self.condition(rule, c)),
+            CCondition::Or(t) => t.iter().any(|c| self.condition(rule, c)),
+            CCondition::Not(inner) => !self.condition(rule, inner),
+        }
+    }
+
+    fn detection(&self, d: &CDetection) -> bool {
+        match d {
+            CDetection::AllOf(items) => items.iter().all(|i| self.item(i)),
+            CDetection::AnyOf(alternatives) => alternatives.iter().any(|a| self.detection(a)),
+            CDetection::Keywords(item) => self.item(item),
+        }
+    }
+
+    fn item(&self, item: &CItem) -> bool {
+        let value_holds = |alternatives: &Vec<AtomId>| alternatives.iter().any(|&a| self.atom(a));
+        let result = if item.all {
+            item.values.iter().all(value_holds)
+        } else {
+            item.values.iter().any(value_holds)
+        };
+        result != item.negated
+    }
+
+    fn atom(&self, id: AtomId) -> bool {
+        let atom = &self.set.compiled.atoms[id as usize];
+        if let Some(key) = atom.key {
+            return Hits::is_set(self.bits, key);
+        }
+        let m = &atom.matcher;
+        match atom.field {
+            Some(f) => {
+                let value = self.source.field(&self.set.compiled.fields[f as usize]);
+                crate::eval::matcher_holds(m, value, self.event)
+            }
+            None => self
+                .event
+                .fields
+                .iter()
+                .any(|(_, v)| crate::eval::matcher_holds(m, Some(v), self.event)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use vigie_event::{Decoder, Origin, Source, SourceKind, TenantId};
+
+    use super::*;
+    use crate::rule::{Loaded, parse_rules};
+
+    fn set(rules: &[&str]) -> Arc<RuleSet> {
+        let mut loaded = Loaded::default();
+        for (i, detection) in rules.iter().enumerate() {
+            let text = format!("title: r{i}\nlogsource: {{}}\ndetection:\n{detection}\n");
+            parse_rules(&text, "test.yml", &mut loaded);
+        }
+        assert!(loaded.rejected.is_empty(), "{:?}", loaded.rejected);
+        Arc::new(RuleSet::new(loaded.rules))
+    }
+
+    fn event(json: &str) -> Event {
+        Decoder::new(Origin::new(
+            TenantId::new("t").unwrap(),
+            Source::new(SourceKind::File, "t"),
+        ))
+        .decode_json(Bytes::copy_from_slice(json.as_bytes()))
+        .unwrap()
+    }
+
+    #[test]
+    fn every_witness_shape_is_decided_exactly() {
+        let set = set(&[
+            "  s:\n    Image: 'C:\\Windows\\cmd.exe'\n  condition: s",
+            "  s:\n    Image|endswith: '\\cmd.exe'\n  condition: s",
+            "  s:\n    Image|startswith: 'c:\\windows'\n  condition: s",
+            "  s:\n    Image|contains: 'windows'\n  condition: s",
+            "  s:\n    Image: 'c:*\\cmd.e?e'\n  condition: s",
+            "  s:\n    Image|cased: 'C:\\Windows\\cmd.exe'\n  condition: s",
+            "  s:\n    Image: ''\n  condition: s",
+            "  s:\n    Image: '?*'\n  condition: s",
+            "  s:\n    Tags: b\n  condition: s",
+        ]);
+        let mut m = set.matcher();
+        assert_eq!(
+            m.matches(&event(r#"{"Image":"C:\\WINDOWS\\cmd.exe"}"#)),
+            [0, 1, 2, 3, 4, 7]
+        );
+        assert_eq!(
+            m.matches(&event(r#"{"Image":"C:\\Windows\\cmd.exe"}"#)),
+            [0, 1, 2, 3, 4, 5, 7]
+        );
+        assert_eq!(
+            m.matches(&event(r#"{"Image":"x\\windows\\cmd.exe.bak"}"#)),
+            [3, 7]
+        );
+        assert_eq!(m.matches(&event(r#"{"Image":""}"#)), [6]);
+        assert_eq!(m.matches(&event(r#"{"Tags":["a","B"]}"#)), [8]);
+        // A witness occurring twice, the first time in the wrong place.
+        assert_eq!(m.matches(&event(r#"{"Image":"cmd.exe\\cmd.exe"}"#)), [1, 7]);
+        let stats = m.stats();
+        assert_eq!(stats.events, 6);
+        assert!(stats.candidates >= stats.matches);
+    }
+
+    #[test]
+    fn negations_and_lazy_atoms() {
+        let set = set(&[
+            "  s:\n    Image|endswith: '\\cmd.exe'\n  f:\n    User: admin\n  condition: s and not f",
+            "  f:\n    User: admin\n  condition: not f",
+            "  s:\n    CommandLine|re: '(?i)whoami'\n  condition: s",
+            "  s:\n    Image|endswith: '\\cmd.exe'\n    Port|gt: 1000\n  condition: s",
+        ]);
+        let mut m = set.matcher();
+        let e =
+            event(r#"{"Image":"c:\\cmd.exe","User":"ADMIN","CommandLine":"WHOAMI","Port":8080}"#);
+        assert_eq!(m.matches(&e), [2, 3]);
+        let e = event(r#"{"Image":"c:\\cmd.exe","User":"bob","Port":80}"#);
+        assert_eq!(m.matches(&e), [0, 1]);
+    }
+
+    #[test]
+    fn rule_sets_larger_than_a_generation_keep_their_answers() {
+        let set = set(&["  s:\n    Image|endswith: '\\cmd.exe'\n  condition: s"]);
+        let mut m = set.matcher();
+        m.event_generation = u32::MAX - 1;
+        m.text_generation = u32::MAX - 1;
+        for _ in 0..4 {
+            assert_eq!(m.matches(&event(r#"{"Image":"c:\\cmd.exe"}"#)), [0]);
+            assert!(m.matches(&event(r#"{"Image":"c:\\x.exe"}"#)).is_empty());
+        }
+    }
+}

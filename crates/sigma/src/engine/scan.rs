@@ -1,0 +1,267 @@
+//! Per-field scanners: every indexed atom of the whole rule set that reads one field, decided
+//! by a single pass over that field's text.
+//!
+//! A wildcard pattern is reduced to a literal *witness* and an anchor:
+//! `text` → exact (hash table), `*text*` → anywhere, `text*` → at the start, `*text` → at the
+//! end, anything else → the longest literal piece, then the whole pattern is checked. All the
+//! witnesses of a field go into one Aho-Corasick automaton (overlapping matches, so every
+//! pattern that occurs is reported), so the cost of a field is one pass over its text,
+//! whatever the number of rules. Regular expressions join the same automaton through their
+//! literal witnesses (see `compile::regex_witnesses`) and run only when one occurs.
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
+use rustc_hash::FxHashMap;
+
+use super::compile::{Key, KeyId};
+use crate::detection::Matcher;
+use crate::value::{Piece, SigmaString};
+
+/// Pattern sets up to this size are compiled to a DFA (see [`Scanner::build`]).
+const DFA_MAX_PATTERNS: usize = 500;
+
+/// Where a witness must sit for its atom to be true.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Anchor {
+    Anywhere,
+    Start,
+    End,
+    /// The witness occurs: check the whole pattern.
+    Verify,
+    /// A literal of a regular expression occurs: run the expression on the raw text.
+    Regex,
+}
+
+/// What a scanner is built from.
+enum Entry<'a> {
+    Glob(&'a SigmaString),
+    RegexWitness(&'a str),
+}
+
+/// The atoms of one field and one case mode.
+#[derive(Debug, Default)]
+pub(super) struct Scanner {
+    exact: FxHashMap<Box<str>, Vec<KeyId>>,
+    automaton: Option<AhoCorasick>,
+    /// Per automaton pattern, the atoms it witnesses.
+    witnessed: Vec<Vec<(KeyId, Anchor)>>,
+    /// Some pattern contains [`SEPARATOR`].
+    separator_in_patterns: bool,
+}
+
+/// Joins the texts of a joinable scanner (see [`FieldScanner::joinable`]).
+pub(super) const SEPARATOR: char = '\0';
+
+/// The two scanners of a field: folded (case-insensitive atoms) and raw (`cased`).
+#[derive(Debug, Default)]
+pub(super) struct FieldScanner {
+    pub(super) folded: Scanner,
+    pub(super) cased: Scanner,
+}
+
+/// What a scan needs to record its findings without allocating.
+pub(super) struct Hits<'a> {
+    /// One bit per key.
+    pub(super) bits: &'a mut [u64],
+    /// Keys set, to clear them after the event.
+    pub(super) set: &'a mut Vec<KeyId>,
+    /// Per key, the text generation in which a `Verify` check last failed.
+    pub(super) checked: &'a mut [u32],
+    pub(super) text_generation: u32,
+}
+
+impl Hits<'_> {
+    pub(super) fn is_set(bits: &[u64], atom: KeyId) -> bool {
+        bits[atom as usize / 64] & (1 << (atom % 64)) != 0
+    }
+
+    fn set(&mut self, atom: KeyId) {
+        let word = &mut self.bits[atom as usize / 64];
+        let bit = 1u64 << (atom % 64);
+        if *word & bit == 0 {
+            *word |= bit;
+            self.set.push(atom);
+        }
+    }
+}
+
+impl Scanner {
+    fn build(atoms: &[(KeyId, Entry<'_>)]) -> Scanner {
+        let mut exact: FxHashMap<Box<str>, Vec<KeyId>> = FxHashMap::default();
+        let mut pattern_ids: FxHashMap<&str, usize> = FxHashMap::default();
+        let mut patterns: Vec<&str> = Vec::new();
+        let mut witnessed: Vec<Vec<(KeyId, Anchor)>> = Vec::new();
+        for (atom, entry) in atoms {
+            let atom = *atom;
+            let pattern = match entry {
+                Entry::Glob(pattern) => pattern,
+                Entry::RegexWitness(w) => {
+                    let id = *pattern_ids.entry(w).or_insert_with(|| {
+                        patterns.push(w);
+                        witnessed.push(Vec::new());
+                        patterns.len() - 1
+                    });
+                    witnessed[id].push((atom, Anchor::Regex));
+                    continue;
+                }
+            };
+            let (witness, anchor) = match pattern.pieces() {
+                [] => {
+                    exact.entry("".into()).or_default().push(atom);
+                    continue;
+                }
+                [Piece::Text(t)] => {
+                    exact.entry(t.as_str().into()).or_default().push(atom);
+                    continue;
+                }
+                [Piece::AnyRun, Piece::Text(t), Piece::AnyRun] => (t.as_str(), Anchor::Anywhere),
+                [Piece::Text(t), Piece::AnyRun] => (t.as_str(), Anchor::Start),
+                [Piece::AnyRun, Piece::Text(t)] => (t.as_str(), Anchor::End),
+                pieces => {
+                    let longest = pieces
+                        .iter()
+                        .filter_map(|p| match p {
+                            Piece::Text(t) => Some(t.as_str()),
+                            _ => None,
+                        })
+                        .max_by_key(|t| t.len())
+                        .unwrap_or_default();
+                    (longest, Anchor::Verify)
+                }
+            };
+            let id = *pattern_ids.entry(witness).or_insert_with(|| {
+                patterns.push(witness);
+                witnessed.push(Vec::new());
+                patterns.len() - 1
+            });
+            witnessed[id].push((atom, anchor));
+        }
+        let automaton = (!patterns.is_empty()).then(|| {
+            // A DFA is the fastest to run (one table lookup per byte) but its table grows with
+            // states × byte classes: small pattern sets (keywords, most fields) get one, the
+            // few very large sets (command lines) keep the compact NFA.
+            let kind = if patterns.len() <= DFA_MAX_PATTERNS {
+                AhoCorasickKind::DFA
+            } else {
+                AhoCorasickKind::ContiguousNFA
+            };
+            AhoCorasickBuilder::new()
+                .match_kind(MatchKind::Standard)
+                .kind(Some(kind))
+                .build(&patterns)
+                // Building fails only past the automaton's size limits, which rule sets of
+                // realistic size are far from; the message names the cause if one ever is.
+                .unwrap_or_else(|e| panic!("Aho-Corasick over {} witnesses: {e}", patterns.len()))
+        });
+        Scanner {
+            exact,
+            separator_in_patterns: patterns.iter().any(|p| p.contains(SEPARATOR)),
+            automaton,
+            witnessed,
+        }
+    }
+
+    /// Marks every atom of this scanner that `text` satisfies (`raw` is the text before
+    /// folding, for regular expressions).
+    pub(super) fn scan(&self, raw: &str, text: &str, keys: &[Key], hits: &mut Hits<'_>) {
+        if !self.exact.is_empty()
+            && let Some(list) = self.exact.get(text)
+        {
+            for &a in list {
+                hits.set(a);
+            }
+        }
+        let Some(automaton) = &self.automaton else {
+            return;
+        };
+        for m in automaton.find_overlapping_iter(text) {
+            for &(atom, anchor) in &self.witnessed[m.pattern().as_usize()] {
+                let holds = match anchor {
+                    Anchor::Anywhere => true,
+                    Anchor::Start => m.start() == 0,
+                    Anchor::End => m.end() == text.len(),
+                    Anchor::Verify | Anchor::Regex => {
+                        if Hits::is_set(hits.bits, atom)
+                            || hits.checked[atom as usize] == hits.text_generation
+                        {
+                            continue;
+                        }
+                        hits.checked[atom as usize] = hits.text_generation;
+                        match &keys[atom as usize].matcher {
+                            Matcher::Glob { pattern, .. } => pattern.matches(text),
+                            Matcher::Regex(re) => re.is_match(raw),
+                            _ => false,
+                        }
+                    }
+                };
+                if holds {
+                    hits.set(atom);
+                }
+            }
+        }
+    }
+}
+
+impl FieldScanner {
+    /// The scanner of the indexed atoms given (all reading the same field).
+    pub(super) fn build(keys: &[Key], ids: &[KeyId]) -> FieldScanner {
+        let mut folded = Vec::new();
+        let mut cased = Vec::new();
+        for &id in ids {
+            let atom = &keys[id as usize];
+            match &atom.matcher {
+                Matcher::Glob {
+                    pattern,
+                    cased: true,
+                } => cased.push((id, Entry::Glob(pattern))),
+                Matcher::Glob { pattern, .. } => folded.push((id, Entry::Glob(pattern))),
+                Matcher::Regex(_) => folded.extend(
+                    atom.regex_witnesses
+                        .iter()
+                        .map(|w| (id, Entry::RegexWitness(w.as_str()))),
+                ),
+                _ => {}
+            }
+        }
+        FieldScanner {
+            folded: Scanner::build(&folded),
+            cased: Scanner::build(&cased),
+        }
+    }
+
+    /// Whether texts can be scanned joined by [`SEPARATOR`] in one pass: only unanchored,
+    /// case-insensitive literals none of which contains the separator (so no match spans two
+    /// texts, and where a match lies does not matter).
+    pub(super) fn joinable(&self) -> bool {
+        !self.has_cased()
+            && self.folded.exact.is_empty()
+            && self
+                .folded
+                .witnessed
+                .iter()
+                .all(|w| w.iter().all(|(_, anchor)| *anchor == Anchor::Anywhere))
+            && self
+                .folded
+                .automaton
+                .as_ref()
+                .is_some_and(|_| !self.folded.separator_in_patterns)
+    }
+
+    pub(super) fn has_cased(&self) -> bool {
+        !self.cased.exact.is_empty() || self.cased.automaton.is_some()
+    }
+
+    /// Heap bytes held by the automata and tables (for the memory figure of the bench).
+    pub(super) fn heap_bytes(&self) -> usize {
+        [&self.folded, &self.cased]
+            .iter()
+            .map(|s| {
+                s.automaton.as_ref().map_or(0, AhoCorasick::memory_usage)
+                    + s.exact
+                        .iter()
+                        .map(|(k, v)| k.len() + v.len() * 4 + 48)
+                        .sum::<usize>()
+                    + s.witnessed.iter().map(|w| w.len() * 8 + 24).sum::<usize>()
+            })
+            .sum()
+    }
+}
