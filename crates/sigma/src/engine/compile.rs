@@ -28,6 +28,10 @@ pub(super) struct Key {
     pub(super) regex_witnesses: Vec<String>,
     /// Rules that become candidates when the key is true.
     pub(super) triggers: Vec<u32>,
+    /// Decided by the per-field scan of every event. Keys that trigger no rule (filters,
+    /// the other conjuncts of a selection) are evaluated lazily instead, only when a
+    /// candidate's condition reaches them: scanning for them would cost every event.
+    pub(super) scanned: bool,
 }
 
 /// A field as a rule names it, resolved for every source.
@@ -211,6 +215,7 @@ impl Compiled {
                     matcher: atom.matcher.clone(),
                     regex_witnesses: witnesses,
                     triggers: Vec::new(),
+                    scanned: false,
                 });
                 (keys.len() - 1) as KeyId
             });
@@ -221,6 +226,9 @@ impl Compiled {
                     triggers.push(atom.rule);
                 }
             }
+        }
+        for key in &mut self.keys {
+            key.scanned = !key.triggers.is_empty();
         }
     }
 }

@@ -31,11 +31,13 @@ mod compile;
 mod reload;
 mod scan;
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use vigie_event::{Event, FieldId, LogSource, Value};
 
+use crate::detection::Matcher;
 use crate::rule::Rule;
 use crate::value::{fold_append, fold_into};
 use compile::{AtomId, CCondition, CDetection, CItem, Compiled, CompiledRule, FieldRef, KeyId};
@@ -71,7 +73,7 @@ impl RuleSet {
         let compiled = Compiled::new(&rules);
         let mut per_field: Vec<Vec<KeyId>> = vec![Vec::new(); compiled.fields.len()];
         let mut keywords = Vec::new();
-        for (id, key) in compiled.keys.iter().enumerate() {
+        for (id, key) in compiled.keys.iter().enumerate().filter(|(_, k)| k.scanned) {
             match key.field {
                 Some(f) => per_field[f as usize].push(id as KeyId),
                 None => keywords.push(id as KeyId),
@@ -199,6 +201,7 @@ pub struct RuleMatcher {
     event_generation: u32,
     candidates: Vec<u32>,
     folded: String,
+    fold_cache: FoldCache,
     stats: MatchStats,
 }
 
@@ -217,6 +220,7 @@ impl RuleMatcher {
             event_generation: 0,
             candidates: Vec::new(),
             folded: String::new(),
+            fold_cache: FoldCache::default(),
             stats: MatchStats::default(),
             set,
         }
@@ -256,9 +260,13 @@ impl RuleMatcher {
             }
         }
         let mut keywords = false;
-        for atom in &set.compiled.atoms {
-            if atom.indexed && routed[atom.rule as usize / 64] & (1 << (atom.rule % 64)) != 0 {
-                match atom.field {
+        for key in set.compiled.keys.iter().filter(|k| k.scanned) {
+            if key
+                .triggers
+                .iter()
+                .any(|&r| routed[r as usize / 64] & (1 << (r % 64)) != 0)
+            {
+                match key.field {
                     Some(f) => fields[f as usize] = true,
                     None => keywords = true,
                 }
@@ -370,11 +378,13 @@ impl RuleMatcher {
         }
         self.candidates.extend_from_slice(&view.always);
 
+        let folded = RefCell::new(std::mem::take(&mut self.fold_cache));
         let ctx = Ctx {
             set: &set,
             bits: &self.bits,
             event,
             source: &source,
+            folded: &folded,
         };
         self.stats.events += 1;
         self.stats.candidates += self.candidates.len() as u64;
@@ -386,6 +396,9 @@ impl RuleMatcher {
             }
         }
 
+        self.fold_cache = folded.into_inner();
+        self.fold_cache.text.clear();
+        self.fold_cache.spans.clear();
         for &key in &self.set_keys {
             self.bits[key as usize / 64] = 0;
         }
@@ -477,6 +490,7 @@ struct Ctx<'a, 'e> {
     bits: &'a [u64],
     event: &'e Event,
     source: &'a EventSource<'e>,
+    folded: &'a RefCell<FoldCache>,
 }
 
 impl Ctx<'_, '_> {
@@ -509,22 +523,71 @@ impl Ctx<'_, '_> {
 
     fn atom(&self, id: AtomId) -> bool {
         let atom = &self.set.compiled.atoms[id as usize];
-        if let Some(key) = atom.key {
+        if let Some(key) = atom.key
+            && self.set.compiled.keys[key as usize].scanned
+        {
             return Hits::is_set(self.bits, key);
         }
         let m = &atom.matcher;
         match atom.field {
             Some(f) => {
                 let value = self.source.field(&self.set.compiled.fields[f as usize]);
-                crate::eval::matcher_holds(m, value, self.event)
+                self.holds(m, f, value)
             }
             None => self
                 .event
                 .fields
                 .iter()
-                .any(|(_, v)| crate::eval::matcher_holds(m, Some(v), self.event)),
+                .any(|(id, v)| self.holds(m, KEYWORD_SLOT | id.index() as u32, Some(v))),
         }
     }
+
+    /// The reference semantics of a matcher on a value; a case-insensitive pattern reads the
+    /// value folded once per event (`slot` names it in the cache) instead of allocating.
+    fn holds(&self, m: &Matcher, slot: u32, value: Option<Value<'_>>) -> bool {
+        match (m, value) {
+            (
+                Matcher::Glob {
+                    pattern,
+                    cased: false,
+                },
+                Some(v @ (Value::Str(_) | Value::Num(_) | Value::Bool(_))),
+            ) => {
+                let Some(text) = v.as_text() else {
+                    return false;
+                };
+                let mut cache = self.folded.borrow_mut();
+                let FoldCache { text: arena, spans } = &mut *cache;
+                let (start, end) = match spans.iter().find(|s| s.0 == slot) {
+                    Some(&(_, start, end)) => (start as usize, end as usize),
+                    None => {
+                        let start = arena.len();
+                        fold_append(text, arena);
+                        spans.push((slot, start as u32, arena.len() as u32));
+                        (start, arena.len())
+                    }
+                };
+                pattern.matches(&arena[start..end])
+            }
+            (Matcher::Glob { cased: false, .. }, Some(Value::Array(items))) => {
+                items.iter().any(|v| {
+                    v.as_text()
+                        .is_some_and(|text| m.glob_holds_folded(&crate::value::fold(text)))
+                })
+            }
+            _ => crate::eval::matcher_holds(m, value, self.event),
+        }
+    }
+}
+
+/// Marks a cache slot as an event field (keywords) rather than a rule's field.
+const KEYWORD_SLOT: u32 = 1 << 31;
+
+/// Values folded during one event's condition evaluation: one arena, spans by slot.
+#[derive(Debug, Default)]
+struct FoldCache {
+    text: String,
+    spans: Vec<(u32, u32, u32)>,
 }
 
 #[cfg(test)]

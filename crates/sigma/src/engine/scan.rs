@@ -56,6 +56,8 @@ pub(super) const SEPARATOR: char = '\0';
 pub(super) struct FieldScanner {
     pub(super) folded: Scanner,
     pub(super) cased: Scanner,
+    /// See [`FieldScanner::joinable`].
+    joinable: bool,
 }
 
 /// What a scan needs to record its findings without allocating.
@@ -222,16 +224,23 @@ impl FieldScanner {
                 _ => {}
             }
         }
-        FieldScanner {
+        let mut scanner = FieldScanner {
             folded: Scanner::build(&folded),
             cased: Scanner::build(&cased),
-        }
+            joinable: false,
+        };
+        scanner.joinable = scanner.compute_joinable();
+        scanner
     }
 
     /// Whether texts can be scanned joined by [`SEPARATOR`] in one pass: only unanchored,
     /// case-insensitive literals none of which contains the separator (so no match spans two
     /// texts, and where a match lies does not matter).
     pub(super) fn joinable(&self) -> bool {
+        self.joinable
+    }
+
+    fn compute_joinable(&self) -> bool {
         !self.has_cased()
             && self.folded.exact.is_empty()
             && self
