@@ -10,6 +10,7 @@
 //! this crate cannot run exactly is rejected with a diagnostic, never half-loaded.
 
 pub mod condition;
+pub mod correlation;
 pub mod detection;
 pub mod engine;
 pub mod error;
@@ -23,6 +24,7 @@ mod yaml;
 #[cfg(test)]
 mod regression;
 
+pub use correlation::{Correlation, CorrelationEngine, CorrelationMatch, CorrelationSet};
 pub use engine::{MatchStats, Reloadable, RuleMatcher, RuleSet, Shape};
 pub use error::{Code, Diagnostic};
 pub use rule::{Loaded, Rule, load_dir, parse_rules};

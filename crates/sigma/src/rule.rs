@@ -64,13 +64,13 @@ impl Rule {
     }
 }
 
-struct Ctx<'a> {
-    file: &'a str,
-    rule_id: Option<String>,
+pub(crate) struct Ctx<'a> {
+    pub(crate) file: &'a str,
+    pub(crate) rule_id: Option<String>,
 }
 
 impl Ctx<'_> {
-    fn diag(&self, line: usize, code: Code, message: impl Into<String>) -> Diagnostic {
+    pub(crate) fn diag(&self, line: usize, code: Code, message: impl Into<String>) -> Diagnostic {
         Diagnostic {
             rule_id: self.rule_id.clone(),
             file: self.file.to_owned(),
@@ -81,7 +81,7 @@ impl Ctx<'_> {
     }
 }
 
-fn scalar_list(node: &Node) -> Option<Vec<&Scalar>> {
+pub(crate) fn scalar_list(node: &Node) -> Option<Vec<&Scalar>> {
     match node {
         Node::Scalar(s) => Some(vec![s]),
         Node::Seq(items, _) => items
@@ -281,13 +281,6 @@ fn compile_rule(file: &str, doc: &Node) -> Result<Rule, Diagnostic> {
     };
     ctx.rule_id = doc.get("id").and_then(Node::as_str).map(str::to_owned);
     let line = doc.line();
-    if doc.get("correlation").is_some() {
-        return Err(ctx.diag(
-            line,
-            Code::Correlation,
-            "correlation rules are not run by this engine yet",
-        ));
-    }
     if doc.get("action").and_then(Node::as_str) == Some("global") {
         return Err(ctx.diag(
             line,
@@ -305,14 +298,7 @@ fn compile_rule(file: &str, doc: &Node) -> Result<Rule, Diagnostic> {
         .get("detection")
         .ok_or_else(|| ctx.diag(line, Code::Structure, "missing 'detection'"))?;
     let (detections, condition) = compile_block(&ctx, detection_node, &[])?;
-    let tags = match doc.get("tags") {
-        Some(node) => scalar_list(node)
-            .unwrap_or_default()
-            .into_iter()
-            .map(|s| s.text.clone())
-            .collect(),
-        None => Vec::new(),
-    };
+    let tags = tags(doc);
     Ok(Rule {
         id: ctx.rule_id,
         name: doc.get("name").and_then(Node::as_str).map(str::to_owned),
@@ -327,6 +313,18 @@ fn compile_rule(file: &str, doc: &Node) -> Result<Rule, Diagnostic> {
     })
 }
 
+/// The `tags` of a document.
+pub(crate) fn tags(doc: &Node) -> Vec<String> {
+    match doc.get("tags") {
+        Some(node) => scalar_list(node)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|s| s.text.clone())
+            .collect(),
+        None => Vec::new(),
+    }
+}
+
 /// Rules and diagnostics from loading files.
 #[derive(Debug, Default)]
 pub struct Loaded {
@@ -334,6 +332,9 @@ pub struct Loaded {
     pub rules: Vec<Rule>,
     /// Filter documents that loaded (apply them with [`Loaded::apply_filters`]).
     pub filters: Vec<crate::filter::Filter>,
+    /// Correlation documents that loaded (resolve them with
+    /// [`crate::correlation::CorrelationSet::new`]).
+    pub correlations: Vec<crate::correlation::Correlation>,
     /// One diagnostic per rule (or file) that did not.
     pub rejected: Vec<Diagnostic>,
 }
@@ -354,6 +355,13 @@ pub fn parse_rules(text: &str, file: &str, out: &mut Loaded) {
         }
     };
     for doc in &docs {
+        if doc.get("correlation").is_some() {
+            match crate::correlation::compile_correlation(file, doc) {
+                Ok(c) => out.correlations.push(c),
+                Err(d) => out.rejected.push(d),
+            }
+            continue;
+        }
         if doc.get("filter").is_some() {
             match compile_filter(file, doc) {
                 Ok(filter) => out.filters.push(filter),
