@@ -38,6 +38,16 @@ pub enum Matcher {
     Exists(bool),
     /// Null: the field is absent or null.
     Null,
+    /// A part of a date value (`minute`, `hour`, `day`, `week`, `month`, `year`), compared
+    /// with a number (equal unless a comparison modifier follows).
+    DatePart {
+        /// Which part.
+        part: DatePart,
+        /// The comparison; `None` is equality.
+        op: Option<CompareOp>,
+        /// The number.
+        value: i64,
+    },
     /// The value of another field of the same event.
     FieldRef {
         /// The other field.
@@ -58,6 +68,90 @@ impl Matcher {
             _ => false,
         }
     }
+}
+
+/// The date parts of the time modifiers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatePart {
+    /// 0–59.
+    Minute,
+    /// 0–23.
+    Hour,
+    /// Day of the month, 1–31.
+    Day,
+    /// ISO 8601 week of the year, 1–53.
+    Week,
+    /// 1–12.
+    Month,
+    /// The year.
+    Year,
+}
+
+impl DatePart {
+    /// The part of a date written `YYYY-MM-DD[T or space]HH:MM[:SS…]` (RFC 3339, ISO 8601,
+    /// and the `2024-01-31 13:45:00.123` form of many logs), read as written: the
+    /// specification says these modifiers do not convert time zones. `None` when the text
+    /// does not start with such a date.
+    pub fn of(self, text: &str) -> Option<i64> {
+        let b = text.trim().as_bytes();
+        let num = |range: std::ops::Range<usize>| -> Option<i64> {
+            let digits = b.get(range)?;
+            digits
+                .iter()
+                .all(u8::is_ascii_digit)
+                .then(|| digits.iter().fold(0i64, |n, d| n * 10 + i64::from(d - b'0')))
+        };
+        if b.get(4) != Some(&b'-') || b.get(7) != Some(&b'-') {
+            return None;
+        }
+        let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
+        if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+            return None;
+        }
+        let time = |range| {
+            if !matches!(b.get(10), Some(b'T' | b't' | b' ')) || b.get(13) != Some(&b':') {
+                return None;
+            }
+            num(range)
+        };
+        Some(match self {
+            DatePart::Year => year,
+            DatePart::Month => month,
+            DatePart::Day => day,
+            DatePart::Week => iso_week(year, month, day),
+            DatePart::Hour => time(11..13).filter(|h| *h < 24)?,
+            DatePart::Minute => time(14..16).filter(|m| *m < 60)?,
+        })
+    }
+}
+
+/// Days since 1970-01-01 of a civil date (proleptic Gregorian).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// ISO 8601 week number: weeks start on Monday; week 1 holds the year's first Thursday.
+fn iso_week(y: i64, m: i64, d: i64) -> i64 {
+    let days = days_from_civil(y, m, d);
+    // 1970-01-01 was a Thursday: weekday 1 = Monday … 7 = Sunday.
+    let weekday = (days + 3).rem_euclid(7) + 1;
+    let thursday = days - weekday + 4;
+    let year_of_thursday = {
+        // The civil year holding that Thursday.
+        let mut year = y;
+        if thursday < days_from_civil(y, 1, 1) {
+            year -= 1;
+        } else if thursday >= days_from_civil(y + 1, 1, 1) {
+            year += 1;
+        }
+        year
+    };
+    (thursday - days_from_civil(year_of_thursday, 1, 1)) / 7 + 1
 }
 
 /// `lt`, `lte`, `gt`, `gte`.
@@ -262,6 +356,7 @@ pub(crate) fn compile_item(key: &str, values: &[&Scalar]) -> Result<Item, ItemEr
     let mut compare: Option<CompareOp> = None;
     let mut exists = false;
     let mut fieldref = false;
+    let mut date_part: Option<DatePart> = None;
     // Transformations applied to string values in order.
     let mut steps: Vec<&str> = Vec::new();
     for (i, m) in modifiers.iter().enumerate() {
@@ -303,19 +398,21 @@ pub(crate) fn compile_item(key: &str, values: &[&Scalar]) -> Result<Item, ItemEr
                     "placeholder values (|expand) are not configured; the rule cannot run exactly",
                 ));
             }
-            "minute" | "hour" | "day" | "week" | "month" | "year" => {
-                return Err(err(
-                    Code::Modifier,
-                    format!("date-part modifier '{m}' is not supported yet"),
-                ));
-            }
+            "minute" => date_part = Some(DatePart::Minute),
+            "hour" => date_part = Some(DatePart::Hour),
+            "day" => date_part = Some(DatePart::Day),
+            "week" => date_part = Some(DatePart::Week),
+            "month" => date_part = Some(DatePart::Month),
+            "year" => date_part = Some(DatePart::Year),
             other => return Err(err(Code::Modifier, format!("unknown modifier '{other}'"))),
         }
     }
-    if field.is_none() && (exists || fieldref || cidr || compare.is_some()) {
+    if field.is_none() && (exists || fieldref || cidr || compare.is_some() || date_part.is_some())
+    {
         return Err(err(
             Code::Modifier,
-            "exists, fieldref, cidr and lt/lte/gt/gte need a field name before the modifiers",
+            "exists, fieldref, cidr, date parts and lt/lte/gt/gte need a field name before the \
+             modifiers",
         ));
     }
     if all && values.len() < 2 && !modifiers.is_empty() && field.is_some() {
@@ -353,6 +450,17 @@ pub(crate) fn compile_item(key: &str, values: &[&Scalar]) -> Result<Item, ItemEr
             let (network, prefix) = parse_cidr(&v.text)
                 .ok_or_else(|| err(Code::Value, format!("invalid CIDR {:?}", v.text)))?;
             vec![Matcher::Cidr { network, prefix }]
+        } else if let Some(part) = date_part {
+            let value = v
+                .text
+                .trim()
+                .parse::<i64>()
+                .map_err(|_| err(Code::Value, format!("date part '{:?}' needs a whole number", part)))?;
+            vec![Matcher::DatePart {
+                part,
+                op: compare,
+                value,
+            }]
         } else if let Some(op) = compare {
             let n = v
                 .text
@@ -524,5 +632,26 @@ mod tests {
         assert!(compile_item("x|base64offset|contains", &[&s("a")]).is_err());
         assert!(compile_item("x|base64offset|contains", &[&s("abc")]).is_ok());
         assert!(compile_item("|cidr", &[&s("10.0.0.0/8")]).is_err());
+        assert!(compile_item("t|hour", &[&s("3")]).is_ok());
+        assert!(compile_item("t|hour|gte", &[&s("22")]).is_ok());
+        assert!(compile_item("t|hour", &[&s("three")]).is_err());
+        assert!(compile_item("|hour", &[&s("3")]).is_err());
+    }
+
+    #[test]
+    fn date_parts_read_the_date_as_written() {
+        let t = "2024-12-30T23:59:07.123+02:00";
+        assert_eq!(DatePart::Year.of(t), Some(2024));
+        assert_eq!(DatePart::Month.of(t), Some(12));
+        assert_eq!(DatePart::Day.of(t), Some(30));
+        assert_eq!(DatePart::Hour.of(t), Some(23));
+        assert_eq!(DatePart::Minute.of(t), Some(59));
+        // 2024-12-30 is the Monday of ISO week 1 of 2025.
+        assert_eq!(DatePart::Week.of(t), Some(1));
+        assert_eq!(DatePart::Week.of("2021-01-03"), Some(53));
+        assert_eq!(DatePart::Week.of("2026-11-22 10:00:00"), Some(47));
+        assert_eq!(DatePart::Hour.of("2026-11-22"), None);
+        assert_eq!(DatePart::Day.of("22/11/2026"), None);
+        assert_eq!(DatePart::Month.of("2026-13-01"), None);
     }
 }

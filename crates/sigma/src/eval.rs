@@ -133,6 +133,13 @@ pub(crate) fn scalar_holds(m: &Matcher, v: Value<'_>, event: &Event) -> bool {
                 RefMode::EndsWith => a.ends_with(&*b),
             }
         }
+        Matcher::DatePart { part, op, value } => part.of(text).is_some_and(|got| match op {
+            None => got == *value,
+            Some(CompareOp::Lt) => got < *value,
+            Some(CompareOp::Lte) => got <= *value,
+            Some(CompareOp::Gt) => got > *value,
+            Some(CompareOp::Gte) => got >= *value,
+        }),
         Matcher::Null | Matcher::Exists(_) => false,
     }
 }
@@ -301,6 +308,25 @@ mod tests {
                 r#"{"B":2}"#,
                 false,
             ),
+        ]);
+    }
+
+    #[test]
+    fn date_parts() {
+        let at = r#"{"t":"2026-11-22T03:15:00Z","u":"yesterday"}"#;
+        check(&[
+            ("  s:\n    t|hour: 3\n  condition: s", at, true),
+            ("  s:\n    t|hour: 4\n  condition: s", at, false),
+            ("  s:\n    t|minute: 15\n  condition: s", at, true),
+            ("  s:\n    t|day: 22\n  condition: s", at, true),
+            ("  s:\n    t|week: 47\n  condition: s", at, true),
+            ("  s:\n    t|month: 11\n  condition: s", at, true),
+            ("  s:\n    t|year: 2026\n  condition: s", at, true),
+            ("  s:\n    t|hour|lt: 6\n  condition: s", at, true),
+            ("  s:\n    t|hour|gte: 22\n  condition: s", at, false),
+            ("  s:\n    t|hour:\n      - 1\n      - 3\n  condition: s", at, true),
+            ("  s:\n    u|hour: 3\n  condition: s", at, false),
+            ("  s:\n    missing|hour: 3\n  condition: s", at, false),
         ]);
     }
 
