@@ -141,6 +141,7 @@ pub(crate) fn run(args: &DemoArgs) -> Result<ExitCode> {
             "\nNo EVTX corpus found (../shared/sigma/regression); pass --corpus DIR."
         )?;
         detect(&mut out, args, &all_events)?;
+        correlate(&mut out)?;
         return Ok(ExitCode::SUCCESS);
     };
     let mut files = Vec::new();
@@ -180,6 +181,7 @@ pub(crate) fn run(args: &DemoArgs) -> Result<ExitCode> {
         writeln!(out, "  … and {} more logsources", ranked.len() - 15)?;
     }
     detect(&mut out, args, &all_events)?;
+    correlate(&mut out)?;
     Ok(if errors == 0 {
         ExitCode::SUCCESS
     } else {
@@ -234,6 +236,82 @@ fn detect(out: &mut impl Write, args: &DemoArgs, events: &[Event]) -> Result<()>
     }
     if ranked.len() > 12 {
         writeln!(out, "  … and {} more rules", ranked.len() - 12)?;
+    }
+    Ok(())
+}
+
+/// The correlation example of the Sigma specification (failed logins followed by a
+/// successful login, chained through an `event_count`), run on a generated logon stream.
+const CORRELATION_EXAMPLE: &str = include_str!("../data/correlation-example.yml");
+
+fn correlate(out: &mut impl Write) -> Result<()> {
+    let mut loaded = vigie_sigma::Loaded::default();
+    vigie_sigma::parse_rules(CORRELATION_EXAMPLE, "correlation-example.yml", &mut loaded);
+    anyhow::ensure!(
+        loaded.rejected.is_empty(),
+        "built-in correlation example: {:?}",
+        loaded.rejected
+    );
+    let set = std::sync::Arc::new(vigie_sigma::RuleSet::new(loaded.rules));
+    let (correlations, diagnostics) =
+        vigie_sigma::CorrelationSet::new(loaded.correlations, set.rules());
+    anyhow::ensure!(
+        diagnostics.is_empty(),
+        "built-in correlation example: {diagnostics:?}"
+    );
+    let mut engine = vigie_sigma::CorrelationEngine::new(
+        std::sync::Arc::new(correlations),
+        vigie_sigma::correlation::Limits::default(),
+    );
+    let mut decoder = Decoder::new(Origin::new(
+        TenantId::new("demo").expect("valid tenant name"),
+        Source::new(SourceKind::File, "correlation-demo"),
+    ));
+    // alice: 12 failures in 4 minutes, then a success; bob: 3 failures, then a success.
+    let mut stream = Vec::new();
+    for i in 0..12 {
+        stream.push((i * 20, 4625, "alice"));
+    }
+    stream.push((300, 4624, "alice"));
+    for i in 0..3 {
+        stream.push((i * 30, 4625, "bob"));
+    }
+    stream.push((200, 4624, "bob"));
+    stream.sort_by_key(|e| e.0);
+    let mut matcher = set.matcher();
+    let mut found = Vec::new();
+    for (second, event_id, user) in &stream {
+        let json = format!(
+            r#"{{"Channel":"Security","EventID":{event_id},"TargetUserName":"{user}","Computer":"dc1.corp.example","TimeCreated_SystemTime":"2026-11-22T08:{:02}:{:02}Z"}}"#,
+            second / 60,
+            second % 60
+        );
+        let event = decoder.decode_json(Bytes::from(json))?;
+        let mut matched = Vec::new();
+        matcher.for_each_match(&event, |i| matched.push(i));
+        for i in matched {
+            engine.on_rule_match(i, &event, &mut found);
+        }
+    }
+    writeln!(
+        out,
+        "\nCorrelation (the specification's example, {} logon events of alice and bob):",
+        stream.len()
+    )?;
+    for m in &found {
+        let group: Vec<String> = m.group.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        writeln!(
+            out,
+            "  {}  {}  [{}]  {} to {}",
+            m.level.as_deref().unwrap_or("-"),
+            m.title,
+            group.join(", "),
+            m.first.to_rfc3339(vigie_event::UtcOffset::UTC),
+            m.last.to_rfc3339(vigie_event::UtcOffset::UTC)
+        )?;
+    }
+    if found.is_empty() {
+        writeln!(out, "  no match")?;
     }
     Ok(())
 }

@@ -116,6 +116,22 @@ fn rules_lint_reports_each_rejected_rule_with_position() {
     let summary: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
     assert_eq!(
         summary,
-        serde_json::json!({"rules": 1, "loaded": 1, "rejected": 0})
+        serde_json::json!({"rules": 1, "loaded": 1, "rejected": 0, "correlations": 0})
     );
+}
+
+#[test]
+fn rules_lint_resolves_correlations() {
+    let (code, stdout, _) = vigie(&["rules", "lint", "correlations"]);
+    assert_eq!(code, 1);
+    let lines: Vec<_> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    assert!(
+        lines[0].starts_with(
+            "correlations/dangling.yml:1: S007-correlation: 'no_such_rule' names no loaded rule"
+        ),
+        "{}",
+        lines[0]
+    );
+    assert_eq!(lines[1], "5 rules: 4 loaded, 1 rejected");
 }

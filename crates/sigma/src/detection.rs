@@ -96,10 +96,11 @@ impl DatePart {
         let b = text.trim().as_bytes();
         let num = |range: std::ops::Range<usize>| -> Option<i64> {
             let digits = b.get(range)?;
-            digits
-                .iter()
-                .all(u8::is_ascii_digit)
-                .then(|| digits.iter().fold(0i64, |n, d| n * 10 + i64::from(d - b'0')))
+            digits.iter().all(u8::is_ascii_digit).then(|| {
+                digits
+                    .iter()
+                    .fold(0i64, |n, d| n * 10 + i64::from(d - b'0'))
+            })
         };
         if b.get(4) != Some(&b'-') || b.get(7) != Some(&b'-') {
             return None;
@@ -337,7 +338,11 @@ fn parse_cidr(text: &str) -> Option<(IpAddr, u8)> {
 }
 
 /// Compiles `key: value(s)` of a detection map. `key` is `Field|mod|mod` or `|mod` (keyword).
-pub(crate) fn compile_item(key: &str, values: &[&Scalar]) -> Result<Item, ItemError> {
+pub(crate) fn compile_item(
+    key: &str,
+    values: &[&Scalar],
+    placeholders: &crate::placeholder::Placeholders,
+) -> Result<Item, ItemError> {
     use crate::error::Code;
     let mut parts = key.split('|');
     let field = parts.next().unwrap_or_default();
@@ -357,6 +362,7 @@ pub(crate) fn compile_item(key: &str, values: &[&Scalar]) -> Result<Item, ItemEr
     let mut exists = false;
     let mut fieldref = false;
     let mut date_part: Option<DatePart> = None;
+    let mut expand = false;
     // Transformations applied to string values in order.
     let mut steps: Vec<&str> = Vec::new();
     for (i, m) in modifiers.iter().enumerate() {
@@ -392,12 +398,7 @@ pub(crate) fn compile_item(key: &str, values: &[&Scalar]) -> Result<Item, ItemEr
             "windash" | "base64" | "base64offset" | "wide" | "utf16le" | "utf16be" | "utf16" => {
                 steps.push(m)
             }
-            "expand" => {
-                return Err(err(
-                    Code::Placeholder,
-                    "placeholder values (|expand) are not configured; the rule cannot run exactly",
-                ));
-            }
+            "expand" => expand = true,
             "minute" => date_part = Some(DatePart::Minute),
             "hour" => date_part = Some(DatePart::Hour),
             "day" => date_part = Some(DatePart::Day),
@@ -407,8 +408,7 @@ pub(crate) fn compile_item(key: &str, values: &[&Scalar]) -> Result<Item, ItemEr
             other => return Err(err(Code::Modifier, format!("unknown modifier '{other}'"))),
         }
     }
-    if field.is_none() && (exists || fieldref || cidr || compare.is_some() || date_part.is_some())
-    {
+    if field.is_none() && (exists || fieldref || cidr || compare.is_some() || date_part.is_some()) {
         return Err(err(
             Code::Modifier,
             "exists, fieldref, cidr, date parts and lt/lte/gt/gte need a field name before the \
@@ -451,11 +451,12 @@ pub(crate) fn compile_item(key: &str, values: &[&Scalar]) -> Result<Item, ItemEr
                 .ok_or_else(|| err(Code::Value, format!("invalid CIDR {:?}", v.text)))?;
             vec![Matcher::Cidr { network, prefix }]
         } else if let Some(part) = date_part {
-            let value = v
-                .text
-                .trim()
-                .parse::<i64>()
-                .map_err(|_| err(Code::Value, format!("date part '{:?}' needs a whole number", part)))?;
+            let value = v.text.trim().parse::<i64>().map_err(|_| {
+                err(
+                    Code::Value,
+                    format!("date part '{:?}' needs a whole number", part),
+                )
+            })?;
             vec![Matcher::DatePart {
                 part,
                 op: compare,
@@ -481,7 +482,17 @@ pub(crate) fn compile_item(key: &str, values: &[&Scalar]) -> Result<Item, ItemEr
                 cased,
             }]
         } else {
-            let mut work = vec![Work::Str(SigmaString::parse(&v.text))];
+            let texts = if expand {
+                placeholders
+                    .expand(&v.text)
+                    .map_err(|m| err(Code::Placeholder, m))?
+            } else {
+                vec![v.text.clone()]
+            };
+            let mut work: Vec<Work> = texts
+                .iter()
+                .map(|t| Work::Str(SigmaString::parse(t)))
+                .collect();
             for step in &steps {
                 work = match *step {
                     "windash" => {
@@ -585,6 +596,29 @@ pub(crate) fn compile_item(key: &str, values: &[&Scalar]) -> Result<Item, ItemEr
 mod tests {
     use super::*;
 
+    fn compile_item_with(key: &str, values: &[&Scalar]) -> Result<Item, ItemError> {
+        compile_item(key, values, &crate::placeholder::Placeholders::default())
+    }
+
+    #[test]
+    fn expand_takes_configured_placeholders_only() {
+        let mut p = crate::placeholder::Placeholders::default();
+        assert_eq!(
+            compile_item("x|expand", &[&s("%Admins%")], &p)
+                .unwrap_err()
+                .code,
+            crate::error::Code::Placeholder
+        );
+        p.insert("Admins", vec!["WS-1".into(), "WS-2*".into()]);
+        let item = compile_item("x|expand|startswith", &[&s("%Admins%")], &p).unwrap();
+        assert_eq!(item.values.len(), 1);
+        assert_eq!(item.values[0].len(), 2);
+        let Matcher::Glob { pattern, .. } = &item.values[0][1] else {
+            panic!()
+        };
+        assert!(pattern.matches("ws-2abc"));
+    }
+
     fn s(text: &str) -> Scalar {
         Scalar {
             text: text.to_owned(),
@@ -613,29 +647,30 @@ mod tests {
 
     #[test]
     fn modifier_chains_compile_in_order() {
-        let item = compile_item("CommandLine|wide|base64offset|contains", &[&s("ping")]).unwrap();
+        let item =
+            compile_item_with("CommandLine|wide|base64offset|contains", &[&s("ping")]).unwrap();
         assert_eq!(item.values[0].len(), 3);
-        let item = compile_item("Image|endswith", &[&s("\\CMD.exe")]).unwrap();
+        let item = compile_item_with("Image|endswith", &[&s("\\CMD.exe")]).unwrap();
         let Matcher::Glob { pattern, cased } = &item.values[0][0] else {
             panic!()
         };
         assert!(!cased);
         assert!(pattern.matches("c:\\windows\\system32\\cmd.exe"));
-        assert!(compile_item("x|re|i", &[&s("a+")]).is_ok());
-        assert!(compile_item("x|i", &[&s("a")]).is_err());
-        assert!(compile_item("x|contains|re", &[&s("a")]).is_err());
-        assert!(compile_item("x|nope", &[&s("a")]).is_err());
-        assert!(compile_item("x|expand", &[&s("%a%")]).is_err());
-        assert!(compile_item("x|base64", &[&s("a*")]).is_err());
-        assert!(compile_item("x|cidr", &[&s("10.0.0.0/33")]).is_err());
-        assert!(compile_item("|exists", &[&s("true")]).is_err());
-        assert!(compile_item("x|base64offset|contains", &[&s("a")]).is_err());
-        assert!(compile_item("x|base64offset|contains", &[&s("abc")]).is_ok());
-        assert!(compile_item("|cidr", &[&s("10.0.0.0/8")]).is_err());
-        assert!(compile_item("t|hour", &[&s("3")]).is_ok());
-        assert!(compile_item("t|hour|gte", &[&s("22")]).is_ok());
-        assert!(compile_item("t|hour", &[&s("three")]).is_err());
-        assert!(compile_item("|hour", &[&s("3")]).is_err());
+        assert!(compile_item_with("x|re|i", &[&s("a+")]).is_ok());
+        assert!(compile_item_with("x|i", &[&s("a")]).is_err());
+        assert!(compile_item_with("x|contains|re", &[&s("a")]).is_err());
+        assert!(compile_item_with("x|nope", &[&s("a")]).is_err());
+        assert!(compile_item_with("x|expand", &[&s("%a%")]).is_err());
+        assert!(compile_item_with("x|base64", &[&s("a*")]).is_err());
+        assert!(compile_item_with("x|cidr", &[&s("10.0.0.0/33")]).is_err());
+        assert!(compile_item_with("|exists", &[&s("true")]).is_err());
+        assert!(compile_item_with("x|base64offset|contains", &[&s("a")]).is_err());
+        assert!(compile_item_with("x|base64offset|contains", &[&s("abc")]).is_ok());
+        assert!(compile_item_with("|cidr", &[&s("10.0.0.0/8")]).is_err());
+        assert!(compile_item_with("t|hour", &[&s("3")]).is_ok());
+        assert!(compile_item_with("t|hour|gte", &[&s("22")]).is_ok());
+        assert!(compile_item_with("t|hour", &[&s("three")]).is_err());
+        assert!(compile_item_with("|hour", &[&s("3")]).is_err());
     }
 
     #[test]

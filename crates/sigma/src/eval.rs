@@ -324,7 +324,11 @@ mod tests {
             ("  s:\n    t|year: 2026\n  condition: s", at, true),
             ("  s:\n    t|hour|lt: 6\n  condition: s", at, true),
             ("  s:\n    t|hour|gte: 22\n  condition: s", at, false),
-            ("  s:\n    t|hour:\n      - 1\n      - 3\n  condition: s", at, true),
+            (
+                "  s:\n    t|hour:\n      - 1\n      - 3\n  condition: s",
+                at,
+                true,
+            ),
             ("  s:\n    u|hour: 3\n  condition: s", at, false),
             ("  s:\n    missing|hour: 3\n  condition: s", at, false),
         ]);

@@ -17,6 +17,7 @@ pub mod error;
 pub mod eval;
 pub mod filter;
 pub mod mapping;
+pub mod placeholder;
 pub mod rule;
 pub mod value;
 mod yaml;
@@ -24,7 +25,8 @@ mod yaml;
 #[cfg(test)]
 mod regression;
 
-pub use correlation::{Correlation, CorrelationEngine, CorrelationMatch, CorrelationSet};
+pub use correlation::{Correlation, CorrelationEngine, CorrelationMatch, CorrelationSet, Limits};
 pub use engine::{MatchStats, Reloadable, RuleMatcher, RuleSet, Shape};
 pub use error::{Code, Diagnostic};
+pub use placeholder::Placeholders;
 pub use rule::{Loaded, Rule, load_dir, parse_rules};

@@ -67,6 +67,7 @@ impl Rule {
 pub(crate) struct Ctx<'a> {
     pub(crate) file: &'a str,
     pub(crate) rule_id: Option<String>,
+    pub(crate) placeholders: &'a crate::placeholder::Placeholders,
 }
 
 impl Ctx<'_> {
@@ -105,7 +106,7 @@ fn compile_map(ctx: &Ctx<'_>, entries: &[(Scalar, Node)]) -> Result<Detection, D
                 format!("'{}' must hold a value or a list of values", key.text),
             )
         })?;
-        let item = compile_item(&key.text, &values)
+        let item = compile_item(&key.text, &values, ctx.placeholders)
             .map_err(|e| ctx.diag(key.line, e.code, format!("'{}': {}", key.text, e.message)))?;
         items.push(item);
     }
@@ -135,7 +136,7 @@ fn compile_detection(ctx: &Ctx<'_>, name: &str, node: &Node) -> Result<Detection
                     format!("'{name}' mixes maps and plain values"),
                 )
             })?;
-            let item = compile_item("", &values)
+            let item = compile_item("", &values, ctx.placeholders)
                 .map_err(|e| ctx.diag(node.line(), e.code, format!("'{name}': {}", e.message)))?;
             Ok(Detection::Keywords(item))
         }
@@ -221,11 +222,16 @@ fn compile_logsource(
     })
 }
 
-fn compile_filter(file: &str, doc: &Node) -> Result<crate::filter::Filter, Diagnostic> {
+fn compile_filter(
+    file: &str,
+    doc: &Node,
+    placeholders: &crate::placeholder::Placeholders,
+) -> Result<crate::filter::Filter, Diagnostic> {
     use crate::filter::{Filter, Targets};
     let mut ctx = Ctx {
         file,
         rule_id: None,
+        placeholders,
     };
     ctx.rule_id = doc.get("id").and_then(Node::as_str).map(str::to_owned);
     let line = doc.line();
@@ -274,10 +280,15 @@ fn compile_filter(file: &str, doc: &Node) -> Result<crate::filter::Filter, Diagn
     })
 }
 
-fn compile_rule(file: &str, doc: &Node) -> Result<Rule, Diagnostic> {
+fn compile_rule(
+    file: &str,
+    doc: &Node,
+    placeholders: &crate::placeholder::Placeholders,
+) -> Result<Rule, Diagnostic> {
     let mut ctx = Ctx {
         file,
         rule_id: None,
+        placeholders,
     };
     ctx.rule_id = doc.get("id").and_then(Node::as_str).map(str::to_owned);
     let line = doc.line();
@@ -337,6 +348,8 @@ pub struct Loaded {
     pub correlations: Vec<crate::correlation::Correlation>,
     /// One diagnostic per rule (or file) that did not.
     pub rejected: Vec<Diagnostic>,
+    /// Values of the `%placeholders%` that `|expand` values name; set before loading.
+    pub placeholders: crate::placeholder::Placeholders,
 }
 
 /// Parses every document of one YAML text; `file` names it in diagnostics.
@@ -363,13 +376,13 @@ pub fn parse_rules(text: &str, file: &str, out: &mut Loaded) {
             continue;
         }
         if doc.get("filter").is_some() {
-            match compile_filter(file, doc) {
+            match compile_filter(file, doc, &out.placeholders) {
                 Ok(filter) => out.filters.push(filter),
                 Err(d) => out.rejected.push(d),
             }
             continue;
         }
-        match compile_rule(file, doc) {
+        match compile_rule(file, doc, &out.placeholders) {
             Ok(rule) => out.rules.push(rule),
             Err(d) => out.rejected.push(d),
         }

@@ -36,6 +36,7 @@ pub(crate) const TIME_FIELDS: &[&str] = &[
     "event.created",
     "EventTime",
     "TimeCreated",
+    "TimeCreated_SystemTime",
     "ts",
     "date",
 ];

@@ -51,9 +51,11 @@ fn number(ctx: &Ctx<'_>, key: &Scalar, node: &Node) -> Result<f64, Diagnostic> {
 
 /// Compiles one correlation document.
 pub(crate) fn compile_correlation(file: &str, doc: &Node) -> Result<Correlation, Diagnostic> {
+    let none = crate::placeholder::Placeholders::default();
     let ctx = Ctx {
         file,
         rule_id: doc.get("id").and_then(Node::as_str).map(str::to_owned),
+        placeholders: &none,
     };
     let line = doc.line();
     let err = |line: usize, message: String| ctx.diag(line, Code::Correlation, message);
