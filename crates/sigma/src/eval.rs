@@ -33,6 +33,82 @@ pub fn rule_matches(rule: &Rule, event: &Event) -> bool {
     condition_holds(rule, &rule.condition, event)
 }
 
+/// The fields that made `rule` match `event`, for an alert: each field of an item that holds
+/// in a part of the condition that holds and is not negated, with the event's value (the
+/// mapped field's value when the rule's name is mapped), in rule order, each field once. For
+/// keywords, the event fields that contain them. Call it on matches only (it re-evaluates).
+pub fn matched_fields<'e>(rule: &Rule, event: &'e Event) -> Vec<(String, Value<'e>)> {
+    let mut out = Vec::new();
+    collect_condition(rule, &rule.condition, event, &mut out);
+    let mut seen = std::collections::HashSet::new();
+    out.retain(|(name, _)| seen.insert(name.clone()));
+    out
+}
+
+fn collect_condition<'e>(
+    rule: &Rule,
+    c: &Condition,
+    event: &'e Event,
+    out: &mut Vec<(String, Value<'e>)>,
+) {
+    match c {
+        Condition::Ref(name) => {
+            if let Some(d) = rule.detection(name)
+                && detection_holds(d, event)
+            {
+                collect_detection(d, event, out);
+            }
+        }
+        Condition::And(terms) | Condition::Or(terms) => {
+            for t in terms {
+                if condition_holds(rule, t, event) {
+                    collect_condition(rule, t, event, out);
+                }
+            }
+        }
+        // What a negation matched is an absence: nothing to show.
+        Condition::Not(_) => {}
+    }
+}
+
+fn collect_detection<'e>(d: &Detection, event: &'e Event, out: &mut Vec<(String, Value<'e>)>) {
+    match d {
+        Detection::AllOf(items) => items.iter().for_each(|i| collect_item(i, event, out)),
+        Detection::AnyOf(alternatives) => {
+            for a in alternatives {
+                if detection_holds(a, event) {
+                    collect_detection(a, event, out);
+                }
+            }
+        }
+        Detection::Keywords(item) => collect_item(item, event, out),
+    }
+}
+
+fn collect_item<'e>(item: &Item, event: &'e Event, out: &mut Vec<(String, Value<'e>)>) {
+    if item.negated || !item_holds(item, event) {
+        return;
+    }
+    match &item.field {
+        Some(field) => {
+            if let Some(v) = crate::mapping::field(event, field) {
+                out.push((field.clone(), v));
+            }
+        }
+        None => {
+            for (id, v) in event.fields.iter() {
+                let hit = item
+                    .values
+                    .iter()
+                    .any(|alts| alts.iter().any(|m| matcher_holds(m, Some(v), event)));
+                if hit {
+                    out.push((id.name().to_owned(), v));
+                }
+            }
+        }
+    }
+}
+
 fn condition_holds(rule: &Rule, c: &Condition, event: &Event) -> bool {
     match c {
         Condition::Ref(name) => rule
@@ -309,6 +385,27 @@ mod tests {
                 false,
             ),
         ]);
+    }
+
+    #[test]
+    fn matched_fields_name_what_fired() {
+        let r = rule(
+            "  s:\n    Image|endswith: '\\cmd.exe'\n    CommandLine|contains: whoami\n  f:\n    User: admin\n  k:\n    - secret\n  condition: s and not f or k",
+        );
+        let e = event(r#"{"Image":"C:\\cmd.exe","CommandLine":"cmd /c whoami","User":"bob","Note":"top secret"}"#);
+        assert!(rule_matches(&r, &e));
+        let got: Vec<(String, String)> = matched_fields(&r, &e)
+            .into_iter()
+            .map(|(k, v)| (k, v.as_text().unwrap_or_default().to_owned()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("Image".to_owned(), "C:\\cmd.exe".to_owned()),
+                ("CommandLine".to_owned(), "cmd /c whoami".to_owned()),
+                ("Note".to_owned(), "top secret".to_owned()),
+            ]
+        );
     }
 
     #[test]

@@ -114,6 +114,13 @@ impl RuleSet {
         &self.rules
     }
 
+    /// The fields that made rule `index` match `event` (see [`crate::eval::matched_fields`]):
+    /// with the rule's id, title, level and tags from [`RuleSet::rules`] and the event's id,
+    /// everything an alert shows.
+    pub fn matched_fields<'e>(&self, index: usize, event: &'e Event) -> Vec<(String, Value<'e>)> {
+        crate::eval::matched_fields(&self.rules[index], event)
+    }
+
     /// A per-thread evaluation state (buffers and caches that live across events).
     pub fn matcher(self: &Arc<Self>) -> RuleMatcher {
         RuleMatcher::new(Arc::clone(self))
