@@ -1,8 +1,9 @@
 // criterion_group! generates undocumented items; a bench may tell why it skipped.
 #![allow(missing_docs, clippy::print_stderr)]
 
-//! The reference interpreter over all SigmaHQ Windows rules: the baseline the compiled engine
-//! (`benches/engine.rs`) is measured against (method and figures in BENCHMARKS.md).
+//! Loading and compiling all SigmaHQ Windows rules, and the reference interpreter over them:
+//! the baseline the compiled engine (`benches/engine.rs`) is measured against (method and
+//! figures in BENCHMARKS.md).
 
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
@@ -59,8 +60,18 @@ fn bench(c: &mut Criterion) {
             black_box(loaded.rules.len())
         })
     });
+    group.bench_function("load_and_compile_windows_rules", |b| {
+        b.iter(|| {
+            let mut loaded = Loaded::default();
+            load_dir(&rules_dir, &mut loaded).unwrap();
+            black_box(vigie_sigma::RuleSet::new(loaded.rules).shape())
+        })
+    });
     let mut loaded = Loaded::default();
     load_dir(&rules_dir, &mut loaded).unwrap();
+    group.bench_function("compile_windows_rules", |b| {
+        b.iter(|| black_box(vigie_sigma::RuleSet::new(loaded.rules.clone()).shape()))
+    });
     let events = events();
     group.throughput(Throughput::Elements(events.len() as u64));
     group.bench_function("all_windows_rules_per_event", |b| {

@@ -392,7 +392,9 @@ mod tests {
         let r = rule(
             "  s:\n    Image|endswith: '\\cmd.exe'\n    CommandLine|contains: whoami\n  f:\n    User: admin\n  k:\n    - secret\n  condition: s and not f or k",
         );
-        let e = event(r#"{"Image":"C:\\cmd.exe","CommandLine":"cmd /c whoami","User":"bob","Note":"top secret"}"#);
+        let e = event(
+            r#"{"Image":"C:\\cmd.exe","CommandLine":"cmd /c whoami","User":"bob","Note":"top secret"}"#,
+        );
         assert!(rule_matches(&r, &e));
         let got: Vec<(String, String)> = matched_fields(&r, &e)
             .into_iter()

@@ -389,7 +389,8 @@ pub fn parse_rules(text: &str, file: &str, out: &mut Loaded) {
     }
 }
 
-/// Loads every `.yml`/`.yaml` file under `dir` (recursively, in path order).
+/// Loads every `.yml`/`.yaml` file under `dir` (recursively, in path order), parsing on every
+/// core.
 pub fn load_dir(dir: &Path, out: &mut Loaded) -> std::io::Result<()> {
     let mut files = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
@@ -404,9 +405,41 @@ pub fn load_dir(dir: &Path, out: &mut Loaded) -> std::io::Result<()> {
         }
     }
     files.sort();
-    for path in files {
-        let text = std::fs::read_to_string(&path)?;
-        parse_rules(&text, &path.display().to_string(), out);
+    // Parsing is independent per file: split the sorted list into one contiguous chunk per
+    // core and append the chunks' results in order, so the outcome is the sequential one.
+    let threads = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .clamp(1, 8);
+    let chunk = files.len().div_ceil(threads).max(1);
+    let placeholders = &out.placeholders;
+    let results: Vec<std::io::Result<Loaded>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = files
+            .chunks(chunk)
+            .map(|paths| {
+                scope.spawn(move || {
+                    let mut part = Loaded {
+                        placeholders: placeholders.clone(),
+                        ..Loaded::default()
+                    };
+                    for path in paths {
+                        let text = std::fs::read_to_string(path)?;
+                        parse_rules(&text, &path.display().to_string(), &mut part);
+                    }
+                    Ok(part)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    });
+    for part in results {
+        let part = part?;
+        out.rules.extend(part.rules);
+        out.filters.extend(part.filters);
+        out.correlations.extend(part.correlations);
+        out.rejected.extend(part.rejected);
     }
     Ok(())
 }

@@ -81,10 +81,39 @@ impl RuleSet {
         }
         let keywords =
             (!keywords.is_empty()).then(|| FieldScanner::build(&compiled.keys, &keywords));
-        let scanners = per_field
-            .iter()
-            .map(|ids| (!ids.is_empty()).then(|| FieldScanner::build(&compiled.keys, ids)))
+        // Automata are independent per field: build them on every core, largest first so
+        // that the biggest (command lines) does not come last.
+        let mut order: Vec<usize> = (0..per_field.len())
+            .filter(|&f| !per_field[f].is_empty())
             .collect();
+        order.sort_by_key(|&f| std::cmp::Reverse(per_field[f].len()));
+        let threads = std::thread::available_parallelism()
+            .map_or(1, usize::from)
+            .clamp(1, 8);
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let built: Vec<(usize, FieldScanner)> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..threads)
+                .map(|_| {
+                    scope.spawn(|| {
+                        let mut mine = Vec::new();
+                        loop {
+                            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            let Some(&f) = order.get(i) else { break };
+                            mine.push((f, FieldScanner::build(&compiled.keys, &per_field[f])));
+                        }
+                        mine
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect()
+        });
+        let mut scanners: Vec<Option<FieldScanner>> = (0..per_field.len()).map(|_| None).collect();
+        for (f, scanner) in built {
+            scanners[f] = Some(scanner);
+        }
         let mut routes: Vec<Route> = Vec::new();
         for (index, rule) in rules.iter().enumerate() {
             let ls = &rule.logsource;
