@@ -1,13 +1,14 @@
-//! Sigma detection: parse → validate → compile → match.
+//! Sigma detection: parse → validate → compile → match, and correlate.
 //!
-//! Today this crate holds the rule loader (YAML with raw scalars, every document of a file,
-//! diagnostics with file, line and stable code for each rule it will not run), the value model
-//! (wildcards and escapes exactly as the specification defines them), every value modifier but
-//! the date parts, the condition language, filters (applied as pySigma applies them), field
-//! mappings per source (as data), and the reference interpreter ([`eval::rule_matches`]) that
-//! defines matching behaviour, and a first compiled [`RuleSet`] tested equal to it. Candidate
-//! selection (the fast engine of DESIGN.md) and correlation rules come next (issue 3); a rule
-//! this crate cannot run exactly is rejected with a diagnostic, never half-loaded.
+//! - Loading ([`load_dir`], [`parse_rules`] into [`Loaded`]): YAML with raw scalars, every
+//!   document of a file; detection rules, filters and correlations; one [`Diagnostic`] (file,
+//!   line, stable [`Code`]) for each rule that cannot run exactly, never a half-loaded rule.
+//! - Matching: [`eval::rule_matches`] is the reference interpreter that defines behaviour;
+//!   [`RuleSet`] + [`RuleMatcher`] is the fast engine (candidate selection, see
+//!   [`engine`]), tested equal to it; [`Reloadable`] swaps rule sets atomically.
+//! - Correlation: [`CorrelationSet`] resolves correlation rules against a rule set and
+//!   [`CorrelationEngine`] runs them over the stream of rule matches (see [`correlation`]
+//!   for the decisions the specification leaves open).
 
 pub mod condition;
 pub mod correlation;

@@ -6,11 +6,11 @@
 //!    (cached per distinct `Arc<LogSource>`, which the decoders share between events of one
 //!    classification), with the fields those rules read;
 //! 2. scans each of those fields once, folded to lower case once, through the field's
-//!    [`scan::FieldScanner`] (exact-value table plus one Aho-Corasick automaton of every
+//!    `scan::FieldScanner` (exact-value table plus one Aho-Corasick automaton of every
 //!    rule's witnesses for that field): every wildcard atom of the whole rule set on that field
 //!    is decided in that one pass (keywords likewise, over every field, when a routed rule
 //!    has them; regular expressions through their literal witnesses);
-//! 3. derives the candidates: rules with a true *trigger* atom (see [`compile`]: atoms
+//! 3. derives the candidates: rules with a true *trigger* atom (see `compile.rs`: atoms
 //!    without which the rule cannot fire), plus the few rules that have no such atoms;
 //! 4. evaluates only the candidates' conditions, with short-circuit; scanned atoms are bit
 //!    lookups, the others (regex, cidr, numbers, fieldref, null, exists, keywords) are
