@@ -28,9 +28,13 @@ pub(super) struct Key {
     pub(super) regex_witnesses: Vec<String>,
     /// Rules that become candidates when the key is true.
     pub(super) triggers: Vec<u32>,
-    /// Decided by the per-field scan of every event. Keys that trigger no rule (filters,
-    /// the other conjuncts of a selection) are evaluated lazily instead, only when a
-    /// candidate's condition reaches them: scanning for them would cost every event.
+    /// Rules that read the key at all.
+    pub(super) rules: Vec<u32>,
+    /// Decided by the per-field scan of every event: keys that trigger a rule, and keys of
+    /// rules evaluated on every event anyway (their long filter lists cost less as one
+    /// automaton pass than as pattern after pattern). The others (filters and other
+    /// conjuncts of triggered rules) are evaluated lazily, only when a candidate's condition
+    /// reaches them: scanning for them would cost every event.
     pub(super) scanned: bool,
 }
 
@@ -215,11 +219,16 @@ impl Compiled {
                     matcher: atom.matcher.clone(),
                     regex_witnesses: witnesses,
                     triggers: Vec::new(),
+                    rules: Vec::new(),
                     scanned: false,
                 });
                 (keys.len() - 1) as KeyId
             });
             atom.key = Some(id);
+            let rules = &mut keys[id as usize].rules;
+            if rules.last() != Some(&atom.rule) {
+                rules.push(atom.rule);
+            }
             if atom.trigger {
                 let triggers = &mut keys[id as usize].triggers;
                 if triggers.last() != Some(&atom.rule) {
@@ -227,8 +236,10 @@ impl Compiled {
                 }
             }
         }
+        let rules = &self.rules;
         for key in &mut self.keys {
-            key.scanned = !key.triggers.is_empty();
+            key.scanned =
+                !key.triggers.is_empty() || key.rules.iter().any(|&r| rules[r as usize].always);
         }
     }
 }

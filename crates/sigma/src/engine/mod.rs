@@ -210,8 +210,12 @@ pub struct MatchStats {
 struct RouteView {
     /// One bit per rule: routed to this logsource.
     routed: Vec<u64>,
-    /// Fields with a scanner that routed rules read.
+    /// Fields scanned for this logsource: those of the keys that trigger a routed rule or
+    /// belong to a routed always-evaluated rule.
     scan: Vec<u32>,
+    /// Per field, whether it is in `scan`. A routed rule reading a scanned key of another
+    /// field (a key scanned for other logsources' rules) evaluates it lazily.
+    scanned: Vec<bool>,
     /// Routed rules evaluated on every event.
     always: Vec<u32>,
     /// Routed rules have keyword atoms: scan every field for them.
@@ -296,11 +300,13 @@ impl RuleMatcher {
             }
         }
         let mut keywords = false;
+        let is_routed = |r: u32| routed[r as usize / 64] & (1 << (r % 64)) != 0;
         for key in set.compiled.keys.iter().filter(|k| k.scanned) {
-            if key
-                .triggers
-                .iter()
-                .any(|&r| routed[r as usize / 64] & (1 << (r % 64)) != 0)
+            if key.triggers.iter().any(|&r| is_routed(r))
+                || key
+                    .rules
+                    .iter()
+                    .any(|&r| is_routed(r) && set.compiled.rules[r as usize].always)
             {
                 match key.field {
                     Some(f) => fields[f as usize] = true,
@@ -314,6 +320,7 @@ impl RuleMatcher {
             scan: (0..fields.len() as u32)
                 .filter(|&f| fields[f as usize])
                 .collect(),
+            scanned: fields,
             always,
             keywords,
         });
@@ -417,6 +424,7 @@ impl RuleMatcher {
         let folded = RefCell::new(std::mem::take(&mut self.fold_cache));
         let ctx = Ctx {
             set: &set,
+            view: &view,
             bits: &self.bits,
             event,
             source: &source,
@@ -523,6 +531,7 @@ impl<'e> EventSource<'e> {
 /// Evaluation of candidates' conditions.
 struct Ctx<'a, 'e> {
     set: &'a RuleSet,
+    view: &'a RouteView,
     bits: &'a [u64],
     event: &'e Event,
     source: &'a EventSource<'e>,
@@ -561,6 +570,10 @@ impl Ctx<'_, '_> {
         let atom = &self.set.compiled.atoms[id as usize];
         if let Some(key) = atom.key
             && self.set.compiled.keys[key as usize].scanned
+            && match atom.field {
+                Some(f) => self.view.scanned[f as usize],
+                None => self.view.keywords,
+            }
         {
             return Hits::is_set(self.bits, key);
         }
@@ -702,6 +715,32 @@ mod tests {
         assert_eq!(m.matches(&e), [2, 3]);
         let e = event(r#"{"Image":"c:\\cmd.exe","User":"bob","Port":80}"#);
         assert_eq!(m.matches(&e), [0, 1]);
+    }
+
+    #[test]
+    fn a_key_scanned_for_another_logsource_is_evaluated_lazily_here() {
+        // Rule 0 (linux only) triggers on the Image key; rule 1 (any logsource) reads the
+        // same key but triggers on its rarer CommandLine. For an event routed to rule 1 only,
+        // Image is not scanned, so the key must be evaluated, not read as an unset bit.
+        let mut loaded = Loaded::default();
+        parse_rules(
+            "title: a\nlogsource:\n  product: linux\ndetection:\n  s:\n    Image|endswith: '/x.exe'\n  condition: s\n---\ntitle: b\nlogsource: {}\ndetection:\n  s:\n    Image|endswith: '/x.exe'\n    CommandLine|contains: 'foo-bar-baz'\n  condition: s\n",
+            "t.yml",
+            &mut loaded,
+        );
+        let set = Arc::new(RuleSet::new(loaded.rules));
+        assert!(
+            set.compiled
+                .keys
+                .iter()
+                .all(|k| k.scanned == !k.triggers.is_empty())
+        );
+        let e = event(r#"{"Image":"/usr/x.exe","CommandLine":"run foo-bar-baz"}"#);
+        let reference: Vec<usize> = (0..2)
+            .filter(|&i| crate::eval::rule_matches(&set.rules()[i], &e))
+            .collect();
+        assert_eq!(reference, [1]);
+        assert_eq!(set.matcher().matches(&e), reference);
     }
 
     #[test]
