@@ -733,7 +733,7 @@ mod tests {
             set.compiled
                 .keys
                 .iter()
-                .all(|k| k.scanned == !k.triggers.is_empty())
+                .all(|k| k.scanned != k.triggers.is_empty())
         );
         let e = event(r#"{"Image":"/usr/x.exe","CommandLine":"run foo-bar-baz"}"#);
         let reference: Vec<usize> = (0..2)
