@@ -26,8 +26,8 @@ pub(super) struct Key {
     pub(super) matcher: Matcher,
     /// For a regular expression, literals (folded) one of which any match contains.
     pub(super) regex_witnesses: Vec<String>,
-    /// Rules that become candidates when the key is true.
-    pub(super) triggers: Vec<u32>,
+    /// Rules whose trigger clauses the key satisfies when true (one bit per clause).
+    pub(super) triggers: Vec<(u32, u8)>,
     /// Rules that read the key at all.
     pub(super) rules: Vec<u32>,
     /// Decided by the per-field scan of every event: keys that trigger a rule, and keys of
@@ -59,8 +59,8 @@ pub(super) struct Atom {
     pub(super) regex_witnesses: Vec<String>,
     /// The rule it belongs to.
     pub(super) rule: u32,
-    /// Its being true makes its rule a candidate.
-    pub(super) trigger: bool,
+    /// The trigger clauses of its rule it belongs to (one bit per clause).
+    pub(super) trigger: u8,
     /// The key deciding it, when indexed.
     pub(super) key: Option<KeyId>,
 }
@@ -94,6 +94,8 @@ pub(super) struct CompiledRule {
     pub(super) condition: CCondition,
     /// No set of indexed atoms is necessary: evaluate on every routed event.
     pub(super) always: bool,
+    /// Trigger clauses (≤ [`MAX_CLAUSES`]): a candidate has a true atom in each.
+    pub(super) clauses: u8,
 }
 
 /// Every rule of a set, compiled.
@@ -185,13 +187,17 @@ impl Compiled {
             let condition = compile_condition(&rule.condition, rule);
             let triggers = analyse(&c, &detections, &condition, true);
             let always = triggers.is_none();
-            for atom in triggers.map(|t| t.0).unwrap_or_default() {
-                c.atoms[atom as usize].trigger = true;
+            let clauses = triggers.unwrap_or_default();
+            for (i, (atoms, _)) in clauses.iter().enumerate() {
+                for &atom in atoms {
+                    c.atoms[atom as usize].trigger |= 1 << i;
+                }
             }
             c.rules.push(CompiledRule {
                 detections,
                 condition,
                 always,
+                clauses: clauses.len() as u8,
             });
         }
         c.assign_keys();
@@ -229,10 +235,11 @@ impl Compiled {
             if rules.last() != Some(&atom.rule) {
                 rules.push(atom.rule);
             }
-            if atom.trigger {
+            if atom.trigger != 0 {
                 let triggers = &mut keys[id as usize].triggers;
-                if triggers.last() != Some(&atom.rule) {
-                    triggers.push(atom.rule);
+                match triggers.last_mut() {
+                    Some((rule, mask)) if *rule == atom.rule => *mask |= atom.trigger,
+                    _ => triggers.push((atom.rule, atom.trigger)),
                 }
             }
         }
@@ -292,7 +299,7 @@ impl Builder<'_> {
                             regex_witnesses,
                             matcher: m.clone(),
                             rule: self.rule,
-                            trigger: false,
+                            trigger: 0,
                             key: None,
                         });
                         id
@@ -344,7 +351,8 @@ fn compile_condition(c: &Condition, rule: &Rule) -> CCondition {
 // looking for what makes this node true, or false?):
 // - an indexed atom sought true is its own trigger set; anything else sought is unknown;
 // - a disjunction needs the union of its branches' sets (each branch could be the one);
-// - a conjunction needs only one branch's set: the branch whose atoms are estimated rarest;
+// - a conjunction needs every branch's sets: keep the two rarest (estimated) as clauses, and
+//   a rule is a candidate only when both have a true atom;
 // - negation flips the polarity (De Morgan: a conjunction sought false is a disjunction).
 // A rule with no set (a lone `not`, a regex alone, `null`) is evaluated on every event it is
 // routed to.
@@ -375,30 +383,54 @@ fn frequency(atom: &Atom) -> f64 {
     }
 }
 
-/// A trigger set and its estimated frequency (the sum of its atoms').
-type Triggers = Option<(Vec<AtomId>, f64)>;
+/// A clause: atoms at least one of which is true whenever the node holds, with its estimated
+/// frequency (the sum of its atoms').
+type Clause = (Vec<AtomId>, f64);
 
+/// Trigger clauses, all of which must be satisfied (a conjunction), rarest first, at most
+/// [`MAX_CLAUSES`]; `None`: no atom is necessary.
+type Triggers = Option<Vec<Clause>>;
+
+/// Clauses kept per rule: two conjuncts that are each common (an EventID and a logon type)
+/// are together rare.
+pub(super) const MAX_CLAUSES: usize = 2;
+
+fn atom_clause(atom: AtomId, frequency: f64) -> Triggers {
+    Some(vec![(vec![atom], frequency)])
+}
+
+/// A node true only when one of `sets` is: each set's rarest clause is implied by its node,
+/// so their union is implied by the disjunction.
 fn union(sets: impl Iterator<Item = Triggers>) -> Triggers {
-    let mut out = (Vec::new(), 0.0);
+    let mut out: Clause = (Vec::new(), 0.0);
     for set in sets {
-        let (atoms, f) = set?;
+        let mut clauses = set?;
+        let (atoms, f) = clauses.swap_remove(0);
         out.0.extend(atoms);
         out.1 += f;
     }
-    Some(out)
+    Some(vec![out])
 }
 
+/// A node true only when all of `sets` are: every clause of every set is implied; keep the
+/// rarest few.
 fn rarest(sets: impl Iterator<Item = Triggers>) -> Triggers {
-    sets.flatten().min_by(|a, b| a.1.total_cmp(&b.1))
+    let mut all: Vec<Clause> = sets.flatten().flatten().collect();
+    if all.is_empty() {
+        return None;
+    }
+    all.sort_by(|a, b| a.1.total_cmp(&b.1));
+    all.truncate(MAX_CLAUSES);
+    Some(all)
 }
 
 fn analyse(c: &Compiled, detections: &[CDetection], cond: &CCondition, positive: bool) -> Triggers {
     match cond {
         CCondition::Ref(i) => match detections.get(*i) {
             Some(d) => analyse_detection(c, d, positive),
-            // An unknown name is false: sought true, nothing can trigger it (the empty set).
-            // Sought false, nothing is necessary.
-            None => positive.then(|| (Vec::new(), 0.0)),
+            // An unknown name is false: sought true, nothing can trigger it (one clause with
+            // no atom). Sought false, nothing is necessary.
+            None => positive.then(|| vec![(Vec::new(), 0.0)]),
         },
         CCondition::And(t) if positive => rarest(t.iter().map(|x| analyse(c, detections, x, true))),
         CCondition::And(t) => union(t.iter().map(|x| analyse(c, detections, x, false))),
@@ -433,7 +465,11 @@ fn analyse_item(c: &Compiled, item: &CItem, positive: bool) -> Triggers {
         }
         union(alternatives.iter().map(|&a| {
             let atom = &c.atoms[a as usize];
-            atom.indexed.then(|| (vec![a], frequency(atom)))
+            if atom.indexed {
+                atom_clause(a, frequency(atom))
+            } else {
+                None
+            }
         }))
     };
     match (item.all, positive) {
@@ -501,7 +537,15 @@ mod tests {
         let c = compiled(
             "  s:\n    Image|endswith: '\\cmd.exe'\n  f:\n    User: x\n  condition: s and not f",
         );
-        let triggers: Vec<bool> = c.atoms.iter().map(|a| a.trigger).collect();
-        assert_eq!(triggers, [true, false]);
+        let triggers: Vec<u8> = c.atoms.iter().map(|a| a.trigger).collect();
+        assert_eq!(triggers, [1, 0]);
+        // Two common conjuncts are both required.
+        let c = compiled("  s:\n    EventID: 4624\n    LogonType: 3\n  condition: s");
+        assert_eq!(c.rules[0].clauses, 2);
+        let triggers: Vec<u8> = c.atoms.iter().map(|a| a.trigger).collect();
+        assert_eq!(triggers, [1, 2]);
+        // A disjunction is one clause.
+        let c = compiled("  s:\n    EventID: 4624\n  t:\n    LogonType: 3\n  condition: s or t");
+        assert_eq!(c.rules[0].clauses, 1);
     }
 }

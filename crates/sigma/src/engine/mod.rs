@@ -10,8 +10,9 @@
 //!    rule's witnesses for that field): every wildcard atom of the whole rule set on that field
 //!    is decided in that one pass (keywords likewise, over every field, when a routed rule
 //!    has them; regular expressions through their literal witnesses);
-//! 3. derives the candidates: rules with a true *trigger* atom (see `compile.rs`: atoms
-//!    without which the rule cannot fire), plus the few rules that have no such atoms;
+//! 3. derives the candidates: rules with a true atom in each of their (at most two) *trigger
+//!    clauses* (see `compile.rs`: sets of atoms without which the rule cannot fire), plus the
+//!    few rules that have no such atoms;
 //! 4. evaluates only the candidates' conditions, with short-circuit; scanned atoms are bit
 //!    lookups, the others (regex, cidr, numbers, fieldref, null, exists, keywords) are
 //!    evaluated lazily, only when the condition reaches them.
@@ -236,8 +237,10 @@ pub struct RuleMatcher {
     set_keys: Vec<KeyId>,
     checked: Vec<u32>,
     text_generation: u32,
-    /// Per rule, the event generation in which it became a candidate.
+    /// Per rule, the event generation its `clauses` entry belongs to.
     stamps: Vec<u32>,
+    /// Per rule, the trigger clauses satisfied in this event (one bit each).
+    clauses: Vec<u8>,
     event_generation: u32,
     candidates: Vec<u32>,
     folded: String,
@@ -257,6 +260,7 @@ impl RuleMatcher {
             checked: vec![0; keys],
             text_generation: 0,
             stamps: vec![0; rules],
+            clauses: vec![0; rules],
             event_generation: 0,
             candidates: Vec::new(),
             folded: String::new(),
@@ -302,7 +306,7 @@ impl RuleMatcher {
         let mut keywords = false;
         let is_routed = |r: u32| routed[r as usize / 64] & (1 << (r % 64)) != 0;
         for key in set.compiled.keys.iter().filter(|k| k.scanned) {
-            if key.triggers.iter().any(|&r| is_routed(r))
+            if key.triggers.iter().any(|&(r, _)| is_routed(r))
                 || key
                     .rules
                     .iter()
@@ -409,13 +413,21 @@ impl RuleMatcher {
         // Candidates: routed rules with a true trigger, then the always-evaluated ones.
         self.candidates.clear();
         for &key in &self.set_keys {
-            for &rule in &set.compiled.keys[key as usize].triggers {
+            for &(rule, mask) in &set.compiled.keys[key as usize].triggers {
                 let r = rule as usize;
-                if view.routed[r / 64] & (1 << (r % 64)) != 0
-                    && self.stamps[r] != self.event_generation
-                {
+                if view.routed[r / 64] & (1 << (r % 64)) == 0 {
+                    continue;
+                }
+                if self.stamps[r] != self.event_generation {
                     self.stamps[r] = self.event_generation;
-                    self.candidates.push(rule);
+                    self.clauses[r] = 0;
+                }
+                let full = (1u8 << set.compiled.rules[r].clauses) - 1;
+                if self.clauses[r] != full {
+                    self.clauses[r] |= mask;
+                    if self.clauses[r] == full {
+                        self.candidates.push(rule);
+                    }
                 }
             }
         }
