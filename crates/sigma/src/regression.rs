@@ -349,3 +349,16 @@ fn compiled_rule_set_agrees_with_the_reference() {
     }
     assert!(compared >= 100);
 }
+
+/// The specification's schema test rules load.
+#[test]
+fn specification_schema_test_rules_load() {
+    let Some(dir) = shared("spec/tests/schema/rules") else {
+        return;
+    };
+    let mut loaded = Loaded::default();
+    load_dir(&dir, &mut loaded).unwrap();
+    assert!(loaded.rejected.is_empty(), "{:?}", loaded.rejected);
+    assert_eq!(loaded.rules.len(), 2);
+    assert_eq!(loaded.rules[0].tags.len(), 3);
+}

@@ -229,10 +229,11 @@ impl CorrelationEngine {
     /// Feeds a match of rule `rule` (index in the rule set) on `event`; appends the
     /// correlation matches to report to `out`.
     pub fn on_rule_match(&mut self, rule: usize, event: &Event, out: &mut Vec<CorrelationMatch>) {
-        let Some(listeners) = self.set.rule_listeners.get(&rule).cloned() else {
+        let set = Arc::clone(&self.set);
+        let Some(listeners) = set.rule_listeners.get(&rule) else {
             return;
         };
-        for (correlation, position) in listeners {
+        for &(correlation, position) in listeners {
             self.signal(
                 correlation,
                 position,
