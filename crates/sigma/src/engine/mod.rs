@@ -244,6 +244,11 @@ pub struct RuleMatcher {
     event_generation: u32,
     candidates: Vec<u32>,
     folded: String,
+    /// Every field's folded text, joined by the keyword pass of the current event.
+    joined: String,
+    /// (address and length of the raw text, start and end in `joined`) of each text folded
+    /// into `joined`: the same address and length is the same text.
+    spans: Vec<(usize, usize, u32, u32)>,
     fold_cache: FoldCache,
     stats: MatchStats,
 }
@@ -264,6 +269,8 @@ impl RuleMatcher {
             event_generation: 0,
             candidates: Vec::new(),
             folded: String::new(),
+            joined: String::new(),
+            spans: Vec::new(),
             fold_cache: FoldCache::default(),
             stats: MatchStats::default(),
             set,
@@ -348,6 +355,69 @@ impl RuleMatcher {
         let set = Arc::clone(&self.set);
         let source = EventSource::new(event);
 
+        // Keywords first: their pass folds every field's text into `joined`, and the field
+        // scans below reuse those folds (`spans`) instead of folding again.
+        self.joined.clear();
+        self.spans.clear();
+        if view.keywords
+            && let Some(scanner) = &set.keywords
+        {
+            if scanner.joinable() {
+                // One pass over every field's folded text. An ASCII text shorter than every
+                // keyword cannot contain one (folding ASCII keeps the length).
+                let min = scanner.min_witness_len();
+                let add =
+                    |text: &str, joined: &mut String, spans: &mut Vec<(usize, usize, u32, u32)>| {
+                        if text.len() < min && text.is_ascii() {
+                            return;
+                        }
+                        let start = joined.len();
+                        fold_append(text, joined);
+                        spans.push((
+                            text.as_ptr() as usize,
+                            text.len(),
+                            start as u32,
+                            joined.len() as u32,
+                        ));
+                        joined.push(scan::SEPARATOR);
+                    };
+                for (_, value) in event.fields.iter() {
+                    match value {
+                        Value::Array(items) => {
+                            for item in items.iter().filter_map(|v| v.as_text()) {
+                                add(item, &mut self.joined, &mut self.spans);
+                            }
+                        }
+                        v => {
+                            if let Some(t) = v.as_text() {
+                                add(t, &mut self.joined, &mut self.spans);
+                            }
+                        }
+                    }
+                }
+                let mut hits = Hits {
+                    bits: &mut self.bits,
+                    set: &mut self.set_keys,
+                    checked: &mut self.checked,
+                    text_generation: self.text_generation,
+                };
+                scanner
+                    .folded
+                    .scan(&self.joined, &self.joined, &set.compiled.keys, &mut hits);
+            } else {
+                for (_, value) in event.fields.iter() {
+                    match value {
+                        Value::Array(items) => {
+                            for item in items.iter() {
+                                self.scan_text(item, scanner);
+                            }
+                        }
+                        v => self.scan_text(v, scanner),
+                    }
+                }
+            }
+        }
+
         // Scan each field once.
         for &f in &view.scan {
             let Some(scanner) = &set.scanners[f as usize] else {
@@ -363,50 +433,6 @@ impl RuleMatcher {
                     }
                 }
                 v => self.scan_text(v, scanner),
-            }
-        }
-        if view.keywords
-            && let Some(scanner) = &set.keywords
-        {
-            if scanner.joinable() {
-                // One pass over every field's folded text.
-                self.folded.clear();
-                for (_, value) in event.fields.iter() {
-                    match value {
-                        Value::Array(items) => {
-                            for item in items.iter().filter_map(|v| v.as_text()) {
-                                fold_append(item, &mut self.folded);
-                                self.folded.push(scan::SEPARATOR);
-                            }
-                        }
-                        v => {
-                            if let Some(t) = v.as_text() {
-                                fold_append(t, &mut self.folded);
-                                self.folded.push(scan::SEPARATOR);
-                            }
-                        }
-                    }
-                }
-                let mut hits = Hits {
-                    bits: &mut self.bits,
-                    set: &mut self.set_keys,
-                    checked: &mut self.checked,
-                    text_generation: self.text_generation,
-                };
-                scanner
-                    .folded
-                    .scan(&self.folded, &self.folded, &set.compiled.keys, &mut hits);
-            } else {
-                for (_, value) in event.fields.iter() {
-                    match value {
-                        Value::Array(items) => {
-                            for item in items.iter() {
-                                self.scan_text(item, scanner);
-                            }
-                        }
-                        v => self.scan_text(v, scanner),
-                    }
-                }
             }
         }
 
@@ -477,8 +503,16 @@ impl RuleMatcher {
             checked: &mut self.checked,
             text_generation: self.text_generation,
         };
-        fold_into(text, &mut self.folded);
-        scanner.folded.scan(text, &self.folded, keys, &mut hits);
+        // The keyword pass may have folded this very text already (same address).
+        let (ptr, len) = (text.as_ptr() as usize, text.len());
+        let folded: &str = match self.spans.iter().find(|s| s.0 == ptr && s.1 == len) {
+            Some(&(_, _, start, end)) => &self.joined[start as usize..end as usize],
+            None => {
+                fold_into(text, &mut self.folded);
+                &self.folded
+            }
+        };
+        scanner.folded.scan(text, folded, keys, &mut hits);
         if scanner.has_cased() {
             scanner.cased.scan(text, text, keys, &mut hits);
         }

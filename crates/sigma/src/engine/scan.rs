@@ -46,6 +46,8 @@ pub(super) struct Scanner {
     witnessed: Vec<Vec<(KeyId, Anchor)>>,
     /// Some pattern contains [`SEPARATOR`].
     separator_in_patterns: bool,
+    /// Byte length of each automaton pattern.
+    witness_lens: Vec<usize>,
 }
 
 /// Joins the texts of a joinable scanner (see [`FieldScanner::joinable`]).
@@ -58,6 +60,8 @@ pub(super) struct FieldScanner {
     pub(super) cased: Scanner,
     /// See [`FieldScanner::joinable`].
     joinable: bool,
+    /// The shortest witness or exact value, in bytes.
+    min_witness_len: usize,
 }
 
 /// What a scan needs to record its findings without allocating.
@@ -157,6 +161,7 @@ impl Scanner {
         Scanner {
             exact,
             separator_in_patterns: patterns.iter().any(|p| p.contains(SEPARATOR)),
+            witness_lens: patterns.iter().map(|p| p.len()).collect(),
             automaton,
             witnessed,
         }
@@ -228,8 +233,19 @@ impl FieldScanner {
             folded: Scanner::build(&folded),
             cased: Scanner::build(&cased),
             joinable: false,
+            min_witness_len: 0,
         };
         scanner.joinable = scanner.compute_joinable();
+        scanner.min_witness_len = [&scanner.folded, &scanner.cased]
+            .iter()
+            .flat_map(|s| {
+                s.exact
+                    .keys()
+                    .map(|k| k.len())
+                    .chain(s.witness_lens.iter().copied())
+            })
+            .min()
+            .unwrap_or(0);
         scanner
     }
 
@@ -253,6 +269,11 @@ impl FieldScanner {
                 .automaton
                 .as_ref()
                 .is_some_and(|_| !self.folded.separator_in_patterns)
+    }
+
+    /// No text shorter than this (in folded bytes) can make any key of the scanner true.
+    pub(super) fn min_witness_len(&self) -> usize {
+        self.min_witness_len
     }
 
     pub(super) fn has_cased(&self) -> bool {
