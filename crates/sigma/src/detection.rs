@@ -8,7 +8,6 @@ use std::net::IpAddr;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use regex::Regex;
 
 use crate::value::{Piece, SigmaString, fold};
 use crate::yaml::Scalar;
@@ -24,7 +23,7 @@ pub enum Matcher {
         cased: bool,
     },
     /// Regular expression, unanchored.
-    Regex(Regex),
+    Regex(SigmaRegex),
     /// IP network containment.
     Cidr {
         /// Network address.
@@ -153,6 +152,46 @@ fn iso_week(y: i64, m: i64, d: i64) -> i64 {
         year
     };
     (thursday - days_from_civil(year_of_thursday, 1, 1)) / 7 + 1
+}
+
+/// A compiled regular expression and its source (flags included).
+///
+/// Built on regex-automata's meta engine with the bounded backtracker turned off: the
+/// backtracker clears its visited set before every search, which cost 9 % of all matching
+/// instructions on Windows events; the lazy DFA keeps its cache between searches.
+#[derive(Debug, Clone)]
+pub struct SigmaRegex {
+    source: String,
+    regex: regex_automata::meta::Regex,
+}
+
+impl SigmaRegex {
+    /// Compiles `source` with the syntax of the `regex` crate (Unicode, flags inline).
+    pub fn new(source: &str) -> Result<SigmaRegex, String> {
+        use regex_automata::meta;
+        let regex = meta::Builder::new()
+            .configure(
+                meta::Config::new()
+                    .backtrack(false)
+                    .nfa_size_limit(Some(1 << 22)),
+            )
+            .build(source)
+            .map_err(|e| e.to_string())?;
+        Ok(SigmaRegex {
+            source: source.to_owned(),
+            regex,
+        })
+    }
+
+    /// Whether it matches anywhere in `text`.
+    pub fn is_match(&self, text: &str) -> bool {
+        self.regex.is_match(text)
+    }
+
+    /// The source, flags included.
+    pub fn as_str(&self) -> &str {
+        &self.source
+    }
 }
 
 /// `lt`, `lte`, `gt`, `gte`.
@@ -441,9 +480,7 @@ pub(crate) fn compile_item(
             } else {
                 format!("(?{regex_flags})")
             };
-            let re = regex::RegexBuilder::new(&format!("{flags}{}", v.text))
-                .size_limit(1 << 22)
-                .build()
+            let re = SigmaRegex::new(&format!("{flags}{}", v.text))
                 .map_err(|e| err(Code::Value, format!("invalid regular expression: {e}")))?;
             vec![Matcher::Regex(re)]
         } else if cidr {

@@ -220,7 +220,7 @@ pub(crate) fn scalar_holds(m: &Matcher, v: Value<'_>, event: &Event) -> bool {
     }
 }
 
-fn in_network(ip: IpAddr, network: IpAddr, prefix: u8) -> bool {
+pub(crate) fn in_network(ip: IpAddr, network: IpAddr, prefix: u8) -> bool {
     match (ip, network) {
         (IpAddr::V4(a), IpAddr::V4(n)) => {
             let mask = if prefix == 0 {

@@ -138,7 +138,7 @@ fn indexable(m: &Matcher, regex_witnesses: &[String]) -> bool {
 /// suffixes) when that set is finite and has no empty literal; folding is a character-wise
 /// map, so the folded text contains the folded literal whenever the raw text contains the
 /// literal — for case-sensitive and case-insensitive expressions alike.
-pub(super) fn regex_witnesses(re: &regex::Regex) -> Vec<String> {
+pub(super) fn regex_witnesses(re: &crate::detection::SigmaRegex) -> Vec<String> {
     use regex_syntax::hir::literal::{ExtractKind, Extractor};
     let Ok(hir) = regex_syntax::Parser::new().parse(re.as_str()) else {
         return Vec::new();
@@ -499,7 +499,7 @@ mod tests {
 
     #[test]
     fn regex_witnesses_are_folded_prefixes_or_suffixes() {
-        let w = |re: &str| regex_witnesses(&regex::Regex::new(re).unwrap());
+        let w = |re: &str| regex_witnesses(&crate::detection::SigmaRegex::new(re).unwrap());
         // Case variants multiply: the extractor stops at a prefix it can still enumerate.
         assert_eq!(w("(?i)Invoke-Mimikatz"), ["invoke-m"]);
         assert_eq!(w("Invoke-Mimikatz"), ["invoke-mimikatz"]);

@@ -481,6 +481,7 @@ impl RuleMatcher {
         self.fold_cache = folded.into_inner();
         self.fold_cache.text.clear();
         self.fold_cache.spans.clear();
+        self.fold_cache.ips.clear();
         for &key in &self.set_keys {
             self.bits[key as usize / 64] = 0;
         }
@@ -584,7 +585,7 @@ struct Ctx<'a, 'e> {
     folded: &'a RefCell<FoldCache>,
 }
 
-impl Ctx<'_, '_> {
+impl<'e> Ctx<'_, 'e> {
     fn condition(&self, rule: &CompiledRule, c: &CCondition) -> bool {
         match c {
             CCondition::Ref(i) => rule.detections.get(*i).is_some_and(|d| self.detection(d)),
@@ -603,7 +604,10 @@ impl Ctx<'_, '_> {
     }
 
     fn item(&self, item: &CItem) -> bool {
-        let value_holds = |alternatives: &Vec<AtomId>| alternatives.iter().any(|&a| self.atom(a));
+        // All atoms of an item read the same field: look it up once, when first needed.
+        let value = std::cell::OnceCell::new();
+        let value_holds =
+            |alternatives: &Vec<AtomId>| alternatives.iter().any(|&a| self.atom(a, &value));
         let result = if item.all {
             item.values.iter().all(value_holds)
         } else {
@@ -612,7 +616,7 @@ impl Ctx<'_, '_> {
         result != item.negated
     }
 
-    fn atom(&self, id: AtomId) -> bool {
+    fn atom(&self, id: AtomId, value: &std::cell::OnceCell<Option<Value<'e>>>) -> bool {
         let atom = &self.set.compiled.atoms[id as usize];
         if let Some(key) = atom.key
             && self.set.compiled.keys[key as usize].scanned
@@ -626,7 +630,8 @@ impl Ctx<'_, '_> {
         let m = &atom.matcher;
         match atom.field {
             Some(f) => {
-                let value = self.source.field(&self.set.compiled.fields[f as usize]);
+                let value =
+                    *value.get_or_init(|| self.source.field(&self.set.compiled.fields[f as usize]));
                 self.holds(m, f, value)
             }
             None => self
@@ -652,7 +657,9 @@ impl Ctx<'_, '_> {
                     return false;
                 };
                 let mut cache = self.folded.borrow_mut();
-                let FoldCache { text: arena, spans } = &mut *cache;
+                let FoldCache {
+                    text: arena, spans, ..
+                } = &mut *cache;
                 let (start, end) = match spans.iter().find(|s| s.0 == slot) {
                     Some(&(_, start, end)) => (start as usize, end as usize),
                     None => {
@@ -670,6 +677,19 @@ impl Ctx<'_, '_> {
                         .is_some_and(|text| m.glob_holds_folded(&crate::value::fold(text)))
                 })
             }
+            // Filters list many networks for one address field: parse the address once.
+            (Matcher::Cidr { network, prefix }, Some(v @ (Value::Str(_) | Value::Num(_)))) => {
+                let mut cache = self.folded.borrow_mut();
+                let ip = match cache.ips.iter().find(|s| s.0 == slot) {
+                    Some(&(_, ip)) => ip,
+                    None => {
+                        let ip = v.as_text().and_then(|t| t.trim().parse().ok());
+                        cache.ips.push((slot, ip));
+                        ip
+                    }
+                };
+                ip.is_some_and(|ip| crate::eval::in_network(ip, *network, *prefix))
+            }
             _ => crate::eval::matcher_holds(m, value, self.event),
         }
     }
@@ -678,11 +698,13 @@ impl Ctx<'_, '_> {
 /// Marks a cache slot as an event field (keywords) rather than a rule's field.
 const KEYWORD_SLOT: u32 = 1 << 31;
 
-/// Values folded during one event's condition evaluation: one arena, spans by slot.
+/// Values prepared during one event's condition evaluation: folded texts (one arena, spans
+/// by slot) and parsed addresses by slot.
 #[derive(Debug, Default)]
 struct FoldCache {
     text: String,
     spans: Vec<(u32, u32, u32)>,
+    ips: Vec<(u32, Option<std::net::IpAddr>)>,
 }
 
 #[cfg(test)]
