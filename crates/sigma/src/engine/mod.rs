@@ -6,20 +6,23 @@
 //!    (cached per distinct `Arc<LogSource>`, which the decoders share between events of one
 //!    classification), with the fields those rules read;
 //! 2. scans each of those fields once, folded to lower case once, through the field's
-//!    `scan::FieldScanner` (exact-value table plus one Aho-Corasick automaton of every
-//!    rule's witnesses for that field): every wildcard atom of the whole rule set on that field
-//!    is decided in that one pass (keywords likewise, over every field, when a routed rule
-//!    has them; regular expressions through their literal witnesses);
+//!    `scan::FieldScanner` (exact-value table plus one Aho-Corasick automaton of the
+//!    witnesses of the field's scanned keys): every scanned key on that field is decided in
+//!    that one pass (keywords likewise, in one pass over every field joined, when a routed
+//!    rule has them; regular expressions through their literal witnesses). A key is scanned
+//!    when it triggers a rule or belongs to a rule evaluated on every event;
 //! 3. derives the candidates: rules with a true atom in each of their (at most two) *trigger
 //!    clauses* (see `compile.rs`: sets of atoms without which the rule cannot fire), plus the
 //!    few rules that have no such atoms;
-//! 4. evaluates only the candidates' conditions, with short-circuit; scanned atoms are bit
-//!    lookups, the others (regex, cidr, numbers, fieldref, null, exists, keywords) are
-//!    evaluated lazily, only when the condition reaches them.
+//! 4. evaluates only the candidates' conditions, with short-circuit; scanned keys are bit
+//!    lookups, the other atoms (lazy keys, cidr, numbers, fieldref, null, exists) are
+//!    evaluated only when the condition reaches them, on values folded or parsed once per
+//!    event.
 //!
-//! In steady state an event allocates nothing: the matcher keeps its buffers (the atom bit
-//! set, the candidate list, the folding buffer) between events. The exceptions are rare
-//! atoms: `fieldref` without `cased` folds both values.
+//! In steady state an event allocates nothing: the matcher keeps its buffers (the key bit
+//! set, the candidate list, the folding buffers) between events. The exceptions are rare
+//! atoms: `fieldref` without `cased` folds both values, and case-insensitive patterns on
+//! array elements fold each element.
 //!
 //! Matching semantics are the reference interpreter's ([`crate::eval`]): the matchers are
 //! shared, and a differential test over the regression corpus and a fuzz target (random
