@@ -11,6 +11,7 @@
 //!   for the decisions the specification leaves open).
 
 pub mod condition;
+pub mod conformance;
 pub mod correlation;
 pub mod detection;
 pub mod engine;

@@ -8,7 +8,6 @@ use vigie_event::{Decoder, Origin, Source, SourceKind, TenantId};
 
 use crate::eval::rule_matches;
 use crate::rule::{Loaded, load_dir};
-use crate::yaml::{self, Node};
 
 /// The folder `sub` of the shared corpus, or `None` after a visible message (a failure under
 /// `CI=true`).
@@ -135,63 +134,10 @@ fn configured_placeholders_load_the_placeholder_rules() {
     assert!(again.rules.len() >= files.len());
 }
 
-struct Case {
-    rule_id: String,
-    evtx: PathBuf,
-    match_count: usize,
-}
-
-fn cases(regression: &Path) -> Vec<Case> {
-    let mut infos = Vec::new();
-    let mut stack = vec![regression.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.file_name().is_some_and(|n| n == "info.yml") {
-                infos.push(p);
-            }
-        }
-    }
-    infos.sort();
-    let mut out = Vec::new();
-    for info in infos {
-        let docs = yaml::load(&std::fs::read_to_string(&info).unwrap()).unwrap();
-        let doc = &docs[0];
-        let Some(Node::Seq(meta, _)) = doc.get("rule_metadata") else {
-            continue;
-        };
-        let Some(rule_id) = meta
-            .first()
-            .and_then(|m| m.get("id"))
-            .and_then(Node::as_str)
-        else {
-            continue;
-        };
-        let Some(Node::Seq(tests, _)) = doc.get("regression_tests_info") else {
-            continue;
-        };
-        for t in tests {
-            if t.get("type").and_then(Node::as_str) != Some("evtx") {
-                continue;
-            }
-            let Some(path) = t.get("path").and_then(Node::as_str) else {
-                continue;
-            };
-            let match_count = t
-                .get("match_count")
-                .and_then(Node::as_str)
-                .and_then(|s| s.parse().ok())
-                .unwrap_or(1);
-            out.push(Case {
-                rule_id: rule_id.to_owned(),
-                evtx: regression.parent().unwrap_or(regression).join(path),
-                match_count,
-            });
-        }
-    }
-    out
+fn cases(regression: &Path) -> Vec<crate::conformance::RegressionCase> {
+    let (cases, errors) = crate::conformance::regression_cases(regression).unwrap();
+    assert!(errors.is_empty(), "{errors:?}");
+    cases
 }
 
 #[test]
