@@ -135,3 +135,58 @@ fn rules_lint_resolves_correlations() {
     );
     assert_eq!(lines[1], "5 rules: 4 loaded, 1 rejected");
 }
+
+#[test]
+fn rules_test_reports_each_failing_case_and_counts() {
+    let (code, stdout, stderr) = vigie(&["rules", "test", "--rules", "rules", "regression"]);
+    assert_eq!(code, 1);
+    let lines: Vec<_> = stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{stdout}");
+    assert!(
+        lines[0].starts_with("FAIL regression/broken/info.yml: 0a1b2c3d-0000-4000-8000-000000000003 (Unknown Modifier): rule rejected: rules/bad.yml:16: S003-modifier"),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[1].starts_with("FAIL regression/whoami/info.yml: 0a1b2c3d-0000-4000-8000-000000000001 (Whoami Execution): sample regression/whoami/missing.evtx: "),
+        "{}",
+        lines[1]
+    );
+    assert_eq!(lines[2], "0 passed, 2 failed");
+    assert!(stderr.contains("skipped 1 tests"), "{stderr}");
+    // Without --rules, ./rules is used.
+    let (code, default_stdout, _) = vigie(&["rules", "test", "regression"]);
+    assert_eq!((code, default_stdout), (1, stdout));
+}
+
+/// The SigmaHQ regression corpus with the SigmaHQ rules: every test passes (issue 4).
+#[test]
+fn rules_test_passes_the_sigmahq_regression_corpus() {
+    let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/sigma");
+    if !shared.join("regression").is_dir() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "{} is missing (CI=true requires it)",
+            shared.display()
+        );
+        #[allow(clippy::print_stderr)]
+        {
+            eprintln!("SKIPPED: {} is missing", shared.display());
+        }
+        return;
+    }
+    let rules = shared.join("rules");
+    let regression = shared.join("regression");
+    let (code, stdout, _) = vigie(&[
+        "rules",
+        "test",
+        "--rules",
+        rules.to_str().unwrap(),
+        regression.to_str().unwrap(),
+    ]);
+    let last = stdout.lines().last().unwrap_or_default();
+    assert!(last.ends_with(" passed, 0 failed"), "{stdout}");
+    let passed: usize = last.split(' ').next().unwrap().parse().unwrap();
+    assert!(passed >= 90, "{last}");
+    assert_eq!(code, 0);
+}

@@ -56,10 +56,16 @@ fn resolve(root: &Path, info: &Path, path: &str) -> PathBuf {
             .zip(Path::new(path).file_name())
             .map(|(dir, name)| dir.join(name)),
     ];
-    candidates
-        .iter()
-        .flatten()
-        .find(|p| p.is_file())
+    // Missing: name it where its folder exists, so that the message points somewhere real.
+    let found = candidates.iter().flatten().find(|p| p.is_file());
+    let near = || {
+        candidates
+            .iter()
+            .flatten()
+            .find(|p| p.parent().is_some_and(Path::is_dir))
+    };
+    found
+        .or_else(near)
         .cloned()
         .unwrap_or_else(|| root.join(path))
 }
