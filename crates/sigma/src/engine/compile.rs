@@ -109,9 +109,9 @@ pub(super) struct Compiled {
 
 /// What makes two indexed atoms the same key.
 #[derive(PartialEq, Eq, Hash)]
-enum Signature {
-    Glob(Option<u32>, crate::value::SigmaString, bool),
-    Regex(Option<u32>, String),
+enum Signature<'a> {
+    Glob(Option<u32>, &'a crate::value::SigmaString, bool),
+    Regex(Option<u32>, &'a str),
 }
 
 /// Whether the per-field scan can decide a matcher exactly: wildcard patterns with at least
@@ -205,41 +205,55 @@ impl Compiled {
     }
 
     fn assign_keys(&mut self) {
-        let mut by_signature: FxHashMap<Signature, KeyId> = FxHashMap::default();
-        for atom in &mut self.atoms {
-            if !atom.indexed {
-                continue;
-            }
+        // First pass: the key of each indexed atom, by a signature borrowed from the atom
+        // (no pattern is copied but one per key).
+        let mut by_signature: FxHashMap<Signature<'_>, KeyId> = FxHashMap::default();
+        let mut first_atom: Vec<usize> = Vec::new();
+        let mut assigned: Vec<Option<KeyId>> = Vec::with_capacity(self.atoms.len());
+        for (index, atom) in self.atoms.iter().enumerate() {
             let signature = match &atom.matcher {
-                Matcher::Glob { pattern, cased } => {
-                    Signature::Glob(atom.field, pattern.clone(), *cased)
+                Matcher::Glob { pattern, cased } if atom.indexed => {
+                    Signature::Glob(atom.field, pattern, *cased)
                 }
-                Matcher::Regex(re) => Signature::Regex(atom.field, re.as_str().to_owned()),
-                _ => continue,
+                Matcher::Regex(re) if atom.indexed => Signature::Regex(atom.field, re.as_str()),
+                _ => {
+                    assigned.push(None);
+                    continue;
+                }
             };
-            let keys = &mut self.keys;
-            let witnesses = std::mem::take(&mut atom.regex_witnesses);
             let id = *by_signature.entry(signature).or_insert_with(|| {
-                keys.push(Key {
+                first_atom.push(index);
+                (first_atom.len() - 1) as KeyId
+            });
+            assigned.push(Some(id));
+        }
+        drop(by_signature);
+        self.keys = first_atom
+            .iter()
+            .map(|&i| {
+                let atom = &mut self.atoms[i];
+                Key {
                     field: atom.field,
                     matcher: atom.matcher.clone(),
-                    regex_witnesses: witnesses,
+                    regex_witnesses: std::mem::take(&mut atom.regex_witnesses),
                     triggers: Vec::new(),
                     rules: Vec::new(),
                     scanned: false,
-                });
-                (keys.len() - 1) as KeyId
-            });
+                }
+            })
+            .collect();
+        for (atom, id) in self.atoms.iter_mut().zip(assigned) {
+            let Some(id) = id else { continue };
             atom.key = Some(id);
-            let rules = &mut keys[id as usize].rules;
-            if rules.last() != Some(&atom.rule) {
-                rules.push(atom.rule);
+            atom.regex_witnesses = Vec::new();
+            let key = &mut self.keys[id as usize];
+            if key.rules.last() != Some(&atom.rule) {
+                key.rules.push(atom.rule);
             }
             if atom.trigger != 0 {
-                let triggers = &mut keys[id as usize].triggers;
-                match triggers.last_mut() {
+                match key.triggers.last_mut() {
                     Some((rule, mask)) if *rule == atom.rule => *mask |= atom.trigger,
-                    _ => triggers.push((atom.rule, atom.trigger)),
+                    _ => key.triggers.push((atom.rule, atom.trigger)),
                 }
             }
         }
