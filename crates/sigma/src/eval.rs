@@ -244,8 +244,7 @@ pub(crate) fn in_network(ip: IpAddr, network: IpAddr, prefix: u8) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use bytes::Bytes;
-    use vigie_event::{Decoder, Origin, Source, SourceKind, TenantId};
+    use crate::testing::event;
 
     use super::*;
     use crate::rule::{Loaded, parse_rules};
@@ -256,15 +255,6 @@ mod tests {
         parse_rules(&text, "test.yml", &mut loaded);
         assert!(loaded.rejected.is_empty(), "{:?}\n{text}", loaded.rejected);
         loaded.rules.remove(0)
-    }
-
-    fn event(json: &str) -> Event {
-        Decoder::new(Origin::new(
-            TenantId::new("t").unwrap(),
-            Source::new(SourceKind::File, "t"),
-        ))
-        .decode_json(Bytes::copy_from_slice(json.as_bytes()))
-        .unwrap()
     }
 
     /// (detection YAML, event JSON, expected match)

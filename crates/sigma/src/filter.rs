@@ -107,20 +107,12 @@ impl Loaded {
 
 #[cfg(test)]
 mod tests {
-    use bytes::Bytes;
-    use vigie_event::{Decoder, Event, Origin, Source, SourceKind, TenantId};
+    use vigie_event::Event;
+
+    use crate::testing::event;
 
     use crate::eval::rule_matches;
     use crate::rule::{Loaded, parse_rules};
-
-    fn event(json: &str) -> Event {
-        Decoder::new(Origin::new(
-            TenantId::new("t").unwrap(),
-            Source::new(SourceKind::File, "t"),
-        ))
-        .decode_json(Bytes::copy_from_slice(json.as_bytes()))
-        .unwrap()
-    }
 
     const RULES: &str = "title: Rar
 id: 6f3e2987-db24-4c78-a860-b4f4095a7095
@@ -246,7 +238,7 @@ filter:
 
     #[test]
     fn specification_schema_test_filters() {
-        let Some(dir) = crate::regression::shared("spec/tests/schema/filter") else {
+        let Some(dir) = crate::testing::shared("spec/tests/schema/filter") else {
             return;
         };
         let mut loaded = Loaded::default();

@@ -26,6 +26,8 @@ mod yaml;
 
 #[cfg(test)]
 mod regression;
+#[cfg(test)]
+mod testing;
 
 pub use correlation::{Correlation, CorrelationEngine, CorrelationMatch, CorrelationSet, Limits};
 pub use engine::{MatchStats, Reloadable, RuleMatcher, RuleSet, Shape};

@@ -3,37 +3,18 @@
 //! passes.
 
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
-use vigie_event::{Decoder, Origin, Source, SourceKind, TenantId};
+use vigie_event::Event;
 
+use crate::conformance::RegressionCase;
 use crate::eval::rule_matches;
 use crate::rule::{Loaded, load_dir};
-
-/// The folder `sub` of the shared corpus, or `None` after a visible message (a failure under
-/// `CI=true`).
-pub(crate) fn shared(sub: &str) -> Option<PathBuf> {
-    let root = std::env::var_os("VIGIE_SIGMA_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/sigma"));
-    let dir = root.join(sub);
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "corpus {} is missing (CI=true requires it)",
-        dir.display()
-    );
-    #[allow(clippy::print_stderr)]
-    {
-        eprintln!("SKIPPED: corpus {} is missing", dir.display());
-    }
-    None
-}
+use crate::testing::{decoder, shared};
 
 /// The whole corpus, loaded once for all the tests of this module.
 fn all_rules(root: &Path) -> &'static Loaded {
-    static LOADED: std::sync::OnceLock<Loaded> = std::sync::OnceLock::new();
+    static LOADED: OnceLock<Loaded> = OnceLock::new();
     LOADED.get_or_init(|| load_all(root))
 }
 
@@ -134,10 +115,31 @@ fn configured_placeholders_load_the_placeholder_rules() {
     assert!(again.rules.len() >= files.len());
 }
 
-fn cases(regression: &Path) -> Vec<crate::conformance::RegressionCase> {
-    let (cases, errors) = crate::conformance::regression_cases(regression).unwrap();
-    assert!(errors.is_empty(), "{errors:?}");
-    cases
+/// Every EVTX regression case with its decoded sample, decoded once for all the tests of
+/// this module.
+fn corpus(regression: &Path) -> &'static [(RegressionCase, Vec<Event>)] {
+    static CORPUS: OnceLock<Vec<(RegressionCase, Vec<Event>)>> = OnceLock::new();
+    CORPUS.get_or_init(|| {
+        let (cases, errors) = crate::conformance::regression_cases(regression).unwrap();
+        assert!(errors.is_empty(), "{errors:?}");
+        let mut decoder = decoder("regression");
+        cases
+            .into_iter()
+            .map(|case| {
+                let events = decoder
+                    .decode_evtx_file(std::fs::read(&case.evtx).unwrap())
+                    .unwrap()
+                    .collect::<Result<_, _>>()
+                    .unwrap();
+                (case, events)
+            })
+            .collect()
+    })
+}
+
+/// Every decoded regression event.
+fn corpus_events(regression: &Path) -> impl Iterator<Item = &'static Event> {
+    corpus(regression).iter().flat_map(|(_, events)| events)
 }
 
 #[test]
@@ -147,14 +149,10 @@ fn sigmahq_regression_samples() {
         return;
     };
     let loaded = all_rules(&root);
-    let cases = cases(&regression);
-    assert!(cases.len() >= 90, "only {} regression tests", cases.len());
-    let mut decoder = Decoder::new(Origin::new(
-        TenantId::new("regression").unwrap(),
-        Source::new(SourceKind::File, "regression"),
-    ));
+    let corpus = corpus(&regression);
+    assert!(corpus.len() >= 90, "only {} regression tests", corpus.len());
     let mut failures = Vec::new();
-    for case in &cases {
+    for (case, events) in corpus {
         let Some(rule) = loaded
             .rules
             .iter()
@@ -170,11 +168,6 @@ fn sigmahq_regression_samples() {
             failures.push(format!("{}: {why}", case.rule_id));
             continue;
         };
-        let events: Vec<_> = decoder
-            .decode_evtx_file(std::fs::read(&case.evtx).unwrap())
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
         let hits = events.iter().filter(|e| rule_matches(rule, e)).count();
         if hits < case.match_count {
             let logsources: Vec<_> = events.iter().map(|e| e.logsource.to_string()).collect();
@@ -184,7 +177,7 @@ fn sigmahq_regression_samples() {
             ));
         }
     }
-    let passed = cases.len() - failures.len();
+    let passed = corpus.len() - failures.len();
     #[allow(clippy::print_stderr)]
     {
         for f in &failures {
@@ -209,19 +202,7 @@ fn no_rule_fires_on_everything() {
         return;
     };
     let loaded = all_rules(&root);
-    let mut decoder = Decoder::new(Origin::new(
-        TenantId::new("regression").unwrap(),
-        Source::new(SourceKind::File, "regression"),
-    ));
-    let mut events = Vec::new();
-    for case in cases(&regression) {
-        for e in decoder
-            .decode_evtx_file(std::fs::read(&case.evtx).unwrap())
-            .unwrap()
-        {
-            events.push(e.unwrap());
-        }
-    }
+    let events: Vec<&Event> = corpus_events(&regression).collect();
     let mut worst = (0usize, String::new());
     let mut total = 0;
     for rule in &loaded.rules {
@@ -266,30 +247,17 @@ fn compiled_rule_set_agrees_with_the_reference() {
     let loaded = all_rules(&root);
     let set = std::sync::Arc::new(crate::RuleSet::new(loaded.rules.clone()));
     let mut matcher = set.matcher();
-    let mut decoder = Decoder::new(Origin::new(
-        TenantId::new("regression").unwrap(),
-        Source::new(SourceKind::File, "regression"),
-    ));
     let mut compared = 0;
-    for case in cases(&regression) {
-        for event in decoder
-            .decode_evtx_file(std::fs::read(&case.evtx).unwrap())
-            .unwrap()
-        {
-            let event = event.unwrap();
+    for (case, events) in corpus(&regression) {
+        for event in events {
             let reference: Vec<usize> = loaded
                 .rules
                 .iter()
                 .enumerate()
-                .filter(|(_, r)| rule_matches(r, &event))
+                .filter(|(_, r)| rule_matches(r, event))
                 .map(|(i, _)| i)
                 .collect();
-            assert_eq!(
-                matcher.matches(&event),
-                reference,
-                "{}",
-                case.evtx.display()
-            );
+            assert_eq!(matcher.matches(event), reference, "{}", case.evtx.display());
             compared += 1;
         }
     }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use vigie_event::{Decoder, Event, Origin, Source, SourceKind, TenantId, Timestamp};
+use vigie_event::{Decoder, Event, Timestamp};
 
 use super::*;
 use crate::rule::{Loaded, parse_rules};
@@ -33,10 +33,7 @@ impl Harness {
         Harness {
             rules,
             engine: CorrelationEngine::new(Arc::new(set), limits),
-            decoder: Decoder::new(Origin::new(
-                TenantId::new("t").unwrap(),
-                Source::new(SourceKind::File, "t"),
-            )),
+            decoder: crate::testing::decoder("t"),
             rule_alerts: Vec::new(),
         }
     }
@@ -621,7 +618,7 @@ fn bad_correlations_are_rejected_with_the_reason() {
 /// Every schema test correlation of the specification loads.
 #[test]
 fn specification_schema_examples_load() {
-    let Some(dir) = crate::regression::shared("spec/tests/schema/correlation") else {
+    let Some(dir) = crate::testing::shared("spec/tests/schema/correlation") else {
         return;
     };
     let mut files: Vec<_> = std::fs::read_dir(&dir)

@@ -712,8 +712,7 @@ struct FoldCache {
 
 #[cfg(test)]
 mod tests {
-    use bytes::Bytes;
-    use vigie_event::{Decoder, Origin, Source, SourceKind, TenantId};
+    use crate::testing::event;
 
     use super::*;
     use crate::rule::{Loaded, parse_rules};
@@ -726,15 +725,6 @@ mod tests {
         }
         assert!(loaded.rejected.is_empty(), "{:?}", loaded.rejected);
         Arc::new(RuleSet::new(loaded.rules))
-    }
-
-    fn event(json: &str) -> Event {
-        Decoder::new(Origin::new(
-            TenantId::new("t").unwrap(),
-            Source::new(SourceKind::File, "t"),
-        ))
-        .decode_json(Bytes::copy_from_slice(json.as_bytes()))
-        .unwrap()
     }
 
     #[test]
