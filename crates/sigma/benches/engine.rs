@@ -10,55 +10,22 @@
 
 use std::alloc::System;
 use std::hint::black_box;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
-use vigie_event::{Decoder, Event, Origin, Source, SourceKind, TenantId};
+use vigie_event::Event;
 use vigie_sigma::{Loaded, RuleSet, load_dir};
 
+#[path = "common/corpus.rs"]
+mod corpus;
 #[path = "common/synthetic.rs"]
 mod synthetic;
 
+use corpus::{decoder, regression_events, shared};
+
 #[global_allocator]
 static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
-
-fn shared() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/sigma")
-}
-
-fn decoder() -> Decoder {
-    Decoder::new(Origin::new(
-        TenantId::new("bench").unwrap(),
-        Source::new(SourceKind::File, "bench"),
-    ))
-}
-
-fn regression_events() -> Vec<Event> {
-    let mut decoder = decoder();
-    let mut out = Vec::new();
-    let mut stack = vec![shared().join("regression")];
-    while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.extension().is_some_and(|e| e == "evtx") {
-                for e in decoder
-                    .decode_evtx_file(std::fs::read(&path).unwrap())
-                    .unwrap()
-                {
-                    out.push(e.unwrap());
-                }
-            }
-        }
-    }
-    out
-}
 
 /// Candidates, matches and heap allocations per event over one pass (after a warm-up pass,
 /// so that the matcher's buffers and route cache have grown).

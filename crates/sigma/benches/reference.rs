@@ -6,44 +6,14 @@
 //! figures in BENCHMARKS.md).
 
 use std::hint::black_box;
-use std::path::{Path, PathBuf};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use vigie_event::{Decoder, Event, Origin, Source, SourceKind, TenantId};
 use vigie_sigma::eval::rule_matches;
 use vigie_sigma::{Loaded, load_dir};
 
-fn shared() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/sigma")
-}
-
-fn events() -> Vec<Event> {
-    let mut decoder = Decoder::new(Origin::new(
-        TenantId::new("bench").unwrap(),
-        Source::new(SourceKind::File, "bench"),
-    ));
-    let mut out = Vec::new();
-    let mut stack = vec![shared().join("regression")];
-    while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.extension().is_some_and(|e| e == "evtx") {
-                for e in decoder
-                    .decode_evtx_file(std::fs::read(&path).unwrap())
-                    .unwrap()
-                {
-                    out.push(e.unwrap());
-                }
-            }
-        }
-    }
-    out
-}
+#[path = "common/corpus.rs"]
+mod corpus;
+use corpus::{regression_events, shared};
 
 fn bench(c: &mut Criterion) {
     let rules_dir = shared().join("rules/windows");
@@ -72,7 +42,7 @@ fn bench(c: &mut Criterion) {
     group.bench_function("compile_windows_rules", |b| {
         b.iter(|| black_box(vigie_sigma::RuleSet::new(loaded.rules.clone()).shape()))
     });
-    let events = events();
+    let events = regression_events();
     group.throughput(Throughput::Elements(events.len() as u64));
     group.bench_function("all_windows_rules_per_event", |b| {
         b.iter(|| {
