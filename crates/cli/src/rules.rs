@@ -57,7 +57,8 @@ pub(crate) fn run(args: &RulesArgs) -> Result<ExitCode> {
 }
 
 /// Loads rule files and folders (with placeholder values from `placeholders`), applies the
-/// filters and resolves the correlations; their diagnostics join `rejected`.
+/// filters and resolves the correlations (moved out of `Loaded` into the set returned); their
+/// diagnostics join `rejected`.
 pub(crate) fn load(
     paths: &[PathBuf],
     placeholders: Option<&std::path::Path>,
@@ -82,13 +83,13 @@ pub(crate) fn load(
     let notes = loaded.apply_filters();
     let (correlations, diagnostics) =
         CorrelationSet::new(std::mem::take(&mut loaded.correlations), &loaded.rules);
-    loaded.correlations = correlations.correlations().to_vec();
     loaded.rejected.extend(diagnostics);
     Ok((loaded, notes, correlations))
 }
 
 fn run_lint(args: &LintArgs) -> Result<ExitCode> {
-    let (loaded, notes, _) = load(&args.paths, args.placeholders.as_deref())?;
+    let (loaded, notes, correlations) = load(&args.paths, args.placeholders.as_deref())?;
+    let correlation_count = correlations.correlations().len();
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     for note in &notes {
@@ -102,8 +103,8 @@ fn run_lint(args: &LintArgs) -> Result<ExitCode> {
             writeln!(out, "note: {note}")?;
         }
     }
-    let total = loaded.rules.len() + loaded.correlations.len() + loaded.rejected.len();
-    let loaded_count = loaded.rules.len() + loaded.correlations.len();
+    let loaded_count = loaded.rules.len() + correlation_count;
+    let total = loaded_count + loaded.rejected.len();
     for d in &loaded.rejected {
         if args.json {
             let line = serde_json::json!({
@@ -118,7 +119,7 @@ fn run_lint(args: &LintArgs) -> Result<ExitCode> {
     if args.json {
         let summary = serde_json::json!({
             "rules": total, "loaded": loaded_count, "rejected": loaded.rejected.len(),
-            "correlations": loaded.correlations.len(),
+            "correlations": correlation_count,
         });
         writeln!(out, "{summary}")?;
     } else {

@@ -58,17 +58,6 @@ pub enum Matcher {
     },
 }
 
-impl Matcher {
-    /// For a case-insensitive wildcard pattern, whether it matches `folded` (a value already
-    /// folded with [`fold`]); `false` for other matchers.
-    pub(crate) fn glob_holds_folded(&self, folded: &str) -> bool {
-        match self {
-            Matcher::Glob { pattern, .. } => pattern.matches(folded),
-            _ => false,
-        }
-    }
-}
-
 /// The date parts of the time modifiers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DatePart {

@@ -70,7 +70,28 @@ pub(crate) struct Ctx<'a> {
     pub(crate) placeholders: &'a crate::placeholder::Placeholders,
 }
 
-impl Ctx<'_> {
+impl<'a> Ctx<'a> {
+    /// The context of document `doc` of `file`, named by its `id` in diagnostics.
+    pub(crate) fn for_document(
+        file: &'a str,
+        doc: &Node,
+        placeholders: &'a crate::placeholder::Placeholders,
+    ) -> Ctx<'a> {
+        Ctx {
+            file,
+            rule_id: doc.get("id").and_then(Node::as_str).map(str::to_owned),
+            placeholders,
+        }
+    }
+
+    /// The document's mandatory `title`.
+    pub(crate) fn title(&self, doc: &Node) -> Result<String, Diagnostic> {
+        doc.get("title")
+            .and_then(Node::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| self.diag(doc.line(), Code::Structure, "missing 'title'"))
+    }
+
     pub(crate) fn diag(&self, line: usize, code: Code, message: impl Into<String>) -> Diagnostic {
         Diagnostic {
             rule_id: self.rule_id.clone(),
@@ -228,18 +249,9 @@ fn compile_filter(
     placeholders: &crate::placeholder::Placeholders,
 ) -> Result<crate::filter::Filter, Diagnostic> {
     use crate::filter::{Filter, Targets};
-    let mut ctx = Ctx {
-        file,
-        rule_id: None,
-        placeholders,
-    };
-    ctx.rule_id = doc.get("id").and_then(Node::as_str).map(str::to_owned);
+    let ctx = Ctx::for_document(file, doc, placeholders);
     let line = doc.line();
-    let title = doc
-        .get("title")
-        .and_then(Node::as_str)
-        .ok_or_else(|| ctx.diag(line, Code::Structure, "missing 'title'"))?
-        .to_owned();
+    let title = ctx.title(doc)?;
     let logsource = compile_logsource(&ctx, doc, line, false)?;
     let block = doc
         .get("filter")
@@ -285,12 +297,7 @@ fn compile_rule(
     doc: &Node,
     placeholders: &crate::placeholder::Placeholders,
 ) -> Result<Rule, Diagnostic> {
-    let mut ctx = Ctx {
-        file,
-        rule_id: None,
-        placeholders,
-    };
-    ctx.rule_id = doc.get("id").and_then(Node::as_str).map(str::to_owned);
+    let ctx = Ctx::for_document(file, doc, placeholders);
     let line = doc.line();
     if doc.get("action").and_then(Node::as_str) == Some("global") {
         return Err(ctx.diag(
@@ -299,11 +306,7 @@ fn compile_rule(
             "rule collections (action: global) are Sigma v1 only",
         ));
     }
-    let title = doc
-        .get("title")
-        .and_then(Node::as_str)
-        .ok_or_else(|| ctx.diag(line, Code::Structure, "missing 'title'"))?
-        .to_owned();
+    let title = ctx.title(doc)?;
     let logsource = compile_logsource(&ctx, doc, line, true)?;
     let detection_node = doc
         .get("detection")

@@ -51,25 +51,14 @@ fn number(ctx: &Ctx<'_>, key: &Scalar, node: &Node) -> Result<f64, Diagnostic> {
 
 /// Compiles one correlation document.
 pub(crate) fn compile_correlation(file: &str, doc: &Node) -> Result<Correlation, Diagnostic> {
+    // Correlations hold no detection values, so no placeholders.
     let none = crate::placeholder::Placeholders::default();
-    let ctx = Ctx {
-        file,
-        rule_id: doc.get("id").and_then(Node::as_str).map(str::to_owned),
-        placeholders: &none,
-    };
+    let ctx = Ctx::for_document(file, doc, &none);
     let line = doc.line();
     let err = |line: usize, message: String| ctx.diag(line, Code::Correlation, message);
-    let title = doc
-        .get("title")
-        .and_then(Node::as_str)
-        .ok_or_else(|| ctx.diag(line, Code::Structure, "missing 'title'"))?
-        .to_owned();
-    let block = doc
-        .get("correlation")
-        .filter(|n| matches!(n, Node::Map(..)))
-        .ok_or_else(|| err(line, "'correlation' must be a map".into()))?;
-    let Node::Map(entries, block_line) = block else {
-        unreachable!("checked above")
+    let title = ctx.title(doc)?;
+    let Some(block @ Node::Map(entries, block_line)) = doc.get("correlation") else {
+        return Err(err(line, "'correlation' must be a map".into()));
     };
     for (key, _) in entries {
         if !matches!(

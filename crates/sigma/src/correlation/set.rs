@@ -1,7 +1,7 @@
 //! Correlations with their references resolved: to rules of a rule set (by index) and to
 //! each other (chains), cycles and dangling references rejected with diagnostics.
 
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::Correlation;
 use crate::error::{Code, Diagnostic};
@@ -30,7 +30,7 @@ pub struct CorrelationSet {
     /// Per correlation, the (correlation, input position) pairs it feeds.
     pub(super) correlation_listeners: Vec<Vec<(usize, usize)>>,
     /// Rules whose standalone matches are suppressed (`generate: false`).
-    pub(super) suppressed_rules: FxHashMap<usize, ()>,
+    pub(super) suppressed_rules: FxHashSet<usize>,
     /// Per correlation, whether its matches are reported (not an intermediate step).
     pub(super) emitted: Vec<bool>,
 }
@@ -184,7 +184,7 @@ impl CorrelationSet {
         }
         for (r, generate) in rule_generate {
             if !generate {
-                set.suppressed_rules.insert(r, ());
+                set.suppressed_rules.insert(r);
             }
         }
         for (k, generate) in correlation_generate {
@@ -232,7 +232,7 @@ impl CorrelationSet {
     /// Whether rule `index`'s own matches should be reported: `false` when only correlations
     /// with `generate: false` use it.
     pub fn rule_emitted(&self, index: usize) -> bool {
-        !self.suppressed_rules.contains_key(&index)
+        !self.suppressed_rules.contains(&index)
     }
 
     /// Whether rule `index` feeds any correlation (callers skip [`super::CorrelationEngine`]

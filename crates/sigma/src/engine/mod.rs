@@ -674,12 +674,16 @@ impl<'e> Ctx<'_, 'e> {
                 };
                 pattern.matches(&arena[start..end])
             }
-            (Matcher::Glob { cased: false, .. }, Some(Value::Array(items))) => {
-                items.iter().any(|v| {
-                    v.as_text()
-                        .is_some_and(|text| m.glob_holds_folded(&crate::value::fold(text)))
-                })
-            }
+            (
+                Matcher::Glob {
+                    pattern,
+                    cased: false,
+                },
+                Some(Value::Array(items)),
+            ) => items.iter().any(|v| {
+                v.as_text()
+                    .is_some_and(|text| pattern.matches(&crate::value::fold(text)))
+            }),
             // Filters list many networks for one address field: parse the address once.
             (Matcher::Cidr { network, prefix }, Some(v @ (Value::Str(_) | Value::Num(_)))) => {
                 let mut cache = self.folded.borrow_mut();
