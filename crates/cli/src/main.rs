@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 
 mod decode;
 mod demo;
+mod hunt;
 mod render;
 mod rules;
 
@@ -23,6 +24,8 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Decodes log files (EVTX, JSON/NDJSON, syslog, CEF, LEEF) and prints the events as NDJSON.
     Decode(decode::DecodeArgs),
+    /// Hunts EVTX and JSON files with Sigma rules and reports every detection.
+    Hunt(hunt::HuntArgs),
     /// Sigma rule tools (`vigie rules lint DIR…`).
     Rules(rules::RulesArgs),
 }
@@ -32,6 +35,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Demo(args) => demo::run(&args),
         Command::Decode(args) => decode::run(&args),
+        Command::Hunt(args) => hunt::run(&args),
         Command::Rules(args) => rules::run(&args),
     };
     match result {

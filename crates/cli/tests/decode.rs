@@ -81,7 +81,7 @@ fn missing_file_is_reported_and_the_rest_goes_on() {
 
 #[test]
 fn demo_runs() {
-    let (code, stdout, stderr) = vigie(&["demo", "--corpus", ".", "--rules", "rules"]);
+    let (code, stdout, stderr) = vigie(&["demo", "--corpus", "regression", "--rules", "rules"]);
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("syslog-rfc5424"));
     assert!(stdout.contains("windows/process_creation/security"));

@@ -26,17 +26,36 @@ use std::io::Cursor;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use evtx::{EvtxParser, IntoIterChunks, ParserSettings};
+use evtx::{EvtxChunkData, EvtxParser, IntoIterChunks, ParserSettings};
 
 use super::Decoder;
 use crate::error::DecodeError;
 use crate::event::{Event, Format};
 
+/// Size of the EVTX file header block, before the first chunk.
+pub const EVTX_HEADER_BYTES: usize = 4096;
+
+/// Size of one EVTX chunk: records, their strings and templates, self-contained.
+pub const EVTX_CHUNK_BYTES: usize = 65536;
+
+/// Whether `head` (the first bytes of a file) starts like an EVTX file.
+pub fn is_evtx_header(head: &[u8]) -> bool {
+    head.starts_with(b"ElfFile\0")
+}
+
+/// Where the chunks come from: the whole file (the `evtx` parser, which walks a wrapped-around
+/// log from its oldest chunk), or a run of chunks cut out of a file (see
+/// [`EvtxRecords::from_chunks`]).
+enum Chunks {
+    File(IntoIterChunks<Cursor<Vec<u8>>>),
+    Slice { data: Vec<u8>, next: usize },
+}
+
 /// The records of one EVTX file, rendered as JSON, in record order.
 ///
 /// Owns the file's bytes; renders one chunk (64 KiB, up to a few hundred records) at a time.
 pub struct EvtxRecords {
-    chunks: IntoIterChunks<Cursor<Vec<u8>>>,
+    chunks: Chunks,
     settings: Arc<ParserSettings>,
     pending: VecDeque<Result<Bytes, DecodeError>>,
     chunk_index: u64,
@@ -66,12 +85,19 @@ fn evtx_error(context: String, err: &dyn std::error::Error) -> DecodeError {
 impl EvtxRecords {
     /// Opens an EVTX file held in memory; fails when its header is not an EVTX header.
     pub fn new(file: Vec<u8>) -> Result<EvtxRecords, DecodeError> {
+        if !is_evtx_header(&file) {
+            return Err(DecodeError::Evtx {
+                context: "file header".to_owned(),
+                message: "not an EVTX file: it does not start with the ElfFile signature"
+                    .to_owned(),
+            });
+        }
         let settings = ParserSettings::new().indent(false).num_threads(1);
         let parser = EvtxParser::from_buffer(file)
             .map_err(|e| evtx_error("file header".to_owned(), &e))?
             .with_configuration(settings.clone());
         Ok(EvtxRecords {
-            chunks: parser.into_chunks(),
+            chunks: Chunks::File(parser.into_chunks()),
             settings: Arc::new(settings),
             pending: VecDeque::new(),
             chunk_index: 0,
@@ -79,17 +105,74 @@ impl EvtxRecords {
         })
     }
 
+    /// The records of consecutive chunks cut out of an EVTX file: `data` holds whole 64 KiB
+    /// chunks (a shorter tail is reported as an incomplete chunk), the first being chunk
+    /// number `first_chunk` of the file. This lets several threads share one large file; the
+    /// caller checks the file header ([`is_evtx_header`]). All-zero chunks (unused space of
+    /// a log) are skipped, as the file parser does. Records come in file order, not in the
+    /// order of a wrapped-around log.
+    pub fn from_chunks(data: Vec<u8>, first_chunk: u64) -> EvtxRecords {
+        let settings = ParserSettings::new().indent(false).num_threads(1);
+        EvtxRecords {
+            chunks: Chunks::Slice { data, next: 0 },
+            settings: Arc::new(settings),
+            pending: VecDeque::new(),
+            chunk_index: first_chunk,
+            done: false,
+        }
+    }
+
+    /// The next chunk of the source, `None` at its end.
+    fn next_chunk(&mut self) -> Option<Result<EvtxChunkData, DecodeError>> {
+        let index = self.chunk_index;
+        match &mut self.chunks {
+            Chunks::File(chunks) => Some(
+                chunks
+                    .next()?
+                    .map_err(|e| evtx_error(format!("chunk {index}"), &e)),
+            ),
+            Chunks::Slice { data, next } => loop {
+                let start = *next;
+                if start >= data.len() {
+                    return None;
+                }
+                let end = (start + EVTX_CHUNK_BYTES).min(data.len());
+                *next = end;
+                if end - start < EVTX_CHUNK_BYTES {
+                    return Some(Err(DecodeError::Evtx {
+                        context: format!("chunk {index}"),
+                        message: format!(
+                            "incomplete chunk: {} bytes of {EVTX_CHUNK_BYTES}",
+                            end - start
+                        ),
+                    }));
+                }
+                let bytes = &data[start..end];
+                if bytes.iter().all(|b| *b == 0) {
+                    self.chunk_index += 1;
+                    continue;
+                }
+                let mut chunk = EvtxChunkData::new(bytes.to_vec(), false)
+                    .map_err(|e| evtx_error(format!("chunk {}", self.chunk_index), &e));
+                if let Ok(chunk) = &mut chunk {
+                    chunk.number = Some(self.chunk_index);
+                }
+                return Some(chunk);
+            },
+        }
+    }
+
     fn render_next_chunk(&mut self) {
+        let next = self.next_chunk();
         let index = self.chunk_index;
         self.chunk_index += 1;
-        let mut data = match self.chunks.next() {
+        let mut data = match next {
             None => {
                 self.done = true;
                 return;
             }
             Some(Err(e)) => {
-                self.pending
-                    .push_back(Err(evtx_error(format!("chunk {index}"), &e)));
+                self.pending.push_back(Err(e));
                 return;
             }
             Some(Ok(data)) => data,
@@ -159,6 +242,15 @@ impl Decoder {
             records: EvtxRecords::new(file)?,
             decoder: self,
         })
+    }
+
+    /// Decodes the records of chunks cut out of an EVTX file (see
+    /// [`EvtxRecords::from_chunks`]).
+    pub fn decode_evtx_chunks(&mut self, data: Vec<u8>, first_chunk: u64) -> EvtxEvents<'_> {
+        EvtxEvents {
+            records: EvtxRecords::from_chunks(data, first_chunk),
+            decoder: self,
+        }
     }
 
     /// Decodes one record rendered as JSON by [`EvtxRecords`] (or evtx_dump).
@@ -363,6 +455,47 @@ mod tests {
             }
         }
         assert!(records >= files.len());
+    }
+
+    #[test]
+    fn chunks_cut_out_of_files_decode_like_the_files() {
+        let Some(dir) = testdata::sigma_dir("regression/regression_data") else {
+            return;
+        };
+        let files = testdata::files_with_suffix(&dir, ".evtx");
+        let mut d = decoder();
+        let fields = |e: &Event| {
+            e.fields
+                .iter()
+                .map(|(id, v)| format!("{}={v:?}", id.name()))
+                .collect::<Vec<_>>()
+        };
+        // Three files' chunks in a row, an unused (all-zero) chunk between them and a torn
+        // tail: the events of each file, in order, then one error for the tail.
+        let mut run = Vec::new();
+        let mut expected = Vec::new();
+        for (n, path) in files.iter().take(3).enumerate() {
+            let file = std::fs::read(path).unwrap();
+            assert!(is_evtx_header(&file));
+            for e in d.decode_evtx_file(file.clone()).unwrap() {
+                expected.push(fields(&e.unwrap()));
+            }
+            run.extend_from_slice(&file[EVTX_HEADER_BYTES..EVTX_HEADER_BYTES + EVTX_CHUNK_BYTES]);
+            if n == 0 {
+                run.resize(run.len() + EVTX_CHUNK_BYTES, 0);
+            }
+        }
+        run.extend_from_slice(&[1; 100]);
+        let items: Vec<_> = d.decode_evtx_chunks(run, 7).collect();
+        let (events, errors): (Vec<_>, Vec<_>) = items.into_iter().partition(Result::is_ok);
+        let got: Vec<_> = events.into_iter().map(|e| fields(&e.unwrap())).collect();
+        assert_eq!(got, expected);
+        assert_eq!(errors.len(), 1);
+        let err = errors[0].as_ref().unwrap_err().to_string();
+        assert!(
+            err.contains("chunk 11") && err.contains("incomplete"),
+            "{err}"
+        );
     }
 
     #[test]

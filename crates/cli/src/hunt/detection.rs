@@ -1,0 +1,176 @@
+//! A detection as `vigie hunt` reports it: a rule (or correlation) that fired, with the
+//! event's reference fields copied out, so that the event itself can be dropped.
+
+use std::cmp::Ordering;
+use std::sync::Arc;
+
+use clap::ValueEnum;
+use serde_json::{Map, Value as Json};
+use vigie_event::Event;
+use vigie_event::time::{Timestamp, UtcOffset};
+
+use crate::render;
+
+/// Sigma levels, lowest first. A rule without a level (or with one outside the standard) is
+/// ranked with `informational`: it is reported unless `--min-level` asks for more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
+pub(crate) enum Level {
+    Informational,
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Level {
+    pub(crate) fn of(level: Option<&str>) -> Level {
+        match level.map(str::to_ascii_lowercase).as_deref() {
+            Some("low") => Level::Low,
+            Some("medium") => Level::Medium,
+            Some("high") => Level::High,
+            Some("critical") => Level::Critical,
+            _ => Level::Informational,
+        }
+    }
+
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Level::Informational => "informational",
+            Level::Low => "low",
+            Level::Medium => "medium",
+            Level::High => "high",
+            Level::Critical => "critical",
+        }
+    }
+
+    pub(crate) const ALL: [Level; 5] = [
+        Level::Critical,
+        Level::High,
+        Level::Medium,
+        Level::Low,
+        Level::Informational,
+    ];
+}
+
+/// The rule metadata a detection shows, shared by all its detections.
+#[derive(Debug)]
+pub(crate) struct RuleInfo {
+    pub(crate) id: String,
+    pub(crate) title: String,
+    pub(crate) level: Level,
+    pub(crate) tags: Vec<String>,
+}
+
+/// One detection.
+#[derive(Debug)]
+pub(crate) struct Detection {
+    pub(crate) rule: Arc<RuleInfo>,
+    pub(crate) time: Timestamp,
+    pub(crate) computer: Option<Box<str>>,
+    pub(crate) channel: Option<Box<str>>,
+    pub(crate) event_id: Json,
+    pub(crate) record_id: Json,
+    /// Index of the input file (`None` for a correlation, which spans events).
+    pub(crate) file: Option<usize>,
+    /// Field → value of what matched (for a correlation: its group and value).
+    pub(crate) matched: Vec<(String, Json)>,
+    /// All the event's fields as compact JSON (shared by the detections of one event),
+    /// when the output format shows them.
+    pub(crate) event: Option<Arc<str>>,
+}
+
+/// The text of a field, when it is a scalar.
+pub(crate) fn text(event: &Event, name: &str) -> Option<Box<str>> {
+    let value = event.fields.get_by_name(name)?;
+    value.as_text().map(Box::from)
+}
+
+/// A field as JSON (`null` when absent).
+pub(crate) fn json(event: &Event, name: &str) -> Json {
+    event
+        .fields
+        .get_by_name(name)
+        .map_or(Json::Null, render::value)
+}
+
+/// All fields of an event, compact JSON.
+pub(crate) fn fields_json(event: &Event) -> Arc<str> {
+    let mut fields = Map::new();
+    for (id, v) in event.fields.iter() {
+        fields.insert(id.name().to_owned(), render::value(v));
+    }
+    Arc::from(Json::Object(fields).to_string())
+}
+
+impl Detection {
+    /// A detection of `rule` on `event`, read from file `file`.
+    pub(crate) fn of_event(
+        rule: Arc<RuleInfo>,
+        event: &Event,
+        file: usize,
+        matched: Vec<(String, Json)>,
+        event_json: Option<Arc<str>>,
+    ) -> Detection {
+        Detection {
+            rule,
+            time: event.time,
+            computer: text(event, "Computer").or_else(|| event.host.clone()),
+            channel: text(event, "Channel"),
+            event_id: json(event, "EventID"),
+            record_id: json(event, "EventRecordID"),
+            file: Some(file),
+            matched,
+            event: event_json,
+        }
+    }
+
+    /// The time as RFC 3339 UTC (`Z`).
+    pub(crate) fn timestamp(&self) -> String {
+        utc(self.time)
+    }
+}
+
+/// RFC 3339 text in UTC, ending in `Z`.
+pub(crate) fn utc(time: Timestamp) -> String {
+    time.to_rfc3339(UtcOffset::UTC)
+}
+
+/// A number field's order (record ids compare as numbers, then as text).
+fn json_order(a: &Json, b: &Json) -> Ordering {
+    match (a.as_u64(), b.as_u64()) {
+        (Some(x), Some(y)) => x.cmp(&y),
+        _ => a.to_string().cmp(&b.to_string()),
+    }
+}
+
+/// The report order: time, then rule title and id, then file and record; what is still
+/// equal (two events of one JSON file with the same time and no record id) keeps the
+/// order the file gave, since the sort is stable and jobs are gathered in input order.
+pub(crate) fn report_order(a: &Detection, b: &Detection) -> Ordering {
+    a.time
+        .cmp(&b.time)
+        .then_with(|| a.rule.title.cmp(&b.rule.title))
+        .then_with(|| a.rule.id.cmp(&b.rule.id))
+        .then_with(|| a.file.cmp(&b.file))
+        .then_with(|| json_order(&a.record_id, &b.record_id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn levels_rank_and_unknown_levels_are_informational() {
+        assert!(Level::of(Some("critical")) > Level::of(Some("High")));
+        assert!(Level::of(Some("low")) > Level::of(None));
+        assert_eq!(Level::of(Some("severe")), Level::Informational);
+    }
+
+    #[test]
+    fn timestamps_are_utc_with_z() {
+        assert_eq!(
+            utc(Timestamp::from_nanos(1_500_000_000_123_000_000)),
+            "2017-07-14T02:40:00.123Z"
+        );
+    }
+}

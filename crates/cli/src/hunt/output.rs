@@ -1,0 +1,284 @@
+//! The three report formats of `vigie hunt`.
+//!
+//! - `table`: one line per detection with aligned columns (time UTC to the millisecond,
+//!   level, rule title, computer, matched fields), the level coloured when the output is a
+//!   terminal. Titles longer than [`TITLE_WIDTH`] and computers longer than
+//!   [`COMPUTER_WIDTH`] are cut with `…`; control characters in values become spaces.
+//! - `jsonl`: one JSON object per detection, keys in a fixed order: `timestamp`, `level`,
+//!   `rule_id`, `rule_title`, `tags`, `computer`, `channel`, `event_id`, `record_id`, `file`,
+//!   `matched` (field → value), `event` (all fields). Absent values are `null`.
+//! - `csv`: RFC 4180, a header row then the same columns; `tags` joined with `;`, `matched`
+//!   and `event` as compact JSON text (a value can hold any character, JSON keeps it
+//!   unambiguous).
+
+use std::io::{self, Write};
+
+use clap::ValueEnum;
+use serde_json::Value as Json;
+use vigie_event::time::UtcOffset;
+
+use super::detection::{Detection, Level};
+
+/// Widest rule title shown in a table.
+pub(crate) const TITLE_WIDTH: usize = 60;
+/// Widest computer name shown in a table.
+pub(crate) const COMPUTER_WIDTH: usize = 24;
+/// Widest single matched value shown in a table.
+const VALUE_WIDTH: usize = 120;
+
+/// How detections are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Format {
+    Table,
+    Jsonl,
+    Csv,
+}
+
+impl Format {
+    /// Whether the format shows all the event's fields.
+    pub(crate) fn shows_events(self) -> bool {
+        self != Format::Table
+    }
+}
+
+/// Writes detections in one format.
+#[derive(Debug)]
+pub(crate) struct Writer {
+    format: Format,
+    colour: bool,
+    files: Vec<String>,
+    title_width: usize,
+    computer_width: usize,
+}
+
+const COLUMNS: [&str; 12] = [
+    "timestamp",
+    "level",
+    "rule_id",
+    "rule_title",
+    "tags",
+    "computer",
+    "channel",
+    "event_id",
+    "record_id",
+    "file",
+    "matched",
+    "event",
+];
+
+impl Writer {
+    /// A writer; `files` names the inputs by index. In a table, columns are as wide as the
+    /// widest of `sample` (all detections, when they are known before writing) up to the
+    /// limits, or the limits when `sample` is empty.
+    pub(crate) fn new(
+        format: Format,
+        colour: bool,
+        files: Vec<String>,
+        sample: &[Detection],
+    ) -> Writer {
+        let widest = |f: fn(&Detection) -> usize, cap: usize| {
+            if sample.is_empty() {
+                cap
+            } else {
+                sample.iter().map(f).max().unwrap_or(0).min(cap)
+            }
+        };
+        Writer {
+            format,
+            colour,
+            files,
+            title_width: widest(|d| d.rule.title.chars().count(), TITLE_WIDTH).max(4),
+            computer_width: widest(
+                |d| d.computer.as_deref().map_or(1, |c| c.chars().count()),
+                COMPUTER_WIDTH,
+            )
+            .max(8),
+        }
+    }
+
+    /// The header line (table and csv).
+    pub(crate) fn header(&self, out: &mut impl Write) -> io::Result<()> {
+        match self.format {
+            Format::Table => writeln!(
+                out,
+                "{:<23}  {:<13}  {:<tw$}  {:<cw$}  DETAILS",
+                "TIME (UTC)",
+                "LEVEL",
+                "RULE",
+                "COMPUTER",
+                tw = self.title_width,
+                cw = self.computer_width
+            ),
+            Format::Csv => writeln!(out, "{}", COLUMNS.join(",")),
+            Format::Jsonl => Ok(()),
+        }
+    }
+
+    /// One detection.
+    pub(crate) fn write(&self, out: &mut impl Write, d: &Detection) -> io::Result<()> {
+        match self.format {
+            Format::Table => self.table(out, d),
+            Format::Jsonl => self.jsonl(out, d),
+            Format::Csv => self.csv(out, d),
+        }
+    }
+
+    fn file(&self, d: &Detection) -> Option<&str> {
+        d.file.and_then(|f| self.files.get(f)).map(String::as_str)
+    }
+
+    fn table(&self, out: &mut impl Write, d: &Detection) -> io::Result<()> {
+        let c = d.time.to_civil(UtcOffset::UTC);
+        let time = format!(
+            "{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:03}",
+            c.year,
+            c.month,
+            c.day,
+            c.hour,
+            c.minute,
+            c.second,
+            c.nanos / 1_000_000
+        );
+        let level = format!("{:<13}", d.rule.level.as_str());
+        let level = if self.colour {
+            let code = match d.rule.level {
+                Level::Critical => "1;31",
+                Level::High => "31",
+                Level::Medium => "33",
+                Level::Low => "32",
+                Level::Informational => "2",
+            };
+            format!("\x1b[{code}m{level}\x1b[0m")
+        } else {
+            level
+        };
+        let title = cut(&d.rule.title, self.title_width);
+        let computer = cut(d.computer.as_deref().unwrap_or("-"), self.computer_width);
+        let details: Vec<String> = d
+            .matched
+            .iter()
+            .map(|(k, v)| format!("{k}: {}", cut(&clean(&plain(v)), VALUE_WIDTH)))
+            .collect();
+        let line = format!(
+            "{time}  {level}  {title:<tw$}  {computer:<cw$}  {}",
+            details.join(" ¦ "),
+            tw = self.title_width,
+            cw = self.computer_width
+        );
+        writeln!(out, "{}", line.trim_end())
+    }
+
+    fn jsonl(&self, out: &mut impl Write, d: &Detection) -> io::Result<()> {
+        let s = |t: &str| Json::String(t.to_owned()).to_string();
+        let opt = |t: Option<&str>| t.map_or_else(|| "null".to_owned(), s);
+        let tags = Json::from(d.rule.tags.clone()).to_string();
+        write!(
+            out,
+            "{{\"timestamp\":{},\"level\":{},\"rule_id\":{},\"rule_title\":{},\"tags\":{tags},\
+             \"computer\":{},\"channel\":{},\"event_id\":{},\"record_id\":{},\"file\":{},\
+             \"matched\":{},\"event\":{}}}",
+            s(&d.timestamp()),
+            s(d.rule.level.as_str()),
+            s(&d.rule.id),
+            s(&d.rule.title),
+            opt(d.computer.as_deref()),
+            opt(d.channel.as_deref()),
+            d.event_id,
+            d.record_id,
+            opt(self.file(d)),
+            matched_json(d),
+            d.event.as_deref().unwrap_or("null"),
+        )?;
+        out.write_all(b"\n")
+    }
+
+    fn csv(&self, out: &mut impl Write, d: &Detection) -> io::Result<()> {
+        let cells = [
+            d.timestamp(),
+            d.rule.level.as_str().to_owned(),
+            d.rule.id.clone(),
+            d.rule.title.clone(),
+            d.rule.tags.join(";"),
+            d.computer.as_deref().unwrap_or("").to_owned(),
+            d.channel.as_deref().unwrap_or("").to_owned(),
+            plain(&d.event_id),
+            plain(&d.record_id),
+            self.file(d).unwrap_or("").to_owned(),
+            matched_json(d),
+            d.event.as_deref().unwrap_or("").to_owned(),
+        ];
+        let line: Vec<String> = cells.iter().map(|c| csv_cell(c)).collect();
+        writeln!(out, "{}", line.join(","))
+    }
+}
+
+/// `matched` as a JSON object in match order.
+fn matched_json(d: &Detection) -> String {
+    let mut text = String::from("{");
+    for (n, (k, v)) in d.matched.iter().enumerate() {
+        if n > 0 {
+            text.push(',');
+        }
+        text.push_str(&Json::String(k.clone()).to_string());
+        text.push(':');
+        text.push_str(&v.to_string());
+    }
+    text.push('}');
+    text
+}
+
+/// A value as plain text: strings unquoted, `null` empty, the rest as JSON.
+fn plain(v: &Json) -> String {
+    match v {
+        Json::Null => String::new(),
+        Json::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Control characters (line breaks, tabs, escapes) replaced by spaces: a table row stays
+/// one line and a value cannot drive the terminal.
+fn clean(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+/// At most `width` characters, the last one `…` when cut.
+fn cut(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        return text.to_owned();
+    }
+    let mut out: String = text.chars().take(width.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+/// An RFC 4180 cell: quoted when it holds a comma, a quote or a line break.
+fn csv_cell(text: &str) -> String {
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_cells_quote_what_needs_it() {
+        assert_eq!(csv_cell("plain"), "plain");
+        assert_eq!(csv_cell("a,b"), "\"a,b\"");
+        assert_eq!(csv_cell("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_cell("two\nlines"), "\"two\nlines\"");
+    }
+
+    #[test]
+    fn long_text_is_cut_by_characters() {
+        assert_eq!(cut("abcdef", 4), "abc…");
+        assert_eq!(cut("ééé", 3), "ééé");
+        assert_eq!(clean("a\tb\x1b[31m"), "a b [31m");
+    }
+}
