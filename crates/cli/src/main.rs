@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod bench;
 mod decode;
 mod demo;
 mod hunt;
@@ -24,6 +25,8 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Decodes log files (EVTX, JSON/NDJSON, syslog, CEF, LEEF) and prints the events as NDJSON.
     Decode(decode::DecodeArgs),
+    /// Workloads for measuring Vigie (`vigie bench corpus …`).
+    Bench(bench::BenchArgs),
     /// Hunts EVTX and JSON files with Sigma rules and reports every detection.
     Hunt(hunt::HuntArgs),
     /// Sigma rule tools (`vigie rules lint DIR…`).
@@ -35,6 +38,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Demo(args) => demo::run(&args),
         Command::Decode(args) => decode::run(&args),
+        Command::Bench(args) => bench::run(&args),
         Command::Hunt(args) => hunt::run(&args),
         Command::Rules(args) => rules::run(&args),
     };

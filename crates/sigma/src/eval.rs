@@ -40,54 +40,69 @@ pub fn rule_matches(rule: &Rule, event: &Event) -> bool {
 pub fn matched_fields<'e>(rule: &Rule, event: &'e Event) -> Vec<(String, Value<'e>)> {
     let mut out = Vec::new();
     collect_condition(rule, &rule.condition, event, &mut out);
-    let mut seen = std::collections::HashSet::new();
-    out.retain(|(name, _)| seen.insert(name.clone()));
+    // Each field once, first occurrence kept (lists are short: a linear check is cheapest).
+    let mut kept = 0;
+    for i in 0..out.len() {
+        if !out[..kept].iter().any(|(name, _)| *name == out[i].0) {
+            out.swap(kept, i);
+            kept += 1;
+        }
+    }
+    out.truncate(kept);
     out
 }
 
+/// Evaluates `c` once, collecting the fields of what holds; what a failing part collected
+/// is dropped. Returns whether `c` holds.
 fn collect_condition<'e>(
     rule: &Rule,
     c: &Condition,
     event: &'e Event,
     out: &mut Vec<(String, Value<'e>)>,
-) {
-    match c {
-        Condition::Ref(name) => {
-            if let Some(d) = rule.detection(name)
-                && detection_holds(d, event)
-            {
-                collect_detection(d, event, out);
-            }
-        }
-        Condition::And(terms) | Condition::Or(terms) => {
-            for t in terms {
-                if condition_holds(rule, t, event) {
-                    collect_condition(rule, t, event, out);
-                }
-            }
-        }
+) -> bool {
+    let mark = out.len();
+    let holds = match c {
+        Condition::Ref(name) => rule
+            .detection(name)
+            .is_some_and(|d| collect_detection(d, event, out)),
+        Condition::And(terms) => terms.iter().all(|t| collect_condition(rule, t, event, out)),
+        Condition::Or(terms) => terms
+            .iter()
+            .fold(false, |any, t| collect_condition(rule, t, event, out) | any),
         // What a negation matched is an absence: nothing to show.
-        Condition::Not(_) => {}
+        Condition::Not(inner) => !condition_holds(rule, inner, event),
+    };
+    if !holds {
+        out.truncate(mark);
     }
+    holds
 }
 
-fn collect_detection<'e>(d: &Detection, event: &'e Event, out: &mut Vec<(String, Value<'e>)>) {
-    match d {
-        Detection::AllOf(items) => items.iter().for_each(|i| collect_item(i, event, out)),
-        Detection::AnyOf(alternatives) => {
-            for a in alternatives {
-                if detection_holds(a, event) {
-                    collect_detection(a, event, out);
-                }
-            }
-        }
+fn collect_detection<'e>(
+    d: &Detection,
+    event: &'e Event,
+    out: &mut Vec<(String, Value<'e>)>,
+) -> bool {
+    let mark = out.len();
+    let holds = match d {
+        Detection::AllOf(items) => items.iter().all(|i| collect_item(i, event, out)),
+        Detection::AnyOf(alternatives) => alternatives
+            .iter()
+            .fold(false, |any, a| collect_detection(a, event, out) | any),
         Detection::Keywords(item) => collect_item(item, event, out),
+    };
+    if !holds {
+        out.truncate(mark);
     }
+    holds
 }
 
-fn collect_item<'e>(item: &Item, event: &'e Event, out: &mut Vec<(String, Value<'e>)>) {
-    if item.negated || !item_holds(item, event) {
-        return;
+fn collect_item<'e>(item: &Item, event: &'e Event, out: &mut Vec<(String, Value<'e>)>) -> bool {
+    if !item_holds(item, event) {
+        return false;
+    }
+    if item.negated {
+        return true;
     }
     match &item.field {
         Some(field) => {
@@ -107,6 +122,7 @@ fn collect_item<'e>(item: &Item, event: &'e Event, out: &mut Vec<(String, Value<
             }
         }
     }
+    true
 }
 
 fn condition_holds(rule: &Rule, c: &Condition, event: &Event) -> bool {

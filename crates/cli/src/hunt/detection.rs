@@ -1,11 +1,10 @@
 //! A detection as `vigie hunt` reports it: a rule (or correlation) that fired, with the
 //! event's reference fields copied out, so that the event itself can be dropped.
 
-use std::cmp::Ordering;
 use std::sync::Arc;
 
 use clap::ValueEnum;
-use serde_json::{Map, Value as Json};
+use serde_json::Value as Json;
 use vigie_event::Event;
 use vigie_event::time::{Timestamp, UtcOffset};
 
@@ -95,11 +94,10 @@ pub(crate) fn json(event: &Event, name: &str) -> Json {
 
 /// All fields of an event, compact JSON.
 pub(crate) fn fields_json(event: &Event) -> Arc<str> {
-    let mut fields = Map::new();
-    for (id, v) in event.fields.iter() {
-        fields.insert(id.name().to_owned(), render::value(v));
-    }
-    Arc::from(Json::Object(fields).to_string())
+    let mut out = Vec::with_capacity(event.fields.text_len() + 32 * event.fields.len());
+    render::write_fields(&mut out, event);
+    // Only UTF-8 was written (names and values are `str`).
+    Arc::from(String::from_utf8_lossy(&out))
 }
 
 impl Detection {
@@ -133,26 +131,6 @@ impl Detection {
 /// RFC 3339 text in UTC, ending in `Z`.
 pub(crate) fn utc(time: Timestamp) -> String {
     time.to_rfc3339(UtcOffset::UTC)
-}
-
-/// A number field's order (record ids compare as numbers, then as text).
-fn json_order(a: &Json, b: &Json) -> Ordering {
-    match (a.as_u64(), b.as_u64()) {
-        (Some(x), Some(y)) => x.cmp(&y),
-        _ => a.to_string().cmp(&b.to_string()),
-    }
-}
-
-/// The report order: time, then rule title and id, then file and record; what is still
-/// equal (two events of one JSON file with the same time and no record id) keeps the
-/// order the file gave, since the sort is stable and jobs are gathered in input order.
-pub(crate) fn report_order(a: &Detection, b: &Detection) -> Ordering {
-    a.time
-        .cmp(&b.time)
-        .then_with(|| a.rule.title.cmp(&b.rule.title))
-        .then_with(|| a.rule.id.cmp(&b.rule.id))
-        .then_with(|| a.file.cmp(&b.file))
-        .then_with(|| json_order(&a.record_id, &b.record_id))
 }
 
 #[cfg(test)]

@@ -7,9 +7,9 @@
 //!   explicitly is read whatever its extension: its first bytes decide (EVTX header, or a
 //!   JSON object/array), else it is an error naming the file.
 //! - Symbolic links to folders are not followed (no loops); links to files are read.
-//! - An EVTX file larger than [`CHUNKS_PER_JOB`] chunks is cut into runs of chunks that
-//!   threads decode in parallel (each chunk is self-contained); smaller files are one job.
-//!   A torn tail (less than a whole chunk) is ignored, as the EVTX parser does.
+//! - An EVTX file is read as runs of up to [`CHUNKS_PER_JOB`] chunks, which threads decode
+//!   in parallel (each chunk is self-contained), each chunk read straight into a reused
+//!   buffer. A torn tail (less than a whole chunk) is ignored, as the EVTX parser does.
 //! - JSON files are one job each: objects can span lines, so they cannot be cut blindly.
 //! - Jobs are ordered largest first, so that the last job to finish is a small one.
 
@@ -196,20 +196,24 @@ pub(crate) fn plan(inputs: &[Input]) -> Vec<Job> {
     let header = EVTX_HEADER_BYTES as u64;
     let chunk = EVTX_CHUNK_BYTES as u64;
     for (index, input) in inputs.iter().enumerate() {
-        let chunks = input.size.saturating_sub(header) / chunk;
-        if input.kind == Kind::Evtx && chunks > CHUNKS_PER_JOB && has_evtx_header(&input.path) {
+        if input.kind == Kind::Evtx && has_evtx_header(&input.path) {
+            let chunks = input.size.saturating_sub(header) / chunk;
             let mut first = 0;
-            while first < chunks {
+            loop {
                 let count = CHUNKS_PER_JOB.min(chunks - first);
                 jobs.push(Job {
                     input: index,
                     part: Part::Chunks { first, count },
-                    bytes: count * chunk,
+                    bytes: (count * chunk).max(1),
                 });
                 first += count;
+                if first >= chunks {
+                    break;
+                }
             }
         } else {
-            // A file whose header is not EVTX stays whole: the parser reports it once.
+            // JSON, or a file whose header is not EVTX: read whole (the parser reports the
+            // bad header once).
             jobs.push(Job {
                 input: index,
                 part: Part::Whole,
@@ -228,14 +232,16 @@ fn has_evtx_header(path: &Path) -> bool {
         .is_ok_and(|()| is_evtx_header(&head))
 }
 
-/// Reads the bytes of a run of chunks of an EVTX file.
-pub(crate) fn read_chunks(path: &Path, first: u64, count: u64) -> std::io::Result<Vec<u8>> {
+/// A reader of a run of chunks of an EVTX file, positioned at the first.
+pub(crate) fn chunk_reader(
+    path: &Path,
+    first: u64,
+    count: u64,
+) -> std::io::Result<std::io::Take<File>> {
     let chunk = EVTX_CHUNK_BYTES as u64;
     let mut file = File::open(path)?;
     file.seek(SeekFrom::Start(EVTX_HEADER_BYTES as u64 + first * chunk))?;
-    let mut data = Vec::with_capacity((count * chunk) as usize);
-    file.take(count * chunk).read_to_end(&mut data)?;
-    Ok(data)
+    Ok(file.take(count * chunk))
 }
 
 #[cfg(test)]
@@ -296,18 +302,16 @@ mod tests {
         let mut bytes = b"ElfFile\0".to_vec();
         bytes.resize(EVTX_HEADER_BYTES + 40 * EVTX_CHUNK_BYTES + 10, 0);
         std::fs::write(&big, &bytes).unwrap();
-        let inputs = vec![
-            Input {
-                path: dir.join("small.evtx"),
-                kind: Kind::Evtx,
-                size: 69632,
-            },
-            Input {
-                path: big.clone(),
-                kind: Kind::Evtx,
-                size: bytes.len() as u64,
-            },
-        ];
+        let small = dir.join("small.evtx");
+        std::fs::write(&small, &bytes[..EVTX_HEADER_BYTES + EVTX_CHUNK_BYTES]).unwrap();
+        let text = dir.join("text.evtx");
+        std::fs::write(&text, "not EVTX").unwrap();
+        let input = |path: &Path| Input {
+            path: path.to_owned(),
+            kind: Kind::Evtx,
+            size: std::fs::metadata(path).unwrap().len(),
+        };
+        let inputs = vec![input(&small), input(&big), input(&text)];
         let jobs = plan(&inputs);
         let parts: Vec<_> = jobs
             .iter()
@@ -318,9 +322,19 @@ mod tests {
             .collect();
         assert_eq!(
             parts,
-            [(1, 0, 16), (1, 16, 16), (1, 32, 8), (0, u64::MAX, 69632)]
+            [
+                (1, 0, 16),
+                (1, 16, 16),
+                (1, 32, 8),
+                (0, 0, 1),
+                (2, u64::MAX, 8)
+            ]
         );
-        let data = read_chunks(&big, 32, 8).unwrap();
+        let mut data = Vec::new();
+        chunk_reader(&big, 32, 8)
+            .unwrap()
+            .read_to_end(&mut data)
+            .unwrap();
         assert_eq!(data.len() as u64, 8 * chunk);
         std::fs::remove_dir_all(&dir).unwrap();
     }

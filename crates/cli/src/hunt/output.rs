@@ -12,12 +12,14 @@
 //!   unambiguous).
 
 use std::io::{self, Write};
+use std::sync::Arc;
 
 use clap::ValueEnum;
 use serde_json::Value as Json;
 use vigie_event::time::UtcOffset;
 
 use super::detection::{Detection, Level};
+use crate::render;
 
 /// Widest rule title shown in a table.
 pub(crate) const TITLE_WIDTH: usize = 60;
@@ -46,9 +48,8 @@ impl Format {
 pub(crate) struct Writer {
     format: Format,
     colour: bool,
-    files: Vec<String>,
+    files: Arc<[String]>,
     title_width: usize,
-    computer_width: usize,
 }
 
 const COLUMNS: [&str; 12] = [
@@ -67,37 +68,31 @@ const COLUMNS: [&str; 12] = [
 ];
 
 impl Writer {
-    /// A writer; `files` names the inputs by index. In a table, columns are as wide as the
-    /// widest of `sample` (all detections, when they are known before writing) up to the
-    /// limits, or the limits when `sample` is empty.
-    pub(crate) fn new(
+    /// A writer; `files` names the inputs by index. In a table, the rule column is as wide
+    /// as the longest of `titles` (the rules that can be reported), up to [`TITLE_WIDTH`]:
+    /// known before the first detection, so that workers can write lines in parallel.
+    pub(crate) fn new<'t>(
         format: Format,
         colour: bool,
-        files: Vec<String>,
-        sample: &[Detection],
+        files: Arc<[String]>,
+        titles: impl Iterator<Item = &'t str>,
     ) -> Writer {
-        let widest = |f: fn(&Detection) -> usize, cap: usize| {
-            if sample.is_empty() {
-                cap
-            } else {
-                sample.iter().map(f).max().unwrap_or(0).min(cap)
-            }
-        };
+        let widest = titles.map(|t| t.chars().count()).max().unwrap_or(0);
         Writer {
             format,
             colour,
             files,
-            title_width: widest(|d| d.rule.title.chars().count(), TITLE_WIDTH).max(4),
-            computer_width: widest(
-                |d| d.computer.as_deref().map_or(1, |c| c.chars().count()),
-                COMPUTER_WIDTH,
-            )
-            .max(8),
+            title_width: widest.clamp(4, TITLE_WIDTH),
         }
     }
 
+    /// The report format.
+    pub(crate) fn format(&self) -> Format {
+        self.format
+    }
+
     /// The header line (table and csv).
-    pub(crate) fn header(&self, out: &mut impl Write) -> io::Result<()> {
+    pub(crate) fn header(&self, out: &mut (impl Write + ?Sized)) -> io::Result<()> {
         match self.format {
             Format::Table => writeln!(
                 out,
@@ -107,27 +102,31 @@ impl Writer {
                 "RULE",
                 "COMPUTER",
                 tw = self.title_width,
-                cw = self.computer_width
+                cw = COMPUTER_WIDTH
             ),
             Format::Csv => writeln!(out, "{}", COLUMNS.join(",")),
             Format::Jsonl => Ok(()),
         }
     }
 
-    /// One detection.
-    pub(crate) fn write(&self, out: &mut impl Write, d: &Detection) -> io::Result<()> {
-        match self.format {
+    /// One detection's line.
+    pub(crate) fn write(&self, out: &mut Vec<u8>, d: &Detection) {
+        // Writing to a Vec cannot fail.
+        let _ = match self.format {
             Format::Table => self.table(out, d),
-            Format::Jsonl => self.jsonl(out, d),
+            Format::Jsonl => {
+                self.jsonl(out, d);
+                Ok(())
+            }
             Format::Csv => self.csv(out, d),
-        }
+        };
     }
 
     fn file(&self, d: &Detection) -> Option<&str> {
         d.file.and_then(|f| self.files.get(f)).map(String::as_str)
     }
 
-    fn table(&self, out: &mut impl Write, d: &Detection) -> io::Result<()> {
+    fn table(&self, out: &mut (impl Write + ?Sized), d: &Detection) -> io::Result<()> {
         let c = d.time.to_civil(UtcOffset::UTC);
         let time = format!(
             "{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:03}",
@@ -153,7 +152,7 @@ impl Writer {
             level
         };
         let title = cut(&d.rule.title, self.title_width);
-        let computer = cut(d.computer.as_deref().unwrap_or("-"), self.computer_width);
+        let computer = cut(d.computer.as_deref().unwrap_or("-"), COMPUTER_WIDTH);
         let details: Vec<String> = d
             .matched
             .iter()
@@ -163,36 +162,52 @@ impl Writer {
             "{time}  {level}  {title:<tw$}  {computer:<cw$}  {}",
             details.join(" ¦ "),
             tw = self.title_width,
-            cw = self.computer_width
+            cw = COMPUTER_WIDTH
         );
         writeln!(out, "{}", line.trim_end())
     }
 
-    fn jsonl(&self, out: &mut impl Write, d: &Detection) -> io::Result<()> {
-        let s = |t: &str| Json::String(t.to_owned()).to_string();
-        let opt = |t: Option<&str>| t.map_or_else(|| "null".to_owned(), s);
-        let tags = Json::from(d.rule.tags.clone()).to_string();
-        write!(
-            out,
-            "{{\"timestamp\":{},\"level\":{},\"rule_id\":{},\"rule_title\":{},\"tags\":{tags},\
-             \"computer\":{},\"channel\":{},\"event_id\":{},\"record_id\":{},\"file\":{},\
-             \"matched\":{},\"event\":{}}}",
-            s(&d.timestamp()),
-            s(d.rule.level.as_str()),
-            s(&d.rule.id),
-            s(&d.rule.title),
-            opt(d.computer.as_deref()),
-            opt(d.channel.as_deref()),
-            d.event_id,
-            d.record_id,
-            opt(self.file(d)),
-            matched_json(d),
-            d.event.as_deref().unwrap_or("null"),
-        )?;
-        out.write_all(b"\n")
+    fn jsonl(&self, out: &mut Vec<u8>, d: &Detection) {
+        let opt = |out: &mut Vec<u8>, t: Option<&str>| match t {
+            Some(t) => render::write_str(out, t),
+            None => out.extend_from_slice(b"null"),
+        };
+        let json = |out: &mut Vec<u8>, v: &Json| {
+            let _ = serde_json::to_writer(&mut *out, v);
+        };
+        out.extend_from_slice(b"{\"timestamp\":");
+        render::write_str(out, &d.timestamp());
+        out.extend_from_slice(b",\"level\":");
+        render::write_str(out, d.rule.level.as_str());
+        out.extend_from_slice(b",\"rule_id\":");
+        render::write_str(out, &d.rule.id);
+        out.extend_from_slice(b",\"rule_title\":");
+        render::write_str(out, &d.rule.title);
+        out.extend_from_slice(b",\"tags\":[");
+        for (i, tag) in d.rule.tags.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            render::write_str(out, tag);
+        }
+        out.extend_from_slice(b"],\"computer\":");
+        opt(out, d.computer.as_deref());
+        out.extend_from_slice(b",\"channel\":");
+        opt(out, d.channel.as_deref());
+        out.extend_from_slice(b",\"event_id\":");
+        json(out, &d.event_id);
+        out.extend_from_slice(b",\"record_id\":");
+        json(out, &d.record_id);
+        out.extend_from_slice(b",\"file\":");
+        opt(out, self.file(d));
+        out.extend_from_slice(b",\"matched\":");
+        write_matched(out, d);
+        out.extend_from_slice(b",\"event\":");
+        out.extend_from_slice(d.event.as_deref().unwrap_or("null").as_bytes());
+        out.extend_from_slice(b"}\n");
     }
 
-    fn csv(&self, out: &mut impl Write, d: &Detection) -> io::Result<()> {
+    fn csv(&self, out: &mut (impl Write + ?Sized), d: &Detection) -> io::Result<()> {
         let cells = [
             d.timestamp(),
             d.rule.level.as_str().to_owned(),
@@ -212,19 +227,25 @@ impl Writer {
     }
 }
 
-/// `matched` as a JSON object in match order.
-fn matched_json(d: &Detection) -> String {
-    let mut text = String::from("{");
+/// Writes `matched` as a JSON object in match order.
+fn write_matched(out: &mut Vec<u8>, d: &Detection) {
+    out.push(b'{');
     for (n, (k, v)) in d.matched.iter().enumerate() {
         if n > 0 {
-            text.push(',');
+            out.push(b',');
         }
-        text.push_str(&Json::String(k.clone()).to_string());
-        text.push(':');
-        text.push_str(&v.to_string());
+        render::write_str(out, k);
+        out.push(b':');
+        let _ = serde_json::to_writer(&mut *out, v);
     }
-    text.push('}');
-    text
+    out.push(b'}');
+}
+
+/// `matched` as JSON text.
+fn matched_json(d: &Detection) -> String {
+    let mut out = Vec::new();
+    write_matched(&mut out, d);
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// A value as plain text: strings unquoted, `null` empty, the rest as JSON.

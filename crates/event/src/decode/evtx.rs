@@ -22,7 +22,7 @@
 //!   route on.
 
 use std::collections::VecDeque;
-use std::io::Cursor;
+use std::io::{Cursor, Read};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -44,11 +44,28 @@ pub fn is_evtx_header(head: &[u8]) -> bool {
 }
 
 /// Where the chunks come from: the whole file (the `evtx` parser, which walks a wrapped-around
-/// log from its oldest chunk), or a run of chunks cut out of a file (see
-/// [`EvtxRecords::from_chunks`]).
+/// log from its oldest chunk), or consecutive chunks read from a reader (see
+/// [`EvtxRecords::from_reader`]), each into a buffer reused from chunk to chunk.
 enum Chunks {
     File(IntoIterChunks<Cursor<Vec<u8>>>),
-    Slice { data: Vec<u8>, next: usize },
+    Reader {
+        reader: Box<dyn Read + Send>,
+        spare: Option<Vec<u8>>,
+    },
+}
+
+/// Reads until `buf` is full or the reader ends; returns the bytes read.
+fn fill(reader: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
 }
 
 /// The records of one EVTX file, rendered as JSON, in record order.
@@ -107,14 +124,25 @@ impl EvtxRecords {
 
     /// The records of consecutive chunks cut out of an EVTX file: `data` holds whole 64 KiB
     /// chunks (a shorter tail is reported as an incomplete chunk), the first being chunk
-    /// number `first_chunk` of the file. This lets several threads share one large file; the
-    /// caller checks the file header ([`is_evtx_header`]). All-zero chunks (unused space of
-    /// a log) are skipped, as the file parser does. Records come in file order, not in the
-    /// order of a wrapped-around log.
+    /// number `first_chunk` of the file. See [`EvtxRecords::from_reader`].
     pub fn from_chunks(data: Vec<u8>, first_chunk: u64) -> EvtxRecords {
+        EvtxRecords::from_reader(Cursor::new(data), first_chunk)
+    }
+
+    /// The records of the consecutive chunks `reader` yields (positioned at the start of
+    /// chunk number `first_chunk` of an EVTX file, and limited to the chunks wanted). This
+    /// lets several threads share one large file, and reads each chunk straight into a
+    /// reused buffer; the caller checks the file header ([`is_evtx_header`]). A shorter
+    /// tail is reported as an incomplete chunk; all-zero chunks (unused space of a log) are
+    /// skipped, as the file parser does. Records come in file order, not in the order of a
+    /// wrapped-around log.
+    pub fn from_reader(reader: impl Read + Send + 'static, first_chunk: u64) -> EvtxRecords {
         let settings = ParserSettings::new().indent(false).num_threads(1);
         EvtxRecords {
-            chunks: Chunks::Slice { data, next: 0 },
+            chunks: Chunks::Reader {
+                reader: Box::new(reader),
+                spare: None,
+            },
             settings: Arc::new(settings),
             pending: VecDeque::new(),
             chunk_index: first_chunk,
@@ -131,29 +159,33 @@ impl EvtxRecords {
                     .next()?
                     .map_err(|e| evtx_error(format!("chunk {index}"), &e)),
             ),
-            Chunks::Slice { data, next } => loop {
-                let start = *next;
-                if start >= data.len() {
+            Chunks::Reader { reader, spare } => loop {
+                let mut buf = spare.take().unwrap_or_default();
+                buf.resize(EVTX_CHUNK_BYTES, 0);
+                let context = || format!("chunk {}", self.chunk_index);
+                let n = match fill(reader.as_mut(), &mut buf) {
+                    Ok(n) => n,
+                    Err(e) => {
+                        self.done = true;
+                        return Some(Err(evtx_error(context(), &e)));
+                    }
+                };
+                if n == 0 {
                     return None;
                 }
-                let end = (start + EVTX_CHUNK_BYTES).min(data.len());
-                *next = end;
-                if end - start < EVTX_CHUNK_BYTES {
+                if n < EVTX_CHUNK_BYTES {
                     return Some(Err(DecodeError::Evtx {
-                        context: format!("chunk {index}"),
-                        message: format!(
-                            "incomplete chunk: {} bytes of {EVTX_CHUNK_BYTES}",
-                            end - start
-                        ),
+                        context: context(),
+                        message: format!("incomplete chunk: {n} bytes of {EVTX_CHUNK_BYTES}"),
                     }));
                 }
-                let bytes = &data[start..end];
-                if bytes.iter().all(|b| *b == 0) {
+                if buf.iter().all(|b| *b == 0) {
                     self.chunk_index += 1;
+                    *spare = Some(buf);
                     continue;
                 }
-                let mut chunk = EvtxChunkData::new(bytes.to_vec(), false)
-                    .map_err(|e| evtx_error(format!("chunk {}", self.chunk_index), &e));
+                let mut chunk =
+                    EvtxChunkData::new(buf, false).map_err(|e| evtx_error(context(), &e));
                 if let Ok(chunk) = &mut chunk {
                     chunk.number = Some(self.chunk_index);
                 }
@@ -198,6 +230,10 @@ impl EvtxRecords {
                 Ok(record) => Ok(Bytes::from(record.data)),
                 Err(e) => Err(evtx_error(format!("chunk {index}"), &e)),
             });
+        }
+        drop(chunk);
+        if let Chunks::Reader { spare, .. } = &mut self.chunks {
+            *spare = Some(std::mem::take(&mut data.data));
         }
     }
 }
@@ -249,6 +285,19 @@ impl Decoder {
     pub fn decode_evtx_chunks(&mut self, data: Vec<u8>, first_chunk: u64) -> EvtxEvents<'_> {
         EvtxEvents {
             records: EvtxRecords::from_chunks(data, first_chunk),
+            decoder: self,
+        }
+    }
+
+    /// Decodes the records of the chunks a reader yields (see
+    /// [`EvtxRecords::from_reader`]).
+    pub fn decode_evtx_reader(
+        &mut self,
+        reader: impl Read + Send + 'static,
+        first_chunk: u64,
+    ) -> EvtxEvents<'_> {
+        EvtxEvents {
+            records: EvtxRecords::from_reader(reader, first_chunk),
             decoder: self,
         }
     }

@@ -1,0 +1,194 @@
+//! The ordered report with bounded memory.
+//!
+//! Workers write each detection's line as soon as they find it, into a buffer per job, and
+//! send a small sort [`Key`] per line. The report keeps job buffers in memory up to
+//! [`MEMORY_BYTES`], then appends further ones to a spill file (in the system's temporary
+//! folder, removed when the report is dropped). At the end the keys are sorted and the
+//! lines copied to the output in that order. Memory therefore grows with the number of
+//! detections (a few dozen bytes each), not with their size.
+
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::PathBuf;
+
+/// Line bytes kept in memory before job buffers go to the spill file.
+pub(crate) const MEMORY_BYTES: usize = 16 << 20;
+
+/// Where a line sorts, and where it is.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Key {
+    /// Event time (ns since the epoch).
+    pub(crate) time: i64,
+    /// The rule's rank in title order.
+    pub(crate) rule: u32,
+    /// Input file index (`u32::MAX` for a correlation).
+    pub(crate) file: u32,
+    /// Event record id (`u64::MAX` when absent or not a number).
+    pub(crate) record: u64,
+    /// Job index, then line number in the job: unique, so the order is total.
+    pub(crate) job: u32,
+    pub(crate) seq: u32,
+    /// Byte range of the line in its job's buffer.
+    pub(crate) start: u32,
+    pub(crate) len: u32,
+}
+
+impl Key {
+    fn order(&self) -> (i64, u32, u32, u64, u32, u32) {
+        (
+            self.time,
+            self.rule,
+            self.file,
+            self.record,
+            self.job,
+            self.seq,
+        )
+    }
+}
+
+/// Where a job's buffer is kept.
+#[derive(Debug)]
+enum Block {
+    Memory(Vec<u8>),
+    Spilled(u64),
+}
+
+/// The spill file, removed on drop.
+#[derive(Debug)]
+struct Spill {
+    path: PathBuf,
+    file: File,
+    len: u64,
+}
+
+impl Drop for Spill {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Lines of detections, gathered from jobs in any order, written sorted.
+#[derive(Debug, Default)]
+pub(crate) struct Report {
+    keys: Vec<Key>,
+    blocks: Vec<Option<Block>>,
+    in_memory: usize,
+    spill: Option<Spill>,
+}
+
+impl Report {
+    /// Adds the lines of job `job` (`keys` give ranges of `lines`).
+    pub(crate) fn add(&mut self, job: usize, lines: Vec<u8>, keys: &[Key]) -> io::Result<()> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        if self.blocks.len() <= job {
+            self.blocks.resize_with(job + 1, || None);
+        }
+        let block = if self.in_memory + lines.len() <= MEMORY_BYTES {
+            self.in_memory += lines.len();
+            Block::Memory(lines)
+        } else {
+            let spill = match &mut self.spill {
+                Some(spill) => spill,
+                None => self.spill.insert(Spill::create()?),
+            };
+            let at = spill.len;
+            spill.file.write_all(&lines)?;
+            spill.len += lines.len() as u64;
+            Block::Spilled(at)
+        };
+        self.blocks[job] = Some(block);
+        self.keys.extend_from_slice(keys);
+        Ok(())
+    }
+
+    /// Detections held.
+    pub(crate) fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Writes every line in key order.
+    pub(crate) fn write_sorted(mut self, out: &mut impl Write) -> io::Result<()> {
+        self.keys.sort_unstable_by_key(Key::order);
+        let mut line = Vec::new();
+        for key in &self.keys {
+            let (start, len) = (key.start as usize, key.len as usize);
+            match &self.blocks[key.job as usize] {
+                Some(Block::Memory(lines)) => out.write_all(&lines[start..start + len])?,
+                Some(Block::Spilled(at)) => {
+                    let spill = self
+                        .spill
+                        .as_mut()
+                        .ok_or_else(|| io::Error::other("spilled lines without a spill file"))?;
+                    spill.file.seek(SeekFrom::Start(at + start as u64))?;
+                    line.resize(len, 0);
+                    spill.file.read_exact(&mut line)?;
+                    out.write_all(&line)?;
+                }
+                None => return Err(io::Error::other("a detection's job buffer is missing")),
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Spill {
+    fn create() -> io::Result<Spill> {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let path =
+            std::env::temp_dir().join(format!("vigie-hunt-{}-{nanos}.spill", std::process::id()));
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+        Ok(Spill { path, file, len: 0 })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(lines: &[(i64, &str)], job: u32) -> (Vec<u8>, Vec<Key>) {
+        let mut buf = Vec::new();
+        let mut keys = Vec::new();
+        for (seq, (time, text)) in lines.iter().enumerate() {
+            let start = buf.len() as u32;
+            buf.extend_from_slice(text.as_bytes());
+            keys.push(Key {
+                time: *time,
+                rule: 0,
+                file: 0,
+                record: 0,
+                job,
+                seq: seq as u32,
+                start,
+                len: text.len() as u32,
+            });
+        }
+        (buf, keys)
+    }
+
+    #[test]
+    fn lines_come_out_sorted_from_memory_and_from_the_spill_file() {
+        let mut report = Report::default();
+        let (a, ka) = job(&[(3, "c\n"), (1, "a\n")], 1);
+        report.add(1, a, &ka).unwrap();
+        // Larger than the memory budget: spilled.
+        let big = "x".repeat(MEMORY_BYTES) + "\n";
+        let (b, kb) = job(&[(2, &big), (4, "d\n")], 0);
+        report.add(0, b, &kb).unwrap();
+        let path = report.spill.as_ref().unwrap().path.clone();
+        assert!(path.exists());
+        let mut out = Vec::new();
+        report.write_sorted(&mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(text, format!("a\n{big}c\nd\n"));
+        assert!(!path.exists(), "the spill file is removed");
+    }
+}

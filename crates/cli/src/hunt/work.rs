@@ -1,0 +1,287 @@
+//! The workers of a hunt: take a job, decode it, match every event, write the lines.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Condvar, Mutex};
+
+use bytes::Bytes;
+use vigie_event::decode::json::JsonSplitter;
+use vigie_event::{Decoder, Event, Origin, Source, SourceKind, TenantId};
+use vigie_sigma::RuleMatcher;
+
+use super::detection::{self, Detection};
+use super::inputs::{self, Input, Job, Kind, Part};
+use super::prepare::Prepared;
+use super::report::Key;
+use crate::render;
+
+/// Input bytes a worker decodes ahead while the rules are still compiling.
+const PREDECODE_BYTES: u64 = 4 << 20;
+
+/// A value set once, awaited by many threads.
+#[derive(Debug)]
+pub(crate) struct Latch<T> {
+    value: Mutex<Option<T>>,
+    ready: Condvar,
+}
+
+impl<T: Clone> Latch<T> {
+    pub(crate) fn new() -> Latch<T> {
+        Latch {
+            value: Mutex::new(None),
+            ready: Condvar::new(),
+        }
+    }
+
+    pub(crate) fn set(&self, value: T) {
+        let mut slot = self.value.lock().unwrap_or_else(|e| e.into_inner());
+        *slot = Some(value);
+        self.ready.notify_all();
+    }
+
+    pub(crate) fn get(&self) -> Option<T> {
+        self.value.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn wait(&self) -> T {
+        let mut slot = self.value.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if let Some(value) = slot.as_ref() {
+                return value.clone();
+            }
+            slot = self.ready.wait(slot).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+}
+
+/// The rules, once ready (`None`: they failed to load and the run stops).
+pub(crate) type Rules = Latch<Option<Arc<Prepared>>>;
+
+/// What decoding one job gave.
+#[derive(Debug, Default)]
+struct Decoded {
+    events: Vec<Event>,
+    errors: Vec<String>,
+    /// The file could not be read or is not in its format at all.
+    unreadable: bool,
+}
+
+fn decode(decoder: &mut Decoder, input: &Input, job: &Job) -> Decoded {
+    let name = input.path.display();
+    let mut out = Decoded::default();
+    let read_error = |out: &mut Decoded, e: std::io::Error| {
+        out.errors.push(format!("cannot read {name}: {e}"));
+        out.unreadable = true;
+    };
+    match (input.kind, job.part) {
+        (Kind::Evtx, Part::Chunks { first, count }) => {
+            match inputs::chunk_reader(&input.path, first, count) {
+                Ok(reader) => {
+                    for item in decoder.decode_evtx_reader(reader, first) {
+                        match item {
+                            Ok(e) => out.events.push(e),
+                            Err(e) => out.errors.push(format!("{name}: {e}")),
+                        }
+                    }
+                }
+                Err(e) => read_error(&mut out, e),
+            }
+        }
+        (Kind::Evtx, Part::Whole) => {
+            // Planned whole only when the header is not EVTX: the parser says why.
+            match std::fs::read(&input.path) {
+                Ok(data) => match decoder.decode_evtx_file(data) {
+                    Ok(records) => {
+                        for (n, item) in records.enumerate() {
+                            match item {
+                                Ok(e) => out.events.push(e),
+                                Err(e) => {
+                                    out.errors.push(format!("{name}: record #{}: {e}", n + 1));
+                                }
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        out.errors.push(format!("{name}: {e}"));
+                        out.unreadable = true;
+                    }
+                },
+                Err(e) => read_error(&mut out, e),
+            }
+        }
+        (Kind::Json, _) => match std::fs::read(&input.path) {
+            Ok(data) => {
+                for item in JsonSplitter::new(Bytes::from(data)) {
+                    match item {
+                        Ok((offset, slice)) => match decoder.decode_json(slice) {
+                            Ok(e) => out.events.push(e),
+                            Err(e) => out
+                                .errors
+                                .push(format!("{name}: object at byte {offset}: {e}")),
+                        },
+                        Err(e) => out.errors.push(format!("{name}: {e}")),
+                    }
+                }
+            }
+            Err(e) => read_error(&mut out, e),
+        },
+    }
+    out
+}
+
+/// An event kept for the correlation pass, with the file it came from.
+#[derive(Debug)]
+pub(crate) struct Kept {
+    pub(crate) file: usize,
+    pub(crate) rules: Vec<usize>,
+    pub(crate) event: Event,
+}
+
+/// What a worker sends back for one job.
+#[derive(Debug)]
+pub(crate) struct Done {
+    pub(crate) job: usize,
+    pub(crate) events: usize,
+    /// The report lines of the job's detections, and their keys.
+    pub(crate) lines: Vec<u8>,
+    pub(crate) keys: Vec<Key>,
+    /// Detections by level, in [`detection::Level`] order.
+    pub(crate) by_level: [usize; 5],
+    pub(crate) kept: Vec<Kept>,
+    pub(crate) errors: Vec<String>,
+    pub(crate) unreadable: bool,
+}
+
+/// The sort key of a detection written at `start..lines.len()`.
+pub(crate) fn key(
+    d: &Detection,
+    rule: u32,
+    job: usize,
+    seq: usize,
+    start: usize,
+    end: usize,
+) -> Key {
+    let narrow = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+    Key {
+        time: d.time.as_nanos(),
+        rule,
+        file: d.file.map_or(u32::MAX, narrow),
+        record: d.record_id.as_u64().unwrap_or(u64::MAX),
+        job: narrow(job),
+        seq: narrow(seq),
+        start: narrow(start),
+        len: narrow(end - start),
+    }
+}
+
+fn match_job(
+    p: &Prepared,
+    matcher: &mut RuleMatcher,
+    job: usize,
+    file: usize,
+    decoded: Decoded,
+) -> Done {
+    let mut done = Done {
+        job,
+        events: decoded.events.len(),
+        lines: Vec::new(),
+        keys: Vec::new(),
+        by_level: [0; 5],
+        kept: Vec::new(),
+        errors: decoded.errors,
+        unreadable: decoded.unreadable,
+    };
+    let shows_events = p.writer.format().shows_events();
+    let mut hits = Vec::new();
+    for event in decoded.events {
+        hits.clear();
+        matcher.for_each_match(&event, |i| hits.push(i));
+        if hits.is_empty() {
+            continue;
+        }
+        let mut event_json = None;
+        for &i in &hits {
+            if !p.report[i] {
+                continue;
+            }
+            let json = shows_events.then(|| {
+                Arc::clone(event_json.get_or_insert_with(|| detection::fields_json(&event)))
+            });
+            let matched = p
+                .set
+                .matched_fields(i, &event)
+                .into_iter()
+                .map(|(k, v)| (k, render::value(v)))
+                .collect();
+            let d = Detection::of_event(Arc::clone(&p.infos[i]), &event, file, matched, json);
+            let start = done.lines.len();
+            p.writer.write(&mut done.lines, &d);
+            let seq = done.keys.len();
+            done.keys
+                .push(key(&d, p.rank[i], job, seq, start, done.lines.len()));
+            done.by_level[d.rule.level as usize] += 1;
+        }
+        if hits.iter().any(|&i| p.listened[i]) {
+            let rules = hits.iter().copied().filter(|&i| p.listened[i]).collect();
+            done.kept.push(Kept { file, rules, event });
+        }
+    }
+    done
+}
+
+/// One worker: takes jobs until none are left, sends what each gave.
+pub(crate) fn worker(
+    jobs: &[Job],
+    next: &AtomicUsize,
+    inputs: &[Input],
+    rules: &Rules,
+    results: &mpsc::Sender<Done>,
+) {
+    let origin = Origin::new(
+        TenantId::new("hunt").expect("a valid tenant name"),
+        Source::new(SourceKind::File, "hunt"),
+    );
+    let mut decoder = Decoder::new(origin);
+    let mut matcher = None;
+    let mut ahead: Vec<(usize, Decoded)> = Vec::new();
+    let mut ahead_bytes = 0u64;
+    loop {
+        let prepared = match rules.get() {
+            Some(p) => Some(p),
+            None if ahead_bytes >= PREDECODE_BYTES => Some(rules.wait()),
+            None => None,
+        };
+        if let Some(prepared) = prepared {
+            let Some(p) = prepared else {
+                return; // the rules failed to load: the main thread reports it
+            };
+            let m = matcher.get_or_insert_with(|| p.set.matcher());
+            for (job, decoded) in ahead.drain(..) {
+                let file = jobs[job].input;
+                if results.send(match_job(&p, m, job, file, decoded)).is_err() {
+                    return;
+                }
+            }
+        }
+        let index = next.fetch_add(1, Ordering::Relaxed);
+        let Some(job) = jobs.get(index) else {
+            break;
+        };
+        let decoded = decode(&mut decoder, &inputs[job.input], job);
+        ahead_bytes += job.bytes;
+        ahead.push((index, decoded));
+    }
+    if ahead.is_empty() {
+        return;
+    }
+    let Some(p) = rules.wait() else {
+        return;
+    };
+    let m = matcher.get_or_insert_with(|| p.set.matcher());
+    for (job, decoded) in ahead {
+        let file = jobs[job].input;
+        if results.send(match_job(&p, m, job, file, decoded)).is_err() {
+            return;
+        }
+    }
+}
