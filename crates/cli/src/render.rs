@@ -53,34 +53,65 @@ pub(crate) fn event(e: &Event) -> Json {
     Json::Object(out)
 }
 
+/// Whether any of the 8 bytes of `w` needs escaping in a JSON string: a control character
+/// (below 0x20), `"` or `\\`. Bitwise tests on the whole word ("has a byte less than n",
+/// "has a zero byte" after xor): exact for the question "any byte?".
+fn needs_escape(w: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let below_space = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
+    let quote = w ^ (ONES * u64::from(b'"'));
+    let backslash = w ^ (ONES * u64::from(b'\\'));
+    let zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
+    below_space | zero(quote) | zero(backslash) != 0
+}
+
 /// Writes a JSON string (quoted, escaped as serde_json does: `\"`, `\\`, the short
-/// escapes `\b \f \n \r \t`, other control characters as `\u00XX`).
+/// escapes `\b \f \n \r \t`, other control characters as `\u00XX`). Clean runs are
+/// found 8 bytes at a time: event text rarely needs escaping.
 pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     out.reserve(s.len() + 2);
     out.push(b'"');
     let bytes = s.as_bytes();
     let mut run = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        let escape: &[u8] = match b {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            b'\t' => b"\\t",
-            0x08 => b"\\b",
-            0x0c => b"\\f",
-            0..0x20 => b"",
-            _ => continue,
-        };
-        out.extend_from_slice(&bytes[run..i]);
-        run = i + 1;
-        if escape.is_empty() {
-            out.extend_from_slice(b"\\u00");
-            out.push(HEX[usize::from(b >> 4)]);
-            out.push(HEX[usize::from(b & 15)]);
-        } else {
-            out.extend_from_slice(escape);
+    let mut i = 0;
+    while i < bytes.len() {
+        if let Some(word) = bytes.get(i..i + 8) {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(word);
+            if !needs_escape(u64::from_le_bytes(w)) {
+                i += 8;
+                continue;
+            }
+        }
+        let end = (i + 8).min(bytes.len());
+        while i < end {
+            let b = bytes[i];
+            let escape: &[u8] = match b {
+                b'"' => b"\\\"",
+                b'\\' => b"\\\\",
+                b'\n' => b"\\n",
+                b'\r' => b"\\r",
+                b'\t' => b"\\t",
+                0x08 => b"\\b",
+                0x0c => b"\\f",
+                0..0x20 => b"",
+                _ => {
+                    i += 1;
+                    continue;
+                }
+            };
+            out.extend_from_slice(&bytes[run..i]);
+            run = i + 1;
+            if escape.is_empty() {
+                out.extend_from_slice(b"\\u00");
+                out.push(HEX[usize::from(b >> 4)]);
+                out.push(HEX[usize::from(b & 15)]);
+            } else {
+                out.extend_from_slice(escape);
+            }
+            i += 1;
         }
     }
     out.extend_from_slice(&bytes[run..]);
@@ -127,6 +158,31 @@ pub(crate) fn write_fields(out: &mut Vec<u8>, e: &Event) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn strings_escape_like_serde_json() {
+        let mut cases: Vec<String> = (0u8..128)
+            .flat_map(|b| {
+                let c = b as char;
+                [
+                    format!("ab{c}cdefghij"),
+                    format!("abcdefghi{c}j"),
+                    format!("{c}"),
+                ]
+            })
+            .collect();
+        cases.push("C:\\Windows\\System32\\cmd.exe /c \"echo\"\u{e9}\u{1f600}".to_owned());
+        cases.push(String::new());
+        cases.push("x".repeat(17) + "\n");
+        for case in cases {
+            let mut out = Vec::new();
+            write_str(&mut out, &case);
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                serde_json::to_string(&case).unwrap()
+            );
+        }
+    }
 
     #[test]
     fn direct_writers_render_like_the_json_tree() {

@@ -160,8 +160,13 @@ impl SigmaRegex {
         use regex_automata::meta;
         let regex = meta::Builder::new()
             .configure(
+                // No full DFA nor one-pass DFA: built for every regex at load, they cost
+                // more than all the rest of rule loading (2M instructions per regex), while
+                // matching runs the lazy DFA, which is built as it goes.
                 meta::Config::new()
                     .backtrack(false)
+                    .dfa(false)
+                    .onepass(false)
                     .nfa_size_limit(Some(1 << 22)),
             )
             .build(source)
