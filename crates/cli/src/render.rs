@@ -66,9 +66,29 @@ fn needs_escape(w: u64) -> bool {
     below_space | zero(quote) | zero(backslash) != 0
 }
 
+/// The escape of each byte in a JSON string: 0 for none, `u` for `\\u00XX`, else the
+/// character after the backslash.
+const ESCAPES: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        table[b] = b'u';
+        b += 1;
+    }
+    table[b'"' as usize] = b'"';
+    table[b'\\' as usize] = b'\\';
+    table[b'\n' as usize] = b'n';
+    table[b'\r' as usize] = b'r';
+    table[b'\t' as usize] = b't';
+    table[0x08] = b'b';
+    table[0x0c] = b'f';
+    table
+};
+
 /// Writes a JSON string (quoted, escaped as serde_json does: `\"`, `\\`, the short
 /// escapes `\b \f \n \r \t`, other control characters as `\u00XX`). Clean runs are
-/// found 8 bytes at a time: event text rarely needs escaping.
+/// skipped 8 bytes at a time, the rest byte by byte through a table (Windows paths put a
+/// backslash in most words).
 pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     out.reserve(s.len() + 2);
@@ -85,37 +105,35 @@ pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
                 continue;
             }
         }
-        let end = (i + 8).min(bytes.len());
-        while i < end {
-            let b = bytes[i];
-            let escape: &[u8] = match b {
-                b'"' => b"\\\"",
-                b'\\' => b"\\\\",
-                b'\n' => b"\\n",
-                b'\r' => b"\\r",
-                b'\t' => b"\\t",
-                0x08 => b"\\b",
-                0x0c => b"\\f",
-                0..0x20 => b"",
-                _ => {
-                    i += 1;
-                    continue;
-                }
-            };
+        let b = bytes[i];
+        let escape = ESCAPES[usize::from(b)];
+        if escape != 0 {
             out.extend_from_slice(&bytes[run..i]);
-            run = i + 1;
-            if escape.is_empty() {
+            if escape == b'u' {
                 out.extend_from_slice(b"\\u00");
                 out.push(HEX[usize::from(b >> 4)]);
                 out.push(HEX[usize::from(b & 15)]);
             } else {
-                out.extend_from_slice(escape);
+                out.push(b'\\');
+                out.push(escape);
             }
-            i += 1;
+            run = i + 1;
         }
+        i += 1;
     }
     out.extend_from_slice(&bytes[run..]);
     out.push(b'"');
+}
+
+/// Whether `text` is a JSON integer that serde_json writes back unchanged (no sign but
+/// `-`, no leading zero, at most 18 digits; `-0` is written `-0.0`).
+fn plain_integer(text: &str) -> bool {
+    let negative = text.starts_with('-');
+    let digits = text.strip_prefix('-').unwrap_or(text).as_bytes();
+    !digits.is_empty()
+        && digits.len() <= 18
+        && digits.iter().all(u8::is_ascii_digit)
+        && (digits[0] != b'0' || (digits.len() == 1 && !negative))
 }
 
 /// Writes a value as [`value`] renders it, without building a JSON tree.
@@ -125,6 +143,7 @@ pub(crate) fn write_value(out: &mut Vec<u8>, v: Value<'_>) {
         Value::Bool(true) => out.extend_from_slice(b"true"),
         Value::Bool(false) => out.extend_from_slice(b"false"),
         Value::Str(s) => write_str(out, s),
+        Value::Num(n) if plain_integer(n.text()) => out.extend_from_slice(n.text().as_bytes()),
         Value::Num(n) => {
             let _ = serde_json::to_writer(&mut *out, &number(n.text()));
         }
@@ -192,7 +211,7 @@ mod tests {
         ));
         let e = d
             .decode_json(bytes::Bytes::from_static(
-                br#"{"a":"x\"y\n\u0001\u001f\t\\\u00e9\b\f\r","n":1.50,"big":123456789012345678901234567890,"t":true,"z":null,"arr":[1,"b",[false]]}"#,
+                br#"{"a":"x\"y\n\u0001\u001f\t\\\u00e9\b\f\r","n":1.50,"i":-120,"z0":0,"e":1e3,"m":-0,"big":123456789012345678901234567890,"t":true,"z":null,"arr":[1,"b",[false]]}"#,
             ))
             .unwrap();
         let mut out = Vec::new();

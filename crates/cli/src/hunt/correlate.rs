@@ -15,13 +15,13 @@ use super::prepare::Prepared;
 use super::work::Kept;
 
 /// Runs the correlations over the kept events; returns the matches to report (correlation
-/// index and detection), as detections whose `matched` is the group and value and whose `event` names the window
+/// index, detection, and the `event` text to attach to it), as detections whose `matched` is the group and value and whose `event` names the window
 /// and the events (`file#record`).
 pub(crate) fn correlate(
     p: &Prepared,
     mut kept: Vec<Kept>,
     files: &[String],
-) -> Vec<(usize, Detection)> {
+) -> Vec<(usize, Detection<'static>, Vec<u8>)> {
     if kept.is_empty() {
         return Vec::new();
     }
@@ -82,9 +82,9 @@ pub(crate) fn correlate(
                 record_id: Json::Null,
                 file: None,
                 matched,
-                event: Some(Arc::from(event.to_string())),
+                event: None,
             };
-            (m.correlation, d)
+            (m.correlation, d, event.to_string().into_bytes())
         })
         .collect()
 }

@@ -62,7 +62,7 @@ pub(crate) struct RuleInfo {
 
 /// One detection.
 #[derive(Debug)]
-pub(crate) struct Detection {
+pub(crate) struct Detection<'e> {
     pub(crate) rule: Arc<RuleInfo>,
     pub(crate) time: Timestamp,
     pub(crate) computer: Option<Box<str>>,
@@ -73,9 +73,9 @@ pub(crate) struct Detection {
     pub(crate) file: Option<usize>,
     /// Field → value of what matched (for a correlation: its group and value).
     pub(crate) matched: Vec<(String, Json)>,
-    /// All the event's fields as compact JSON (shared by the detections of one event),
-    /// when the output format shows them.
-    pub(crate) event: Option<Arc<str>>,
+    /// All the event's fields as compact JSON (written once for all the detections of
+    /// one event), when the output format shows them.
+    pub(crate) event: Option<&'e [u8]>,
 }
 
 /// The text of a field, when it is a scalar.
@@ -92,23 +92,15 @@ pub(crate) fn json(event: &Event, name: &str) -> Json {
         .map_or(Json::Null, render::value)
 }
 
-/// All fields of an event, compact JSON.
-pub(crate) fn fields_json(event: &Event) -> Arc<str> {
-    let mut out = Vec::with_capacity(event.fields.text_len() + 32 * event.fields.len());
-    render::write_fields(&mut out, event);
-    // Only UTF-8 was written (names and values are `str`).
-    Arc::from(String::from_utf8_lossy(&out))
-}
-
-impl Detection {
+impl<'e> Detection<'e> {
     /// A detection of `rule` on `event`, read from file `file`.
     pub(crate) fn of_event(
         rule: Arc<RuleInfo>,
         event: &Event,
         file: usize,
         matched: Vec<(String, Json)>,
-        event_json: Option<Arc<str>>,
-    ) -> Detection {
+        event_json: Option<&'e [u8]>,
+    ) -> Detection<'e> {
         Detection {
             rule,
             time: event.time,

@@ -40,7 +40,7 @@ use clap::Args;
 use rustc_hash::FxHashMap;
 
 use crate::rules;
-use detection::Level;
+use detection::{Detection, Level};
 use output::Format;
 use prepare::{Prepared, Selection};
 use report::Report;
@@ -276,10 +276,14 @@ pub(crate) fn run(args: &HuntArgs) -> Result<ExitCode> {
     // Correlations: their lines join the report as one more "job".
     let correlated = correlate::correlate(&prepared, std::mem::take(&mut collector.kept), &files);
     let (mut lines, mut keys) = (Vec::new(), Vec::new());
-    for (correlation, d) in &correlated {
+    for (correlation, d, event) in correlated {
+        let d = &Detection {
+            event: Some(&event),
+            ..d
+        };
         let start = lines.len();
         prepared.writer.write(&mut lines, d);
-        let rank = prepared.correlation_rank[*correlation];
+        let rank = prepared.correlation_rank[correlation];
         keys.push(work::key(
             d,
             rank,

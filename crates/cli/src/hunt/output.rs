@@ -203,7 +203,7 @@ impl Writer {
         out.extend_from_slice(b",\"matched\":");
         write_matched(out, d);
         out.extend_from_slice(b",\"event\":");
-        out.extend_from_slice(d.event.as_deref().unwrap_or("null").as_bytes());
+        out.extend_from_slice(d.event.unwrap_or(b"null"));
         out.extend_from_slice(b"}\n");
     }
 
@@ -220,7 +220,7 @@ impl Writer {
             plain(&d.record_id),
             self.file(d).unwrap_or("").to_owned(),
             matched_json(d),
-            d.event.as_deref().unwrap_or("").to_owned(),
+            String::from_utf8_lossy(d.event.unwrap_or(b"")).into_owned(),
         ];
         let line: Vec<String> = cells.iter().map(|c| csv_cell(c)).collect();
         writeln!(out, "{}", line.join(","))

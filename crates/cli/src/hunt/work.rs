@@ -9,7 +9,7 @@ use vigie_event::decode::json::JsonSplitter;
 use vigie_event::{Decoder, Event, Origin, Source, SourceKind, TenantId};
 use vigie_sigma::RuleMatcher;
 
-use super::detection::{self, Detection};
+use super::detection::Detection;
 use super::inputs::{self, Input, Job, Kind, Part};
 use super::prepare::Prepared;
 use super::report::Key;
@@ -193,20 +193,22 @@ fn match_job(
     };
     let shows_events = p.writer.format().shows_events();
     let mut hits = Vec::new();
+    let mut event_json = Vec::new();
     for event in decoded.events {
         hits.clear();
         matcher.for_each_match(&event, |i| hits.push(i));
         if hits.is_empty() {
             continue;
         }
-        let mut event_json = None;
+        event_json.clear();
+        if shows_events && hits.iter().any(|&i| p.report[i]) {
+            render::write_fields(&mut event_json, &event);
+        }
         for &i in &hits {
             if !p.report[i] {
                 continue;
             }
-            let json = shows_events.then(|| {
-                Arc::clone(event_json.get_or_insert_with(|| detection::fields_json(&event)))
-            });
+            let json = shows_events.then_some(event_json.as_slice());
             let matched = p
                 .set
                 .matched_fields(i, &event)
