@@ -143,43 +143,77 @@ fn iso_week(y: i64, m: i64, d: i64) -> i64 {
     (thursday - days_from_civil(year_of_thursday, 1, 1)) / 7 + 1
 }
 
-/// A compiled regular expression and its source (flags included).
+/// A regular expression and its source (flags included), checked at load and compiled on
+/// first use.
 ///
-/// Built on regex-automata's meta engine with the bounded backtracker turned off: the
-/// backtracker clears its visited set before every search, which cost 9 % of all matching
-/// instructions on Windows events; the lazy DFA keeps its cache between searches.
+/// Compiling a regex for regex-automata's meta engine costs about 1.7M instructions on the
+/// Unicode-heavy regexes of Sigma rules, a third of all rule loading, while most regexes
+/// never run (they are evaluated only when their rule is a candidate). At load, the source
+/// is parsed and its forward NFA built within the size limit, which is what can make
+/// compiling fail; the engine itself is built the first time the regex is evaluated, once
+/// for all copies (they share it).
+///
+/// The engine runs with the bounded backtracker turned off: the backtracker clears its
+/// visited set before every search, which cost 9 % of all matching instructions on Windows
+/// events; the lazy DFA keeps its cache between searches. Neither the full DFA nor the
+/// one-pass DFA is built (they are built eagerly, at a cost above the NFA's).
 #[derive(Debug, Clone)]
 pub struct SigmaRegex {
     source: String,
-    regex: regex_automata::meta::Regex,
+    regex: std::sync::Arc<std::sync::OnceLock<Option<regex_automata::meta::Regex>>>,
 }
 
+/// NFA states beyond which a regex is rejected (bytes of the compiled NFA).
+const REGEX_NFA_LIMIT: usize = 1 << 22;
+
 impl SigmaRegex {
-    /// Compiles `source` with the syntax of the `regex` crate (Unicode, flags inline).
+    /// Checks `source` (the syntax of the `regex` crate: Unicode, flags inline) and that it
+    /// compiles within the size limit.
     pub fn new(source: &str) -> Result<SigmaRegex, String> {
-        use regex_automata::meta;
-        let regex = meta::Builder::new()
+        use regex_automata::nfa::thompson;
+        thompson::Compiler::new()
             .configure(
-                // No full DFA nor one-pass DFA: built for every regex at load, they cost
-                // more than all the rest of rule loading (2M instructions per regex), while
-                // matching runs the lazy DFA, which is built as it goes.
-                meta::Config::new()
-                    .backtrack(false)
-                    .dfa(false)
-                    .onepass(false)
-                    .nfa_size_limit(Some(1 << 22)),
+                thompson::Config::new()
+                    .nfa_size_limit(Some(REGEX_NFA_LIMIT))
+                    .shrink(false),
             )
             .build(source)
             .map_err(|e| e.to_string())?;
         Ok(SigmaRegex {
             source: source.to_owned(),
-            regex,
+            regex: Default::default(),
         })
+    }
+
+    /// The engine, built on first use; `None` only if building failed, which the checks
+    /// at load rule out (the syntax was parsed by the same parser, and the size limit is
+    /// lifted rather than the regex dropped).
+    fn engine(&self) -> Option<&regex_automata::meta::Regex> {
+        use regex_automata::meta;
+        self.regex
+            .get_or_init(|| {
+                let build = |limit| {
+                    meta::Builder::new()
+                        .configure(
+                            meta::Config::new()
+                                .backtrack(false)
+                                .dfa(false)
+                                .onepass(false)
+                                .nfa_size_limit(limit),
+                        )
+                        .build(&self.source)
+                        .ok()
+                };
+                // The forward NFA fit at load; the reverse one is about as large, but should it
+                // not fit, the limit is lifted rather than the regex dropped.
+                build(Some(REGEX_NFA_LIMIT)).or_else(|| build(None))
+            })
+            .as_ref()
     }
 
     /// Whether it matches anywhere in `text`.
     pub fn is_match(&self, text: &str) -> bool {
-        self.regex.is_match(text)
+        self.engine().is_some_and(|r| r.is_match(text))
     }
 
     /// The source, flags included.

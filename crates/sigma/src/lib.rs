@@ -34,3 +34,10 @@ pub use engine::{MatchStats, Reloadable, RuleMatcher, RuleSet, Shape};
 pub use error::{Code, Diagnostic};
 pub use placeholder::Placeholders;
 pub use rule::{Loaded, Rule, load_dir, parse_rules};
+
+/// Checks that the fast YAML reader and saphyr agree on `text`: when the fast reader takes
+/// it, saphyr must read the same tree, lines included. For the `yaml` fuzz target.
+#[doc(hidden)]
+pub fn yaml_readers_agree(text: &str) -> Result<(), String> {
+    yaml::readers_agree(text)
+}

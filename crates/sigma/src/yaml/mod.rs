@@ -13,6 +13,8 @@ use saphyr_parser::Parser;
 
 use crate::error::YamlError;
 
+mod fast;
+
 /// Nodes alias expansion may produce in one file (a billion-laughs guard).
 const ALIAS_LIMIT: usize = 10_000;
 
@@ -47,7 +49,7 @@ impl Scalar {
 }
 
 /// A YAML node.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Node {
     Scalar(Scalar),
     Seq(Vec<Node>, usize),
@@ -80,8 +82,29 @@ impl Node {
     }
 }
 
-/// Loads every document of a YAML file.
+/// Loads every document of a YAML file: with the fast reader of the rules' subset of YAML
+/// when it applies, else with saphyr.
 pub(crate) fn load(text: &str) -> Result<Vec<Node>, YamlError> {
+    if let Some(docs) = fast::load(text) {
+        return Ok(docs);
+    }
+    load_with_saphyr(text)
+}
+
+/// See [`crate::yaml_readers_agree`].
+pub(crate) fn readers_agree(text: &str) -> Result<(), String> {
+    let Some(fast) = fast::load(text) else {
+        return Ok(());
+    };
+    match load_with_saphyr(text) {
+        Ok(slow) if slow == fast => Ok(()),
+        Ok(slow) => Err(format!("fast reader {fast:?}, saphyr {slow:?}")),
+        Err(e) => Err(format!("fast reader {fast:?}, saphyr error {e:?}")),
+    }
+}
+
+/// Loads every document of a YAML file with saphyr.
+fn load_with_saphyr(text: &str) -> Result<Vec<Node>, YamlError> {
     let mut loader: YamlLoader<'_, MarkedYaml<'_>> = YamlLoader::default();
     loader.early_parse(false);
     loader.alias_limit(ALIAS_LIMIT);
@@ -102,7 +125,7 @@ pub(crate) fn load(text: &str) -> Result<Vec<Node>, YamlError> {
 }
 
 /// Nesting beyond which a rule is rejected (rules are a few levels deep).
-const MAX_DEPTH: usize = 64;
+pub(super) const MAX_DEPTH: usize = 64;
 
 fn convert(node: MarkedYaml<'_>, depth: usize) -> Result<Node, YamlError> {
     let line = node.span.start.line();
