@@ -188,6 +188,10 @@ impl<'a> Reader<'a> {
                 return None;
             }
             let colon = key_colon(line.content)?;
+            // YAML limits implicit keys to 1024 characters; saphyr enforces it.
+            if colon > 1000 {
+                return None;
+            }
             let key = line.content[..colon].trim_end_matches([' ', '\t']);
             if entries.iter().any(|(k, _)| k.text == key) {
                 return None; // saphyr reports it
@@ -559,6 +563,7 @@ mod tests {
             "a: 'x'# no space\n",
             "a:\tb: c\n",
             "- -\tx\n",
+            &format!("{}: x\n", "k".repeat(1100)),
             "a: b:\tc\n",
             "a: [x]# no space\n",
             "a:\t'x'\n",
