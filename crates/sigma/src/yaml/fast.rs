@@ -454,7 +454,7 @@ fn double_quoted(s: &str) -> Option<(String, &str)> {
 /// `[a, 'b', "c"]` on one line (after the `[`): scalars only.
 fn flow_sequence(s: &str, no: usize) -> Option<Node> {
     let mut items = Vec::new();
-    let mut rest = s.trim_start_matches(' ');
+    let mut rest = s.trim_start_matches([' ', '\t']);
     if let Some(after) = rest.strip_prefix(']') {
         return line_ends(after).then_some(Node::Seq(items, no));
     }
@@ -468,22 +468,30 @@ fn flow_sequence(s: &str, no: usize) -> Option<Node> {
                 let (v, after) = double_quoted(&rest[1..])?;
                 (scalar(v, true, no), after)
             }
-            b'[' | b'{' | b'&' | b'*' | b'!' | b'#' | b',' | b']' | b'?' | b':' | b'-' => {
-                return None;
+            b'[' | b'{' | b'}' | b'&' | b'*' | b'!' | b'#' | b',' | b']' | b'?' | b':' | b'-'
+            | b'|' | b'>' | b'%' | b'@' | b'`' => {
+                return None; // indicators: not the start of a plain scalar
             }
             _ => {
                 let end = rest.find([',', ']', '#', ':', '[', '{', '}'])?;
-                let v = rest[..end].trim_end_matches(' ');
+                let v = rest[..end].trim_end_matches([' ', '\t']);
                 if v.is_empty() || rest.as_bytes()[end] == b'#' || rest.as_bytes()[end] == b':' {
+                    return None;
+                }
+                // An indicator after a blank may start a token of its own: left to saphyr.
+                let bytes = v.as_bytes();
+                if bytes.windows(2).any(|w| {
+                    matches!(w[0], b' ' | b'\t') && matches!(w[1], b'-' | b'?' | b':' | b'#')
+                }) {
                     return None;
                 }
                 (scalar(v.to_owned(), false, no), &rest[end..])
             }
         };
         items.push(item);
-        rest = after.trim_start_matches(' ');
+        rest = after.trim_start_matches([' ', '\t']);
         match rest.as_bytes().first()? {
-            b',' => rest = rest[1..].trim_start_matches(' '),
+            b',' => rest = rest[1..].trim_start_matches([' ', '\t']),
             b']' => return line_ends(&rest[1..]).then_some(Node::Seq(items, no)),
             _ => return None,
         }
@@ -520,6 +528,7 @@ mod tests {
             "empty:\nafter: 1\n",
             "last:\n",
             "e: []\nf: ''\ng: \"\"\n",
+            "h: [\t0 ,\t'x'\t]\n",
             "# only a comment\n",
             "a: value # comment\n",
             "url: https://example.com/a#b\n",
@@ -563,6 +572,9 @@ mod tests {
             "a: 'x'# no space\n",
             "a:\tb: c\n",
             "- -\tx\n",
+            "a: [`x]\n",
+            "a: [x -]\n",
+            "a: [@x]\n",
             &format!("{}: x\n", "k".repeat(1100)),
             "a: b:\tc\n",
             "a: [x]# no space\n",
