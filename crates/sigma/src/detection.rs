@@ -143,77 +143,104 @@ fn iso_week(y: i64, m: i64, d: i64) -> i64 {
     (thursday - days_from_civil(year_of_thursday, 1, 1)) / 7 + 1
 }
 
-/// A regular expression and its source (flags included), checked at load and compiled on
-/// first use.
+/// A regular expression and its source (flags included), compiled at load to a forward
+/// NFA and searched with a lazy DFA built from it as it runs.
 ///
-/// Compiling a regex for regex-automata's meta engine costs about 1.7M instructions on the
-/// Unicode-heavy regexes of Sigma rules, a third of all rule loading, while most regexes
-/// never run (they are evaluated only when their rule is a candidate). At load, the source
-/// is parsed and its forward NFA built within the size limit, which is what can make
-/// compiling fail; the engine itself is built the first time the regex is evaluated, once
-/// for all copies (they share it).
-///
-/// The engine runs with the bounded backtracker turned off: the backtracker clears its
-/// visited set before every search, which cost 9 % of all matching instructions on Windows
-/// events; the lazy DFA keeps its cache between searches. Neither the full DFA nor the
-/// one-pass DFA is built (they are built eagerly, at a cost above the NFA's).
-#[derive(Debug, Clone)]
+/// Sigma asks only whether a regex matches, which needs neither match starts nor captures:
+/// a forward search suffices. regex-automata's meta engine would also build a reverse NFA
+/// and literal prefilters, about 6M instructions per Sigma regex (Unicode classes, `(?i)`)
+/// when the first search needs them; the forward NFA costs about 1M at load, and the lazy
+/// DFA adds states only for the bytes it sees. Where the lazy DFA cannot decide (a Unicode
+/// word boundary next to a non-ASCII byte, or a pattern it does not support), the PikeVM
+/// on the same NFA answers. Searches take their caches from a pool, so a compiled rule set
+/// is shared by all threads; the NFA of all 153 regexes of the windows rules is about 2 MB.
+/// Copies of a regex share it all.
+#[derive(Clone)]
 pub struct SigmaRegex {
     source: String,
-    regex: std::sync::Arc<std::sync::OnceLock<Option<regex_automata::meta::Regex>>>,
+    engine: std::sync::Arc<RegexEngine>,
 }
 
-/// NFA states beyond which a regex is rejected (bytes of the compiled NFA).
+impl std::fmt::Debug for SigmaRegex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("SigmaRegex").field(&self.source).finish()
+    }
+}
+
+/// The per-thread search state of a [`SigmaRegex`].
+struct RegexCaches {
+    dfa: Option<regex_automata::hybrid::dfa::Cache>,
+    pikevm: regex_automata::nfa::thompson::pikevm::Cache,
+}
+
+type CachePool = regex_automata::util::pool::Pool<
+    RegexCaches,
+    Box<dyn Fn() -> RegexCaches + Send + Sync + std::panic::RefUnwindSafe + std::panic::UnwindSafe>,
+>;
+
+/// The compiled forms of a [`SigmaRegex`].
+struct RegexEngine {
+    dfa: Option<regex_automata::hybrid::dfa::DFA>,
+    pikevm: regex_automata::nfa::thompson::pikevm::PikeVM,
+    caches: CachePool,
+}
+
+/// Bytes of NFA beyond which a regex is rejected.
 const REGEX_NFA_LIMIT: usize = 1 << 22;
 
 impl SigmaRegex {
-    /// Checks `source` (the syntax of the `regex` crate: Unicode, flags inline) and that it
-    /// compiles within the size limit.
+    /// Compiles `source` (the syntax of the `regex` crate: Unicode, flags inline); fails on
+    /// a syntax error or an NFA beyond the size limit.
     pub fn new(source: &str) -> Result<SigmaRegex, String> {
-        use regex_automata::nfa::thompson;
-        thompson::Compiler::new()
+        use regex_automata::hybrid::dfa::DFA;
+        use regex_automata::nfa::thompson::{self, pikevm::PikeVM};
+        let nfa = thompson::Compiler::new()
             .configure(
                 thompson::Config::new()
                     .nfa_size_limit(Some(REGEX_NFA_LIMIT))
-                    .shrink(false),
+                    .which_captures(thompson::WhichCaptures::None),
             )
             .build(source)
             .map_err(|e| e.to_string())?;
+        // `\b` is Unicode-aware: the lazy DFA handles it on ASCII and stops (quits) on other
+        // bytes, where the PikeVM takes over.
+        let dfa = DFA::builder()
+            .configure(DFA::config().unicode_word_boundary(true))
+            .build_from_nfa(nfa.clone())
+            .ok();
+        let pikevm = PikeVM::new_from_nfa(nfa).map_err(|e| e.to_string())?;
+        let (for_dfa, for_pikevm) = (dfa.clone(), pikevm.clone());
+        let create: Box<
+            dyn Fn() -> RegexCaches
+                + Send
+                + Sync
+                + std::panic::RefUnwindSafe
+                + std::panic::UnwindSafe,
+        > = Box::new(move || RegexCaches {
+            dfa: for_dfa.as_ref().map(|d| d.create_cache()),
+            pikevm: for_pikevm.create_cache(),
+        });
         Ok(SigmaRegex {
             source: source.to_owned(),
-            regex: Default::default(),
+            engine: std::sync::Arc::new(RegexEngine {
+                dfa,
+                pikevm,
+                caches: CachePool::new(create),
+            }),
         })
-    }
-
-    /// The engine, built on first use; `None` only if building failed, which the checks
-    /// at load rule out (the syntax was parsed by the same parser, and the size limit is
-    /// lifted rather than the regex dropped).
-    fn engine(&self) -> Option<&regex_automata::meta::Regex> {
-        use regex_automata::meta;
-        self.regex
-            .get_or_init(|| {
-                let build = |limit| {
-                    meta::Builder::new()
-                        .configure(
-                            meta::Config::new()
-                                .backtrack(false)
-                                .dfa(false)
-                                .onepass(false)
-                                .nfa_size_limit(limit),
-                        )
-                        .build(&self.source)
-                        .ok()
-                };
-                // The forward NFA fit at load; the reverse one is about as large, but should it
-                // not fit, the limit is lifted rather than the regex dropped.
-                build(Some(REGEX_NFA_LIMIT)).or_else(|| build(None))
-            })
-            .as_ref()
     }
 
     /// Whether it matches anywhere in `text`.
     pub fn is_match(&self, text: &str) -> bool {
-        self.engine().is_some_and(|r| r.is_match(text))
+        let engine = &*self.engine;
+        let mut caches = engine.caches.get();
+        let input = regex_automata::Input::new(text).earliest(true);
+        if let (Some(dfa), Some(cache)) = (&engine.dfa, caches.dfa.as_mut())
+            && let Ok(found) = dfa.try_search_fwd(cache, &input)
+        {
+            return found.is_some();
+        }
+        engine.pikevm.is_match(&mut caches.pikevm, input)
     }
 
     /// The source, flags included.

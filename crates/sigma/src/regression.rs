@@ -276,3 +276,70 @@ fn specification_schema_test_rules_load() {
     assert_eq!(loaded.rules.len(), 2);
     assert_eq!(loaded.rules[0].tags.len(), 3);
 }
+
+/// Every regex of the corpus, searched with our forward lazy DFA (PikeVM fallback), agrees
+/// with regex-automata's meta engine (what the `regex` crate runs) on every text value of
+/// every regression event, and on texts made to exercise `\b` next to non-ASCII.
+#[test]
+fn regexes_agree_with_the_meta_engine() {
+    use crate::detection::Matcher;
+    use crate::rule::Detection;
+    let Some(root) = shared("") else { return };
+    let Some(regression) = shared("regression/regression_data") else {
+        return;
+    };
+    fn collect<'a>(d: &'a Detection, out: &mut Vec<&'a crate::detection::SigmaRegex>) {
+        let items: Vec<&crate::detection::Item> = match d {
+            Detection::AllOf(items) => items.iter().collect(),
+            Detection::AnyOf(alternatives) => {
+                alternatives.iter().for_each(|a| collect(a, out));
+                Vec::new()
+            }
+            Detection::Keywords(item) => vec![item],
+        };
+        for item in items {
+            for m in item.values.iter().flatten() {
+                if let Matcher::Regex(re) = m {
+                    out.push(re);
+                }
+            }
+        }
+    }
+    let mut regexes = Vec::new();
+    for rule in &all_rules(&root).rules {
+        for (_, d) in &rule.detections {
+            collect(d, &mut regexes);
+        }
+    }
+    assert!(regexes.len() > 200, "{} regexes", regexes.len());
+    let mut texts: Vec<String> = vec![
+        String::new(),
+        "é".to_owned(),
+        "Ωmega word".to_owned(),
+        "x é y".to_owned(),
+        "C:\\Windows\\System32\\cmd.exe /c whoami".to_owned(),
+    ];
+    for event in corpus_events(&regression) {
+        for (_, v) in event.fields.iter() {
+            if let Some(t) = v.as_text() {
+                texts.push(t.to_owned());
+            }
+        }
+    }
+    texts.sort();
+    texts.dedup();
+    let mut checked = 0usize;
+    for re in regexes {
+        let meta = regex_automata::meta::Regex::new(re.as_str()).unwrap();
+        for t in &texts {
+            assert_eq!(
+                re.is_match(t),
+                meta.is_match(t.as_str()),
+                "{:?} on {t:?}",
+                re.as_str()
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked > 100_000, "{checked} comparisons");
+}
