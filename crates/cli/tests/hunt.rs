@@ -119,6 +119,16 @@ fn errors_name_the_file_and_the_run_goes_on() {
 }
 
 #[test]
+fn an_empty_csv_report_still_names_its_columns() {
+    let (code, stdout, _) = hunt(&["--format", "csv", "--min-level", "critical", "logs/sub"]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        stdout,
+        "timestamp,level,rule_id,rule_title,tags,computer,channel,event_id,record_id,file,matched,event\n"
+    );
+}
+
+#[test]
 fn clean_inputs_exit_zero() {
     let (code, stdout, stderr) = hunt(&["--format", "jsonl", "logs/findstr_lsass.evtx"]);
     assert_eq!(code, 0, "{stderr}");

@@ -246,6 +246,9 @@ pub(crate) fn run(args: &HuntArgs) -> Result<ExitCode> {
         progress: progress_bar(jobs.iter().map(|j| j.bytes).sum()),
         header: false,
     };
+    if format == Format::Csv {
+        output::csv_header(&mut sink)?;
+    }
     let rules: Rules = work::Latch::new();
     let next = AtomicUsize::new(0);
     let (tx, rx) = mpsc::channel::<Done>();

@@ -67,6 +67,12 @@ const COLUMNS: [&str; 12] = [
     "event",
 ];
 
+/// The CSV header row: a CSV report always has one, so that an empty report still names
+/// its columns.
+pub(crate) fn csv_header(out: &mut (impl Write + ?Sized)) -> io::Result<()> {
+    writeln!(out, "{}", COLUMNS.join(","))
+}
+
 impl Writer {
     /// A writer; `files` names the inputs by index. In a table, the rule column is as wide
     /// as the longest of `titles` (the rules that can be reported), up to [`TITLE_WIDTH`]:
@@ -91,7 +97,8 @@ impl Writer {
         self.format
     }
 
-    /// The header line (table and csv).
+    /// The header line of a table, written before its first detection (its widths come from
+    /// the rules). The CSV header is [`csv_header`], written even when nothing is found.
     pub(crate) fn header(&self, out: &mut (impl Write + ?Sized)) -> io::Result<()> {
         match self.format {
             Format::Table => writeln!(
@@ -104,8 +111,7 @@ impl Writer {
                 tw = self.title_width,
                 cw = COMPUTER_WIDTH
             ),
-            Format::Csv => writeln!(out, "{}", COLUMNS.join(",")),
-            Format::Jsonl => Ok(()),
+            Format::Csv | Format::Jsonl => Ok(()),
         }
     }
 
