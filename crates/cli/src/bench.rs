@@ -66,25 +66,6 @@ struct Chunk {
     records: u64,
 }
 
-fn evtx_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-        .with_context(|| format!("cannot read {}", dir.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .collect();
-    entries.sort();
-    for path in entries {
-        if path.is_dir() {
-            evtx_files(&path, out)?;
-        } else if path
-            .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("evtx"))
-        {
-            out.push(path);
-        }
-    }
-    Ok(())
-}
-
 fn u64_at(bytes: &[u8], at: usize) -> u64 {
     let mut b = [0u8; 8];
     b.copy_from_slice(&bytes[at..at + 8]);
@@ -93,8 +74,10 @@ fn u64_at(bytes: &[u8], at: usize) -> u64 {
 
 /// The non-empty chunks of the EVTX files under `dir`.
 fn chunks(dir: &Path) -> Result<Vec<Chunk>> {
-    let mut files = Vec::new();
-    evtx_files(dir, &mut files)?;
+    let (files, unreadable) = crate::hunt::inputs::evtx_files(dir);
+    if let Some(e) = unreadable.first() {
+        anyhow::bail!("{e}");
+    }
     let mut chunks = Vec::new();
     for file in files {
         let data =

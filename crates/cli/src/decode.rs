@@ -40,11 +40,55 @@ pub(crate) enum InputFormat {
     Leef,
 }
 
-/// What decoding one file produced.
+/// What decoding one file (or part of one) produced.
 #[derive(Debug, Default)]
 pub(crate) struct FileReport {
     pub(crate) events: Vec<Event>,
+    /// Each error with the file and the position.
     pub(crate) errors: Vec<String>,
+    /// The file is not in its format at all (an EVTX file without an EVTX header).
+    pub(crate) unreadable: bool,
+}
+
+/// Decodes a whole EVTX file held in memory into `report`, `name` naming it in errors.
+pub(crate) fn decode_evtx(
+    decoder: &mut Decoder,
+    name: &str,
+    data: Vec<u8>,
+    report: &mut FileReport,
+) {
+    match decoder.decode_evtx_file(data) {
+        Ok(events) => {
+            for (n, item) in events.enumerate() {
+                match item {
+                    Ok(e) => report.events.push(e),
+                    Err(e) => report
+                        .errors
+                        .push(format!("{name}: record #{}: {e}", n + 1)),
+                }
+            }
+        }
+        Err(e) => {
+            report.errors.push(format!("{name}: {e}"));
+            report.unreadable = true;
+        }
+    }
+}
+
+/// Decodes JSON objects (NDJSON, concatenated, an array, evtx_dump renderings) into
+/// `report`, `name` naming the file in errors.
+pub(crate) fn decode_json(decoder: &mut Decoder, name: &str, data: Bytes, report: &mut FileReport) {
+    for item in JsonSplitter::new(data) {
+        match item {
+            Ok((offset, slice)) => match decoder.decode_json(slice) {
+                Ok(e) => report.events.push(e),
+                Err(e) => report
+                    .errors
+                    .push(format!("{name}: object at byte {offset}: {e}")),
+            },
+            Err(e) => report.errors.push(format!("{name}: {e}")),
+        }
+    }
 }
 
 /// The format of a text line, judged by its look.
@@ -96,32 +140,8 @@ pub(crate) fn decode_file(
     let mut report = FileReport::default();
     let name = path.display().to_string();
     match format {
-        InputFormat::Evtx => match decoder.decode_evtx_file(data) {
-            Ok(events) => {
-                for (n, item) in events.enumerate() {
-                    match item {
-                        Ok(e) => report.events.push(e),
-                        Err(e) => report
-                            .errors
-                            .push(format!("{name}: record #{}: {e}", n + 1)),
-                    }
-                }
-            }
-            Err(e) => report.errors.push(format!("{name}: {e}")),
-        },
-        InputFormat::Json => {
-            for item in JsonSplitter::new(Bytes::from(data)) {
-                match item {
-                    Ok((offset, slice)) => match decoder.decode_json(slice) {
-                        Ok(e) => report.events.push(e),
-                        Err(e) => report
-                            .errors
-                            .push(format!("{name}: object at byte {offset}: {e}")),
-                    },
-                    Err(e) => report.errors.push(format!("{name}: {e}")),
-                }
-            }
-        }
+        InputFormat::Evtx => decode_evtx(decoder, &name, data, &mut report),
+        InputFormat::Json => decode_json(decoder, &name, Bytes::from(data), &mut report),
         InputFormat::Auto | InputFormat::Syslog | InputFormat::Cef | InputFormat::Leef => {
             let data = Bytes::from(data);
             let mut start = 0;

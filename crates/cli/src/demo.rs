@@ -71,21 +71,6 @@ fn shared(sub: &str) -> Option<PathBuf> {
     candidates.into_iter().find(|p| p.is_dir())
 }
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    let mut entries: Vec<_> = entries.flatten().map(|e| e.path()).collect();
-    entries.sort();
-    for path in entries {
-        if path.is_dir() {
-            walk(&path, out);
-        } else if path.extension().is_some_and(|e| e == "evtx") {
-            out.push(path);
-        }
-    }
-}
-
 fn brief(e: &Event) -> String {
     let pick = ["message", "CommandLine", "msg", "url.full", "name"]
         .iter()
@@ -144,10 +129,12 @@ pub(crate) fn run(args: &DemoArgs) -> Result<ExitCode> {
         correlate(&mut out)?;
         return Ok(ExitCode::SUCCESS);
     };
-    let mut files = Vec::new();
-    walk(&corpus, &mut files);
+    let (files, unreadable) = crate::hunt::inputs::evtx_files(&corpus);
+    for e in &unreadable {
+        writeln!(out, "vigie: {e}")?;
+    }
     let started = Instant::now();
-    let (mut events, mut errors) = (0usize, 0usize);
+    let (mut events, mut errors) = (0usize, unreadable.len());
     let mut by_ls = BTreeMap::<String, usize>::new();
     for file in &files {
         let report = decode_file(&mut decoder, file, InputFormat::Evtx)?;

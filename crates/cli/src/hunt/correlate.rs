@@ -25,13 +25,9 @@ pub(crate) fn correlate(
     if kept.is_empty() {
         return Vec::new();
     }
-    let record = |k: &Kept| detection::json(&k.event, "EventRecordID").as_u64();
-    kept.sort_by(|a, b| {
-        a.event
-            .time
-            .cmp(&b.event.time)
-            .then(a.file.cmp(&b.file))
-            .then_with(|| record(a).cmp(&record(b)))
+    kept.sort_by_cached_key(|k| {
+        let record = detection::json(&k.event, "EventRecordID").as_u64();
+        (k.event.time, k.file, record)
     });
     let mut engine = CorrelationEngine::new(Arc::clone(&p.correlations), Default::default());
     let mut found: Vec<CorrelationMatch> = Vec::new();

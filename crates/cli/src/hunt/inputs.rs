@@ -190,6 +190,19 @@ fn walk(dir: &Path, found: &mut Found) {
     }
 }
 
+/// The EVTX files under `dir` (walked recursively), in path order, and the paths that could
+/// not be read.
+pub(crate) fn evtx_files(dir: &Path) -> (Vec<PathBuf>, Vec<String>) {
+    let found = find(&[dir.to_owned()]);
+    let files = found
+        .inputs
+        .into_iter()
+        .filter(|i| i.kind == Kind::Evtx)
+        .map(|i| i.path)
+        .collect();
+    (files, found.errors)
+}
+
 /// Cuts the inputs into jobs, largest first.
 pub(crate) fn plan(inputs: &[Input]) -> Vec<Job> {
     let mut jobs = Vec::new();

@@ -22,7 +22,7 @@
 
 mod correlate;
 mod detection;
-mod inputs;
+pub(crate) mod inputs;
 mod output;
 mod prepare;
 mod report;

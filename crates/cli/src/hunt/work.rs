@@ -5,7 +5,6 @@ use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex};
 
 use bytes::Bytes;
-use vigie_event::decode::json::JsonSplitter;
 use vigie_event::{Decoder, Event, Origin, Source, SourceKind, TenantId};
 use vigie_sigma::RuleMatcher;
 
@@ -13,6 +12,7 @@ use super::detection::Detection;
 use super::inputs::{self, Input, Job, Kind, Part};
 use super::prepare::Prepared;
 use super::report::Key;
+use crate::decode::{self, FileReport};
 use crate::render;
 
 /// Input bytes a worker decodes ahead while the rules are still compiling.
@@ -57,21 +57,16 @@ impl<T: Clone> Latch<T> {
 /// The rules, once ready (`None`: they failed to load and the run stops).
 pub(crate) type Rules = Latch<Option<Arc<Prepared>>>;
 
-/// What decoding one job gave.
-#[derive(Debug, Default)]
-struct Decoded {
-    events: Vec<Event>,
-    errors: Vec<String>,
-    /// The file could not be read or is not in its format at all.
-    unreadable: bool,
-}
-
-fn decode(decoder: &mut Decoder, input: &Input, job: &Job) -> Decoded {
-    let name = input.path.display();
-    let mut out = Decoded::default();
-    let read_error = |out: &mut Decoded, e: std::io::Error| {
-        out.errors.push(format!("cannot read {name}: {e}"));
-        out.unreadable = true;
+fn decode(decoder: &mut Decoder, input: &Input, job: &Job) -> FileReport {
+    let name = input.path.display().to_string();
+    let mut out = FileReport::default();
+    let read = |out: &mut FileReport| match std::fs::read(&input.path) {
+        Ok(data) => Some(data),
+        Err(e) => {
+            out.errors.push(format!("cannot read {name}: {e}"));
+            out.unreadable = true;
+            None
+        }
     };
     match (input.kind, job.part) {
         (Kind::Evtx, Part::Chunks { first, count }) => {
@@ -84,47 +79,23 @@ fn decode(decoder: &mut Decoder, input: &Input, job: &Job) -> Decoded {
                         }
                     }
                 }
-                Err(e) => read_error(&mut out, e),
-            }
-        }
-        (Kind::Evtx, Part::Whole) => {
-            // Planned whole only when the header is not EVTX: the parser says why.
-            match std::fs::read(&input.path) {
-                Ok(data) => match decoder.decode_evtx_file(data) {
-                    Ok(records) => {
-                        for (n, item) in records.enumerate() {
-                            match item {
-                                Ok(e) => out.events.push(e),
-                                Err(e) => {
-                                    out.errors.push(format!("{name}: record #{}: {e}", n + 1));
-                                }
-                            }
-                        }
-                    }
-                    Err(e) => {
-                        out.errors.push(format!("{name}: {e}"));
-                        out.unreadable = true;
-                    }
-                },
-                Err(e) => read_error(&mut out, e),
-            }
-        }
-        (Kind::Json, _) => match std::fs::read(&input.path) {
-            Ok(data) => {
-                for item in JsonSplitter::new(Bytes::from(data)) {
-                    match item {
-                        Ok((offset, slice)) => match decoder.decode_json(slice) {
-                            Ok(e) => out.events.push(e),
-                            Err(e) => out
-                                .errors
-                                .push(format!("{name}: object at byte {offset}: {e}")),
-                        },
-                        Err(e) => out.errors.push(format!("{name}: {e}")),
-                    }
+                Err(e) => {
+                    out.errors.push(format!("cannot read {name}: {e}"));
+                    out.unreadable = true;
                 }
             }
-            Err(e) => read_error(&mut out, e),
-        },
+        }
+        // Planned whole only when the header is not EVTX: the parser says why.
+        (Kind::Evtx, Part::Whole) => {
+            if let Some(data) = read(&mut out) {
+                decode::decode_evtx(decoder, &name, data, &mut out);
+            }
+        }
+        (Kind::Json, _) => {
+            if let Some(data) = read(&mut out) {
+                decode::decode_json(decoder, &name, Bytes::from(data), &mut out);
+            }
+        }
     }
     out
 }
@@ -179,7 +150,7 @@ fn match_job(
     matcher: &mut RuleMatcher,
     job: usize,
     file: usize,
-    decoded: Decoded,
+    decoded: FileReport,
 ) -> Done {
     let mut done = Done {
         job,
@@ -245,7 +216,7 @@ pub(crate) fn worker(
     );
     let mut decoder = Decoder::new(origin);
     let mut matcher = None;
-    let mut ahead: Vec<(usize, Decoded)> = Vec::new();
+    let mut ahead: Vec<(usize, FileReport)> = Vec::new();
     let mut ahead_bytes = 0u64;
     loop {
         let prepared = match rules.get() {
