@@ -28,6 +28,7 @@ mod prepare;
 mod report;
 mod work;
 
+use std::collections::BTreeSet;
 use std::io::{BufWriter, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -86,7 +87,8 @@ struct Totals {
     files: usize,
     events: usize,
     damaged: usize,
-    unreadable: usize,
+    /// Inputs that could not be read (a file cut into several jobs counts once).
+    unreadable: BTreeSet<usize>,
     /// Detections by level, in [`Level`] order.
     by_level: [usize; 5],
 }
@@ -119,7 +121,7 @@ impl Collector<'_> {
         self.progress.inc(job.bytes);
         self.totals.events += done.events;
         if done.unreadable {
-            self.totals.unreadable += 1;
+            self.totals.unreadable.insert(job.input);
         } else {
             self.totals.damaged += done.errors.len();
         }
@@ -317,7 +319,7 @@ pub(crate) fn run(args: &HuntArgs) -> Result<ExitCode> {
         args,
         start.elapsed().as_secs_f64(),
     );
-    let failed = !found.errors.is_empty() || collector.totals.unreadable > 0;
+    let failed = !found.errors.is_empty() || !collector.totals.unreadable.is_empty();
     Ok(if failed {
         ExitCode::from(1)
     } else {
@@ -331,8 +333,8 @@ fn summary(totals: &Totals, prepared: &Prepared, args: &HuntArgs, wall: f64) {
     if totals.damaged > 0 {
         problems.push(plural(totals.damaged, "damaged record"));
     }
-    if totals.unreadable > 0 {
-        problems.push(plural(totals.unreadable, "unreadable file"));
+    if !totals.unreadable.is_empty() {
+        problems.push(plural(totals.unreadable.len(), "unreadable file"));
     }
     eprintln!(
         "hunt: {}, {}{} in {wall:.2} s ({:.0} events/s)",
