@@ -76,11 +76,7 @@ fn brief(e: &Event) -> String {
         .iter()
         .find_map(|n| e.fields.get_by_name(n).and_then(|v| v.as_text()))
         .unwrap_or("");
-    let mut s: String = pick.chars().take(60).collect();
-    if pick.chars().count() > 60 {
-        s.push('…');
-    }
-    s
+    crate::render::cut(pick, 60)
 }
 
 pub(crate) fn run(args: &DemoArgs) -> Result<ExitCode> {

@@ -19,7 +19,7 @@ use serde_json::Value as Json;
 use vigie_event::time::UtcOffset;
 
 use super::detection::{Detection, Level};
-use crate::render;
+use crate::render::{self, cut};
 
 /// Widest rule title shown in a table.
 pub(crate) const TITLE_WIDTH: usize = 60;
@@ -269,16 +269,6 @@ fn clean(text: &str) -> String {
     text.chars()
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect()
-}
-
-/// At most `width` characters, the last one `…` when cut.
-fn cut(text: &str, width: usize) -> String {
-    if text.chars().count() <= width {
-        return text.to_owned();
-    }
-    let mut out: String = text.chars().take(width.saturating_sub(1)).collect();
-    out.push('…');
-    out
 }
 
 /// An RFC 4180 cell: quoted when it holds a comma, a quote or a line break.
