@@ -260,18 +260,10 @@ pub(crate) fn in_network(ip: IpAddr, network: IpAddr, prefix: u8) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use crate::testing::event;
+    use crate::testing::{event, rule};
 
     use super::*;
     use crate::rule::{Loaded, parse_rules};
-
-    fn rule(detection: &str) -> Rule {
-        let text = format!("title: t\nlogsource: {{}}\ndetection:\n{detection}\n");
-        let mut loaded = Loaded::default();
-        parse_rules(&text, "test.yml", &mut loaded);
-        assert!(loaded.rejected.is_empty(), "{:?}\n{text}", loaded.rejected);
-        loaded.rules.remove(0)
-    }
 
     /// (detection YAML, event JSON, expected match)
     fn check(cases: &[(&str, &str, bool)]) {

@@ -42,3 +42,13 @@ pub(crate) fn event(json: &str) -> Event {
         .decode_json(Bytes::copy_from_slice(json.as_bytes()))
         .unwrap()
 }
+
+/// The one rule of a document whose detection block is `detection` (indented YAML), any
+/// logsource; panics if it is rejected.
+pub(crate) fn rule(detection: &str) -> crate::rule::Rule {
+    let text = format!("title: t\nlogsource: {{}}\ndetection:\n{detection}\n");
+    let mut loaded = crate::rule::Loaded::default();
+    crate::rule::parse_rules(&text, "test.yml", &mut loaded);
+    assert!(loaded.rejected.is_empty(), "{:?}\n{text}", loaded.rejected);
+    loaded.rules.remove(0)
+}

@@ -497,14 +497,9 @@ fn analyse_item(c: &Compiled, item: &CItem, positive: bool) -> Triggers {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rule::{Loaded, parse_rules};
 
     fn compiled(detection: &str) -> Compiled {
-        let text = format!("title: t\nlogsource: {{}}\ndetection:\n{detection}\n");
-        let mut loaded = Loaded::default();
-        parse_rules(&text, "test.yml", &mut loaded);
-        assert!(loaded.rejected.is_empty(), "{:?}", loaded.rejected);
-        Compiled::new(&loaded.rules)
+        Compiled::new(&[crate::testing::rule(detection)])
     }
 
     fn always(detection: &str) -> bool {
