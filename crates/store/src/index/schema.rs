@@ -1,0 +1,130 @@
+//! The tantivy schema of a partition: which event parts are indexed, fast (columnar) or
+//! stored, and why.
+//!
+//! - Stored: one compact blob per event (`doc`): the metadata and the raw bytes. Event
+//!   fields are *not* stored: they are rebuilt on fetch by decoding the raw bytes again
+//!   (decoding is deterministic), which halves the document store.
+//! - `fields`: every event field in one JSON field, expand-dots, indexed lower-cased whole
+//!   (`kw`: keyword semantics, case-insensitive equality and wildcards) and fast with the
+//!   original case (ranges on numbers, terms aggregations on any field).
+//! - `text`: every string value tokenised into words, with positions (bare words and
+//!   phrases); indexed only.
+//! - `ips`: every string value that is an IP address, as `path \0 16-byte IPv6` terms, so a
+//!   CIDR is one term range.
+//! - Metadata (`host`, `source`, …): indexed lower-cased and fast with the original case.
+
+use tantivy::schema::{
+    BytesOptions, DateOptions, DateTimePrecision, Field, IndexRecordOption, JsonObjectOptions,
+    NumericOptions, Schema, TextFieldIndexing, TextOptions,
+};
+use tantivy::tokenizer::{LowerCaser, RawTokenizer, TextAnalyzer};
+
+/// Tokenizer of keyword values: the whole value, lower-cased.
+pub(crate) const KEYWORD: &str = "vigie_kw";
+/// Tokenizer of full text: tantivy's default (alphanumeric runs, ≤ 40 bytes, lower-cased).
+pub(crate) const WORDS: &str = "default";
+
+/// Metadata names a query can use unprefixed; every other name is an event field.
+pub(crate) const META_TEXT: [&str; 7] = [
+    "host",
+    "source",
+    "source_kind",
+    "format",
+    "product",
+    "service",
+    "category",
+];
+
+/// The fields of a partition's schema.
+#[derive(Clone, Debug)]
+pub(crate) struct Layout {
+    pub(crate) schema: Schema,
+    /// Event id, 16 bytes big-endian (indexed: fetch by id, idempotent adds).
+    pub(crate) id: Field,
+    /// High and low 64 bits of the event id (fast: sort ties, cursors).
+    pub(crate) id_hi: Field,
+    pub(crate) id_lo: Field,
+    /// Event time, nanoseconds (indexed and fast).
+    pub(crate) time: Field,
+    /// Metadata keyword fields, in [`META_TEXT`] order.
+    pub(crate) meta: [Field; 7],
+    /// Windows event id when the event has a numeric `EventID`.
+    pub(crate) event_id: Field,
+    pub(crate) fields: Field,
+    pub(crate) ips: Field,
+    pub(crate) text: Field,
+    pub(crate) doc: Field,
+}
+
+impl Layout {
+    pub(crate) fn new() -> Layout {
+        let mut b = Schema::builder();
+        let keyword_index = TextFieldIndexing::default()
+            .set_tokenizer(KEYWORD)
+            .set_index_option(IndexRecordOption::Basic);
+        let keyword = TextOptions::default()
+            .set_indexing_options(keyword_index.clone())
+            .set_fast("raw");
+        let id = b.add_bytes_field("id", BytesOptions::default().set_indexed());
+        let id_hi = b.add_u64_field("id_hi", NumericOptions::default().set_fast());
+        let id_lo = b.add_u64_field("id_lo", NumericOptions::default().set_fast());
+        let time = b.add_date_field(
+            "time",
+            DateOptions::default()
+                .set_indexed()
+                .set_fast()
+                .set_precision(DateTimePrecision::Nanoseconds),
+        );
+        let meta = META_TEXT.map(|name| b.add_text_field(name, keyword.clone()));
+        let event_id = b.add_u64_field(
+            "event_id",
+            NumericOptions::default().set_indexed().set_fast(),
+        );
+        let fields = b.add_json_field(
+            "fields",
+            JsonObjectOptions::default()
+                .set_indexing_options(keyword_index)
+                .set_fast("raw")
+                .set_expand_dots_enabled(),
+        );
+        let ips = b.add_bytes_field("ips", BytesOptions::default().set_indexed());
+        let text = b.add_text_field(
+            "text",
+            TextOptions::default().set_indexing_options(
+                TextFieldIndexing::default()
+                    .set_tokenizer(WORDS)
+                    .set_index_option(IndexRecordOption::WithFreqsAndPositions),
+            ),
+        );
+        let doc = b.add_bytes_field("doc", BytesOptions::default().set_stored());
+        Layout {
+            schema: b.build(),
+            id,
+            id_hi,
+            id_lo,
+            time,
+            meta,
+            event_id,
+            fields,
+            ips,
+            text,
+            doc,
+        }
+    }
+
+    /// The metadata field named `name`, if it is one.
+    pub(crate) fn meta_field(&self, name: &str) -> Option<Field> {
+        META_TEXT
+            .iter()
+            .position(|m| *m == name)
+            .map(|i| self.meta[i])
+    }
+}
+
+/// Registers the tokenizers the schema names on an index (tantivy does not persist them).
+pub(crate) fn register_tokenizers(index: &tantivy::Index) {
+    let keyword = TextAnalyzer::builder(RawTokenizer::default())
+        .filter(LowerCaser)
+        .build();
+    index.tokenizers().register(KEYWORD, keyword);
+}
