@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 mod bench;
 mod decode;
 mod demo;
+mod generate;
 mod hunt;
 mod render;
 mod rules;
@@ -25,7 +26,7 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Decodes log files (EVTX, JSON/NDJSON, syslog, CEF, LEEF) and prints the events as NDJSON.
     Decode(decode::DecodeArgs),
-    /// Workloads for measuring Vigie (`vigie bench corpus …`).
+    /// Workloads for measuring Vigie (`vigie bench corpus …`, `vigie bench store …`).
     Bench(bench::BenchArgs),
     /// Hunts EVTX and JSON files with Sigma rules and reports every detection.
     Hunt(hunt::HuntArgs),

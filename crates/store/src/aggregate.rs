@@ -1,22 +1,30 @@
 //! Aggregations: count, date histogram, terms top-N (nested one level), cardinality.
 //!
-//! Count and the date histogram are computed here from the time column (exact, nanosecond
-//! buckets); terms and cardinality use tantivy's aggregation engine on the fast columns,
-//! merged across partitions with its distributed (intermediate) results. As in every
-//! sharded search engine, a terms count can be low by at most
-//! [`TermsBucket::error_bound`] when a value sits outside the top `shard_size` of some
-//! partition; the shard size is 10 × size (at least 100) to make that rare.
+//! Count and the date histogram read the time column (exact, nanosecond buckets). Terms
+//! and cardinality read the term dictionary and the postings of the field (the index has
+//! no per-field columns for dynamic fields, see `index::schema`): per segment, each value's
+//! count is its document frequency (every event matches) or the size of its postings
+//! intersected with the matching events. Each segment keeps its top `shard_size` values
+//! (10 × size, at least 1,000); as in every sharded engine, a merged count can then be low
+//! by at most [`TermsBucket::error_bound`] (0 when no segment had to cut). Cardinality is
+//! a HyperLogLog (2^14 registers, about 1 % error; linear counting makes small counts
+//! exact).
 
 use std::collections::BTreeMap;
 
-use tantivy::aggregation::agg_req::Aggregations;
-use tantivy::aggregation::intermediate_agg_result::IntermediateAggregationResults;
-use tantivy::aggregation::{AggContextParams, AggregationLimitsGuard, DistributedAggregationCollector};
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+use rustc_hash::FxHashMap;
 use tantivy::collector::{Collector, Count, SegmentCollector};
 use tantivy::columnar::Column;
-use tantivy::{DateTime, DocId, Score, SegmentOrdinal, SegmentReader};
+use tantivy::query::{AllQuery, EnableScoring};
+use tantivy::schema::IndexRecordOption;
+use tantivy::{DateTime, DocId, DocSet, Score, SegmentOrdinal, SegmentReader, TERMINATED, Term};
 use vigie_event::{TenantId, Timestamp};
 
+use crate::index::schema::{Layout, META_TEXT};
+use crate::partition::Partition;
 use crate::query::{Query, TimeRange};
 use crate::{Store, StoreError};
 
@@ -110,33 +118,6 @@ pub fn auto_interval(span: i64, target: i64) -> i64 {
     STEPS[STEPS.len() - 1] * 1_000_000_000
 }
 
-/// The tantivy name of a field for aggregations.
-fn agg_field(name: &str) -> Result<String, StoreError> {
-    if name == "time" || name == "id" || name.is_empty() {
-        return Err(StoreError::InvalidAggregation {
-            message: format!("cannot count values of {name:?}; use a date histogram for time"),
-        });
-    }
-    Ok(match name.strip_prefix("fields.") {
-        Some(_) => name.to_owned(),
-        None if crate::index::schema::META_TEXT.contains(&name) || name == "event_id" => {
-            name.to_owned()
-        }
-        None => format!("fields.{name}"),
-    })
-}
-
-fn terms_request(field: &str, size: usize) -> serde_json::Value {
-    serde_json::json!({
-        "terms": {
-            "field": field,
-            "size": size,
-            "shard_size": (size * 10).max(100),
-            "show_term_doc_count_error": true,
-        }
-    })
-}
-
 impl Store {
     /// Computes `aggregation` over the events of `tenant` matching `query` in `range`.
     pub fn aggregate(
@@ -206,27 +187,384 @@ impl Store {
                         message: format!("terms size must be 1 to 10000, not {size}"),
                     });
                 }
-                let mut req = terms_request(&agg_field(field)?, *size);
-                if let Some((sub_field, sub_size)) = then {
-                    if *sub_size == 0 || *sub_size > 1_000 {
-                        return Err(StoreError::InvalidAggregation {
-                            message: format!("nested terms size must be 1 to 1000, not {sub_size}"),
-                        });
-                    }
-                    req["aggs"] = serde_json::json!({ "sub": terms_request(&agg_field(sub_field)?, *sub_size) });
+                if let Some((_, sub_size)) = then
+                    && (*sub_size == 0 || *sub_size > 1_000)
+                {
+                    return Err(StoreError::InvalidAggregation {
+                        message: format!("nested terms size must be 1 to 1000, not {sub_size}"),
+                    });
                 }
-                let result = run_tantivy(&prepared, req)?;
-                let buckets = terms_buckets(&result)?;
-                let other = result["sum_other_doc_count"].as_u64().unwrap_or(0);
-                Ok(AggregationResult::Terms { buckets, other })
+                let outer = ValueSource::new(field)?;
+                let inner = then
+                    .as_ref()
+                    .map(|(f, n)| ValueSource::new(f).map(|s| (s, *n)))
+                    .transpose()?;
+                let mut matching = Vec::with_capacity(prepared.len());
+                for (p, searcher, q) in &prepared {
+                    matching.push(matching_docs(p, searcher, q.as_ref())?);
+                }
+                let (buckets, other, _) =
+                    top_terms(&prepared, &matching, &outer, *size, None)?;
+                let mut out = Vec::with_capacity(buckets.len());
+                for (key_bytes, count, error_bound) in buckets {
+                    let sub = match &inner {
+                        None => Vec::new(),
+                        Some((src, n)) => {
+                            let (b, _, _) =
+                                top_terms(&prepared, &matching, src, *n, Some((&outer, &key_bytes)))?;
+                            b.into_iter()
+                                .map(|(k, c, e)| TermsBucket {
+                                    key: src.display(&k),
+                                    count: c,
+                                    sub: Vec::new(),
+                                    error_bound: e,
+                                })
+                                .collect()
+                        }
+                    };
+                    out.push(TermsBucket {
+                        key: outer.display(&key_bytes),
+                        count,
+                        sub,
+                        error_bound,
+                    });
+                }
+                Ok(AggregationResult::Terms {
+                    buckets: out,
+                    other,
+                })
             }
             Aggregation::Cardinality { field } => {
-                let req = serde_json::json!({ "cardinality": { "field": agg_field(field)? } });
-                let result = run_tantivy(&prepared, req)?;
-                let value = result["value"].as_f64().unwrap_or(0.0);
-                Ok(AggregationResult::Cardinality(value.round() as u64))
+                let src = ValueSource::new(field)?;
+                let mut hll = HyperLogLog::new();
+                for (p, searcher, q) in &prepared {
+                    let docs = matching_docs(p, searcher, q.as_ref())?;
+                    for (ord, segment) in searcher.segment_readers().iter().enumerate() {
+                        src.for_each_value(p, segment, docs.get(ord), None, &mut |key, _| {
+                            hll.add(key);
+                        })?;
+                    }
+                }
+                Ok(AggregationResult::Cardinality(hll.estimate()))
             }
         }
+    }
+}
+
+/// Where a field's values sit in the index: a field and the prefix of its terms.
+struct ValueSource {
+    name: String,
+    kind: ValueKind,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ValueKind {
+    /// A metadata keyword field (terms are the lower-cased text).
+    Keyword,
+    /// `event_id` (terms are big-endian u64).
+    EventId,
+    /// An event field: terms are `path \0 type value` in the JSON field.
+    Json,
+}
+
+impl ValueSource {
+    fn new(name: &str) -> Result<ValueSource, StoreError> {
+        if name == "time" || name == "id" || name.is_empty() {
+            return Err(StoreError::InvalidAggregation {
+                message: format!("cannot count values of {name:?}; use a date histogram for time"),
+            });
+        }
+        let (name, kind) = match name.strip_prefix("fields.") {
+            Some(rest) if !rest.is_empty() => (rest.to_owned(), ValueKind::Json),
+            Some(_) => {
+                return Err(StoreError::InvalidAggregation {
+                    message: "empty event field name after `fields.`".into(),
+                });
+            }
+            None if META_TEXT.contains(&name) => (name.to_owned(), ValueKind::Keyword),
+            None if name == "event_id" => (name.to_owned(), ValueKind::EventId),
+            None => (name.to_owned(), ValueKind::Json),
+        };
+        Ok(ValueSource { name, kind })
+    }
+
+    /// The index field and term prefix in `layout`.
+    fn locate(&self, layout: &Layout) -> (tantivy::schema::Field, Vec<u8>) {
+        match self.kind {
+            ValueKind::Keyword => (
+                layout.meta_field(&self.name).unwrap_or(layout.meta[0]),
+                Vec::new(),
+            ),
+            ValueKind::EventId => (layout.event_id, Vec::new()),
+            ValueKind::Json => (
+                layout.fields,
+                Term::from_field_json_path(layout.fields, &self.name, true)
+                    .serialized_value_bytes()
+                    .to_vec(),
+            ),
+        }
+    }
+
+    /// A value's text from its term bytes (after the prefix).
+    fn display(&self, key: &[u8]) -> String {
+        let be = |b: &[u8]| b.try_into().map(u64::from_be_bytes).unwrap_or(0);
+        match self.kind {
+            ValueKind::Keyword => String::from_utf8_lossy(key).into_owned(),
+            ValueKind::EventId => be(key).to_string(),
+            ValueKind::Json => {
+                let (typ, v) = key.split_first().unwrap_or((&b's', &[]));
+                match typ {
+                    b'i' => tantivy::u64_to_i64(be(v)).to_string(),
+                    b'u' => be(v).to_string(),
+                    b'f' => tantivy::u64_to_f64(be(v)).to_string(),
+                    b'o' => (be(v) != 0).to_string(),
+                    b'd' => Timestamp::from_nanos(tantivy::u64_to_i64(be(v)))
+                        .to_rfc3339(vigie_event::UtcOffset::UTC),
+                    _ => String::from_utf8_lossy(v).into_owned(),
+                }
+            }
+        }
+    }
+
+    /// Calls `f(value bytes, count)` for every value of the field among `docs` (all alive
+    /// documents when `None`) in one segment, restricted to the documents having
+    /// `within = (field, value)` when given.
+    fn for_each_value(
+        &self,
+        p: &Partition,
+        segment: &SegmentReader,
+        docs: Option<&Option<Bits>>,
+        within: Option<(&ValueSource, &[u8])>,
+        f: &mut dyn FnMut(&[u8], u64),
+    ) -> Result<(), StoreError> {
+        let err = |e: std::io::Error| StoreError::index(&p.name, e);
+        let terr = |e: tantivy::TantivyError| StoreError::index(&p.name, e);
+        let docs: Option<&Bits> = docs.and_then(|d| d.as_ref());
+        // Documents of the `within` value, intersected with `docs`.
+        let restricted;
+        let docs = match within {
+            None => docs,
+            Some((src, key)) => {
+                let (field, prefix) = src.locate(&p.layout);
+                let inverted = segment.inverted_index(field).map_err(terr)?;
+                let mut full = prefix;
+                full.extend_from_slice(key);
+                let mut bits = Bits::new(segment.max_doc());
+                if let Some(info) = inverted.terms().get(&full).map_err(err)? {
+                    let mut postings = inverted
+                        .read_postings_from_terminfo(&info, IndexRecordOption::Basic)
+                        .map_err(err)?;
+                    let mut doc = postings.doc();
+                    while doc != TERMINATED {
+                        if docs.is_none_or(|d| d.contains(doc)) {
+                            bits.insert(doc);
+                        }
+                        doc = postings.advance();
+                    }
+                }
+                restricted = bits;
+                Some(&restricted)
+            }
+        };
+        let (field, prefix) = self.locate(&p.layout);
+        let inverted = segment.inverted_index(field).map_err(terr)?;
+        let mut builder = inverted.terms().range();
+        if !prefix.is_empty() {
+            builder = builder.ge(&prefix);
+            if let Some(end) = prefix_end(&prefix) {
+                builder = builder.lt(&end);
+            }
+        }
+        let mut stream = builder.into_stream().map_err(err)?;
+        while stream.advance() {
+            let key = &stream.key()[prefix.len()..];
+            let info = stream.value();
+            let count = match docs {
+                None => u64::from(info.doc_freq),
+                Some(bits) => {
+                    let mut postings = inverted
+                        .read_postings_from_terminfo(info, IndexRecordOption::Basic)
+                        .map_err(err)?;
+                    let mut n = 0u64;
+                    let mut doc = postings.doc();
+                    while doc != TERMINATED {
+                        n += u64::from(bits.contains(doc));
+                        doc = postings.advance();
+                    }
+                    n
+                }
+            };
+            if count > 0 {
+                f(key, count);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The smallest byte string greater than every string starting with `prefix`.
+fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < u8::MAX {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
+}
+
+/// A document set of one segment.
+struct Bits {
+    words: Vec<u64>,
+}
+
+impl Bits {
+    fn new(max_doc: u32) -> Bits {
+        Bits {
+            words: vec![0; (max_doc as usize).div_ceil(64)],
+        }
+    }
+
+    fn insert(&mut self, doc: DocId) {
+        if let Some(w) = self.words.get_mut(doc as usize / 64) {
+            *w |= 1 << (doc % 64);
+        }
+    }
+
+    fn contains(&self, doc: DocId) -> bool {
+        self.words
+            .get(doc as usize / 64)
+            .is_some_and(|w| w & (1 << (doc % 64)) != 0)
+    }
+}
+
+/// Per segment of a partition, the matching documents; `None` for a segment where every
+/// document matches (the query is `*` and the range covers the partition) and no
+/// document is deleted, which lets counts come straight from the term dictionary.
+fn matching_docs(
+    p: &Partition,
+    searcher: &tantivy::Searcher,
+    q: &dyn tantivy::query::Query,
+) -> Result<Vec<Option<Bits>>, StoreError> {
+    let terr = |e: tantivy::TantivyError| StoreError::index(&p.name, e);
+    let everything = q.downcast_ref::<AllQuery>().is_some();
+    let weight = q
+        .weight(EnableScoring::disabled_from_searcher(searcher))
+        .map_err(terr)?;
+    let mut out = Vec::new();
+    for segment in searcher.segment_readers() {
+        if everything && segment.alive_bitset().is_none() {
+            out.push(None);
+            continue;
+        }
+        let mut bits = Bits::new(segment.max_doc());
+        let alive = segment.alive_bitset();
+        weight
+            .for_each_no_score(segment, &mut |docs| {
+                for &d in docs {
+                    if alive.is_none_or(|a| a.is_alive(d)) {
+                        bits.insert(d);
+                    }
+                }
+            })
+            .map_err(terr)?;
+        out.push(Some(bits));
+    }
+    Ok(out)
+}
+
+type TopTerms = (Vec<(Vec<u8>, u64, u64)>, u64, u64);
+
+/// The `size` most frequent values of `src` over the matching documents (optionally inside
+/// one value of another field), their counts and error bounds, the count of the rest, and
+/// the total.
+fn top_terms(
+    prepared: &Prepared,
+    matching: &[Vec<Option<Bits>>],
+    src: &ValueSource,
+    size: usize,
+    within: Option<(&ValueSource, &[u8])>,
+) -> Result<TopTerms, StoreError> {
+    let shard_size = (size * 10).max(1_000);
+    let mut merged: FxHashMap<Vec<u8>, u64> = FxHashMap::default();
+    let mut total = 0u64;
+    let mut error_bound = 0u64;
+    for ((p, searcher, _), docs) in prepared.iter().zip(matching) {
+        for (ord, segment) in searcher.segment_readers().iter().enumerate() {
+            // A bounded min-heap of (count, value): values are copied only when they can
+            // enter the top of this segment.
+            let mut heap: BinaryHeap<Reverse<(u64, Vec<u8>)>> = BinaryHeap::new();
+            let mut cut = 0u64;
+            src.for_each_value(p, segment, docs.get(ord), within, &mut |key, count| {
+                total += count;
+                if heap.len() < shard_size {
+                    heap.push(Reverse((count, key.to_vec())));
+                } else if heap.peek().is_some_and(|Reverse((min, _))| count > *min) {
+                    if let Some(Reverse((dropped, _))) = heap.pop() {
+                        cut = cut.max(dropped);
+                    }
+                    heap.push(Reverse((count, key.to_vec())));
+                } else {
+                    cut = cut.max(count);
+                }
+            })?;
+            error_bound += cut;
+            for Reverse((count, key)) in heap {
+                *merged.entry(key).or_default() += count;
+            }
+        }
+    }
+    let mut all: Vec<(Vec<u8>, u64)> = merged.into_iter().collect();
+    all.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let kept: u64 = all.iter().take(size).map(|(_, c)| c).sum();
+    let buckets = all
+        .into_iter()
+        .take(size)
+        .map(|(k, c)| (k, c, error_bound))
+        .collect();
+    Ok((buckets, total - kept, total))
+}
+
+/// HyperLogLog with 2^14 registers and the usual small-range correction.
+struct HyperLogLog {
+    registers: Vec<u8>,
+}
+
+impl HyperLogLog {
+    const P: u32 = 14;
+
+    fn new() -> HyperLogLog {
+        HyperLogLog {
+            registers: vec![0; 1 << Self::P],
+        }
+    }
+
+    fn add(&mut self, value: &[u8]) {
+        use std::hash::{BuildHasher, BuildHasherDefault};
+        // SipHash with fixed keys: the same value always lands in the same register.
+        let h = BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default()
+            .hash_one(value);
+        let idx = (h >> (64 - Self::P)) as usize;
+        let rest = (h << Self::P) | (1 << (Self::P - 1));
+        let rank = rest.leading_zeros() as u8 + 1;
+        if self.registers[idx] < rank {
+            self.registers[idx] = rank;
+        }
+    }
+
+    fn estimate(&self) -> u64 {
+        let m = self.registers.len() as f64;
+        let sum: f64 = self.registers.iter().map(|&r| 2f64.powi(-i32::from(r))).sum();
+        let alpha = 0.7213 / (1.0 + 1.079 / m);
+        let raw = alpha * m * m / sum;
+        let zeros = self.registers.iter().filter(|&&r| r == 0).count();
+        let estimate = if raw <= 2.5 * m && zeros > 0 {
+            m * (m / zeros as f64).ln()
+        } else {
+            raw
+        };
+        estimate.round() as u64
     }
 }
 
@@ -254,62 +592,6 @@ fn data_span(prepared: &Prepared) -> Result<Option<i64>, StoreError> {
         }
     }
     Ok((lo <= hi).then(|| hi - lo))
-}
-
-/// Runs one tantivy aggregation (named `a`) over every partition and merges the results.
-fn run_tantivy(prepared: &Prepared, req: serde_json::Value) -> Result<serde_json::Value, StoreError> {
-    let bad = |e: &dyn std::fmt::Display| StoreError::InvalidAggregation {
-        message: e.to_string(),
-    };
-    let aggs: Aggregations =
-        serde_json::from_value(serde_json::json!({ "a": req })).map_err(|e| bad(&e))?;
-    let limits = || AggregationLimitsGuard::new(Some(512 << 20), Some(65_000));
-    let mut merged: Option<IntermediateAggregationResults> = None;
-    for (p, searcher, q) in prepared {
-        let collector = DistributedAggregationCollector::from_aggs(
-            aggs.clone(),
-            AggContextParams::new(limits(), Default::default()),
-        );
-        let part = searcher
-            .search(q, &collector)
-            .map_err(|e| StoreError::index(&p.name, e))?;
-        match &mut merged {
-            Some(m) => m.merge_fruits(part).map_err(|e| bad(&e))?,
-            None => merged = Some(part),
-        }
-    }
-    let merged = merged.unwrap_or_default();
-    let final_result = merged
-        .into_final_result(aggs, limits())
-        .map_err(|e| bad(&e))?;
-    let value = serde_json::to_value(&final_result).map_err(|e| bad(&e))?;
-    Ok(value["a"].clone())
-}
-
-fn terms_buckets(result: &serde_json::Value) -> Result<Vec<TermsBucket>, StoreError> {
-    let Some(buckets) = result["buckets"].as_array() else {
-        return Ok(Vec::new());
-    };
-    let mut out = Vec::with_capacity(buckets.len());
-    for b in buckets {
-        let key = match &b["key"] {
-            serde_json::Value::String(s) => s.clone(),
-            serde_json::Value::Number(n) => n.to_string(),
-            other => other.to_string(),
-        };
-        let sub = if b.get("sub").is_some() {
-            terms_buckets(&b["sub"])?
-        } else {
-            Vec::new()
-        };
-        out.push(TermsBucket {
-            key,
-            count: b["doc_count"].as_u64().unwrap_or(0),
-            sub,
-            error_bound: b["doc_count_error_upper_bound"].as_u64().unwrap_or(0),
-        });
-    }
-    Ok(out)
 }
 
 /// Counts matching events per time bucket.
@@ -401,10 +683,36 @@ mod tests {
     }
 
     #[test]
-    fn aggregation_fields_map_to_columns() {
-        assert_eq!(agg_field("host").unwrap(), "host");
-        assert_eq!(agg_field("Image").unwrap(), "fields.Image");
-        assert_eq!(agg_field("fields.host").unwrap(), "fields.host");
-        assert!(agg_field("time").is_err());
+    fn aggregation_fields_map_to_their_terms() {
+        let kind = |n: &str| ValueSource::new(n).map(|s| (s.name, s.kind));
+        assert!(matches!(kind("host"), Ok((n, ValueKind::Keyword)) if n == "host"));
+        assert!(matches!(kind("Image"), Ok((n, ValueKind::Json)) if n == "Image"));
+        assert!(matches!(kind("fields.host"), Ok((n, ValueKind::Json)) if n == "host"));
+        assert!(matches!(kind("event_id"), Ok((_, ValueKind::EventId))));
+        assert!(kind("time").is_err());
+        assert!(kind("fields.").is_err());
+    }
+
+    #[test]
+    fn hyperloglog_is_exact_when_small_and_close_when_large() {
+        let mut h = HyperLogLog::new();
+        for i in 0..3u32 {
+            h.add(&i.to_le_bytes());
+            h.add(&i.to_le_bytes());
+        }
+        assert_eq!(h.estimate(), 3);
+        let mut h = HyperLogLog::new();
+        for i in 0..200_000u32 {
+            h.add(&i.to_le_bytes());
+        }
+        let e = h.estimate() as f64;
+        assert!((e - 200_000.0).abs() / 200_000.0 < 0.03, "{e}");
+    }
+
+    #[test]
+    fn prefix_ends_are_the_next_prefix() {
+        assert_eq!(prefix_end(b"ab"), Some(b"ac".to_vec()));
+        assert_eq!(prefix_end(&[b'a', 0xff]), Some(b"b".to_vec()));
+        assert_eq!(prefix_end(&[0xff]), None);
     }
 }

@@ -413,6 +413,37 @@ impl Store {
             .collect()
     }
 
+    /// Bytes used by each index component and field over all partitions, as
+    /// `(component, field) → bytes` (components: `terms`, `postings`, `positions`, `fast`,
+    /// `fieldnorms`, `store`): where the disk goes.
+    pub fn space_by_field(&self) -> Result<BTreeMap<(String, String), u64>, StoreError> {
+        let mut out: BTreeMap<(String, String), u64> = BTreeMap::new();
+        for p in self.all_partitions() {
+            let usage = p
+                .searcher()
+                .space_usage()
+                .map_err(|e| StoreError::index(&p.name, e))?;
+            for segment in usage.segments() {
+                let parts = [
+                    ("terms", segment.termdict()),
+                    ("postings", segment.postings()),
+                    ("positions", segment.positions()),
+                    ("fast", segment.fast_fields()),
+                    ("fieldnorms", segment.fieldnorms()),
+                ];
+                for (component, per_field) in parts {
+                    for f in per_field.fields() {
+                        *out.entry((component.to_owned(), f.field_name().to_owned()))
+                            .or_default() += f.total().get_bytes();
+                    }
+                }
+                *out.entry(("store".to_owned(), "doc".to_owned())).or_default() +=
+                    segment.store().total().get_bytes();
+            }
+        }
+        Ok(out)
+    }
+
     /// Bytes on disk of the whole store.
     pub fn disk_bytes(&self) -> u64 {
         dir_bytes(&self.root)

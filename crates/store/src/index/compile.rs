@@ -7,15 +7,15 @@
 use std::ops::Bound;
 
 use tantivy::query::{
-    AllQuery, BooleanQuery, EmptyQuery, ExistsQuery, InvertedIndexRangeQuery, Occur, PhraseQuery,
+    AllQuery, BooleanQuery, EmptyQuery, InvertedIndexRangeQuery, Occur, PhraseQuery,
     Query as TQuery, RangeQuery, RegexQuery, TermQuery,
 };
-use tantivy::schema::{Field, IndexRecordOption};
+use tantivy::schema::{DATE_TIME_PRECISION_INDEXED, Field, IndexRecordOption};
 use tantivy::tokenizer::TokenizerManager;
 use tantivy::{DateTime, Term};
 use vigie_event::{EventId, Timestamp};
 
-use super::doc::ip_range_bytes;
+use super::doc::{ip_range_bytes, parse_time_value};
 use super::schema::{Layout, WORDS};
 use crate::StoreError;
 use crate::query::{Glob, Pattern, Predicate, Query, TextMatch, parse_time};
@@ -42,6 +42,10 @@ fn negate(q: Boxed) -> Boxed {
         (Occur::Must, Box::new(AllQuery) as Boxed),
         (Occur::MustNot, q),
     ]))
+}
+
+fn term(t: Term) -> Boxed {
+    Box::new(TermQuery::new(t, IndexRecordOption::Basic))
 }
 
 fn or(parts: Vec<Boxed>) -> Boxed {
@@ -248,12 +252,12 @@ impl Compiler<'_> {
                         Bound::Unbounded => Bound::Unbounded,
                     })
                 };
-                if matches!((lower, upper), (Bound::Unbounded, Bound::Unbounded)) {
-                    return Ok(Box::new(ExistsQuery::new("event_id".into(), false)));
-                }
                 Ok(Box::new(RangeQuery::new(b(lower)?, b(upper)?)))
             }
-            Predicate::Exists => Ok(Box::new(ExistsQuery::new("event_id".into(), false))),
+            Predicate::Exists => Ok(Box::new(RangeQuery::new(
+                Bound::Included(Term::from_field_u64(f, 0)),
+                Bound::Included(Term::from_field_u64(f, u64::MAX)),
+            ))),
             _ => Err(invalid("event_id takes a number or a numeric range".into())),
         }
     }
@@ -295,76 +299,88 @@ impl Compiler<'_> {
             t.append_type_and_str(v);
             t
         };
-        let num_term = |n: &Num| {
+        let typed = |f: &dyn Fn(&mut Term)| {
             let mut t = path.clone();
-            match n {
-                Num::I(i) => t.append_type_and_fast_value(*i),
-                Num::U(u) => t.append_type_and_fast_value(*u),
-                Num::F(f) => t.append_type_and_fast_value(*f),
-            }
+            f(&mut t);
             t
         };
-        // The term-dictionary prefix of this path's string values.
-        let str_prefix = || {
-            String::from_utf8_lossy(str_term("").serialized_value_bytes()).into_owned()
+        let date_term = |nanos: i64| {
+            typed(&|t| {
+                t.append_type_and_fast_value(
+                    DateTime::from_timestamp_nanos(nanos).truncate(DATE_TIME_PRECISION_INDEXED),
+                )
+            })
         };
+        // The term-dictionary prefix of this path (every type).
+        let path_prefix = String::from_utf8_lossy(path.serialized_value_bytes()).into_owned();
         match predicate {
             Predicate::Equals(v) => {
                 let mut parts: Vec<Boxed> = vec![Box::new(TermQuery::new(
                     str_term(&v.to_lowercase()),
                     IndexRecordOption::Basic,
                 ))];
-                if let Some(n) = number(v) {
-                    parts.push(Box::new(TermQuery::new(num_term(&n), IndexRecordOption::Basic)));
+                match number(v) {
+                    Some(Num::I(i)) => parts.push(term(typed(&|t| t.append_type_and_fast_value(i)))),
+                    Some(Num::U(u)) => parts.push(term(typed(&|t| t.append_type_and_fast_value(u)))),
+                    Some(Num::F(f)) => parts.push(term(typed(&|t| t.append_type_and_fast_value(f)))),
+                    None => {}
                 }
                 let lower = v.trim().to_ascii_lowercase();
                 if lower == "true" || lower == "false" {
-                    let mut t = path.clone();
-                    t.append_type_and_fast_value(lower == "true");
-                    parts.push(Box::new(TermQuery::new(t, IndexRecordOption::Basic)));
+                    parts.push(term(typed(&|t| t.append_type_and_fast_value(lower == "true"))));
+                }
+                if let Some(nanos) = parse_time_value(v.trim()) {
+                    parts.push(term(date_term(nanos)));
                 }
                 Ok(or(parts))
             }
             Predicate::Wildcard(p) => {
-                self.regex(layout.fields, &str_prefix(), &glob_regex(&p.to_lowercase()))
+                let prefix = format!("{path_prefix}s");
+                self.regex(layout.fields, &prefix, &glob_regex(&p.to_lowercase()))
             }
-            Predicate::Exists => Ok(Box::new(ExistsQuery::new(format!("fields.{name}"), false))),
+            Predicate::Exists => self.regex(layout.fields, &path_prefix, "(?s).*"),
             Predicate::Range { lower, upper } => {
-                let nums = |b: &Bound<String>| match b {
-                    Bound::Included(v) | Bound::Excluded(v) => number(v).map(Some),
-                    Bound::Unbounded => Some(None),
+                let text = |b: &Bound<String>| match b {
+                    Bound::Included(v) | Bound::Excluded(v) => Some(v.trim().to_owned()),
+                    Bound::Unbounded => None,
                 };
-                if matches!((lower, upper), (Bound::Unbounded, Bound::Unbounded)) {
-                    return Ok(Box::new(ExistsQuery::new(format!("fields.{name}"), false)));
+                let (lo, hi) = (text(lower), text(upper));
+                let all_times = [&lo, &hi]
+                    .iter()
+                    .all(|v| v.as_ref().is_none_or(|v| parse_time_value(v).is_some()));
+                let all_numbers = [&lo, &hi]
+                    .iter()
+                    .all(|v| v.as_ref().is_none_or(|v| number(v).is_some()));
+                if lo.is_none() && hi.is_none() {
+                    return self.regex(layout.fields, &path_prefix, "(?s).*");
                 }
-                match (nums(lower), nums(upper)) {
-                    (Some(lo), Some(hi)) => {
-                        // Numeric range: compared as floats, so integer and float columns
-                        // of the same path both answer.
-                        let as_f = |n: Option<Num>| {
-                            n.map(|n| match n {
-                                Num::I(i) => i as f64,
-                                Num::U(u) => u as f64,
-                                Num::F(f) => f,
-                            })
-                        };
-                        let (lo, hi) = (as_f(lo), as_f(hi));
-                        let term = |f: f64| num_term(&Num::F(f));
-                        let bound = |b: &Bound<String>, v: Option<f64>| match (b, v) {
-                            (Bound::Included(_), Some(v)) => Bound::Included(term(v)),
-                            (Bound::Excluded(_), Some(v)) => Bound::Excluded(term(v)),
-                            _ => Bound::Unbounded,
-                        };
-                        Ok(Box::new(RangeQuery::new(bound(lower, lo), bound(upper, hi))))
-                    }
-                    _ => {
-                        let t = |v: &String| str_term(&v.to_lowercase());
-                        Ok(Box::new(InvertedIndexRangeQuery::new(
-                            lower.as_ref().map(t),
-                            upper.as_ref().map(t),
-                        )))
-                    }
+                if all_numbers {
+                    return Ok(self.numeric_range(&typed, lower, upper));
                 }
+                if all_times {
+                    // Dynamic time values are indexed to the second: bounds are widened to
+                    // whole seconds.
+                    let t = |v: &String| date_term(parse_time_value(v.trim()).unwrap_or(0));
+                    let lo = match lower {
+                        Bound::Unbounded => Bound::Included(date_term(i64::MIN)),
+                        Bound::Included(v) | Bound::Excluded(v) => Bound::Included(t(v)),
+                    };
+                    let hi = match upper {
+                        Bound::Unbounded => Bound::Included(date_term(i64::MAX)),
+                        Bound::Included(v) | Bound::Excluded(v) => Bound::Included(t(v)),
+                    };
+                    return Ok(Box::new(InvertedIndexRangeQuery::new(lo, hi)));
+                }
+                let t = |v: &String| str_term(&v.to_lowercase());
+                let lo = match lower {
+                    Bound::Unbounded => Bound::Included(str_term("")),
+                    b => b.as_ref().map(t),
+                };
+                let hi = match upper {
+                    Bound::Unbounded => Bound::Included(str_term("\u{10FFFF}\u{10FFFF}\u{10FFFF}\u{10FFFF}")),
+                    b => b.as_ref().map(t),
+                };
+                Ok(Box::new(InvertedIndexRangeQuery::new(lo, hi)))
             }
             Predicate::Cidr(c) => {
                 let (lo, hi) = c.bounds_v6();
@@ -378,5 +394,72 @@ impl Compiler<'_> {
                 )))
             }
         }
+    }
+
+    /// A numeric range over a JSON path: the index keeps integers as i64 (u64 above
+    /// i64::MAX) and other numbers as f64, each type in its own term range, so the range is
+    /// the union of the three.
+    fn numeric_range(
+        &self,
+        typed: &dyn Fn(&dyn Fn(&mut Term)) -> Term,
+        lower: &Bound<String>,
+        upper: &Bound<String>,
+    ) -> Boxed {
+        let as_f = |b: &Bound<String>| match b {
+            Bound::Included(v) | Bound::Excluded(v) => number(v).map(|n| match n {
+                Num::I(i) => i as f64,
+                Num::U(u) => u as f64,
+                Num::F(f) => f,
+            }),
+            Bound::Unbounded => None,
+        };
+        let inclusive = |b: &Bound<String>| !matches!(b, Bound::Excluded(_));
+        let (lo, hi) = (as_f(lower), as_f(upper));
+        let (lo_inc, hi_inc) = (inclusive(lower), inclusive(upper));
+        let mut parts: Vec<Boxed> = Vec::new();
+        // Floats: the bounds as written.
+        let f_lo = lo.unwrap_or(f64::NEG_INFINITY);
+        let f_hi = hi.unwrap_or(f64::INFINITY);
+        let fb = |v: f64, inc: bool| {
+            let t = typed(&|t| t.append_type_and_fast_value(v));
+            if inc { Bound::Included(t) } else { Bound::Excluded(t) }
+        };
+        parts.push(Box::new(InvertedIndexRangeQuery::new(fb(f_lo, lo_inc), fb(f_hi, hi_inc))));
+        // Integers: the smallest and largest integers inside the bounds.
+        let int_lo = match lo {
+            None => Some(i128::from(i64::MIN)),
+            Some(v) if v.is_nan() => None,
+            Some(v) => {
+                let c = v.ceil();
+                Some(if c == v && !lo_inc { c as i128 + 1 } else { c as i128 })
+            }
+        };
+        let int_hi = match hi {
+            None => Some(i128::from(u64::MAX)),
+            Some(v) if v.is_nan() => None,
+            Some(v) => {
+                let f = v.floor();
+                Some(if f == v && !hi_inc { f as i128 - 1 } else { f as i128 })
+            }
+        };
+        if let (Some(a), Some(b)) = (int_lo, int_hi) {
+            let (i_lo, i_hi) = (a.max(i128::from(i64::MIN)), b.min(i128::from(i64::MAX)));
+            if i_lo <= i_hi {
+                let (x, y) = (i_lo as i64, i_hi as i64);
+                parts.push(Box::new(InvertedIndexRangeQuery::new(
+                    Bound::Included(typed(&|t| t.append_type_and_fast_value(x))),
+                    Bound::Included(typed(&|t| t.append_type_and_fast_value(y))),
+                )));
+            }
+            let (u_lo, u_hi) = (a.max(i128::from(i64::MAX) + 1), b.min(i128::from(u64::MAX)));
+            if u_lo <= u_hi {
+                let (x, y) = (u_lo as u64, u_hi as u64);
+                parts.push(Box::new(InvertedIndexRangeQuery::new(
+                    Bound::Included(typed(&|t| t.append_type_and_fast_value(x))),
+                    Bound::Included(typed(&|t| t.append_type_and_fast_value(y))),
+                )));
+            }
+        }
+        or(parts)
     }
 }

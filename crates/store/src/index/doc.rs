@@ -121,6 +121,9 @@ fn leaf(
             NumberRepr::Float(f) => OwnedValue::F64(f),
         },
         Value::Str(s) => {
+            if let Some(t) = parse_time_value(s) {
+                return Some(OwnedValue::Date(DateTime::from_timestamp_nanos(t)));
+            }
             if !s.is_empty() {
                 doc.add_text(layout.text, s);
                 if let Some(ip) = parse_ip(s) {
@@ -132,6 +135,18 @@ fn leaf(
             OwnedValue::Str(s.to_owned())
         }
     })
+}
+
+/// Nanoseconds since the epoch, when the whole text is an RFC 3339 time (a cheap shape
+/// check first: most values are not).
+pub(crate) fn parse_time_value(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    if b.len() < 19 || b.len() > 40 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') || b[13] != b':' {
+        return None;
+    }
+    vigie_event::time::parse_rfc3339(s, UtcOffset::UTC)
+        .ok()
+        .map(|(t, _)| t.as_nanos())
 }
 
 /// An IP address, when the whole text is one (cheap rejection first: most values are not).

@@ -1,5 +1,3 @@
-//! `vigie bench …`: workloads for measuring Vigie on this machine.
-//!
 //! `vigie bench corpus` builds a hunt corpus of any size from real EVTX files (the SigmaHQ
 //! regression samples): their chunks, each self-contained (records, strings, templates),
 //! are copied round-robin into new multi-chunk EVTX files with a valid file header. The
@@ -16,24 +14,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use clap::{Args, Subcommand};
+use clap::Args;
 use vigie_event::decode::evtx::{EVTX_CHUNK_BYTES, EVTX_HEADER_BYTES, EvtxRecords, is_evtx_header};
 
 #[derive(Debug, Args)]
-pub(crate) struct BenchArgs {
-    #[command(subcommand)]
-    command: BenchCommand,
-}
-
-#[derive(Debug, Subcommand)]
-enum BenchCommand {
-    /// Builds a hunt corpus of real EVTX records: chunks of the EVTX files under --from
-    /// copied into new files until --events events are written.
-    Corpus(CorpusArgs),
-}
-
-#[derive(Debug, Args)]
-struct CorpusArgs {
+pub(crate) struct CorpusArgs {
     /// Folder of EVTX files to take chunks from (walked recursively).
     #[arg(long, value_name = "DIR")]
     from: PathBuf,
@@ -52,12 +37,6 @@ struct CorpusArgs {
     json: bool,
     /// Folder to create the corpus in (must not exist or be empty).
     out: PathBuf,
-}
-
-pub(crate) fn run(args: &BenchArgs) -> Result<ExitCode> {
-    match &args.command {
-        BenchCommand::Corpus(c) => corpus(c),
-    }
 }
 
 /// A chunk and the number of records it holds.
@@ -268,7 +247,7 @@ fn file_header(chunks: usize, next_record: u64) -> Vec<u8> {
 }
 
 #[allow(clippy::print_stderr)]
-fn corpus(args: &CorpusArgs) -> Result<ExitCode> {
+pub(crate) fn corpus(args: &CorpusArgs) -> Result<ExitCode> {
     anyhow::ensure!(
         args.chunks_per_file > 0,
         "--chunks-per-file must be at least 1"

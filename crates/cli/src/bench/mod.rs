@@ -1,0 +1,36 @@
+//! `vigie bench …`: workloads for measuring Vigie on this machine.
+//!
+//! - `corpus`: builds hunt corpora from real EVTX chunks ([`corpus`]);
+//! - `store`: generates mixed events for several tenants, ingests them into a store and
+//!   times the store's queries ([`store`]).
+
+mod corpus;
+mod store;
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::{Args, Subcommand};
+
+#[derive(Debug, Args)]
+pub(crate) struct BenchArgs {
+    #[command(subcommand)]
+    command: BenchCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    /// Builds a hunt corpus of real EVTX records: chunks of the EVTX files under --from
+    /// copied into new files until --events events are written.
+    Corpus(corpus::CorpusArgs),
+    /// Generates realistic mixed events (Windows, Linux, DNS, firewall) for several tenants,
+    /// ingests them into an event store and measures ingest, disk and query latencies.
+    Store(store::StoreArgs),
+}
+
+pub(crate) fn run(args: &BenchArgs) -> Result<ExitCode> {
+    match &args.command {
+        BenchCommand::Corpus(c) => corpus::corpus(c),
+        BenchCommand::Store(s) => store::run(s),
+    }
+}

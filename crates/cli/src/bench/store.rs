@@ -1,0 +1,361 @@
+//! `vigie bench store`: ingest generated events into a store, then time its queries.
+//!
+//! Method: a producer thread generates the events ([`crate::generate`]) and decodes them
+//! with the real decoders (JSON, syslog, CEF), in batches, into a bounded queue; the main
+//! thread adds them to the store and commits every `--commit-every` events. Ingest time runs
+//! from the first event generated to the last commit returned (generation and decoding
+//! included, on the same two cores); the wait for background merges after the last commit
+//! is reported apart. Raw size is the NDJSON (or syslog/CEF line) bytes plus one line end
+//! per event; disk is every file under the store directory after the merges.
+//!
+//! Each query kind then runs `--queries` times with varying parameters on a random
+//! tenant; latencies are wall times of the whole call (search, fetch of the page and
+//! rebuild of its events).
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::mpsc::sync_channel;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use bytes::Bytes;
+use clap::Args;
+use vigie_event::{Decoder, Event, EventId, Origin, Source, SourceKind, TenantId, Timestamp};
+use vigie_store::{Aggregation, Search, Store, StoreConfig, TimeRange, parse};
+
+use crate::generate::{Generator, Rng, Wire};
+
+#[derive(Debug, Args)]
+pub(crate) struct StoreArgs {
+    /// Events to generate and ingest.
+    #[arg(long, default_value_t = 1_000_000)]
+    events: u64,
+    /// Tenants (companies) the events are spread over.
+    #[arg(long, default_value_t = 4)]
+    tenants: usize,
+    /// Days the events span (ending now).
+    #[arg(long, default_value_t = 7)]
+    days: u32,
+    /// Runs of each query kind.
+    #[arg(long, default_value_t = 50)]
+    queries: usize,
+    /// Commit after this many events (a pipeline's checkpoint interval).
+    #[arg(long, default_value_t = 500_000)]
+    commit_every: u64,
+    /// Indexing memory per writer, MiB.
+    #[arg(long, default_value_t = 256)]
+    heap_mib: usize,
+    /// Store directory (default: a temporary directory, deleted at the end).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// Print the figures as one JSON object.
+    #[arg(long)]
+    json: bool,
+    /// Seed of the generator.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+}
+
+/// What the producer keeps aside for the queries: a sample of stored events.
+#[derive(Default)]
+struct Samples {
+    ids: Vec<(usize, EventId)>,
+    /// Tenant, host and time of sampled events: a term + time range query around each.
+    hosts: Vec<(usize, String, i64)>,
+}
+
+struct Batch {
+    events: Vec<Event>,
+    raw_bytes: u64,
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+pub(crate) fn run(args: &StoreArgs) -> Result<ExitCode> {
+    anyhow::ensure!(args.events > 0, "--events must be at least 1");
+    anyhow::ensure!(args.tenants > 0, "--tenants must be at least 1");
+    let temp;
+    let dir = match &args.dir {
+        Some(d) => {
+            std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
+            anyhow::ensure!(
+                std::fs::read_dir(d)?.next().is_none(),
+                "{} is not empty; give an empty or new folder",
+                d.display()
+            );
+            d.clone()
+        }
+        None => {
+            temp = tempfile::Builder::new()
+                .prefix("vigie-bench-store-")
+                .tempdir()
+                .context("creating a temporary store directory")?;
+            temp.path().to_owned()
+        }
+    };
+    let config = StoreConfig {
+        writer_heap_bytes: args.heap_mib << 20,
+        writer_threads: 2,
+        max_open_writers: args.tenants.max(2) * 2,
+        ..StoreConfig::default()
+    };
+    let store = Store::open(&dir, config).context("opening the store")?;
+    let tenants: Vec<TenantId> = (0..args.tenants)
+        .map(|i| TenantId::new(&format!("tenant-{i:02}")))
+        .collect::<Result<_, _>>()?;
+    let span = i64::from(args.days.max(1)) * 86_400_000_000_000;
+    let end = Timestamp::now().as_nanos();
+    let start = end - span;
+
+    // Producer: generate and decode.
+    let (tx, rx) = sync_channel::<Batch>(8);
+    let producer = {
+        let tenants = tenants.clone();
+        let (events, seed) = (args.events, args.seed);
+        std::thread::Builder::new()
+            .name("bench-producer".into())
+            .spawn(move || -> Result<(Samples, u64)> {
+                let mut decoders: Vec<[Decoder; 3]> = tenants
+                    .iter()
+                    .map(|t| {
+                        let d = |kind, name| Decoder::new(Origin::new(t.clone(), Source::new(kind, name)));
+                        [
+                            d(SourceKind::Http, "http"),
+                            d(SourceKind::SyslogUdp, "syslog"),
+                            d(SourceKind::SyslogTcp, "firewall"),
+                        ]
+                    })
+                    .collect();
+                let mut samples = Samples::default();
+                let mut rng = Rng::new(seed ^ 0xA5A5);
+                let mut rejected = 0u64;
+                let mut batch = Batch {
+                    events: Vec::with_capacity(4096),
+                    raw_bytes: 0,
+                };
+                for (n, mut g) in Generator::new(seed, tenants.len(), events, start, span).enumerate() {
+                    let bytes = Bytes::from(std::mem::take(&mut g.line));
+                    let len = bytes.len() as u64 + 1;
+                    let d = &mut decoders[g.tenant];
+                    let decoded = match g.wire {
+                        Wire::Json => d[0].decode_json(bytes),
+                        Wire::Syslog => d[1].decode_syslog(bytes),
+                        Wire::Cef => d[2].decode_cef(bytes),
+                    };
+                    let Ok(event) = decoded else {
+                        rejected += 1;
+                        continue;
+                    };
+                    // Reservoir samples for the queries.
+                    let slot = rng.below(n as u64 + 1) as usize;
+                    if samples.ids.len() < 2048 {
+                        samples.ids.push((g.tenant, event.id));
+                    } else if slot < 2048 {
+                        samples.ids[slot] = (g.tenant, event.id);
+                    }
+                    if let Some(h) = &event.host {
+                        if samples.hosts.len() < 2048 {
+                            samples.hosts.push((g.tenant, h.to_string(), g.time));
+                        } else if slot < 2048 {
+                            samples.hosts[slot] = (g.tenant, h.to_string(), g.time);
+                        }
+                    }
+                    batch.raw_bytes += len;
+                    batch.events.push(event);
+                    if batch.events.len() == 4096 {
+                        let full = std::mem::replace(
+                            &mut batch,
+                            Batch {
+                                events: Vec::with_capacity(4096),
+                                raw_bytes: 0,
+                            },
+                        );
+                        if tx.send(full).is_err() {
+                            break;
+                        }
+                    }
+                }
+                if !batch.events.is_empty() {
+                    let _ = tx.send(batch);
+                }
+                Ok((samples, rejected))
+            })?
+    };
+
+    let began = Instant::now();
+    let mut ingested = 0u64;
+    let mut duplicates = 0u64;
+    let mut raw_bytes = 0u64;
+    let mut since_commit = 0u64;
+    let mut last_report = Instant::now();
+    for batch in rx {
+        raw_bytes += batch.raw_bytes;
+        let report = store.add_batch(&batch.events)?;
+        ingested += report.added;
+        duplicates += report.duplicates;
+        since_commit += batch.events.len() as u64;
+        if since_commit >= args.commit_every {
+            store.commit()?;
+            since_commit = 0;
+        }
+        if !args.json && last_report.elapsed().as_secs() >= 10 {
+            last_report = Instant::now();
+            let rate = ingested as f64 / began.elapsed().as_secs_f64();
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("  … {ingested} events ingested ({rate:.0}/s)");
+            }
+        }
+    }
+    store.commit()?;
+    let ingest_s = began.elapsed().as_secs_f64();
+    let (samples, rejected) = producer
+        .join()
+        .map_err(|_| anyhow::anyhow!("the generator thread panicked"))??;
+    let merge_began = Instant::now();
+    store.close()?;
+    let merge_s = merge_began.elapsed().as_secs_f64();
+    let disk = store.disk_bytes();
+    let segments: usize = store.partitions().len();
+
+    // Queries.
+    let mut rng = Rng::new(args.seed ^ 0x5EED);
+    let hour = 3_600_000_000_000i64;
+    let all = parse("*")?;
+    let mut kinds: Vec<(&str, Vec<f64>, u64)> = Vec::new();
+    let mut time = |name: &'static str, f: &mut dyn FnMut(&mut Rng) -> Result<u64>| -> Result<()> {
+        let mut lat = Vec::with_capacity(args.queries);
+        let mut hits = 0;
+        for _ in 0..args.queries {
+            let t0 = Instant::now();
+            hits += f(&mut rng)?;
+            lat.push(t0.elapsed().as_secs_f64() * 1000.0);
+        }
+        lat.sort_by(f64::total_cmp);
+        kinds.push((name, lat, hits));
+        Ok(())
+    };
+    let pick_tenant = |rng: &mut Rng| &tenants[rng.below(tenants.len() as u64) as usize];
+    time("term_time_range", &mut |rng| {
+        let (t, host, at) = &samples.hosts[rng.below(samples.hosts.len().max(1) as u64) as usize];
+        let from = at - rng.below(3 * hour as u64) as i64;
+        let mut s = Search::new(parse(&format!("host:{host}"))?, 100);
+        s.range = TimeRange::between(Timestamp::from_nanos(from), Timestamp::from_nanos(from + 3 * hour));
+        Ok(store.search(&tenants[*t], &s)?.total)
+    })?;
+    let words = ["mallory", "powershell", "nxdomain", "sekurlsa", "invoice", "denied", "backup"];
+    time("full_text", &mut |rng| {
+        let word = *rng.pick(&words);
+        let s = Search::new(parse(word)?, 100);
+        Ok(store.search(pick_tenant(rng), &s)?.total)
+    })?;
+    time("wildcard", &mut |rng| {
+        let q = format!("CommandLine:*invoice-{}*", rng.below(100_000));
+        let s = Search::new(parse(&q)?, 100);
+        Ok(store.search(pick_tenant(rng), &s)?.total)
+    })?;
+    time("date_histogram", &mut |rng| {
+        let r = store.aggregate(
+            pick_tenant(rng),
+            &all,
+            TimeRange::ALL,
+            &Aggregation::DateHistogram { interval: None },
+        )?;
+        Ok(match r {
+            vigie_store::AggregationResult::DateHistogram { buckets, .. } => buckets.len() as u64,
+            _ => 0,
+        })
+    })?;
+    time("terms_top10", &mut |rng| {
+        let r = store.aggregate(
+            pick_tenant(rng),
+            &all,
+            TimeRange::ALL,
+            &Aggregation::Terms {
+                field: "host".into(),
+                size: 10,
+                then: None,
+            },
+        )?;
+        Ok(match r {
+            vigie_store::AggregationResult::Terms { buckets, .. } => buckets.len() as u64,
+            _ => 0,
+        })
+    })?;
+    time("fetch_by_id", &mut |rng| {
+        let (t, id) = samples.ids[rng.below(samples.ids.len().max(1) as u64) as usize];
+        Ok(u64::from(store.get(&tenants[t], id)?.is_some()))
+    })?;
+
+    let per_tenant = ingested / tenants.len() as u64;
+    let ingest_rate = ingested as f64 / ingest_s;
+    let bytes_per_event = disk as f64 / ingested.max(1) as f64;
+    let ratio = disk as f64 / raw_bytes.max(1) as f64;
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        let mut p50 = serde_json::Map::new();
+        let mut p99 = serde_json::Map::new();
+        for (name, lat, _) in &kinds {
+            p50.insert((*name).into(), serde_json::json!(round3(percentile(lat, 50.0))));
+            p99.insert((*name).into(), serde_json::json!(round3(percentile(lat, 99.0))));
+        }
+        let doc = serde_json::json!({
+            "events": ingested,
+            "tenants": tenants.len(),
+            "events_per_tenant": per_tenant,
+            "rejected": rejected,
+            "duplicates": duplicates,
+            "ingest_seconds": round3(ingest_s),
+            "ingest_events_per_s": ingest_rate.round(),
+            "merge_wait_seconds": round3(merge_s),
+            "raw_ndjson_bytes": raw_bytes,
+            "disk_bytes": disk,
+            "bytes_per_event": round3(bytes_per_event),
+            "disk_ratio_vs_ndjson": round3(ratio),
+            "partitions": segments,
+            "queries_per_kind": args.queries,
+            "p50_ms": p50,
+            "p99_ms": p99,
+        });
+        writeln!(out, "{doc}")?;
+    } else {
+        writeln!(
+            out,
+            "ingest: {ingested} events ({} tenants, {per_tenant} each, {rejected} rejected) in {ingest_s:.1} s: {ingest_rate:.0} events/s (merges after the last commit: {merge_s:.1} s)",
+            tenants.len()
+        )?;
+        writeln!(
+            out,
+            "disk:   {:.1} MiB for {:.1} MiB of raw lines: {bytes_per_event:.0} bytes/event, {ratio:.3}× raw ({segments} partitions)",
+            disk as f64 / 1_048_576.0,
+            raw_bytes as f64 / 1_048_576.0
+        )?;
+        writeln!(out, "queries ({} runs each, one tenant of {per_tenant} events):", args.queries)?;
+        if std::env::var_os("VIGIE_BENCH_SPACE").is_some() {
+            for ((component, field), bytes) in store.space_by_field()? {
+                writeln!(out, "  space {component:<10} {field:<12} {:>8.2} B/event", bytes as f64 / ingested.max(1) as f64)?;
+            }
+        }
+        for (name, lat, hits) in &kinds {
+            writeln!(
+                out,
+                "  {name:<16} p50 {:>8.2} ms   p99 {:>8.2} ms   (mean result {:.0})",
+                percentile(lat, 50.0),
+                percentile(lat, 99.0),
+                *hits as f64 / args.queries.max(1) as f64
+            )?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}

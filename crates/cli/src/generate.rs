@@ -1,0 +1,418 @@
+//! Realistic mixed security telemetry for benchmarks and the demo: the logs of small
+//! companies (one per tenant), as their sources write them on the wire.
+//!
+//! - Windows (45 %): Sysmon 1/3 and Security 4624/4625/4688 in the evtx JSON rendering
+//!   (what the EVTX path stores), sent over HTTP;
+//! - Linux (20 %): sshd, sudo and cron lines in RFC 3164 and RFC 5424 syslog;
+//! - DNS (20 %): resolver query logs as JSON;
+//! - firewall (15 %): CEF over syslog.
+//!
+//! Everything comes from a seeded generator (splitmix64), so a run is reproducible; times
+//! advance evenly over the chosen span with a little jitter, as live traffic does.
+
+use std::fmt::Write as _;
+
+/// How an event travels: decides the decoder and the source kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Wire {
+    /// A JSON object posted over HTTP.
+    Json,
+    /// A syslog line (RFC 3164 or 5424).
+    Syslog,
+    /// A CEF message.
+    Cef,
+}
+
+/// One generated event.
+#[derive(Debug)]
+pub(crate) struct Generated {
+    /// Index of its tenant.
+    pub(crate) tenant: usize,
+    pub(crate) wire: Wire,
+    /// The bytes as the source sends them (no line end).
+    pub(crate) line: String,
+    /// Its time, nanoseconds since the epoch.
+    pub(crate) time: i64,
+}
+
+/// A small, fast, seedable PRNG (splitmix64).
+#[derive(Clone, Debug)]
+pub(crate) struct Rng(u64);
+
+impl Rng {
+    pub(crate) fn new(seed: u64) -> Rng {
+        Rng(seed)
+    }
+
+    pub(crate) fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n` (n > 0).
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
+        ((u128::from(self.next_u64()) * u128::from(n)) >> 64) as u64
+    }
+
+    pub(crate) fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len() as u64) as usize]
+    }
+
+    /// Index `0..n` with a Zipf-like skew: low indexes much more frequent (real logs have
+    /// a few chatty hosts and users).
+    pub(crate) fn skewed(&mut self, n: u64) -> u64 {
+        let a = self.below(n);
+        let b = self.below(n);
+        a.min(b).min(self.below(n))
+    }
+}
+
+const IMAGES: [&str; 12] = [
+    "C:\\Windows\\System32\\svchost.exe",
+    "C:\\Windows\\System32\\cmd.exe",
+    "C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe",
+    "C:\\Program Files\\Google\\Chrome\\Application\\chrome.exe",
+    "C:\\Program Files\\Microsoft Office\\root\\Office16\\WINWORD.EXE",
+    "C:\\Windows\\explorer.exe",
+    "C:\\Windows\\System32\\conhost.exe",
+    "C:\\Windows\\System32\\taskhostw.exe",
+    "C:\\Windows\\System32\\rundll32.exe",
+    "C:\\Windows\\System32\\schtasks.exe",
+    "C:\\Program Files\\7-Zip\\7z.exe",
+    "C:\\Windows\\System32\\net.exe",
+];
+
+const ARGS: [&str; 10] = [
+    "-k netsvcs -p -s Schedule",
+    "/c dir C:\\Users\\{user}\\Documents",
+    "-NoProfile -ExecutionPolicy Bypass -File C:\\Scripts\\inventory-{n}.ps1",
+    "--type=renderer --field-trial-handle={n} --lang=fr",
+    "/n C:\\Users\\{user}\\Downloads\\invoice-{n}.docm",
+    "",
+    "0xffffffff -ForceV1",
+    "/q /c echo {n} > nul",
+    "C:\\Windows\\System32\\shell32.dll,Control_RunDLL",
+    "/query /tn \\Microsoft\\Windows\\Backup-{n}",
+];
+
+const USERS: [&str; 16] = [
+    "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy",
+    "mallory", "niaj", "olivia", "peggy", "rupert", "svc_backup",
+];
+
+const DOMAINS: [&str; 12] = [
+    "microsoft.com",
+    "windowsupdate.com",
+    "google.com",
+    "office365.com",
+    "github.com",
+    "slack.com",
+    "zoom.us",
+    "amazonaws.com",
+    "cloudflare.com",
+    "example-bank.fr",
+    "ubuntu.com",
+    "corp.local",
+];
+
+/// The generator: `tenants` companies, `count` events spread evenly over `span` from
+/// `start` (nanoseconds).
+#[derive(Debug)]
+pub(crate) struct Generator {
+    rng: Rng,
+    tenants: usize,
+    count: u64,
+    start: i64,
+    span: i64,
+    i: u64,
+}
+
+impl Generator {
+    pub(crate) fn new(seed: u64, tenants: usize, count: u64, start: i64, span: i64) -> Generator {
+        Generator {
+            rng: Rng::new(seed),
+            tenants: tenants.max(1),
+            count: count.max(1),
+            start,
+            span,
+            i: 0,
+        }
+    }
+
+    fn host(&mut self, prefix: &str, n: u64) -> String {
+        format!("{prefix}-{:04}", self.rng.skewed(n))
+    }
+
+    fn internal_ip(&mut self, tenant: usize) -> String {
+        format!(
+            "10.{}.{}.{}",
+            tenant % 250,
+            self.rng.skewed(16),
+            1 + self.rng.below(250)
+        )
+    }
+
+    fn public_ip(&mut self) -> String {
+        format!(
+            "{}.{}.{}.{}",
+            11 + self.rng.below(180),
+            self.rng.below(256),
+            self.rng.below(256),
+            1 + self.rng.below(254)
+        )
+    }
+}
+
+/// `2026-11-22T08:00:00.123456Z` of nanoseconds since the epoch.
+pub(crate) fn rfc3339(nanos: i64) -> String {
+    vigie_event::Timestamp::from_nanos(nanos).to_rfc3339(vigie_event::UtcOffset::UTC)
+}
+
+fn json_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+
+impl Iterator for Generator {
+    type Item = Generated;
+
+    fn next(&mut self) -> Option<Generated> {
+        if self.i >= self.count {
+            return None;
+        }
+        let i = self.i;
+        self.i += 1;
+        let tenant = self.rng.below(self.tenants as u64) as usize;
+        let step = (i128::from(self.span) * i128::from(i) / i128::from(self.count)) as i64;
+        let time = self.start + step + self.rng.below(1_000_000) as i64;
+        let ts = rfc3339(time);
+        let user = (*self.rng.pick(&USERS)).to_owned();
+        let n = self.rng.below(100_000);
+        let kind = self.rng.below(100);
+        let (wire, line) = if kind < 45 {
+            let host = self.host("ws", 200);
+            let computer = format!("{host}.corp.local");
+            let record = 1 + i;
+            let (channel, provider, event_id, data) = match self.rng.below(5) {
+                0 | 1 => {
+                    let image = *self.rng.pick(&IMAGES);
+                    let args = self
+                        .rng
+                        .pick(&ARGS)
+                        .replace("{user}", &user)
+                        .replace("{n}", &n.to_string());
+                    let parent = *self.rng.pick(&IMAGES);
+                    let cmd = if args.is_empty() {
+                        format!("\"{image}\"")
+                    } else {
+                        format!("\"{image}\" {args}")
+                    };
+                    let pid = 1000 + self.rng.below(60_000);
+                    (
+                        "Microsoft-Windows-Sysmon/Operational",
+                        "Microsoft-Windows-Sysmon",
+                        1,
+                        format!(
+                            r#""RuleName":"-","UtcTime":"{ts}","ProcessGuid":"{{{:08X}-0000-0000-0000-{:012X}}}","ProcessId":{pid},"Image":"{}","CommandLine":"{}","CurrentDirectory":"C:\\Windows\\system32\\","User":"CORP\\{user}","LogonId":"0x{:x}","IntegrityLevel":"Medium","Hashes":"SHA256={:016X}{:016X}","ParentImage":"{}","ParentProcessId":{}"#,
+                            self.rng.next_u64() as u32,
+                            self.rng.next_u64() & 0xFFFF_FFFF_FFFF,
+                            json_escape(image),
+                            json_escape(&cmd),
+                            self.rng.below(1 << 24),
+                            self.rng.next_u64(),
+                            self.rng.next_u64(),
+                            json_escape(parent),
+                            1000 + self.rng.below(60_000)
+                        ),
+                    )
+                }
+                2 => {
+                    let image = *self.rng.pick(&IMAGES);
+                    let src = self.internal_ip(tenant);
+                    let dst = self.public_ip();
+                    (
+                        "Microsoft-Windows-Sysmon/Operational",
+                        "Microsoft-Windows-Sysmon",
+                        3,
+                        format!(
+                            r#""RuleName":"-","UtcTime":"{ts}","Image":"{}","User":"CORP\\{user}","Protocol":"tcp","Initiated":"true","SourceIp":"{src}","SourcePort":{},"DestinationIp":"{dst}","DestinationPort":{}"#,
+                            json_escape(image),
+                            49152 + self.rng.below(16000),
+                            *self.rng.pick(&[443u64, 443, 443, 80, 53, 445, 3389, 22])
+                        ),
+                    )
+                }
+                3 => {
+                    let ok = self.rng.below(10) < 8;
+                    let src = self.internal_ip(tenant);
+                    (
+                        "Security",
+                        "Microsoft-Windows-Security-Auditing",
+                        if ok { 4624 } else { 4625 },
+                        format!(
+                            r#""SubjectUserSid":"S-1-5-18","TargetUserName":"{user}","TargetDomainName":"CORP","LogonType":{},"WorkstationName":"{}","IpAddress":"{src}","IpPort":"{}","LogonProcessName":"NtLmSsp","AuthenticationPackageName":"NTLM""#,
+                            *self.rng.pick(&[2u64, 3, 3, 3, 10, 5]),
+                            self.host("ws", 200).to_uppercase(),
+                            49152 + self.rng.below(16000)
+                        ),
+                    )
+                }
+                _ => {
+                    let image = *self.rng.pick(&IMAGES);
+                    (
+                        "Security",
+                        "Microsoft-Windows-Security-Auditing",
+                        4688,
+                        format!(
+                            r#""SubjectUserName":"{user}","SubjectDomainName":"CORP","NewProcessId":"0x{:x}","NewProcessName":"{}","TokenElevationType":"%%1938","CommandLine":"{} {}","ParentProcessName":"C:\\Windows\\explorer.exe""#,
+                            self.rng.below(1 << 16),
+                            json_escape(image),
+                            json_escape(image),
+                            n
+                        ),
+                    )
+                }
+            };
+            let line = format!(
+                r##"{{"Event":{{"System":{{"Provider":{{"#attributes":{{"Name":"{provider}"}}}},"EventID":{event_id},"Level":4,"Task":0,"Keywords":"0x8000000000000000","TimeCreated":{{"#attributes":{{"SystemTime":"{ts}"}}}},"EventRecordID":{record},"Channel":"{channel}","Computer":"{computer}"}},"EventData":{{{data}}}}}}}"##
+            );
+            (Wire::Json, line)
+        } else if kind < 65 {
+            let host = self.host("srv", 40);
+            let civil = vigie_event::Timestamp::from_nanos(time).to_civil(vigie_event::UtcOffset::UTC);
+            let pid = 100 + self.rng.below(30_000);
+            let src = if self.rng.below(3) == 0 {
+                self.public_ip()
+            } else {
+                self.internal_ip(tenant)
+            };
+            let (app, msg) = match self.rng.below(4) {
+                0 => ("sshd", format!("Accepted publickey for {user} from {src} port {} ssh2", 1024 + self.rng.below(60000))),
+                1 => ("sshd", format!("Failed password for invalid user {user}{} from {src} port {} ssh2", self.rng.below(100), 1024 + self.rng.below(60000))),
+                2 => ("sudo", format!("{user} : TTY=pts/{} ; PWD=/home/{user} ; USER=root ; COMMAND=/usr/bin/systemctl restart nginx-{}", self.rng.below(8), n % 50)),
+                _ => ("CRON", format!("({user}) CMD (/usr/local/bin/backup.sh --job {})", n % 1000)),
+            };
+            let line = if self.rng.below(2) == 0 {
+                format!(
+                    "<{}>{} {:2} {:02}:{:02}:{:02} {host} {app}[{pid}]: {msg}",
+                    if app == "sudo" { 85 } else { 38 },
+                    MONTHS[(civil.month - 1) as usize],
+                    civil.day,
+                    civil.hour,
+                    civil.minute,
+                    civil.second
+                )
+            } else {
+                format!("<{}>1 {ts} {host} {app} {pid} - - {msg}", if app == "sudo" { 85 } else { 38 })
+            };
+            (Wire::Syslog, line)
+        } else if kind < 85 {
+            let domain = *self.rng.pick(&DOMAINS);
+            let sub = match self.rng.below(4) {
+                0 => "www".to_owned(),
+                1 => "api".to_owned(),
+                2 => format!("cdn{}", self.rng.below(20)),
+                _ => format!("h{:x}", self.rng.below(1 << 20)),
+            };
+            let client = self.internal_ip(tenant);
+            let answer = self.public_ip();
+            let qtype = *self.rng.pick(&["A", "A", "A", "AAAA", "CNAME", "TXT", "MX"]);
+            let line = format!(
+                r#"{{"timestamp":"{ts}","hostname":"dns-0{}","query":"{sub}.{domain}","query_type":"{qtype}","client_ip":"{client}","answer":"{answer}","rcode":"{}","bytes":{},"latency_ms":{}}}"#,
+                self.rng.below(2),
+                *self.rng.pick(&["NOERROR", "NOERROR", "NOERROR", "NXDOMAIN", "SERVFAIL"]),
+                40 + self.rng.below(400),
+                self.rng.below(120)
+            );
+            (Wire::Json, line)
+        } else {
+            let src = self.internal_ip(tenant);
+            let dst = if self.rng.below(2) == 0 {
+                self.public_ip()
+            } else {
+                self.internal_ip(tenant)
+            };
+            let deny = self.rng.below(5) == 0;
+            let port = *self.rng.pick(&[443u64, 80, 53, 22, 445, 3389, 8080, 25]);
+            let line = format!(
+                "CEF:0|Acme|NGFW|7.2|{}|traffic {}|{}|rt={} src={src} spt={} dst={dst} dpt={port} proto=TCP act={} deviceExternalId=fw-0{} cs1Label=rule cs1=rule-{} in={} out={}",
+                if deny { 2001 } else { 1001 },
+                if deny { "denied" } else { "allowed" },
+                if deny { 5 } else { 1 },
+                time / 1_000_000,
+                49152 + self.rng.below(16000),
+                if deny { "deny" } else { "allow" },
+                self.rng.below(3),
+                self.rng.below(40),
+                self.rng.below(100_000),
+                self.rng.below(1_000_000)
+            );
+            (Wire::Cef, line)
+        };
+        Some(Generated {
+            tenant,
+            wire,
+            line,
+            time,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use vigie_event::{Decoder, Origin, Source, SourceKind, TenantId};
+
+    use super::*;
+
+    #[test]
+    fn every_generated_event_decodes_with_its_time() {
+        let t = TenantId::new("t").unwrap();
+        let mut d = Decoder::new(Origin::new(t, Source::new(SourceKind::Http, "gen")));
+        let start = 1_795_132_800_000_000_000;
+        let generator = Generator::new(7, 3, 5_000, start, 86_400_000_000_000);
+        let mut wires = [0u64; 3];
+        for g in generator {
+            let bytes = Bytes::from(g.line.clone());
+            let event = match g.wire {
+                Wire::Json => d.decode_json(bytes),
+                Wire::Syslog => d.decode_syslog(bytes),
+                Wire::Cef => d.decode_cef(bytes),
+            }
+            .unwrap_or_else(|e| panic!("{}: {e}", g.line));
+            assert!(g.tenant < 3);
+            wires[g.wire as usize] += 1;
+            assert!(!event.fields.is_empty(), "{}", g.line);
+            // RFC 3164 has second precision and no year: compare to the second.
+            let diff = (event.time.as_nanos() - g.time).abs();
+            if g.line.contains(">1 ") || g.wire != Wire::Syslog {
+                assert!(diff < 1_000_000_000, "{} vs {}: {}", event.time, g.time, g.line);
+            }
+        }
+        assert!(wires.iter().all(|&n| n > 500), "{wires:?}");
+    }
+
+    #[test]
+    fn the_same_seed_gives_the_same_events() {
+        let a: Vec<String> = Generator::new(1, 2, 100, 0, 1_000_000_000).map(|g| g.line).collect();
+        let b: Vec<String> = Generator::new(1, 2, 100, 0, 1_000_000_000).map(|g| g.line).collect();
+        assert_eq!(a, b);
+    }
+}
