@@ -37,3 +37,21 @@ pub use retention::{DropReason, Dropped, RetentionPolicy, RetentionTask};
 pub use store::{
     AddReport, Cursor, CursorError, MAX_PAGE, Page, PartitionInfo, Search, Store, StoreConfig,
 };
+
+/// The property the `query` fuzz target checks: parsing never panics; a query that parses
+/// writes back (`Display`) to text that parses to the same query; and it compiles to an
+/// index query (or a clear error) without panicking.
+#[doc(hidden)]
+pub fn query_round_trips(text: &str) -> Result<(), String> {
+    let Ok(q) = parse(text) else {
+        return Ok(());
+    };
+    let written = q.to_string();
+    let again = parse(&written).map_err(|e| format!("{q:?} wrote {written:?}, which fails: {e}"))?;
+    if again != q {
+        return Err(format!("{q:?} wrote {written:?}, which reads {again:?}"));
+    }
+    let layout = index::schema::Layout::new();
+    let _ = index::compile::compile(&q, &layout, vigie_event::Timestamp::EPOCH);
+    Ok(())
+}

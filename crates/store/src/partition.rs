@@ -16,7 +16,7 @@ use tantivy::{Index, IndexReader, IndexSettings, IndexWriter, ReloadPolicy, Sear
 use vigie_event::{Event, TenantId, Timestamp};
 
 use crate::StoreError;
-use crate::index::doc::document;
+use crate::index::doc::EventDoc;
 use crate::index::schema::{Layout, register_tokenizers};
 
 /// What [`Partition::add`] did with an event.
@@ -36,7 +36,7 @@ pub(crate) struct WriterSettings {
 }
 
 struct WriteState {
-    writer: Option<IndexWriter>,
+    writer: Option<IndexWriter<EventDoc>>,
     /// Ids added since the last commit.
     pending: FxHashSet<u128>,
     /// The highest `id >> 64` committed; ids above it cannot be in the index, so their
@@ -204,7 +204,7 @@ impl Partition {
                 .map_err(|e| StoreError::index(&self.name, e))?;
             state.writer = Some(writer);
         }
-        let doc = document(&self.layout, event);
+        let doc = EventDoc::new(&self.layout, event);
         if let Some(writer) = &state.writer {
             writer
                 .add_document(doc)

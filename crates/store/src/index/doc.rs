@@ -10,8 +10,11 @@ use std::net::IpAddr;
 use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
-use tantivy::schema::OwnedValue;
-use tantivy::{DateTime, TantivyDocument};
+use tantivy::DateTime;
+use tantivy::schema::Field;
+use tantivy::schema::document::{
+    Document as TDocument, ReferenceValue, ReferenceValueLeaf, Value as TValue,
+};
 use vigie_event::fields::NumberRepr;
 use vigie_event::{
     Decoder, Event, EventId, FieldId, Fields, Format, LogSource, Origin, Source, SourceKind,
@@ -46,95 +49,224 @@ fn event_id_field() -> Option<FieldId> {
     *ID.get_or_init(|| FieldId::intern("EventID").ok())
 }
 
-/// The index document of `event`.
-pub(crate) fn document(layout: &Layout, event: &Event) -> TantivyDocument {
-    let mut doc = TantivyDocument::new();
-    let id = event.id.as_u128();
-    doc.add_bytes(layout.id, &id.to_be_bytes());
-    doc.add_u64(layout.id_hi, (id >> 64) as u64);
-    doc.add_u64(layout.id_lo, id as u64);
-    doc.add_date(
-        layout.time,
-        DateTime::from_timestamp_nanos(event.time.as_nanos()),
-    );
-    let [host, source, source_kind, format, product, service, category] = layout.meta;
-    if let Some(h) = &event.host {
-        doc.add_text(host, h);
-    }
-    doc.add_text(source, &event.source.name);
-    doc.add_text(source_kind, event.source.kind.as_str());
-    doc.add_text(format, event.format.as_str());
-    if let Some(p) = event.logsource.product() {
-        doc.add_text(product, p);
-    }
-    for s in event.logsource.services() {
-        doc.add_text(service, s);
-    }
-    for c in event.logsource.categories() {
-        doc.add_text(category, c);
-    }
-    if let Some(n) = event_id_field()
-        .and_then(|f| event.fields.get(f))
-        .and_then(|v| v.as_number())
-        .and_then(|n| n.as_i64())
-        .and_then(|n| u64::try_from(n).ok())
-    {
-        doc.add_u64(layout.event_id, n);
-    }
-    let mut object = Vec::with_capacity(event.fields.len());
-    let mut ip_term = Vec::new();
-    for (fid, value) in event.fields.iter() {
-        let name = fid.name();
-        let owned = match value {
-            Value::Array(items) => OwnedValue::Array(
-                items
-                    .iter()
-                    .filter_map(|v| leaf(layout, &mut doc, &mut ip_term, name, v))
-                    .collect(),
-            ),
-            other => match leaf(layout, &mut doc, &mut ip_term, name, other) {
-                Some(v) => v,
-                None => continue,
-            },
-        };
-        object.push((name.to_owned(), owned));
-    }
-    doc.add_field_value(layout.fields, &OwnedValue::Object(object));
-    doc.add_bytes(layout.doc, &blob(event));
-    doc
+/// The index document of an event, read by tantivy straight from the event: no copy of
+/// its fields into an intermediate document (building `TantivyDocument`s of owned values
+/// spent a large share of the indexing time in allocations).
+pub(crate) struct EventDoc {
+    h: Handles,
+    event: Event,
+    id: [u8; 16],
+    event_id: Option<u64>,
+    /// `ips` terms of the string values that are IP addresses.
+    ips: Vec<Vec<u8>>,
+    blob: Vec<u8>,
 }
 
-/// One JSON leaf; strings also feed the full-text and IP fields.
-fn leaf(
-    layout: &Layout,
-    doc: &mut TantivyDocument,
-    ip_term: &mut Vec<u8>,
-    name: &str,
-    value: Value<'_>,
-) -> Option<OwnedValue> {
-    Some(match value {
-        Value::Null | Value::Array(_) => return None,
-        Value::Bool(b) => OwnedValue::Bool(b),
-        Value::Num(n) => match n.repr() {
-            NumberRepr::Int(i) => OwnedValue::I64(i),
-            NumberRepr::Uint(u) => OwnedValue::U64(u),
-            NumberRepr::Float(f) => OwnedValue::F64(f),
-        },
-        Value::Str(s) => {
-            if let Some(t) = parse_time_value(s) {
-                return Some(OwnedValue::Date(DateTime::from_timestamp_nanos(t)));
+/// The schema fields a document needs (copies of the layout's handles).
+#[derive(Clone, Copy)]
+struct Handles {
+    id: Field,
+    id_hi: Field,
+    id_lo: Field,
+    time: Field,
+    meta: [Field; 7],
+    event_id: Field,
+    fields: Field,
+    ips: Field,
+    text: Field,
+    doc: Field,
+}
+
+impl EventDoc {
+    pub(crate) fn new(layout: &Layout, event: &Event) -> EventDoc {
+        let mut ips = Vec::new();
+        for (fid, value) in event.fields.iter() {
+            let mut add = |v: Value<'_>| {
+                if let Value::Str(s) = v
+                    && let Some(ip) = parse_ip(s)
+                {
+                    let mut term = Vec::with_capacity(fid.name().len() + 17);
+                    ip_term_bytes(&mut term, fid.name(), ip);
+                    ips.push(term);
+                }
+            };
+            match value {
+                Value::Array(items) => items.iter().for_each(&mut add),
+                other => add(other),
             }
-            if !s.is_empty() {
-                doc.add_text(layout.text, s);
-                if let Some(ip) = parse_ip(s) {
-                    ip_term.clear();
-                    ip_term_bytes(ip_term, name, ip);
-                    doc.add_bytes(layout.ips, ip_term);
+        }
+        let event_id = event_id_field()
+            .and_then(|f| event.fields.get(f))
+            .and_then(|v| v.as_number())
+            .and_then(|n| n.as_i64())
+            .and_then(|n| u64::try_from(n).ok());
+        EventDoc {
+            h: Handles {
+                id: layout.id,
+                id_hi: layout.id_hi,
+                id_lo: layout.id_lo,
+                time: layout.time,
+                meta: layout.meta,
+                event_id: layout.event_id,
+                fields: layout.fields,
+                ips: layout.ips,
+                text: layout.text,
+                doc: layout.doc,
+            },
+            id: event.id.as_u128().to_be_bytes(),
+            event_id,
+            ips,
+            blob: blob(event),
+            event: event.clone(),
+        }
+    }
+}
+
+/// A value of an [`EventDoc`], borrowed from the event.
+#[derive(Clone, Debug)]
+pub(crate) enum DocValue<'a> {
+    Leaf(Leaf<'a>),
+    Object(&'a Fields),
+    Array(ArrayValue<'a>),
+}
+
+/// An array of an event field (its own type for `Debug`, which the event's lacks).
+#[derive(Clone, Copy)]
+pub(crate) struct ArrayValue<'a>(vigie_event::fields::Array<'a>);
+
+impl std::fmt::Debug for ArrayValue<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Array({} items)", self.0.len())
+    }
+}
+
+/// A single value (tantivy's leaf, less the kinds events never hold).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Leaf<'a> {
+    Null,
+    Str(&'a str),
+    U64(u64),
+    I64(i64),
+    F64(f64),
+    Bool(bool),
+    Date(DateTime),
+    Bytes(&'a [u8]),
+}
+
+/// Calls `f` with every string value of `fields` (array elements included).
+fn for_each_string<'e>(fields: &'e Fields, f: &mut dyn FnMut(&'e str)) {
+    for (_, value) in fields.iter() {
+        match value {
+            Value::Str(s) => f(s),
+            Value::Array(items) => {
+                for v in items.iter() {
+                    if let Value::Str(s) = v {
+                        f(s);
+                    }
                 }
             }
-            OwnedValue::Str(s.to_owned())
+            _ => {}
         }
+    }
+}
+
+/// An event field's value as the index sees it: strings that are times become dates.
+fn typed(value: Value<'_>) -> DocValue<'_> {
+    DocValue::Leaf(match value {
+        Value::Null => Leaf::Null,
+        Value::Bool(b) => Leaf::Bool(b),
+        Value::Num(n) => match n.repr() {
+            NumberRepr::Int(i) => Leaf::I64(i),
+            NumberRepr::Uint(u) => Leaf::U64(u),
+            NumberRepr::Float(f) => Leaf::F64(f),
+        },
+        Value::Str(s) => match parse_time_value(s) {
+            Some(t) => Leaf::Date(DateTime::from_timestamp_nanos(t)),
+            None => Leaf::Str(s),
+        },
+        Value::Array(a) => return DocValue::Array(ArrayValue(a)),
     })
+}
+
+impl<'a> TValue<'a> for DocValue<'a> {
+    type ArrayIter = Box<dyn Iterator<Item = DocValue<'a>> + 'a>;
+    type ObjectIter = Box<dyn Iterator<Item = (&'a str, DocValue<'a>)> + 'a>;
+
+    fn as_value(&self) -> ReferenceValue<'a, Self> {
+        match self {
+            DocValue::Leaf(l) => ReferenceValue::Leaf(match *l {
+                Leaf::Null => ReferenceValueLeaf::Null,
+                Leaf::Str(s) => ReferenceValueLeaf::Str(s),
+                Leaf::U64(u) => ReferenceValueLeaf::U64(u),
+                Leaf::I64(i) => ReferenceValueLeaf::I64(i),
+                Leaf::F64(f) => ReferenceValueLeaf::F64(f),
+                Leaf::Bool(b) => ReferenceValueLeaf::Bool(b),
+                Leaf::Date(d) => ReferenceValueLeaf::Date(d),
+                Leaf::Bytes(b) => ReferenceValueLeaf::Bytes(b),
+            }),
+            DocValue::Object(fields) => {
+                let fields: &'a Fields = fields;
+                let iter: Self::ObjectIter =
+                    Box::new(fields.iter().map(|(id, v)| (id.name(), typed(v))));
+                ReferenceValue::Object(iter)
+            }
+            DocValue::Array(a) => {
+                let iter: Self::ArrayIter = Box::new(a.0.iter().map(typed));
+                ReferenceValue::Array(iter)
+            }
+        }
+    }
+}
+
+impl TDocument for EventDoc {
+    type Value<'a> = DocValue<'a>;
+    type FieldsValuesIter<'a> = std::vec::IntoIter<(Field, DocValue<'a>)>;
+
+    fn iter_fields_and_values(&self) -> Self::FieldsValuesIter<'_> {
+        let h = &self.h;
+        let e = &self.event;
+        let leaf = DocValue::Leaf;
+        let id = e.id.as_u128();
+        let mut out = Vec::with_capacity(16 + e.fields.len() * 2 + self.ips.len());
+        out.push((h.id, leaf(Leaf::Bytes(&self.id))));
+        out.push((h.id_hi, leaf(Leaf::U64((id >> 64) as u64))));
+        out.push((h.id_lo, leaf(Leaf::U64(id as u64))));
+        out.push((
+            h.time,
+            leaf(Leaf::Date(DateTime::from_timestamp_nanos(e.time.as_nanos()))),
+        ));
+        let [host, source, source_kind, format, product, service, category] = h.meta;
+        if let Some(v) = &e.host {
+            out.push((host, leaf(Leaf::Str(v))));
+        }
+        out.push((source, leaf(Leaf::Str(&e.source.name))));
+        out.push((source_kind, leaf(Leaf::Str(e.source.kind.as_str()))));
+        out.push((format, leaf(Leaf::Str(e.format.as_str()))));
+        if let Some(p) = e.logsource.product() {
+            out.push((product, leaf(Leaf::Str(p))));
+        }
+        for s in e.logsource.services() {
+            out.push((service, leaf(Leaf::Str(s))));
+        }
+        for c in e.logsource.categories() {
+            out.push((category, leaf(Leaf::Str(c))));
+        }
+        if let Some(n) = self.event_id {
+            out.push((h.event_id, leaf(Leaf::U64(n))));
+        }
+        out.push((h.fields, DocValue::Object(&e.fields)));
+        // Full text: every string value but times.
+        for_each_string(&e.fields, &mut |s| {
+            if !s.is_empty() && parse_time_value(s).is_none() {
+                out.push((h.text, DocValue::Leaf(Leaf::Str(s))));
+            }
+        });
+        for term in &self.ips {
+            out.push((h.ips, leaf(Leaf::Bytes(term))));
+        }
+        out.push((h.doc, leaf(Leaf::Bytes(&self.blob))));
+        out.into_iter()
+    }
 }
 
 /// Nanoseconds since the epoch, when the whole text is an RFC 3339 time (a cheap shape

@@ -64,8 +64,11 @@ pub(crate) struct Layout {
 impl Layout {
     pub(crate) fn new() -> Layout {
         let mut b = Schema::builder();
+        // No field norms anywhere: they only serve relevance scoring, which the store never
+        // does (results are ordered by time), and cost a byte per event and field.
         let keyword_index = TextFieldIndexing::default()
             .set_tokenizer(KEYWORD)
+            .set_fieldnorms(false)
             .set_index_option(IndexRecordOption::Basic);
         let keyword = TextOptions::default().set_indexing_options(keyword_index.clone());
         let id = b.add_bytes_field("id", BytesOptions::default().set_indexed());
@@ -91,6 +94,7 @@ impl Layout {
             TextOptions::default().set_indexing_options(
                 TextFieldIndexing::default()
                     .set_tokenizer(WORDS)
+                    .set_fieldnorms(false)
                     .set_index_option(IndexRecordOption::WithFreqsAndPositions),
             ),
         );

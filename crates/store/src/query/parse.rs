@@ -847,3 +847,14 @@ mod tests {
         assert!(Cidr::parse("host/8").is_none());
     }
 }
+
+#[cfg(test)]
+mod doc_examples {
+    /// The error shown in docs/query-language.md.
+    #[test]
+    fn the_documented_error_is_the_real_one() {
+        let err = super::parse("user:(alice OR bob").unwrap_err();
+        let doc = include_str!("../../../../docs/query-language.md");
+        assert!(doc.contains(&err.to_string()), "{err}");
+    }
+}
