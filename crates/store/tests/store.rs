@@ -136,6 +136,10 @@ fn every_query_form_finds_exactly_its_events() {
         // Exists.
         ("CommandLine:*", &["e1", "e4"]),
         ("source.ip:*", &["e2", "e3"]),
+        ("EventID:*", &["e1", "e2", "e3", "e4"]),
+        ("bytes:*", &["e4", "e5", "e6"]),
+        ("ok:*", &["e5"]),
+        ("LogonType:[* TO *]", &["e2", "e3"]),
         // Ranges: numeric, mixed integer/float columns, text.
         ("EventID:[4624 TO 4625]", &["e2", "e3"]),
         ("EventID:{4624 TO 4625]", &["e3"]),
@@ -171,6 +175,14 @@ fn every_query_form_finds_exactly_its_events() {
             &["e1", "e2"],
         ),
         ("time:>=2026-11-21T00:00:00Z", &["e5", "e6"]),
+        // Event fields holding times are typed: ranges and equality to the second.
+        (
+            "@timestamp:[2026-11-20T00:30:00Z TO 2026-11-20T02:30:00Z]",
+            &["e1", "e2"],
+        ),
+        ("@timestamp:\"2026-11-20T03:00:00Z\"", &["e3"]),
+        ("@timestamp:*", &["e1", "e2", "e3", "e4", "e5", "e6"]),
+        ("timestamp:*", &[]),
     ];
     for (q, expected) in cases {
         assert_eq!(tags(&store, &a, q), set(expected), "query {q}");

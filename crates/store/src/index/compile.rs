@@ -11,16 +11,25 @@ use tantivy::query::{
     Query as TQuery, RangeQuery, RegexQuery, TermQuery,
 };
 use tantivy::schema::{DATE_TIME_PRECISION_INDEXED, Field, IndexRecordOption};
-use tantivy::tokenizer::TokenizerManager;
+use tantivy::tokenizer::{LowerCaser, RemoveLongFilter, SimpleTokenizer, TextAnalyzer};
 use tantivy::{DateTime, Term};
 use vigie_event::{EventId, Timestamp};
 
 use super::doc::{ip_range_bytes, parse_time_value};
-use super::schema::{Layout, WORDS};
+use super::schema::Layout;
 use crate::StoreError;
 use crate::query::{Glob, Pattern, Predicate, Query, TextMatch, parse_time};
 
 type Boxed = Box<dyn TQuery>;
+
+/// The analyzer of the `text` field: tantivy's `default` (alphanumeric runs, tokens over 40
+/// bytes dropped, lower-cased), built directly rather than through a tokenizer manager.
+fn words_analyzer() -> TextAnalyzer {
+    TextAnalyzer::builder(SimpleTokenizer::default())
+        .filter(RemoveLongFilter::limit(40))
+        .filter(LowerCaser)
+        .build()
+}
 
 /// Compiles `query`; `now` anchors relative times in `time:` ranges.
 pub(crate) fn compile(query: &Query, layout: &Layout, now: Timestamp) -> Result<Boxed, StoreError> {
@@ -140,10 +149,7 @@ impl Compiler<'_> {
 
     /// Full text: the words of `text`, in sequence.
     fn words(&self, text: &str) -> Boxed {
-        let manager = TokenizerManager::default();
-        let Some(mut analyzer) = manager.get(WORDS) else {
-            return Box::new(EmptyQuery);
-        };
+        let mut analyzer = words_analyzer();
         let mut stream = analyzer.token_stream(text);
         let mut terms = Vec::new();
         while let Some(token) = stream.next() {
@@ -338,7 +344,7 @@ impl Compiler<'_> {
                 let prefix = format!("{path_prefix}s");
                 self.regex(layout.fields, &prefix, &glob_regex(&p.to_lowercase()))
             }
-            Predicate::Exists => self.regex(layout.fields, &path_prefix, "(?s).*"),
+            Predicate::Exists => Ok(self.any_value(path.serialized_value_bytes())),
             Predicate::Range { lower, upper } => {
                 let text = |b: &Bound<String>| match b {
                     Bound::Included(v) | Bound::Excluded(v) => Some(v.trim().to_owned()),
@@ -352,7 +358,7 @@ impl Compiler<'_> {
                     .iter()
                     .all(|v| v.as_ref().is_none_or(|v| number(v).is_some()));
                 if lo.is_none() && hi.is_none() {
-                    return self.regex(layout.fields, &path_prefix, "(?s).*");
+                    return Ok(self.any_value(path.serialized_value_bytes()));
                 }
                 if all_numbers {
                     return Ok(self.numeric_range(&typed, lower, upper));
@@ -394,6 +400,20 @@ impl Compiler<'_> {
                 )))
             }
         }
+    }
+
+    /// Every value under a JSON path (`path \0` then any type and value): one byte range of
+    /// the term dictionary. (A regex cannot say it: values of numbers and dates are binary,
+    /// and the dictionary's regexes match UTF-8 only.)
+    fn any_value(&self, path: &[u8]) -> Boxed {
+        let mut end = path.to_vec();
+        if let Some(last) = end.last_mut() {
+            *last += 1;
+        }
+        Box::new(InvertedIndexRangeQuery::new(
+            Bound::Included(Term::from_field_bytes(self.layout.fields, path)),
+            Bound::Excluded(Term::from_field_bytes(self.layout.fields, &end)),
+        ))
     }
 
     /// A numeric range over a JSON path: the index keeps integers as i64 (u64 above

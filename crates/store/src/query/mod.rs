@@ -209,21 +209,41 @@ fn close_flat(flat: &[FlatGlob], states: &mut [bool]) {
     }
 }
 
+/// Whether `c` must be escaped in a word of the language (at its start when `first`).
+pub(crate) fn needs_escape(c: char, first: bool) -> bool {
+    c.is_whitespace()
+        || matches!(
+            c,
+            '(' | ')' | '"' | ':' | '*' | '?' | '\\' | '[' | ']' | '{' | '}' | '>' | '<'
+        )
+        || (first && matches!(c, '-' | '!'))
+}
+
+/// Whether a word reads as an operator unless its first character is escaped (`AND`, `OR`,
+/// `NOT`, `TO` alone, or a start of `&&` or `||`).
+pub(crate) fn reads_as_operator(text: &str) -> bool {
+    matches!(text, "AND" | "OR" | "NOT" | "TO") || text.starts_with("&&") || text.starts_with("||")
+}
+
 impl fmt::Display for Pattern {
+    /// Writes the pattern as a word of the language (specials escaped).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut first = true;
         for g in &self.0 {
             match g {
                 Glob::Lit(s) => {
                     for c in s.chars() {
-                        if matches!(c, '*' | '?' | '\\') {
+                        if needs_escape(c, first) || (first && reads_as_operator(s)) {
                             f.write_str("\\")?;
                         }
                         write!(f, "{c}")?;
+                        first = false;
                     }
                 }
                 Glob::Any => f.write_str("*")?,
                 Glob::One => f.write_str("?")?,
             }
+            first = false;
         }
         Ok(())
     }

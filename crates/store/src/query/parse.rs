@@ -631,13 +631,7 @@ fn write_quoted(f: &mut fmt::Formatter<'_>, text: &str) -> fmt::Result {
 /// A word with every character that would end it or change its meaning escaped.
 fn write_word(f: &mut fmt::Formatter<'_>, text: &str) -> fmt::Result {
     for (i, c) in text.chars().enumerate() {
-        let special = c.is_whitespace()
-            || matches!(
-                c,
-                '(' | ')' | '"' | ':' | '*' | '?' | '\\' | '[' | ']' | '{' | '}' | '>' | '<'
-            )
-            || (i == 0 && matches!(c, '-' | '!'));
-        if special {
+        if super::needs_escape(c, i == 0) || (i == 0 && super::reads_as_operator(text)) {
             f.write_str("\\")?;
         }
         write!(f, "{c}")?;
@@ -764,6 +758,19 @@ mod tests {
             ("msg:\"say \\\"hi\\\" C:\\dir\"", eq("msg", "say \"hi\" C:\\dir")),
             ("  host:dc01   ", eq("host", "dc01")),
             ("Field\\ With\\ Spaces:1", eq("Field With Spaces", "1")),
+            // Found by the fuzz target: escaped operators stay words.
+            ("\\OR", words("OR")),
+            ("\\&&x", words("&&x")),
+            ("a \\TO", Query::And(vec![words("a"), words("TO")])),
+            // Found by the fuzz target: a pattern holding ':' must write it escaped.
+            (
+                "a\\:b*",
+                Query::Text(TextMatch::Wildcard(Pattern(vec![Glob::Lit("a:b".into()), Glob::Any]))),
+            ),
+            (
+                "\\-x?",
+                Query::Text(TextMatch::Wildcard(Pattern(vec![Glob::Lit("-x".into()), Glob::One]))),
+            ),
         ];
         for (text, expected) in cases {
             let got = parse(text).unwrap_or_else(|e| panic!("{text:?}: {e}"));
