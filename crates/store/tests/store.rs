@@ -250,6 +250,17 @@ fn fetched_events_are_the_events_added() {
         assert_eq!(got.raw, e.raw);
         assert_eq!(got.fields, e.fields, "fields of {:?}", e.format);
     }
+    // Levels where the source gives one: syslog severity, CEF's scale.
+    let count = |q: &str| {
+        store
+            .search(&t, &Search::new(parse(q).unwrap(), 100))
+            .unwrap()
+            .total
+    };
+    assert_eq!(count("level:crit"), 1);
+    assert_eq!(count("level:notice"), 1);
+    assert_eq!(count("level:warning"), 1);
+    assert_eq!(count("level:*"), 3);
     // Another tenant cannot fetch them by id.
     assert!(store.get(&tenant("other"), events[0].id).unwrap().is_none());
 }
@@ -618,4 +629,33 @@ fn a_store_reopens_with_its_period_only() {
     )
     .unwrap_err();
     assert!(err.to_string().contains("7 hours"), "{err}");
+}
+
+#[test]
+fn the_retention_task_applies_policies_in_the_background() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = std::sync::Arc::new(open(dir.path()));
+    let t = tenant("acme");
+    let mut d = decoder(&t);
+    // One event 30 days old and one from now.
+    let now = Timestamp::now().as_nanos();
+    for at in [now - 30 * DAY, now] {
+        let e = json(&mut d, &format!(r#"{{"@timestamp":"{}","x":1}}"#, rfc3339(at)));
+        store.add(&e).unwrap();
+    }
+    store.commit().unwrap();
+    store.set_default_retention(RetentionPolicy {
+        max_age: Some(Duration::from_secs(7 * 86_400)),
+        max_bytes: None,
+    });
+    let task = vigie_store::RetentionTask::spawn(std::sync::Arc::clone(&store), Duration::from_secs(3600))
+        .unwrap();
+    // The task applies retention as soon as it starts.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while store.partitions().len() > 1 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    drop(task);
+    assert_eq!(store.partitions().len(), 1);
+    assert_eq!(store.search(&t, &Search::new(parse("*").unwrap(), 10)).unwrap().total, 1);
 }

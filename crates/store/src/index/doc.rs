@@ -57,6 +57,7 @@ pub(crate) struct EventDoc {
     event: Event,
     id: [u8; 16],
     event_id: Option<u64>,
+    level: Option<&'static str>,
     /// `ips` terms of the string values that are IP addresses.
     ips: Vec<Vec<u8>>,
     blob: Vec<u8>,
@@ -69,7 +70,7 @@ struct Handles {
     id_hi: Field,
     id_lo: Field,
     time: Field,
-    meta: [Field; 7],
+    meta: [Field; 8],
     event_id: Field,
     fields: Field,
     ips: Field,
@@ -115,6 +116,7 @@ impl EventDoc {
             },
             id: event.id.as_u128().to_be_bytes(),
             event_id,
+            level: level(event),
             ips,
             blob: blob(event),
             event: event.clone(),
@@ -151,6 +153,67 @@ pub(crate) enum Leaf<'a> {
     Bool(bool),
     Date(DateTime),
     Bytes(&'a [u8]),
+}
+
+/// The syslog severity names, most severe first.
+const LEVELS: [&str; 8] = [
+    "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug",
+];
+
+/// The event's level as a syslog severity name, where the source says: syslog's
+/// `severity`; Windows' `Level` (1 critical … 5 verbose); CEF's and LEEF's 0–10 scale or
+/// CEF's words.
+fn level(event: &Event) -> Option<&'static str> {
+    static NAMES: OnceLock<[Option<FieldId>; 3]> = OnceLock::new();
+    let [severity, windows, leef] = *NAMES.get_or_init(|| {
+        ["severity", "Level", "sev"].map(|n| FieldId::intern(n).ok())
+    });
+    let scale = |n: i64| match n {
+        9.. => "crit",
+        7..=8 => "err",
+        4..=6 => "warning",
+        _ => "notice",
+    };
+    if let Some(v) = severity.and_then(|f| event.fields.get(f)) {
+        let text = v.as_text().unwrap_or_default();
+        if let Some(name) = LEVELS.iter().find(|l| l.eq_ignore_ascii_case(text)) {
+            return Some(name);
+        }
+        if let Ok(n) = text.trim().parse::<i64>() {
+            return Some(scale(n));
+        }
+        return match text.to_ascii_lowercase().as_str() {
+            "low" => Some("notice"),
+            "medium" => Some("warning"),
+            "high" => Some("err"),
+            "very-high" => Some("crit"),
+            _ => None,
+        };
+    }
+    if event.format == Format::Evtx
+        && let Some(n) = windows
+            .and_then(|f| event.fields.get(f))
+            .and_then(|v| v.as_text())
+            .and_then(|t| t.trim().parse::<i64>().ok())
+    {
+        return match n {
+            1 => Some("crit"),
+            2 => Some("err"),
+            3 => Some("warning"),
+            0 | 4 => Some("info"),
+            5 => Some("debug"),
+            _ => None,
+        };
+    }
+    if event.format == Format::Leef
+        && let Some(n) = leef
+            .and_then(|f| event.fields.get(f))
+            .and_then(|v| v.as_text())
+            .and_then(|t| t.trim().parse::<i64>().ok())
+    {
+        return Some(scale(n));
+    }
+    None
 }
 
 /// Calls `f` with every string value of `fields` (array elements included).
@@ -235,7 +298,10 @@ impl TDocument for EventDoc {
             h.time,
             leaf(Leaf::Date(DateTime::from_timestamp_nanos(e.time.as_nanos()))),
         ));
-        let [host, source, source_kind, format, product, service, category] = h.meta;
+        let [host, source, source_kind, format, product, service, category, level] = h.meta;
+        if let Some(l) = self.level {
+            out.push((level, leaf(Leaf::Str(l))));
+        }
         if let Some(v) = &e.host {
             out.push((host, leaf(Leaf::Str(v))));
         }

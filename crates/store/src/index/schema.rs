@@ -30,7 +30,7 @@ pub(crate) const KEYWORD: &str = "vigie_kw";
 pub(crate) const WORDS: &str = "default";
 
 /// Metadata names a query can use unprefixed; every other name is an event field.
-pub(crate) const META_TEXT: [&str; 7] = [
+pub(crate) const META_TEXT: [&str; 8] = [
     "host",
     "source",
     "source_kind",
@@ -38,6 +38,7 @@ pub(crate) const META_TEXT: [&str; 7] = [
     "product",
     "service",
     "category",
+    "level",
 ];
 
 /// The fields of a partition's schema.
@@ -52,7 +53,7 @@ pub(crate) struct Layout {
     /// Event time, nanoseconds (fast).
     pub(crate) time: Field,
     /// Metadata keyword fields, in [`META_TEXT`] order.
-    pub(crate) meta: [Field; 7],
+    pub(crate) meta: [Field; 8],
     /// Windows event id when the event has a numeric `EventID`.
     pub(crate) event_id: Field,
     pub(crate) fields: Field,
