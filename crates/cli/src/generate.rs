@@ -99,8 +99,22 @@ const ARGS: [&str; 10] = [
 ];
 
 const USERS: [&str; 16] = [
-    "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy",
-    "mallory", "niaj", "olivia", "peggy", "rupert", "svc_backup",
+    "alice",
+    "bob",
+    "carol",
+    "dave",
+    "erin",
+    "frank",
+    "grace",
+    "heidi",
+    "ivan",
+    "judy",
+    "mallory",
+    "niaj",
+    "olivia",
+    "peggy",
+    "rupert",
+    "svc_backup",
 ];
 
 const DOMAINS: [&str; 12] = [
@@ -296,7 +310,8 @@ impl Iterator for Generator {
             (Wire::Json, line)
         } else if kind < 65 {
             let host = self.host("srv", 40);
-            let civil = vigie_event::Timestamp::from_nanos(time).to_civil(vigie_event::UtcOffset::UTC);
+            let civil =
+                vigie_event::Timestamp::from_nanos(time).to_civil(vigie_event::UtcOffset::UTC);
             let pid = 100 + self.rng.below(30_000);
             let src = if self.rng.below(3) == 0 {
                 self.public_ip()
@@ -304,10 +319,33 @@ impl Iterator for Generator {
                 self.internal_ip(tenant)
             };
             let (app, msg) = match self.rng.below(4) {
-                0 => ("sshd", format!("Accepted publickey for {user} from {src} port {} ssh2", 1024 + self.rng.below(60000))),
-                1 => ("sshd", format!("Failed password for invalid user {user}{} from {src} port {} ssh2", self.rng.below(100), 1024 + self.rng.below(60000))),
-                2 => ("sudo", format!("{user} : TTY=pts/{} ; PWD=/home/{user} ; USER=root ; COMMAND=/usr/bin/systemctl restart nginx-{}", self.rng.below(8), n % 50)),
-                _ => ("CRON", format!("({user}) CMD (/usr/local/bin/backup.sh --job {})", n % 1000)),
+                0 => (
+                    "sshd",
+                    format!(
+                        "Accepted publickey for {user} from {src} port {} ssh2",
+                        1024 + self.rng.below(60000)
+                    ),
+                ),
+                1 => (
+                    "sshd",
+                    format!(
+                        "Failed password for invalid user {user}{} from {src} port {} ssh2",
+                        self.rng.below(100),
+                        1024 + self.rng.below(60000)
+                    ),
+                ),
+                2 => (
+                    "sudo",
+                    format!(
+                        "{user} : TTY=pts/{} ; PWD=/home/{user} ; USER=root ; COMMAND=/usr/bin/systemctl restart nginx-{}",
+                        self.rng.below(8),
+                        n % 50
+                    ),
+                ),
+                _ => (
+                    "CRON",
+                    format!("({user}) CMD (/usr/local/bin/backup.sh --job {})", n % 1000),
+                ),
             };
             let line = if self.rng.below(2) == 0 {
                 format!(
@@ -320,7 +358,10 @@ impl Iterator for Generator {
                     civil.second
                 )
             } else {
-                format!("<{}>1 {ts} {host} {app} {pid} - - {msg}", if app == "sudo" { 85 } else { 38 })
+                format!(
+                    "<{}>1 {ts} {host} {app} {pid} - - {msg}",
+                    if app == "sudo" { 85 } else { 38 }
+                )
             };
             (Wire::Syslog, line)
         } else if kind < 85 {
@@ -333,11 +374,15 @@ impl Iterator for Generator {
             };
             let client = self.internal_ip(tenant);
             let answer = self.public_ip();
-            let qtype = *self.rng.pick(&["A", "A", "A", "AAAA", "CNAME", "TXT", "MX"]);
+            let qtype = *self
+                .rng
+                .pick(&["A", "A", "A", "AAAA", "CNAME", "TXT", "MX"]);
             let line = format!(
                 r#"{{"timestamp":"{ts}","hostname":"dns-0{}","query":"{sub}.{domain}","query_type":"{qtype}","client_ip":"{client}","answer":"{answer}","rcode":"{}","bytes":{},"latency_ms":{}}}"#,
                 self.rng.below(2),
-                *self.rng.pick(&["NOERROR", "NOERROR", "NOERROR", "NXDOMAIN", "SERVFAIL"]),
+                *self
+                    .rng
+                    .pick(&["NOERROR", "NOERROR", "NOERROR", "NXDOMAIN", "SERVFAIL"]),
                 40 + self.rng.below(400),
                 self.rng.below(120)
             );
@@ -403,7 +448,13 @@ mod tests {
             // RFC 3164 has second precision and no year: compare to the second.
             let diff = (event.time.as_nanos() - g.time).abs();
             if g.line.contains(">1 ") || g.wire != Wire::Syslog {
-                assert!(diff < 1_000_000_000, "{} vs {}: {}", event.time, g.time, g.line);
+                assert!(
+                    diff < 1_000_000_000,
+                    "{} vs {}: {}",
+                    event.time,
+                    g.time,
+                    g.line
+                );
             }
         }
         assert!(wires.iter().all(|&n| n > 500), "{wires:?}");
@@ -411,8 +462,12 @@ mod tests {
 
     #[test]
     fn the_same_seed_gives_the_same_events() {
-        let a: Vec<String> = Generator::new(1, 2, 100, 0, 1_000_000_000).map(|g| g.line).collect();
-        let b: Vec<String> = Generator::new(1, 2, 100, 0, 1_000_000_000).map(|g| g.line).collect();
+        let a: Vec<String> = Generator::new(1, 2, 100, 0, 1_000_000_000)
+            .map(|g| g.line)
+            .collect();
+        let b: Vec<String> = Generator::new(1, 2, 100, 0, 1_000_000_000)
+            .map(|g| g.line)
+            .collect();
         assert_eq!(a, b);
     }
 }

@@ -19,8 +19,17 @@ const BASE: i64 = 1_795_132_800 * 1_000_000_000;
 
 /// `n` Sysmon-like process events over two days, deterministic.
 fn events(tenant: &TenantId, n: u64) -> Vec<Event> {
-    let mut d = Decoder::new(Origin::new(tenant.clone(), Source::new(SourceKind::Http, "bench")));
-    let images = ["cmd.exe", "powershell.exe", "svchost.exe", "chrome.exe", "winword.exe"];
+    let mut d = Decoder::new(Origin::new(
+        tenant.clone(),
+        Source::new(SourceKind::Http, "bench"),
+    ));
+    let images = [
+        "cmd.exe",
+        "powershell.exe",
+        "svchost.exe",
+        "chrome.exe",
+        "winword.exe",
+    ];
     let users = ["alice", "bob", "carol", "dave", "mallory"];
     (0..n)
         .map(|i| {
@@ -80,7 +89,11 @@ fn queries(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("query");
     g.bench_function("parse", |b| {
-        b.iter(|| parse(black_box("host:ws-0042 AND (CommandLine:*job-1* OR mimikatz) NOT User:svc_*")))
+        b.iter(|| {
+            parse(black_box(
+                "host:ws-0042 AND (CommandLine:*job-1* OR mimikatz) NOT User:svc_*",
+            ))
+        })
     });
     let mut term = Search::new(parse("host:ws-0042.corp.local").expect("parses"), 100);
     term.range = TimeRange::between(
@@ -98,7 +111,12 @@ fn queries(c: &mut Criterion) {
     g.bench_function("date histogram, 100k", |b| {
         b.iter(|| {
             store
-                .aggregate(&tenant, &star, TimeRange::ALL, &Aggregation::DateHistogram { interval: None })
+                .aggregate(
+                    &tenant,
+                    &star,
+                    TimeRange::ALL,
+                    &Aggregation::DateHistogram { interval: None },
+                )
                 .expect("aggregates")
         })
     });
@@ -108,7 +126,11 @@ fn queries(c: &mut Criterion) {
         then: None,
     };
     g.bench_function("terms top-10, 100k", |b| {
-        b.iter(|| store.aggregate(&tenant, &star, TimeRange::ALL, &top).expect("aggregates"))
+        b.iter(|| {
+            store
+                .aggregate(&tenant, &star, TimeRange::ALL, &top)
+                .expect("aggregates")
+        })
     });
     g.bench_function("fetch by id", |b| {
         b.iter(|| store.get(&tenant, black_box(id)).expect("fetches"))

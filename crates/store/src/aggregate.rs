@@ -26,6 +26,7 @@ use vigie_event::{TenantId, Timestamp};
 use crate::index::schema::{Layout, META_TEXT};
 use crate::partition::Partition;
 use crate::query::{Query, TimeRange};
+use crate::store::Prepared;
 use crate::{Store, StoreError};
 
 /// An aggregation request.
@@ -103,8 +104,23 @@ pub struct TermsBucket {
 
 /// Interval ladder of automatic histograms, in seconds.
 const STEPS: [i64; 17] = [
-    1, 5, 10, 30, 60, 300, 600, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86_400,
-    7 * 86_400, 30 * 86_400, 90 * 86_400, 365 * 86_400,
+    1,
+    5,
+    10,
+    30,
+    60,
+    300,
+    600,
+    1800,
+    3600,
+    3 * 3600,
+    6 * 3600,
+    12 * 3600,
+    86_400,
+    7 * 86_400,
+    30 * 86_400,
+    90 * 86_400,
+    365 * 86_400,
 ];
 
 /// The smallest ladder step giving at most `target` buckets over `span` nanoseconds.
@@ -203,15 +219,19 @@ impl Store {
                 for (p, searcher, q) in &prepared {
                     matching.push(matching_docs(p, searcher, q.as_ref())?);
                 }
-                let (buckets, other, _) =
-                    top_terms(&prepared, &matching, &outer, *size, None)?;
+                let (buckets, other, _) = top_terms(&prepared, &matching, &outer, *size, None)?;
                 let mut out = Vec::with_capacity(buckets.len());
                 for (key_bytes, count, error_bound) in buckets {
                     let sub = match &inner {
                         None => Vec::new(),
                         Some((src, n)) => {
-                            let (b, _, _) =
-                                top_terms(&prepared, &matching, src, *n, Some((&outer, &key_bytes)))?;
+                            let (b, _, _) = top_terms(
+                                &prepared,
+                                &matching,
+                                src,
+                                *n,
+                                Some((&outer, &key_bytes)),
+                            )?;
                             b.into_iter()
                                 .map(|(k, c, e)| TermsBucket {
                                     key: src.display(&k),
@@ -555,7 +575,11 @@ impl HyperLogLog {
 
     fn estimate(&self) -> u64 {
         let m = self.registers.len() as f64;
-        let sum: f64 = self.registers.iter().map(|&r| 2f64.powi(-i32::from(r))).sum();
+        let sum: f64 = self
+            .registers
+            .iter()
+            .map(|&r| 2f64.powi(-i32::from(r)))
+            .sum();
         let alpha = 0.7213 / (1.0 + 1.079 / m);
         let raw = alpha * m * m / sum;
         let zeros = self.registers.iter().filter(|&&r| r == 0).count();
@@ -567,12 +591,6 @@ impl HyperLogLog {
         estimate.round() as u64
     }
 }
-
-type Prepared = Vec<(
-    std::sync::Arc<crate::partition::Partition>,
-    tantivy::Searcher,
-    Box<dyn tantivy::query::Query>,
-)>;
 
 /// First and last event time over the prepared partitions (from the column statistics).
 fn data_span(prepared: &Prepared) -> Result<Option<i64>, StoreError> {

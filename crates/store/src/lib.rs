@@ -26,9 +26,7 @@ pub mod query;
 mod retention;
 mod store;
 
-pub use aggregate::{
-    Aggregation, AggregationResult, HistogramBucket, TermsBucket, auto_interval,
-};
+pub use aggregate::{Aggregation, AggregationResult, HistogramBucket, TermsBucket, auto_interval};
 pub use error::StoreError;
 pub use index::collect::Order;
 pub use partition::Added;
@@ -47,7 +45,8 @@ pub fn query_round_trips(text: &str) -> Result<(), String> {
         return Ok(());
     };
     let written = q.to_string();
-    let again = parse(&written).map_err(|e| format!("{q:?} wrote {written:?}, which fails: {e}"))?;
+    let again =
+        parse(&written).map_err(|e| format!("{q:?} wrote {written:?}, which fails: {e}"))?;
     if again != q {
         return Err(format!("{q:?} wrote {written:?}, which reads {again:?}"));
     }

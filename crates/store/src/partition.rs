@@ -62,7 +62,9 @@ pub(crate) struct Partition {
 
 impl std::fmt::Debug for Partition {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Partition").field("name", &self.name).finish()
+        f.debug_struct("Partition")
+            .field("name", &self.name)
+            .finish()
     }
 }
 

@@ -63,7 +63,10 @@ impl Store {
 
     /// Sets the retention of tenants without their own.
     pub fn set_default_retention(&self, policy: RetentionPolicy) {
-        self.policies.write().unwrap_or_else(|e| e.into_inner()).default = policy;
+        self.policies
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .default = policy;
     }
 
     /// The retention applying to `tenant`.

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use tantivy::collector::Count;
-use tantivy::query::{BooleanQuery, Occur, Query as TQuery, RangeQuery};
+use tantivy::query::{BooleanQuery, Occur, Query as TQuery, QueryClone, RangeQuery};
 use tantivy::schema::Value as _;
 use tantivy::{DateTime, TantivyDocument, Term};
 use vigie_event::{Event, EventId, Fields, TenantId, Timestamp};
@@ -155,6 +155,9 @@ pub struct PartitionInfo {
     pub bytes: u64,
 }
 
+/// Partitions ready to search: each with its searcher and the query restricted to the range.
+pub(crate) type Prepared = Vec<(Arc<Partition>, tantivy::Searcher, Box<dyn TQuery>)>;
+
 type Tenants = BTreeMap<TenantId, BTreeMap<i64, Arc<Partition>>>;
 
 /// The event store: one directory, one sub-directory per tenant, one index per period.
@@ -182,7 +185,7 @@ impl Store {
     pub fn open(root: impl AsRef<Path>, config: StoreConfig) -> Result<Store, StoreError> {
         let root = root.as_ref().to_owned();
         let p = config.period_hours;
-        if p == 0 || (p < 24 && 24 % p != 0) || (p > 24 && p % 24 != 0) {
+        if p == 0 || (p < 24 && !24u32.is_multiple_of(p)) || (p > 24 && !p.is_multiple_of(24)) {
             return Err(StoreError::Settings {
                 path: root.join(SETTINGS_FILE),
                 message: format!(
@@ -244,7 +247,8 @@ impl Store {
 
     fn load_partitions(&self) -> Result<(), StoreError> {
         let tenants_dir = self.root.join("tenants");
-        let entries = std::fs::read_dir(&tenants_dir).map_err(|e| StoreError::io(&tenants_dir, e))?;
+        let entries =
+            std::fs::read_dir(&tenants_dir).map_err(|e| StoreError::io(&tenants_dir, e))?;
         let mut map = self.write();
         for entry in entries {
             let entry = entry.map_err(|e| StoreError::io(&tenants_dir, e))?;
@@ -437,8 +441,8 @@ impl Store {
                             .or_default() += f.total().get_bytes();
                     }
                 }
-                *out.entry(("store".to_owned(), "doc".to_owned())).or_default() +=
-                    segment.store().total().get_bytes();
+                *out.entry(("store".to_owned(), "doc".to_owned()))
+                    .or_default() += segment.store().total().get_bytes();
             }
         }
         Ok(out)
@@ -451,14 +455,20 @@ impl Store {
 
     /// The query restricted to `range` (a time range query on top, unless the range is
     /// open).
-    fn with_range(&self, q: Box<dyn TQuery>, partition: &Partition, range: &TimeRange) -> Box<dyn TQuery> {
+    fn with_range(
+        &self,
+        q: Box<dyn TQuery>,
+        partition: &Partition,
+        range: &TimeRange,
+    ) -> Box<dyn TQuery> {
         let covers = range.from.is_none_or(|f| f <= partition.start)
             && range.to.is_none_or(|t| t >= partition.end);
         if covers {
             return q;
         }
         let f = partition.layout.time;
-        let term = |t: Timestamp| Term::from_field_date(f, DateTime::from_timestamp_nanos(t.as_nanos()));
+        let term =
+            |t: Timestamp| Term::from_field_date(f, DateTime::from_timestamp_nanos(t.as_nanos()));
         let lower = range.from.map_or(std::ops::Bound::Unbounded, |t| {
             std::ops::Bound::Included(term(t))
         });
@@ -496,8 +506,15 @@ impl Store {
         let mut total = 0;
         let mut hits: Vec<(Key, usize, tantivy::DocAddress)> = Vec::new();
         let mut searchers = Vec::with_capacity(partitions.len());
+        // Every partition has the same schema: compile once (a wildcard builds its automaton
+        // here), clone per partition.
+        let compiled = match partitions.first() {
+            Some(p) => Some(compile(&search.query, &p.layout, now)?),
+            None => None,
+        };
         for (i, p) in partitions.iter().enumerate() {
-            let q = self.with_range(compile(&search.query, &p.layout, now)?, p, &search.range);
+            let Some(compiled) = &compiled else { break };
+            let q = self.with_range(compiled.box_clone(), p, &search.range);
             let searcher = p.searcher();
             let (count, top) = searcher
                 .search(&q, &(Count, collector.clone()))
@@ -507,8 +524,8 @@ impl Store {
             searchers.push(searcher);
         }
         match search.order {
-            Order::Desc => hits.sort_unstable_by(|a, b| b.0.cmp(&a.0)),
-            Order::Asc => hits.sort_unstable_by(|a, b| a.0.cmp(&b.0)),
+            Order::Desc => hits.sort_unstable_by_key(|h| std::cmp::Reverse(h.0)),
+            Order::Asc => hits.sort_unstable_by_key(|h| h.0),
         }
         hits.truncate(limit);
         let next = (hits.len() == limit && limit > 0).then(|| {
@@ -553,21 +570,27 @@ impl Store {
         // Most events arrive close to their own time: try partitions nearest the id's
         // receive time first.
         let mut partitions = self.partitions_of(tenant, &TimeRange::ALL);
-        let received = i64::try_from(id.millis()).unwrap_or(i64::MAX).saturating_mul(1_000_000);
+        let received = i64::try_from(id.millis())
+            .unwrap_or(i64::MAX)
+            .saturating_mul(1_000_000);
         partitions.sort_by_key(|p| (p.start.as_nanos().saturating_sub(received)).unsigned_abs());
         let q = Query::Field {
             field: "id".into(),
             predicate: Predicate::Equals(id.to_string()),
         };
+        let compiled = match partitions.first() {
+            Some(p) => compile(&q, &p.layout, Timestamp::now())?,
+            None => return Ok(None),
+        };
         for p in partitions {
-            let compiled = compile(&q, &p.layout, Timestamp::now())?;
             let searcher = p.searcher();
             let found = searcher
                 .search(&compiled, &tantivy::collector::DocSetCollector)
                 .map_err(|e| StoreError::index(&p.name, e))?;
             if let Some(addr) = found.into_iter().next() {
-                let doc: TantivyDocument =
-                    searcher.doc(addr).map_err(|e| StoreError::index(&p.name, e))?;
+                let doc: TantivyDocument = searcher
+                    .doc(addr)
+                    .map_err(|e| StoreError::index(&p.name, e))?;
                 return read_event(tenant, &p, &doc).map(Some);
             }
         }
@@ -613,19 +636,28 @@ impl Store {
         query: &Query,
         range: &TimeRange,
         now: Timestamp,
-    ) -> Result<Vec<(Arc<Partition>, tantivy::Searcher, Box<dyn TQuery>)>, StoreError> {
-        self.partitions_of(tenant, range)
+    ) -> Result<Prepared, StoreError> {
+        let partitions = self.partitions_of(tenant, range);
+        let Some(first) = partitions.first() else {
+            return Ok(Vec::new());
+        };
+        let compiled = compile(query, &first.layout, now)?;
+        Ok(partitions
             .into_iter()
             .map(|p| {
-                let q = self.with_range(compile(query, &p.layout, now)?, &p, range);
+                let q = self.with_range(compiled.box_clone(), &p, range);
                 let s = p.searcher();
-                Ok((p, s, q))
+                (p, s, q)
             })
-            .collect()
+            .collect())
     }
 
     /// Drops a whole partition: its writer, its directory.
-    pub(crate) fn drop_partition(&self, tenant: &TenantId, start: Timestamp) -> Result<u64, StoreError> {
+    pub(crate) fn drop_partition(
+        &self,
+        tenant: &TenantId,
+        start: Timestamp,
+    ) -> Result<u64, StoreError> {
         let removed = {
             let mut map = self.write();
             let Some(parts) = map.get_mut(tenant) else {
@@ -647,7 +679,11 @@ impl Store {
     }
 }
 
-fn read_event(tenant: &TenantId, p: &Partition, doc: &TantivyDocument) -> Result<Event, StoreError> {
+fn read_event(
+    tenant: &TenantId,
+    p: &Partition,
+    doc: &TantivyDocument,
+) -> Result<Event, StoreError> {
     let blob = doc
         .get_first(p.layout.doc)
         .and_then(|v| v.as_bytes())

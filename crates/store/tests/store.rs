@@ -7,8 +7,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use vigie_event::{Decoder, Event, Origin, Source, SourceKind, TenantId, Timestamp};
 use vigie_store::{
-    Aggregation, AggregationResult, DropReason, Order, RetentionPolicy, Search, Store,
-    StoreConfig, TimeRange, parse,
+    Aggregation, AggregationResult, DropReason, Order, RetentionPolicy, Search, Store, StoreConfig,
+    TimeRange, parse,
 };
 
 const DAY: i64 = 86_400_000_000_000;
@@ -20,7 +20,10 @@ fn tenant(name: &str) -> TenantId {
 }
 
 fn decoder(t: &TenantId) -> Decoder {
-    Decoder::new(Origin::new(t.clone(), Source::new(SourceKind::Http, "test")))
+    Decoder::new(Origin::new(
+        t.clone(),
+        Source::new(SourceKind::Http, "test"),
+    ))
 }
 
 fn json(d: &mut Decoder, line: &str) -> Event {
@@ -77,9 +80,7 @@ fn open(dir: &std::path::Path) -> Store {
 fn tags(store: &Store, t: &TenantId, q: &str) -> BTreeSet<String> {
     let mut s = Search::new(parse(q).unwrap_or_else(|e| panic!("{q}: {e}")), 1000);
     s.range = TimeRange::ALL;
-    let page = store
-        .search(t, &s)
-        .unwrap_or_else(|e| panic!("{q}: {e}"));
+    let page = store.search(t, &s).unwrap_or_else(|e| panic!("{q}: {e}"));
     assert_eq!(page.total as usize, page.events.len(), "{q}");
     page.events
         .iter()
@@ -162,7 +163,10 @@ fn every_query_form_finds_exactly_its_events() {
         ("EventID:4624 OR EventID:4625", &["e2", "e3"]),
         ("NOT Computer:*", &["e5", "e6"]),
         ("-Computer:* -query:*", &["e6"]),
-        ("(EventID:4624 OR EventID:1) AND NOT Computer:ws02", &["e2", "e4"]),
+        (
+            "(EventID:4624 OR EventID:1) AND NOT Computer:ws02",
+            &["e2", "e4"],
+        ),
         ("User:(\"corp\\alice\" OR \"corp\\bob\")", &["e2", "e3"]),
         // Metadata fields.
         ("format:json", &["e1", "e2", "e3", "e4", "e5", "e6"]),
@@ -190,7 +194,10 @@ fn every_query_form_finds_exactly_its_events() {
 
     // The time window of a search prunes partitions and filters inside them.
     let mut s = Search::new(parse("*").unwrap(), 100);
-    s.range = TimeRange::between(Timestamp::from_nanos(BASE + DAY), Timestamp::from_nanos(BASE + 2 * DAY));
+    s.range = TimeRange::between(
+        Timestamp::from_nanos(BASE + DAY),
+        Timestamp::from_nanos(BASE + 2 * DAY),
+    );
     let page = store.search(&a, &s).unwrap();
     assert_eq!(page.total, 1);
 
@@ -198,7 +205,11 @@ fn every_query_form_finds_exactly_its_events() {
     let mut s = Search::new(parse("tag:e1").unwrap(), 10);
     s.fields = Some(vec!["tag".into(), "Image".into()]);
     let page = store.search(&a, &s).unwrap();
-    let names: Vec<&str> = page.events[0].fields.iter().map(|(id, _)| id.name()).collect();
+    let names: Vec<&str> = page.events[0]
+        .fields
+        .iter()
+        .map(|(id, _)| id.name())
+        .collect();
     assert_eq!(names.len(), 2, "{names:?}");
 
     // Errors that parse but cannot run.
@@ -215,7 +226,10 @@ fn fetched_events_are_the_events_added() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
     let t = tenant("acme");
-    let mut d = Decoder::new(Origin::new(t.clone(), Source::new(SourceKind::SyslogTcp, "fw1")));
+    let mut d = Decoder::new(Origin::new(
+        t.clone(),
+        Source::new(SourceKind::SyslogTcp, "fw1"),
+    ));
     let mut events = corpus(&t);
     for raw in [
         "<34>1 2026-11-20T10:00:00.123Z mymachine su - ID47 [exampleSDID@32473 iut=\"3\"] 'su root' failed",
@@ -300,9 +314,15 @@ fn tenants_never_see_each_others_events_even_through_aggregations() {
         "NOT tag:e1",
         "EventID:[0 TO 99999]",
     ] {
-        assert!(!tags(&store, &a, q).contains("canary"), "tenant A saw B's canary via {q}");
+        assert!(
+            !tags(&store, &a, q).contains("canary"),
+            "tenant A saw B's canary via {q}"
+        );
         // And B sees its own.
-        assert!(tags(&store, &b, q).contains("canary") || q == "tag:e1", "{q}");
+        assert!(
+            tags(&store, &b, q).contains("canary") || q == "tag:e1",
+            "{q}"
+        );
     }
     let all = parse("*").unwrap();
     let count = store
@@ -328,11 +348,23 @@ fn tenants_never_see_each_others_events_even_through_aggregations() {
     assert!(buckets.iter().all(|b| b.key != "canary"), "{buckets:?}");
     assert_eq!(buckets.len(), 6);
     let card = store
-        .aggregate(&a, &all, TimeRange::ALL, &Aggregation::Cardinality { field: "source.ip".into() })
+        .aggregate(
+            &a,
+            &all,
+            TimeRange::ALL,
+            &Aggregation::Cardinality {
+                field: "source.ip".into(),
+            },
+        )
         .unwrap();
     assert_eq!(card, AggregationResult::Cardinality(2));
     let hist = store
-        .aggregate(&a, &all, TimeRange::ALL, &Aggregation::DateHistogram { interval: None })
+        .aggregate(
+            &a,
+            &all,
+            TimeRange::ALL,
+            &Aggregation::DateHistogram { interval: None },
+        )
         .unwrap();
     let AggregationResult::DateHistogram { buckets, .. } = hist else {
         panic!()
@@ -374,11 +406,20 @@ fn aggregations_count_exactly() {
     store.commit().unwrap();
     let all = parse("*").unwrap();
     assert_eq!(
-        store.aggregate(&t, &all, TimeRange::ALL, &Aggregation::Count).unwrap(),
+        store
+            .aggregate(&t, &all, TimeRange::ALL, &Aggregation::Count)
+            .unwrap(),
         AggregationResult::Count(72 * 6)
     );
     let AggregationResult::DateHistogram { interval, buckets } = store
-        .aggregate(&t, &all, TimeRange::ALL, &Aggregation::DateHistogram { interval: Some(DAY) })
+        .aggregate(
+            &t,
+            &all,
+            TimeRange::ALL,
+            &Aggregation::DateHistogram {
+                interval: Some(DAY),
+            },
+        )
         .unwrap()
     else {
         panic!()
@@ -392,7 +433,10 @@ fn aggregations_count_exactly() {
         .aggregate(
             &t,
             &all,
-            TimeRange::between(Timestamp::from_nanos(BASE), Timestamp::from_nanos(BASE + 3 * DAY)),
+            TimeRange::between(
+                Timestamp::from_nanos(BASE),
+                Timestamp::from_nanos(BASE + 3 * DAY),
+            ),
             &Aggregation::DateHistogram { interval: None },
         )
         .unwrap()
@@ -430,7 +474,11 @@ fn aggregations_count_exactly() {
             &t,
             &parse("hostname:alpha").unwrap(),
             TimeRange::ALL,
-            &Aggregation::Terms { field: "format".into(), size: 5, then: None },
+            &Aggregation::Terms {
+                field: "format".into(),
+                size: 5,
+                then: None,
+            },
         )
         .unwrap()
     else {
@@ -440,13 +488,31 @@ fn aggregations_count_exactly() {
     assert_eq!((buckets[0].key.as_str(), buckets[0].count), ("json", 72));
     assert_eq!(
         store
-            .aggregate(&t, &all, TimeRange::ALL, &Aggregation::Cardinality { field: "hostname".into() })
+            .aggregate(
+                &t,
+                &all,
+                TimeRange::ALL,
+                &Aggregation::Cardinality {
+                    field: "hostname".into()
+                }
+            )
             .unwrap(),
         AggregationResult::Cardinality(3)
     );
-    assert!(store
-        .aggregate(&t, &all, TimeRange::ALL, &Aggregation::Terms { field: "time".into(), size: 5, then: None })
-        .is_err());
+    assert!(
+        store
+            .aggregate(
+                &t,
+                &all,
+                TimeRange::ALL,
+                &Aggregation::Terms {
+                    field: "time".into(),
+                    size: 5,
+                    then: None
+                }
+            )
+            .is_err()
+    );
 }
 
 #[test]
@@ -519,7 +585,9 @@ fn re_ingest_is_idempotent_before_and_after_commit_and_reopen() {
     assert_eq!((r.added, r.duplicates), (0, 6));
     store.commit().unwrap();
     assert_eq!(tags(&store, &t, "*").len(), 6);
-    let page = store.search(&t, &Search::new(parse("*").unwrap(), 100)).unwrap();
+    let page = store
+        .search(&t, &Search::new(parse("*").unwrap(), 100))
+        .unwrap();
     assert_eq!(page.total, 6);
 }
 
@@ -547,7 +615,13 @@ fn around_gives_the_context_on_the_same_host() {
     let around = store.around(&t, "WEB1", at, 3, 2).unwrap();
     let is: Vec<i64> = around
         .iter()
-        .map(|e| e.fields.get_by_name("i").and_then(|v| v.as_number()).and_then(|n| n.as_i64()).unwrap())
+        .map(|e| {
+            e.fields
+                .get_by_name("i")
+                .and_then(|v| v.as_number())
+                .and_then(|n| n.as_i64())
+                .unwrap()
+        })
         .collect();
     assert_eq!(is, [16, 18, 20, 22, 24]);
 }
@@ -564,7 +638,10 @@ fn retention_drops_whole_partitions_by_age_and_size() {
             .map(|day| {
                 json(
                     &mut d,
-                    &format!(r#"{{"@timestamp":"{}","day":{day}}}"#, rfc3339(BASE + day * DAY + 1)),
+                    &format!(
+                        r#"{{"@timestamp":"{}","day":{day}}}"#,
+                        rfc3339(BASE + day * DAY + 1)
+                    ),
                 )
             })
             .collect();
@@ -582,12 +659,29 @@ fn retention_drops_whole_partitions_by_age_and_size() {
     );
     let dropped = store.apply_retention(now).unwrap();
     assert_eq!(dropped.len(), 7, "{dropped:?}");
-    assert!(dropped.iter().all(|d| d.tenant == a && d.reason == DropReason::Age));
-    let left = store.search(&a, &Search::new(parse("*").unwrap(), 100)).unwrap();
+    assert!(
+        dropped
+            .iter()
+            .all(|d| d.tenant == a && d.reason == DropReason::Age)
+    );
+    let left = store
+        .search(&a, &Search::new(parse("*").unwrap(), 100))
+        .unwrap();
     assert_eq!(left.total, 3);
-    assert_eq!(store.search(&b, &Search::new(parse("*").unwrap(), 100)).unwrap().total, 10);
+    assert_eq!(
+        store
+            .search(&b, &Search::new(parse("*").unwrap(), 100))
+            .unwrap()
+            .total,
+        10
+    );
     // Size: keep about two partitions of beta.
-    let one = store.partitions().iter().find(|p| p.tenant == b).unwrap().bytes;
+    let one = store
+        .partitions()
+        .iter()
+        .find(|p| p.tenant == b)
+        .unwrap()
+        .bytes;
     store.set_retention(
         &b,
         Some(RetentionPolicy {
@@ -596,15 +690,29 @@ fn retention_drops_whole_partitions_by_age_and_size() {
         }),
     );
     let dropped = store.apply_retention(now).unwrap();
-    assert!(dropped.iter().all(|d| d.tenant == b && d.reason == DropReason::Size));
-    let kept: Vec<_> = store.partitions().into_iter().filter(|p| p.tenant == b).collect();
+    assert!(
+        dropped
+            .iter()
+            .all(|d| d.tenant == b && d.reason == DropReason::Size)
+    );
+    let kept: Vec<_> = store
+        .partitions()
+        .into_iter()
+        .filter(|p| p.tenant == b)
+        .collect();
     assert!(kept.len() <= 3 && !kept.is_empty(), "{kept:?}");
     // The newest partition is the one kept last.
     assert!(kept.iter().any(|p| p.start.as_nanos() == BASE + 9 * DAY));
     // Dropped partitions are gone from disk and stay gone after a reopen.
     drop(store);
     let store = open(dir.path());
-    assert_eq!(store.search(&a, &Search::new(parse("*").unwrap(), 100)).unwrap().total, 3);
+    assert_eq!(
+        store
+            .search(&a, &Search::new(parse("*").unwrap(), 100))
+            .unwrap()
+            .total,
+        3
+    );
 }
 
 #[test]
@@ -640,7 +748,10 @@ fn the_retention_task_applies_policies_in_the_background() {
     // One event 30 days old and one from now.
     let now = Timestamp::now().as_nanos();
     for at in [now - 30 * DAY, now] {
-        let e = json(&mut d, &format!(r#"{{"@timestamp":"{}","x":1}}"#, rfc3339(at)));
+        let e = json(
+            &mut d,
+            &format!(r#"{{"@timestamp":"{}","x":1}}"#, rfc3339(at)),
+        );
         store.add(&e).unwrap();
     }
     store.commit().unwrap();
@@ -648,8 +759,9 @@ fn the_retention_task_applies_policies_in_the_background() {
         max_age: Some(Duration::from_secs(7 * 86_400)),
         max_bytes: None,
     });
-    let task = vigie_store::RetentionTask::spawn(std::sync::Arc::clone(&store), Duration::from_secs(3600))
-        .unwrap();
+    let task =
+        vigie_store::RetentionTask::spawn(std::sync::Arc::clone(&store), Duration::from_secs(3600))
+            .unwrap();
     // The task applies retention as soon as it starts.
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while store.partitions().len() > 1 && std::time::Instant::now() < deadline {
@@ -657,5 +769,11 @@ fn the_retention_task_applies_policies_in_the_background() {
     }
     drop(task);
     assert_eq!(store.partitions().len(), 1);
-    assert_eq!(store.search(&t, &Search::new(parse("*").unwrap(), 10)).unwrap().total, 1);
+    assert_eq!(
+        store
+            .search(&t, &Search::new(parse("*").unwrap(), 10))
+            .unwrap()
+            .total,
+        1
+    );
 }

@@ -218,10 +218,21 @@ pub(crate) fn run(args: &StoreArgs) -> Result<ExitCode> {
         let (t, host, at) = &samples.hosts[rng.below(samples.hosts.len().max(1) as u64) as usize];
         let from = at - rng.below(3 * hour as u64) as i64;
         let mut s = Search::new(parse(&format!("host:{host}"))?, 100);
-        s.range = TimeRange::between(Timestamp::from_nanos(from), Timestamp::from_nanos(from + 3 * hour));
+        s.range = TimeRange::between(
+            Timestamp::from_nanos(from),
+            Timestamp::from_nanos(from + 3 * hour),
+        );
         Ok(store.search(&tenants[*t], &s)?.total)
     })?;
-    let words = ["mallory", "powershell", "nxdomain", "sekurlsa", "invoice", "denied", "backup"];
+    let words = [
+        "mallory",
+        "powershell",
+        "nxdomain",
+        "sekurlsa",
+        "invoice",
+        "denied",
+        "backup",
+    ];
     time("full_text", &mut |rng| {
         let word = *rng.pick(&words);
         let s = Search::new(parse(word)?, 100);
@@ -274,8 +285,14 @@ pub(crate) fn run(args: &StoreArgs) -> Result<ExitCode> {
         let mut p50 = serde_json::Map::new();
         let mut p99 = serde_json::Map::new();
         for (name, lat, _) in &kinds {
-            p50.insert((*name).into(), serde_json::json!(round3(percentile(lat, 50.0))));
-            p99.insert((*name).into(), serde_json::json!(round3(percentile(lat, 99.0))));
+            p50.insert(
+                (*name).into(),
+                serde_json::json!(round3(percentile(lat, 50.0))),
+            );
+            p99.insert(
+                (*name).into(),
+                serde_json::json!(round3(percentile(lat, 99.0))),
+            );
         }
         let doc = serde_json::json!({
             "events": ingested,
@@ -309,10 +326,18 @@ pub(crate) fn run(args: &StoreArgs) -> Result<ExitCode> {
             disk as f64 / 1_048_576.0,
             raw_bytes as f64 / 1_048_576.0
         )?;
-        writeln!(out, "queries ({} runs each, one tenant of {per_tenant} events):", args.queries)?;
+        writeln!(
+            out,
+            "queries ({} runs each, one tenant of {per_tenant} events):",
+            args.queries
+        )?;
         if std::env::var_os("VIGIE_BENCH_SPACE").is_some() {
             for ((component, field), bytes) in store.space_by_field()? {
-                writeln!(out, "  space {component:<10} {field:<12} {:>8.2} B/event", bytes as f64 / ingested.max(1) as f64)?;
+                writeln!(
+                    out,
+                    "  space {component:<10} {field:<12} {:>8.2} B/event",
+                    bytes as f64 / ingested.max(1) as f64
+                )?;
             }
         }
         for (name, lat, hits) in &kinds {

@@ -133,7 +133,14 @@ mod tests {
 
     #[test]
     fn rank_reverses_ascending_order_exactly() {
-        let keys = [(i64::MIN, 0u128), (-1, 5), (0, 0), (0, 1), (7, u128::MAX), (i64::MAX, 3)];
+        let keys = [
+            (i64::MIN, 0u128),
+            (-1, 5),
+            (0, 0),
+            (0, 1),
+            (7, u128::MAX),
+            (i64::MAX, 3),
+        ];
         for w in keys.windows(2) {
             assert!(rank(Order::Desc, w[0]) < rank(Order::Desc, w[1]));
             assert!(rank(Order::Asc, w[0]) > rank(Order::Asc, w[1]));

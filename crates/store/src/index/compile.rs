@@ -22,6 +22,9 @@ use crate::query::{Glob, Pattern, Predicate, Query, TextMatch, parse_time};
 
 type Boxed = Box<dyn TQuery>;
 
+/// Builds a term of a JSON path from a function appending the typed value.
+type TypedTerm<'a> = dyn Fn(&dyn Fn(&mut Term)) -> Term + 'a;
+
 /// The analyzer of the `text` field: tantivy's `default` (alphanumeric runs, tokens over 40
 /// bytes dropped, lower-cased), built directly rather than through a tokenizer manager.
 fn words_analyzer() -> TextAnalyzer {
@@ -60,7 +63,10 @@ fn term(t: Term) -> Boxed {
 fn or(parts: Vec<Boxed>) -> Boxed {
     match parts.len() {
         0 => Box::new(EmptyQuery),
-        1 => parts.into_iter().next().unwrap_or_else(|| Box::new(EmptyQuery)),
+        1 => parts
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| Box::new(EmptyQuery)),
         _ => Box::new(BooleanQuery::new(
             parts.into_iter().map(|q| (Occur::Should, q)).collect(),
         )),
@@ -157,10 +163,7 @@ impl Compiler<'_> {
         }
         match terms.len() {
             0 => Box::new(EmptyQuery),
-            1 => Box::new(TermQuery::new(
-                terms.remove(0),
-                IndexRecordOption::Basic,
-            )),
+            1 => Box::new(TermQuery::new(terms.remove(0), IndexRecordOption::Basic)),
             _ => Box::new(PhraseQuery::new(terms)),
         }
     }
@@ -194,7 +197,9 @@ impl Compiler<'_> {
                     )))
                 }
                 Predicate::Exists => Ok(Box::new(AllQuery)),
-                _ => Err(invalid("the event id `id` can only be compared for equality".into())),
+                _ => Err(invalid(
+                    "the event id `id` can only be compared for equality".into(),
+                )),
             },
             "event_id" => self.event_id(predicate),
             _ => match layout.meta_field(name) {
@@ -326,14 +331,22 @@ impl Compiler<'_> {
                     IndexRecordOption::Basic,
                 ))];
                 match number(v) {
-                    Some(Num::I(i)) => parts.push(term(typed(&|t| t.append_type_and_fast_value(i)))),
-                    Some(Num::U(u)) => parts.push(term(typed(&|t| t.append_type_and_fast_value(u)))),
-                    Some(Num::F(f)) => parts.push(term(typed(&|t| t.append_type_and_fast_value(f)))),
+                    Some(Num::I(i)) => {
+                        parts.push(term(typed(&|t| t.append_type_and_fast_value(i))))
+                    }
+                    Some(Num::U(u)) => {
+                        parts.push(term(typed(&|t| t.append_type_and_fast_value(u))))
+                    }
+                    Some(Num::F(f)) => {
+                        parts.push(term(typed(&|t| t.append_type_and_fast_value(f))))
+                    }
                     None => {}
                 }
                 let lower = v.trim().to_ascii_lowercase();
                 if lower == "true" || lower == "false" {
-                    parts.push(term(typed(&|t| t.append_type_and_fast_value(lower == "true"))));
+                    parts.push(term(typed(&|t| {
+                        t.append_type_and_fast_value(lower == "true")
+                    })));
                 }
                 if let Some(nanos) = parse_time_value(v.trim()) {
                     parts.push(term(date_term(nanos)));
@@ -383,7 +396,9 @@ impl Compiler<'_> {
                     b => b.as_ref().map(t),
                 };
                 let hi = match upper {
-                    Bound::Unbounded => Bound::Included(str_term("\u{10FFFF}\u{10FFFF}\u{10FFFF}\u{10FFFF}")),
+                    Bound::Unbounded => {
+                        Bound::Included(str_term("\u{10FFFF}\u{10FFFF}\u{10FFFF}\u{10FFFF}"))
+                    }
                     b => b.as_ref().map(t),
                 };
                 Ok(Box::new(InvertedIndexRangeQuery::new(lo, hi)))
@@ -421,7 +436,7 @@ impl Compiler<'_> {
     /// the union of the three.
     fn numeric_range(
         &self,
-        typed: &dyn Fn(&dyn Fn(&mut Term)) -> Term,
+        typed: &TypedTerm<'_>,
         lower: &Bound<String>,
         upper: &Bound<String>,
     ) -> Boxed {
@@ -442,16 +457,27 @@ impl Compiler<'_> {
         let f_hi = hi.unwrap_or(f64::INFINITY);
         let fb = |v: f64, inc: bool| {
             let t = typed(&|t| t.append_type_and_fast_value(v));
-            if inc { Bound::Included(t) } else { Bound::Excluded(t) }
+            if inc {
+                Bound::Included(t)
+            } else {
+                Bound::Excluded(t)
+            }
         };
-        parts.push(Box::new(InvertedIndexRangeQuery::new(fb(f_lo, lo_inc), fb(f_hi, hi_inc))));
+        parts.push(Box::new(InvertedIndexRangeQuery::new(
+            fb(f_lo, lo_inc),
+            fb(f_hi, hi_inc),
+        )));
         // Integers: the smallest and largest integers inside the bounds.
         let int_lo = match lo {
             None => Some(i128::from(i64::MIN)),
             Some(v) if v.is_nan() => None,
             Some(v) => {
                 let c = v.ceil();
-                Some(if c == v && !lo_inc { c as i128 + 1 } else { c as i128 })
+                Some(if c == v && !lo_inc {
+                    c as i128 + 1
+                } else {
+                    c as i128
+                })
             }
         };
         let int_hi = match hi {
@@ -459,7 +485,11 @@ impl Compiler<'_> {
             Some(v) if v.is_nan() => None,
             Some(v) => {
                 let f = v.floor();
-                Some(if f == v && !hi_inc { f as i128 - 1 } else { f as i128 })
+                Some(if f == v && !hi_inc {
+                    f as i128 - 1
+                } else {
+                    f as i128
+                })
             }
         };
         if let (Some(a), Some(b)) = (int_lo, int_hi) {

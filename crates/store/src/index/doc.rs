@@ -165,9 +165,8 @@ const LEVELS: [&str; 8] = [
 /// CEF's words.
 fn level(event: &Event) -> Option<&'static str> {
     static NAMES: OnceLock<[Option<FieldId>; 3]> = OnceLock::new();
-    let [severity, windows, leef] = *NAMES.get_or_init(|| {
-        ["severity", "Level", "sev"].map(|n| FieldId::intern(n).ok())
-    });
+    let [severity, windows, leef] =
+        *NAMES.get_or_init(|| ["severity", "Level", "sev"].map(|n| FieldId::intern(n).ok()));
     let scale = |n: i64| match n {
         9.. => "crit",
         7..=8 => "err",
@@ -296,9 +295,20 @@ impl TDocument for EventDoc {
         out.push((h.id_lo, leaf(Leaf::U64(id as u64))));
         out.push((
             h.time,
-            leaf(Leaf::Date(DateTime::from_timestamp_nanos(e.time.as_nanos()))),
+            leaf(Leaf::Date(DateTime::from_timestamp_nanos(
+                e.time.as_nanos(),
+            ))),
         ));
-        let [host, source, source_kind, format, product, service, category, level] = h.meta;
+        let [
+            host,
+            source,
+            source_kind,
+            format,
+            product,
+            service,
+            category,
+            level,
+        ] = h.meta;
         if let Some(l) = self.level {
             out.push((level, leaf(Leaf::Str(l))));
         }
@@ -339,7 +349,13 @@ impl TDocument for EventDoc {
 /// check first: most values are not).
 pub(crate) fn parse_time_value(s: &str) -> Option<i64> {
     let b = s.as_bytes();
-    if b.len() < 19 || b.len() > 40 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') || b[13] != b':' {
+    if b.len() < 19
+        || b.len() > 40
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !matches!(b[10], b'T' | b't' | b' ')
+        || b[13] != b':'
+    {
         return None;
     }
     vigie_event::time::parse_rfc3339(s, UtcOffset::UTC)

@@ -98,10 +98,7 @@ impl Cidr {
     /// which is how the index stores addresses.
     pub fn bounds_v6(&self) -> (u128, u128) {
         let (bits, prefix) = match self.addr {
-            IpAddr::V4(v4) => (
-                u128::from(v4.to_ipv6_mapped().to_bits()),
-                96 + u32::from(self.prefix),
-            ),
+            IpAddr::V4(v4) => (v4.to_ipv6_mapped().to_bits(), 96 + u32::from(self.prefix)),
             IpAddr::V6(v6) => (v6.to_bits(), u32::from(self.prefix)),
         };
         let host_mask = if prefix >= 128 {

@@ -43,7 +43,7 @@ impl ParseError {
         let caret_at = line.chars().count();
         line.extend(input[position..].chars().take(20));
         if skip > 0 {
-            line.insert_str(0, "…");
+            line.insert(0, '…');
         }
         let caret = format!("{}^", " ".repeat(caret_at + usize::from(skip > 0)));
         ParseError {
@@ -323,10 +323,9 @@ impl<'a> Parser<'a> {
                 }
                 for kw in ["AND", "OR"] {
                     if word.is_keyword(kw) {
-                        return Err(self.error_at(
-                            word.start,
-                            format!("{kw} needs a clause before it"),
-                        ));
+                        return Err(
+                            self.error_at(word.start, format!("{kw} needs a clause before it"))
+                        );
                     }
                 }
                 if word.is_keyword("TO") {
@@ -664,7 +663,10 @@ mod tests {
             ("", Query::All),
             ("*", Query::All),
             ("mimikatz", words("mimikatz")),
-            ("\"lateral movement\"", Query::Text(TextMatch::Phrase("lateral movement".into()))),
+            (
+                "\"lateral movement\"",
+                Query::Text(TextMatch::Phrase("lateral movement".into())),
+            ),
             (
                 "mimi*",
                 Query::Text(TextMatch::Wildcard(Pattern(vec![
@@ -673,79 +675,128 @@ mod tests {
                 ]))),
             ),
             ("host:dc01", eq("host", "dc01")),
-            ("Image:\"C:\\Program Files\\x.exe\"", eq("Image", "C:\\Program Files\\x.exe")),
-            ("CommandLine:*whoami*", field(
-                "CommandLine",
-                Predicate::Wildcard(Pattern(vec![Glob::Any, Glob::Lit("whoami".into()), Glob::Any])),
-            )),
-            ("User:adm?n", field(
-                "User",
-                Predicate::Wildcard(Pattern(vec![
-                    Glob::Lit("adm".into()),
-                    Glob::One,
-                    Glob::Lit("n".into()),
-                ])),
-            )),
+            (
+                "Image:\"C:\\Program Files\\x.exe\"",
+                eq("Image", "C:\\Program Files\\x.exe"),
+            ),
+            (
+                "CommandLine:*whoami*",
+                field(
+                    "CommandLine",
+                    Predicate::Wildcard(Pattern(vec![
+                        Glob::Any,
+                        Glob::Lit("whoami".into()),
+                        Glob::Any,
+                    ])),
+                ),
+            ),
+            (
+                "User:adm?n",
+                field(
+                    "User",
+                    Predicate::Wildcard(Pattern(vec![
+                        Glob::Lit("adm".into()),
+                        Glob::One,
+                        Glob::Lit("n".into()),
+                    ])),
+                ),
+            ),
             ("ParentImage:*", field("ParentImage", Predicate::Exists)),
             ("a\\*b:\\*", eq("a*b", "*")),
-            ("EventID:[4624 TO 4634]", field(
-                "EventID",
-                Predicate::Range {
-                    lower: Bound::Included("4624".into()),
-                    upper: Bound::Included("4634".into()),
-                },
-            )),
-            ("bytes:{10 TO *]", field(
-                "bytes",
-                Predicate::Range {
-                    lower: Bound::Excluded("10".into()),
-                    upper: Bound::Unbounded,
-                },
-            )),
-            ("bytes:>=100", field(
-                "bytes",
-                Predicate::Range {
-                    lower: Bound::Included("100".into()),
-                    upper: Bound::Unbounded,
-                },
-            )),
-            ("bytes:<5", field(
-                "bytes",
-                Predicate::Range {
-                    lower: Bound::Unbounded,
-                    upper: Bound::Excluded("5".into()),
-                },
-            )),
-            ("source.ip:10.0.0.0/8", field(
-                "source.ip",
-                Predicate::Cidr(Cidr {
-                    addr: "10.0.0.0".parse().unwrap(),
-                    prefix: 8,
-                }),
-            )),
-            ("ip:fe80::/10", field(
-                "ip",
-                Predicate::Cidr(Cidr {
-                    addr: "fe80::".parse().unwrap(),
-                    prefix: 10,
-                }),
-            )),
+            (
+                "EventID:[4624 TO 4634]",
+                field(
+                    "EventID",
+                    Predicate::Range {
+                        lower: Bound::Included("4624".into()),
+                        upper: Bound::Included("4634".into()),
+                    },
+                ),
+            ),
+            (
+                "bytes:{10 TO *]",
+                field(
+                    "bytes",
+                    Predicate::Range {
+                        lower: Bound::Excluded("10".into()),
+                        upper: Bound::Unbounded,
+                    },
+                ),
+            ),
+            (
+                "bytes:>=100",
+                field(
+                    "bytes",
+                    Predicate::Range {
+                        lower: Bound::Included("100".into()),
+                        upper: Bound::Unbounded,
+                    },
+                ),
+            ),
+            (
+                "bytes:<5",
+                field(
+                    "bytes",
+                    Predicate::Range {
+                        lower: Bound::Unbounded,
+                        upper: Bound::Excluded("5".into()),
+                    },
+                ),
+            ),
+            (
+                "source.ip:10.0.0.0/8",
+                field(
+                    "source.ip",
+                    Predicate::Cidr(Cidr {
+                        addr: "10.0.0.0".parse().unwrap(),
+                        prefix: 8,
+                    }),
+                ),
+            ),
+            (
+                "ip:fe80::/10",
+                field(
+                    "ip",
+                    Predicate::Cidr(Cidr {
+                        addr: "fe80::".parse().unwrap(),
+                        prefix: 10,
+                    }),
+                ),
+            ),
             ("ip:fe80::1", eq("ip", "fe80::1")),
             ("a b", Query::And(vec![words("a"), words("b")])),
             ("a AND b", Query::And(vec![words("a"), words("b")])),
             ("a && b", Query::And(vec![words("a"), words("b")])),
-            ("a OR b c", Query::Or(vec![words("a"), Query::And(vec![words("b"), words("c")])])),
+            (
+                "a OR b c",
+                Query::Or(vec![words("a"), Query::And(vec![words("b"), words("c")])]),
+            ),
             ("a || b", Query::Or(vec![words("a"), words("b")])),
-            ("(a OR b) c", Query::And(vec![Query::Or(vec![words("a"), words("b")]), words("c")])),
+            (
+                "(a OR b) c",
+                Query::And(vec![Query::Or(vec![words("a"), words("b")]), words("c")]),
+            ),
             ("NOT a", Query::Not(Box::new(words("a")))),
-            ("-a b", Query::And(vec![Query::Not(Box::new(words("a"))), words("b")])),
+            (
+                "-a b",
+                Query::And(vec![Query::Not(Box::new(words("a"))), words("b")]),
+            ),
             ("!host:x", Query::Not(Box::new(eq("host", "x")))),
-            ("a - b", Query::And(vec![words("a"), words("-"), words("b")])),
-            ("NOT NOT a", Query::Not(Box::new(Query::Not(Box::new(words("a")))))),
+            (
+                "a - b",
+                Query::And(vec![words("a"), words("-"), words("b")]),
+            ),
+            (
+                "NOT NOT a",
+                Query::Not(Box::new(Query::Not(Box::new(words("a"))))),
+            ),
             ("and or", Query::And(vec![words("and"), words("or")])),
             ("ORACLE", words("ORACLE")),
             ("NOTICE", words("NOTICE")),
-            ("user:(alice OR bob)", Query::Or(vec![eq("user", "alice"), eq("user", "bob")])),
+            (
+                "user:(alice OR bob)",
+                Query::Or(vec![eq("user", "alice"), eq("user", "bob")]),
+            ),
             (
                 "user:(alice \"bob smith\" NOT eve)",
                 Query::And(vec![
@@ -755,7 +806,10 @@ mod tests {
                 ]),
             ),
             ("url:http://x/y", eq("url", "http://x/y")),
-            ("msg:\"say \\\"hi\\\" C:\\dir\"", eq("msg", "say \"hi\" C:\\dir")),
+            (
+                "msg:\"say \\\"hi\\\" C:\\dir\"",
+                eq("msg", "say \"hi\" C:\\dir"),
+            ),
             ("  host:dc01   ", eq("host", "dc01")),
             ("Field\\ With\\ Spaces:1", eq("Field With Spaces", "1")),
             // Found by the fuzz target: escaped operators stay words.
@@ -765,11 +819,17 @@ mod tests {
             // Found by the fuzz target: a pattern holding ':' must write it escaped.
             (
                 "a\\:b*",
-                Query::Text(TextMatch::Wildcard(Pattern(vec![Glob::Lit("a:b".into()), Glob::Any]))),
+                Query::Text(TextMatch::Wildcard(Pattern(vec![
+                    Glob::Lit("a:b".into()),
+                    Glob::Any,
+                ]))),
             ),
             (
                 "\\-x?",
-                Query::Text(TextMatch::Wildcard(Pattern(vec![Glob::Lit("-x".into()), Glob::One]))),
+                Query::Text(TextMatch::Wildcard(Pattern(vec![
+                    Glob::Lit("-x".into()),
+                    Glob::One,
+                ]))),
             ),
         ];
         for (text, expected) in cases {
@@ -844,7 +904,12 @@ mod tests {
     fn cidr_bounds_cover_the_network() {
         let c = Cidr::parse("10.1.2.3/8").unwrap();
         let (lo, hi) = c.bounds_v6();
-        let v4 = |s: &str| u128::from(s.parse::<std::net::Ipv4Addr>().unwrap().to_ipv6_mapped().to_bits());
+        let v4 = |s: &str| {
+            s.parse::<std::net::Ipv4Addr>()
+                .unwrap()
+                .to_ipv6_mapped()
+                .to_bits()
+        };
         assert_eq!(lo, v4("10.0.0.0"));
         assert_eq!(hi, v4("10.255.255.255"));
         let all = Cidr::parse("::/0").unwrap().bounds_v6();

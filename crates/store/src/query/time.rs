@@ -119,16 +119,28 @@ mod tests {
         assert_eq!(parse_time("now-1h", now).unwrap().as_nanos(), 999 * H);
         assert_eq!(parse_time("now", now).unwrap(), now);
         assert_eq!(parse_time("-2d", now).unwrap().as_nanos(), 952 * H);
-        assert_eq!(parse_time("-30m", now).unwrap().as_nanos(), 1_000 * H - H / 2);
+        assert_eq!(
+            parse_time("-30m", now).unwrap().as_nanos(),
+            1_000 * H - H / 2
+        );
         assert_eq!(
             parse_time("1970-01-02T00:00:00Z", now).unwrap().as_nanos(),
             24 * H
         );
         assert_eq!(
-            parse_time("1970-01-02T02:00:00+02:00", now).unwrap().as_nanos(),
+            parse_time("1970-01-02T02:00:00+02:00", now)
+                .unwrap()
+                .as_nanos(),
             24 * H
         );
-        for bad in ["-24", "-h", "-5y", "yesterday", "2026-13-01T00:00:00Z", "-99999999999999w"] {
+        for bad in [
+            "-24",
+            "-h",
+            "-5y",
+            "yesterday",
+            "2026-13-01T00:00:00Z",
+            "-99999999999999w",
+        ] {
             let e = parse_time(bad, now).unwrap_err();
             assert!(e.to_string().contains(bad.trim_start_matches("now")), "{e}");
         }
