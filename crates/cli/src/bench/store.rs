@@ -44,6 +44,9 @@ pub(crate) struct StoreArgs {
     /// Indexing memory per writer, MiB.
     #[arg(long, default_value_t = 256)]
     heap_mib: usize,
+    /// zstd level of the document store.
+    #[arg(long, default_value_t = 3)]
+    zstd_level: i32,
     /// Indexing threads per writer.
     #[arg(long, default_value_t = 2)]
     writer_threads: usize,
@@ -100,6 +103,7 @@ pub(crate) fn run(args: &StoreArgs) -> Result<ExitCode> {
         writer_heap_bytes: args.heap_mib << 20,
         writer_threads: args.writer_threads.max(1),
         max_open_writers: args.tenants.max(2) * 2,
+        docstore_zstd_level: args.zstd_level,
         ..StoreConfig::default()
     };
     let store = Store::open(&dir, config).context("opening the store")?;
