@@ -621,9 +621,28 @@ struct SegmentHistogram {
     interval: i64,
     time: Column<DateTime>,
     counts: BTreeMap<i64, u64>,
-    /// The bucket of the previous document and its pending count (documents of a segment
-    /// mostly come in time order, so runs are long).
+    /// The current bucket `[start, start + interval)` and its pending count: documents of a
+    /// segment mostly come in time order, so runs are long and a time is usually placed by
+    /// two comparisons, without a division.
     run: Option<(i64, u64)>,
+    /// Times of a block of documents, decoded together.
+    block: Vec<Option<DateTime>>,
+}
+
+impl SegmentHistogram {
+    fn add(&mut self, t: i64) {
+        if let Some((start, n)) = &mut self.run
+            && t >= *start
+            && t - *start < self.interval
+        {
+            *n += 1;
+            return;
+        }
+        if let Some((b, n)) = self.run.take() {
+            *self.counts.entry(b).or_default() += n;
+        }
+        self.run = Some((t.div_euclid(self.interval) * self.interval, 1));
+    }
 }
 
 impl Collector for Histogram {
@@ -640,6 +659,7 @@ impl Collector for Histogram {
             time: reader.fast_fields().date("time")?,
             counts: BTreeMap::new(),
             run: None,
+            block: Vec::new(),
         })
     }
 
@@ -662,20 +682,20 @@ impl SegmentCollector for SegmentHistogram {
     type Fruit = BTreeMap<i64, u64>;
 
     fn collect(&mut self, doc: DocId, _score: Score) {
-        let Some(t) = self.time.first(doc) else {
-            return;
-        };
-        let t = t.into_timestamp_nanos();
-        let bucket = t.div_euclid(self.interval) * self.interval;
-        match &mut self.run {
-            Some((b, n)) if *b == bucket => *n += 1,
-            run => {
-                if let Some((b, n)) = run.take() {
-                    *self.counts.entry(b).or_default() += n;
-                }
-                *run = Some((bucket, 1));
-            }
+        if let Some(t) = self.time.first(doc) {
+            self.add(t.into_timestamp_nanos());
         }
+    }
+
+    fn collect_block(&mut self, docs: &[DocId]) {
+        let mut block = std::mem::take(&mut self.block);
+        block.clear();
+        block.resize(docs.len(), None);
+        self.time.first_vals(docs, &mut block);
+        for t in block.iter().flatten() {
+            self.add(t.into_timestamp_nanos());
+        }
+        self.block = block;
     }
 
     fn harvest(mut self) -> Self::Fruit {

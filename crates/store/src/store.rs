@@ -533,12 +533,12 @@ impl Store {
             Cursor { time, id }
         });
         let mut events = Vec::with_capacity(hits.len());
-        for (_, i, addr) in hits {
+        for ((time, id), i, addr) in hits {
             let p = &partitions[i];
             let doc: TantivyDocument = searchers[i]
                 .doc(addr)
                 .map_err(|e| StoreError::index(&p.name, e))?;
-            let mut event = read_event(tenant, p, &doc)?;
+            let mut event = read_event(tenant, p, (time, id), &doc)?;
             if let Some(names) = &search.fields {
                 event.fields = select(&event.fields, names);
             }
@@ -591,7 +591,14 @@ impl Store {
                 let doc: TantivyDocument = searcher
                     .doc(addr)
                     .map_err(|e| StoreError::index(&p.name, e))?;
-                return read_event(tenant, &p, &doc).map(Some);
+                let err = |e: tantivy::TantivyError| StoreError::index(&p.name, e);
+                let fast = searcher.segment_reader(addr.segment_ord).fast_fields();
+                let time = fast
+                    .date("time")
+                    .map_err(err)?
+                    .first(addr.doc_id)
+                    .map_or(0, |t| t.into_timestamp_nanos());
+                return read_event(tenant, &p, (time, id.as_u128()), &doc).map(Some);
             }
         }
         Ok(None)
@@ -679,9 +686,11 @@ impl Store {
     }
 }
 
+/// The event of a document whose (time, id) key is known (from the collector's columns).
 fn read_event(
     tenant: &TenantId,
     p: &Partition,
+    (time, id): Key,
     doc: &TantivyDocument,
 ) -> Result<Event, StoreError> {
     let blob = doc
@@ -690,7 +699,7 @@ fn read_event(
         .ok_or_else(|| StoreError::Corrupt {
             what: format!("{}: a document without its stored event", p.name),
         })?;
-    let mut event = unblob(tenant, blob)?;
+    let mut event = unblob(tenant, EventId::from_u128(id), Timestamp::from_nanos(time), blob)?;
     rebuild_fields(&mut event)?;
     Ok(event)
 }

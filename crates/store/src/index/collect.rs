@@ -52,6 +52,27 @@ pub(crate) struct SegmentByTime {
     hi: Column<u64>,
     lo: Column<u64>,
     heap: BinaryHeap<Reverse<(Key, DocId)>>,
+    /// Column values of a block of documents, decoded together.
+    times: Vec<Option<DateTime>>,
+    his: Vec<Option<u64>>,
+    los: Vec<Option<u64>>,
+}
+
+impl SegmentByTime {
+    fn offer(&mut self, doc: DocId, key: Key) {
+        let r = rank(self.order, key);
+        if self.below.is_some_and(|b| r >= b) {
+            return;
+        }
+        if self.heap.len() >= self.limit {
+            match self.heap.peek() {
+                Some(Reverse((worst, _))) if r <= *worst => return,
+                _ => {}
+            }
+            self.heap.pop();
+        }
+        self.heap.push(Reverse((r, doc)));
+    }
 }
 
 impl Collector for ByTime {
@@ -73,6 +94,9 @@ impl Collector for ByTime {
             hi: fast.u64("id_hi")?,
             lo: fast.u64("id_lo")?,
             heap: BinaryHeap::with_capacity(self.limit.min(4096) + 1),
+            times: Vec::new(),
+            his: Vec::new(),
+            los: Vec::new(),
         })
     }
 
@@ -102,19 +126,33 @@ impl SegmentCollector for SegmentByTime {
             .map_or(i64::MIN, |t| t.into_timestamp_nanos());
         let hi = self.hi.first(doc).unwrap_or(0);
         let lo = self.lo.first(doc).unwrap_or(0);
-        let key = (time, (u128::from(hi) << 64) | u128::from(lo));
-        let r = rank(self.order, key);
-        if self.below.is_some_and(|b| r >= b) {
+        self.offer(doc, (time, (u128::from(hi) << 64) | u128::from(lo)));
+    }
+
+    fn collect_block(&mut self, docs: &[DocId]) {
+        if self.limit == 0 {
             return;
         }
-        if self.heap.len() >= self.limit {
-            match self.heap.peek() {
-                Some(Reverse((worst, _))) if r <= *worst => return,
-                _ => {}
-            }
-            self.heap.pop();
+        let (mut times, mut his, mut los) = (
+            std::mem::take(&mut self.times),
+            std::mem::take(&mut self.his),
+            std::mem::take(&mut self.los),
+        );
+        times.clear();
+        times.resize(docs.len(), None);
+        his.clear();
+        his.resize(docs.len(), None);
+        los.clear();
+        los.resize(docs.len(), None);
+        self.time.first_vals(docs, &mut times);
+        self.hi.first_vals(docs, &mut his);
+        self.lo.first_vals(docs, &mut los);
+        for (k, &doc) in docs.iter().enumerate() {
+            let time = times[k].map_or(i64::MIN, |t| t.into_timestamp_nanos());
+            let id = (u128::from(his[k].unwrap_or(0)) << 64) | u128::from(los[k].unwrap_or(0));
+            self.offer(doc, (time, id));
         }
-        self.heap.push(Reverse((r, doc)));
+        (self.times, self.his, self.los) = (times, his, los);
     }
 
     fn harvest(self) -> Self::Fruit {
