@@ -699,7 +699,12 @@ fn read_event(
         .ok_or_else(|| StoreError::Corrupt {
             what: format!("{}: a document without its stored event", p.name),
         })?;
-    let mut event = unblob(tenant, EventId::from_u128(id), Timestamp::from_nanos(time), blob)?;
+    let mut event = unblob(
+        tenant,
+        EventId::from_u128(id),
+        Timestamp::from_nanos(time),
+        blob,
+    )?;
     rebuild_fields(&mut event)?;
     Ok(event)
 }
