@@ -77,6 +77,7 @@ impl Partition {
         name: String,
         dir: &Path,
         docstore_zstd_level: i32,
+        docstore_block_bytes: usize,
     ) -> Result<Partition, StoreError> {
         let layout = Layout::new();
         let err = |e: tantivy::TantivyError| StoreError::index(&name, e);
@@ -97,7 +98,7 @@ impl Partition {
                 docstore_compression: Compressor::Zstd(ZstdCompressor {
                     compression_level: Some(docstore_zstd_level),
                 }),
-                docstore_blocksize: 64 * 1024,
+                docstore_blocksize: docstore_block_bytes,
                 ..IndexSettings::default()
             };
             Index::builder()

@@ -40,6 +40,9 @@ pub struct StoreConfig {
     pub max_open_writers: usize,
     /// zstd level of the document store of new partitions. Default 3.
     pub docstore_zstd_level: i32,
+    /// Block size of the document store of new partitions: a fetch decompresses one block,
+    /// larger blocks compress better. Default 64 KiB.
+    pub docstore_block_bytes: usize,
 }
 
 impl Default for StoreConfig {
@@ -50,6 +53,7 @@ impl Default for StoreConfig {
             writer_threads: 2,
             max_open_writers: 8,
             docstore_zstd_level: 3,
+            docstore_block_bytes: 64 * 1024,
         }
     }
 }
@@ -287,6 +291,7 @@ impl Store {
             format!("{tenant}/{pname}"),
             &self.tenant_dir(tenant).join(&pname),
             self.config.docstore_zstd_level,
+            self.config.docstore_block_bytes,
         )
     }
 

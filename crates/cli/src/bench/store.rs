@@ -47,6 +47,9 @@ pub(crate) struct StoreArgs {
     /// zstd level of the document store.
     #[arg(long, default_value_t = 3)]
     zstd_level: i32,
+    /// Block size of the document store, KiB.
+    #[arg(long, default_value_t = 64)]
+    block_kib: usize,
     /// Indexing threads per writer.
     #[arg(long, default_value_t = 2)]
     writer_threads: usize,
@@ -104,6 +107,7 @@ pub(crate) fn run(args: &StoreArgs) -> Result<ExitCode> {
         writer_threads: args.writer_threads.max(1),
         max_open_writers: args.tenants.max(2) * 2,
         docstore_zstd_level: args.zstd_level,
+        docstore_block_bytes: args.block_kib.max(4) << 10,
         ..StoreConfig::default()
     };
     let store = Store::open(&dir, config).context("opening the store")?;
