@@ -17,6 +17,7 @@ use crate::StoreError;
 use crate::index::collect::{ByTime, Key, Order};
 use crate::index::compile::compile;
 use crate::index::doc::{rebuild_fields, unblob};
+use crate::index::schema::Layout;
 use crate::partition::{Added, Partition, WriterSettings, dir_bytes};
 use crate::query::{Predicate, Query, TimeRange};
 
@@ -180,6 +181,9 @@ pub struct Store {
     root: PathBuf,
     config: StoreConfig,
     tenants: RwLock<Tenants>,
+    /// The schema every partition has (checked when a partition opens): queries compile
+    /// against it once, whatever partitions they then run on.
+    layout: Layout,
     clock: AtomicU64,
     pub(crate) policies: RwLock<crate::retention::Policies>,
 }
@@ -221,6 +225,7 @@ impl Store {
             root,
             config,
             tenants: RwLock::new(BTreeMap::new()),
+            layout: Layout::new(),
             clock: AtomicU64::new(0),
             policies: RwLock::new(crate::retention::Policies::default()),
         };
@@ -511,14 +516,10 @@ impl Store {
         let mut total = 0;
         let mut hits: Vec<(Key, usize, tantivy::DocAddress)> = Vec::new();
         let mut searchers = Vec::with_capacity(partitions.len());
-        // Every partition has the same schema: compile once (a wildcard builds its automaton
-        // here), clone per partition.
-        let compiled = match partitions.first() {
-            Some(p) => Some(compile(&search.query, &p.layout, now)?),
-            None => None,
-        };
+        // Compiled once (a wildcard builds its automaton here), cloned per partition; an
+        // invalid query is an error even for a tenant without data.
+        let compiled = compile(&search.query, &self.layout, now)?;
         for (i, p) in partitions.iter().enumerate() {
-            let Some(compiled) = &compiled else { break };
             let q = self.with_range(compiled.box_clone(), p, &search.range);
             let searcher = p.searcher();
             let (count, top) = searcher
@@ -583,10 +584,7 @@ impl Store {
             field: "id".into(),
             predicate: Predicate::Equals(id.to_string()),
         };
-        let compiled = match partitions.first() {
-            Some(p) => compile(&q, &p.layout, Timestamp::now())?,
-            None => return Ok(None),
-        };
+        let compiled = compile(&q, &self.layout, Timestamp::now())?;
         for p in partitions {
             let searcher = p.searcher();
             let found = searcher
@@ -649,12 +647,9 @@ impl Store {
         range: &TimeRange,
         now: Timestamp,
     ) -> Result<Prepared, StoreError> {
-        let partitions = self.partitions_of(tenant, range);
-        let Some(first) = partitions.first() else {
-            return Ok(Vec::new());
-        };
-        let compiled = compile(query, &first.layout, now)?;
-        Ok(partitions
+        let compiled = compile(query, &self.layout, now)?;
+        Ok(self
+            .partitions_of(tenant, range)
             .into_iter()
             .map(|p| {
                 let q = self.with_range(compiled.box_clone(), &p, range);

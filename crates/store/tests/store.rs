@@ -214,10 +214,13 @@ fn every_query_form_finds_exactly_its_events() {
 
     // Errors that parse but cannot run.
     for bad in ["time:abc", "host:10.0.0.0/8", "event_id:x", "id:notanid"] {
-        let err = store
-            .search(&a, &Search::new(parse(bad).unwrap(), 10))
-            .unwrap_err();
-        assert!(err.to_string().contains("invalid query"), "{bad}: {err}");
+        // Invalid for a tenant with data and for one without alike.
+        for t in [&a, &tenant("nobody")] {
+            let err = store
+                .search(t, &Search::new(parse(bad).unwrap(), 10))
+                .unwrap_err();
+            assert!(err.to_string().contains("invalid query"), "{bad}: {err}");
+        }
     }
 }
 

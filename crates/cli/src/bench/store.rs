@@ -72,6 +72,19 @@ struct Samples {
     hosts: Vec<(usize, String, i64)>,
 }
 
+/// Events kept aside per sample.
+const SAMPLE: usize = 2048;
+
+/// Reservoir sampling: fills `sample` up to [`SAMPLE`], then replaces the item at `slot`
+/// (drawn uniformly among the events seen) when it falls inside.
+fn keep<T>(sample: &mut Vec<T>, slot: usize, item: impl FnOnce() -> T) {
+    if sample.len() < SAMPLE {
+        sample.push(item());
+    } else if slot < SAMPLE {
+        sample[slot] = item();
+    }
+}
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
@@ -163,17 +176,11 @@ pub(crate) fn run(args: &StoreArgs) -> Result<ExitCode> {
             // Reservoir samples for the queries.
             let slot = sample_rng.below(seen + 1) as usize;
             seen += 1;
-            if samples.ids.len() < 2048 {
-                samples.ids.push((g.tenant, event.id));
-            } else if slot < 2048 {
-                samples.ids[slot] = (g.tenant, event.id);
-            }
+            keep(&mut samples.ids, slot, || (g.tenant, event.id));
             if let Some(h) = &event.host {
-                if samples.hosts.len() < 2048 {
-                    samples.hosts.push((g.tenant, h.to_string(), g.time));
-                } else if slot < 2048 {
-                    samples.hosts[slot] = (g.tenant, h.to_string(), g.time);
-                }
+                keep(&mut samples.hosts, slot, || {
+                    (g.tenant, h.to_string(), g.time)
+                });
             }
             events.push(event);
         }

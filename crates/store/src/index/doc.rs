@@ -57,6 +57,9 @@ pub(crate) struct EventDoc {
     id: [u8; 16],
     event_id: Option<u64>,
     level: Option<&'static str>,
+    /// Per field, in order: the time a string value denotes (an RFC 3339 text), parsed once
+    /// for the field index and the full text alike.
+    times: Vec<Option<i64>>,
     /// `ips` terms of the string values that are IP addresses.
     ips: Vec<Vec<u8>>,
     blob: Vec<u8>,
@@ -79,21 +82,36 @@ struct Handles {
 
 impl EventDoc {
     pub(crate) fn new(layout: &Layout, event: &Event) -> EventDoc {
+        // One pass over the strings: which are times, which are IP addresses.
         let mut ips = Vec::new();
+        let mut times = Vec::with_capacity(event.fields.len());
         for (fid, value) in event.fields.iter() {
-            let mut add = |v: Value<'_>| {
-                if let Value::Str(s) = v
-                    && let Some(ip) = parse_ip(s)
-                {
+            let mut add_ip = |s: &str| {
+                if let Some(ip) = parse_ip(s) {
                     let mut term = Vec::with_capacity(fid.name().len() + 17);
                     ip_term_bytes(&mut term, fid.name(), ip);
                     ips.push(term);
                 }
             };
-            match value {
-                Value::Array(items) => items.iter().for_each(&mut add),
-                other => add(other),
-            }
+            let time = match value {
+                Value::Str(s) => {
+                    let time = parse_time_value(s);
+                    if time.is_none() {
+                        add_ip(s);
+                    }
+                    time
+                }
+                Value::Array(items) => {
+                    for v in items.iter() {
+                        if let Value::Str(s) = v {
+                            add_ip(s);
+                        }
+                    }
+                    None
+                }
+                _ => None,
+            };
+            times.push(time);
         }
         let event_id = event_id_field()
             .and_then(|f| event.fields.get(f))
@@ -116,6 +134,7 @@ impl EventDoc {
             id: event.id.as_u128().to_be_bytes(),
             event_id,
             level: level(event),
+            times,
             ips,
             blob: blob(event),
             event: event.clone(),
@@ -127,7 +146,8 @@ impl EventDoc {
 #[derive(Clone, Debug)]
 pub(crate) enum DocValue<'a> {
     Leaf(Leaf<'a>),
-    Object(&'a Fields),
+    /// The fields and their [`EventDoc::times`].
+    Object(&'a Fields, &'a [Option<i64>]),
     Array(ArrayValue<'a>),
 }
 
@@ -214,23 +234,6 @@ fn level(event: &Event) -> Option<&'static str> {
     None
 }
 
-/// Calls `f` with every string value of `fields` (array elements included).
-fn for_each_string<'e>(fields: &'e Fields, f: &mut dyn FnMut(&'e str)) {
-    for (_, value) in fields.iter() {
-        match value {
-            Value::Str(s) => f(s),
-            Value::Array(items) => {
-                for v in items.iter() {
-                    if let Value::Str(s) = v {
-                        f(s);
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-}
-
 /// An event field's value as the index sees it: strings that are times become dates.
 fn typed(value: Value<'_>) -> DocValue<'_> {
     DocValue::Leaf(match value {
@@ -265,10 +268,18 @@ impl<'a> TValue<'a> for DocValue<'a> {
                 Leaf::Date(d) => ReferenceValueLeaf::Date(d),
                 Leaf::Bytes(b) => ReferenceValueLeaf::Bytes(b),
             }),
-            DocValue::Object(fields) => {
-                let fields: &'a Fields = fields;
+            DocValue::Object(fields, times) => {
+                let (fields, times): (&'a Fields, &'a [Option<i64>]) = (fields, times);
                 let iter: Self::ObjectIter =
-                    Box::new(fields.iter().map(|(id, v)| (id.name(), typed(v))));
+                    Box::new(fields.iter().zip(times).map(|((id, v), time)| {
+                        let value = match time {
+                            Some(t) => {
+                                DocValue::Leaf(Leaf::Date(DateTime::from_timestamp_nanos(*t)))
+                            }
+                            None => typed(v),
+                        };
+                        (id.name(), value)
+                    }));
                 ReferenceValue::Object(iter)
             }
             DocValue::Array(a) => {
@@ -329,13 +340,26 @@ impl TDocument for EventDoc {
         if let Some(n) = self.event_id {
             out.push((h.event_id, leaf(Leaf::U64(n))));
         }
-        out.push((h.fields, DocValue::Object(&e.fields)));
+        out.push((h.fields, DocValue::Object(&e.fields, &self.times)));
         // Full text: every string value but times.
-        for_each_string(&e.fields, &mut |s| {
-            if !s.is_empty() && parse_time_value(s).is_none() {
-                out.push((h.text, DocValue::Leaf(Leaf::Str(s))));
+        for ((_, value), time) in e.fields.iter().zip(&self.times) {
+            match value {
+                Value::Str(s) if !s.is_empty() && time.is_none() => {
+                    out.push((h.text, leaf(Leaf::Str(s))));
+                }
+                Value::Array(items) => {
+                    for v in items.iter() {
+                        if let Value::Str(s) = v
+                            && !s.is_empty()
+                            && parse_time_value(s).is_none()
+                        {
+                            out.push((h.text, leaf(Leaf::Str(s))));
+                        }
+                    }
+                }
+                _ => {}
             }
-        });
+        }
         for term in &self.ips {
             out.push((h.ips, leaf(Leaf::Bytes(term))));
         }

@@ -144,66 +144,6 @@ impl Pattern {
                 .collect(),
         )
     }
-
-    /// Whether `text` matches the pattern (exactly, case-sensitively).
-    pub fn matches(&self, text: &str) -> bool {
-        // A position set over the flattened pattern (a Thompson simulation): linear time,
-        // no backtracking blow-up on patterns like `*a*a*a*b`.
-        let flat = self.flatten();
-        let mut cur = vec![false; flat.len() + 1];
-        cur[0] = true;
-        close_flat(&flat, &mut cur);
-        for c in text.chars() {
-            let mut next = vec![false; flat.len() + 1];
-            for (i, on) in cur.iter().enumerate() {
-                if !on || i == flat.len() {
-                    continue;
-                }
-                match flat[i] {
-                    FlatGlob::Char(x) if x == c => next[i + 1] = true,
-                    FlatGlob::One => next[i + 1] = true,
-                    FlatGlob::Any => next[i] = true,
-                    FlatGlob::Char(_) => {}
-                }
-            }
-            close_flat(&flat, &mut next);
-            cur = next;
-        }
-        cur[flat.len()]
-    }
-
-    /// The pattern as single characters and wildcards.
-    pub(crate) fn flatten(&self) -> Vec<FlatGlob> {
-        let mut out = Vec::new();
-        for g in &self.0 {
-            match g {
-                Glob::Lit(s) => out.extend(s.chars().map(FlatGlob::Char)),
-                Glob::Any => out.push(FlatGlob::Any),
-                Glob::One => out.push(FlatGlob::One),
-            }
-        }
-        out
-    }
-}
-
-/// A pattern element of one character.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum FlatGlob {
-    /// This character.
-    Char(char),
-    /// Any run of characters.
-    Any,
-    /// One character.
-    One,
-}
-
-/// Lets every active state skip over a following `*` (which may match nothing).
-fn close_flat(flat: &[FlatGlob], states: &mut [bool]) {
-    for i in 0..flat.len() {
-        if states[i] && matches!(flat[i], FlatGlob::Any) {
-            states[i + 1] = true;
-        }
-    }
 }
 
 /// Whether `c` must be escaped in a word of the language (at its start when `first`).
