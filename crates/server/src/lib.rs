@@ -1,4 +1,36 @@
-//! The service: HTTP API, listeners, pipeline wiring and web console.
+//! The service: configuration, the ingest journal, the listeners, the pipeline that decodes,
+//! detects and stores, and the HTTP API.
 //!
-//! Not built yet (issue 6). Only this crate and the `vigie` binary know about async runtimes,
-//! HTTP and configuration files.
+//! Only this crate and the `vigie` binary know about async runtimes, HTTP and configuration
+//! files. The flow, and where each part lives:
+//!
+//! ```text
+//! http ingest (api::ingest) ─┐
+//! syslog udp/tcp/tls (syslog)┼─► journal (group commit, fsync) ──► pipeline workers
+//!                            │    ack after fsync                  decode, classify, detect
+//!                            │                                     │ events        │ alerts
+//!                            │                                     ▼               ▼
+//!                            │                                  vigie-store     vigie-state
+//!                            └── metrics per tenant and source     (commit, then checkpoint)
+//! ```
+//!
+//! [`Server::start`] wires everything and returns the bound addresses; [`Server::shutdown`]
+//! stops the listeners, lets the pipeline drain the journal, and closes the store.
+
+pub mod api;
+pub mod config;
+mod error;
+pub mod ingest;
+pub mod journal;
+pub mod metrics;
+pub mod pipeline;
+pub mod record;
+pub mod render;
+pub mod rules;
+mod server;
+pub mod syslog;
+pub mod tls;
+
+pub use config::Config;
+pub use error::ServerError;
+pub use server::{Server, Started};

@@ -1,0 +1,387 @@
+//! `vigie.toml`: every key, its default and why. Unknown keys are rejected with their line.
+//!
+//! ```toml
+//! data_dir = "./vigie-data"        # state.db, journal/, events/ live here
+//!
+//! [http]
+//! listen = "127.0.0.1:8080"
+//! max_body_bytes = 33554432         # a request body over this (compressed) gets 413
+//! max_decoded_bytes = 134217728     # a gzip body inflating past this gets 413
+//!
+//! [journal]
+//! segment_mib = 64                  # a new segment file past this size
+//! queue = 1024                      # batches waiting for the writer; beyond: 503
+//! max_lag_mib = 1024                # durable but unprocessed bytes; beyond: 429
+//!
+//! [pipeline]
+//! workers = 0                       # decode + detect threads; 0 = one per core
+//! commit_interval_ms = 1000         # how often events become searchable and alerts land
+//!
+//! [store]
+//! period_hours = 24                 # one index per tenant per period
+//! writer_heap_mib = 128             # indexing memory per open partition writer
+//! retention_days = 90               # optional; no key = keep forever
+//! max_gib = 500                     # optional; per tenant
+//!
+//! [rules]
+//! paths = ["rules"]                 # Sigma rule folders or files
+//! placeholders = "placeholders.yml" # optional values for %placeholders%
+//! reload_poll_ms = 2000             # how often the folders are checked for changes
+//!
+//! [[syslog]]                        # any number of listeners
+//! name = "firewalls"                # the source name in events and metrics
+//! protocol = "udp"                  # udp | tcp | tls
+//! listen = "127.0.0.1:5514"
+//! tenant = "acme"                   # the tenant every message belongs to
+//! logsource = "linux/auth"          # optional product/service/category; default: classify
+//! max_message_bytes = 65536         # a longer message is cut off (TCP) or dropped, counted
+//! cert = "server.pem"               # tls: certificate chain (PEM)
+//! key = "server.key"                # tls: private key (PEM)
+//! client_ca = "clients.pem"         # tls, optional: require client certificates from this CA
+//! client_tenants = { "sha256:…" = "acme" }  # tls, optional: tenant by client certificate
+//! ```
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use vigie_event::TenantId;
+
+use crate::ServerError;
+
+/// The whole configuration.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where everything is kept.
+    pub data_dir: PathBuf,
+    /// The HTTP API and ingest.
+    pub http: Http,
+    /// The ingest journal.
+    pub journal: Journal,
+    /// Decoding and detection.
+    pub pipeline: Pipeline,
+    /// The event store.
+    pub store: Store,
+    /// Sigma rules.
+    pub rules: Rules,
+    /// syslog listeners.
+    pub syslog: Vec<Syslog>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("./vigie-data"),
+            http: Http::default(),
+            journal: Journal::default(),
+            pipeline: Pipeline::default(),
+            store: Store::default(),
+            rules: Rules::default(),
+            syslog: Vec::new(),
+        }
+    }
+}
+
+/// `[http]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Http {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Largest request body as sent.
+    pub max_body_bytes: usize,
+    /// Largest request body once gzip is undone.
+    pub max_decoded_bytes: usize,
+}
+
+impl Default for Http {
+    fn default() -> Self {
+        Http {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            max_body_bytes: 32 << 20,
+            max_decoded_bytes: 128 << 20,
+        }
+    }
+}
+
+/// `[journal]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Journal {
+    /// Segment size.
+    pub segment_mib: u64,
+    /// Batches queued for the writer thread.
+    pub queue: usize,
+    /// Durable but unprocessed bytes beyond which ingest answers 429.
+    pub max_lag_mib: u64,
+}
+
+impl Default for Journal {
+    fn default() -> Self {
+        Journal {
+            segment_mib: 64,
+            queue: 1024,
+            max_lag_mib: 1024,
+        }
+    }
+}
+
+/// `[pipeline]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Pipeline {
+    /// Worker threads (0: one per core).
+    pub workers: usize,
+    /// Milliseconds between store commits (and alert writes).
+    pub commit_interval_ms: u64,
+}
+
+impl Default for Pipeline {
+    fn default() -> Self {
+        Pipeline {
+            workers: 0,
+            commit_interval_ms: 1000,
+        }
+    }
+}
+
+/// `[store]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Store {
+    /// Partition period in hours.
+    pub period_hours: u32,
+    /// Indexing memory per partition writer.
+    pub writer_heap_mib: usize,
+    /// Drop partitions older than this.
+    pub retention_days: Option<u32>,
+    /// Drop a tenant's oldest partitions beyond this size.
+    pub max_gib: Option<f64>,
+}
+
+impl Default for Store {
+    fn default() -> Self {
+        Store {
+            period_hours: 24,
+            writer_heap_mib: 128,
+            retention_days: None,
+            max_gib: None,
+        }
+    }
+}
+
+/// `[rules]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Rules {
+    /// Folders or files of Sigma rules.
+    pub paths: Vec<PathBuf>,
+    /// Placeholder values file.
+    pub placeholders: Option<PathBuf>,
+    /// Milliseconds between checks of the rule files for changes (0: never).
+    pub reload_poll_ms: u64,
+}
+
+impl Default for Rules {
+    fn default() -> Self {
+        Rules {
+            paths: Vec::new(),
+            placeholders: None,
+            reload_poll_ms: 2000,
+        }
+    }
+}
+
+/// The transport of a syslog listener.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// One message per datagram.
+    Udp,
+    /// RFC 6587: octet counting or LF framing.
+    Tcp,
+    /// RFC 5425: TCP framing inside TLS.
+    Tls,
+}
+
+/// `[[syslog]]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Syslog {
+    /// The source name.
+    pub name: String,
+    /// The transport.
+    pub protocol: Protocol,
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// The tenant of every message.
+    pub tenant: String,
+    /// An explicit logsource.
+    #[serde(default)]
+    pub logsource: Option<String>,
+    /// Longest message.
+    #[serde(default = "default_max_message")]
+    pub max_message_bytes: usize,
+    /// TLS certificate chain.
+    #[serde(default)]
+    pub cert: Option<PathBuf>,
+    /// TLS private key.
+    #[serde(default)]
+    pub key: Option<PathBuf>,
+    /// CA of accepted client certificates (TLS); when set, clients must present one.
+    #[serde(default)]
+    pub client_ca: Option<PathBuf>,
+    /// Tenant per client certificate, keyed by `sha256:<hex of the DER>`.
+    #[serde(default)]
+    pub client_tenants: BTreeMap<String, String>,
+}
+
+fn default_max_message() -> usize {
+    64 << 10
+}
+
+impl Config {
+    /// Parses `text` (read from `file`, named in errors) and checks it.
+    pub fn parse(text: &str, file: &Path) -> Result<Config, ServerError> {
+        let config: Config = toml::from_str(text).map_err(|e| ServerError::Config {
+            file: file.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        config.check(file)?;
+        Ok(config)
+    }
+
+    /// Reads and checks `file`.
+    pub fn load(file: &Path) -> Result<Config, ServerError> {
+        let text = std::fs::read_to_string(file).map_err(|e| ServerError::Config {
+            file: file.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        Config::parse(&text, file)
+    }
+
+    fn check(&self, file: &Path) -> Result<(), ServerError> {
+        let bad = |message: String| ServerError::Config {
+            file: file.to_path_buf(),
+            message,
+        };
+        if self.store.period_hours == 0
+            || (self.store.period_hours < 24 && 24 % self.store.period_hours != 0)
+            || (self.store.period_hours > 24 && self.store.period_hours % 24 != 0)
+        {
+            return Err(bad(format!(
+                "store.period_hours = {}: must divide 24 or be whole days",
+                self.store.period_hours
+            )));
+        }
+        if self.journal.segment_mib == 0 || self.journal.queue == 0 {
+            return Err(bad(
+                "journal.segment_mib and journal.queue must be > 0".to_owned()
+            ));
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for (i, l) in self.syslog.iter().enumerate() {
+            let at = format!("syslog listener #{} ({:?})", i + 1, l.name);
+            if l.name.is_empty() || !names.insert(&l.name) {
+                return Err(bad(format!("{at}: name must be non-empty and unique")));
+            }
+            TenantId::new(&l.tenant).map_err(|e| bad(format!("{at}: {e}")))?;
+            for tenant in l.client_tenants.values() {
+                TenantId::new(tenant).map_err(|e| bad(format!("{at}: client_tenants: {e}")))?;
+            }
+            if let Some(ls) = &l.logsource {
+                crate::ingest::parse_logsource(ls).map_err(|e| bad(format!("{at}: {e}")))?;
+            }
+            let tls = l.protocol == Protocol::Tls;
+            if tls != (l.cert.is_some() && l.key.is_some()) {
+                return Err(bad(format!(
+                    "{at}: cert and key are required with protocol = \"tls\" and only then"
+                )));
+            }
+            if !tls && (l.client_ca.is_some() || !l.client_tenants.is_empty()) {
+                return Err(bad(format!(
+                    "{at}: client_ca and client_tenants need protocol = \"tls\""
+                )));
+            }
+            for fingerprint in l.client_tenants.keys() {
+                let hex = fingerprint.strip_prefix("sha256:").unwrap_or("");
+                if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    return Err(bad(format!(
+                        "{at}: client_tenants key {fingerprint:?}: expected sha256:<64 hex digits>"
+                    )));
+                }
+            }
+            if l.max_message_bytes < 480 {
+                return Err(bad(format!(
+                    "{at}: max_message_bytes below 480 (RFC 5426 says every receiver takes 480)"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The state database file.
+    pub fn state_path(&self) -> PathBuf {
+        self.data_dir.join(vigie_state::DATABASE_FILE)
+    }
+
+    /// The journal folder.
+    pub fn journal_dir(&self) -> PathBuf {
+        self.data_dir.join("journal")
+    }
+
+    /// The event store folder.
+    pub fn store_dir(&self) -> PathBuf {
+        self.data_dir.join("events")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_documented_example_parses() {
+        let doc = include_str!("config.rs");
+        let example: String = doc
+            .lines()
+            .skip_while(|l| !l.starts_with("//! ```toml"))
+            .skip(1)
+            .take_while(|l| !l.starts_with("//! ```"))
+            .map(|l| l.trim_start_matches("//!").trim_start_matches(' '))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let example = example.replace(
+            "client_tenants = { \"sha256:…\" = \"acme\" }",
+            &format!(
+                "client_tenants = {{ \"sha256:{}\" = \"acme\" }}",
+                "ab".repeat(32)
+            ),
+        );
+        let example = example.replace("protocol = \"udp\"", "protocol = \"tls\"");
+        let config = Config::parse(&example, Path::new("example.toml")).expect("example parses");
+        assert_eq!(config.syslog.len(), 1);
+        assert_eq!(config.store.retention_days, Some(90));
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected_with_their_line() {
+        let text = "data_dir = \"x\"\n[http]\nlisten = \"127.0.0.1:1\"\nlisten_port = 3\n";
+        let err = Config::parse(text, Path::new("vigie.toml")).expect_err("unknown key");
+        let message = err.to_string();
+        assert!(message.contains("vigie.toml"), "{message}");
+        assert!(message.contains("line 4"), "{message}");
+        assert!(message.contains("listen_port"), "{message}");
+    }
+
+    #[test]
+    fn inconsistent_listeners_are_rejected() {
+        let tls_without_cert = "[[syslog]]\nname = \"a\"\nprotocol = \"tls\"\nlisten = \"127.0.0.1:1\"\ntenant = \"t\"\n";
+        assert!(Config::parse(tls_without_cert, Path::new("x")).is_err());
+        let bad_tenant = "[[syslog]]\nname = \"a\"\nprotocol = \"udp\"\nlisten = \"127.0.0.1:1\"\ntenant = \"no spaces\"\n";
+        assert!(Config::parse(bad_tenant, Path::new("x")).is_err());
+        assert!(Config::parse("", Path::new("x")).is_ok());
+    }
+}

@@ -1,0 +1,57 @@
+//! The one error type of the crate.
+
+use std::path::PathBuf;
+
+/// Why the server could not start or an operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    /// The configuration file is unreadable or invalid.
+    #[error("{}: {message}", file.display())]
+    Config {
+        /// The file.
+        file: PathBuf,
+        /// What is wrong, with the line when known.
+        message: String,
+    },
+    /// A file or socket operation failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// Why it failed.
+        source: std::io::Error,
+    },
+    /// The state database failed.
+    #[error(transparent)]
+    State(#[from] vigie_state::StateError),
+    /// The event store failed.
+    #[error(transparent)]
+    Store(#[from] vigie_store::StoreError),
+    /// TLS material is unusable.
+    #[error("TLS for listener {listener:?}: {message}")]
+    Tls {
+        /// The listener.
+        listener: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A listener names a tenant that does not exist.
+    #[error(
+        "listener {listener:?}: no tenant {tenant:?} (create it with `vigie admin tenant create {tenant}`)"
+    )]
+    UnknownTenant {
+        /// The listener.
+        listener: String,
+        /// The tenant.
+        tenant: String,
+    },
+}
+
+impl ServerError {
+    /// An [`ServerError::Io`] for `what`.
+    pub fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> ServerError {
+        let what = what.into();
+        move |source| ServerError::Io { what, source }
+    }
+}

@@ -1,0 +1,308 @@
+//! Starting and stopping the whole service.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use vigie_event::TenantId;
+use vigie_state::{State, Token};
+use vigie_store::{RetentionPolicy, RetentionTask, Store, StoreConfig};
+
+use crate::api::{self, App};
+use crate::config::{Config, Protocol};
+use crate::journal::{self, JournalConfig, committer};
+use crate::metrics::Metrics;
+use crate::pipeline::{Parts, Pipeline, PipelineConfig};
+use crate::rules::Rules;
+use crate::{ServerError, syslog};
+
+/// What a caller needs to know once the server runs.
+#[derive(Debug)]
+pub struct Started {
+    /// The HTTP address (the real port when the config said 0).
+    pub http: SocketAddr,
+    /// Each syslog listener: name, protocol, address.
+    pub syslog: Vec<(String, Protocol, SocketAddr)>,
+    /// The administrator token, on the very first start only.
+    pub admin_token: Option<Token>,
+    /// Rules loaded and rejected.
+    pub rules: (usize, usize),
+}
+
+/// The running service.
+#[derive(Debug)]
+pub struct Server {
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+    pipeline: Option<Pipeline>,
+    retention: Option<RetentionTask>,
+    state: State,
+    store: Arc<Store>,
+    appender: Option<committer::Appender>,
+    metrics: Arc<Metrics>,
+    rules: Arc<Rules>,
+}
+
+impl Server {
+    /// Opens everything under the data directory, binds the listeners and starts the
+    /// pipeline. Must run inside a multi-threaded tokio runtime.
+    pub async fn start(config: Config) -> Result<(Server, Started), ServerError> {
+        let config = Arc::new(config);
+        std::fs::create_dir_all(&config.data_dir).map_err(ServerError::io(format!(
+            "cannot create the data directory {}",
+            config.data_dir.display()
+        )))?;
+        let state = State::open(&config.state_path()).await?;
+        let admin_token = state.ensure_admin_token().await?;
+        for l in &config.syslog {
+            let tenant = TenantId::new(&l.tenant).map_err(|e| ServerError::Config {
+                file: "syslog".into(),
+                message: e.to_string(),
+            })?;
+            let mut tenants = vec![tenant];
+            for t in l.client_tenants.values() {
+                tenants.extend(TenantId::new(t).ok());
+            }
+            for tenant in tenants {
+                if !state.tenant_exists(&tenant).await? {
+                    return Err(ServerError::UnknownTenant {
+                        listener: l.name.clone(),
+                        tenant: tenant.to_string(),
+                    });
+                }
+            }
+        }
+
+        let store_config = StoreConfig {
+            period_hours: config.store.period_hours,
+            writer_heap_bytes: config.store.writer_heap_mib << 20,
+            ..StoreConfig::default()
+        };
+        let store = Arc::new(Store::open(config.store_dir(), store_config)?);
+        let retention = if config.store.retention_days.is_some() || config.store.max_gib.is_some() {
+            store.set_default_retention(RetentionPolicy {
+                max_age: config
+                    .store
+                    .retention_days
+                    .map(|d| Duration::from_secs(u64::from(d) * 86_400)),
+                max_bytes: config
+                    .store
+                    .max_gib
+                    .map(|g| (g * (1u64 << 30) as f64) as u64),
+            });
+            Some(
+                RetentionTask::spawn(Arc::clone(&store), Duration::from_secs(3600))
+                    .map_err(ServerError::io("cannot start the retention task"))?,
+            )
+        } else {
+            None
+        };
+
+        let (writer, shared) = journal::open(
+            &config.journal_dir(),
+            JournalConfig {
+                segment_bytes: config.journal.segment_mib << 20,
+            },
+        )
+        .map_err(ServerError::io(format!(
+            "cannot open the journal in {}",
+            config.journal_dir().display()
+        )))?;
+        let (appender, _writer_thread) = committer::spawn(writer, config.journal.queue)
+            .map_err(ServerError::io("cannot start the journal writer"))?;
+
+        let rules = Arc::new(Rules::load(
+            config.rules.paths.clone(),
+            config.rules.placeholders.clone(),
+        )?);
+        let book = rules.current();
+        let metrics = Arc::new(Metrics::default());
+        let workers = match config.pipeline.workers {
+            0 => std::thread::available_parallelism().map_or(2, usize::from),
+            n => n,
+        };
+        let pipeline = Pipeline::start(
+            Parts {
+                journal: Arc::clone(&shared),
+                store: Arc::clone(&store),
+                state: state.clone(),
+                rules: Arc::clone(&rules),
+                metrics: Arc::clone(&metrics),
+                runtime: tokio::runtime::Handle::current(),
+            },
+            PipelineConfig {
+                workers,
+                commit_interval: Duration::from_millis(config.pipeline.commit_interval_ms.max(10)),
+            },
+        )?;
+
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let mut tasks = Vec::new();
+        if config.rules.reload_poll_ms > 0 {
+            tasks.push(tokio::spawn(poll_rules(
+                Arc::clone(&rules),
+                Arc::clone(&metrics),
+                Duration::from_millis(config.rules.reload_poll_ms),
+                shutdown_rx.clone(),
+            )));
+        }
+
+        let app = App {
+            state: state.clone(),
+            store: Arc::clone(&store),
+            appender: appender.clone(),
+            metrics: Arc::clone(&metrics),
+            rules: Arc::clone(&rules),
+            config: Arc::clone(&config),
+            pipeline_failure: pipeline.failure_handle(),
+        };
+        let listener = tokio::net::TcpListener::bind(config.http.listen)
+            .await
+            .map_err(ServerError::io(format!(
+                "cannot listen on {}",
+                config.http.listen
+            )))?;
+        let http = listener
+            .local_addr()
+            .map_err(ServerError::io("cannot read the HTTP address"))?;
+        let router = api::router(app);
+        let mut stop_http = shutdown_rx.clone();
+        tasks.push(tokio::spawn(async move {
+            let served = axum::serve(listener, router)
+                .with_graceful_shutdown(async move {
+                    let _ = stop_http.wait_for(|s| *s).await;
+                })
+                .await;
+            if let Err(e) = served {
+                tracing::error!(error = %e, "HTTP server stopped");
+            }
+        }));
+
+        let mut bound = Vec::new();
+        for l in &config.syslog {
+            let b = syslog::bind(l, appender.clone(), Arc::clone(&metrics)).await?;
+            bound.push((l.name.clone(), l.protocol, b.local));
+            tasks.push(tokio::spawn(b.run(shutdown_rx.clone())));
+        }
+        tracing::info!(%http, rules = book.rules.len(), rejected = book.rejected.len(), "vigie serving");
+        let started = Started {
+            http,
+            syslog: bound,
+            admin_token,
+            rules: (
+                book.rules.len() + book.correlation_rules.len(),
+                book.rejected.len(),
+            ),
+        };
+        Ok((
+            Server {
+                shutdown,
+                tasks,
+                pipeline: Some(pipeline),
+                retention,
+                state,
+                store,
+                appender: Some(appender),
+                metrics,
+                rules,
+            },
+            started,
+        ))
+    }
+
+    /// The state database.
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    /// The event store.
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    /// The counters.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// The rules.
+    pub fn rules(&self) -> &Arc<Rules> {
+        &self.rules
+    }
+
+    /// Whether everything durable in the journal has been processed.
+    pub fn caught_up(&self) -> bool {
+        self.appender
+            .as_ref()
+            .is_some_and(|a| crate::pipeline::caught_up(a.shared()))
+    }
+
+    /// Stops the listeners, processes what the journal holds, commits and closes.
+    pub async fn shutdown(mut self) -> Result<(), ServerError> {
+        let _ = self.shutdown.send(true);
+        for task in self.tasks.drain(..) {
+            let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+        }
+        self.appender = None;
+        if let Some(pipeline) = self.pipeline.take() {
+            tokio::task::spawn_blocking(move || pipeline.stop())
+                .await
+                .map_err(|e| ServerError::Io {
+                    what: "pipeline".to_owned(),
+                    source: std::io::Error::other(e.to_string()),
+                })??;
+        }
+        if let Some(retention) = self.retention.take() {
+            drop(retention);
+        }
+        let store = Arc::clone(&self.store);
+        tokio::task::spawn_blocking(move || store.close())
+            .await
+            .map_err(|e| ServerError::Io {
+                what: "store".to_owned(),
+                source: std::io::Error::other(e.to_string()),
+            })??;
+        self.state.close().await;
+        Ok(())
+    }
+}
+
+async fn poll_rules(
+    rules: Arc<Rules>,
+    metrics: Arc<Metrics>,
+    every: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = shutdown.changed() => return,
+        }
+        let r = Arc::clone(&rules);
+        let changed = tokio::task::spawn_blocking(move || r.changed())
+            .await
+            .unwrap_or(false);
+        if !changed {
+            continue;
+        }
+        let r = Arc::clone(&rules);
+        match tokio::task::spawn_blocking(move || r.reload()).await {
+            Ok(Ok(book)) => {
+                metrics.pipeline.reloads.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(
+                    generation = book.generation,
+                    rules = book.rules.len(),
+                    rejected = book.rejected.len(),
+                    "rules changed on disk: reloaded"
+                );
+            }
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "rules changed on disk but cannot be reloaded; the previous set stays")
+            }
+            Err(e) => tracing::error!(error = %e, "rule reload panicked"),
+        }
+    }
+}

@@ -1,0 +1,419 @@
+//! Alerts: one per (tenant, rule, event), written by the pipeline, read by the API.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::Serialize;
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+use vigie_event::time::Timestamp;
+use vigie_event::{EventId, EventIdGenerator, TenantId};
+
+use crate::{State, StateError};
+
+/// An alert's id: a ULID minted when the alert is first written (sorts by creation time).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct AlertId(String);
+
+impl AlertId {
+    /// The id's text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for AlertId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl FromStr for AlertId {
+    type Err = StateError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        // Same layout as event ids.
+        s.parse::<EventId>()
+            .map(|id| AlertId(id.to_string()))
+            .map_err(|e| StateError::Corrupt(e.to_string()))
+    }
+}
+
+/// What raised an alert.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AlertKind {
+    /// A detection rule matched one event.
+    Rule,
+    /// A correlation rule matched a group of events (the alert points at the last one).
+    Correlation,
+}
+
+impl AlertKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            AlertKind::Rule => "rule",
+            AlertKind::Correlation => "correlation",
+        }
+    }
+}
+
+/// Where an alert is in triage.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AlertStatus {
+    /// Not looked at yet.
+    New,
+    /// Someone is on it.
+    Acknowledged,
+    /// Done with.
+    Closed,
+}
+
+impl AlertStatus {
+    /// The stored and displayed name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertStatus::New => "new",
+            AlertStatus::Acknowledged => "acknowledged",
+            AlertStatus::Closed => "closed",
+        }
+    }
+
+    /// From its name.
+    pub fn parse(text: &str) -> Option<AlertStatus> {
+        match text {
+            "new" => Some(AlertStatus::New),
+            "acknowledged" => Some(AlertStatus::Acknowledged),
+            "closed" => Some(AlertStatus::Closed),
+            _ => None,
+        }
+    }
+}
+
+/// An alert to record.
+#[derive(Clone, Debug)]
+pub struct NewAlert {
+    /// The tenant of the event.
+    pub tenant: TenantId,
+    /// Rule or correlation.
+    pub kind: AlertKind,
+    /// The rule's id (its title when it has none).
+    pub rule_id: String,
+    /// The rule's title.
+    pub rule_title: String,
+    /// The rule's level (`informational` … `critical`).
+    pub level: String,
+    /// The rule's tags (ATT&CK techniques and tactics).
+    pub tags: Vec<String>,
+    /// The event that matched (for a correlation: the last event of the group).
+    pub event_id: EventId,
+    /// That event's time.
+    pub event_time: Timestamp,
+    /// That event's host.
+    pub host: Option<String>,
+    /// The fields that made the rule match (a JSON object).
+    pub matched: serde_json::Value,
+}
+
+/// A recorded alert.
+#[derive(Clone, Debug, Serialize)]
+pub struct Alert {
+    /// Its id.
+    pub id: AlertId,
+    /// Its tenant.
+    #[serde(serialize_with = "tenant_text")]
+    pub tenant: TenantId,
+    /// Rule or correlation.
+    pub kind: AlertKind,
+    /// The rule's id.
+    pub rule_id: String,
+    /// The rule's title.
+    pub rule_title: String,
+    /// The rule's level.
+    pub level: String,
+    /// The rule's tags.
+    pub tags: Vec<String>,
+    /// Triage status.
+    pub status: AlertStatus,
+    /// The event (its id, as text).
+    pub event_id: String,
+    /// The event's time, RFC 3339 UTC.
+    pub event_time: String,
+    /// The event's host.
+    pub host: Option<String>,
+    /// The fields that made the rule match.
+    pub matched: serde_json::Value,
+    /// When the alert was recorded, RFC 3339 UTC.
+    pub created_at: String,
+}
+
+fn tenant_text<S: serde::Serializer>(t: &TenantId, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(t.as_str())
+}
+
+/// Which alerts to list. Newest event first; `limit` at most [`AlertFilter::MAX_LIMIT`].
+#[derive(Clone, Debug, Default)]
+pub struct AlertFilter {
+    /// Only these levels (any of them).
+    pub levels: Vec<String>,
+    /// Only this rule id.
+    pub rule: Option<String>,
+    /// Only this status.
+    pub status: Option<AlertStatus>,
+    /// Events at or after this time.
+    pub from: Option<Timestamp>,
+    /// Events before this time.
+    pub to: Option<Timestamp>,
+    /// Page size (default 100).
+    pub limit: Option<usize>,
+    /// Continue after this alert (the `next` of the previous page).
+    pub after: Option<AlertCursor>,
+}
+
+/// Where a page of alerts ended: (event time, alert id) of its last alert.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AlertCursor {
+    time: i64,
+    id: String,
+}
+
+impl fmt::Display for AlertCursor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.time, self.id)
+    }
+}
+
+impl FromStr for AlertCursor {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let err = || format!("invalid alert cursor {s:?}: expected <nanoseconds>.<alert id>");
+        let (time, id) = s.split_once('.').ok_or_else(err)?;
+        let time = time.parse().map_err(|_| err())?;
+        id.parse::<EventId>().map_err(|_| err())?;
+        Ok(AlertCursor {
+            time,
+            id: id.to_owned(),
+        })
+    }
+}
+
+impl AlertFilter {
+    /// The largest page.
+    pub const MAX_LIMIT: usize = 1000;
+}
+
+/// A page of alerts and the cursor of the next one.
+#[derive(Debug)]
+pub struct AlertPage {
+    /// The alerts.
+    pub alerts: Vec<Alert>,
+    /// Where the next page starts, when this one was full.
+    pub next: Option<AlertCursor>,
+}
+
+fn utc(nanos: i64) -> String {
+    Timestamp::from_nanos(nanos).to_rfc3339(vigie_event::UtcOffset::UTC)
+}
+
+fn alert_of(row: &SqliteRow) -> Result<Alert, StateError> {
+    let corrupt = |what: &str| StateError::Corrupt(what.to_owned());
+    let tenant: String = row.get("tenant");
+    let kind: String = row.get("kind");
+    let status: String = row.get("status");
+    let tags: String = row.get("tags");
+    let matched: String = row.get("matched");
+    Ok(Alert {
+        id: AlertId(row.get("id")),
+        tenant: TenantId::new(&tenant).map_err(|e| StateError::Corrupt(e.to_string()))?,
+        kind: match kind.as_str() {
+            "rule" => AlertKind::Rule,
+            "correlation" => AlertKind::Correlation,
+            _ => return Err(corrupt("alert kind")),
+        },
+        rule_id: row.get("rule_id"),
+        rule_title: row.get("rule_title"),
+        level: row.get("level"),
+        tags: serde_json::from_str(&tags).map_err(|_| corrupt("alert tags"))?,
+        status: AlertStatus::parse(&status).ok_or_else(|| corrupt("alert status"))?,
+        event_id: row.get("event_id"),
+        event_time: utc(row.get("event_time")),
+        host: row.get("host"),
+        matched: serde_json::from_str(&matched).map_err(|_| corrupt("alert fields"))?,
+        created_at: utc(row.get("created_at")),
+    })
+}
+
+const COLUMNS: &str = "id, tenant, kind, rule_id, rule_title, level, tags, status, event_id, \
+                       event_time, host, matched, created_at";
+
+impl State {
+    /// Records `alerts` in one transaction; an alert whose (tenant, rule, event) exists
+    /// already is skipped, so a replayed journal never duplicates alerts. Returns how many
+    /// were new.
+    pub async fn insert_alerts(&self, alerts: &[NewAlert]) -> Result<u64, StateError> {
+        if alerts.is_empty() {
+            return Ok(0);
+        }
+        let mut ids = EventIdGenerator::new();
+        let now = Timestamp::now();
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(StateError::sql("begin an alert batch"))?;
+        let mut inserted = 0;
+        for a in alerts {
+            let result = sqlx::query(
+                "INSERT INTO alerts (id, tenant, kind, rule_id, rule_title, level, tags, status, \
+                 event_id, event_time, host, matched, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+                 ON CONFLICT (tenant, rule_id, event_id) DO NOTHING",
+            )
+            .bind(ids.next_at(now).to_string())
+            .bind(a.tenant.as_str())
+            .bind(a.kind.as_str())
+            .bind(&a.rule_id)
+            .bind(&a.rule_title)
+            .bind(&a.level)
+            .bind(serde_json::Value::from(a.tags.clone()).to_string())
+            .bind(AlertStatus::New.as_str())
+            .bind(a.event_id.to_string())
+            .bind(a.event_time.as_nanos())
+            .bind(a.host.as_deref())
+            .bind(a.matched.to_string())
+            .bind(now.as_nanos())
+            .execute(&mut *tx)
+            .await
+            .map_err(StateError::sql("insert an alert"))?;
+            inserted += result.rows_affected();
+        }
+        tx.commit()
+            .await
+            .map_err(StateError::sql("commit an alert batch"))?;
+        Ok(inserted)
+    }
+
+    /// A page of `tenant`'s alerts matching `filter`, newest event first.
+    pub async fn alerts(
+        &self,
+        tenant: &TenantId,
+        filter: &AlertFilter,
+    ) -> Result<AlertPage, StateError> {
+        let limit = filter.limit.unwrap_or(100).clamp(1, AlertFilter::MAX_LIMIT);
+        let mut sql = format!("SELECT {COLUMNS} FROM alerts WHERE tenant = $1");
+        let mut n = 1;
+        let mut next = |sql: &mut String, clause: &str| {
+            n += 1;
+            sql.push_str(&clause.replace('?', &format!("${n}")));
+        };
+        if !filter.levels.is_empty() {
+            sql.push_str(" AND level IN (");
+            for i in 0..filter.levels.len() {
+                next(&mut sql, if i == 0 { "?" } else { ", ?" });
+            }
+            sql.push(')');
+        }
+        if filter.rule.is_some() {
+            next(&mut sql, " AND rule_id = ?");
+        }
+        if filter.status.is_some() {
+            next(&mut sql, " AND status = ?");
+        }
+        if filter.from.is_some() {
+            next(&mut sql, " AND event_time >= ?");
+        }
+        if filter.to.is_some() {
+            next(&mut sql, " AND event_time < ?");
+        }
+        if filter.after.is_some() {
+            next(&mut sql, " AND (event_time < ?");
+            next(&mut sql, " OR (event_time = ?");
+            next(&mut sql, " AND id < ?))");
+        }
+        next(&mut sql, " ORDER BY event_time DESC, id DESC LIMIT ?");
+        // Built from the constant fragments above only; every value is bound.
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant.as_str());
+        for level in &filter.levels {
+            query = query.bind(level);
+        }
+        if let Some(rule) = &filter.rule {
+            query = query.bind(rule);
+        }
+        if let Some(status) = filter.status {
+            query = query.bind(status.as_str());
+        }
+        if let Some(from) = filter.from {
+            query = query.bind(from.as_nanos());
+        }
+        if let Some(to) = filter.to {
+            query = query.bind(to.as_nanos());
+        }
+        if let Some(after) = &filter.after {
+            query = query.bind(after.time).bind(after.time).bind(&after.id);
+        }
+        query = query.bind(limit as i64);
+        let rows = query
+            .fetch_all(&self.pool)
+            .await
+            .map_err(StateError::sql("list alerts"))?;
+        let mut cursor = None;
+        let alerts = rows
+            .iter()
+            .map(|row| {
+                cursor = Some(AlertCursor {
+                    time: row.get("event_time"),
+                    id: row.get("id"),
+                });
+                alert_of(row)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(AlertPage {
+            next: if alerts.len() == limit { cursor } else { None },
+            alerts,
+        })
+    }
+
+    /// One of `tenant`'s alerts; `None` when it does not exist or belongs to another tenant.
+    pub async fn alert(
+        &self,
+        tenant: &TenantId,
+        id: &AlertId,
+    ) -> Result<Option<Alert>, StateError> {
+        let sql = format!("SELECT {COLUMNS} FROM alerts WHERE tenant = $1 AND id = $2");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(tenant.as_str())
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(StateError::sql("read an alert"))?;
+        row.as_ref().map(alert_of).transpose()
+    }
+
+    /// `tenant`'s alert counts per rule: (rule id, rule title, level, count), most frequent
+    /// first.
+    pub async fn alert_counts(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<Vec<(String, String, String, u64)>, StateError> {
+        let rows = sqlx::query(
+            "SELECT rule_id, rule_title, level, COUNT(*) AS n FROM alerts WHERE tenant = $1 \
+             GROUP BY rule_id, rule_title, level ORDER BY n DESC, rule_id",
+        )
+        .bind(tenant.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StateError::sql("count alerts"))?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                (
+                    r.get(0),
+                    r.get(1),
+                    r.get(2),
+                    u64::try_from(r.get::<i64, _>(3)).unwrap_or(0),
+                )
+            })
+            .collect())
+    }
+}

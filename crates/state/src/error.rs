@@ -1,0 +1,52 @@
+//! The one error type of the crate.
+
+use std::path::PathBuf;
+
+/// What went wrong with the state database.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StateError {
+    /// The database file could not be opened or created.
+    #[error("cannot open the state database {}: {source}", path.display())]
+    Open {
+        /// The database file.
+        path: PathBuf,
+        /// Why.
+        source: sqlx::Error,
+    },
+    /// A statement failed.
+    #[error("state database: cannot {action}: {source}")]
+    Sql {
+        /// What was being done.
+        action: &'static str,
+        /// Why.
+        source: sqlx::Error,
+    },
+    /// The tenant already exists.
+    #[error("tenant {0:?} already exists")]
+    TenantExists(String),
+    /// The tenant does not exist.
+    #[error("no tenant {0:?} (create it with `vigie admin tenant create {0}`)")]
+    NoTenant(String),
+    /// The database holds a value Vigie cannot have written.
+    #[error("state database holds an invalid value: {0}")]
+    Corrupt(String),
+    /// The database was written by a newer Vigie.
+    #[error("the state database has schema version {found}, newer than this Vigie ({known})")]
+    NewerSchema {
+        /// The version in the database.
+        found: i64,
+        /// The newest version this build knows.
+        known: i64,
+    },
+    /// The operating system's random source failed (tokens cannot be minted).
+    #[error("no randomness for a token: {0}")]
+    Random(String),
+}
+
+impl StateError {
+    /// A closure mapping an sqlx error to [`StateError::Sql`] for `action`.
+    pub(crate) fn sql(action: &'static str) -> impl FnOnce(sqlx::Error) -> StateError {
+        move |source| StateError::Sql { action, source }
+    }
+}

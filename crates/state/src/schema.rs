@@ -1,0 +1,80 @@
+//! The schema and its migrations: an ordered list of SQL scripts, each applied once in a
+//! transaction and recorded in `schema_version`.
+//!
+//! Written in the common subset of SQLite and PostgreSQL.
+
+use sqlx::{Row, SqlitePool};
+
+use crate::StateError;
+
+/// Migration `i` brings the schema to version `i + 1`.
+const MIGRATIONS: &[&str] = &[
+    // 1: tenants, tokens, alerts.
+    "CREATE TABLE tenants (
+        id TEXT PRIMARY KEY,
+        created_at BIGINT NOT NULL
+    );
+    CREATE TABLE tokens (
+        hash TEXT PRIMARY KEY,
+        role TEXT NOT NULL,
+        tenant TEXT REFERENCES tenants (id),
+        label TEXT NOT NULL,
+        created_at BIGINT NOT NULL
+    );
+    CREATE TABLE alerts (
+        id TEXT PRIMARY KEY,
+        tenant TEXT NOT NULL REFERENCES tenants (id),
+        kind TEXT NOT NULL,
+        rule_id TEXT NOT NULL,
+        rule_title TEXT NOT NULL,
+        level TEXT NOT NULL,
+        tags TEXT NOT NULL,
+        status TEXT NOT NULL,
+        event_id TEXT NOT NULL,
+        event_time BIGINT NOT NULL,
+        host TEXT,
+        matched TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        UNIQUE (tenant, rule_id, event_id)
+    );
+    CREATE INDEX alerts_by_time ON alerts (tenant, event_time);
+    CREATE INDEX alerts_by_rule ON alerts (tenant, rule_id);",
+];
+
+/// Applies the migrations the database has not seen.
+pub(crate) async fn migrate(pool: &SqlitePool) -> Result<(), StateError> {
+    sqlx::query("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)")
+        .execute(pool)
+        .await
+        .map_err(StateError::sql("create schema_version"))?;
+    let row = sqlx::query("SELECT COALESCE(MAX(version), 0) FROM schema_version")
+        .fetch_one(pool)
+        .await
+        .map_err(StateError::sql("read the schema version"))?;
+    let found: i64 = row.get(0);
+    let known = MIGRATIONS.len() as i64;
+    if found > known {
+        return Err(StateError::NewerSchema { found, known });
+    }
+    for (i, script) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        let mut tx = pool
+            .begin()
+            .await
+            .map_err(StateError::sql("begin a migration"))?;
+        for statement in script.split(';').filter(|s| !s.trim().is_empty()) {
+            sqlx::query(statement)
+                .execute(&mut *tx)
+                .await
+                .map_err(StateError::sql("apply a migration"))?;
+        }
+        sqlx::query("INSERT INTO schema_version (version) VALUES ($1)")
+            .bind(i as i64 + 1)
+            .execute(&mut *tx)
+            .await
+            .map_err(StateError::sql("record a migration"))?;
+        tx.commit()
+            .await
+            .map_err(StateError::sql("commit a migration"))?;
+    }
+    Ok(())
+}
