@@ -11,6 +11,7 @@ mod generate;
 mod hunt;
 mod render;
 mod rules;
+mod serve;
 
 /// Vigie: a security operations platform for the hybrid SOC, in one binary.
 #[derive(Debug, Parser)]
@@ -32,6 +33,12 @@ enum Command {
     Hunt(hunt::HuntArgs),
     /// Sigma rule tools (`vigie rules lint DIR…`).
     Rules(rules::RulesArgs),
+    /// Runs the service: HTTP ingest and API, syslog listeners, the detection pipeline.
+    Serve(serve::ServeArgs),
+    /// Configuration file tools (`vigie config check FILE`).
+    Config(serve::ConfigArgs),
+    /// Administration of the state database (`vigie admin tenant create NAME`).
+    Admin(serve::AdminArgs),
 }
 
 fn main() -> ExitCode {
@@ -42,6 +49,9 @@ fn main() -> ExitCode {
         Command::Bench(args) => bench::run(&args),
         Command::Hunt(args) => hunt::run(&args),
         Command::Rules(args) => rules::run(&args),
+        Command::Serve(args) => serve::run_serve(&args),
+        Command::Config(args) => serve::run_config(&args),
+        Command::Admin(args) => serve::run_admin(&args),
     };
     match result {
         Ok(code) => code,

@@ -2,7 +2,7 @@
 
 use vigie_event::{Event, Value};
 
-pub(crate) use vigie_server::render::{event, value};
+pub(crate) use vigie_server::render::{event, number, value};
 
 /// Whether any of the 8 bytes of `w` needs escaping in a JSON string: a control character
 /// (below 0x20), `"` or `\\`. Bitwise tests on the whole word ("has a byte less than n",

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
-use vigie_sigma::{CorrelationSet, Diagnostic, Loaded, Placeholders, load_dir, parse_rules};
+use vigie_sigma::{CorrelationSet, Diagnostic, Loaded};
 
 #[derive(Debug, Args)]
 pub(crate) struct RulesArgs {
@@ -57,34 +57,12 @@ pub(crate) fn run(args: &RulesArgs) -> Result<ExitCode> {
 }
 
 /// Loads rule files and folders (with placeholder values from `placeholders`), applies the
-/// filters and resolves the correlations (moved out of `Loaded` into the set returned); their
-/// diagnostics join `rejected`.
+/// filters and resolves the correlations (see [`vigie_server::rules::load`]).
 pub(crate) fn load(
     paths: &[PathBuf],
     placeholders: Option<&std::path::Path>,
 ) -> Result<(Loaded, Vec<Diagnostic>, CorrelationSet)> {
-    let mut loaded = Loaded::default();
-    if let Some(file) = placeholders {
-        let text = std::fs::read_to_string(file)
-            .with_context(|| format!("cannot read {}", file.display()))?;
-        loaded.placeholders =
-            Placeholders::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
-    }
-    for path in paths {
-        if path.is_dir() {
-            load_dir(path, &mut loaded)
-                .with_context(|| format!("cannot read {}", path.display()))?;
-        } else {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read {}", path.display()))?;
-            parse_rules(&text, &path.display().to_string(), &mut loaded);
-        }
-    }
-    let notes = loaded.apply_filters();
-    let (correlations, diagnostics) =
-        CorrelationSet::new(std::mem::take(&mut loaded.correlations), &loaded.rules);
-    loaded.rejected.extend(diagnostics);
-    Ok((loaded, notes, correlations))
+    Ok(vigie_server::rules::load(paths, placeholders)?)
 }
 
 fn run_lint(args: &LintArgs) -> Result<ExitCode> {

@@ -4,7 +4,7 @@ use serde_json::{Map, Value as Json};
 use vigie_event::{Event, Value};
 
 /// A JSON number from the original text when JSON can hold it, else the text as a string.
-fn number(text: &str) -> Json {
+pub fn number(text: &str) -> Json {
     serde_json::from_str::<serde_json::Number>(text)
         .map(Json::Number)
         .unwrap_or_else(|_| Json::String(text.to_owned()))
