@@ -181,11 +181,27 @@ impl Generator {
 }
 
 /// `2026-11-22T08:00:00.123456Z` of nanoseconds since the epoch.
+/// A Windows event in the evtx JSON rendering (what EVTX decoding stores); `data` is the
+/// inside of `EventData`, already JSON.
+pub(crate) fn windows_json(
+    provider: &str,
+    event_id: u32,
+    ts: &str,
+    record: u64,
+    channel: &str,
+    computer: &str,
+    data: &str,
+) -> String {
+    format!(
+        r##"{{"Event":{{"System":{{"Provider":{{"#attributes":{{"Name":"{provider}"}}}},"EventID":{event_id},"Level":4,"Task":0,"Keywords":"0x8000000000000000","TimeCreated":{{"#attributes":{{"SystemTime":"{ts}"}}}},"EventRecordID":{record},"Channel":"{channel}","Computer":"{computer}"}},"EventData":{{{data}}}}}}}"##
+    )
+}
+
 pub(crate) fn rfc3339(nanos: i64) -> String {
     vigie_event::Timestamp::from_nanos(nanos).to_rfc3339(vigie_event::UtcOffset::UTC)
 }
 
-fn json_escape(s: &str) -> String {
+pub(crate) fn json_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 8);
     for c in s.chars() {
         match c {
@@ -304,9 +320,7 @@ impl Iterator for Generator {
                     )
                 }
             };
-            let line = format!(
-                r##"{{"Event":{{"System":{{"Provider":{{"#attributes":{{"Name":"{provider}"}}}},"EventID":{event_id},"Level":4,"Task":0,"Keywords":"0x8000000000000000","TimeCreated":{{"#attributes":{{"SystemTime":"{ts}"}}}},"EventRecordID":{record},"Channel":"{channel}","Computer":"{computer}"}},"EventData":{{{data}}}}}}}"##
-            );
+            let line = windows_json(provider, event_id, &ts, record, channel, &computer, &data);
             (Wire::Json, line)
         } else if kind < 65 {
             let host = self.host("srv", 40);

@@ -80,16 +80,20 @@ fn missing_file_is_reported_and_the_rest_goes_on() {
 }
 
 #[test]
-fn demo_runs() {
-    let (code, stdout, stderr) = vigie(&["demo", "--corpus", "regression", "--rules", "rules"]);
-    assert_eq!(code, 0, "{stderr}");
-    assert!(stdout.contains("syslog-rfc5424"));
-    assert!(stdout.contains("windows/process_creation/security"));
-    assert!(stdout.contains("1 loaded, 2 rejected"), "{stdout}");
-    // The built-in Security 4688 sample runs whoami.exe: the fixture rule fires through the
-    // NewProcessName -> Image mapping.
-    assert!(stdout.contains("1 on 7 events"), "{stdout}");
-    assert!(stdout.contains("Whoami Execution"), "{stdout}");
+fn demo_runs_the_live_pipeline_and_detects_the_attack_story() {
+    let (code, stdout, stderr) = vigie(&["demo", "--for", "12s", "--rate", "300"]);
+    assert_eq!(code, 0, "{stderr}\n{stdout}");
+    assert!(stdout.contains("http://127.0.0.1:"), "{stdout}");
+    assert!(stdout.contains("8 loaded, 0 rejected"), "{stdout}");
+    // Every source delivered and nothing was dropped or rejected.
+    for source in ["acme-syslog", "globex-syslog", "globex-firewall", "http"] {
+        assert!(
+            stdout.contains(&format!("/{source}: ")),
+            "{source}: {stdout}"
+        );
+    }
+    assert!(stdout.contains("HTTP errors 0"), "{stdout}");
+    assert!(stdout.contains("6 of 6 story steps detected"), "{stdout}");
 }
 
 #[test]
