@@ -172,8 +172,14 @@ pub(crate) fn background(
             next = Instant::now();
         }
     }
+    // close_notify, half-close, then drain what the server sent (session tickets): closing
+    // with unread data would reset the connection and lose the last frames in flight.
     tls.conn.send_close_notify();
     let _ = tls.flush();
+    let _ = tls.sock.shutdown(std::net::Shutdown::Write);
+    let _ = std::io::Read::read_to_end(&mut tls, &mut Vec::new());
+    let _ = tcp.shutdown(std::net::Shutdown::Write);
+    let _ = std::io::Read::read_to_end(&mut tcp, &mut Vec::new());
     Ok(())
 }
 
