@@ -3,6 +3,8 @@
 //! batch was acknowledged (HTTP 200) must be in the store exactly once afterwards; events of
 //! unacknowledged batches may be there at most once.
 
+#![allow(clippy::print_stderr)]
+
 use std::collections::HashMap;
 use std::net::TcpListener;
 use std::path::Path;

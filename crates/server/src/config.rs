@@ -268,8 +268,8 @@ impl Config {
             message,
         };
         if self.store.period_hours == 0
-            || (self.store.period_hours < 24 && 24 % self.store.period_hours != 0)
-            || (self.store.period_hours > 24 && self.store.period_hours % 24 != 0)
+            || (self.store.period_hours < 24 && !24u32.is_multiple_of(self.store.period_hours))
+            || (self.store.period_hours > 24 && !self.store.period_hours.is_multiple_of(24))
         {
             return Err(bad(format!(
                 "store.period_hours = {}: must divide 24 or be whole days",

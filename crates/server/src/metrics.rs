@@ -92,6 +92,9 @@ pub struct PipelineCounters {
     pub stale_matches: AtomicU64,
 }
 
+/// Reads one counter of a source.
+type Getter = fn(&SourceCounters) -> u64;
+
 /// Every counter of the process.
 #[derive(Debug, Default)]
 pub struct Metrics {
@@ -122,7 +125,7 @@ impl Metrics {
     pub fn render(&self, extra: &[(&str, &str, f64)]) -> String {
         let mut out = String::new();
         let sources = self.sources();
-        let per_source: [(&str, &str, fn(&SourceCounters) -> u64); 4] = [
+        let per_source: [(&str, &str, Getter); 4] = [
             (
                 "vigie_received_messages_total",
                 "Messages received per tenant and source.",

@@ -65,10 +65,11 @@ pub fn load(
     if let Some(file) = placeholders {
         let text = std::fs::read_to_string(file)
             .map_err(ServerError::io(format!("cannot read {}", file.display())))?;
-        loaded.placeholders = Placeholders::parse(&text).map_err(|e| ServerError::Config {
-            file: file.to_path_buf(),
-            message: e.to_string(),
-        })?;
+        loaded.placeholders =
+            Placeholders::parse(&text).map_err(|message| ServerError::Config {
+                file: file.to_path_buf(),
+                message,
+            })?;
     }
     for path in paths {
         let what = || format!("cannot read rules from {}", path.display());

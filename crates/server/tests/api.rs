@@ -284,7 +284,7 @@ fn a_restart_replays_nothing_twice() {
     let (server, started) = rt
         .block_on(vigie_server::Server::start({
             let mut c = vigie_server::Config {
-                data_dir: data.clone(),
+                data_dir: data,
                 ..vigie_server::Config::default()
             };
             c.http.listen = "127.0.0.1:0".parse().expect("addr");

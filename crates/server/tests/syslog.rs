@@ -99,7 +99,6 @@ fn tls_client(
 }
 
 fn count(h: &Harness, tenant: &str, q: &str) -> u64 {
-    let q = q.replace(' ', "%20");
     let (status, body) = h.get(
         &format!("/api/v1/events?q={q}&limit=1"),
         &h.tokens[tenant],

@@ -89,8 +89,9 @@ impl Harness {
         }
     }
 
+    /// The URL of `path` (spaces in queries encoded).
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.http)
+        format!("http://{}{}", self.http, path.replace(' ', "%20"))
     }
 
     /// GET with a token (and a Vigie-Tenant header when given): (status, body).
