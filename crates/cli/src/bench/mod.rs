@@ -1,10 +1,13 @@
 //! `vigie bench …`: workloads for measuring Vigie on this machine.
 //!
 //! - `corpus`: builds hunt corpora from real EVTX chunks ([`corpus`]);
+//! - `ingest`: drives a child `vigie serve` over HTTP and syslog TCP and measures
+//!   throughput and latencies ([`ingest`]);
 //! - `store`: generates mixed events for several tenants, ingests them into a store and
 //!   times the store's queries ([`store`]).
 
 mod corpus;
+mod ingest;
 mod store;
 
 use std::process::ExitCode;
@@ -26,11 +29,15 @@ enum BenchCommand {
     /// Generates realistic mixed events (Windows, Linux, DNS, firewall) for several tenants,
     /// ingests them into an event store and measures ingest, disk and query latencies.
     Store(store::StoreArgs),
+    /// Drives a child `vigie serve` over HTTP and syslog TCP and measures sustained
+    /// events/s, acknowledgement latency, ack → searchable and ack → alert.
+    Ingest(ingest::IngestArgs),
 }
 
 pub(crate) fn run(args: &BenchArgs) -> Result<ExitCode> {
     match &args.command {
         BenchCommand::Corpus(c) => corpus::corpus(c),
         BenchCommand::Store(s) => store::run(s),
+        BenchCommand::Ingest(i) => ingest::run(i),
     }
 }

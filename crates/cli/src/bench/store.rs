@@ -85,7 +85,7 @@ fn keep<T>(sample: &mut Vec<T>, slot: usize, item: impl FnOnce() -> T) {
     }
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
+pub(super) fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }
