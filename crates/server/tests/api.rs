@@ -312,3 +312,87 @@ fn a_restart_replays_nothing_twice() {
     rt.block_on(server.shutdown()).expect("shutdown");
     drop(dir);
 }
+
+#[test]
+fn a_pipeline_behind_the_journal_gets_429_with_retry_after() {
+    // No lag allowed, and no checkpoint for a minute: the second batch finds lag.
+    let h = Harness::start(&["acme"], Vec::new(), |c| {
+        c.journal.max_lag_mib = 0;
+        c.pipeline.commit_interval_ms = 60_000;
+    });
+    let token = &h.tokens["acme"];
+    assert_eq!(h.post("/api/v1/ingest", token, None, b"{\"a\":1}\n").0, 200);
+    let mut response = h
+        .agent
+        .post(h.url("/api/v1/ingest"))
+        .header("Authorization", format!("Bearer {token}"))
+        .send(&b"{\"a\":2}\n"[..])
+        .expect("post");
+    assert_eq!(response.status().as_u16(), 429);
+    assert_eq!(
+        response
+            .headers()
+            .get("retry-after")
+            .map(|v| v.to_str().ok()),
+        Some(Some("1"))
+    );
+    let body = json(&response.body_mut().read_to_string().expect("body"));
+    assert!(
+        body["error"].as_str().is_some_and(|e| e.contains("behind")),
+        "{body}"
+    );
+    h.stop();
+}
+
+#[test]
+fn rules_reload_when_their_folder_changes() {
+    let rules = tempfile::tempdir().expect("rules dir");
+    let h = Harness::start(&["acme"], Vec::new(), |c| {
+        c.rules.paths = vec![rules.path().to_path_buf()];
+        c.rules.reload_poll_ms = 50;
+    });
+    let token = h.tokens["acme"].clone();
+    let event = "{\"message\":\"reloadcanary seen\"}\n";
+    let ingest = "/api/v1/ingest?logsource=test";
+    assert_eq!(h.post(ingest, &token, None, event.as_bytes()).0, 200);
+    h.settle();
+    let (_, body) = h.get("/api/v1/alerts", &token, None);
+    assert_eq!(json(&body)["alerts"].as_array().expect("alerts").len(), 0);
+    std::fs::write(
+        rules.path().join("canary.yml"),
+        "title: Reload Canary\nid: 0f0e0d0c-0b0a-4909-8807-060504030201\nlogsource:\n    product: test\ndetection:\n    keywords:\n        - reloadcanary\n    condition: keywords\nlevel: low\n",
+    )
+    .expect("write rule");
+    let start = std::time::Instant::now();
+    loop {
+        let (_, body) = h.get("/api/v1/rules", &token, None);
+        if json(&body)["generation"] == 2 {
+            assert_eq!(json(&body)["rules"], 1);
+            break;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(20),
+            "never reloaded: {body}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(h.post(ingest, &token, None, event.as_bytes()).0, 200);
+    h.settle();
+    let start = std::time::Instant::now();
+    loop {
+        let (_, body) = h.get(
+            "/api/v1/alerts?rule=0f0e0d0c-0b0a-4909-8807-060504030201",
+            &token,
+            None,
+        );
+        if json(&body)["alerts"].as_array().expect("alerts").len() == 1 {
+            break;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(20),
+            "no alert: {body}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    h.stop();
+}

@@ -403,13 +403,12 @@ pub(crate) fn run(args: &IngestArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Sends probes until `done`; returns ack→searchable and ack→alert latencies (ms). Probes
-/// go one at a time into their own tenant, and each raises exactly one alert, so the n-th
-/// acknowledged probe's alert is there once the tenant lists n alerts.
+/// Sends probes until `done`; returns ack→searchable and ack→alert latencies (ms). One probe
+/// at a time, into its own tenant: an event that the project's rules (and SigmaHQ's) alert
+/// on, found by a unique marker; its alert is the one naming its event id.
 fn probe(done: &AtomicBool, base: &str, token: &str) -> Result<(Vec<f64>, Vec<f64>)> {
     let agent = http_agent();
     let (mut searchable, mut alerted) = (Vec::new(), Vec::new());
-    let mut acked_probes = 0usize;
     let mut i = 0u64;
     while !done.load(Ordering::Acquire) {
         i += 1;
@@ -424,22 +423,25 @@ fn probe(done: &AtomicBool, base: &str, token: &str) -> Result<(Vec<f64>, Vec<f6
             continue;
         }
         let acked = Instant::now();
-        acked_probes += 1;
         let (mut seen, mut alert) = (None, None);
-        while (seen.is_none() || alert.is_none()) && acked.elapsed() < Duration::from_secs(120) {
+        let mut id = String::new();
+        while alert.is_none() && acked.elapsed() < Duration::from_secs(120) {
             if seen.is_none() {
                 let page = get_json(
                     &agent,
                     &format!("{base}/api/v1/events?q={marker}&limit=1"),
                     token,
                 )?;
-                if page["total"].as_u64().unwrap_or(0) > 0 {
+                if let Some(found) = page["events"][0]["id"].as_str() {
                     seen = Some(acked.elapsed().as_secs_f64() * 1e3);
+                    id = found.to_owned();
                 }
-            }
-            if alert.is_none() {
-                let page = get_json(&agent, &format!("{base}/api/v1/alerts?limit=1000"), token)?;
-                if page["alerts"].as_array().map_or(0, Vec::len) >= acked_probes {
+            } else {
+                let page = get_json(&agent, &format!("{base}/api/v1/alerts?limit=50"), token)?;
+                let mine = page["alerts"]
+                    .as_array()
+                    .is_some_and(|a| a.iter().any(|x| x["event_id"] == id.as_str()));
+                if mine {
                     alert = Some(acked.elapsed().as_secs_f64() * 1e3);
                 }
             }
