@@ -132,6 +132,77 @@ const DOMAINS: [&str; 12] = [
     "corp.local",
 ];
 
+/// Benign process starts of an office workstation: (parent, image, arguments), as Sysmon
+/// and Security 4688 see them. Used by [`Generator::benign`] so that a demo's background
+/// traffic does not look like an attack (random parent/child pairs trip many Sigma rules).
+const BENIGN_PROCESSES: [(&str, &str, &str); 10] = [
+    (
+        "C:\\Windows\\System32\\services.exe",
+        "C:\\Windows\\System32\\svchost.exe",
+        "-k netsvcs -p -s Schedule",
+    ),
+    (
+        "C:\\Windows\\System32\\services.exe",
+        "C:\\Windows\\System32\\svchost.exe",
+        "-k LocalService -p -s EventSystem",
+    ),
+    (
+        "C:\\Windows\\explorer.exe",
+        "C:\\Program Files\\Google\\Chrome\\Application\\chrome.exe",
+        "--profile-directory=Default",
+    ),
+    (
+        "C:\\Program Files\\Google\\Chrome\\Application\\chrome.exe",
+        "C:\\Program Files\\Google\\Chrome\\Application\\chrome.exe",
+        "--type=renderer --field-trial-handle={n} --lang=fr",
+    ),
+    (
+        "C:\\Windows\\explorer.exe",
+        "C:\\Program Files\\Microsoft Office\\root\\Office16\\WINWORD.EXE",
+        "/n C:\\Users\\{user}\\Documents\\report-{n}.docx",
+    ),
+    (
+        "C:\\Windows\\explorer.exe",
+        "C:\\Program Files\\Microsoft Office\\root\\Office16\\EXCEL.EXE",
+        "C:\\Users\\{user}\\Documents\\budget-{n}.xlsx",
+    ),
+    (
+        "C:\\Windows\\System32\\svchost.exe",
+        "C:\\Windows\\System32\\taskhostw.exe",
+        "",
+    ),
+    (
+        "C:\\Windows\\explorer.exe",
+        "C:\\Program Files\\7-Zip\\7zFM.exe",
+        "C:\\Users\\{user}\\Downloads\\photos-{n}.zip",
+    ),
+    (
+        "C:\\Windows\\System32\\userinit.exe",
+        "C:\\Windows\\explorer.exe",
+        "",
+    ),
+    (
+        "C:\\Windows\\System32\\svchost.exe",
+        "C:\\Windows\\System32\\wbem\\WmiPrvSE.exe",
+        "-secured -Embedding",
+    ),
+];
+
+/// Benign network clients: (image, destination port).
+const BENIGN_CONNECTIONS: [(&str, u64); 5] = [
+    (
+        "C:\\Program Files\\Google\\Chrome\\Application\\chrome.exe",
+        443,
+    ),
+    ("C:\\Windows\\System32\\svchost.exe", 443),
+    ("C:\\Program Files\\Microsoft OneDrive\\OneDrive.exe", 443),
+    ("C:\\Windows\\System32\\mstsc.exe", 3389),
+    (
+        "C:\\Program Files\\Google\\Chrome\\Application\\chrome.exe",
+        80,
+    ),
+];
+
 /// The generator: `tenants` companies, `count` events spread evenly over `span` from
 /// `start` (nanoseconds).
 #[derive(Debug)]
@@ -142,6 +213,7 @@ pub(crate) struct Generator {
     start: i64,
     span: i64,
     i: u64,
+    benign: bool,
 }
 
 impl Generator {
@@ -153,7 +225,15 @@ impl Generator {
             start,
             span,
             i: 0,
+            benign: false,
         }
+    }
+
+    /// Process starts and connections from a table of benign ones instead of random
+    /// combinations (the benchmarks keep the random mix, which exercises more rules).
+    pub(crate) fn benign(mut self) -> Generator {
+        self.benign = true;
+        self
     }
 
     fn host(&mut self, prefix: &str, n: u64) -> String {
@@ -242,13 +322,15 @@ impl Iterator for Generator {
             let record = 1 + i;
             let (channel, provider, event_id, data) = match self.rng.below(5) {
                 0 | 1 => {
-                    let image = *self.rng.pick(&IMAGES);
-                    let args = self
-                        .rng
-                        .pick(&ARGS)
-                        .replace("{user}", &user)
-                        .replace("{n}", &n.to_string());
-                    let parent = *self.rng.pick(&IMAGES);
+                    let (image, args, parent) = if self.benign {
+                        let (parent, image, args) = *self.rng.pick(&BENIGN_PROCESSES);
+                        (image, args, parent)
+                    } else {
+                        let image = *self.rng.pick(&IMAGES);
+                        let args = *self.rng.pick(&ARGS);
+                        (image, args, *self.rng.pick(&IMAGES))
+                    };
+                    let args = args.replace("{user}", &user).replace("{n}", &n.to_string());
                     let cmd = if args.is_empty() {
                         format!("\"{image}\"")
                     } else {
@@ -274,7 +356,11 @@ impl Iterator for Generator {
                     )
                 }
                 2 => {
-                    let image = *self.rng.pick(&IMAGES);
+                    let benign = self.benign.then(|| *self.rng.pick(&BENIGN_CONNECTIONS));
+                    let image = match benign {
+                        Some((image, _)) => image,
+                        None => *self.rng.pick(&IMAGES),
+                    };
                     let src = self.internal_ip(tenant);
                     let dst = self.public_ip();
                     (
@@ -285,7 +371,10 @@ impl Iterator for Generator {
                             r#""RuleName":"-","UtcTime":"{ts}","Image":"{}","User":"CORP\\{user}","Protocol":"tcp","Initiated":"true","SourceIp":"{src}","SourcePort":{},"DestinationIp":"{dst}","DestinationPort":{}"#,
                             json_escape(image),
                             49152 + self.rng.below(16000),
-                            *self.rng.pick(&[443u64, 443, 443, 80, 53, 445, 3389, 22])
+                            match benign {
+                                Some((_, port)) => port,
+                                None => *self.rng.pick(&[443u64, 443, 443, 80, 53, 445, 3389, 22]),
+                            }
                         ),
                     )
                 }
@@ -305,17 +394,25 @@ impl Iterator for Generator {
                     )
                 }
                 _ => {
-                    let image = *self.rng.pick(&IMAGES);
+                    let (parent, image, args) = if self.benign {
+                        let (parent, image, args) = *self.rng.pick(&BENIGN_PROCESSES);
+                        let args = args.replace("{user}", &user).replace("{n}", &n.to_string());
+                        (parent, image, args)
+                    } else {
+                        let image = *self.rng.pick(&IMAGES);
+                        ("C:\\Windows\\explorer.exe", image, n.to_string())
+                    };
                     (
                         "Security",
                         "Microsoft-Windows-Security-Auditing",
                         4688,
                         format!(
-                            r#""SubjectUserName":"{user}","SubjectDomainName":"CORP","NewProcessId":"0x{:x}","NewProcessName":"{}","TokenElevationType":"%%1938","CommandLine":"{} {}","ParentProcessName":"C:\\Windows\\explorer.exe""#,
+                            r#""SubjectUserName":"{user}","SubjectDomainName":"CORP","NewProcessId":"0x{:x}","NewProcessName":"{}","TokenElevationType":"%%1938","CommandLine":"{} {}","ParentProcessName":"{}""#,
                             self.rng.below(1 << 16),
                             json_escape(image),
                             json_escape(image),
-                            n
+                            json_escape(&args),
+                            json_escape(parent)
                         ),
                     )
                 }
@@ -472,6 +569,23 @@ mod tests {
             }
         }
         assert!(wires.iter().all(|&n| n > 500), "{wires:?}");
+    }
+
+    #[test]
+    fn benign_events_decode_too() {
+        let t = TenantId::new("t").unwrap();
+        let mut d = Decoder::new(Origin::new(t, Source::new(SourceKind::Http, "gen")));
+        let generator =
+            Generator::new(9, 2, 2_000, 1_795_132_800_000_000_000, 1_000_000_000).benign();
+        for g in generator {
+            let bytes = Bytes::from(g.line.clone());
+            let decoded = match g.wire {
+                Wire::Json => d.decode_json(bytes),
+                Wire::Syslog => d.decode_syslog(bytes),
+                Wire::Cef => d.decode_cef(bytes),
+            };
+            decoded.unwrap_or_else(|e| panic!("{}: {e}", g.line));
+        }
     }
 
     #[test]

@@ -132,7 +132,7 @@ pub(crate) fn background(
         let mut tcp_out = Vec::new();
         let mut tls_out = Vec::new();
         let mut n = 0u64;
-        for g in Generator::new(seed, 2, per_tick, now - 100_000_000, 100_000_000) {
+        for g in Generator::new(seed, 2, per_tick, now - 100_000_000, 100_000_000).benign() {
             n += 1;
             match (g.wire, g.tenant) {
                 (Wire::Json, t) if g.line.starts_with("{\"Event\"") => windows[t].push(g.line),
