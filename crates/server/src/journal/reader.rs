@@ -92,48 +92,70 @@ impl Reader {
     }
 
     /// Opens the segment holding the current position; returns its base and where reading
-    /// must stop (its end, or the durable end for the last segment). `None` when nothing is
-    /// readable at the position yet.
+    /// must stop (its end, or the durable end for the last segment, and never past the bytes
+    /// the file holds). `None` when nothing is readable at the position yet.
     fn locate(&mut self, durable: u64) -> io::Result<Option<(u64, u64)>> {
-        if let Some(s) = &mut self.segment {
-            if s.end.is_none() {
-                let written = s.base + s.file.metadata()?.len();
-                if self.position >= written.min(durable) {
-                    // Durable data lies beyond this segment: the next one exists.
-                    let bases = list_segments(self.shared.dir())?;
-                    s.end = bases.iter().copied().find(|b| *b > s.base);
-                }
+        loop {
+            if self.segment.is_none() && !self.open_segment()? {
+                return Ok(None);
             }
-            match s.end {
-                Some(end) if self.position >= end => self.segment = None,
-                Some(end) => return Ok(Some((s.base, end.min(durable)))),
-                None => {
-                    let written = s.base + s.file.metadata()?.len();
-                    let limit = written.min(durable);
-                    return Ok((self.position < limit).then_some((s.base, limit)));
-                }
+            let Some(s) = &mut self.segment else {
+                return Ok(None);
+            };
+            let written = s.base + s.file.metadata()?.len();
+            if s.end.is_none() && self.position >= written.min(durable) {
+                // Durable data lies beyond this segment's bytes: the next one may exist.
+                let bases = list_segments(self.shared.dir())?;
+                s.end = bases.iter().copied().find(|b| *b > s.base);
             }
+            let Some(end) = s.end else {
+                let limit = written.min(durable);
+                return Ok((self.position < limit).then_some((s.base, limit)));
+            };
+            let limit = end.min(durable).min(written);
+            if self.position < limit {
+                return Ok(Some((s.base, limit)));
+            }
+            if self.position < end {
+                // A segment cut short by damage: its missing tail is counted and skipped.
+                let missing = end - self.position;
+                let stats = &self.shared.stats;
+                stats.corrupt_records.fetch_add(1, Ordering::Relaxed);
+                stats.corrupt_bytes.fetch_add(missing, Ordering::Relaxed);
+                tracing::error!(
+                    segment = %segment_path(self.shared.dir(), s.base).display(),
+                    missing_bytes = missing,
+                    "journal: segment shorter than its successor's position says; skipped to the next segment"
+                );
+            }
+            self.position = end;
+            self.segment = None;
         }
+    }
+
+    /// Opens the segment holding the current position (moving the position to the first
+    /// segment when it lies before every segment). False when there is none.
+    fn open_segment(&mut self) -> io::Result<bool> {
         let bases = list_segments(self.shared.dir())?;
-        let Some(idx) = bases.iter().rposition(|b| *b <= self.position) else {
-            // Below the first segment (deleted behind a checkpoint): start where data starts.
-            match bases.first() {
+        let idx = match bases.iter().rposition(|b| *b <= self.position) {
+            Some(idx) => idx,
+            None => match bases.first() {
+                // Below the first segment (deleted behind a checkpoint): start where data starts.
                 Some(first) if *first > self.position => {
                     self.position = *first;
-                    return self.locate(durable);
+                    0
                 }
-                _ => return Ok(None),
-            }
+                _ => return Ok(false),
+            },
         };
         let base = bases[idx];
-        let end = bases.get(idx + 1).copied();
         let file = File::open(segment_path(self.shared.dir(), base))?;
-        let limit = match end {
-            Some(end) => end.min(durable),
-            None => (base + file.metadata()?.len()).min(durable),
-        };
-        self.segment = Some(Segment { base, file, end });
-        Ok((self.position < limit).then_some((base, limit)))
+        self.segment = Some(Segment {
+            base,
+            file,
+            end: bases.get(idx + 1).copied(),
+        });
+        Ok(true)
     }
 }
 
