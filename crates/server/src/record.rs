@@ -233,6 +233,23 @@ mod tests {
     }
 
     #[test]
+    fn random_payloads_are_errors_not_panics() {
+        let mut x = 0x9e37_79b9_u64;
+        for len in 0..2000usize {
+            let bytes: Vec<u8> = (0..len % 97)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    // Mostly small values, so that lengths and counts stay plausible.
+                    if x % 3 == 0 { 1 } else { x as u8 }
+                })
+                .collect();
+            let _ = Batch::decode(Bytes::from(bytes));
+        }
+    }
+
+    #[test]
     fn event_ids_are_deterministic_and_distinct() {
         let t = Timestamp::from_nanos(1_795_335_302_000_000_000);
         assert_eq!(event_id(t, 7, 1000, 3), event_id(t, 7, 1000, 3));
