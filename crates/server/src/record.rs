@@ -242,7 +242,7 @@ mod tests {
                     x ^= x >> 7;
                     x ^= x << 17;
                     // Mostly small values, so that lengths and counts stay plausible.
-                    if x % 3 == 0 { 1 } else { x as u8 }
+                    if x.is_multiple_of(3) { 1 } else { x as u8 }
                 })
                 .collect();
             let _ = Batch::decode(Bytes::from(bytes));

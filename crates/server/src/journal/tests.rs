@@ -210,7 +210,7 @@ fn random_damage_never_serves_corrupt_data() {
             .map(|i| {
                 let mut p = payload(i);
                 // Some payloads carry the magic, to tempt the resynchronisation.
-                if next() % 5 == 0 {
+                if next().is_multiple_of(5) {
                     p.extend_from_slice(&MAGIC);
                 }
                 p
