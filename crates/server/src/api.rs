@@ -26,7 +26,7 @@ use crate::config::Config;
 use crate::journal::committer::{Appender, Refused};
 use crate::metrics::Metrics;
 use crate::record::{Batch, Framing, MAX_MESSAGES};
-use crate::rules::Rules;
+use crate::rules::{RuleBook, Rules};
 use crate::{ingest, render};
 
 /// The OpenAPI document.
@@ -586,14 +586,18 @@ async fn alert(
 
 async fn rules(State(app): State<App>, headers: HeaderMap) -> ApiResult<Json<Value>> {
     principal(&app, &headers).await?;
-    let book = app.rules.current();
-    Ok(Json(json!({
+    Ok(Json(summary(&app.rules.current())))
+}
+
+/// What `/rules` and `/rules/reload` say about a rule book.
+fn summary(book: &RuleBook) -> Value {
+    json!({
         "generation": book.generation,
         "rules": book.rules.len(),
         "correlations": book.correlation_rules.len(),
         "rejected": book.rejected.len(),
         "load_ms": book.load_ms,
-    })))
+    })
 }
 
 async fn reload(State(app): State<App>, headers: HeaderMap) -> ApiResult<Json<Value>> {
@@ -611,13 +615,7 @@ async fn reload(State(app): State<App>, headers: HeaderMap) -> ApiResult<Json<Va
         rules = book.rules.len(),
         "rules reloaded on request"
     );
-    Ok(Json(json!({
-        "generation": book.generation,
-        "rules": book.rules.len(),
-        "correlations": book.correlation_rules.len(),
-        "rejected": book.rejected.len(),
-        "load_ms": book.load_ms,
-    })))
+    Ok(Json(summary(&book)))
 }
 
 async fn metrics(State(app): State<App>, headers: HeaderMap) -> ApiResult<Response> {

@@ -25,7 +25,8 @@ pub enum DropReason {
 }
 
 impl DropReason {
-    const ALL: [DropReason; 5] = [
+    /// Every reason, in the order `/metrics` lists them.
+    pub const ALL: [DropReason; 5] = [
         DropReason::QueueFull,
         DropReason::Oversize,
         DropReason::Framing,
@@ -66,6 +67,14 @@ impl SourceCounters {
         if n > 0 {
             tracing::debug!(reason = why.as_str(), n, "messages dropped");
         }
+    }
+
+    /// Messages dropped so far, all reasons together.
+    pub fn dropped_total(&self) -> u64 {
+        DropReason::ALL
+            .into_iter()
+            .map(|why| self.dropped(why))
+            .sum()
     }
 
     /// Messages dropped for `why` so far.

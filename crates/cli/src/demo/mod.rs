@@ -300,16 +300,7 @@ async fn final_summary(server: &Server, sent: &traffic::Sent, elapsed: Duration)
     let mut journaled = 0;
     println!("  sources (tenant/source: received, rejected, durable, dropped)");
     for ((tenant, source), c) in metrics.sources() {
-        let dropped: u64 = [
-            vigie_server::metrics::DropReason::QueueFull,
-            vigie_server::metrics::DropReason::Oversize,
-            vigie_server::metrics::DropReason::Framing,
-            vigie_server::metrics::DropReason::JournalError,
-            vigie_server::metrics::DropReason::Shutdown,
-        ]
-        .into_iter()
-        .map(|why| c.dropped(why))
-        .sum();
+        let dropped = c.dropped_total();
         let r = c.received.load(Ordering::Relaxed);
         let j = c.journaled.load(Ordering::Relaxed);
         received += r;

@@ -134,14 +134,7 @@ impl Shared {
     /// Records that everything before `position` is processed (atomically on disk), then
     /// deletes the segments wholly before it.
     pub fn save_checkpoint(&self, position: u64) -> io::Result<()> {
-        let tmp = self.dir.join("checkpoint.tmp");
-        {
-            let mut file = File::create(&tmp)?;
-            writeln!(file, "{position}")?;
-            file.sync_all()?;
-        }
-        fs::rename(&tmp, self.dir.join(CHECKPOINT))?;
-        sync_dir(&self.dir)?;
+        write_atomically(&self.dir, CHECKPOINT, &position.to_string())?;
         self.checkpoint.store(position, Ordering::Release);
         let segments = list_segments(&self.dir)?;
         for pair in segments.windows(2) {
@@ -158,20 +151,7 @@ impl Shared {
 pub fn open(dir: &Path, config: JournalConfig) -> io::Result<(Writer, Arc<Shared>)> {
     fs::create_dir_all(dir)?;
     let epoch = read_or_create_epoch(dir)?;
-    let checkpoint = match fs::read_to_string(dir.join(CHECKPOINT)) {
-        Ok(text) => text.trim().parse::<u64>().map_err(|_| {
-            io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!(
-                    "{}: not a journal position: {:?}",
-                    dir.join(CHECKPOINT).display(),
-                    text.trim()
-                ),
-            )
-        })?,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => 0,
-        Err(e) => return Err(e),
-    };
+    let checkpoint = read_number::<u64>(&dir.join(CHECKPOINT), "journal position")?.unwrap_or(0);
     let stats = JournalStats::default();
     let writer_state = writer::recover(dir, &stats)?;
     let end = writer_state.end();
@@ -188,29 +168,40 @@ pub fn open(dir: &Path, config: JournalConfig) -> io::Result<(Writer, Arc<Shared
 }
 
 fn read_or_create_epoch(dir: &Path) -> io::Result<u8> {
-    let path = dir.join(EPOCH);
-    match fs::read_to_string(&path) {
-        Ok(text) => text.trim().parse::<u8>().map_err(|_| {
+    if let Some(epoch) = read_number::<u8>(&dir.join(EPOCH), "journal epoch")? {
+        return Ok(epoch);
+    }
+    let mut byte = [0u8; 1];
+    getrandom_byte(&mut byte);
+    write_atomically(dir, EPOCH, &byte[0].to_string())?;
+    Ok(byte[0])
+}
+
+/// The number a small text file holds; `None` when the file does not exist.
+fn read_number<T: std::str::FromStr>(path: &Path, what: &str) -> io::Result<Option<T>> {
+    match fs::read_to_string(path) {
+        Ok(text) => text.trim().parse::<T>().map(Some).map_err(|_| {
             io::Error::new(
                 io::ErrorKind::InvalidData,
-                format!("{}: not a journal epoch: {:?}", path.display(), text.trim()),
+                format!("{}: not a {what}: {:?}", path.display(), text.trim()),
             )
         }),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            let mut byte = [0u8; 1];
-            getrandom_byte(&mut byte);
-            let tmp = dir.join("journal.id.tmp");
-            {
-                let mut file = File::create(&tmp)?;
-                writeln!(file, "{}", byte[0])?;
-                file.sync_all()?;
-            }
-            fs::rename(&tmp, &path)?;
-            sync_dir(dir)?;
-            Ok(byte[0])
-        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e),
     }
+}
+
+/// Replaces `dir/name` with `text` so that a crash leaves the old or the new content, never
+/// a mix: write a temporary file, fsync, rename, fsync the folder.
+fn write_atomically(dir: &Path, name: &str, text: &str) -> io::Result<()> {
+    let tmp = dir.join(format!("{name}.tmp"));
+    {
+        let mut file = File::create(&tmp)?;
+        writeln!(file, "{text}")?;
+        file.sync_all()?;
+    }
+    fs::rename(&tmp, dir.join(name))?;
+    sync_dir(dir)
 }
 
 fn getrandom_byte(out: &mut [u8; 1]) {
