@@ -2,6 +2,12 @@
 //! logons, process starts, network connections, file and registry writes, DNS queries and
 //! PowerShell script blocks, with the field names and value shapes of Security and Sysmon
 //! events. Deterministic (a fixed xorshift seed), so runs compare.
+//!
+//! Values repeat as they do in production: images, users and hosts come from short tables;
+//! most command lines, temporary file names, some registry keys and DNS names carry a per-event
+//! part (`{u}` in the tables: a random number half of the time, a constant otherwise), so that
+//! about a third of command lines are seen once, as in a real sink, and a matcher cannot live
+//! on cached answers alone.
 
 use bytes::Bytes;
 use vigie_event::{Decoder, Event};
@@ -20,6 +26,19 @@ impl Rng {
     }
     fn below(&mut self, n: u64) -> u64 {
         self.next() % n
+    }
+    /// `template` with each `{u}` replaced: by a random number half of the time (a value
+    /// seen once), by a constant otherwise (a value seen again and again).
+    fn fill(&mut self, template: &str) -> String {
+        if !template.contains("{u}") {
+            return template.to_owned();
+        }
+        let u = if self.below(2) == 0 {
+            (self.next() % 100_000_000).to_string()
+        } else {
+            "1234".to_owned()
+        };
+        template.replace("{u}", &u)
     }
 }
 
@@ -42,19 +61,19 @@ const IMAGES: &[&str] = &[
 
 const COMMAND_LINES: &[&str] = &[
     r"C:\Windows\system32\svchost.exe -k netsvcs -p -s Schedule",
-    r#""C:\Program Files\Google\Chrome\Application\chrome.exe" --type=renderer --lang=en-US --field-trial-handle=1234,5678 /prefetch:1"#,
+    r#""C:\Program Files\Google\Chrome\Application\chrome.exe" --type=renderer --lang=en-US --field-trial-handle={u},5678 /prefetch:1"#,
     r"C:\Windows\Explorer.EXE",
     r"C:\Windows\System32\RuntimeBroker.exe -Embedding",
     r#""C:\Program Files\Microsoft Office\root\Office16\OUTLOOK.EXE" /recycle"#,
     r"\??\C:\Windows\system32\conhost.exe 0xffffffff -ForceV1",
-    r#"C:\Windows\system32\cmd.exe /c "dir C:\Users\alice\Documents""#,
-    r"powershell.exe -NoProfile -ExecutionPolicy Bypass -File C:\Scripts\inventory.ps1",
-    r#""C:\Program Files\Mozilla Firefox\firefox.exe" -contentproc --channel=1234 -childID 5 -isForBrowser"#,
-    r"taskhostw.exe {222A245B-E637-4AE9-A93F-A59CA119A75E}",
+    r#"C:\Windows\system32\cmd.exe /c "dir C:\Users\alice\Documents\{u}""#,
+    r"powershell.exe -NoProfile -ExecutionPolicy Bypass -File C:\Scripts\inventory-{u}.ps1",
+    r#""C:\Program Files\Mozilla Firefox\firefox.exe" -contentproc --channel={u} -childID 5 -isForBrowser"#,
+    r"taskhostw.exe {222A245B-E637-4AE9-A93F-{u}}",
     r"C:\Windows\system32\backgroundTaskHost.exe -ServerName:App.AppXmtcan0h2tfbfy7k9kn8hbxb6dmzz1zh0.mca",
-    r#""C:\Program Files (x86)\Microsoft\Edge\Application\msedge.exe" --type=utility --utility-sub-type=network.mojom.NetworkService"#,
-    r"C:\Windows\system32\SearchIndexer.exe /Embedding",
-    r"C:\Users\alice\AppData\Local\Microsoft\Teams\current\Teams.exe --type=gpu-process",
+    r#""C:\Program Files (x86)\Microsoft\Edge\Application\msedge.exe" --type=utility --utility-sub-type=network.mojom.NetworkService --field-trial-handle={u}"#,
+    r"C:\Windows\system32\SearchIndexer.exe /Embedding /ProcessId:{u}",
+    r"C:\Users\alice\AppData\Local\Microsoft\Teams\current\Teams.exe --type=gpu-process --gpu-preferences={u}",
 ];
 
 const USERS: &[&str] = &["alice", "bob", "svc_backup", "SYSTEM", "carol", "dave"];
@@ -73,17 +92,19 @@ const DOMAINS: &[&str] = &[
     "github.com",
     "cdn.jsdelivr.net",
     "intranet.corp.example",
+    "e{u}.dscx.akamaiedge.net",
 ];
 const FILES: &[&str] = &[
-    r"C:\Users\alice\AppData\Local\Temp\~DF3A1B.tmp",
+    r"C:\Users\alice\AppData\Local\Temp\~DF{u}.tmp",
     r"C:\Users\bob\Documents\report-2026-Q3.docx",
     r"C:\Windows\Prefetch\CHROME.EXE-5A1B2C3D.pf",
     r"C:\ProgramData\Microsoft\Windows Defender\Scans\History\Service\DetectionHistory\01\ABC",
-    r"C:\Users\carol\Downloads\invoice_8812.pdf",
+    r"C:\Users\carol\Downloads\invoice_{u}.pdf",
 ];
 const KEYS: &[&str] = &[
     r"HKU\S-1-5-21-1004336348-1177238915-682003330-1001\Software\Microsoft\Windows\CurrentVersion\Explorer\RecentDocs\.docx",
     r"HKLM\SOFTWARE\Microsoft\Windows Defender\Signature Updates\SignaturesLastUpdated",
+    r"HKLM\System\CurrentControlSet\Services\Tcpip\Parameters\Interfaces\{u}\DhcpIPAddress",
     r"HKLM\System\CurrentControlSet\Services\bam\State\UserSettings\S-1-5-21-1004336348-1177238915-682003330-1001",
 ];
 const SCRIPTS: &[&str] = &[
@@ -111,7 +132,7 @@ fn line(r: &mut Rng, n: u64) -> String {
     );
     let i = r.below(IMAGES.len() as u64) as usize;
     let image = json_escape(IMAGES[i]);
-    let command = json_escape(COMMAND_LINES[i]);
+    let command = json_escape(&r.fill(COMMAND_LINES[i]));
     let parent = json_escape(r.pick(IMAGES));
     let sysmon = |id: u32, data: String| {
         format!(
@@ -152,21 +173,30 @@ fn line(r: &mut Rng, n: u64) -> String {
             11,
             format!(
                 r#""Image":"{image}","TargetFilename":"{f}","CreationUtcTime":"{time}""#,
-                f = json_escape(r.pick(FILES))
+                f = {
+                    let t = r.pick(FILES);
+                    json_escape(&r.fill(t))
+                }
             ),
         ),
         85..93 => sysmon(
             13,
             format!(
                 r#""EventType":"SetValue","Image":"{image}","TargetObject":"{k}","Details":"DWORD (0x00000001)""#,
-                k = json_escape(r.pick(KEYS))
+                k = {
+                    let t = r.pick(KEYS);
+                    json_escape(&r.fill(t))
+                }
             ),
         ),
         93..98 => sysmon(
             22,
             format!(
                 r#""Image":"{image}","QueryName":"{q}","QueryStatus":"0","QueryResults":"::ffff:142.250.74.{a};""#,
-                q = r.pick(DOMAINS),
+                q = {
+                    let t = r.pick(DOMAINS);
+                    r.fill(t)
+                },
                 a = r.below(255)
             ),
         ),

@@ -8,9 +8,11 @@
 //! 2. scans each of those fields once, folded to lower case once, through the field's
 //!    `scan::FieldScanner` (exact-value table plus one Aho-Corasick automaton of the
 //!    witnesses of the field's scanned keys): every scanned key on that field is decided in
-//!    that one pass (keywords likewise, in one pass over every field joined, when a routed
-//!    rule has them; regular expressions through their literal witnesses). A key is scanned
-//!    when it triggers a rule or belongs to a rule evaluated on every event;
+//!    that one pass (keywords likewise, over every text of the event, when a routed rule has
+//!    them; regular expressions through their literal witnesses). A key is scanned when it
+//!    triggers a rule or belongs to a rule evaluated on every event. What a scan decides
+//!    depends only on the scanner and the text, and production values repeat: a text seen
+//!    recently is answered from a bounded per-matcher memo (`memo.rs`) instead;
 //! 3. derives the candidates: rules with a true atom in each of their (at most two) *trigger
 //!    clauses* (see `compile.rs`: sets of atoms without which the rule cannot fire), plus the
 //!    few rules that have no such atoms;
@@ -32,6 +34,7 @@
 //! the [`RuleSet`] through an `Arc`. [`Reloadable`] swaps rule sets atomically.
 
 mod compile;
+mod memo;
 mod reload;
 mod scan;
 
@@ -45,6 +48,7 @@ use crate::detection::Matcher;
 use crate::rule::Rule;
 use crate::value::{fold_append, fold_into};
 use compile::{AtomId, CCondition, CDetection, CItem, Compiled, CompiledRule, FieldRef, KeyId};
+use memo::Memo;
 use scan::{FieldScanner, Hits};
 
 pub use reload::Reloadable;
@@ -207,6 +211,10 @@ pub struct MatchStats {
     pub candidates: u64,
     /// Rules that matched.
     pub matches: u64,
+    /// Texts (field values) whose scan was needed.
+    pub texts: u64,
+    /// Of those, texts answered from the memo of recent texts instead of being scanned.
+    pub memo_hits: u64,
 }
 
 /// What one logsource sees of the rule set.
@@ -247,12 +255,11 @@ pub struct RuleMatcher {
     event_generation: u32,
     candidates: Vec<u32>,
     folded: String,
-    /// Every field's folded text, joined by the keyword pass of the current event.
-    joined: String,
-    /// (address and length of the raw text, start and end in `joined`) of each text folded
-    /// into `joined`: the same address and length is the same text.
-    spans: Vec<(usize, usize, u32, u32)>,
     fold_cache: FoldCache,
+    /// Answers of recently scanned texts (see `memo.rs`).
+    memo: Memo,
+    /// The keys the text being scanned makes true.
+    found: Vec<KeyId>,
     stats: MatchStats,
 }
 
@@ -272,9 +279,9 @@ impl RuleMatcher {
             event_generation: 0,
             candidates: Vec::new(),
             folded: String::new(),
-            joined: String::new(),
-            spans: Vec::new(),
             fold_cache: FoldCache::default(),
+            memo: Memo::default(),
+            found: Vec::new(),
             stats: MatchStats::default(),
             set,
         }
@@ -288,6 +295,13 @@ impl RuleMatcher {
     /// Counters since creation.
     pub fn stats(&self) -> MatchStats {
         self.stats
+    }
+
+    /// Forgets the answers remembered for recently seen texts (see [`MatchStats::memo_hits`]).
+    /// Matching needs never call it (answers are exact); benchmarks replaying the same events
+    /// do, so that a value seen once in their mix is not answered from the previous pass.
+    pub fn forget_texts(&mut self) {
+        self.memo.clear();
     }
 
     fn route(&mut self, event: &Event) -> Arc<RouteView> {
@@ -358,65 +372,18 @@ impl RuleMatcher {
         let set = Arc::clone(&self.set);
         let source = EventSource::new(event);
 
-        // Keywords first: their pass folds every field's text into `joined`, and the field
-        // scans below reuse those folds (`spans`) instead of folding again.
-        self.joined.clear();
-        self.spans.clear();
+        // Keywords: every text of the event, each through the memo.
         if view.keywords
             && let Some(scanner) = &set.keywords
         {
-            if scanner.joinable() {
-                // One pass over every field's folded text. An ASCII text shorter than every
-                // keyword cannot contain one (folding ASCII keeps the length).
-                let min = scanner.min_witness_len();
-                let add =
-                    |text: &str, joined: &mut String, spans: &mut Vec<(usize, usize, u32, u32)>| {
-                        if text.len() < min && text.is_ascii() {
-                            return;
-                        }
-                        let start = joined.len();
-                        fold_append(text, joined);
-                        spans.push((
-                            text.as_ptr() as usize,
-                            text.len(),
-                            start as u32,
-                            joined.len() as u32,
-                        ));
-                        joined.push(scan::SEPARATOR);
-                    };
-                for (_, value) in event.fields.iter() {
-                    match value {
-                        Value::Array(items) => {
-                            for item in items.iter().filter_map(|v| v.as_text()) {
-                                add(item, &mut self.joined, &mut self.spans);
-                            }
-                        }
-                        v => {
-                            if let Some(t) = v.as_text() {
-                                add(t, &mut self.joined, &mut self.spans);
-                            }
+            for (_, value) in event.fields.iter() {
+                match value {
+                    Value::Array(items) => {
+                        for item in items.iter() {
+                            self.scan_text(item, scanner, KEYWORD_SCANNER);
                         }
                     }
-                }
-                let mut hits = Hits {
-                    bits: &mut self.bits,
-                    set: &mut self.set_keys,
-                    checked: &mut self.checked,
-                    text_generation: self.text_generation,
-                };
-                scanner
-                    .folded
-                    .scan(&self.joined, &self.joined, &set.compiled.keys, &mut hits);
-            } else {
-                for (_, value) in event.fields.iter() {
-                    match value {
-                        Value::Array(items) => {
-                            for item in items.iter() {
-                                self.scan_text(item, scanner);
-                            }
-                        }
-                        v => self.scan_text(v, scanner),
-                    }
+                    v => self.scan_text(v, scanner, KEYWORD_SCANNER),
                 }
             }
         }
@@ -432,10 +399,10 @@ impl RuleMatcher {
             match value {
                 Value::Array(items) => {
                     for item in items.iter() {
-                        self.scan_text(item, scanner);
+                        self.scan_text(item, scanner, f);
                     }
                 }
-                v => self.scan_text(v, scanner),
+                v => self.scan_text(v, scanner, f),
             }
         }
 
@@ -491,34 +458,51 @@ impl RuleMatcher {
         self.set_keys.clear();
     }
 
-    fn scan_text(&mut self, value: Value<'_>, scanner: &FieldScanner) {
+    /// Decides every key of `scanner` (the scanner of field `id`, or [`KEYWORD_SCANNER`]) on
+    /// one value: from the memo when the text was seen recently, else by scanning it.
+    fn scan_text(&mut self, value: Value<'_>, scanner: &FieldScanner, id: u32) {
         let Some(text) = value.as_text() else {
             return;
         };
+        // Folding ASCII keeps the length: no key can hold on a shorter text.
+        if text.len() < scanner.min_witness_len() && text.is_ascii() {
+            return;
+        }
+        self.stats.texts += 1;
+        let probe = (text.len() <= memo::MAX_TEXT).then(|| Memo::probe(id, text));
+        if let Some(keys) = probe.and_then(|p| self.memo.get(p, id, text)) {
+            self.stats.memo_hits += 1;
+            for &key in keys {
+                let word = &mut self.bits[key as usize / 64];
+                let bit = 1u64 << (key % 64);
+                if *word & bit == 0 {
+                    *word |= bit;
+                    self.set_keys.push(key);
+                }
+            }
+            return;
+        }
         self.text_generation = self.text_generation.wrapping_add(1);
         if self.text_generation == 0 {
             self.checked.fill(0);
             self.text_generation = 1;
         }
         let keys = &self.set.compiled.keys;
+        self.found.clear();
         let mut hits = Hits {
             bits: &mut self.bits,
             set: &mut self.set_keys,
             checked: &mut self.checked,
             text_generation: self.text_generation,
+            found: &mut self.found,
         };
-        // The keyword pass may have folded this very text already (same address).
-        let (ptr, len) = (text.as_ptr() as usize, text.len());
-        let folded: &str = match self.spans.iter().find(|s| s.0 == ptr && s.1 == len) {
-            Some(&(_, _, start, end)) => &self.joined[start as usize..end as usize],
-            None => {
-                fold_into(text, &mut self.folded);
-                &self.folded
-            }
-        };
-        scanner.folded.scan(text, folded, keys, &mut hits);
+        fold_into(text, &mut self.folded);
+        scanner.folded.scan(text, &self.folded, keys, &mut hits);
         if scanner.has_cased() {
             scanner.cased.scan(text, text, keys, &mut hits);
+        }
+        if let Some(probe) = probe {
+            self.memo.offer(probe, id, text, &self.found);
         }
     }
 
@@ -702,6 +686,9 @@ impl<'e> Ctx<'_, 'e> {
     }
 }
 
+/// The memo's name for the keyword scanner (field scanners go by field index).
+const KEYWORD_SCANNER: u32 = u32::MAX;
+
 /// Marks a cache slot as an event field (keywords) rather than a rule's field.
 const KEYWORD_SLOT: u32 = 1 << 31;
 
@@ -806,6 +793,48 @@ mod tests {
             .collect();
         assert_eq!(reference, [1]);
         assert_eq!(set.matcher().matches(&e), reference);
+    }
+
+    #[test]
+    fn answers_from_the_memo_are_the_answers_of_a_scan() {
+        // Each shape of scanned atom (exact, anchored, verified, regex, cased, keyword), with
+        // the same texts moving between fields, arrays and events.
+        let set = set(&[
+            "  s:\n    Image|endswith: '\\cmd.exe'\n  condition: s",
+            "  s:\n    Image: 'c:*\\cm?.exe'\n  condition: s",
+            "  s:\n    CommandLine|re: 'who(ami|cares)'\n  condition: s",
+            "  s:\n    CommandLine|cased|contains: 'WHO'\n  condition: s",
+            "  s:\n    Tags: 'c:\\cmd.exe'\n  condition: s",
+            "  k:\n    - 'cmd.exe'\n  condition: k",
+            "  s:\n    Image|contains: 'cmd'\n    CommandLine|contains: 'who'\n  condition: s",
+        ]);
+        let events = [
+            r#"{"Image":"c:\\cmd.exe","CommandLine":"whoami"}"#,
+            r#"{"Image":"whoami","CommandLine":"c:\\cmd.exe"}"#,
+            r#"{"Image":"c:\\cmd.exe","CommandLine":"WHOcares"}"#,
+            r#"{"Tags":["whoami","c:\\cmd.exe"],"Other":"c:\\cmd.exe"}"#,
+            r#"{"Image":"C:\\CMD.EXE","CommandLine":"WHOAMI"}"#,
+            r#"{"Image":"c:\\cmx.exe","CommandLine":"who"}"#,
+        ];
+        let mut m = set.matcher();
+        for round in 0..4 {
+            for json in events {
+                let e = event(json);
+                let reference: Vec<usize> = (0..set.rules().len())
+                    .filter(|&i| crate::eval::rule_matches(&set.rules()[i], &e))
+                    .collect();
+                assert_eq!(m.matches(&e), reference, "round {round}: {json}");
+            }
+        }
+        let stats = m.stats();
+        assert!(
+            stats.memo_hits > 0 && stats.memo_hits < stats.texts,
+            "{stats:?}"
+        );
+        m.forget_texts();
+        let before = m.stats().memo_hits;
+        m.matches(&event(events[0]));
+        assert_eq!(m.stats().memo_hits, before);
     }
 
     #[test]

@@ -44,22 +44,15 @@ pub(super) struct Scanner {
     automaton: Option<AhoCorasick>,
     /// Per automaton pattern, the atoms it witnesses.
     witnessed: Vec<Vec<(KeyId, Anchor)>>,
-    /// Some pattern contains [`SEPARATOR`].
-    separator_in_patterns: bool,
     /// Byte length of each automaton pattern.
     witness_lens: Vec<usize>,
 }
-
-/// Joins the texts of a joinable scanner (see [`FieldScanner::joinable`]).
-pub(super) const SEPARATOR: char = '\0';
 
 /// The two scanners of a field: folded (case-insensitive atoms) and raw (`cased`).
 #[derive(Debug, Default)]
 pub(super) struct FieldScanner {
     pub(super) folded: Scanner,
     pub(super) cased: Scanner,
-    /// See [`FieldScanner::joinable`].
-    joinable: bool,
     /// The shortest witness or exact value, in bytes.
     min_witness_len: usize,
 }
@@ -70,9 +63,11 @@ pub(super) struct Hits<'a> {
     pub(super) bits: &'a mut [u64],
     /// Keys set, to clear them after the event.
     pub(super) set: &'a mut Vec<KeyId>,
-    /// Per key, the text generation in which a `Verify` check last failed.
+    /// Per key, the text generation in which a `Verify` or `Regex` check last ran.
     pub(super) checked: &'a mut [u32],
     pub(super) text_generation: u32,
+    /// Every key the current text makes true (with repeats), for the memo (`memo.rs`).
+    pub(super) found: &'a mut Vec<KeyId>,
 }
 
 impl Hits<'_> {
@@ -80,7 +75,8 @@ impl Hits<'_> {
         bits[atom as usize / 64] & (1 << (atom % 64)) != 0
     }
 
-    fn set(&mut self, atom: KeyId) {
+    pub(super) fn set(&mut self, atom: KeyId) {
+        self.found.push(atom);
         let word = &mut self.bits[atom as usize / 64];
         let bit = 1u64 << (atom % 64);
         if *word & bit == 0 {
@@ -160,7 +156,6 @@ impl Scanner {
         });
         Scanner {
             exact,
-            separator_in_patterns: patterns.iter().any(|p| p.contains(SEPARATOR)),
             witness_lens: patterns.iter().map(|p| p.len()).collect(),
             automaton,
             witnessed,
@@ -168,7 +163,8 @@ impl Scanner {
     }
 
     /// Marks every atom of this scanner that `text` satisfies (`raw` is the text before
-    /// folding, for regular expressions).
+    /// folding, for regular expressions), and lists each in `hits.found`: the answer depends
+    /// on nothing but the scanner and the text.
     pub(super) fn scan(&self, raw: &str, text: &str, keys: &[Key], hits: &mut Hits<'_>) {
         if !self.exact.is_empty()
             && let Some(list) = self.exact.get(text)
@@ -187,9 +183,10 @@ impl Scanner {
                     Anchor::Start => m.start() == 0,
                     Anchor::End => m.end() == text.len(),
                     Anchor::Verify | Anchor::Regex => {
-                        if Hits::is_set(hits.bits, atom)
-                            || hits.checked[atom as usize] == hits.text_generation
-                        {
+                        // Checked once per text (several witnesses may occur). Not skipped
+                        // when another text already made the key true: the answer for this
+                        // text must be complete, for the memo.
+                        if hits.checked[atom as usize] == hits.text_generation {
                             continue;
                         }
                         hits.checked[atom as usize] = hits.text_generation;
@@ -232,10 +229,8 @@ impl FieldScanner {
         let mut scanner = FieldScanner {
             folded: Scanner::build(&folded),
             cased: Scanner::build(&cased),
-            joinable: false,
             min_witness_len: 0,
         };
-        scanner.joinable = scanner.compute_joinable();
         scanner.min_witness_len = [&scanner.folded, &scanner.cased]
             .iter()
             .flat_map(|s| {
@@ -247,28 +242,6 @@ impl FieldScanner {
             .min()
             .unwrap_or(0);
         scanner
-    }
-
-    /// Whether texts can be scanned joined by [`SEPARATOR`] in one pass: only unanchored,
-    /// case-insensitive literals none of which contains the separator (so no match spans two
-    /// texts, and where a match lies does not matter).
-    pub(super) fn joinable(&self) -> bool {
-        self.joinable
-    }
-
-    fn compute_joinable(&self) -> bool {
-        !self.has_cased()
-            && self.folded.exact.is_empty()
-            && self
-                .folded
-                .witnessed
-                .iter()
-                .all(|w| w.iter().all(|(_, anchor)| *anchor == Anchor::Anywhere))
-            && self
-                .folded
-                .automaton
-                .as_ref()
-                .is_some_and(|_| !self.folded.separator_in_patterns)
     }
 
     /// No text shorter than this (in folded bytes) can make any key of the scanner true.
