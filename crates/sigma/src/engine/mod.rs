@@ -73,7 +73,15 @@ pub struct RuleSet {
     scanners: Vec<Option<FieldScanner>>,
     /// Keywords (field-less atoms), scanned for in every field of an event.
     keywords: Option<FieldScanner>,
+    /// By event field id ([`FieldId::index`]): the fields of `compiled.fields` that read it,
+    /// directly ([`DIRECT`]) or through their mapping number n (`compiled.fields[f].mapped[n]`).
+    /// The scan walks the event's fields through this table instead of looking up every field
+    /// the routed rules read (most of which an event does not have).
+    readers: Vec<Vec<(u32, u32)>>,
 }
+
+/// See [`RuleSet::readers`].
+const DIRECT: u32 = u32::MAX;
 
 impl RuleSet {
     /// Compiles `rules` (filters already applied).
@@ -137,12 +145,31 @@ impl RuleSet {
                 }),
             }
         }
+        let mut readers: Vec<Vec<(u32, u32)>> = Vec::new();
+        let mut add = |id: FieldId, reader: (u32, u32)| {
+            if readers.len() <= id.index() {
+                readers.resize_with(id.index() + 1, Vec::new);
+            }
+            readers[id.index()].push(reader);
+        };
+        for (f, field) in compiled.fields.iter().enumerate() {
+            if scanners[f].is_none() {
+                continue;
+            }
+            if let Some(id) = field.id {
+                add(id, (f as u32, DIRECT));
+            }
+            for (n, (_, _, id)) in field.mapped.iter().enumerate() {
+                add(*id, (f as u32, n as u32));
+            }
+        }
         RuleSet {
             rules,
             compiled,
             routes,
             scanners,
             keywords,
+            readers,
         }
     }
 
@@ -222,11 +249,9 @@ pub struct MatchStats {
 struct RouteView {
     /// One bit per rule: routed to this logsource.
     routed: Vec<u64>,
-    /// Fields scanned for this logsource: those of the keys that trigger a routed rule or
-    /// belong to a routed always-evaluated rule.
-    scan: Vec<u32>,
-    /// Per field, whether it is in `scan`. A routed rule reading a scanned key of another
-    /// field (a key scanned for other logsources' rules) evaluates it lazily.
+    /// Per field, whether it is scanned for this logsource: it has keys that trigger a routed
+    /// rule or belong to a routed always-evaluated rule. A routed rule reading a scanned key of
+    /// another field (a key scanned for other logsources' rules) evaluates it lazily.
     scanned: Vec<bool>,
     /// Routed rules evaluated on every event.
     always: Vec<u32>,
@@ -345,9 +370,6 @@ impl RuleMatcher {
         always.sort_unstable();
         let view = Arc::new(RouteView {
             routed,
-            scan: (0..fields.len() as u32)
-                .filter(|&f| fields[f as usize])
-                .collect(),
             scanned: fields,
             always,
             keywords,
@@ -388,21 +410,31 @@ impl RuleMatcher {
             }
         }
 
-        // Scan each field once.
-        for &f in &view.scan {
-            let Some(scanner) = &set.scanners[f as usize] else {
+        // Scan each field once: walk the event's fields, each to the rule fields reading it.
+        for (id, value) in event.fields.iter() {
+            let Some(readers) = set.readers.get(id.index()) else {
                 continue;
             };
-            let Some(value) = source.field(&set.compiled.fields[f as usize]) else {
-                continue;
-            };
-            match value {
-                Value::Array(items) => {
-                    for item in items.iter() {
-                        self.scan_text(item, scanner, f);
-                    }
+            for &(f, how) in readers {
+                if !view.scanned[f as usize] {
+                    continue;
                 }
-                v => self.scan_text(v, scanner, f),
+                let Some(scanner) = &set.scanners[f as usize] else {
+                    continue;
+                };
+                // A mapped field stands for `f` only as `EventSource::field` resolves it: `f`
+                // itself absent, and this the first mapping of the event's source.
+                if how != DIRECT && !source.maps_to(&set.compiled.fields[f as usize], how) {
+                    continue;
+                }
+                match value {
+                    Value::Array(items) => {
+                        for item in items.iter() {
+                            self.scan_text(item, scanner, f);
+                        }
+                    }
+                    v => self.scan_text(v, scanner, f),
+                }
             }
         }
 
@@ -541,6 +573,20 @@ impl<'e> EventSource<'e> {
                 .ok()?;
             Some((channel, id))
         })
+    }
+
+    /// Whether mapping `n` of `f` is the one [`EventSource::field`] reads `f` through.
+    fn maps_to(&self, f: &FieldRef, n: u32) -> bool {
+        if f.id.is_some_and(|id| self.event.fields.get(id).is_some()) {
+            return false;
+        }
+        let Some((channel, event_id)) = self.source() else {
+            return false;
+        };
+        f.mapped
+            .iter()
+            .position(|(c, ids, _)| c.eq_ignore_ascii_case(channel) && ids.contains(&event_id))
+            == Some(n as usize)
     }
 
     /// The value a rule's field names: the field itself, or the one holding the same value in
@@ -835,6 +881,39 @@ mod tests {
         let before = m.stats().memo_hits;
         m.matches(&event(events[0]));
         assert_eq!(m.stats().memo_hits, before);
+    }
+
+    #[test]
+    fn mapped_fields_are_scanned_as_the_reference_reads_them() {
+        let mut loaded = Loaded::default();
+        parse_rules(
+            "title: a\nlogsource:\n  product: windows\n  category: process_creation\ndetection:\n  s:\n    Image|endswith: '\\whoami.exe'\n  condition: s\n---\ntitle: b\nlogsource:\n  product: windows\ndetection:\n  s:\n    NewProcessName|endswith: '\\whoami.exe'\n  condition: s\n",
+            "t.yml",
+            &mut loaded,
+        );
+        assert!(loaded.rejected.is_empty(), "{:?}", loaded.rejected);
+        let set = Arc::new(RuleSet::new(loaded.rules));
+        let mut m = set.matcher();
+        let events = [
+            // Image read through NewProcessName.
+            r#"{"Event":{"System":{"Channel":"Security","EventID":4688},"EventData":{"NewProcessName":"C:\\Windows\\whoami.exe"}}}"#,
+            // Image present: it wins over the mapped field.
+            r#"{"Event":{"System":{"Channel":"Security","EventID":4688},"EventData":{"Image":"C:\\x.exe","NewProcessName":"C:\\Windows\\whoami.exe"}}}"#,
+            r#"{"Event":{"System":{"Channel":"Security","EventID":4688},"EventData":{"Image":"C:\\whoami.exe","NewProcessName":"C:\\x.exe"}}}"#,
+            // Not the mapping's source.
+            r#"{"Event":{"System":{"Channel":"Security","EventID":4624},"EventData":{"NewProcessName":"C:\\Windows\\whoami.exe"}}}"#,
+            r#"{"Event":{"System":{"Channel":"Microsoft-Windows-Sysmon/Operational","EventID":1},"EventData":{"Image":"C:\\whoami.exe"}}}"#,
+        ];
+        let mut fired = 0;
+        for json in events {
+            let e = event(json);
+            let reference: Vec<usize> = (0..set.rules().len())
+                .filter(|&i| crate::eval::rule_matches(&set.rules()[i], &e))
+                .collect();
+            fired += reference.len();
+            assert_eq!(m.matches(&e), reference, "{json}");
+        }
+        assert!(fired >= 4, "{fired}");
     }
 
     #[test]
