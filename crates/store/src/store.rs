@@ -7,7 +7,6 @@ use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
-use tantivy::collector::Count;
 use tantivy::query::{BooleanQuery, Occur, Query as TQuery, QueryClone, RangeQuery};
 use tantivy::schema::Value as _;
 use tantivy::{DateTime, TantivyDocument, Term};
@@ -508,11 +507,6 @@ impl Store {
         if search.order == Order::Desc {
             partitions.reverse();
         }
-        let collector = ByTime {
-            limit,
-            order: search.order,
-            after: search.cursor.map(|c| (c.time, c.id)),
-        };
         let mut total = 0;
         let mut hits: Vec<(Key, usize, tantivy::DocAddress)> = Vec::new();
         let mut searchers = Vec::with_capacity(partitions.len());
@@ -520,12 +514,19 @@ impl Store {
         // invalid query is an error even for a tenant without data.
         let compiled = compile(&search.query, &self.layout, now)?;
         for (i, p) in partitions.iter().enumerate() {
-            let q = self.with_range(compiled.box_clone(), p, &search.range);
+            // The time window is applied by the collector (see `collect.rs`), not as a
+            // range query: it then reads the time column for the query's matches only.
+            let collector = ByTime {
+                limit,
+                order: search.order,
+                after: search.cursor.map(|c| (c.time, c.id)),
+                window: window_within(p, &search.range),
+            };
             let searcher = p.searcher();
             let (count, top) = searcher
-                .search(&q, &(Count, collector.clone()))
+                .search(compiled.as_ref(), &collector)
                 .map_err(|e| StoreError::index(&p.name, e))?;
-            total += count as u64;
+            total += count;
             hits.extend(top.into_iter().map(|(k, a)| (k, i, a)));
             searchers.push(searcher);
         }
@@ -538,18 +539,49 @@ impl Store {
             let (time, id) = hits[hits.len() - 1].0;
             Cursor { time, id }
         });
-        let mut events = Vec::with_capacity(hits.len());
-        for ((time, id), i, addr) in hits {
-            let p = &partitions[i];
-            let doc: TantivyDocument = searchers[i]
-                .doc(addr)
-                .map_err(|e| StoreError::index(&p.name, e))?;
-            let mut event = read_event(tenant, p, (time, id), &doc)?;
-            if let Some(names) = &search.fields {
-                event.fields = select(&event.fields, names);
+        // Fetching a page is most of a selective search's time (decompressing document-store
+        // blocks, then decoding each event's raw bytes again): split it over the cores.
+        let fetch =
+            |chunk: &[(Key, usize, tantivy::DocAddress)]| -> Result<Vec<Event>, StoreError> {
+                chunk
+                    .iter()
+                    .map(|&(key, i, addr)| {
+                        let p = &partitions[i];
+                        let doc: TantivyDocument = searchers[i]
+                            .doc(addr)
+                            .map_err(|e| StoreError::index(&p.name, e))?;
+                        let mut event = read_event(tenant, p, key, &doc)?;
+                        if let Some(names) = &search.fields {
+                            event.fields = select(&event.fields, names);
+                        }
+                        Ok(event)
+                    })
+                    .collect()
+            };
+        let threads = std::thread::available_parallelism()
+            .map_or(1, usize::from)
+            .min(hits.len() / FETCH_PER_THREAD)
+            .max(1);
+        let events = if threads == 1 {
+            fetch(&hits)?
+        } else {
+            let per = hits.len().div_ceil(threads);
+            let parts: Vec<Result<Vec<Event>, StoreError>> = std::thread::scope(|scope| {
+                let handles: Vec<_> = hits
+                    .chunks(per)
+                    .map(|chunk| scope.spawn(move || fetch(chunk)))
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                    .collect()
+            });
+            let mut events = Vec::with_capacity(hits.len());
+            for part in parts {
+                events.extend(part?);
             }
-            events.push(event);
-        }
+            events
+        };
         Ok(Page {
             events,
             total,
@@ -684,6 +716,21 @@ impl Store {
         std::fs::remove_dir_all(&p.dir).map_err(|e| StoreError::io(&p.dir, e))?;
         Ok(bytes)
     }
+}
+
+/// Events a fetching thread takes at least (fewer are not worth a thread).
+const FETCH_PER_THREAD: usize = 16;
+
+/// `range` as a `[from, to)` window in nanoseconds for the collector, or `None` when it covers
+/// the whole partition.
+fn window_within(p: &Partition, range: &TimeRange) -> Option<(i64, i64)> {
+    let covers = range.from.is_none_or(|f| f <= p.start) && range.to.is_none_or(|t| t >= p.end);
+    (!covers).then(|| {
+        (
+            range.from.map_or(i64::MIN, Timestamp::as_nanos),
+            range.to.map_or(i64::MAX, Timestamp::as_nanos),
+        )
+    })
 }
 
 /// The event of a document whose (time, id) key is known (from the collector's columns).

@@ -4,6 +4,13 @@
 //! Sorting on the event id after the time makes the order total, so a cursor (the key of
 //! the last event of a page) resumes exactly where the page ended, whatever was indexed or
 //! merged in between (`search_after`, not offsets).
+//!
+//! The collector also applies the search's time window and counts the matches in it. A
+//! range query on the time column, intersected with the query, would read the column over the
+//! whole segment; filtering here reads it only for the query's matches (which the sort reads
+//! anyway), and a segment whose times all fall outside the window is skipped without running
+//! the query on it (`Collector::collect_segment`). Times are roughly ascending in doc order
+//! (events arrive in time order), so segments of a partition cover distinct stretches of it.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -40,6 +47,8 @@ pub(crate) struct ByTime {
     pub(crate) order: Order,
     /// Only keys strictly after this one (in `order`).
     pub(crate) after: Option<Key>,
+    /// Only times in `[from, to)` (nanoseconds); `None`: no window.
+    pub(crate) window: Option<(i64, i64)>,
 }
 
 pub(crate) struct SegmentByTime {
@@ -52,6 +61,12 @@ pub(crate) struct SegmentByTime {
     hi: Column<u64>,
     lo: Column<u64>,
     heap: BinaryHeap<Reverse<(Key, DocId)>>,
+    /// The window, when some of the segment's times fall outside it.
+    window: Option<(i64, i64)>,
+    /// No time of the segment falls in the window: nothing to collect.
+    outside: bool,
+    /// Matches in the window.
+    count: u64,
     /// Column values of a block of documents, decoded together.
     times: Vec<Option<DateTime>>,
     his: Vec<Option<u64>>,
@@ -59,6 +74,14 @@ pub(crate) struct SegmentByTime {
 }
 
 impl SegmentByTime {
+    fn in_window(&self, time: Option<DateTime>) -> bool {
+        match (self.window, time) {
+            (None, _) => true,
+            (Some((from, to)), Some(t)) => (from..to).contains(&t.into_timestamp_nanos()),
+            (Some(_), None) => false,
+        }
+    }
+
     fn offer(&mut self, doc: DocId, key: Key) {
         let r = rank(self.order, key);
         if self.below.is_some_and(|b| r >= b) {
@@ -75,8 +98,11 @@ impl SegmentByTime {
     }
 }
 
+/// The matches in the window and the best `limit` of them.
+pub(crate) type Fruit = (u64, Vec<(Key, DocAddress)>);
+
 impl Collector for ByTime {
-    type Fruit = Vec<(Key, DocAddress)>;
+    type Fruit = Fruit;
     type Child = SegmentByTime;
 
     fn for_segment(
@@ -85,12 +111,29 @@ impl Collector for ByTime {
         reader: &SegmentReader,
     ) -> tantivy::Result<SegmentByTime> {
         let fast = reader.fast_fields();
+        let time = fast.date("time")?;
+        let (min, max) = (
+            time.min_value().into_timestamp_nanos(),
+            time.max_value().into_timestamp_nanos(),
+        );
+        let all_timed = time.get_cardinality().is_full();
+        let (window, outside) = match self.window {
+            None => (None, false),
+            Some((from, to)) if all_timed && from <= min && max < to => (None, false),
+            Some((from, to)) => (
+                Some((from, to)),
+                max < from || min >= to || reader.max_doc() == 0,
+            ),
+        };
         Ok(SegmentByTime {
             segment,
             limit: self.limit,
             order: self.order,
             below: self.after.map(|k| rank(self.order, k)),
-            time: fast.date("time")?,
+            window,
+            outside,
+            count: 0,
+            time,
             hi: fast.u64("id_hi")?,
             lo: fast.u64("id_lo")?,
             heap: BinaryHeap::with_capacity(self.limit.min(4096) + 1),
@@ -104,33 +147,67 @@ impl Collector for ByTime {
         false
     }
 
-    fn merge_fruits(&self, fruits: Vec<Self::Fruit>) -> tantivy::Result<Self::Fruit> {
-        let mut all: Vec<(Key, DocAddress)> = fruits.into_iter().flatten().collect();
+    /// Skips a segment outside the window before the query runs on it.
+    fn collect_segment(
+        &self,
+        weight: &dyn tantivy::query::Weight,
+        segment: SegmentOrdinal,
+        reader: &SegmentReader,
+    ) -> tantivy::Result<Fruit> {
+        let mut collector = self.for_segment(segment, reader)?;
+        if collector.outside {
+            return Ok(collector.harvest());
+        }
+        match reader.alive_bitset() {
+            Some(alive) => weight.for_each_no_score(reader, &mut |docs| {
+                for &doc in docs {
+                    if alive.is_alive(doc) {
+                        collector.collect(doc, 0.0);
+                    }
+                }
+            })?,
+            None => weight.for_each_no_score(reader, &mut |docs| collector.collect_block(docs))?,
+        }
+        Ok(collector.harvest())
+    }
+
+    fn merge_fruits(&self, fruits: Vec<Fruit>) -> tantivy::Result<Fruit> {
+        let count = fruits.iter().map(|(c, _)| c).sum();
+        let mut all: Vec<(Key, DocAddress)> = fruits.into_iter().flat_map(|(_, t)| t).collect();
         let order = self.order;
         all.sort_unstable_by_key(|(k, _)| Reverse(rank(order, *k)));
         all.truncate(self.limit);
-        Ok(all)
+        Ok((count, all))
     }
 }
 
 impl SegmentCollector for SegmentByTime {
-    type Fruit = Vec<(Key, DocAddress)>;
+    type Fruit = Fruit;
 
     fn collect(&mut self, doc: DocId, _score: Score) {
+        if self.outside {
+            return;
+        }
+        let time = self.time.first(doc);
+        if !self.in_window(time) {
+            return;
+        }
+        self.count += 1;
         if self.limit == 0 {
             return;
         }
-        let time = self
-            .time
-            .first(doc)
-            .map_or(i64::MIN, |t| t.into_timestamp_nanos());
+        let time = time.map_or(i64::MIN, |t| t.into_timestamp_nanos());
         let hi = self.hi.first(doc).unwrap_or(0);
         let lo = self.lo.first(doc).unwrap_or(0);
         self.offer(doc, (time, (u128::from(hi) << 64) | u128::from(lo)));
     }
 
     fn collect_block(&mut self, docs: &[DocId]) {
-        if self.limit == 0 {
+        if self.outside {
+            return;
+        }
+        if self.limit == 0 && self.window.is_none() {
+            self.count += docs.len() as u64;
             return;
         }
         let (mut times, mut his, mut los) = (
@@ -148,6 +225,13 @@ impl SegmentCollector for SegmentByTime {
         self.hi.first_vals(docs, &mut his);
         self.lo.first_vals(docs, &mut los);
         for (k, &doc) in docs.iter().enumerate() {
+            if !self.in_window(times[k]) {
+                continue;
+            }
+            self.count += 1;
+            if self.limit == 0 {
+                continue;
+            }
             let time = times[k].map_or(i64::MIN, |t| t.into_timestamp_nanos());
             let id = (u128::from(his[k].unwrap_or(0)) << 64) | u128::from(los[k].unwrap_or(0));
             self.offer(doc, (time, id));
@@ -158,10 +242,12 @@ impl SegmentCollector for SegmentByTime {
     fn harvest(self) -> Self::Fruit {
         let order = self.order;
         let segment = self.segment;
-        self.heap
+        let top = self
+            .heap
             .into_iter()
             .map(|Reverse((r, doc))| (rank(order, r), DocAddress::new(segment, doc)))
-            .collect()
+            .collect();
+        (self.count, top)
     }
 }
 
