@@ -680,10 +680,8 @@ impl Collector for Histogram {
         reader: &SegmentReader,
     ) -> tantivy::Result<BTreeMap<i64, u64>> {
         let mut c = self.for_segment(segment, reader)?;
-        let whole = self.all
-            && reader.alive_bitset().is_none()
-            && c.time.get_cardinality().is_full()
-            && c.time.values.num_vals() == reader.max_doc();
+        let whole =
+            self.all && reader.alive_bitset().is_none() && c.time.get_cardinality().is_full();
         if whole {
             let mut buf = vec![DateTime::from_timestamp_nanos(0); 4096];
             let mut start = 0u32;
@@ -696,16 +694,7 @@ impl Collector for Histogram {
                 start += n as u32;
             }
         } else {
-            match reader.alive_bitset() {
-                Some(alive) => weight.for_each_no_score(reader, &mut |docs| {
-                    for &doc in docs {
-                        if alive.is_alive(doc) {
-                            c.collect(doc, 0.0);
-                        }
-                    }
-                })?,
-                None => weight.for_each_no_score(reader, &mut |docs| c.collect_block(docs))?,
-            }
+            crate::index::collect::run_query(&mut c, weight, reader)?;
         }
         Ok(c.harvest())
     }

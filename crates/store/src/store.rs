@@ -470,9 +470,7 @@ impl Store {
         partition: &Partition,
         range: &TimeRange,
     ) -> Box<dyn TQuery> {
-        let covers = range.from.is_none_or(|f| f <= partition.start)
-            && range.to.is_none_or(|t| t >= partition.end);
-        if covers {
+        if covers(partition, range) {
             return q;
         }
         let f = partition.layout.time;
@@ -721,11 +719,15 @@ impl Store {
 /// Events a fetching thread takes at least (fewer are not worth a thread).
 const FETCH_PER_THREAD: usize = 16;
 
+/// Whether `range` holds the whole of partition `p` (no time condition needed inside it).
+fn covers(p: &Partition, range: &TimeRange) -> bool {
+    range.from.is_none_or(|f| f <= p.start) && range.to.is_none_or(|t| t >= p.end)
+}
+
 /// `range` as a `[from, to)` window in nanoseconds for the collector, or `None` when it covers
 /// the whole partition.
 fn window_within(p: &Partition, range: &TimeRange) -> Option<(i64, i64)> {
-    let covers = range.from.is_none_or(|f| f <= p.start) && range.to.is_none_or(|t| t >= p.end);
-    (!covers).then(|| {
+    (!covers(p, range)).then(|| {
         (
             range.from.map_or(i64::MIN, Timestamp::as_nanos),
             range.to.map_or(i64::MAX, Timestamp::as_nanos),

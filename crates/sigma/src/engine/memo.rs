@@ -92,6 +92,9 @@ impl Memo {
     /// is free or if the same text missed there just before (see the module documentation).
     pub(super) fn offer(&mut self, probe: Probe, scanner: u32, text: &str, keys: &[KeyId]) {
         debug_assert!(text.len() <= MAX_TEXT, "the caller probes short texts only");
+        if probe.hash == EMPTY {
+            return;
+        }
         let tag = &mut self.tags[probe.slot];
         let candidate = &mut self.candidates[probe.slot];
         if *tag != EMPTY && *candidate != probe.hash {

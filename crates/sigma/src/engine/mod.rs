@@ -505,12 +505,7 @@ impl RuleMatcher {
         if let Some(keys) = probe.and_then(|p| self.memo.get(p, id, text)) {
             self.stats.memo_hits += 1;
             for &key in keys {
-                let word = &mut self.bits[key as usize / 64];
-                let bit = 1u64 << (key % 64);
-                if *word & bit == 0 {
-                    *word |= bit;
-                    self.set_keys.push(key);
-                }
+                Hits::mark(&mut self.bits, &mut self.set_keys, key);
             }
             return;
         }

@@ -75,13 +75,18 @@ impl Hits<'_> {
         bits[atom as usize / 64] & (1 << (atom % 64)) != 0
     }
 
-    pub(super) fn set(&mut self, atom: KeyId) {
+    fn set(&mut self, atom: KeyId) {
         self.found.push(atom);
-        let word = &mut self.bits[atom as usize / 64];
-        let bit = 1u64 << (atom % 64);
+        Hits::mark(self.bits, self.set, atom);
+    }
+
+    /// Sets `key`'s bit, listing it in `set` the first time (to clear it after the event).
+    pub(super) fn mark(bits: &mut [u64], set: &mut Vec<KeyId>, key: KeyId) {
+        let word = &mut bits[key as usize / 64];
+        let bit = 1u64 << (key % 64);
         if *word & bit == 0 {
             *word |= bit;
-            self.set.push(atom);
+            set.push(key);
         }
     }
 }

@@ -98,6 +98,26 @@ impl SegmentByTime {
     }
 }
 
+/// Feeds `collector` the segment's live documents matching `weight`, a block at a time where
+/// nothing is deleted: what tantivy's own `collect_segment` does for collectors that need no
+/// score, for collectors that override it to skip work.
+pub(crate) fn run_query<C: SegmentCollector>(
+    collector: &mut C,
+    weight: &dyn tantivy::query::Weight,
+    reader: &SegmentReader,
+) -> tantivy::Result<()> {
+    match reader.alive_bitset() {
+        Some(alive) => weight.for_each_no_score(reader, &mut |docs| {
+            for &doc in docs {
+                if alive.is_alive(doc) {
+                    collector.collect(doc, 0.0);
+                }
+            }
+        }),
+        None => weight.for_each_no_score(reader, &mut |docs| collector.collect_block(docs)),
+    }
+}
+
 /// The matches in the window and the best `limit` of them.
 pub(crate) type Fruit = (u64, Vec<(Key, DocAddress)>);
 
@@ -158,16 +178,7 @@ impl Collector for ByTime {
         if collector.outside {
             return Ok(collector.harvest());
         }
-        match reader.alive_bitset() {
-            Some(alive) => weight.for_each_no_score(reader, &mut |docs| {
-                for &doc in docs {
-                    if alive.is_alive(doc) {
-                        collector.collect(doc, 0.0);
-                    }
-                }
-            })?,
-            None => weight.for_each_no_score(reader, &mut |docs| collector.collect_block(docs))?,
-        }
+        run_query(&mut collector, weight, reader)?;
         Ok(collector.harvest())
     }
 
