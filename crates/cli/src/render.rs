@@ -36,16 +36,6 @@ const ESCAPES: [u8; 256] = {
     table
 };
 
-/// At most `width` characters, the last one `…` when cut.
-pub(crate) fn cut(text: &str, width: usize) -> String {
-    if text.chars().count() <= width {
-        return text.to_owned();
-    }
-    let mut out: String = text.chars().take(width.saturating_sub(1)).collect();
-    out.push('…');
-    out
-}
-
 /// Writes a JSON string (quoted, escaped as serde_json does: `\"`, `\\`, the short
 /// escapes `\b \f \n \r \t`, other control characters as `\u00XX`). Clean runs are
 /// skipped 8 bytes at a time, the rest byte by byte through a table (Windows paths put a
