@@ -95,10 +95,11 @@ impl RuleSet {
                 None => keywords.push(id as KeyId),
             }
         }
-        let keywords =
-            (!keywords.is_empty()).then(|| FieldScanner::build(&compiled.keys, &keywords));
         // Automata are independent per field: build them on every core, largest first so
-        // that the biggest (command lines) does not come last.
+        // that the biggest (command lines) does not come last. The keywords' scanner is one
+        // more job (the last index).
+        let keywords_job = per_field.len();
+        per_field.push(keywords);
         let mut order: Vec<usize> = (0..per_field.len())
             .filter(|&f| !per_field[f].is_empty())
             .collect();
@@ -126,9 +127,14 @@ impl RuleSet {
                 .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
                 .collect()
         });
-        let mut scanners: Vec<Option<FieldScanner>> = (0..per_field.len()).map(|_| None).collect();
+        let mut scanners: Vec<Option<FieldScanner>> = (0..keywords_job).map(|_| None).collect();
+        let mut keywords = None;
         for (f, scanner) in built {
-            scanners[f] = Some(scanner);
+            if f == keywords_job {
+                keywords = Some(scanner);
+            } else {
+                scanners[f] = Some(scanner);
+            }
         }
         let mut routes: Vec<Route> = Vec::new();
         for (index, rule) in rules.iter().enumerate() {
