@@ -38,8 +38,21 @@ pub fn rule_matches(rule: &Rule, event: &Event) -> bool {
 /// mapped field's value when the rule's name is mapped), in rule order, each field once. For
 /// keywords, the event fields that contain them. Call it on matches only (it re-evaluates).
 pub fn matched_fields<'e>(rule: &Rule, event: &'e Event) -> Vec<(String, Value<'e>)> {
+    collect_fields(rule, event, true)
+}
+
+/// [`matched_fields`], told (`matched`) or not that the rule matches: what is known to hold
+/// (the whole condition, the terms of a conjunction that holds, the items of a map that
+/// holds) is not evaluated again, and a negation known to hold has nothing to show. Most
+/// rules are `selection and not filter`: their filters, often long lists, are never
+/// evaluated, and their selections' values are only read.
+pub(crate) fn collect_fields<'e>(
+    rule: &Rule,
+    event: &'e Event,
+    matched: bool,
+) -> Vec<(String, Value<'e>)> {
     let mut out = Vec::new();
-    collect_condition(rule, &rule.condition, event, &mut out);
+    collect_condition(rule, &rule.condition, event, &mut out, matched);
     // Each field once, first occurrence kept (lists are short: a linear check is cheapest).
     let mut kept = 0;
     for i in 0..out.len() {
@@ -52,25 +65,29 @@ pub fn matched_fields<'e>(rule: &Rule, event: &'e Event) -> Vec<(String, Value<'
     out
 }
 
-/// Evaluates `c` once, collecting the fields of what holds; what a failing part collected
-/// is dropped. Returns whether `c` holds.
+/// Evaluates `c` once (unless `known` to hold), collecting the fields of what holds; what a
+/// failing part collected is dropped. Returns whether `c` holds.
 fn collect_condition<'e>(
     rule: &Rule,
     c: &Condition,
     event: &'e Event,
     out: &mut Vec<(String, Value<'e>)>,
+    known: bool,
 ) -> bool {
     let mark = out.len();
     let holds = match c {
         Condition::Ref(name) => rule
             .detection(name)
-            .is_some_and(|d| collect_detection(d, event, out)),
-        Condition::And(terms) => terms.iter().all(|t| collect_condition(rule, t, event, out)),
-        Condition::Or(terms) => terms
+            .is_some_and(|d| collect_detection(d, event, out, known)),
+        Condition::And(terms) => terms
             .iter()
-            .fold(false, |any, t| collect_condition(rule, t, event, out) | any),
+            .all(|t| collect_condition(rule, t, event, out, known)),
+        // Which branches hold is not known: each is evaluated.
+        Condition::Or(terms) => terms.iter().fold(false, |any, t| {
+            collect_condition(rule, t, event, out, false) | any
+        }),
         // What a negation matched is an absence: nothing to show.
-        Condition::Not(inner) => !condition_holds(rule, inner, event),
+        Condition::Not(inner) => known || !condition_holds(rule, inner, event),
     };
     if !holds {
         out.truncate(mark);
@@ -82,14 +99,15 @@ fn collect_detection<'e>(
     d: &Detection,
     event: &'e Event,
     out: &mut Vec<(String, Value<'e>)>,
+    known: bool,
 ) -> bool {
     let mark = out.len();
     let holds = match d {
-        Detection::AllOf(items) => items.iter().all(|i| collect_item(i, event, out)),
-        Detection::AnyOf(alternatives) => alternatives
-            .iter()
-            .fold(false, |any, a| collect_detection(a, event, out) | any),
-        Detection::Keywords(item) => collect_item(item, event, out),
+        Detection::AllOf(items) => items.iter().all(|i| collect_item(i, event, out, known)),
+        Detection::AnyOf(alternatives) => alternatives.iter().fold(false, |any, a| {
+            collect_detection(a, event, out, false) | any
+        }),
+        Detection::Keywords(item) => collect_item(item, event, out, known),
     };
     if !holds {
         out.truncate(mark);
@@ -97,8 +115,13 @@ fn collect_detection<'e>(
     holds
 }
 
-fn collect_item<'e>(item: &Item, event: &'e Event, out: &mut Vec<(String, Value<'e>)>) -> bool {
-    if !item_holds(item, event) {
+fn collect_item<'e>(
+    item: &Item,
+    event: &'e Event,
+    out: &mut Vec<(String, Value<'e>)>,
+    known: bool,
+) -> bool {
+    if !known && !item_holds(item, event) {
         return false;
     }
     if item.negated {
@@ -383,6 +406,33 @@ mod tests {
                 false,
             ),
         ]);
+    }
+
+    #[test]
+    fn matched_fields_of_a_match_are_those_of_a_full_evaluation() {
+        let rules = [
+            "  s:\n    Image|endswith: '\\cmd.exe'\n    CommandLine|contains: whoami\n  f:\n    User: admin\n  k:\n    - secret\n  condition: s and not f or k",
+            "  s:\n    Image|endswith: '\\cmd.exe'\n  f:\n    - User: alice\n    - CommandLine|contains: nothing\n  condition: s and not f",
+            "  s:\n    - Image|endswith: '\\cmd.exe'\n    - CommandLine|contains: whoami\n  t:\n    User: bob\n  condition: s and t",
+            "  s1:\n    Image|endswith: '\\cmd.exe'\n  s2:\n    User: nobody\n  s3:\n    Note|contains: secret\n  condition: 1 of s*",
+            "  s1:\n    Image|endswith: '\\cmd.exe'\n  s2:\n    Note|contains: secret\n  condition: all of s*",
+            "  k:\n    - whoami\n    - secret\n  f:\n    Missing: null\n  condition: k and f",
+            "  s:\n    Image|endswith: '\\cmd.exe'\n  f:\n    User: admin\n  g:\n    Note: nope\n  condition: s and not (f or g) and not 1 of x*\n  x1:\n    User: admin",
+            "  s:\n    Image|endswith: '\\cmd.exe'\n  f:\n    User: bob\n  condition: not (not s or not f)",
+        ];
+        let e = event(
+            r#"{"Image":"C:\\cmd.exe","CommandLine":"cmd /c whoami","User":"bob","Note":"top secret"}"#,
+        );
+        for text in rules {
+            let r = rule(text);
+            assert!(rule_matches(&r, &e), "{text}");
+            let names = |v: Vec<(String, Value<'_>)>| -> Vec<String> {
+                v.into_iter().map(|(k, _)| k).collect()
+            };
+            let known = names(collect_fields(&r, &e, true));
+            assert!(!known.is_empty() || text.contains("not (not"), "{text}");
+            assert_eq!(known, names(collect_fields(&r, &e, false)), "{text}");
+        }
     }
 
     #[test]
