@@ -137,7 +137,8 @@ fn indexable(m: &Matcher, regex_witnesses: &[String]) -> bool {
 /// Any match starts with one of the regex's literal prefixes (or ends with one of its
 /// suffixes) when that set is finite and has no empty literal; folding is a character-wise
 /// map, so the folded text contains the folded literal whenever the raw text contains the
-/// literal — for case-sensitive and case-insensitive expressions alike.
+/// literal — for case-sensitive and case-insensitive expressions alike. When neither set is
+/// usable, a literal every match contains somewhere ([`inner_literal`]) is the witness.
 pub(super) fn regex_witnesses(re: &crate::detection::SigmaRegex) -> Vec<String> {
     use regex_syntax::hir::literal::{ExtractKind, Extractor};
     let Ok(hir) = regex_syntax::Parser::new().parse(re.as_str()) else {
@@ -166,7 +167,29 @@ pub(super) fn regex_witnesses(re: &crate::detection::SigmaRegex) -> Vec<String> 
             best = folded;
         }
     }
+    if let Some(inner) = inner_literal(&hir)
+        && let Ok(text) = std::str::from_utf8(&inner)
+    {
+        let folded = crate::value::fold(text).into_owned();
+        if folded.len() > best_len {
+            best = vec![folded];
+        }
+    }
     best
+}
+
+/// The longest literal that every match of `hir` contains: a literal, the longest required
+/// literal of a concatenation's parts, of a group, or of a repetition taken at least once.
+/// (`\w+`(?:\w+|-|.)`` has no finite prefix or suffix set, but every match holds a backtick.)
+fn inner_literal(hir: &regex_syntax::hir::Hir) -> Option<Vec<u8>> {
+    use regex_syntax::hir::HirKind;
+    match hir.kind() {
+        HirKind::Literal(l) => Some(l.0.to_vec()),
+        HirKind::Capture(c) => inner_literal(&c.sub),
+        HirKind::Repetition(r) if r.min >= 1 => inner_literal(&r.sub),
+        HirKind::Concat(parts) => parts.iter().filter_map(inner_literal).max_by_key(Vec::len),
+        _ => None,
+    }
 }
 
 impl Compiled {
@@ -516,6 +539,12 @@ mod tests {
         assert_eq!(w("[a-z]+\\.ps1$"), [".ps1"]);
         assert!(w("\\w+").is_empty());
         assert!(w("a|").is_empty());
+        // No finite prefix or suffix set: a literal every match holds.
+        assert_eq!(w("\\w+`(?:\\w+|-|.)`[\\w+|\\s]"), ["`"]);
+        assert_eq!(w("[a-z]+(?:Abc)+\\d*x?"), ["abc"]);
+        assert_eq!(w("\\d+ (?:Invoke|x)-Foo\\s+\\w+"), ["-foo"]);
+        assert!(w("\\w+(?:ab)?\\d+").is_empty());
+        assert!(w("\\w+(?:ab|cd)\\d+").is_empty());
     }
 
     #[test]
