@@ -96,6 +96,10 @@ pub(super) struct CompiledRule {
     pub(super) always: bool,
     /// Trigger clauses (≤ [`MAX_CLAUSES`]): a candidate has a true atom in each.
     pub(super) clauses: u8,
+    /// For an always-evaluated rule, indexed atoms any one of which, true, makes the
+    /// condition false (`not 1 of filter_*`, `not known_extension`): the rule is not
+    /// evaluated on an event where the scan found one true. See [`vetoes`].
+    pub(super) vetoes: Vec<AtomId>,
 }
 
 /// Every rule of a set, compiled.
@@ -216,11 +220,17 @@ impl Compiled {
                     c.atoms[atom as usize].trigger |= 1 << i;
                 }
             }
+            let vetoes = if always {
+                falsifiers(&c, &detections, &condition)
+            } else {
+                Vec::new()
+            };
             c.rules.push(CompiledRule {
                 detections,
                 condition,
                 always,
                 clauses: clauses.len() as u8,
+                vetoes,
             });
         }
         c.assign_keys();
@@ -517,6 +527,82 @@ fn analyse_item(c: &Compiled, item: &CItem, positive: bool) -> Triggers {
     }
 }
 
+/// Indexed atoms any one of which, true, makes `cond` false (a sound subset: empty when
+/// none is known). A true atom makes its value, and so a plain item, true (never false): a
+/// conjunction is false when one term is, a negation when its operand is true.
+fn falsifiers(c: &Compiled, detections: &[CDetection], cond: &CCondition) -> Vec<AtomId> {
+    match cond {
+        CCondition::Ref(i) => detections
+            .get(*i)
+            .map(|d| detection_atoms(c, d, false))
+            .unwrap_or_default(),
+        CCondition::And(terms) => terms
+            .iter()
+            .flat_map(|t| falsifiers(c, detections, t))
+            .collect(),
+        CCondition::Or(terms) if terms.len() == 1 => falsifiers(c, detections, &terms[0]),
+        CCondition::Or(_) => Vec::new(),
+        CCondition::Not(inner) => sufficers(c, detections, inner),
+    }
+}
+
+/// Indexed atoms any one of which, true, makes `cond` true (a sound subset).
+fn sufficers(c: &Compiled, detections: &[CDetection], cond: &CCondition) -> Vec<AtomId> {
+    match cond {
+        CCondition::Ref(i) => detections
+            .get(*i)
+            .map(|d| detection_atoms(c, d, true))
+            .unwrap_or_default(),
+        CCondition::Or(terms) => terms
+            .iter()
+            .flat_map(|t| sufficers(c, detections, t))
+            .collect(),
+        CCondition::And(terms) if terms.len() == 1 => sufficers(c, detections, &terms[0]),
+        CCondition::And(_) => Vec::new(),
+        CCondition::Not(inner) => falsifiers(c, detections, inner),
+    }
+}
+
+/// Indexed atoms any one of which, true, makes `d` true (`makes_true`) or false.
+fn detection_atoms(c: &Compiled, d: &CDetection, makes_true: bool) -> Vec<AtomId> {
+    match d {
+        CDetection::AllOf(items) if makes_true => match items.as_slice() {
+            [item] => item_atoms(c, item, true),
+            _ => Vec::new(),
+        },
+        CDetection::AllOf(items) => items.iter().flat_map(|i| item_atoms(c, i, false)).collect(),
+        CDetection::AnyOf(alternatives) if makes_true => alternatives
+            .iter()
+            .flat_map(|a| detection_atoms(c, a, true))
+            .collect(),
+        CDetection::AnyOf(alternatives) => match alternatives.as_slice() {
+            [a] => detection_atoms(c, a, false),
+            _ => Vec::new(),
+        },
+        CDetection::Keywords(item) => item_atoms(c, item, makes_true),
+    }
+}
+
+/// Indexed atoms any one of which, true, makes `item` true (`makes_true`) or false: its
+/// values hold when one atom of each (`all`) or of any value does, and a negated item is
+/// true when they do not.
+fn item_atoms(c: &Compiled, item: &CItem, makes_true: bool) -> Vec<AtomId> {
+    if makes_true == item.negated {
+        return Vec::new();
+    }
+    let values: &[Vec<AtomId>] = match (item.all, item.values.as_slice()) {
+        (false, values) => values,
+        (true, [value]) => std::slice::from_ref(value),
+        (true, _) => return Vec::new(),
+    };
+    values
+        .iter()
+        .flatten()
+        .copied()
+        .filter(|&a| c.atoms[a as usize].indexed)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -545,6 +631,49 @@ mod tests {
         assert_eq!(w("\\d+ (?:Invoke|x)-Foo\\s+\\w+"), ["-foo"]);
         assert!(w("\\w+(?:ab)?\\d+").is_empty());
         assert!(w("\\w+(?:ab|cd)\\d+").is_empty());
+    }
+
+    #[test]
+    fn vetoes_are_atoms_that_make_the_condition_false() {
+        let vetoes = |detection: &str| -> Vec<String> {
+            let c = compiled(detection);
+            assert!(c.rules[0].always, "{detection}");
+            c.rules[0]
+                .vetoes
+                .iter()
+                .map(|&a| match &c.atoms[a as usize].matcher {
+                    Matcher::Glob { pattern, .. } => pattern
+                        .pieces()
+                        .iter()
+                        .map(|p| match p {
+                            Piece::Text(t) => t.as_str(),
+                            Piece::AnyRun => "*",
+                            Piece::AnyOne => "?",
+                        })
+                        .collect(),
+                    other => format!("{other:?}"),
+                })
+                .collect()
+        };
+        assert_eq!(
+            vetoes(
+                "  k:\n    Image|endswith:\n      - '.exe'\n      - '.com'\n  f:\n    Image: System\n  condition: not k and not 1 of f*"
+            ),
+            ["*.exe", "*.com", "system"]
+        );
+        // A map of two items is true only when both are: neither atom alone makes it true.
+        assert!(vetoes("  f:\n    Image: a\n    User: b\n  condition: not f").is_empty());
+        // A negated item is made false by its atoms.
+        assert_eq!(
+            vetoes("  s:\n    Image|contains: '\\'\n  condition: not s"),
+            ["*\\*"]
+        );
+        // A disjunction is false only when every branch is.
+        assert!(
+            vetoes("  f:\n    Image: a\n  g:\n    User: b\n  condition: not f or not g").is_empty()
+        );
+        // Only indexed atoms (decided by the scan) can veto.
+        assert!(vetoes("  f:\n    Image: null\n  condition: not f").is_empty());
     }
 
     #[test]

@@ -465,7 +465,24 @@ impl RuleMatcher {
                 }
             }
         }
-        self.candidates.extend_from_slice(&view.always);
+        // An always-evaluated rule is skipped when the scan found one of its vetoes true
+        // (their keys are scanned: they belong to an always-evaluated rule).
+        for &rule in &view.always {
+            let vetoed = set.compiled.rules[rule as usize].vetoes.iter().any(|&a| {
+                let atom = &set.compiled.atoms[a as usize];
+                atom.key.is_some_and(|key| {
+                    set.compiled.keys[key as usize].scanned
+                        && match atom.field {
+                            Some(f) => view.scanned[f as usize],
+                            None => view.keywords,
+                        }
+                        && Hits::is_set(&self.bits, key)
+                })
+            });
+            if !vetoed {
+                self.candidates.push(rule);
+            }
+        }
 
         let folded = RefCell::new(std::mem::take(&mut self.fold_cache));
         let ctx = Ctx {
