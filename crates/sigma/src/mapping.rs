@@ -3,7 +3,7 @@
 
 use std::sync::OnceLock;
 
-use vigie_event::{Event, Value};
+use vigie_event::{Event, FieldId, Value};
 
 /// The embedded mapping table.
 const TABLE: &str = include_str!("../data/field-mappings.tsv");
@@ -63,13 +63,12 @@ pub fn field<'e>(event: &'e Event, name: &str) -> Option<Value<'e>> {
     if let Some(v) = event.fields.get_by_name(name) {
         return Some(v);
     }
-    let channel = event.fields.get_by_name("Channel")?.as_text()?;
-    let event_id: u32 = event
-        .fields
-        .get_by_name("EventID")?
-        .as_text()?
-        .parse()
-        .ok()?;
+    // Interned once: a lookup by name takes the interner's shared lock.
+    static IDS: OnceLock<[Option<FieldId>; 2]> = OnceLock::new();
+    let [channel, event_id] =
+        *IDS.get_or_init(|| ["Channel", "EventID"].map(|n| FieldId::intern(n).ok()));
+    let channel = event.fields.get(channel?)?.as_text()?;
+    let event_id: u32 = event.fields.get(event_id?)?.as_text()?.parse().ok()?;
     rows()
         .iter()
         .find(|r| {

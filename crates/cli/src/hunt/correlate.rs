@@ -26,14 +26,14 @@ pub(crate) fn correlate(
         return Vec::new();
     }
     kept.sort_by_cached_key(|k| {
-        let record = detection::json(&k.event, "EventRecordID").as_u64();
+        let record = detection::json(&k.event, detection::Known::RecordId).as_u64();
         (k.event.time, k.file, record)
     });
     let mut engine = CorrelationEngine::new(Arc::clone(&p.correlations), Default::default());
     let mut found: Vec<CorrelationMatch> = Vec::new();
     let mut names: FxHashMap<EventId, String> = FxHashMap::default();
     for k in &kept {
-        let name = match detection::json(&k.event, "EventRecordID") {
+        let name = match detection::json(&k.event, detection::Known::RecordId) {
             Json::Null => files[k.file].clone(),
             record => format!("{}#{record}", files[k.file]),
         };

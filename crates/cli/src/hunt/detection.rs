@@ -1,12 +1,12 @@
 //! A detection as `vigie hunt` reports it: a rule (or correlation) that fired, with the
 //! event's reference fields copied out, so that the event itself can be dropped.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use clap::ValueEnum;
 use serde_json::Value as Json;
-use vigie_event::Event;
 use vigie_event::time::{Timestamp, UtcOffset};
+use vigie_event::{Event, FieldId};
 
 use crate::render;
 
@@ -78,17 +78,36 @@ pub(crate) struct Detection<'e> {
     pub(crate) event: Option<&'e [u8]>,
 }
 
+/// A field every detection reads, its name interned once: looking a name up takes the
+/// interner's shared lock, which the workers would otherwise take four times a detection.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Known {
+    Computer,
+    Channel,
+    EventId,
+    RecordId,
+}
+
+impl Known {
+    fn id(self) -> Option<FieldId> {
+        static IDS: OnceLock<[Option<FieldId>; 4]> = OnceLock::new();
+        IDS.get_or_init(|| {
+            ["Computer", "Channel", "EventID", "EventRecordID"].map(|n| FieldId::intern(n).ok())
+        })[self as usize]
+    }
+}
+
 /// The text of a field, when it is a scalar.
-pub(crate) fn text(event: &Event, name: &str) -> Option<Box<str>> {
-    let value = event.fields.get_by_name(name)?;
+pub(crate) fn text(event: &Event, field: Known) -> Option<Box<str>> {
+    let value = event.fields.get(field.id()?)?;
     value.as_text().map(Box::from)
 }
 
 /// A field as JSON (`null` when absent).
-pub(crate) fn json(event: &Event, name: &str) -> Json {
-    event
-        .fields
-        .get_by_name(name)
+pub(crate) fn json(event: &Event, field: Known) -> Json {
+    field
+        .id()
+        .and_then(|id| event.fields.get(id))
         .map_or(Json::Null, render::value)
 }
 
@@ -104,10 +123,10 @@ impl<'e> Detection<'e> {
         Detection {
             rule,
             time: event.time,
-            computer: text(event, "Computer").or_else(|| event.host.clone()),
-            channel: text(event, "Channel"),
-            event_id: json(event, "EventID"),
-            record_id: json(event, "EventRecordID"),
+            computer: text(event, Known::Computer).or_else(|| event.host.clone()),
+            channel: text(event, Known::Channel),
+            event_id: json(event, Known::EventId),
+            record_id: json(event, Known::RecordId),
             file: Some(file),
             matched,
             event: event_json,
