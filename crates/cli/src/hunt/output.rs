@@ -149,18 +149,19 @@ impl Writer {
             c.second,
             c.nanos / 1_000_000
         );
-        let code = match d.rule.level {
-            Level::Critical => "1;31",
-            Level::High => "31",
-            Level::Medium => "33",
-            Level::Low => "32",
-            Level::Informational => "2",
-        };
         if self.colour {
+            let code = match d.rule.level {
+                Level::Critical => "1;31",
+                Level::High => "31",
+                Level::Medium => "33",
+                Level::Low => "32",
+                Level::Informational => "2",
+            };
             let _ = write!(out, "\x1b[{code}m");
         }
-        let n = write_cut(out, d.rule.level.as_str(), usize::MAX, false);
-        pad(out, n, 13);
+        let level = d.rule.level.as_str();
+        out.extend_from_slice(level.as_bytes());
+        pad(out, level.len(), 13);
         if self.colour {
             out.extend_from_slice(b"\x1b[0m");
         }
@@ -287,8 +288,8 @@ fn plain(v: &Json) -> String {
 }
 
 /// Writes at most `width` characters of `text`, the last one `…` when cut; with `clean`,
-/// control characters (line breaks, tabs, escapes) become spaces, so that a table row stays one line and a value cannot drive the
-/// terminal. Returns the characters written.
+/// control characters (line breaks, tabs, escapes) become spaces, so that a table row stays
+/// one line and a value cannot drive the terminal. Returns the characters written.
 fn write_cut(out: &mut Vec<u8>, text: &str, width: usize, clean: bool) -> usize {
     // Most values are printable ASCII: one byte, one character, nothing to clean.
     if text.bytes().all(|b| (0x20..0x7f).contains(&b)) {

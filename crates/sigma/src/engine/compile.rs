@@ -98,7 +98,7 @@ pub(super) struct CompiledRule {
     pub(super) clauses: u8,
     /// For an always-evaluated rule, indexed atoms any one of which, true, makes the
     /// condition false (`not 1 of filter_*`, `not known_extension`): the rule is not
-    /// evaluated on an event where the scan found one true. See [`vetoes`].
+    /// evaluated on an event where the scan found one true. See [`decisive`].
     pub(super) vetoes: Vec<AtomId>,
 }
 
@@ -221,7 +221,7 @@ impl Compiled {
                 }
             }
             let vetoes = if always {
-                falsifiers(&c, &detections, &condition)
+                decisive(&c, &detections, &condition, false)
             } else {
                 Vec::new()
             };
@@ -527,39 +527,36 @@ fn analyse_item(c: &Compiled, item: &CItem, positive: bool) -> Triggers {
     }
 }
 
-/// Indexed atoms any one of which, true, makes `cond` false (a sound subset: empty when
-/// none is known). A true atom makes its value, and so a plain item, true (never false): a
-/// conjunction is false when one term is, a negation when its operand is true.
-fn falsifiers(c: &Compiled, detections: &[CDetection], cond: &CCondition) -> Vec<AtomId> {
+/// Indexed atoms any one of which, true, makes `cond` true (`makes_true`) or false (a sound
+/// subset: empty when none is known). A true atom makes its value, and so a plain item, true
+/// (never false): a conjunction is false when one term is, a disjunction true when one
+/// branch is, a negation flips the question.
+fn decisive(
+    c: &Compiled,
+    detections: &[CDetection],
+    cond: &CCondition,
+    makes_true: bool,
+) -> Vec<AtomId> {
     match cond {
         CCondition::Ref(i) => detections
             .get(*i)
-            .map(|d| detection_atoms(c, d, false))
+            .map(|d| detection_atoms(c, d, makes_true))
             .unwrap_or_default(),
-        CCondition::And(terms) => terms
-            .iter()
-            .flat_map(|t| falsifiers(c, detections, t))
-            .collect(),
-        CCondition::Or(terms) if terms.len() == 1 => falsifiers(c, detections, &terms[0]),
-        CCondition::Or(_) => Vec::new(),
-        CCondition::Not(inner) => sufficers(c, detections, inner),
-    }
-}
-
-/// Indexed atoms any one of which, true, makes `cond` true (a sound subset).
-fn sufficers(c: &Compiled, detections: &[CDetection], cond: &CCondition) -> Vec<AtomId> {
-    match cond {
-        CCondition::Ref(i) => detections
-            .get(*i)
-            .map(|d| detection_atoms(c, d, true))
-            .unwrap_or_default(),
-        CCondition::Or(terms) => terms
-            .iter()
-            .flat_map(|t| sufficers(c, detections, t))
-            .collect(),
-        CCondition::And(terms) if terms.len() == 1 => sufficers(c, detections, &terms[0]),
-        CCondition::And(_) => Vec::new(),
-        CCondition::Not(inner) => falsifiers(c, detections, inner),
+        // Each term decides alone: the conjunction's falsity, the disjunction's truth.
+        CCondition::And(terms) | CCondition::Or(terms)
+            if matches!(cond, CCondition::Or(_)) == makes_true =>
+        {
+            terms
+                .iter()
+                .flat_map(|t| decisive(c, detections, t, makes_true))
+                .collect()
+        }
+        // Otherwise only a single term decides.
+        CCondition::And(terms) | CCondition::Or(terms) => match terms.as_slice() {
+            [t] => decisive(c, detections, t, makes_true),
+            _ => Vec::new(),
+        },
+        CCondition::Not(inner) => decisive(c, detections, inner, !makes_true),
     }
 }
 

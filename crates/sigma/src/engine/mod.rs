@@ -87,19 +87,14 @@ impl RuleSet {
     /// Compiles `rules` (filters already applied).
     pub fn new(rules: Vec<Rule>) -> RuleSet {
         let compiled = Compiled::new(&rules);
-        let mut per_field: Vec<Vec<KeyId>> = vec![Vec::new(); compiled.fields.len()];
-        let mut keywords = Vec::new();
-        for (id, key) in compiled.keys.iter().enumerate().filter(|(_, k)| k.scanned) {
-            match key.field {
-                Some(f) => per_field[f as usize].push(id as KeyId),
-                None => keywords.push(id as KeyId),
-            }
-        }
         // Automata are independent per field: build them on every core, largest first so
         // that the biggest (command lines) does not come last. The keywords' scanner is one
         // more job (the last index).
-        let keywords_job = per_field.len();
-        per_field.push(keywords);
+        let keywords_job = compiled.fields.len();
+        let mut per_field: Vec<Vec<KeyId>> = vec![Vec::new(); keywords_job + 1];
+        for (id, key) in compiled.keys.iter().enumerate().filter(|(_, k)| k.scanned) {
+            per_field[key.field.map_or(keywords_job, |f| f as usize)].push(id as KeyId);
+        }
         let mut order: Vec<usize> = (0..per_field.len())
             .filter(|&f| !per_field[f].is_empty())
             .collect();
@@ -127,15 +122,11 @@ impl RuleSet {
                 .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
                 .collect()
         });
-        let mut scanners: Vec<Option<FieldScanner>> = (0..keywords_job).map(|_| None).collect();
-        let mut keywords = None;
+        let mut scanners: Vec<Option<FieldScanner>> = (0..per_field.len()).map(|_| None).collect();
         for (f, scanner) in built {
-            if f == keywords_job {
-                keywords = Some(scanner);
-            } else {
-                scanners[f] = Some(scanner);
-            }
+            scanners[f] = Some(scanner);
         }
+        let keywords = scanners.pop().flatten();
         let mut routes: Vec<Route> = Vec::new();
         for (index, rule) in rules.iter().enumerate() {
             let ls = &rule.logsource;
@@ -263,6 +254,20 @@ struct RouteView {
     always: Vec<u32>,
     /// Routed rules have keyword atoms: scan every field for them.
     keywords: bool,
+}
+
+impl RouteView {
+    /// The scan's answer for `atom` in this event (`bits`: the keys it found true), when the
+    /// scan decided it: its key is scanned and so is its field for this logsource.
+    fn scanned_answer(&self, set: &RuleSet, bits: &[u64], atom: AtomId) -> Option<bool> {
+        let atom = &set.compiled.atoms[atom as usize];
+        let key = atom.key?;
+        let field_scanned = match atom.field {
+            Some(f) => self.scanned[f as usize],
+            None => self.keywords,
+        };
+        (set.compiled.keys[key as usize].scanned && field_scanned).then(|| Hits::is_set(bits, key))
+    }
 }
 
 /// Routes cached before the cache is cleared (logsources are few; this bounds hostile input).
@@ -468,17 +473,10 @@ impl RuleMatcher {
         // An always-evaluated rule is skipped when the scan found one of its vetoes true
         // (their keys are scanned: they belong to an always-evaluated rule).
         for &rule in &view.always {
-            let vetoed = set.compiled.rules[rule as usize].vetoes.iter().any(|&a| {
-                let atom = &set.compiled.atoms[a as usize];
-                atom.key.is_some_and(|key| {
-                    set.compiled.keys[key as usize].scanned
-                        && match atom.field {
-                            Some(f) => view.scanned[f as usize],
-                            None => view.keywords,
-                        }
-                        && Hits::is_set(&self.bits, key)
-                })
-            });
+            let vetoed = set.compiled.rules[rule as usize]
+                .vetoes
+                .iter()
+                .any(|&a| view.scanned_answer(&set, &self.bits, a) == Some(true));
             if !vetoed {
                 self.candidates.push(rule);
             }
@@ -668,16 +666,10 @@ impl<'e> Ctx<'_, 'e> {
     }
 
     fn atom(&self, id: AtomId, value: &std::cell::OnceCell<Option<Value<'e>>>) -> bool {
-        let atom = &self.set.compiled.atoms[id as usize];
-        if let Some(key) = atom.key
-            && self.set.compiled.keys[key as usize].scanned
-            && match atom.field {
-                Some(f) => self.view.scanned[f as usize],
-                None => self.view.keywords,
-            }
-        {
-            return Hits::is_set(self.bits, key);
+        if let Some(answer) = self.view.scanned_answer(self.set, self.bits, id) {
+            return answer;
         }
+        let atom = &self.set.compiled.atoms[id as usize];
         let m = &atom.matcher;
         match atom.field {
             Some(f) => {
