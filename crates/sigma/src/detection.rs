@@ -5,6 +5,7 @@
 //! requires every value, otherwise any will do; `neq` negates the whole item.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -180,6 +181,8 @@ type CachePool = regex_automata::util::pool::Pool<
 
 /// The compiled forms of a [`SigmaRegex`].
 struct RegexEngine {
+    /// See [`SigmaRegex::witnesses`].
+    witnesses: Vec<String>,
     dfa: Option<regex_automata::hybrid::dfa::DFA>,
     pikevm: regex_automata::nfa::thompson::pikevm::PikeVM,
     caches: CachePool,
@@ -194,13 +197,19 @@ impl SigmaRegex {
     pub fn new(source: &str) -> Result<SigmaRegex, String> {
         use regex_automata::hybrid::dfa::DFA;
         use regex_automata::nfa::thompson::{self, pikevm::PikeVM};
+        // Parsed once, for the NFA and for the literals the engine scans for (the same
+        // syntax settings as `thompson::Compiler::build`: Unicode, UTF-8).
+        let hir = regex_syntax::Parser::new()
+            .parse(source)
+            .map_err(|e| e.to_string())?;
+        let witnesses = crate::literals::regex_witnesses(&hir);
         let nfa = thompson::Compiler::new()
             .configure(
                 thompson::Config::new()
                     .nfa_size_limit(Some(REGEX_NFA_LIMIT))
                     .which_captures(thompson::WhichCaptures::None),
             )
-            .build(source)
+            .build_from_hir(&hir)
             .map_err(|e| e.to_string())?;
         // `\b` is Unicode-aware: the lazy DFA handles it on ASCII and stops (quits) on other
         // bytes, where the PikeVM takes over.
@@ -223,6 +232,7 @@ impl SigmaRegex {
         Ok(SigmaRegex {
             source: source.to_owned(),
             engine: std::sync::Arc::new(RegexEngine {
+                witnesses,
                 dfa,
                 pikevm,
                 caches: CachePool::new(create),
@@ -246,6 +256,12 @@ impl SigmaRegex {
     /// The source, flags included.
     pub fn as_str(&self) -> &str {
         &self.source
+    }
+
+    /// Literals (folded) one of which every match contains; empty when there is no short
+    /// finite set. See `crate::literals`.
+    pub(crate) fn witnesses(&self) -> &[String] {
+        &self.engine.witnesses
     }
 }
 
@@ -280,8 +296,10 @@ pub enum RefMode {
 pub struct Item {
     /// The field, or `None` for keywords (anywhere in the event).
     pub field: Option<String>,
-    /// Per value, its alternatives.
-    pub values: Vec<Vec<Matcher>>,
+    /// Per value, its alternatives. Shared (`Arc`): the fast engine's compiled atoms hold
+    /// the same matchers, and copying thousands of patterns made compiling a rule set
+    /// mostly allocation.
+    pub values: Vec<Vec<Arc<Matcher>>>,
     /// `all`: every value must match.
     pub all: bool,
     /// `neq`: the item is negated.
@@ -519,16 +537,16 @@ pub(crate) fn compile_item(
 
     let mut compiled = Vec::with_capacity(values.len());
     for v in values {
-        let alternatives: Vec<Matcher> = if exists {
+        let alternatives: Vec<Arc<Matcher>> = if exists {
             let b = v
                 .as_bool()
                 .ok_or_else(|| err(Code::Value, "'exists' takes true or false"))?;
-            vec![Matcher::Exists(b)]
+            vec![Arc::new(Matcher::Exists(b))]
         } else if v.is_null() {
             if !modifiers.is_empty() {
                 return Err(err(Code::Value, "null cannot take modifiers"));
             }
-            vec![Matcher::Null]
+            vec![Arc::new(Matcher::Null)]
         } else if regex {
             let flags = if regex_flags.is_empty() {
                 String::new()
@@ -537,11 +555,11 @@ pub(crate) fn compile_item(
             };
             let re = SigmaRegex::new(&format!("{flags}{}", v.text))
                 .map_err(|e| err(Code::Value, format!("invalid regular expression: {e}")))?;
-            vec![Matcher::Regex(re)]
+            vec![Arc::new(Matcher::Regex(re))]
         } else if cidr {
             let (network, prefix) = parse_cidr(&v.text)
                 .ok_or_else(|| err(Code::Value, format!("invalid CIDR {:?}", v.text)))?;
-            vec![Matcher::Cidr { network, prefix }]
+            vec![Arc::new(Matcher::Cidr { network, prefix })]
         } else if let Some(part) = date_part {
             let value = v.text.trim().parse::<i64>().map_err(|_| {
                 err(
@@ -549,18 +567,18 @@ pub(crate) fn compile_item(
                     format!("date part '{:?}' needs a whole number", part),
                 )
             })?;
-            vec![Matcher::DatePart {
+            vec![Arc::new(Matcher::DatePart {
                 part,
                 op: compare,
                 value,
-            }]
+            })]
         } else if let Some(op) = compare {
             let n = v
                 .text
                 .trim()
                 .parse::<f64>()
                 .map_err(|_| err(Code::Value, format!("'{:?}' needs a number", op)))?;
-            vec![Matcher::Compare(op, n)]
+            vec![Arc::new(Matcher::Compare(op, n))]
         } else if fieldref {
             let mode = match (contains, starts, ends) {
                 (true, _, _) => RefMode::Contains,
@@ -568,11 +586,11 @@ pub(crate) fn compile_item(
                 (_, _, true) => RefMode::EndsWith,
                 _ => RefMode::Equal,
             };
-            vec![Matcher::FieldRef {
+            vec![Arc::new(Matcher::FieldRef {
                 field: v.text.clone(),
                 mode,
                 cased,
-            }]
+            })]
         } else {
             let texts = if expand {
                 placeholders
@@ -670,7 +688,7 @@ pub(crate) fn compile_item(
                 } else {
                     s.map_text(|t| fold(t).into_owned())
                 };
-                alternatives.push(Matcher::Glob { pattern, cased });
+                alternatives.push(Arc::new(Matcher::Glob { pattern, cased }));
             }
             alternatives
         };
@@ -705,7 +723,7 @@ mod tests {
         let item = compile_item("x|expand|startswith", &[&s("%Admins%")], &p).unwrap();
         assert_eq!(item.values.len(), 1);
         assert_eq!(item.values[0].len(), 2);
-        let Matcher::Glob { pattern, .. } = &item.values[0][1] else {
+        let Matcher::Glob { pattern, .. } = &*item.values[0][1] else {
             panic!()
         };
         assert!(pattern.matches("ws-2abc"));
@@ -743,7 +761,7 @@ mod tests {
             compile_item_with("CommandLine|wide|base64offset|contains", &[&s("ping")]).unwrap();
         assert_eq!(item.values[0].len(), 3);
         let item = compile_item_with("Image|endswith", &[&s("\\CMD.exe")]).unwrap();
-        let Matcher::Glob { pattern, cased } = &item.values[0][0] else {
+        let Matcher::Glob { pattern, cased } = &*item.values[0][0] else {
             panic!()
         };
         assert!(!cased);

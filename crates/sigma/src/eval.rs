@@ -168,7 +168,7 @@ fn detection_holds(d: &Detection, event: &Event) -> bool {
 }
 
 fn item_holds(item: &Item, event: &Event) -> bool {
-    let value_holds = |alternatives: &Vec<Matcher>| match &item.field {
+    let value_holds = |alternatives: &Vec<std::sync::Arc<Matcher>>| match &item.field {
         Some(field) => {
             let value = crate::mapping::field(event, field);
             alternatives.iter().any(|m| matcher_holds(m, value, event))

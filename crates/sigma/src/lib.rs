@@ -18,6 +18,7 @@ pub mod engine;
 pub mod error;
 pub mod eval;
 pub mod filter;
+mod literals;
 pub mod mapping;
 pub mod placeholder;
 pub mod rule;

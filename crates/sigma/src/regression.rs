@@ -322,7 +322,7 @@ fn regexes_agree_with_the_meta_engine() {
         };
         for item in items {
             for m in item.values.iter().flatten() {
-                if let Matcher::Regex(re) = m {
+                if let Matcher::Regex(re) = &**m {
                     out.push(re);
                 }
             }

@@ -3,6 +3,8 @@
 //! fire (its *triggers*): a rule is a candidate for an event only when one of its triggers
 //! is true, unless no such set exists (then it is evaluated on every routed event).
 
+use std::sync::Arc;
+
 use rustc_hash::FxHashMap;
 use vigie_event::FieldId;
 
@@ -23,9 +25,7 @@ pub(super) type KeyId = u32;
 pub(super) struct Key {
     /// Index into [`Compiled::fields`]; `None` for keywords.
     pub(super) field: Option<u32>,
-    pub(super) matcher: Matcher,
-    /// For a regular expression, literals (folded) one of which any match contains.
-    pub(super) regex_witnesses: Vec<String>,
+    pub(super) matcher: Arc<Matcher>,
     /// Rules whose trigger clauses the key satisfies when true (one bit per clause).
     pub(super) triggers: Vec<(u32, u8)>,
     /// Rules that read the key at all.
@@ -52,11 +52,9 @@ pub(super) struct FieldRef {
 pub(super) struct Atom {
     /// Index into [`Compiled::fields`]; `None` for keywords.
     pub(super) field: Option<u32>,
-    pub(super) matcher: Matcher,
+    pub(super) matcher: Arc<Matcher>,
     /// Its truth comes from the per-field scan (exact table or automaton), never evaluated.
     pub(super) indexed: bool,
-    /// For a regular expression, literals (folded) one of which any match contains.
-    pub(super) regex_witnesses: Vec<String>,
     /// The rule it belongs to.
     pub(super) rule: u32,
     /// The trigger clauses of its rule it belongs to (one bit per clause).
@@ -121,7 +119,7 @@ enum Signature<'a> {
 /// Whether the per-field scan can decide a matcher exactly: wildcard patterns with at least
 /// one literal piece (patterns of wildcards alone match by length and are evaluated), and
 /// regular expressions with literal witnesses.
-fn indexable(m: &Matcher, regex_witnesses: &[String]) -> bool {
+fn indexable(m: &Matcher) -> bool {
     match m {
         Matcher::Glob { pattern, .. } => {
             pattern.pieces().is_empty()
@@ -130,69 +128,8 @@ fn indexable(m: &Matcher, regex_witnesses: &[String]) -> bool {
                     .iter()
                     .any(|p| matches!(p, Piece::Text(t) if !t.is_empty()))
         }
-        Matcher::Regex(_) => !regex_witnesses.is_empty(),
+        Matcher::Regex(re) => !re.witnesses().is_empty(),
         _ => false,
-    }
-}
-
-/// Literals one of which every match of `re` contains, folded to lower case; empty when
-/// there is no short finite set (then the regex is evaluated, not scanned for).
-///
-/// Any match starts with one of the regex's literal prefixes (or ends with one of its
-/// suffixes) when that set is finite and has no empty literal; folding is a character-wise
-/// map, so the folded text contains the folded literal whenever the raw text contains the
-/// literal — for case-sensitive and case-insensitive expressions alike. When neither set is
-/// usable, a literal every match contains somewhere ([`inner_literal`]) is the witness.
-pub(super) fn regex_witnesses(re: &crate::detection::SigmaRegex) -> Vec<String> {
-    use regex_syntax::hir::literal::{ExtractKind, Extractor};
-    let Ok(hir) = regex_syntax::Parser::new().parse(re.as_str()) else {
-        return Vec::new();
-    };
-    let mut best: Vec<String> = Vec::new();
-    let mut best_len = 0;
-    for kind in [ExtractKind::Prefix, ExtractKind::Suffix] {
-        let seq = Extractor::new().kind(kind).extract(&hir);
-        let Some(literals) = seq.literals() else {
-            continue;
-        };
-        let mut folded: Vec<String> = Vec::new();
-        let mut ok = !literals.is_empty();
-        for l in literals {
-            match std::str::from_utf8(l.as_bytes()) {
-                Ok(t) if !t.is_empty() => folded.push(crate::value::fold(t).into_owned()),
-                _ => ok = false,
-            }
-        }
-        folded.sort();
-        folded.dedup();
-        let shortest = folded.iter().map(String::len).min().unwrap_or(0);
-        if ok && folded.len() <= 64 && shortest > best_len {
-            best_len = shortest;
-            best = folded;
-        }
-    }
-    if let Some(inner) = inner_literal(&hir)
-        && let Ok(text) = std::str::from_utf8(&inner)
-    {
-        let folded = crate::value::fold(text).into_owned();
-        if folded.len() > best_len {
-            best = vec![folded];
-        }
-    }
-    best
-}
-
-/// The longest literal that every match of `hir` contains: a literal, the longest required
-/// literal of a concatenation's parts, of a group, or of a repetition taken at least once.
-/// (`\w+`(?:\w+|-|.)`` has no finite prefix or suffix set, but every match holds a backtick.)
-fn inner_literal(hir: &regex_syntax::hir::Hir) -> Option<Vec<u8>> {
-    use regex_syntax::hir::HirKind;
-    match hir.kind() {
-        HirKind::Literal(l) => Some(l.0.to_vec()),
-        HirKind::Capture(c) => inner_literal(&c.sub),
-        HirKind::Repetition(r) if r.min >= 1 => inner_literal(&r.sub),
-        HirKind::Concat(parts) => parts.iter().filter_map(inner_literal).max_by_key(Vec::len),
-        _ => None,
     }
 }
 
@@ -244,7 +181,7 @@ impl Compiled {
         let mut first_atom: Vec<usize> = Vec::new();
         let mut assigned: Vec<Option<KeyId>> = Vec::with_capacity(self.atoms.len());
         for (index, atom) in self.atoms.iter().enumerate() {
-            let signature = match &atom.matcher {
+            let signature = match &*atom.matcher {
                 Matcher::Glob { pattern, cased } if atom.indexed => {
                     Signature::Glob(atom.field, pattern, *cased)
                 }
@@ -268,7 +205,6 @@ impl Compiled {
                 Key {
                     field: atom.field,
                     matcher: atom.matcher.clone(),
-                    regex_witnesses: std::mem::take(&mut atom.regex_witnesses),
                     triggers: Vec::new(),
                     rules: Vec::new(),
                     scanned: false,
@@ -278,7 +214,6 @@ impl Compiled {
         for (atom, id) in self.atoms.iter_mut().zip(assigned) {
             let Some(id) = id else { continue };
             atom.key = Some(id);
-            atom.regex_witnesses = Vec::new();
             let key = &mut self.keys[id as usize];
             if key.rules.last() != Some(&atom.rule) {
                 key.rules.push(atom.rule);
@@ -336,14 +271,9 @@ impl Builder<'_> {
                     .iter()
                     .map(|m| {
                         let id = self.c.atoms.len() as AtomId;
-                        let regex_witnesses = match m {
-                            Matcher::Regex(re) => regex_witnesses(re),
-                            _ => Vec::new(),
-                        };
                         self.c.atoms.push(Atom {
                             field,
-                            indexed: indexable(m, &regex_witnesses),
-                            regex_witnesses,
+                            indexed: indexable(m),
                             matcher: m.clone(),
                             rule: self.rule,
                             trigger: 0,
@@ -407,9 +337,12 @@ fn compile_condition(c: &Condition, rule: &Rule) -> CCondition {
 /// Estimated share of events on which an atom is true: exact small numbers (EventIDs) are
 /// common, long literals rare.
 fn frequency(atom: &Atom) -> f64 {
-    let Matcher::Glob { pattern, .. } = &atom.matcher else {
-        return atom
-            .regex_witnesses
+    let Matcher::Glob { pattern, .. } = &*atom.matcher else {
+        let Matcher::Regex(re) = &*atom.matcher else {
+            return 1.0;
+        };
+        return re
+            .witnesses()
             .iter()
             .map(|w| 1.0 / ((1 + w.len()) * (1 + w.len())) as f64)
             .sum();
@@ -442,21 +375,26 @@ type Triggers = Option<Vec<Clause>>;
 /// are together rare.
 pub(super) const MAX_CLAUSES: usize = 2;
 
-fn atom_clause(atom: AtomId, frequency: f64) -> Triggers {
-    Some(vec![(vec![atom], frequency)])
-}
-
 /// A node true only when one of `sets` is: each set's rarest clause is implied by its node,
 /// so their union is implied by the disjunction.
 fn union(sets: impl Iterator<Item = Triggers>) -> Triggers {
-    let mut out: Clause = (Vec::new(), 0.0);
+    // The first set's vectors carry the result (no allocation for a lone branch).
+    let mut out: Option<Vec<Clause>> = None;
     for set in sets {
         let mut clauses = set?;
-        let (atoms, f) = clauses.swap_remove(0);
-        out.0.extend(atoms);
-        out.1 += f;
+        match &mut out {
+            None => {
+                clauses.truncate(1);
+                out = Some(clauses);
+            }
+            Some(acc) => {
+                let (atoms, f) = clauses.swap_remove(0);
+                acc[0].0.extend(atoms);
+                acc[0].1 += f;
+            }
+        }
     }
-    Some(vec![out])
+    Some(out.unwrap_or_else(|| vec![(Vec::new(), 0.0)]))
 }
 
 /// A node true only when all of `sets` are: every clause of every set is implied; keep the
@@ -510,14 +448,16 @@ fn analyse_item(c: &Compiled, item: &CItem, positive: bool) -> Triggers {
         if !positive {
             return None;
         }
-        union(alternatives.iter().map(|&a| {
+        // The union of its alternatives' atoms, built at once.
+        let mut f = 0.0;
+        for &a in alternatives {
             let atom = &c.atoms[a as usize];
-            if atom.indexed {
-                atom_clause(a, frequency(atom))
-            } else {
-                None
+            if !atom.indexed {
+                return None;
             }
-        }))
+            f += frequency(atom);
+        }
+        Some(vec![(alternatives.clone(), f)])
     };
     match (item.all, positive) {
         (false, true) => union(item.values.iter().map(value)),
@@ -613,24 +553,6 @@ mod tests {
     }
 
     #[test]
-    fn regex_witnesses_are_folded_prefixes_or_suffixes() {
-        let w = |re: &str| regex_witnesses(&crate::detection::SigmaRegex::new(re).unwrap());
-        // Case variants multiply: the extractor stops at a prefix it can still enumerate.
-        assert_eq!(w("(?i)Invoke-Mimikatz"), ["invoke-m"]);
-        assert_eq!(w("Invoke-Mimikatz"), ["invoke-mimikatz"]);
-        assert_eq!(w("(cmd|PowerShell)\\.exe"), ["cmd.exe", "powershell.exe"]);
-        assert_eq!(w("[a-z]+\\.ps1$"), [".ps1"]);
-        assert!(w("\\w+").is_empty());
-        assert!(w("a|").is_empty());
-        // No finite prefix or suffix set: a literal every match holds.
-        assert_eq!(w("\\w+`(?:\\w+|-|.)`[\\w+|\\s]"), ["`"]);
-        assert_eq!(w("[a-z]+(?:Abc)+\\d*x?"), ["abc"]);
-        assert_eq!(w("\\d+ (?:Invoke|x)-Foo\\s+\\w+"), ["-foo"]);
-        assert!(w("\\w+(?:ab)?\\d+").is_empty());
-        assert!(w("\\w+(?:ab|cd)\\d+").is_empty());
-    }
-
-    #[test]
     fn vetoes_are_atoms_that_make_the_condition_false() {
         let vetoes = |detection: &str| -> Vec<String> {
             let c = compiled(detection);
@@ -638,7 +560,7 @@ mod tests {
             c.rules[0]
                 .vetoes
                 .iter()
-                .map(|&a| match &c.atoms[a as usize].matcher {
+                .map(|&a| match &*c.atoms[a as usize].matcher {
                     Matcher::Glob { pattern, .. } => pattern
                         .pieces()
                         .iter()

@@ -810,6 +810,39 @@ mod tests {
     }
 
     #[test]
+    fn long_literals_witnessed_by_their_first_bytes_are_checked_whole() {
+        // Longer than the automaton's witnesses: only their first bytes are scanned for.
+        let set = set(&[
+            "  s:\n    Hashes|contains: 'IMPHASH=1B1A3F43BF37B5BFE60751F2EE2F326E'\n  condition: s",
+            "  s:\n    Hashes|startswith: 'SHA1=0123456789ABCDEF0123'\n  condition: s",
+            "  s:\n    Hashes|endswith: 'IMPHASH=1B1A3F43BF37B5BFE60751F2EE2F326E'\n  condition: s",
+            "  s:\n    Hashes|re: 'IMPHASH=1B1A3F43BF37B5BFE607[0-9]+'\n  condition: s",
+        ]);
+        let mut m = set.matcher();
+        let hashes = |h: &str| event(&format!(r#"{{"Hashes":"{h}"}}"#));
+        assert_eq!(
+            m.matches(&hashes(
+                "SHA1=0123456789ABCDEF0123,IMPHASH=1B1A3F43BF37B5BFE60751F2EE2F326E"
+            )),
+            [0, 1, 2, 3]
+        );
+        // The first bytes occur, the rest differs: nothing.
+        assert!(
+            m.matches(&hashes(
+                "SHA1=0123456789ABCDEF0999,IMPHASH=1B1A3F43BF37B5BFE6X751F2EE2F326E"
+            ))
+            .is_empty()
+        );
+        // In the middle, not at the end; a prefix occurring twice, the second time whole.
+        assert_eq!(
+            m.matches(&hashes(
+                "IMPHASH=1B1A3F43BFFF,IMPHASH=1B1A3F43BF37B5BFE60751F2EE2F326E,MD5=00"
+            )),
+            [0, 3]
+        );
+    }
+
+    #[test]
     fn negations_and_lazy_atoms() {
         let set = set(&[
             "  s:\n    Image|endswith: '\\cmd.exe'\n  f:\n    User: admin\n  condition: s and not f",

@@ -7,7 +7,7 @@
 //! witnesses of a field go into one Aho-Corasick automaton (overlapping matches, so every
 //! pattern that occurs is reported), so the cost of a field is one pass over its text,
 //! whatever the number of rules. Regular expressions join the same automaton through their
-//! literal witnesses (see `compile::regex_witnesses`) and run only when one occurs.
+//! literal witnesses (see `crate::literals`) and run only when one occurs.
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use rustc_hash::FxHashMap;
@@ -19,6 +19,15 @@ use crate::value::{Piece, SigmaString};
 /// Pattern sets up to this size are compiled to a DFA (see [`Scanner::build`]).
 const DFA_MAX_PATTERNS: usize = 500;
 
+/// Longest witness, in bytes: a longer literal is witnessed by its first `MAX_WITNESS` bytes,
+/// and where they occur the rest of the literal is compared in place. Any part of a literal
+/// a match needs is needed too, so nothing is missed; what it buys is the automaton's size.
+/// Hash values (`Hashes|contains: 'IMPHASH=…'`, thousands of 36–71-byte literals that share
+/// nothing past their prefix) made one trie state per byte: building the `Hashes` automaton
+/// took longer than any other (50–80 ms), on the critical path of compiling; now 15–25 ms.
+/// The first 16 bytes of a hash literal still single it out.
+const MAX_WITNESS: usize = 16;
+
 /// Where a witness must sit for its atom to be true.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Anchor {
@@ -29,6 +38,11 @@ enum Anchor {
     Verify,
     /// A literal of a regular expression occurs: run the expression on the raw text.
     Regex,
+    /// The witness is the first bytes of a longer literal ([`Scanner::long`]), anywhere,
+    /// at the start or at the end: the literal must continue from where the witness starts.
+    LongAnywhere(u32),
+    LongStart(u32),
+    LongEnd(u32),
 }
 
 /// What a scanner is built from.
@@ -46,6 +60,8 @@ pub(super) struct Scanner {
     witnessed: Vec<Vec<(KeyId, Anchor)>>,
     /// Byte length of each automaton pattern.
     witness_lens: Vec<usize>,
+    /// The literals of the `Long*` anchors.
+    long: Vec<Box<str>>,
 }
 
 /// The two scanners of a field: folded (case-insensitive atoms) and raw (`cased`).
@@ -97,11 +113,13 @@ impl Scanner {
         let mut pattern_ids: FxHashMap<&str, usize> = FxHashMap::default();
         let mut patterns: Vec<&str> = Vec::new();
         let mut witnessed: Vec<Vec<(KeyId, Anchor)>> = Vec::new();
+        let mut long: Vec<Box<str>> = Vec::new();
         for (atom, entry) in atoms {
             let atom = *atom;
             let pattern = match entry {
                 Entry::Glob(pattern) => pattern,
                 Entry::RegexWitness(w) => {
+                    let w = &w[..w.floor_char_boundary(MAX_WITNESS)];
                     let id = *pattern_ids.entry(w).or_insert_with(|| {
                         patterns.push(w);
                         witnessed.push(Vec::new());
@@ -135,6 +153,24 @@ impl Scanner {
                     (longest, Anchor::Verify)
                 }
             };
+            // A long literal is witnessed by its first bytes, and the rest is then compared
+            // in place (a pattern of several pieces is checked whole): see `MAX_WITNESS`.
+            let (witness, anchor) = if witness.len() > MAX_WITNESS {
+                let head = &witness[..witness.floor_char_boundary(MAX_WITNESS)];
+                let l = long.len() as u32;
+                let anchor = match anchor {
+                    Anchor::Anywhere => Anchor::LongAnywhere(l),
+                    Anchor::Start => Anchor::LongStart(l),
+                    Anchor::End => Anchor::LongEnd(l),
+                    _ => Anchor::Verify,
+                };
+                if anchor != Anchor::Verify {
+                    long.push(witness.into());
+                }
+                (head, anchor)
+            } else {
+                (witness, anchor)
+            };
             let id = *pattern_ids.entry(witness).or_insert_with(|| {
                 patterns.push(witness);
                 witnessed.push(Vec::new());
@@ -164,6 +200,7 @@ impl Scanner {
             witness_lens: patterns.iter().map(|p| p.len()).collect(),
             automaton,
             witnessed,
+            long,
         }
     }
 
@@ -187,6 +224,15 @@ impl Scanner {
                     Anchor::Anywhere => true,
                     Anchor::Start => m.start() == 0,
                     Anchor::End => m.end() == text.len(),
+                    Anchor::LongAnywhere(l) => {
+                        text.as_bytes()[m.start()..].starts_with(self.long[l as usize].as_bytes())
+                    }
+                    Anchor::LongStart(l) => {
+                        m.start() == 0 && text.starts_with(&*self.long[l as usize])
+                    }
+                    Anchor::LongEnd(l) => {
+                        text.as_bytes()[m.start()..] == *self.long[l as usize].as_bytes()
+                    }
                     Anchor::Verify | Anchor::Regex => {
                         // Checked once per text (several witnesses may occur). Not skipped
                         // when another text already made the key true: the answer for this
@@ -195,7 +241,7 @@ impl Scanner {
                             continue;
                         }
                         hits.checked[atom as usize] = hits.text_generation;
-                        match &keys[atom as usize].matcher {
+                        match &*keys[atom as usize].matcher {
                             Matcher::Glob { pattern, .. } => pattern.matches(text),
                             Matcher::Regex(re) => re.is_match(raw),
                             _ => false,
@@ -217,14 +263,14 @@ impl FieldScanner {
         let mut cased = Vec::new();
         for &id in ids {
             let atom = &keys[id as usize];
-            match &atom.matcher {
+            match &*atom.matcher {
                 Matcher::Glob {
                     pattern,
                     cased: true,
                 } => cased.push((id, Entry::Glob(pattern))),
                 Matcher::Glob { pattern, .. } => folded.push((id, Entry::Glob(pattern))),
-                Matcher::Regex(_) => folded.extend(
-                    atom.regex_witnesses
+                Matcher::Regex(re) => folded.extend(
+                    re.witnesses()
                         .iter()
                         .map(|w| (id, Entry::RegexWitness(w.as_str()))),
                 ),
