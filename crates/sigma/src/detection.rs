@@ -10,7 +10,7 @@ use std::sync::Arc;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
-use crate::value::{Piece, SigmaString, fold};
+use crate::value::{Piece, SigmaString};
 use crate::yaml::Scalar;
 
 /// A compiled comparison against one event value.
@@ -203,6 +203,8 @@ impl SigmaRegex {
             .parse(source)
             .map_err(|e| e.to_string())?;
         let witnesses = crate::literals::regex_witnesses(&hir);
+        // Only whether it matches is ever asked: its NFA is built for that question.
+        let hir = crate::literals::for_existence(hir);
         let nfa = thompson::Compiler::new()
             .configure(
                 thompson::Config::new()
@@ -683,11 +685,10 @@ pub(crate) fn compile_item(
                 } else if ends {
                     s.prepend_any();
                 }
-                let pattern = if cased {
-                    s
-                } else {
-                    s.map_text(|t| fold(t).into_owned())
-                };
+                if !cased {
+                    s.fold_text();
+                }
+                let pattern = s;
                 alternatives.push(Arc::new(Matcher::Glob { pattern, cased }));
             }
             alternatives

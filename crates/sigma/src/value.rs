@@ -27,22 +27,31 @@ pub struct SigmaString {
 impl SigmaString {
     /// Parses a rule value with the Sigma escape rules.
     pub fn parse(text: &str) -> SigmaString {
+        // Literal runs between special characters are copied whole (the three special
+        // characters are ASCII, so every cut is on a character boundary).
         let mut s = SigmaString::default();
-        let mut chars = text.chars().peekable();
-        while let Some(c) = chars.next() {
-            match c {
-                '\\' => match chars.peek() {
-                    Some(&next @ ('*' | '?' | '\\')) => {
-                        chars.next();
-                        s.push_char(next);
+        let bytes = text.as_bytes();
+        let mut i = 0;
+        while let Some(off) = bytes[i..]
+            .iter()
+            .position(|&b| matches!(b, b'\\' | b'*' | b'?'))
+        {
+            let at = i + off;
+            s.push_text(&text[i..at]);
+            i = at + 1;
+            match bytes[at] {
+                b'\\' => match bytes.get(at + 1) {
+                    Some(b'*' | b'?' | b'\\') => {
+                        s.push_text(&text[at + 1..at + 2]);
+                        i = at + 2;
                     }
-                    _ => s.push_char('\\'),
+                    _ => s.push_text("\\"),
                 },
-                '*' => s.pieces.push(Piece::AnyRun),
-                '?' => s.pieces.push(Piece::AnyOne),
-                other => s.push_char(other),
+                b'*' => s.pieces.push(Piece::AnyRun),
+                _ => s.pieces.push(Piece::AnyOne),
             }
         }
+        s.push_text(&text[i..]);
         s
     }
 
@@ -55,10 +64,13 @@ impl SigmaString {
         s
     }
 
-    fn push_char(&mut self, c: char) {
+    fn push_text(&mut self, text: &str) {
+        if text.is_empty() {
+            return;
+        }
         match self.pieces.last_mut() {
-            Some(Piece::Text(t)) => t.push(c),
-            _ => self.pieces.push(Piece::Text(c.to_string())),
+            Some(Piece::Text(t)) => t.push_str(text),
+            _ => self.pieces.push(Piece::Text(text.to_owned())),
         }
     }
 
@@ -113,6 +125,18 @@ impl SigmaString {
                     other => other.clone(),
                 })
                 .collect(),
+        }
+    }
+
+    /// Folds every literal piece to lower case in place (case-insensitive patterns); a
+    /// piece that folding leaves unchanged is not copied.
+    pub fn fold_text(&mut self) {
+        for piece in &mut self.pieces {
+            if let Piece::Text(t) = piece
+                && let Cow::Owned(folded) = fold(t)
+            {
+                *t = folded;
+            }
         }
     }
 
