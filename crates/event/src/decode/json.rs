@@ -106,6 +106,8 @@ struct Parser<'a> {
     scratch: String,
     /// Unescaped text of array elements.
     element_text: String,
+    /// The id of `path`, when already interned for the scalar about to be stored.
+    path_id: Option<FieldId>,
 }
 
 impl Decoder {
@@ -254,6 +256,7 @@ impl<'a> Parser<'a> {
             path,
             scratch,
             element_text,
+            path_id: None,
         }
     }
 
@@ -510,6 +513,9 @@ impl<'a> Parser<'a> {
     }
 
     fn field_id(&mut self) -> Result<FieldId, DecodeError> {
+        if let Some(id) = self.path_id.take() {
+            return Ok(id);
+        }
         let path = if self.path.is_empty() {
             "_"
         } else {
@@ -803,16 +809,21 @@ impl<'a> Parser<'a> {
                 _ => {
                     push_name(&mut p.path, key);
                     if data {
-                        let collides = p
-                            .decoder
-                            .intern(&p.path)
-                            .is_ok_and(|id| p.fields.get(id).is_some());
-                        if collides {
-                            p.path.insert(0, '.');
-                            p.path.insert_str(0, section);
+                        match p.decoder.intern(&p.path) {
+                            Ok(id) if p.fields.get(id).is_some() => {
+                                p.path.insert(0, '.');
+                                p.path.insert_str(0, section);
+                            }
+                            // A scalar stores under this id: not interned twice.
+                            Ok(id) if !matches!(p.peek(), Some(b'{' | b'[')) => {
+                                p.path_id = Some(id);
+                            }
+                            _ => {}
                         }
                     }
-                    p.value(Naming::Xml, 3)
+                    let result = p.value(Naming::Xml, 3);
+                    p.path_id = None;
+                    result
                 }
             }
         })
