@@ -8,7 +8,7 @@ seconds=${1:-300}
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(json json_differential evtx syslog framing cef leef sigma_rule correlation yaml query)
+  targets=(json json_differential evtx syslog framing cef leef sigma_rule correlation yaml query regex_existence)
 fi
 status=0
 # The EVTX corpus (whole files, mostly empty chunk space) is kept compressed in git.
