@@ -688,8 +688,7 @@ pub(crate) fn compile_item(
                 if !cased {
                     s.fold_text();
                 }
-                let pattern = s;
-                alternatives.push(Arc::new(Matcher::Glob { pattern, cased }));
+                alternatives.push(Arc::new(Matcher::Glob { pattern: s, cased }));
             }
             alternatives
         };

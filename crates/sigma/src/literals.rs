@@ -74,9 +74,6 @@ fn inner_literal(hir: &Hir) -> Option<Vec<u8>> {
 /// `-k\s\w`: its NFA had 64 copies of the Unicode word class and took 34 ms to build, half
 /// the time of all 153 regexes of the set.
 pub(crate) fn for_existence(hir: Hir) -> Hir {
-    if droppable(&hir) {
-        return Hir::empty();
-    }
     trim(trim(hir, End::Last), End::First)
 }
 
@@ -91,18 +88,21 @@ fn droppable(hir: &Hir) -> bool {
     hir.properties().minimum_len() == Some(0) && hir.properties().look_set().is_empty()
 }
 
+/// `hir`, which sits at the `end` of what is matched, reduced (see [`for_existence`]).
 fn trim(hir: Hir, end: End) -> Hir {
     use regex_syntax::hir::{HirKind, Repetition};
+    if droppable(&hir) {
+        return Hir::empty();
+    }
     match hir.into_kind() {
         HirKind::Concat(mut parts) => {
-            match end {
+            // Droppable parts at this end go, then the part left at the end is reduced.
+            let edge = match end {
                 End::Last => {
                     while parts.last().is_some_and(droppable) {
                         parts.pop();
                     }
-                    if let Some(last) = parts.pop() {
-                        parts.push(trim(last, end));
-                    }
+                    parts.last_mut()
                 }
                 End::First => {
                     let keep = parts
@@ -110,27 +110,18 @@ fn trim(hir: Hir, end: End) -> Hir {
                         .position(|p| !droppable(p))
                         .unwrap_or(parts.len());
                     parts.drain(..keep);
-                    if !parts.is_empty() {
-                        let first = parts.remove(0);
-                        parts.insert(0, trim(first, end));
-                    }
+                    parts.first_mut()
                 }
+            };
+            if let Some(part) = edge {
+                *part = trim(std::mem::replace(part, Hir::empty()), end);
             }
             Hir::concat(parts)
         }
         HirKind::Capture(c) => trim(*c.sub, end),
-        HirKind::Alternation(branches) => Hir::alternation(
-            branches
-                .into_iter()
-                .map(|b| {
-                    if droppable(&b) {
-                        Hir::empty()
-                    } else {
-                        trim(b, end)
-                    }
-                })
-                .collect(),
-        ),
+        HirKind::Alternation(branches) => {
+            Hir::alternation(branches.into_iter().map(|b| trim(b, end)).collect())
+        }
         HirKind::Repetition(r) if r.min >= 1 && r.max != Some(r.min) => {
             Hir::repetition(Repetition {
                 min: r.min,

@@ -302,10 +302,11 @@ fn write_cut(out: &mut Vec<u8>, text: &str, width: usize, clean: bool) -> usize 
         out.extend_from_slice("…".as_bytes());
         return keep + 1;
     }
-    let fits = text.chars().count() <= width;
+    let count = text.chars().count();
+    let fits = count <= width;
     if fits && !clean {
         out.extend_from_slice(text.as_bytes());
-        return text.chars().count();
+        return count;
     }
     let take = if fits {
         usize::MAX

@@ -150,9 +150,26 @@ impl Report {
 /// Read windows of the spill file (see [`WINDOW_BYTES`]).
 #[derive(Default)]
 struct Windows {
-    /// Job, file offset, bytes, last use.
-    kept: Vec<(u32, u64, Vec<u8>, u64)>,
+    kept: Vec<Window>,
+    /// Lines read so far: the time of a window's last use.
     clock: u64,
+}
+
+/// Bytes of the spill file read at once for one job's lines.
+struct Window {
+    job: u32,
+    /// Where `data` starts in the file.
+    at: u64,
+    data: Vec<u8>,
+    last_used: u64,
+}
+
+impl Window {
+    fn covers(&self, job: u32, offset: u64, len: usize) -> bool {
+        self.job == job
+            && self.at <= offset
+            && offset + len as u64 <= self.at + self.data.len() as u64
+    }
 }
 
 impl Windows {
@@ -167,10 +184,7 @@ impl Windows {
         block_end: u64,
     ) -> io::Result<&[u8]> {
         self.clock += 1;
-        let covers = |&(j, at, ref data, _): &(u32, u64, Vec<u8>, u64)| {
-            j == job && at <= offset && offset + len as u64 <= at + data.len() as u64
-        };
-        let index = match self.kept.iter().position(covers) {
+        let index = match self.kept.iter().position(|w| w.covers(job, offset, len)) {
             Some(i) => i,
             None => {
                 let size = (block_end - offset)
@@ -179,9 +193,14 @@ impl Windows {
                 let mut data = vec![0; size];
                 file.seek(SeekFrom::Start(offset))?;
                 file.read_exact(&mut data)?;
-                let window = (job, offset, data, 0);
+                let window = Window {
+                    job,
+                    at: offset,
+                    data,
+                    last_used: 0,
+                };
                 // The job's old window, else a free place, else the least recently used.
-                match self.kept.iter().position(|w| w.0 == job) {
+                match self.kept.iter().position(|w| w.job == job) {
                     Some(i) => {
                         self.kept[i] = window;
                         i
@@ -192,7 +211,7 @@ impl Windows {
                     }
                     None => {
                         let i = (0..self.kept.len())
-                            .min_by_key(|&i| self.kept[i].3)
+                            .min_by_key(|&i| self.kept[i].last_used)
                             .unwrap_or(0);
                         self.kept[i] = window;
                         i
@@ -201,9 +220,9 @@ impl Windows {
             }
         };
         let window = &mut self.kept[index];
-        window.3 = self.clock;
-        let from = (offset - window.1) as usize;
-        Ok(&window.2[from..from + len])
+        window.last_used = self.clock;
+        let from = (offset - window.at) as usize;
+        Ok(&window.data[from..from + len])
     }
 }
 

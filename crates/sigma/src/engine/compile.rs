@@ -337,15 +337,16 @@ fn compile_condition(c: &Condition, rule: &Rule) -> CCondition {
 /// Estimated share of events on which an atom is true: exact small numbers (EventIDs) are
 /// common, long literals rare.
 fn frequency(atom: &Atom) -> f64 {
-    let Matcher::Glob { pattern, .. } = &*atom.matcher else {
-        let Matcher::Regex(re) = &*atom.matcher else {
-            return 1.0;
-        };
-        return re
-            .witnesses()
-            .iter()
-            .map(|w| 1.0 / ((1 + w.len()) * (1 + w.len())) as f64)
-            .sum();
+    let pattern = match &*atom.matcher {
+        Matcher::Glob { pattern, .. } => pattern,
+        Matcher::Regex(re) => {
+            return re
+                .witnesses()
+                .iter()
+                .map(|w| 1.0 / ((1 + w.len()) * (1 + w.len())) as f64)
+                .sum();
+        }
+        _ => return 1.0,
     };
     let literal: usize = pattern
         .pieces()

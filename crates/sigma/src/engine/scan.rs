@@ -38,11 +38,10 @@ enum Anchor {
     Verify,
     /// A literal of a regular expression occurs: run the expression on the raw text.
     Regex,
-    /// The witness is the first bytes of a longer literal ([`Scanner::long`]), anywhere,
-    /// at the start or at the end: the literal must continue from where the witness starts.
-    LongAnywhere(u32),
-    LongStart(u32),
-    LongEnd(u32),
+    /// The witness is the first bytes of a longer literal ([`Scanner::long`]: the literal
+    /// and where it must sit, `Anywhere`, `Start` or `End`): the literal must continue from
+    /// where the witness starts.
+    Long(u32),
 }
 
 /// What a scanner is built from.
@@ -60,8 +59,8 @@ pub(super) struct Scanner {
     witnessed: Vec<Vec<(KeyId, Anchor)>>,
     /// Byte length of each automaton pattern.
     witness_lens: Vec<usize>,
-    /// The literals of the `Long*` anchors.
-    long: Vec<Box<str>>,
+    /// The literals of the `Long` anchors, with where each must sit.
+    long: Vec<(Box<str>, Anchor)>,
 }
 
 /// The two scanners of a field: folded (case-insensitive atoms) and raw (`cased`).
@@ -113,7 +112,7 @@ impl Scanner {
         let mut pattern_ids: FxHashMap<&str, usize> = FxHashMap::default();
         let mut patterns: Vec<&str> = Vec::new();
         let mut witnessed: Vec<Vec<(KeyId, Anchor)>> = Vec::new();
-        let mut long: Vec<Box<str>> = Vec::new();
+        let mut long: Vec<(Box<str>, Anchor)> = Vec::new();
         for (atom, entry) in atoms {
             let atom = *atom;
             let pattern = match entry {
@@ -157,16 +156,13 @@ impl Scanner {
             // in place (a pattern of several pieces is checked whole): see `MAX_WITNESS`.
             let (witness, anchor) = if witness.len() > MAX_WITNESS {
                 let head = &witness[..witness.floor_char_boundary(MAX_WITNESS)];
-                let l = long.len() as u32;
                 let anchor = match anchor {
-                    Anchor::Anywhere => Anchor::LongAnywhere(l),
-                    Anchor::Start => Anchor::LongStart(l),
-                    Anchor::End => Anchor::LongEnd(l),
+                    Anchor::Anywhere | Anchor::Start | Anchor::End => {
+                        long.push((witness.into(), anchor));
+                        Anchor::Long(long.len() as u32 - 1)
+                    }
                     _ => Anchor::Verify,
                 };
-                if anchor != Anchor::Verify {
-                    long.push(witness.into());
-                }
                 (head, anchor)
             } else {
                 (witness, anchor)
@@ -224,14 +220,15 @@ impl Scanner {
                     Anchor::Anywhere => true,
                     Anchor::Start => m.start() == 0,
                     Anchor::End => m.end() == text.len(),
-                    Anchor::LongAnywhere(l) => {
-                        text.as_bytes()[m.start()..].starts_with(self.long[l as usize].as_bytes())
-                    }
-                    Anchor::LongStart(l) => {
-                        m.start() == 0 && text.starts_with(&*self.long[l as usize])
-                    }
-                    Anchor::LongEnd(l) => {
-                        text.as_bytes()[m.start()..] == *self.long[l as usize].as_bytes()
+                    Anchor::Long(l) => {
+                        let (literal, at) = &self.long[l as usize];
+                        let rest = &text.as_bytes()[m.start()..];
+                        rest.starts_with(literal.as_bytes())
+                            && match at {
+                                Anchor::Start => m.start() == 0,
+                                Anchor::End => rest.len() == literal.len(),
+                                _ => true,
+                            }
                     }
                     Anchor::Verify | Anchor::Regex => {
                         // Checked once per text (several witnesses may occur). Not skipped
