@@ -275,9 +275,15 @@ mod tests {
     fn name_slots_cover_every_id_once() {
         // Chunk boundaries map to consecutive slots, and the last id still has a chunk.
         assert_eq!(Names::slot(0), (0, 0));
-        assert_eq!(Names::slot(NAMES_FIRST_CHUNK - 1), (0, NAMES_FIRST_CHUNK - 1));
+        assert_eq!(
+            Names::slot(NAMES_FIRST_CHUNK - 1),
+            (0, NAMES_FIRST_CHUNK - 1)
+        );
         assert_eq!(Names::slot(NAMES_FIRST_CHUNK), (1, 0));
-        assert_eq!(Names::slot(3 * NAMES_FIRST_CHUNK - 1), (1, 2 * NAMES_FIRST_CHUNK - 1));
+        assert_eq!(
+            Names::slot(3 * NAMES_FIRST_CHUNK - 1),
+            (1, 2 * NAMES_FIRST_CHUNK - 1)
+        );
         assert_eq!(Names::slot(3 * NAMES_FIRST_CHUNK), (2, 0));
         let (chunk, offset) = Names::slot(MAX_FIELD_NAMES - 1);
         assert!(chunk < NAMES_CHUNKS && offset < NAMES_FIRST_CHUNK << chunk);

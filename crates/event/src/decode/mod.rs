@@ -69,6 +69,9 @@ pub struct Decoder {
     logsources: FxHashMap<String, Arc<LogSource>>,
     cache_key: String,
     pub(crate) json_buffers: json::JsonBuffers,
+    /// An EVTX chunk buffer kept from one file to the next (see
+    /// [`Decoder::decode_evtx_reader`]).
+    pub(crate) evtx_chunk: Option<Vec<u8>>,
 }
 
 /// The message part of a line-oriented input: checks the size limit and drops the line ends
@@ -170,6 +173,7 @@ impl Decoder {
             logsources: FxHashMap::default(),
             cache_key: String::new(),
             json_buffers: json::JsonBuffers::default(),
+            evtx_chunk: None,
         }
     }
 
