@@ -146,7 +146,11 @@ impl Collector<'_> {
                 p.writer.header(sink)?;
                 self.header = true;
             }
-            sink.write_all(&done.lines)?;
+            for k in &done.keys {
+                let (head, tail) = report::parts(&done.lines, k);
+                sink.write_all(head)?;
+                sink.write_all(tail)?;
+            }
         } else {
             self.report
                 .add(done.job, done.lines, &done.keys)
@@ -296,6 +300,7 @@ pub(crate) fn run(args: &HuntArgs) -> Result<ExitCode> {
             keys.len(),
             start,
             lines.len(),
+            0..0,
         ));
         collector.totals.by_level[d.rule.level as usize] += 1;
     }

@@ -117,12 +117,39 @@ impl Writer {
 
     /// One detection's line.
     pub(crate) fn write(&self, out: &mut Vec<u8>, d: &Detection) {
+        self.write_head(out, d);
+        self.write_tail(out, d.event);
+    }
+
+    /// A detection's line without its tail, the part that only depends on the event (see
+    /// [`Writer::write_tail`]).
+    pub(crate) fn write_head(&self, out: &mut Vec<u8>, d: &Detection) {
         // Writing to a Vec cannot fail.
         match self.format {
             Format::Table => self.table(out, d),
             Format::Jsonl => self.jsonl(out, d),
             Format::Csv => {
                 let _ = self.csv(out, d);
+            }
+        }
+    }
+
+    /// The end of a line that only depends on the event: in `jsonl` and `csv`, the event's
+    /// fields and the line end; nothing in a table. A hunt writes it once per event and
+    /// shares it between the event's detections (on the 107k-event bench, 150,000
+    /// detections of 4,000 events: 198 of the report's 289 MB were copies of it).
+    pub(crate) fn write_tail(&self, out: &mut Vec<u8>, event: Option<&[u8]>) {
+        match self.format {
+            Format::Table => {}
+            Format::Jsonl => {
+                out.extend_from_slice(b",\"event\":");
+                out.extend_from_slice(event.unwrap_or(b"null"));
+                out.extend_from_slice(b"}\n");
+            }
+            Format::Csv => {
+                let event = String::from_utf8_lossy(event.unwrap_or(b""));
+                out.extend_from_slice(csv_cell(&event).as_bytes());
+                out.push(b'\n');
             }
         }
     }
@@ -232,9 +259,6 @@ impl Writer {
         opt(out, self.file(d));
         out.extend_from_slice(b",\"matched\":");
         write_matched(out, d);
-        out.extend_from_slice(b",\"event\":");
-        out.extend_from_slice(d.event.unwrap_or(b"null"));
-        out.extend_from_slice(b"}\n");
     }
 
     fn csv(&self, out: &mut (impl Write + ?Sized), d: &Detection) -> io::Result<()> {
@@ -250,10 +274,9 @@ impl Writer {
             plain(&d.record_id),
             self.file(d).unwrap_or("").to_owned(),
             matched_json(d),
-            String::from_utf8_lossy(d.event.unwrap_or(b"")).into_owned(),
         ];
         let line: Vec<String> = cells.iter().map(|c| csv_cell(c)).collect();
-        writeln!(out, "{}", line.join(","))
+        write!(out, "{},", line.join(","))
     }
 }
 

@@ -37,9 +37,20 @@ pub(crate) struct Key {
     /// Job index, then line number in the job: unique, so the order is total.
     pub(crate) job: u32,
     pub(crate) seq: u32,
-    /// Byte range of the line in its job's buffer.
+    /// Byte range of the line's head in its job's buffer.
     pub(crate) start: u32,
     pub(crate) len: u32,
+    /// Byte range of the line's tail, the part its event's detections share (see
+    /// `Writer::write_tail`), in the same buffer: written just before the event's first
+    /// head, so that one read of the spill file serves both.
+    pub(crate) tail: u32,
+    pub(crate) tail_len: u32,
+}
+
+/// The head and the tail of `key`'s line in its job's `lines`.
+pub(crate) fn parts<'a>(lines: &'a [u8], key: &Key) -> (&'a [u8], &'a [u8]) {
+    let range = |start: u32, len: u32| &lines[start as usize..(start + len) as usize];
+    (range(key.start, key.len), range(key.tail, key.tail_len))
 }
 
 impl Key {
@@ -123,25 +134,43 @@ impl Report {
         self.keys.sort_unstable_by_key(Key::order);
         let mut windows = Windows::default();
         for key in &self.keys {
-            let (start, len) = (key.start as usize, key.len as usize);
-            match &self.blocks[key.job as usize] {
-                Some(Block::Memory(lines)) => out.write_all(&lines[start..start + len])?,
+            let (head, tail) = match &self.blocks[key.job as usize] {
+                Some(Block::Memory(lines)) => parts(lines, key),
                 Some(Block::Spilled(at, block_len)) => {
                     let spill = self
                         .spill
                         .as_mut()
                         .ok_or_else(|| io::Error::other("spilled lines without a spill file"))?;
-                    let line = windows.line(
+                    // One read for the span holding both parts (an empty tail may be
+                    // anywhere).
+                    let key = &Key {
+                        tail: if key.tail_len == 0 {
+                            key.start
+                        } else {
+                            key.tail
+                        },
+                        ..*key
+                    };
+                    let from = key.start.min(key.tail);
+                    let to = (key.start + key.len).max(key.tail + key.tail_len);
+                    let span = windows.line(
                         &mut spill.file,
                         key.job,
-                        at + start as u64,
-                        len,
+                        at + u64::from(from),
+                        (to - from) as usize,
                         at + block_len,
                     )?;
-                    out.write_all(line)?;
+                    let shifted = Key {
+                        start: key.start - from,
+                        tail: key.tail - from,
+                        ..*key
+                    };
+                    parts(span, &shifted)
                 }
                 None => return Err(io::Error::other("a detection's job buffer is missing")),
-            }
+            };
+            out.write_all(head)?;
+            out.write_all(tail)?;
         }
         Ok(())
     }
@@ -262,9 +291,55 @@ mod tests {
                 seq: seq as u32,
                 start,
                 len: text.len() as u32,
+                tail: 0,
+                tail_len: 0,
             });
         }
         (buf, keys)
+    }
+
+    /// A job of one event whose detections (`heads`, with their times) share `tail`,
+    /// written first as a hunt does.
+    fn shared(tail: &str, heads: &[(i64, &str)], job: u32) -> (Vec<u8>, Vec<Key>) {
+        let mut buf = tail.as_bytes().to_vec();
+        let mut keys = Vec::new();
+        for (seq, (time, text)) in heads.iter().enumerate() {
+            keys.push(Key {
+                time: *time,
+                rule: 0,
+                file: 0,
+                record: 0,
+                job,
+                seq: seq as u32,
+                start: buf.len() as u32,
+                len: text.len() as u32,
+                tail: 0,
+                tail_len: tail.len() as u32,
+            });
+            buf.extend_from_slice(text.as_bytes());
+        }
+        (buf, keys)
+    }
+
+    #[test]
+    fn shared_tails_follow_each_head_in_memory_and_spilled() {
+        for spilled in [false, true] {
+            let mut report = Report::default();
+            let big = "x".repeat(MEMORY_BYTES) + "\n";
+            let mut expected = String::new();
+            if spilled {
+                let (b, kb) = job(&[(0, &big)], 0);
+                report.add(0, b, &kb).unwrap();
+                expected.push_str(&big);
+            }
+            let (buf, keys) = shared("EVENT\n", &[(2, "second,"), (1, "first,")], 1);
+            report.add(1, buf, &keys).unwrap();
+            assert_eq!(report.spill.is_some(), spilled);
+            let mut out = Vec::new();
+            report.write_sorted(&mut out).unwrap();
+            expected.push_str("first,EVENT\nsecond,EVENT\n");
+            assert_eq!(String::from_utf8(out).unwrap(), expected);
+        }
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The workers of a hunt: take a job, decode it, match every event, write the lines.
 
+use std::ops::Range;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex};
@@ -131,6 +132,7 @@ pub(crate) fn key(
     seq: usize,
     start: usize,
     end: usize,
+    tail: Range<usize>,
 ) -> Key {
     let narrow = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
     Key {
@@ -142,6 +144,8 @@ pub(crate) fn key(
         seq: narrow(seq),
         start: narrow(start),
         len: narrow(end - start),
+        tail: narrow(tail.start),
+        tail_len: narrow(tail.len()),
     }
 }
 
@@ -172,9 +176,19 @@ fn match_job(
             continue;
         }
         event_json.clear();
-        if shows_events && hits.iter().any(|&i| p.report[i]) {
+        let reported = hits.iter().any(|&i| p.report[i]);
+        if shows_events && reported {
             render::write_fields(&mut event_json, &event);
         }
+        // The event's part of the lines, once for all its detections.
+        let tail_start = done.lines.len();
+        if reported {
+            p.writer.write_tail(
+                &mut done.lines,
+                shows_events.then_some(event_json.as_slice()),
+            );
+        }
+        let tail = tail_start..done.lines.len();
         for &i in &hits {
             if !p.report[i] {
                 continue;
@@ -188,10 +202,17 @@ fn match_job(
                 .collect();
             let d = Detection::of_event(Arc::clone(&p.infos[i]), &event, file, matched, json);
             let start = done.lines.len();
-            p.writer.write(&mut done.lines, &d);
+            p.writer.write_head(&mut done.lines, &d);
             let seq = done.keys.len();
-            done.keys
-                .push(key(&d, p.rank[i], job, seq, start, done.lines.len()));
+            done.keys.push(key(
+                &d,
+                p.rank[i],
+                job,
+                seq,
+                start,
+                done.lines.len(),
+                tail.clone(),
+            ));
             done.by_level[d.rule.level as usize] += 1;
         }
         if hits.iter().any(|&i| p.listened[i]) {
