@@ -277,29 +277,11 @@ mod tests {
     use super::*;
 
     fn job(lines: &[(i64, &str)], job: u32) -> (Vec<u8>, Vec<Key>) {
-        let mut buf = Vec::new();
-        let mut keys = Vec::new();
-        for (seq, (time, text)) in lines.iter().enumerate() {
-            let start = buf.len() as u32;
-            buf.extend_from_slice(text.as_bytes());
-            keys.push(Key {
-                time: *time,
-                rule: 0,
-                file: 0,
-                record: 0,
-                job,
-                seq: seq as u32,
-                start,
-                len: text.len() as u32,
-                tail: 0,
-                tail_len: 0,
-            });
-        }
-        (buf, keys)
+        shared("", lines, job)
     }
 
     /// A job of one event whose detections (`heads`, with their times) share `tail`,
-    /// written first as a hunt does.
+    /// written first as a hunt does (an empty tail: lines of their own).
     fn shared(tail: &str, heads: &[(i64, &str)], job: u32) -> (Vec<u8>, Vec<Key>) {
         let mut buf = tail.as_bytes().to_vec();
         let mut keys = Vec::new();
