@@ -334,9 +334,11 @@ fn compile_condition(c: &Condition, rule: &Rule) -> CCondition {
 // A rule with no set (a lone `not`, a regex alone, `null`) is evaluated on every event it is
 // routed to.
 
-/// Estimated share of events on which an atom is true: exact small numbers (EventIDs) are
-/// common, long literals rare.
-fn frequency(atom: &Atom) -> f64 {
+/// Estimated share of events on which an atom is true: EventIDs, booleans and small numbers
+/// (logon types, levels) are common, other exact values and long literals rare. Only the
+/// choice of trigger clauses depends on it (never a rule's answer): a common clause makes a
+/// rule a candidate on events it then rejects.
+fn frequency(c: &Compiled, atom: &Atom) -> f64 {
     let pattern = match &*atom.matcher {
         Matcher::Glob { pattern, .. } => pattern,
         Matcher::Regex(re) => {
@@ -358,9 +360,28 @@ fn frequency(atom: &Atom) -> f64 {
         .max()
         .unwrap_or(0);
     match pattern.pieces() {
-        [Piece::Text(t)] if t.bytes().all(|b| b.is_ascii_digit()) => 0.5,
-        [Piece::Text(_)] => 0.05,
+        [Piece::Text(t)] => exact_frequency(c, atom.field, t),
         _ => 1.0 / ((1 + literal) * (1 + literal)) as f64,
+    }
+}
+
+/// See [`frequency`]: the estimate for a whole value (`text` folded or not).
+fn exact_frequency(c: &Compiled, field: Option<u32>, text: &str) -> f64 {
+    let event_id = field
+        .and_then(|f| c.fields[f as usize].id)
+        .is_some_and(|id| id.name() == "EventID");
+    let digits = !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
+    if event_id
+        || (digits && text.len() <= 2)
+        || text.eq_ignore_ascii_case("true")
+        || text.eq_ignore_ascii_case("false")
+    {
+        0.5
+    } else if digits {
+        // Ports, status codes: one value among many.
+        0.1
+    } else {
+        0.05
     }
 }
 
@@ -376,26 +397,43 @@ type Triggers = Option<Vec<Clause>>;
 /// are together rare.
 pub(super) const MAX_CLAUSES: usize = 2;
 
-/// A node true only when one of `sets` is: each set's rarest clause is implied by its node,
-/// so their union is implied by the disjunction.
+/// A node true only when one of `sets` is. Each set is a conjunction of clauses, all implied
+/// by its node; so for any choice of one clause per set, the union of the chosen clauses is
+/// implied by the disjunction. Two choices are kept: every set's rarest clause, and every
+/// set's second rarest (its only one when it has one), so that `(a and b) or c` needs both
+/// `a or c` and `b or c`: a common `a` (an image under `\Windows\`) alone no longer makes
+/// the rule a candidate.
 fn union(sets: impl Iterator<Item = Triggers>) -> Triggers {
-    // The first set's vectors carry the result (no allocation for a lone branch).
-    let mut out: Option<Vec<Clause>> = None;
+    let mut out: Vec<Clause> = Vec::new();
+    let mut first = true;
     for set in sets {
-        let mut clauses = set?;
-        match &mut out {
-            None => {
-                clauses.truncate(1);
-                out = Some(clauses);
-            }
-            Some(acc) => {
-                let (atoms, f) = clauses.swap_remove(0);
-                acc[0].0.extend(atoms);
-                acc[0].1 += f;
-            }
+        let clauses = set?;
+        if clauses.is_empty() {
+            // A branch that needs nothing: neither does the disjunction.
+            return None;
+        }
+        if first {
+            // The first set's vectors carry the result (no allocation for a lone branch).
+            first = false;
+            out = clauses;
+            continue;
+        }
+        if out.len() < clauses.len() {
+            // Choice 1 of the sets so far is their only clause: copy it.
+            let copy = out[0].clone();
+            out.push(copy);
+        }
+        for (k, acc) in out.iter_mut().enumerate() {
+            let (atoms, f) = &clauses[k.min(clauses.len() - 1)];
+            acc.0.extend_from_slice(atoms);
+            acc.1 += f;
         }
     }
-    Some(out.unwrap_or_else(|| vec![(Vec::new(), 0.0)]))
+    if first {
+        return Some(vec![(Vec::new(), 0.0)]);
+    }
+    out.sort_by(|a, b| a.1.total_cmp(&b.1));
+    Some(out)
 }
 
 /// A node true only when all of `sets` are: every clause of every set is implied; keep the
@@ -456,7 +494,7 @@ fn analyse_item(c: &Compiled, item: &CItem, positive: bool) -> Triggers {
             if !atom.indexed {
                 return None;
             }
-            f += frequency(atom);
+            f += frequency(c, atom);
         }
         Some(vec![(alternatives.clone(), f)])
     };
@@ -631,8 +669,23 @@ mod tests {
         assert_eq!(c.rules[0].clauses, 2);
         let triggers: Vec<u8> = c.atoms.iter().map(|a| a.trigger).collect();
         assert_eq!(triggers, [1, 2]);
-        // A disjunction is one clause.
+        // A disjunction of single clauses is one clause.
         let c = compiled("  s:\n    EventID: 4624\n  t:\n    LogonType: 3\n  condition: s or t");
         assert_eq!(c.rules[0].clauses, 1);
+        // `(a and b) or c` needs `a or c` and `b or c`: c is in both clauses.
+        let c = compiled(
+            "  s:\n    Image|contains: '\\Windows\\'\n    CommandLine|contains: '\\..\\..\\'\n  \
+             t:\n    CommandLine|contains: '.exe\\..\\'\n  condition: 1 of *",
+        );
+        assert_eq!(c.rules[0].clauses, 2);
+        let triggers: Vec<u8> = c.atoms.iter().map(|a| a.trigger).collect();
+        assert_eq!(triggers, [1, 2, 3]);
+        // A port is rarer than a boolean: the two rarest conjuncts are the port and one flag.
+        let c = compiled(
+            "  s:\n    DestinationPort: 5985\n    Initiated: 'true'\n    SourceIsIpv6: 'false'\n  \
+             condition: s",
+        );
+        let triggers: Vec<u8> = c.atoms.iter().map(|a| a.trigger).collect();
+        assert_eq!(triggers, [1, 2, 0]);
     }
 }
