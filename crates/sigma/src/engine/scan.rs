@@ -70,6 +70,8 @@ pub(super) struct FieldScanner {
     pub(super) cased: Scanner,
     /// The shortest witness or exact value, in bytes.
     min_witness_len: usize,
+    /// See [`Gate`]; built for scanners of few patterns.
+    gate: Option<Gate>,
 }
 
 /// What a scan needs to record its findings without allocating.
@@ -107,10 +109,11 @@ impl Hits<'_> {
 }
 
 impl Scanner {
-    fn build(atoms: &[(KeyId, Entry<'_>)]) -> Scanner {
+    /// The scanner of `atoms`; its automaton's patterns are appended to `witnesses`.
+    fn build<'a>(atoms: &[(KeyId, Entry<'a>)], witnesses: &mut Vec<&'a str>) -> Scanner {
         let mut exact: FxHashMap<Box<str>, Vec<KeyId>> = FxHashMap::default();
         let mut pattern_ids: FxHashMap<&str, usize> = FxHashMap::default();
-        let mut patterns: Vec<&str> = Vec::new();
+        let mut patterns: Vec<&'a str> = Vec::new();
         let mut witnessed: Vec<Vec<(KeyId, Anchor)>> = Vec::new();
         let mut long: Vec<(Box<str>, Anchor)> = Vec::new();
         for (atom, entry) in atoms {
@@ -191,6 +194,7 @@ impl Scanner {
                 // realistic size are far from; the message names the cause if one ever is.
                 .unwrap_or_else(|e| panic!("Aho-Corasick over {} witnesses: {e}", patterns.len()))
         });
+        witnesses.extend_from_slice(&patterns);
         Scanner {
             exact,
             witness_lens: patterns.iter().map(|p| p.len()).collect(),
@@ -253,6 +257,106 @@ impl Scanner {
     }
 }
 
+/// Patterns above which a scanner gets no [`Gate`]: past a few dozen, most pairs of a text
+/// would hit one of theirs.
+const GATE_MAX_PATTERNS: usize = 256;
+
+/// A necessary condition, cheap to test, for a text to make any key of a field true: every
+/// witness and exact value contributes one pair of adjacent bytes (its rarest, by a rough
+/// estimate of byte frequencies in logs), or its byte if it has one; a text in which no such
+/// pair occurs, ignoring ASCII case, makes no key true.
+///
+/// Exact for ASCII texts: folding is then ASCII lower-casing, so a folded witness occurs in
+/// the folded text only if its pair occurs in the text regardless of case; a cased witness
+/// occurs in the raw text only if it does regardless of case; an exact value equal to the
+/// text has all its pairs in it. Other texts are never rejected.
+///
+/// Most texts of most events make no key true; for a scanner of few patterns (the keywords,
+/// read on every text of every routed event; most fields) the gate answers them in a few
+/// instructions a byte, where a memo miss costs a fold and an automaton pass. Pairs are
+/// hashed to 4,096 bits (512 bytes per gate), so a gate stays in a few cache lines.
+#[derive(Debug)]
+struct Gate {
+    pairs: Box<[u64; GATE_WORDS]>,
+    /// Bytes that alone may make a key true (one-byte patterns), lower case.
+    singles: [u64; 4],
+}
+
+const GATE_WORDS: usize = 64;
+
+impl Gate {
+    fn build(patterns: &[&str]) -> Option<Gate> {
+        if patterns.len() > GATE_MAX_PATTERNS || patterns.iter().any(|p| p.is_empty()) {
+            return None;
+        }
+        let mut gate = Gate {
+            pairs: Box::new([0; GATE_WORDS]),
+            singles: [0; 4],
+        };
+        for p in patterns {
+            let bytes: Vec<u8> = p.bytes().map(|b| b.to_ascii_lowercase()).collect();
+            match bytes.as_slice() {
+                [b] => gate.singles[usize::from(*b) >> 6] |= 1 << (b & 63),
+                _ => {
+                    let pair = bytes
+                        .windows(2)
+                        .min_by_key(|w| commonness(w[0]) + commonness(w[1]))
+                        .map(|w| pair_bit(w[0], w[1]))
+                        .unwrap_or_default();
+                    gate.pairs[pair >> 6] |= 1 << (pair & 63);
+                }
+            }
+        }
+        Some(gate)
+    }
+
+    fn rejects(&self, text: &str) -> bool {
+        let bytes = text.as_bytes();
+        if !text.is_ascii() {
+            return false;
+        }
+        if self.singles != [0; 4]
+            && bytes.iter().any(|&b| {
+                let b = b.to_ascii_lowercase();
+                self.singles[usize::from(b) >> 6] & (1 << (b & 63)) != 0
+            })
+        {
+            return false;
+        }
+        let mut previous = match bytes.first() {
+            Some(b) => b.to_ascii_lowercase(),
+            None => return true,
+        };
+        for &b in &bytes[1..] {
+            let b = b.to_ascii_lowercase();
+            let bit = pair_bit(previous, b);
+            if self.pairs[bit >> 6] & (1 << (bit & 63)) != 0 {
+                return false;
+            }
+            previous = b;
+        }
+        true
+    }
+}
+
+/// The gate's bit for a pair of lower-case bytes.
+fn pair_bit(a: u8, b: u8) -> usize {
+    ((usize::from(a) << 5) ^ usize::from(b)) & (GATE_WORDS * 64 - 1)
+}
+
+/// A rough rank of how often a (lower-case) byte occurs in log text: letters, digits and path
+/// punctuation are common, other punctuation rare.
+fn commonness(b: u8) -> u32 {
+    match b {
+        b'e' | b't' | b'a' | b'o' | b'i' | b'n' | b's' | b'r' | b'l' | b'c' => 10,
+        b' ' | b'\\' | b'.' | b'-' | b'/' | b'_' => 9,
+        b'0'..=b'9' => 8,
+        b'a'..=b'z' => 6,
+        0x80.. => 0,
+        _ => 2,
+    }
+}
+
 impl FieldScanner {
     /// The scanner of the indexed atoms given (all reading the same field).
     pub(super) fn build(keys: &[Key], ids: &[KeyId]) -> FieldScanner {
@@ -274,11 +378,19 @@ impl FieldScanner {
                 _ => {}
             }
         }
+        let mut witnesses = Vec::new();
         let mut scanner = FieldScanner {
-            folded: Scanner::build(&folded),
-            cased: Scanner::build(&cased),
+            folded: Scanner::build(&folded, &mut witnesses),
+            cased: Scanner::build(&cased, &mut witnesses),
             min_witness_len: 0,
+            gate: None,
         };
+        witnesses.extend(
+            [&scanner.folded, &scanner.cased]
+                .iter()
+                .flat_map(|s| s.exact.keys().map(|k| &**k)),
+        );
+        scanner.gate = Gate::build(&witnesses);
         scanner.min_witness_len = [&scanner.folded, &scanner.cased]
             .iter()
             .flat_map(|s| {
@@ -290,6 +402,12 @@ impl FieldScanner {
             .min()
             .unwrap_or(0);
         scanner
+    }
+
+    /// Whether [`Gate`] shows that `text` makes no key of this field true, without folding
+    /// it or consulting the memo.
+    pub(super) fn gate_rejects(&self, text: &str) -> bool {
+        self.gate.as_ref().is_some_and(|gate| gate.rejects(text))
     }
 
     /// No text shorter than this (in folded bytes) can make any key of the scanner true.
@@ -314,5 +432,60 @@ impl FieldScanner {
                     + s.witnessed.iter().map(|w| w.len() * 8 + 24).sum::<usize>()
             })
             .sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_gate_rejects_only_texts_where_no_pattern_occurs() {
+        let patterns = ["privilege::debug", "kiwi", "x", "\\mimilib.dll", "Cased"];
+        let gate = Gate::build(&patterns).unwrap();
+        assert!(gate.rejects("C:\\Windows\\System32\\cmd.com /c dir"));
+        assert!(gate.rejects(""));
+        assert!(!gate.rejects("PRIVILEGE::DEBUG exit"));
+        assert!(!gate.rejects("a KiWi b"));
+        assert!(!gate.rejects("X"));
+        assert!(!gate.rejects("c:\\tmp\\MIMILIB.DLL"));
+        assert!(!gate.rejects("cased"));
+        // Texts that are not ASCII are never rejected (folding them may change bytes).
+        assert!(!gate.rejects("ǅ"));
+        // Exhaustively over short texts of a small alphabet: a rejected text holds no
+        // pattern, regardless of ASCII case.
+        let alphabet = b"kiwKIW:xX ";
+        let patterns = ["kiwi", "k:", "wik", "xx"];
+        let gate = Gate::build(&patterns).unwrap();
+        let mut rejected = 0;
+        for n in 0..=5u32 {
+            for code in 0..alphabet.len().pow(n) {
+                let mut c = code;
+                let text: String = (0..n)
+                    .map(|_| {
+                        let b = alphabet[c % alphabet.len()];
+                        c /= alphabet.len();
+                        b as char
+                    })
+                    .collect();
+                let lower = text.to_ascii_lowercase();
+                if gate.rejects(&text) {
+                    rejected += 1;
+                    assert!(
+                        !patterns.iter().any(|p| lower.contains(p)),
+                        "{text:?} rejected"
+                    );
+                }
+            }
+        }
+        assert!(rejected > 1000, "the gate rejects something ({rejected})");
+    }
+
+    #[test]
+    fn no_gate_for_an_empty_pattern_or_too_many() {
+        assert!(Gate::build(&["", "a"]).is_none());
+        let many: Vec<String> = (0..=GATE_MAX_PATTERNS).map(|i| format!("p{i}")).collect();
+        let many: Vec<&str> = many.iter().map(|s| s.as_str()).collect();
+        assert!(Gate::build(&many).is_none());
     }
 }
