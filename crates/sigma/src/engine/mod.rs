@@ -78,7 +78,18 @@ pub struct RuleSet {
     /// The scan walks the event's fields through this table instead of looking up every field
     /// the routed rules read (most of which an event does not have).
     readers: Vec<Vec<(u32, u32)>>,
+    /// Per atom, what [`RouteView::scanned_answer`] needs, packed (8 bytes instead of an
+    /// atom and a key, two large structures, per lookup; a candidate's evaluation reads
+    /// dozens): its key when the key is scanned (else [`NOT_SCANNED`]), and its field (or
+    /// [`KEYWORD_FIELD`]).
+    atom_scan: Vec<(u32, u32)>,
 }
+
+/// See [`RuleSet::atom_scan`]: an atom the scan never decides.
+const NOT_SCANNED: u32 = u32::MAX;
+
+/// See [`RuleSet::atom_scan`]: a keyword atom (no field).
+const KEYWORD_FIELD: u32 = u32::MAX;
 
 /// See [`RuleSet::readers`].
 const DIRECT: u32 = u32::MAX;
@@ -160,6 +171,17 @@ impl RuleSet {
                 add(*id, (f as u32, n as u32));
             }
         }
+        let atom_scan = compiled
+            .atoms
+            .iter()
+            .map(|atom| {
+                let key = atom
+                    .key
+                    .filter(|&k| compiled.keys[k as usize].scanned)
+                    .unwrap_or(NOT_SCANNED);
+                (key, atom.field.unwrap_or(KEYWORD_FIELD))
+            })
+            .collect();
         RuleSet {
             rules,
             compiled,
@@ -167,6 +189,7 @@ impl RuleSet {
             scanners,
             keywords,
             readers,
+            atom_scan,
         }
     }
 
@@ -263,13 +286,15 @@ impl RouteView {
     /// The scan's answer for `atom` in this event (`bits`: the keys it found true), when the
     /// scan decided it: its key is scanned and so is its field for this logsource.
     fn scanned_answer(&self, set: &RuleSet, bits: &[u64], atom: AtomId) -> Option<bool> {
-        let atom = &set.compiled.atoms[atom as usize];
-        let key = atom.key?;
-        let field_scanned = match atom.field {
-            Some(f) => self.scanned[f as usize],
-            None => self.keywords,
+        let (key, field) = set.atom_scan[atom as usize];
+        if key == NOT_SCANNED {
+            return None;
+        }
+        let field_scanned = match field {
+            KEYWORD_FIELD => self.keywords,
+            f => self.scanned[f as usize],
         };
-        (set.compiled.keys[key as usize].scanned && field_scanned).then(|| Hits::is_set(bits, key))
+        field_scanned.then(|| Hits::is_set(bits, key))
     }
 }
 
