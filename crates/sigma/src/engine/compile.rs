@@ -69,6 +69,11 @@ pub(super) struct CItem {
     pub(super) values: Vec<Vec<AtomId>>,
     pub(super) all: bool,
     pub(super) negated: bool,
+    /// When the item holds exactly when one of its atoms does (not `all`) and the scan
+    /// decides every one of them (their keys are scanned): their field and keys. Where the
+    /// route scans that field, the item is a loop over bits instead of an evaluation per
+    /// atom (filter lists of dozens of paths are common).
+    pub(super) scanned: Option<(u32, Box<[KeyId]>)>,
 }
 
 #[derive(Debug)]
@@ -171,6 +176,14 @@ impl Compiled {
             });
         }
         c.assign_keys();
+        let Compiled {
+            atoms, keys, rules, ..
+        } = &mut c;
+        for rule in rules.iter_mut() {
+            for d in &mut rule.detections {
+                scanned_items(d, atoms, keys);
+            }
+        }
         c
     }
 
@@ -233,6 +246,42 @@ impl Compiled {
     }
 }
 
+/// Fills [`CItem::scanned`] in `d`.
+fn scanned_items(d: &mut CDetection, atoms: &[Atom], keys: &[Key]) {
+    match d {
+        CDetection::AllOf(items) => {
+            for item in items {
+                item.scanned = item_keys(item, atoms, keys);
+            }
+        }
+        CDetection::AnyOf(alternatives) => {
+            for a in alternatives {
+                scanned_items(a, atoms, keys);
+            }
+        }
+        // Keyword items read every field: left to the evaluation.
+        CDetection::Keywords(_) => {}
+    }
+}
+
+fn item_keys(item: &CItem, atoms: &[Atom], keys: &[Key]) -> Option<(u32, Box<[KeyId]>)> {
+    if item.all {
+        return None;
+    }
+    let mut field = None;
+    let mut out = Vec::new();
+    for &a in item.values.iter().flatten() {
+        let atom = &atoms[a as usize];
+        let key = atom.key.filter(|&k| keys[k as usize].scanned)?;
+        let f = atom.field?;
+        if *field.get_or_insert(f) != f {
+            return None;
+        }
+        out.push(key);
+    }
+    Some((field?, out.into_boxed_slice()))
+}
+
 struct Builder<'a> {
     c: &'a mut Compiled,
     field_index: &'a mut FxHashMap<String, u32>,
@@ -288,6 +337,7 @@ impl Builder<'_> {
             values,
             all: item.all,
             negated: item.negated,
+            scanned: None,
         }
     }
 

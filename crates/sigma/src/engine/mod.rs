@@ -684,6 +684,11 @@ impl<'e> Ctx<'_, 'e> {
     }
 
     fn item(&self, item: &CItem) -> bool {
+        if let Some((field, keys)) = &item.scanned
+            && self.view.scanned[*field as usize]
+        {
+            return keys.iter().any(|&k| Hits::is_set(self.bits, k)) != item.negated;
+        }
         // All atoms of an item read the same field: look it up once, when first needed.
         let value = std::cell::OnceCell::new();
         let value_holds =
