@@ -273,16 +273,17 @@ const GATE_MAX_PATTERNS: usize = 256;
 ///
 /// Most texts of most events make no key true; for a scanner of few patterns (the keywords,
 /// read on every text of every routed event; most fields) the gate answers them in a few
-/// instructions a byte, where a memo miss costs a fold and an automaton pass. Pairs are
-/// hashed to 4,096 bits (512 bytes per gate), so a gate stays in a few cache lines.
+/// instructions a byte, where a memo miss costs a fold and an automaton pass. One bit per
+/// pair of bytes (8 KiB per gate), every ASCII case of a chosen pair set, so that the text
+/// is read without folding.
 #[derive(Debug)]
 struct Gate {
     pairs: Box<[u64; GATE_WORDS]>,
-    /// Bytes that alone may make a key true (one-byte patterns), lower case.
+    /// Bytes that alone may make a key true (one-byte patterns), in both ASCII cases.
     singles: [u64; 4],
 }
 
-const GATE_WORDS: usize = 64;
+const GATE_WORDS: usize = 1024;
 
 impl Gate {
     fn build(patterns: &[&str]) -> Option<Gate> {
@@ -296,14 +297,25 @@ impl Gate {
         for p in patterns {
             let bytes: Vec<u8> = p.bytes().map(|b| b.to_ascii_lowercase()).collect();
             match bytes.as_slice() {
-                [b] => gate.singles[usize::from(*b) >> 6] |= 1 << (b & 63),
+                [b] => {
+                    for b in cases(*b) {
+                        gate.singles[usize::from(b) >> 6] |= 1 << (b & 63);
+                    }
+                }
                 _ => {
-                    let pair = bytes
+                    let Some(pair) = bytes
                         .windows(2)
                         .min_by_key(|w| commonness(w[0]) + commonness(w[1]))
-                        .map(|w| pair_bit(w[0], w[1]))
-                        .unwrap_or_default();
-                    gate.pairs[pair >> 6] |= 1 << (pair & 63);
+                    else {
+                        continue;
+                    };
+                    // Every ASCII case of the pair: the text is read as it is, unfolded.
+                    for a in cases(pair[0]) {
+                        for b in cases(pair[1]) {
+                            let bit = pair_bit(a, b);
+                            gate.pairs[bit >> 6] |= 1 << (bit & 63);
+                        }
+                    }
                 }
             }
         }
@@ -316,19 +328,17 @@ impl Gate {
             return false;
         }
         if self.singles != [0; 4]
-            && bytes.iter().any(|&b| {
-                let b = b.to_ascii_lowercase();
-                self.singles[usize::from(b) >> 6] & (1 << (b & 63)) != 0
-            })
+            && bytes
+                .iter()
+                .any(|&b| self.singles[usize::from(b) >> 6] & (1 << (b & 63)) != 0)
         {
             return false;
         }
-        let mut previous = match bytes.first() {
-            Some(b) => b.to_ascii_lowercase(),
-            None => return true,
+        let Some(&first) = bytes.first() else {
+            return true;
         };
+        let mut previous = first;
         for &b in &bytes[1..] {
-            let b = b.to_ascii_lowercase();
             let bit = pair_bit(previous, b);
             if self.pairs[bit >> 6] & (1 << (bit & 63)) != 0 {
                 return false;
@@ -339,9 +349,15 @@ impl Gate {
     }
 }
 
-/// The gate's bit for a pair of lower-case bytes.
+/// The byte and, for an ASCII letter, its other case.
+fn cases(b: u8) -> impl Iterator<Item = u8> {
+    let other = if b.is_ascii_alphabetic() { b ^ 0x20 } else { b };
+    std::iter::once(b).chain((other != b).then_some(other))
+}
+
+/// The gate's bit for a pair of bytes (one bit per pair: no hashing).
 fn pair_bit(a: u8, b: u8) -> usize {
-    ((usize::from(a) << 5) ^ usize::from(b)) & (GATE_WORDS * 64 - 1)
+    (usize::from(a) << 8) | usize::from(b)
 }
 
 /// A rough rank of how often a (lower-case) byte occurs in log text: letters, digits and path
@@ -421,17 +437,18 @@ impl FieldScanner {
 
     /// Heap bytes held by the automata and tables (for the memory figure of the bench).
     pub(super) fn heap_bytes(&self) -> usize {
-        [&self.folded, &self.cased]
-            .iter()
-            .map(|s| {
-                s.automaton.as_ref().map_or(0, AhoCorasick::memory_usage)
-                    + s.exact
-                        .iter()
-                        .map(|(k, v)| k.len() + v.len() * 4 + 48)
-                        .sum::<usize>()
-                    + s.witnessed.iter().map(|w| w.len() * 8 + 24).sum::<usize>()
-            })
-            .sum()
+        self.gate.as_ref().map_or(0, |_| GATE_WORDS * 8)
+            + [&self.folded, &self.cased]
+                .iter()
+                .map(|s| {
+                    s.automaton.as_ref().map_or(0, AhoCorasick::memory_usage)
+                        + s.exact
+                            .iter()
+                            .map(|(k, v)| k.len() + v.len() * 4 + 48)
+                            .sum::<usize>()
+                        + s.witnessed.iter().map(|w| w.len() * 8 + 24).sum::<usize>()
+                })
+                .sum::<usize>()
     }
 }
 
