@@ -434,28 +434,43 @@ impl RuleMatcher {
         let source = EventSource::new(event);
 
         // One walk over the event's fields: each text goes to the keyword scanner (keywords
-        // read every field) and to the scanners of the rule fields reading it.
+        // read every field) and to the scanners of the rule fields reading it. A text read
+        // by one rule field and the keywords is looked up once in the memo for both.
         let keywords = set.keywords.as_ref().filter(|_| view.keywords);
         for (id, value) in event.fields.iter() {
-            if let Some(scanner) = keywords {
-                self.scan_value(value, scanner, KEYWORD_SCANNER);
-            }
-            let Some(readers) = set.readers.get(id.index()) else {
-                continue;
+            let readers = set.readers.get(id.index()).map_or(&[][..], Vec::as_slice);
+            // The rule fields this event field stands for, here.
+            let applies = |&(f, how): &(u32, u32)| {
+                view.scanned[f as usize]
+                    && set.scanners[f as usize].is_some()
+                    // A mapped field stands for `f` only as `EventSource::field` resolves it:
+                    // `f` itself absent, and this the first mapping of the event's source.
+                    && (how == DIRECT || source.maps_to(&set.compiled.fields[f as usize], how))
             };
-            for &(f, how) in readers {
-                if !view.scanned[f as usize] {
-                    continue;
+            let mut applicable = readers.iter().filter(|r| applies(r));
+            let first = applicable.next();
+            let more = first.is_some() && applicable.next().is_some();
+            match (first, more) {
+                (Some(&(f, _)), false) => {
+                    if let Some(scanner) = &set.scanners[f as usize] {
+                        self.scan_value(value, scanner, keywords, f);
+                    }
                 }
-                let Some(scanner) = &set.scanners[f as usize] else {
-                    continue;
-                };
-                // A mapped field stands for `f` only as `EventSource::field` resolves it: `f`
-                // itself absent, and this the first mapping of the event's source.
-                if how != DIRECT && !source.maps_to(&set.compiled.fields[f as usize], how) {
-                    continue;
+                (None, _) => {
+                    if let Some(scanner) = keywords {
+                        self.scan_value(value, scanner, None, KEYWORD_SCANNER);
+                    }
                 }
-                self.scan_value(value, scanner, f);
+                (Some(_), true) => {
+                    if let Some(scanner) = keywords {
+                        self.scan_value(value, scanner, None, KEYWORD_SCANNER);
+                    }
+                    for &(f, _) in readers.iter().filter(|r| applies(r)) {
+                        if let Some(scanner) = &set.scanners[f as usize] {
+                            self.scan_value(value, scanner, None, f);
+                        }
+                    }
+                }
             }
         }
 
@@ -522,30 +537,52 @@ impl RuleMatcher {
     }
 
     /// [`RuleMatcher::scan_text`] on a value, or on each element of an array.
-    fn scan_value(&mut self, value: Value<'_>, scanner: &FieldScanner, id: u32) {
+    fn scan_value(
+        &mut self,
+        value: Value<'_>,
+        scanner: &FieldScanner,
+        keywords: Option<&FieldScanner>,
+        id: u32,
+    ) {
         match value {
             Value::Array(items) => {
                 for item in items.iter() {
-                    self.scan_text(item, scanner, id);
+                    self.scan_text(item, scanner, keywords, id);
                 }
             }
-            v => self.scan_text(v, scanner, id),
+            v => self.scan_text(v, scanner, keywords, id),
         }
     }
 
-    /// Decides every key of `scanner` (the scanner of field `id`, or [`KEYWORD_SCANNER`]) on
-    /// one value: from the memo when the text was seen recently, else by scanning it.
-    fn scan_text(&mut self, value: Value<'_>, scanner: &FieldScanner, id: u32) {
+    /// Decides every key of `scanner` (the scanner of field `id`, or [`KEYWORD_SCANNER`]),
+    /// and of `keywords` if given, on one value: from the memo when the text was seen
+    /// recently, else by scanning it.
+    fn scan_text(
+        &mut self,
+        value: Value<'_>,
+        scanner: &FieldScanner,
+        keywords: Option<&FieldScanner>,
+        id: u32,
+    ) {
         let Some(text) = value.as_text() else {
             return;
         };
         // Folding ASCII keeps the length: no key can hold on a shorter text.
-        if text.len() < scanner.min_witness_len() && text.is_ascii() {
+        let too_short = |s: &FieldScanner| text.len() < s.min_witness_len() && text.is_ascii();
+        let skip_main = too_short(scanner);
+        let skip_keywords = keywords.is_none_or(too_short);
+        if skip_main && skip_keywords {
             return;
         }
         self.stats.texts += 1;
-        let probe = (text.len() <= memo::MAX_TEXT).then(|| Memo::probe(id, text));
-        if let Some(keys) = probe.and_then(|p| self.memo.get(p, id, text)) {
+        // The memo names the pair of scanners apart from the field's scanner alone.
+        let memo_id = if keywords.is_some() {
+            id | WITH_KEYWORDS
+        } else {
+            id
+        };
+        let probe = (text.len() <= memo::MAX_TEXT).then(|| Memo::probe(memo_id, text));
+        if let Some(keys) = probe.and_then(|p| self.memo.get(p, memo_id, text)) {
             self.stats.memo_hits += 1;
             for &key in keys {
                 Hits::mark(&mut self.bits, &mut self.set_keys, key);
@@ -554,10 +591,12 @@ impl RuleMatcher {
         }
         // A miss: the gate costs a few instructions a byte where folding and scanning cost
         // tens (on a hit, the memo is cheaper still: a hash and a comparison).
-        if scanner.gate_rejects(text) {
+        let skip_main = skip_main || scanner.gate_rejects(text);
+        let keywords = keywords.filter(|k| !skip_keywords && !k.gate_rejects(text));
+        if skip_main && keywords.is_none() {
             self.stats.gated += 1;
             if let Some(probe) = probe {
-                self.memo.offer(probe, id, text, &[]);
+                self.memo.offer(probe, memo_id, text, &[]);
             }
             return;
         }
@@ -576,12 +615,14 @@ impl RuleMatcher {
             found: &mut self.found,
         };
         fold_into(text, &mut self.folded);
-        scanner.folded.scan(text, &self.folded, keys, &mut hits);
-        if scanner.has_cased() {
-            scanner.cased.scan(text, text, keys, &mut hits);
+        for s in (!skip_main).then_some(scanner).into_iter().chain(keywords) {
+            s.folded.scan(text, &self.folded, keys, &mut hits);
+            if s.has_cased() {
+                s.cased.scan(text, text, keys, &mut hits);
+            }
         }
         if let Some(probe) = probe {
-            self.memo.offer(probe, id, text, &self.found);
+            self.memo.offer(probe, memo_id, text, &self.found);
         }
     }
 
@@ -781,6 +822,9 @@ impl<'e> Ctx<'_, 'e> {
 /// The memo's name for the keyword scanner (field scanners go by field index).
 const KEYWORD_SCANNER: u32 = u32::MAX;
 
+/// Added to a field's index in the memo: the answer of its scanner and the keywords' at once.
+const WITH_KEYWORDS: u32 = 1 << 30;
+
 /// Marks a cache slot as an event field (keywords) rather than a rule's field.
 const KEYWORD_SLOT: u32 = 1 << 31;
 
@@ -932,6 +976,9 @@ mod tests {
             "  s:\n    Tags: 'c:\\cmd.exe'\n  condition: s",
             "  k:\n    - 'cmd.exe'\n  condition: k",
             "  s:\n    Image|contains: 'cmd'\n    CommandLine|contains: 'who'\n  condition: s",
+            // A text too short for its field's scanner but not for the keywords'.
+            "  s:\n    Short|contains: 'abcdefghijkl'\n  condition: s",
+            "  k:\n    - 'xyz'\n  condition: k",
         ]);
         let events = [
             r#"{"Image":"c:\\cmd.exe","CommandLine":"whoami"}"#,
@@ -940,6 +987,9 @@ mod tests {
             r#"{"Tags":["whoami","c:\\cmd.exe"],"Other":"c:\\cmd.exe"}"#,
             r#"{"Image":"C:\\CMD.EXE","CommandLine":"WHOAMI"}"#,
             r#"{"Image":"c:\\cmx.exe","CommandLine":"who"}"#,
+            r#"{"Short":"xyz"}"#,
+            r#"{"Short":"ABCDEFGHIJKL-XYZ"}"#,
+            r#"{"Short":["xyz","abcdefghijkl"]}"#,
         ];
         let mut m = set.matcher();
         for round in 0..4 {
