@@ -60,6 +60,11 @@ struct Route {
     category: Option<String>,
     service: Option<String>,
     rules: Vec<u32>,
+    /// The fields scanned for these rules: those with a scanned key that triggers one of
+    /// them or belongs to one evaluated on every event (sorted, distinct).
+    fields: Vec<u32>,
+    /// Whether their keyword atoms are scanned for likewise.
+    keywords: bool,
 }
 
 /// An immutable, compiled set of rules. Share it between worker threads (`Arc<RuleSet>`);
@@ -150,8 +155,37 @@ impl RuleSet {
                     category: ls.category.clone(),
                     service: ls.service.clone(),
                     rules: vec![index as u32],
+                    fields: Vec::new(),
+                    keywords: false,
                 }),
             }
+        }
+        // What each route scans, found once here rather than by every matcher for every
+        // logsource it meets (a walk over all keys: 2 M instructions each time).
+        let mut route_of = vec![0u32; rules.len()];
+        for (i, route) in routes.iter().enumerate() {
+            for &r in &route.rules {
+                route_of[r as usize] = i as u32;
+            }
+        }
+        for key in compiled.keys.iter().filter(|k| k.scanned) {
+            let triggered = key.triggers.iter().map(|&(r, _)| r);
+            let always = key
+                .rules
+                .iter()
+                .copied()
+                .filter(|&r| compiled.rules[r as usize].always);
+            for r in triggered.chain(always) {
+                let route = &mut routes[route_of[r as usize] as usize];
+                match key.field {
+                    Some(f) => route.fields.push(f),
+                    None => route.keywords = true,
+                }
+            }
+        }
+        for route in &mut routes {
+            route.fields.sort_unstable();
+            route.fields.dedup();
         }
         let mut readers: Vec<Vec<(u32, u32)>> = Vec::new();
         let mut add = |id: FieldId, reader: (u32, u32)| {
@@ -377,6 +411,7 @@ impl RuleMatcher {
         let mut routed = vec![0u64; set.rules.len().div_ceil(64)];
         let mut fields = vec![false; set.compiled.fields.len()];
         let mut always = Vec::new();
+        let mut keywords = false;
         for route in set.routes.iter().filter(|r| {
             event.logsource.matches(
                 r.product.as_deref(),
@@ -390,21 +425,10 @@ impl RuleMatcher {
                     always.push(rule);
                 }
             }
-        }
-        let mut keywords = false;
-        let is_routed = |r: u32| routed[r as usize / 64] & (1 << (r % 64)) != 0;
-        for key in set.compiled.keys.iter().filter(|k| k.scanned) {
-            if key.triggers.iter().any(|&(r, _)| is_routed(r))
-                || key
-                    .rules
-                    .iter()
-                    .any(|&r| is_routed(r) && set.compiled.rules[r as usize].always)
-            {
-                match key.field {
-                    Some(f) => fields[f as usize] = true,
-                    None => keywords = true,
-                }
+            for &f in &route.fields {
+                fields[f as usize] = true;
             }
+            keywords |= route.keywords;
         }
         always.sort_unstable();
         let view = Arc::new(RouteView {
