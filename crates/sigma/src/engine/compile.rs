@@ -74,6 +74,66 @@ pub(super) struct CItem {
     /// route scans that field, the item is a loop over bits instead of an evaluation per
     /// atom (filter lists of dozens of paths are common).
     pub(super) scanned: Option<(u32, Box<[KeyId]>)>,
+    /// When the item holds exactly when its field's address is in one of several networks
+    /// (`DestinationIp|cidr:` lists of a hundred ranges): the field and the networks as
+    /// sorted, merged ranges, searched once instead of tested one by one.
+    pub(super) networks: Option<(u32, Box<Networks>)>,
+}
+
+/// Sorted, disjoint address ranges (inclusive), v4 and v6 apart (an address is only in a
+/// network of its family, as `eval::in_network` decides).
+#[derive(Debug, Default)]
+pub(super) struct Networks {
+    v4: Vec<(u32, u32)>,
+    v6: Vec<(u128, u128)>,
+}
+
+/// Items with fewer networks are tested one by one.
+const NETWORKS_MIN: usize = 4;
+
+impl Networks {
+    fn add(&mut self, network: std::net::IpAddr, prefix: u8) {
+        match network {
+            std::net::IpAddr::V4(n) => {
+                let host = u32::MAX.checked_shr(u32::from(prefix)).unwrap_or(0);
+                let start = u32::from(n) & !host;
+                self.v4.push((start, start | host));
+            }
+            std::net::IpAddr::V6(n) => {
+                let host = u128::MAX.checked_shr(u32::from(prefix)).unwrap_or(0);
+                let start = u128::from(n) & !host;
+                self.v6.push((start, start | host));
+            }
+        }
+    }
+
+    fn finish(&mut self) {
+        fn merge<T: Ord + Copy>(ranges: &mut Vec<(T, T)>) {
+            ranges.sort_unstable();
+            let mut out: Vec<(T, T)> = Vec::with_capacity(ranges.len());
+            for &(start, end) in ranges.iter() {
+                match out.last_mut() {
+                    Some(last) if start <= last.1 => last.1 = last.1.max(end),
+                    _ => out.push((start, end)),
+                }
+            }
+            *ranges = out;
+        }
+        merge(&mut self.v4);
+        merge(&mut self.v6);
+    }
+
+    /// Whether `ip` is in one of the networks.
+    pub(super) fn contains(&self, ip: std::net::IpAddr) -> bool {
+        fn find<T: Ord + Copy>(ranges: &[(T, T)], x: T) -> bool {
+            let i = ranges.partition_point(|r| r.0 <= x);
+            i > 0 && x <= ranges[i - 1].1
+        }
+        match ip {
+            std::net::IpAddr::V4(a) => find(&self.v4, u32::from(a)),
+            std::net::IpAddr::V6(a) => find(&self.v6, u128::from(a)),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -252,6 +312,7 @@ fn scanned_items(d: &mut CDetection, atoms: &[Atom], keys: &[Key]) {
         CDetection::AllOf(items) => {
             for item in items {
                 item.scanned = item_keys(item, atoms, keys);
+                item.networks = item_networks(item, atoms);
             }
         }
         CDetection::AnyOf(alternatives) => {
@@ -262,6 +323,27 @@ fn scanned_items(d: &mut CDetection, atoms: &[Atom], keys: &[Key]) {
         // Keyword items read every field: left to the evaluation.
         CDetection::Keywords(_) => {}
     }
+}
+
+fn item_networks(item: &CItem, atoms: &[Atom]) -> Option<(u32, Box<Networks>)> {
+    if item.all || item.values.iter().flatten().count() < NETWORKS_MIN {
+        return None;
+    }
+    let mut field = None;
+    let mut networks = Networks::default();
+    for &a in item.values.iter().flatten() {
+        let atom = &atoms[a as usize];
+        let Matcher::Cidr { network, prefix } = *atom.matcher else {
+            return None;
+        };
+        let f = atom.field?;
+        if *field.get_or_insert(f) != f {
+            return None;
+        }
+        networks.add(network, prefix);
+    }
+    networks.finish();
+    Some((field?, Box::new(networks)))
 }
 
 fn item_keys(item: &CItem, atoms: &[Atom], keys: &[Key]) -> Option<(u32, Box<[KeyId]>)> {
@@ -338,6 +420,7 @@ impl Builder<'_> {
             all: item.all,
             negated: item.negated,
             scanned: None,
+            networks: None,
         }
     }
 
@@ -632,6 +715,60 @@ fn item_atoms(c: &Compiled, item: &CItem, makes_true: bool) -> Vec<AtomId> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn networks_hold_the_addresses_of_each_network() {
+        let nets: Vec<(std::net::IpAddr, u8)> = [
+            ("10.0.0.0", 8),
+            ("10.1.0.0", 16),
+            ("172.16.0.0", 12),
+            ("192.168.1.7", 32),
+            ("192.168.1.8", 31),
+            ("0.0.0.0", 0),
+            ("fe80::", 10),
+            ("::1", 128),
+            ("2001:db8::", 32),
+        ]
+        .iter()
+        .map(|(n, p)| (n.parse().unwrap(), *p))
+        .collect();
+        for take in [1, 4, nets.len() - 1, nets.len()] {
+            let chosen = &nets[nets.len() - take..];
+            let mut networks = Networks::default();
+            for &(n, p) in chosen {
+                networks.add(n, p);
+            }
+            networks.finish();
+            for ip in [
+                "10.0.0.0",
+                "10.255.255.255",
+                "11.0.0.0",
+                "172.15.255.255",
+                "172.16.0.1",
+                "172.31.255.255",
+                "172.32.0.0",
+                "192.168.1.6",
+                "192.168.1.7",
+                "192.168.1.9",
+                "192.168.1.10",
+                "255.255.255.255",
+                "fe80::1",
+                "febf:ffff::",
+                "fec0::",
+                "::1",
+                "::2",
+                "2001:db8:ffff::1",
+                "2001:db9::",
+                "::ffff:10.0.0.1",
+            ] {
+                let ip: std::net::IpAddr = ip.parse().unwrap();
+                let expected = chosen
+                    .iter()
+                    .any(|&(n, p)| crate::eval::in_network(ip, n, p));
+                assert_eq!(networks.contains(ip), expected, "{ip} in {chosen:?}");
+            }
+        }
+    }
 
     fn compiled(detection: &str) -> Compiled {
         Compiled::new(&[crate::testing::rule(detection)])

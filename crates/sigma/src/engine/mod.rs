@@ -754,6 +754,13 @@ impl<'e> Ctx<'_, 'e> {
         {
             return keys.iter().any(|&k| Hits::is_set(self.bits, k)) != item.negated;
         }
+        if let Some((f, networks)) = &item.networks {
+            let value = self.source.field(&self.set.compiled.fields[*f as usize]);
+            if let Some(v @ (Value::Str(_) | Value::Num(_))) = value {
+                let ip = self.address(*f, v);
+                return ip.is_some_and(|ip| networks.contains(ip)) != item.negated;
+            }
+        }
         // All atoms of an item read the same field: look it up once, when first needed.
         let value = std::cell::OnceCell::new();
         let value_holds =
@@ -783,6 +790,19 @@ impl<'e> Ctx<'_, 'e> {
                 .fields
                 .iter()
                 .any(|(id, v)| self.holds(m, KEYWORD_SLOT | id.index() as u32, Some(v))),
+        }
+    }
+
+    /// The address in `v` (the value of slot `slot`), parsed once per event.
+    fn address(&self, slot: u32, v: Value<'_>) -> Option<std::net::IpAddr> {
+        let mut cache = self.folded.borrow_mut();
+        match cache.ips.iter().find(|s| s.0 == slot) {
+            Some(&(_, ip)) => ip,
+            None => {
+                let ip = v.as_text().and_then(|t| t.trim().parse().ok());
+                cache.ips.push((slot, ip));
+                ip
+            }
         }
     }
 
@@ -826,18 +846,9 @@ impl<'e> Ctx<'_, 'e> {
                     .is_some_and(|text| pattern.matches(&crate::value::fold(text)))
             }),
             // Filters list many networks for one address field: parse the address once.
-            (Matcher::Cidr { network, prefix }, Some(v @ (Value::Str(_) | Value::Num(_)))) => {
-                let mut cache = self.folded.borrow_mut();
-                let ip = match cache.ips.iter().find(|s| s.0 == slot) {
-                    Some(&(_, ip)) => ip,
-                    None => {
-                        let ip = v.as_text().and_then(|t| t.trim().parse().ok());
-                        cache.ips.push((slot, ip));
-                        ip
-                    }
-                };
-                ip.is_some_and(|ip| crate::eval::in_network(ip, *network, *prefix))
-            }
+            (Matcher::Cidr { network, prefix }, Some(v @ (Value::Str(_) | Value::Num(_)))) => self
+                .address(slot, v)
+                .is_some_and(|ip| crate::eval::in_network(ip, *network, *prefix)),
             _ => crate::eval::matcher_holds(m, value, self.event),
         }
     }
@@ -986,6 +997,34 @@ mod tests {
             .collect();
         assert_eq!(reference, [1]);
         assert_eq!(set.matcher().matches(&e), reference);
+    }
+
+    #[test]
+    fn network_lists_agree_with_the_reference() {
+        let nets = "['10.0.0.0/8', '192.168.0.0/16', '172.16.0.0/12', 'fe80::/10', '1.2.3.4/32']";
+        let set = set(&[
+            &format!(
+                "  s:\n    Image|endswith: '.exe'\n  f:\n    DestinationIp|cidr: {nets}\n  condition: s and not f"
+            ),
+            &format!("  s:\n    DestinationIp|cidr: {nets}\n  condition: s"),
+        ]);
+        for ip in [
+            r#""10.1.2.3""#,
+            r#""1.2.3.4""#,
+            r#""1.2.3.5""#,
+            r#"" 192.168.4.4 ""#,
+            r#""fe80::1""#,
+            r#""not an address""#,
+            r#"["8.8.8.8","10.0.0.1"]"#,
+            "12",
+            "null",
+        ] {
+            let e = event(&format!(r#"{{"Image":"a.exe","DestinationIp":{ip}}}"#));
+            let reference: Vec<usize> = (0..set.rules().len())
+                .filter(|&i| crate::eval::rule_matches(&set.rules()[i], &e))
+                .collect();
+            assert_eq!(set.matcher().matches(&e), reference, "{ip}");
+        }
     }
 
     #[test]
