@@ -1,12 +1,17 @@
 //! `vigie decode` end to end: the real binary on fixture files.
 
-use std::path::Path;
 use std::process::Command;
 
 fn vigie(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_vigie"))
         .args(args)
-        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures"))
+        .current_dir(
+            std::path::PathBuf::from(
+                std::env::var_os("CARGO_MANIFEST_DIR")
+                    .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
+            )
+            .join("tests/fixtures"),
+        )
         .output()
         .expect("the vigie binary runs");
     (
@@ -166,7 +171,10 @@ fn rules_test_reports_each_failing_case_and_counts() {
 /// The SigmaHQ regression corpus with the SigmaHQ rules: every test passes (issue 4).
 #[test]
 fn rules_test_passes_the_sigmahq_regression_corpus() {
-    let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/sigma");
+    let shared = std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
+    )
+    .join("../../../shared/sigma");
     if !shared.join("regression").is_dir() {
         assert!(
             std::env::var("CI").as_deref() != Ok("true"),

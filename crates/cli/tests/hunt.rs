@@ -2,11 +2,14 @@
 //! with golden files. `VIGIE_BLESS=1 cargo test -p vigie --test hunt` rewrites the golden
 //! files after an intended change of output (review the diff).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hunt")
+    std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
+    )
+    .join("tests/fixtures/hunt")
 }
 
 /// Runs `vigie hunt --rules rules …` in the fixture folder: (exit code, stdout, stderr).

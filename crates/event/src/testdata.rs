@@ -8,7 +8,13 @@ use std::path::{Path, PathBuf};
 pub(crate) fn sigma_dir(sub: &str) -> Option<PathBuf> {
     let root = std::env::var_os("VIGIE_SIGMA_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/sigma"));
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(
+                std::env::var_os("CARGO_MANIFEST_DIR")
+                    .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
+            )
+            .join("../../../shared/sigma")
+        });
     let dir = root.join(sub);
     if dir.is_dir() {
         return Some(dir);

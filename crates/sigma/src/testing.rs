@@ -1,7 +1,7 @@
 //! Helpers shared by the tests of this crate: the shared corpus folder, a decoder and
 //! events from JSON.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use bytes::Bytes;
 use vigie_event::{Decoder, Event, Origin, Source, SourceKind, TenantId};
@@ -11,7 +11,13 @@ use vigie_event::{Decoder, Event, Origin, Source, SourceKind, TenantId};
 pub(crate) fn shared(sub: &str) -> Option<PathBuf> {
     let root = std::env::var_os("VIGIE_SIGMA_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/sigma"));
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(
+                std::env::var_os("CARGO_MANIFEST_DIR")
+                    .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
+            )
+            .join("../../../shared/sigma")
+        });
     let dir = root.join(sub);
     if dir.is_dir() {
         return Some(dir);

@@ -122,7 +122,13 @@ pub(crate) fn run(args: &IngestArgs) -> Result<ExitCode> {
     let exe = std::env::current_exe()?;
     let (http_port, tcp_port) = (free_port()?, free_port()?);
     let rules: Vec<PathBuf> = if args.rules.is_empty() {
-        vec![PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../rules")]
+        vec![
+            std::path::PathBuf::from(
+                std::env::var_os("CARGO_MANIFEST_DIR")
+                    .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
+            )
+            .join("../../rules"),
+        ]
     } else {
         args.rules.clone()
     };

@@ -69,7 +69,10 @@ fn project_rules() -> Option<PathBuf> {
     if ours(&local) {
         return Some(local);
     }
-    let beside = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules");
+    let beside = std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
+    )
+    .join("../../rules");
     ours(&beside).then_some(beside)
 }
 

@@ -1,13 +1,16 @@
 //! The shared corpus for the benches: its folder, and the events of every regression EVTX
 //! sample.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use vigie_event::{Decoder, Event, Origin, Source, SourceKind, TenantId};
 
 /// `../shared/sigma` beside the repository.
 pub(crate) fn shared() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/sigma")
+    std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
+    )
+    .join("../../../shared/sigma")
 }
 
 /// A decoder of file events for the benches.
