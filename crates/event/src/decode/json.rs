@@ -403,29 +403,41 @@ impl<'a> Parser<'a> {
         let start = self.i;
         let mut escaped = false;
         loop {
+            // Until the first escape, `self.i` stays at `start`; after it, the text from
+            // `self.i` is decoded into `self.scratch`.
             let j = self.i + plain_run(&self.b[self.i..]);
             let Some(&stop) = self.b.get(j) else {
                 self.i = j;
                 return Err(self.err("'\"' closing the string"));
             };
-            if escaped {
-                self.scratch.push_str(&self.text[self.i..j]);
-            }
-            self.i = j;
             match stop {
                 b'"' => {
-                    self.i += 1;
+                    if escaped {
+                        self.scratch.push_str(&self.text[self.i..j]);
+                    }
+                    self.i = j + 1;
                     return Ok((start, j, escaped));
                 }
                 b'\\' => {
                     if !escaped {
                         escaped = true;
                         self.scratch.clear();
-                        self.scratch.push_str(&self.text[start..j]);
                     }
-                    self.escape()?;
+                    if self.b.get(j + 1) == Some(&b'\\') {
+                        // `\\`, the escape of Windows paths: the run and one backslash in
+                        // one copy.
+                        self.scratch.push_str(&self.text[self.i..=j]);
+                        self.i = j + 2;
+                    } else {
+                        self.scratch.push_str(&self.text[self.i..j]);
+                        self.i = j;
+                        self.escape()?;
+                    }
                 }
-                _ => return Err(self.err("an escaped control character inside the string")),
+                _ => {
+                    self.i = j;
+                    return Err(self.err("an escaped control character inside the string"));
+                }
             }
         }
     }
