@@ -152,6 +152,7 @@ pub(crate) fn key(
 fn match_job(
     p: &Prepared,
     matcher: &mut RuleMatcher,
+    json_keys: &mut render::JsonKeys,
     job: usize,
     file: usize,
     decoded: FileReport,
@@ -178,7 +179,7 @@ fn match_job(
         event_json.clear();
         let reported = hits.iter().any(|&i| p.report[i]);
         if shows_events && reported {
-            render::write_fields(&mut event_json, &event);
+            render::write_fields(&mut event_json, &event, json_keys);
         }
         // The event's part of the lines, once for all its detections.
         let tail_start = done.lines.len();
@@ -237,6 +238,7 @@ pub(crate) fn worker(
     );
     let mut decoder = Decoder::new(origin);
     let mut matcher = None;
+    let mut json_keys = render::JsonKeys::default();
     let mut ahead: Vec<(usize, FileReport)> = Vec::new();
     let mut ahead_bytes = 0u64;
     loop {
@@ -252,7 +254,10 @@ pub(crate) fn worker(
             let m = matcher.get_or_insert_with(|| p.set.matcher());
             for (job, decoded) in ahead.drain(..) {
                 let file = jobs[job].input;
-                if results.send(match_job(&p, m, job, file, decoded)).is_err() {
+                if results
+                    .send(match_job(&p, m, &mut json_keys, job, file, decoded))
+                    .is_err()
+                {
                     return;
                 }
             }
@@ -274,7 +279,10 @@ pub(crate) fn worker(
     let m = matcher.get_or_insert_with(|| p.set.matcher());
     for (job, decoded) in ahead {
         let file = jobs[job].input;
-        if results.send(match_job(&p, m, job, file, decoded)).is_err() {
+        if results
+            .send(match_job(&p, m, &mut json_keys, job, file, decoded))
+            .is_err()
+        {
             return;
         }
     }
