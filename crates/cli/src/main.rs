@@ -45,6 +45,15 @@ enum Command {
     Admin(serve::AdminArgs),
 }
 
+/// The `crates/cli` folder of the checkout: `CARGO_MANIFEST_DIR` as cargo sets it when it
+/// runs the binary or its tests, else its compile-time value. A shared `CARGO_TARGET_DIR`
+/// may reuse a binary built in another clone, whose baked-in path points there.
+pub(crate) fn manifest_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())
+        .into()
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {

@@ -112,8 +112,8 @@ pub(crate) fn write_value(out: &mut Vec<u8>, v: Value<'_>) {
 }
 
 /// The JSON key of each field name (quoted, escaped, with its `:`), written once per name.
-/// Rendering an event writes every one of its names: escaping each anew was a third of a
-/// jsonl hunt's rendering work (44 M of 129 M instructions on the 8k corpus).
+/// Rendering an event writes every one of its names: escaping each anew, and looking it up,
+/// took 54 M of the 158 M instructions of a jsonl hunt's rendering on the 8k corpus.
 #[derive(Debug, Default)]
 pub(crate) struct JsonKeys {
     /// By [`FieldId::index`] (bounded by the interner's capacity).

@@ -2,16 +2,17 @@
 
 use std::process::Command;
 
+/// The `crates/cli` folder, as cargo sets it when running the tests (see ARCHITECTURE.md).
+fn manifest_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())
+        .into()
+}
+
 fn vigie(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_vigie"))
         .args(args)
-        .current_dir(
-            std::path::PathBuf::from(
-                std::env::var_os("CARGO_MANIFEST_DIR")
-                    .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
-            )
-            .join("tests/fixtures"),
-        )
+        .current_dir(manifest_dir().join("tests/fixtures"))
         .output()
         .expect("the vigie binary runs");
     (
@@ -171,10 +172,7 @@ fn rules_test_reports_each_failing_case_and_counts() {
 /// The SigmaHQ regression corpus with the SigmaHQ rules: every test passes (issue 4).
 #[test]
 fn rules_test_passes_the_sigmahq_regression_corpus() {
-    let shared = std::path::PathBuf::from(
-        std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
-    )
-    .join("../../../shared/sigma");
+    let shared = manifest_dir().join("../../../shared/sigma");
     if !shared.join("regression").is_dir() {
         assert!(
             std::env::var("CI").as_deref() != Ok("true"),

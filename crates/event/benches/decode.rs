@@ -21,7 +21,7 @@ fn decoder() -> Decoder {
 }
 
 fn evtx_files() -> Vec<Vec<u8>> {
-    let root = std::path::PathBuf::from(
+    let root = PathBuf::from(
         std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
     )
     .join("../../../shared/sigma/regression");

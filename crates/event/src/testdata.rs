@@ -9,7 +9,7 @@ pub(crate) fn sigma_dir(sub: &str) -> Option<PathBuf> {
     let root = std::env::var_os("VIGIE_SIGMA_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
-            std::path::PathBuf::from(
+            PathBuf::from(
                 std::env::var_os("CARGO_MANIFEST_DIR")
                     .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
             )

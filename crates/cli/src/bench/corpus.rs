@@ -326,11 +326,7 @@ mod tests {
     #[test]
     #[allow(clippy::print_stderr)]
     fn densified_chunks_hold_exact_copies_of_their_records() {
-        let root = std::path::PathBuf::from(
-            std::env::var_os("CARGO_MANIFEST_DIR")
-                .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
-        )
-        .join("../../../shared/sigma/regression");
+        let root = crate::manifest_dir().join("../../../shared/sigma/regression");
         if !root.is_dir() {
             assert!(
                 std::env::var_os("CI").is_none(),

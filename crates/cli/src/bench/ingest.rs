@@ -122,13 +122,7 @@ pub(crate) fn run(args: &IngestArgs) -> Result<ExitCode> {
     let exe = std::env::current_exe()?;
     let (http_port, tcp_port) = (free_port()?, free_port()?);
     let rules: Vec<PathBuf> = if args.rules.is_empty() {
-        vec![
-            std::path::PathBuf::from(
-                std::env::var_os("CARGO_MANIFEST_DIR")
-                    .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
-            )
-            .join("../../rules"),
-        ]
+        vec![crate::manifest_dir().join("../../rules")]
     } else {
         args.rules.clone()
     };

@@ -69,10 +69,7 @@ fn project_rules() -> Option<PathBuf> {
     if ours(&local) {
         return Some(local);
     }
-    let beside = std::path::PathBuf::from(
-        std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
-    )
-    .join("../../rules");
+    let beside = crate::manifest_dir().join("../../rules");
     ours(&beside).then_some(beside)
 }
 

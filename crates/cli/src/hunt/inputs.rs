@@ -262,11 +262,7 @@ mod tests {
     use super::*;
 
     fn fixtures() -> PathBuf {
-        std::path::PathBuf::from(
-            std::env::var_os("CARGO_MANIFEST_DIR")
-                .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
-        )
-        .join("tests/fixtures/hunt")
+        crate::manifest_dir().join("tests/fixtures/hunt")
     }
 
     #[test]

@@ -26,7 +26,7 @@ pub struct Harness {
 
 /// The project's rules folder.
 pub fn rules_dir() -> PathBuf {
-    std::path::PathBuf::from(
+    PathBuf::from(
         std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
     )
     .join("../../rules")

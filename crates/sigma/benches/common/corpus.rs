@@ -7,7 +7,7 @@ use vigie_event::{Decoder, Event, Origin, Source, SourceKind, TenantId};
 
 /// `../shared/sigma` beside the repository.
 pub(crate) fn shared() -> PathBuf {
-    std::path::PathBuf::from(
+    PathBuf::from(
         std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
     )
     .join("../../../shared/sigma")

@@ -1,7 +1,8 @@
 //! A per-thread memo of scan answers: for recently seen texts, which keys each made true.
 //!
 //! What the scan of a field decides depends only on the field's scanner and the text (see
-//! `scan::Scanner::scan`), and production values repeat: a handful of images, users and hosts,
+//! `scan::Scanner::scan`; `scanner` below names a field's scanner, the keywords', or a field's
+//! with the keywords', see `WITH_KEYWORDS`), and production values repeat: a handful of images, users and hosts,
 //! the same service command lines over and over. A repeated text then costs a hash and a
 //! comparison instead of folding and an automaton pass. The answer stays exact: the whole text
 //! is compared, so a hash collision, crafted or not, is only a miss.
