@@ -237,6 +237,8 @@ pub(crate) fn worker(
         Source::new(SourceKind::File, "hunt"),
     );
     let mut decoder = Decoder::new(origin);
+    // A hunt reports fields and keeps no event: EVTX records skip their JSON rendering.
+    decoder.set_evtx_rendering(false);
     let mut matcher = None;
     let mut json_keys = render::JsonKeys::default();
     let mut ahead: Vec<(usize, FileReport)> = Vec::new();

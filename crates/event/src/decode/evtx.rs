@@ -208,6 +208,13 @@ impl EvtxRecords {
     }
 
     fn render_next_chunk(&mut self) {
+        self.next_chunk_records(None);
+    }
+
+    /// Reads the next chunk: with `direct`, decodes its records straight into events when the
+    /// direct decoder takes the chunk ([`super::binxml`]); otherwise renders its records as
+    /// JSON into `pending`.
+    fn next_chunk_records(&mut self, direct: Option<(&mut Decoder, &mut VecDeque<Event>)>) {
         let next = self.next_chunk();
         let index = self.chunk_index;
         self.chunk_index += 1;
@@ -222,6 +229,19 @@ impl EvtxRecords {
             }
             Some(Ok(data)) => data,
         };
+        if let Some((decoder, events)) = direct {
+            let header = &data.header;
+            let taken = decoder.decode_chunk_direct(
+                &data.data,
+                header.free_space_offset,
+                header.last_event_record_id,
+                events,
+            );
+            if taken.is_ok() {
+                self.recycle(data);
+                return;
+            }
+        }
         let mut chunk = match data.parse(Arc::clone(&self.settings)) {
             Ok(chunk) => chunk,
             Err(e) => {
@@ -245,6 +265,11 @@ impl EvtxRecords {
             });
         }
         drop(chunk);
+        self.recycle(data);
+    }
+
+    /// Keeps a chunk's buffer for the next chunk read.
+    fn recycle(&mut self, mut data: EvtxChunkData) {
         if let Chunks::Reader { spare, .. } = &mut self.chunks {
             *spare = Some(std::mem::take(&mut data.data));
         }
@@ -272,6 +297,8 @@ impl Iterator for EvtxRecords {
 pub struct EvtxEvents<'d> {
     decoder: &'d mut Decoder,
     records: EvtxRecords,
+    /// Events of the current chunk, when decoded straight from binary XML.
+    events: VecDeque<Event>,
 }
 
 impl Drop for EvtxEvents<'_> {
@@ -287,8 +314,23 @@ impl Iterator for EvtxEvents<'_> {
     type Item = Result<Event, DecodeError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let record = self.records.next()?;
-        Some(record.and_then(|json| self.decoder.decode_evtx_record(json)))
+        if self.decoder.evtx_rendering {
+            let record = self.records.next()?;
+            return Some(record.and_then(|json| self.decoder.decode_evtx_record(json)));
+        }
+        loop {
+            if let Some(event) = self.events.pop_front() {
+                return Some(Ok(event));
+            }
+            if let Some(record) = self.records.pending.pop_front() {
+                return Some(record.and_then(|json| self.decoder.decode_evtx_record(json)));
+            }
+            if self.records.done {
+                return None;
+            }
+            self.records
+                .next_chunk_records(Some((&mut *self.decoder, &mut self.events)));
+        }
     }
 }
 
@@ -299,6 +341,7 @@ impl Decoder {
         Ok(EvtxEvents {
             records: EvtxRecords::new(file)?,
             decoder: self,
+            events: VecDeque::new(),
         })
     }
 
@@ -322,6 +365,7 @@ impl Decoder {
                 self.evtx_chunk.take(),
             ),
             decoder: self,
+            events: VecDeque::new(),
         }
     }
 
@@ -527,6 +571,62 @@ mod tests {
             }
         }
         assert!(records >= files.len());
+    }
+
+    /// Everything a decoded event carries but its id, receive time and raw bytes.
+    fn summary(e: &Event) -> Vec<String> {
+        let mut out = vec![
+            format!("time={} offset={:?}", e.time, e.time_offset),
+            format!("host={:?} logsource={:?}", e.host, e.logsource),
+        ];
+        out.extend(
+            e.fields
+                .iter()
+                .map(|(id, v)| format!("{}={v:?}", id.name())),
+        );
+        out
+    }
+
+    #[test]
+    fn the_direct_decoder_gives_the_fields_of_the_json_rendering() {
+        let Some(dir) = testdata::sigma_dir("regression/regression_data") else {
+            return;
+        };
+        let files = testdata::files_with_suffix(&dir, ".evtx");
+        let mut rendering = decoder();
+        let mut direct = decoder();
+        direct.set_evtx_rendering(false);
+        let (mut records, mut decoded_directly) = (0, 0);
+        for path in &files {
+            let file = std::fs::read(path).unwrap();
+            let expected: Vec<_> = rendering
+                .decode_evtx_file(file.clone())
+                .unwrap()
+                .map(|e| e.map(|e| summary(&e)).map_err(|e| e.to_string()))
+                .collect();
+            let got: Vec<_> = direct
+                .decode_evtx_file(file)
+                .unwrap()
+                .map(|e| {
+                    e.map(|e| {
+                        decoded_directly += usize::from(e.raw.is_empty());
+                        summary(&e)
+                    })
+                    .map_err(|e| e.to_string())
+                })
+                .collect();
+            assert_eq!(got.len(), expected.len(), "{}", path.display());
+            for (got, expected) in got.iter().zip(&expected) {
+                assert_eq!(got, expected, "{}", path.display());
+            }
+            records += expected.len();
+        }
+        // The direct decoder must take the shapes Windows writes, not leave them all to the
+        // rendering.
+        assert!(
+            decoded_directly * 100 >= records * 95,
+            "only {decoded_directly} of {records} records decoded directly"
+        );
     }
 
     #[test]

@@ -166,31 +166,26 @@ impl Decoder {
             }
         };
 
+        if evtx_shape {
+            let facts = self.evtx_facts(&fields);
+            return Ok((fields, facts));
+        }
         let k = known();
         let mut facts = Facts::default();
-        if evtx_shape || fields.get(k.channel).is_some() {
+        if fields.get(k.channel).is_some() {
             facts.channel = Some(k.channel);
             facts.provider = Some(k.provider_name);
             facts.event_id = Some(k.event_id);
         }
-        if evtx_shape {
-            facts.class_format = Some(Format::Evtx);
-            facts.host = Some(k.computer);
-            facts.time = fields
-                .get(k.system_time)
-                .and_then(|v| v.as_text())
-                .and_then(|t| parse_rfc3339(t, self.origin.default_offset).ok());
-        } else {
-            facts.host = k
-                .json_host
-                .iter()
-                .copied()
-                .find(|id| fields.get(*id).and_then(|v| v.as_text()).is_some());
-            facts.time = k
-                .json_time
-                .iter()
-                .find_map(|id| json_time(&fields, *id, self.origin.default_offset));
-        }
+        facts.host = k
+            .json_host
+            .iter()
+            .copied()
+            .find(|id| fields.get(*id).and_then(|v| v.as_text()).is_some());
+        facts.time = k
+            .json_time
+            .iter()
+            .find_map(|id| json_time(&fields, *id, self.origin.default_offset));
         Ok((fields, facts))
     }
 }
