@@ -1,20 +1,23 @@
 #!/usr/bin/env bash
 # Runs every fuzz target (or the TARGETs given) for SECONDS each (default 300) on stable Rust
 # (cargo-fuzz -s none), usage: ./run-all.sh [SECONDS [TARGET...]],
-# growing and minimising the committed corpora in corpus/<target> (evtx: corpus-evtx.tar.gz). Install once: cargo install cargo-fuzz --locked
+# growing and minimising the committed corpora in corpus/<target> (evtx and evtx_direct:
+# corpus-<target>.tar.gz). Install once: cargo install cargo-fuzz --locked
 set -euo pipefail
 cd "$(dirname "$0")"
 seconds=${1:-300}
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(json json_differential evtx syslog framing cef leef sigma_rule correlation yaml query regex_existence)
+  targets=(json json_differential evtx evtx_direct syslog framing cef leef sigma_rule correlation yaml query regex_existence)
 fi
 status=0
-# The EVTX corpus (whole files, mostly empty chunk space) is kept compressed in git.
-if [ ! -d corpus/evtx ] && [ -f corpus-evtx.tar.gz ]; then
-  tar xzf corpus-evtx.tar.gz -C corpus
-fi
+# The EVTX corpora (whole files and chunks, mostly empty space) are kept compressed in git.
+for packed in evtx evtx_direct; do
+  if [ ! -d "corpus/$packed" ] && [ -f "corpus-$packed.tar.gz" ]; then
+    tar xzf "corpus-$packed.tar.gz" -C corpus
+  fi
+done
 for target in "${targets[@]}"; do
   mkdir -p "corpus/$target"
   echo "== $target: ${seconds}s"
@@ -28,5 +31,7 @@ for target in "${targets[@]}"; do
   # Keep the committed corpus small: only inputs that add coverage.
   cargo fuzz cmin -s none "$target" "corpus/$target" >/dev/null 2>&1 || true
 done
-tar czf corpus-evtx.tar.gz -C corpus evtx
+for packed in evtx evtx_direct; do
+  tar czf "corpus-$packed.tar.gz" -C corpus "$packed"
+done
 exit $status

@@ -1,0 +1,43 @@
+#![no_main]
+//! The direct EVTX decoder (binary XML to fields) never panics, and wherever it and the JSON
+//! rendering both decode a record of a chunk, they give the same fields.
+use libfuzzer_sys::fuzz_target;
+
+mod common;
+
+fn summary(e: &vigie_event::Event) -> Vec<String> {
+    let mut out = vec![format!("{} {:?} {:?}", e.time, e.host, e.logsource)];
+    out.extend(
+        e.fields
+            .iter()
+            .map(|(id, v)| format!("{}={v:?}", id.name())),
+    );
+    out
+}
+
+fuzz_target!(|data: &[u8]| {
+    // Events without a time of their own get the receive time: the same for both.
+    let received = Some(vigie_event::Timestamp::from_nanos(1_767_225_600_000_000_000));
+    let mut rendering = common::decoder();
+    rendering.set_received(received);
+    let expected: Vec<_> = rendering
+        .decode_evtx_chunks(data.to_vec(), 0)
+        .take(1000)
+        .map(|e| e.map(|e| summary(&e)))
+        .collect();
+    let mut direct = common::decoder();
+    direct.set_evtx_rendering(false);
+    direct.set_received(received);
+    let got: Vec<_> = direct
+        .decode_evtx_chunks(data.to_vec(), 0)
+        .take(1000)
+        .map(|e| e.map(|e| summary(&e)))
+        .collect();
+    if got.len() == expected.len() {
+        for (got, expected) in got.iter().zip(&expected) {
+            if let (Ok(got), Ok(expected)) = (got, expected) {
+                assert_eq!(got, expected);
+            }
+        }
+    }
+});
