@@ -15,24 +15,22 @@ fn summary(e: &vigie_event::Event) -> Vec<String> {
     out
 }
 
-fuzz_target!(|data: &[u8]| {
+/// Decodes the chunks of `data` with the JSON rendering or straight from binary XML.
+fn decode(data: &[u8], rendering: bool) -> Vec<Result<Vec<String>, vigie_event::DecodeError>> {
     // Events without a time of their own get the receive time: the same for both.
     let received = Some(vigie_event::Timestamp::from_nanos(1_767_225_600_000_000_000));
-    let mut rendering = common::decoder();
-    rendering.set_received(received);
-    let expected: Vec<_> = rendering
-        .decode_evtx_chunks(data.to_vec(), 0)
+    let mut d = common::decoder();
+    d.set_received(received);
+    d.set_evtx_rendering(rendering);
+    d.decode_evtx_chunks(data.to_vec(), 0)
         .take(1000)
         .map(|e| e.map(|e| summary(&e)))
-        .collect();
-    let mut direct = common::decoder();
-    direct.set_evtx_rendering(false);
-    direct.set_received(received);
-    let got: Vec<_> = direct
-        .decode_evtx_chunks(data.to_vec(), 0)
-        .take(1000)
-        .map(|e| e.map(|e| summary(&e)))
-        .collect();
+        .collect()
+}
+
+fuzz_target!(|data: &[u8]| {
+    let expected = decode(data, true);
+    let got = decode(data, false);
     if got.len() == expected.len() {
         for (got, expected) in got.iter().zip(&expected) {
             if let (Ok(got), Ok(expected)) = (got, expected) {

@@ -23,6 +23,7 @@ use std::ops::Range;
 
 use rustc_hash::FxHashMap;
 
+use super::json::push_name;
 use super::{Decoder, Facts, known};
 use crate::event::{Event, Format};
 use crate::field::FieldId;
@@ -550,6 +551,18 @@ enum Leaf {
     Str(usize, usize),
 }
 
+impl Leaf {
+    /// The scalar, its text read from `text` (`Walk::text`).
+    fn scalar(self, text: &str) -> Scalar<'_> {
+        match self {
+            Leaf::Null => Scalar::Null,
+            Leaf::Bool(b) => Scalar::Bool(b),
+            Leaf::Num(s, e) => Scalar::Num(&text[s..e]),
+            Leaf::Str(s, e) => Scalar::Str(&text[s..e]),
+        }
+    }
+}
+
 /// Where an element's members go: how the JSON path would name them.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Level {
@@ -1031,32 +1044,26 @@ impl<'s, 'd> Walk<'s, 'd> {
 
     /// Stores a leaf under the current path (or `_` when it is empty, as the JSON path does).
     fn store(&mut self, leaf: Leaf) -> R<()> {
+        let id = self.path_field()?;
+        self.fields
+            .insert(id, leaf.scalar(&self.text))
+            .map_err(|_| Unsupported("field"))
+    }
+
+    /// The field the current path names: the id [`Walk::member_path`] interned, or the
+    /// path interned now.
+    fn path_field(&mut self) -> R<FieldId> {
         if let Some(id) = self.path_id.take() {
-            return self.store_id(id, leaf);
+            return Ok(id);
         }
         let path = if self.path.is_empty() {
             "_"
         } else {
             &self.path
         };
-        let id = self
-            .decoder
+        self.decoder
             .intern(path)
-            .map_err(|_| Unsupported("field name"))?;
-        self.store_id(id, leaf)
-    }
-
-    fn store_id(&mut self, id: FieldId, leaf: Leaf) -> R<()> {
-        let text = &self.text;
-        let scalar = match leaf {
-            Leaf::Null => Scalar::Null,
-            Leaf::Bool(b) => Scalar::Bool(b),
-            Leaf::Num(s, e) => Scalar::Num(&text[s..e]),
-            Leaf::Str(s, e) => Scalar::Str(&text[s..e]),
-        };
-        self.fields
-            .insert(id, scalar)
-            .map_err(|_| Unsupported("field"))
+            .map_err(|_| Unsupported("field name"))
     }
 
     /// The record's root: `Event`, flattened as `Parser::evtx_event` does.
@@ -1484,36 +1491,12 @@ impl<'s, 'd> Walk<'s, 'd> {
             self.nodes.truncate(children.start);
             leaves.push(leaf?.ok_or(Unsupported("object in a Data array"))?);
         }
-        let id = match self.path_id.take() {
-            Some(id) => id,
-            None => self
-                .decoder
-                .intern(if self.path.is_empty() {
-                    "_"
-                } else {
-                    &self.path
-                })
-                .map_err(|_| Unsupported("field name"))?,
-        };
+        let id = self.path_field()?;
         let text = &self.text;
-        let scalars = leaves.iter().map(|leaf| match *leaf {
-            Leaf::Null => Scalar::Null,
-            Leaf::Bool(b) => Scalar::Bool(b),
-            Leaf::Num(s, e) => Scalar::Num(&text[s..e]),
-            Leaf::Str(s, e) => Scalar::Str(&text[s..e]),
-        });
+        let scalars = leaves.iter().map(|leaf| leaf.scalar(text));
         self.fields
             .push_array(id, scalars)
             .map_err(|_| Unsupported("field"))
-    }
-}
-
-/// Appends an EVTX element name without its whitespace (as [`super::json`] does).
-fn push_name(path: &mut String, name: &str) {
-    if name.bytes().all(|b| b > b' ' && b < 0x80) {
-        path.push_str(name);
-    } else {
-        path.extend(name.chars().filter(|c| !c.is_whitespace()));
     }
 }
 

@@ -840,7 +840,7 @@ impl<'a> Parser<'a> {
 
 /// Appends an EVTX element name without its whitespace: Defender's `Threat Name` becomes
 /// `ThreatName`, the name Sigma rules use.
-fn push_name(path: &mut String, name: &str) {
+pub(crate) fn push_name(path: &mut String, name: &str) {
     if name.bytes().all(|b| b > b' ' && b < 0x80) {
         path.push_str(name);
     } else {
