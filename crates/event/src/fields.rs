@@ -416,19 +416,27 @@ impl Fields {
         }
     }
 
+    /// The kind and bits of a number's text: a number, or a string when it is not one.
+    fn number_kind(s: &str) -> (Kind, u64) {
+        match Number::parse(s) {
+            Some(n) => match n.repr {
+                NumberRepr::Int(v) => (Kind::Int, v as u64),
+                NumberRepr::Uint(v) => (Kind::Uint, v),
+                NumberRepr::Float(v) => (Kind::Float, v.to_bits()),
+            },
+            None => (Kind::Str, 0),
+        }
+    }
+
     fn store(&mut self, value: Scalar<'_>) -> Result<Slot, FieldsError> {
         let (kind, text, bits) = match value {
             Scalar::Null => (Kind::Null, "", 0),
             Scalar::Bool(b) => (Kind::Bool, "", u64::from(b)),
             Scalar::Str(s) => (Kind::Str, s, 0),
-            Scalar::Num(s) => match Number::parse(s) {
-                Some(n) => match n.repr {
-                    NumberRepr::Int(v) => (Kind::Int, s, v as u64),
-                    NumberRepr::Uint(v) => (Kind::Uint, s, v),
-                    NumberRepr::Float(v) => (Kind::Float, s, v.to_bits()),
-                },
-                None => (Kind::Str, s, 0),
-            },
+            Scalar::Num(s) => {
+                let (kind, bits) = Fields::number_kind(s);
+                (kind, s, bits)
+            }
         };
         let start = self.text.len();
         let end = start + text.len();
@@ -448,6 +456,41 @@ impl Fields {
     /// takes the new value (the last write wins, as for duplicate JSON keys).
     pub fn insert(&mut self, id: FieldId, value: Scalar<'_>) -> Result<(), FieldsError> {
         let slot = self.store(value)?;
+        self.put(id, slot);
+        Ok(())
+    }
+
+    /// Sets field `id` to the text `write` appends straight into the map's arena, as
+    /// [`Scalar::Num`] when `number` (a number's text, a string when it is not one), else as
+    /// [`Scalar::Str`]. A decoder that formats its values (EVTX binary XML) saves copying each
+    /// text through a buffer of its own. When `write` fails, nothing is stored.
+    pub(crate) fn insert_written<E: From<FieldsError>>(
+        &mut self,
+        id: FieldId,
+        number: bool,
+        write: impl FnOnce(&mut String) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let start = self.text.len();
+        if let Err(e) = write(&mut self.text) {
+            self.text.truncate(start);
+            return Err(e);
+        }
+        if self.text.len() > u32::MAX as usize {
+            self.text.truncate(start);
+            return Err(FieldsError::TooLarge.into());
+        }
+        let written = &self.text[start..];
+        let (kind, bits) = if number {
+            Fields::number_kind(written)
+        } else {
+            (Kind::Str, 0)
+        };
+        let slot = Slot {
+            kind,
+            start: start as u32,
+            len: written.len() as u32,
+            bits,
+        };
         self.put(id, slot);
         Ok(())
     }

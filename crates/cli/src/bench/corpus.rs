@@ -322,7 +322,9 @@ mod tests {
     }
 
     /// Every copy decodes to the same event as the record it copies, and the original
-    /// records are untouched.
+    /// records are untouched. The direct EVTX decoder (`vigie hunt`'s) gives the same
+    /// events: in a densified chunk most records replay the plan of an earlier one with the
+    /// same shape (`vigie_event::decode::binxml`), which the sparse samples rarely do.
     #[test]
     #[allow(clippy::print_stderr)]
     fn densified_chunks_hold_exact_copies_of_their_records() {
@@ -340,7 +342,12 @@ mod tests {
             TenantId::new("t").unwrap(),
             Source::new(SourceKind::File, "t"),
         ));
-        let (mut dense, mut total) = (0, 0);
+        let mut direct = Decoder::new(Origin::new(
+            TenantId::new("t").unwrap(),
+            Source::new(SourceKind::File, "t"),
+        ));
+        direct.set_evtx_rendering(false);
+        let (mut dense, mut total, mut taken) = (0, 0, 0);
         for chunk in chunks(&root).unwrap() {
             let original: Vec<Vec<String>> = decoder
                 .decode_evtx_chunks(chunk.bytes.clone(), 0)
@@ -360,6 +367,15 @@ mod tests {
                     "copy {n} differs from every original"
                 );
             }
+            let direct_events: Vec<Event> = direct
+                .decode_evtx_chunks(bytes.clone(), 0)
+                .map(|e| e.unwrap())
+                .collect();
+            assert_eq!(direct_events.len(), copied.len());
+            for (n, (event, rendered)) in direct_events.iter().zip(&copied).enumerate() {
+                assert_eq!(&fields(event), rendered, "record {n} decoded directly");
+                taken += usize::from(event.raw.is_empty());
+            }
             // The header stays valid for a checksum-validating reader.
             assert!(evtx::EvtxChunkData::new(bytes, true).is_ok());
             dense += usize::from(held >= 30);
@@ -369,5 +385,13 @@ mod tests {
             dense * 10 >= total * 9,
             "only {dense} of {total} chunks filled"
         );
+        assert!(
+            taken >= dense * 30 * 9 / 10,
+            "{taken} records decoded directly"
+        );
+        // Most records replayed a plan: the copies have the shape of their originals.
+        let counts = direct.evtx_direct_counts();
+        assert_eq!(counts.walked + counts.replayed, taken as u64);
+        assert!(counts.replayed * 2 >= taken as u64, "{counts:?}");
     }
 }

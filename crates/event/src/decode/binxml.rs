@@ -523,12 +523,12 @@ struct Instance {
 }
 
 /// A child node once the instance's values are in: an element of an instance, template text,
-/// or a value.
+/// or a value (with its index in the record's values, for the plan).
 #[derive(Clone, Copy)]
 enum Node<'t, 'd> {
     Elem(u32, u32),
     Text(&'t str),
-    Val(Val<'d>),
+    Val(Val<'d>, u32),
 }
 
 impl Node<'_, '_> {
@@ -537,18 +537,36 @@ impl Node<'_, '_> {
         match self {
             Node::Elem(..) => false,
             Node::Text(t) => !t.is_empty(),
-            Node::Val(v) => !v.empty(),
+            Node::Val(v, _) => !v.empty(),
         }
     }
+}
+
+/// Where a leaf's text is: `Walk::text[start..end]`, written from `Walk::pieces[pieces]`.
+#[derive(Clone, Copy, Debug)]
+struct Span {
+    start: usize,
+    end: usize,
+    pieces: (u32, u32),
+}
+
+impl Span {
+    /// The empty string, from no piece.
+    const EMPTY: Span = Span {
+        start: 0,
+        end: 0,
+        pieces: (0, 0),
+    };
 }
 
 /// A scalar to store: what a JSON leaf would have been, its text in `Walk::text`.
 #[derive(Clone, Copy, Debug)]
 enum Leaf {
     Null,
-    Bool(bool),
-    Num(usize, usize),
-    Str(usize, usize),
+    /// A boolean value, and its index among the record's values.
+    Bool(bool, u32),
+    Num(Span),
+    Str(Span),
 }
 
 impl Leaf {
@@ -556,11 +574,27 @@ impl Leaf {
     fn scalar(self, text: &str) -> Scalar<'_> {
         match self {
             Leaf::Null => Scalar::Null,
-            Leaf::Bool(b) => Scalar::Bool(b),
-            Leaf::Num(s, e) => Scalar::Num(&text[s..e]),
-            Leaf::Str(s, e) => Scalar::Str(&text[s..e]),
+            Leaf::Bool(b, _) => Scalar::Bool(b),
+            Leaf::Num(s) => Scalar::Num(&text[s.start..s.end]),
+            Leaf::Str(s) => Scalar::Str(&text[s.start..s.end]),
         }
     }
+}
+
+/// What a leaf's text was written from: template text, or a value by its index among the
+/// record's values.
+#[derive(Clone, Copy, Debug)]
+enum Piece<'t> {
+    Text(&'t str),
+    Val(u32),
+}
+
+/// A store the walk made, in order: what a [`Plan`] is built from.
+#[derive(Clone, Copy, Debug)]
+enum Stored {
+    One(FieldId, Leaf),
+    /// An array, its elements `Walk::array_leaves[start..end]`.
+    Array(FieldId, u32, u32),
 }
 
 /// Where an element's members go: how the JSON path would name them.
@@ -573,14 +607,216 @@ enum Level {
     Section { section: &'static str, data: bool },
 }
 
-/// Chunk-wide state: templates parsed once per chunk, buffers reused per record.
+/// A leaf of a [`Plan`]: its kind and the plan's pieces its text is written from.
+#[derive(Clone, Copy, Debug)]
+enum PlanLeaf {
+    Null,
+    /// The boolean value at this index.
+    Bool(u32),
+    Num(u32, u32),
+    Str(u32, u32),
+}
+
+/// A piece of a [`Plan`]'s text: `Plan::text[start..end]`, or a value by index.
+#[derive(Clone, Copy, Debug)]
+enum PlanPiece {
+    Text(u32, u32),
+    Val(u32),
+}
+
+#[derive(Clone, Copy, Debug)]
+enum PlanOp {
+    One(FieldId, PlanLeaf),
+    /// An array, its elements `Plan::leaves[start..end]`.
+    Array(FieldId, u32, u32),
+}
+
+/// The stores one walk of a record made, replayable on every record of the chunk with the
+/// same [signature](signature).
+///
+/// Every decision of the walk — which elements are left out, which values are dropped,
+/// whether an element is a leaf, a number or an object, every field name — depends only on
+/// the templates and on each value's kind and emptiness, which the signature holds; except
+/// for a `Data` name written from a value, and records with one are never planned. So a
+/// record with the signature of a planned one is decoded by formatting its values into the
+/// planned fields, straight into the event's map, without resolving a node or interning a
+/// path. Plans live as long as the chunk's templates.
+#[derive(Debug, Default)]
+struct Plan {
+    text: String,
+    pieces: Vec<PlanPiece>,
+    leaves: Vec<PlanLeaf>,
+    ops: Vec<PlanOp>,
+}
+
+impl From<crate::fields::FieldsError> for Unsupported {
+    fn from(_: crate::fields::FieldsError) -> Unsupported {
+        Unsupported("field")
+    }
+}
+
+impl Plan {
+    /// The plan of a walk's stores, their texts written from `pieces`.
+    fn new(stored: &[Stored], array_leaves: &[Leaf], pieces: &[Piece<'_>]) -> Plan {
+        let mut plan = Plan::default();
+        let leaf = |plan: &mut Plan, leaf: Leaf| {
+            let mut copy = |(start, end): (u32, u32)| {
+                let first = plan.pieces.len() as u32;
+                for piece in &pieces[start as usize..end as usize] {
+                    plan.pieces.push(match *piece {
+                        Piece::Text(t) => {
+                            let at = plan.text.len() as u32;
+                            plan.text.push_str(t);
+                            PlanPiece::Text(at, plan.text.len() as u32)
+                        }
+                        Piece::Val(k) => PlanPiece::Val(k),
+                    });
+                }
+                (first, plan.pieces.len() as u32)
+            };
+            match leaf {
+                Leaf::Null => PlanLeaf::Null,
+                Leaf::Bool(_, k) => PlanLeaf::Bool(k),
+                Leaf::Num(span) => {
+                    let (s, e) = copy(span.pieces);
+                    PlanLeaf::Num(s, e)
+                }
+                Leaf::Str(span) => {
+                    let (s, e) = copy(span.pieces);
+                    PlanLeaf::Str(s, e)
+                }
+            }
+        };
+        for op in stored {
+            let op = match *op {
+                Stored::One(id, l) => PlanOp::One(id, leaf(&mut plan, l)),
+                Stored::Array(id, start, end) => {
+                    let first = plan.leaves.len() as u32;
+                    for &l in &array_leaves[start as usize..end as usize] {
+                        let l = leaf(&mut plan, l);
+                        plan.leaves.push(l);
+                    }
+                    PlanOp::Array(id, first, plan.leaves.len() as u32)
+                }
+            };
+            plan.ops.push(op);
+        }
+        plan
+    }
+
+    /// Writes the text of pieces `start..end` with the record's `values`.
+    fn write(&self, (start, end): (u32, u32), values: &[Val<'_>], out: &mut String) -> R<()> {
+        for piece in &self.pieces[start as usize..end as usize] {
+            match *piece {
+                PlanPiece::Text(s, e) => out.push_str(&self.text[s as usize..e as usize]),
+                PlanPiece::Val(k) => values
+                    .get(k as usize)
+                    .ok_or(Unsupported("plan value"))?
+                    .write(out)?,
+            }
+        }
+        Ok(())
+    }
+
+    /// The boolean value at `k`.
+    fn boolean(values: &[Val<'_>], k: u32) -> R<bool> {
+        match values.get(k as usize) {
+            Some(Val::Bool(b)) => Ok(*b),
+            _ => Err(Unsupported("plan value")),
+        }
+    }
+
+    /// Stores the planned fields of a record with `values` into `fields`.
+    fn replay(&self, values: &[Val<'_>], fields: &mut Fields, scratch: &mut String) -> R<()> {
+        for op in &self.ops {
+            match *op {
+                PlanOp::One(id, PlanLeaf::Null) => fields.insert(id, Scalar::Null)?,
+                PlanOp::One(id, PlanLeaf::Bool(k)) => {
+                    fields.insert(id, Scalar::Bool(Plan::boolean(values, k)?))?;
+                }
+                PlanOp::One(id, PlanLeaf::Num(s, e)) => {
+                    fields.insert_written(id, true, |out| self.write((s, e), values, out))?;
+                }
+                PlanOp::One(id, PlanLeaf::Str(s, e)) => {
+                    fields.insert_written(id, false, |out| self.write((s, e), values, out))?;
+                }
+                PlanOp::Array(id, start, end) => {
+                    scratch.clear();
+                    let leaves = &self.leaves[start as usize..end as usize];
+                    let mut spans = Vec::with_capacity(leaves.len());
+                    for leaf in leaves {
+                        let at = scratch.len();
+                        if let PlanLeaf::Num(s, e) | PlanLeaf::Str(s, e) = *leaf {
+                            self.write((s, e), values, scratch)?;
+                        }
+                        spans.push((at, scratch.len()));
+                    }
+                    let mut scalars = Vec::with_capacity(leaves.len());
+                    for (leaf, (s, e)) in leaves.iter().zip(spans) {
+                        scalars.push(match *leaf {
+                            PlanLeaf::Null => Scalar::Null,
+                            PlanLeaf::Bool(k) => Scalar::Bool(Plan::boolean(values, k)?),
+                            PlanLeaf::Num(..) => Scalar::Num(&scratch[s..e]),
+                            PlanLeaf::Str(..) => Scalar::Str(&scratch[s..e]),
+                        });
+                    }
+                    fields.push_array(id, scalars)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Appends a record's signature to `sig`: for each of its instances, in the order they were
+/// read, the template and number of values, then one byte per value (its kind, and whether
+/// it is empty). Two records with one signature are walked alike (see [`Plan`]).
+fn signature(instances: &[Instance], values: &[Val<'_>], sig: &mut Vec<u8>) {
+    for inst in instances {
+        sig.extend_from_slice(&inst.template.to_le_bytes());
+        sig.extend_from_slice(&(inst.values.end - inst.values.start).to_le_bytes());
+        for v in &values[inst.values.start as usize..inst.values.end as usize] {
+            let kind: u8 = match v {
+                Val::Null => 0,
+                Val::Str(_) => 1,
+                Val::Unsigned(_) => 2,
+                Val::Signed(_) => 3,
+                Val::Bool(_) => 4,
+                Val::Hex(_) => 5,
+                Val::Guid(_) => 6,
+                Val::FileTime(_) => 7,
+                Val::Sid(_) => 8,
+                Val::Binary(_) => 9,
+                Val::Nested(_) => 10,
+            };
+            sig.push(kind | u8::from(v.empty()) << 4);
+        }
+    }
+}
+
+/// Chunk-wide state: templates and plans made once per chunk, buffers reused per record.
 #[derive(Debug, Default)]
 pub(crate) struct ChunkState {
     templates: Vec<Template>,
     by_offset: FxHashMap<u32, u32>,
     instances: Vec<Instance>,
+    /// Plans by record signature; `None` for a signature whose records are always walked.
+    plans: FxHashMap<Box<[u8]>, Option<u32>>,
+    plan_list: Vec<Plan>,
+    signature: Vec<u8>,
     path: String,
     text: String,
+    counts: DirectCounts,
+}
+
+/// Records the direct EVTX decoder took, by how: see [`Decoder::evtx_direct_counts`].
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct DirectCounts {
+    /// Records decoded by walking their templates.
+    pub walked: u64,
+    /// Records decoded by replaying the plan of an earlier record of their chunk with the
+    /// same shape.
+    pub replayed: u64,
 }
 
 /// One record's walk: the chunk's templates, the record's instances and values, the fields
@@ -600,6 +836,14 @@ struct Walk<'s, 'd> {
     attrs: Vec<(&'s str, Range<usize>)>,
     /// The id of `path` when [`Walk::member_path`] interned it (taken by the next store).
     path_id: Option<FieldId>,
+    /// What each text of `text` was written from.
+    pieces: Vec<Piece<'s>>,
+    /// The stores made, for the plan.
+    stored: Vec<Stored>,
+    /// The elements of stored arrays.
+    array_leaves: Vec<Leaf>,
+    /// False once a field name was written from a value: no plan then.
+    plannable: bool,
 }
 
 impl Decoder {
@@ -630,6 +874,9 @@ impl Decoder {
         let mut state = std::mem::take(&mut self.binxml);
         state.templates.clear();
         state.by_offset.clear();
+        state.plans.clear();
+        state.plan_list.clear();
+        let counts = state.counts;
         let live_end = (free_space_offset as usize).min(data.len());
         let mut offset = CHUNK_HEADER_BYTES;
         let mut values: Vec<Val<'_>> = Vec::new();
@@ -658,6 +905,10 @@ impl Decoder {
             }
             Ok(())
         })();
+        if result.is_err() {
+            // The chunk goes to the rendering: none of its records was taken here.
+            state.counts = counts;
+        }
         self.binxml = state;
         result
     }
@@ -690,6 +941,17 @@ impl Decoder {
         if !matches!(data.get(end..binxml.end), Some([] | [0x00, ..])) {
             return Err(Unsupported("record after its instance"));
         }
+        state.signature.clear();
+        signature(&state.instances, values, &mut state.signature);
+        let planned = state.plans.get(state.signature.as_slice()).copied();
+        if let Some(Some(plan)) = planned {
+            let plan = &state.plan_list[plan as usize];
+            let mut fields = Fields::with_capacity(plan.ops.len(), binxml.len());
+            plan.replay(values, &mut fields, &mut state.text)?;
+            state.counts.replayed += 1;
+            let facts = self.evtx_facts(&fields);
+            return Ok(self.finish(Format::Evtx, fields, bytes::Bytes::new(), &facts));
+        }
         let mut walk = Walk {
             decoder: self,
             templates: &state.templates,
@@ -701,18 +963,38 @@ impl Decoder {
             nodes: Vec::with_capacity(64),
             attrs: Vec::with_capacity(16),
             path_id: None,
+            pieces: Vec::new(),
+            stored: Vec::new(),
+            array_leaves: Vec::new(),
+            plannable: true,
         };
         walk.path.clear();
         walk.text.clear();
         let result = walk.event();
+        let plan = (result.is_ok() && planned.is_none() && walk.plannable)
+            .then(|| Plan::new(&walk.stored, &walk.array_leaves, &walk.pieces));
         let Walk {
             fields, path, text, ..
         } = walk;
         state.path = path;
         state.text = text;
         result?;
+        state.counts.walked += 1;
+        if planned.is_none() {
+            let at = plan.map(|plan| {
+                state.plan_list.push(plan);
+                (state.plan_list.len() - 1) as u32
+            });
+            state.plans.insert(state.signature.as_slice().into(), at);
+        }
         let facts = self.evtx_facts(&fields);
         Ok(self.finish(Format::Evtx, fields, bytes::Bytes::new(), &facts))
+    }
+
+    /// How many records the direct decoder ([`Decoder::set_evtx_rendering`]`(false)`) took
+    /// so far, walked and replayed; records of chunks it left to the rendering are not counted.
+    pub fn evtx_direct_counts(&self) -> DirectCounts {
+        self.binxml.counts
     }
 
     /// The facts of an evtx-shaped event (see `json_fields`).
@@ -878,10 +1160,38 @@ impl<'s, 'd> Walk<'s, 'd> {
         &self.template_of(inst).elems[elem as usize]
     }
 
-    fn value(&self, inst: u32, id: u16) -> Option<Val<'d>> {
+    /// Value `id` of instance `inst`, and its index among the record's values.
+    fn value(&self, inst: u32, id: u16) -> Option<(Val<'d>, u32)> {
         let range = &self.instances[inst as usize].values;
         let at = range.start as usize + usize::from(id);
-        (at < range.end as usize).then(|| self.values[at])
+        (at < range.end as usize).then(|| (self.values[at], at as u32))
+    }
+
+    /// Where the next leaf's text starts: in `text` and in `pieces`.
+    fn mark(&self) -> (usize, u32) {
+        (self.text.len(), self.pieces.len() as u32)
+    }
+
+    /// The span written since `mark`.
+    fn span(&self, (start, piece): (usize, u32)) -> Span {
+        Span {
+            start,
+            end: self.text.len(),
+            pieces: (piece, self.pieces.len() as u32),
+        }
+    }
+
+    /// Appends template text to the leaf being written.
+    fn put_text(&mut self, t: &'s str) {
+        self.text.push_str(t);
+        self.pieces.push(Piece::Text(t));
+    }
+
+    /// Appends value `k`'s text to the leaf being written.
+    fn put_val(&mut self, v: Val<'d>, k: u32) -> R<()> {
+        v.write(&mut self.text)?;
+        self.pieces.push(Piece::Val(k));
+        Ok(())
     }
 
     /// Resolves template nodes onto the node stack (`resolve_node_into`): elements whose
@@ -896,7 +1206,7 @@ impl<'s, 'd> Walk<'s, 'd> {
                     }
                     let el = self.elem(inst, *e);
                     if let Some(dep) = el.dependency
-                        && matches!(self.value(inst, dep), Some(Val::Null))
+                        && matches!(self.value(inst, dep), Some((Val::Null, _)))
                     {
                         continue;
                     }
@@ -905,14 +1215,14 @@ impl<'s, 'd> Walk<'s, 'd> {
                 TNode::Text(t) => self.nodes.push(Node::Text(t)),
                 TNode::Sub { id, optional } => match self.value(inst, *id) {
                     None => {}
-                    Some(v) if *optional && v.empty() => {}
-                    Some(Val::Nested(n)) => {
+                    Some((v, _)) if *optional && v.empty() => {}
+                    Some((Val::Nested(n), _)) => {
                         if in_attr {
                             return Err(Unsupported("element in attribute"));
                         }
                         self.nodes.push(Node::Elem(n, 0));
                     }
-                    Some(v) => self.nodes.push(Node::Val(v)),
+                    Some((v, k)) => self.nodes.push(Node::Val(v, k)),
                 },
             }
         }
@@ -947,7 +1257,7 @@ impl<'s, 'd> Walk<'s, 'd> {
     }
 
     /// `try_as_number_plain`: the one bare value of `range`, if that is all it holds.
-    fn as_number(&self, range: &Range<usize>, skip_elements: bool) -> R<Option<Val<'d>>> {
+    fn as_number(&self, range: &Range<usize>, skip_elements: bool) -> R<Option<(Val<'d>, u32)>> {
         let mut single: Option<Node<'s, 'd>> = None;
         for node in &self.nodes[range.clone()] {
             match node {
@@ -967,7 +1277,7 @@ impl<'s, 'd> Walk<'s, 'd> {
                         single = Some(*node);
                     }
                 }
-                Node::Val(v) => {
+                Node::Val(v, _) => {
                     if skip_elements && v.empty() {
                         continue;
                     }
@@ -979,19 +1289,19 @@ impl<'s, 'd> Walk<'s, 'd> {
             }
         }
         Ok(match single {
-            Some(Node::Val(v)) if v.bare() => Some(v),
+            Some(Node::Val(v, k)) if v.bare() => Some((v, k)),
             _ => None,
         })
     }
 
     /// A leaf for a bare value.
-    fn bare_leaf(&mut self, v: Val<'d>) -> R<Leaf> {
+    fn bare_leaf(&mut self, (v, k): (Val<'d>, u32)) -> R<Leaf> {
         if let Val::Bool(b) = v {
-            return Ok(Leaf::Bool(b));
+            return Ok(Leaf::Bool(b, k));
         }
-        let start = self.text.len();
-        v.write(&mut self.text)?;
-        Ok(Leaf::Num(start, self.text.len()))
+        let mark = self.mark();
+        self.put_val(v, k)?;
+        Ok(Leaf::Num(self.span(mark)))
     }
 
     /// `content_as_json_value_plain`: a number, or the text of the nodes.
@@ -999,11 +1309,11 @@ impl<'s, 'd> Walk<'s, 'd> {
         if let Some(v) = self.as_number(&range, skip_elements)? {
             return self.bare_leaf(v);
         }
-        let start = self.text.len();
+        let mark = self.mark();
         for i in range {
             match self.nodes[i] {
-                Node::Text(t) => self.text.push_str(t),
-                Node::Val(v) => v.write(&mut self.text)?,
+                Node::Text(t) => self.put_text(t),
+                Node::Val(v, k) => self.put_val(v, k)?,
                 Node::Elem(..) => {
                     if !skip_elements {
                         return Err(Unsupported("element in text"));
@@ -1011,7 +1321,7 @@ impl<'s, 'd> Walk<'s, 'd> {
                 }
             }
         }
-        Ok(Leaf::Str(start, self.text.len()))
+        Ok(Leaf::Str(self.span(mark)))
     }
 
     /// `try_leaf_value_plain`: an element with exactly one text or value child.
@@ -1020,7 +1330,7 @@ impl<'s, 'd> Walk<'s, 'd> {
             return Ok(None);
         }
         let empty = if empty_as_string {
-            Leaf::Str(0, 0)
+            Leaf::Str(Span::EMPTY)
         } else {
             Leaf::Null
         };
@@ -1028,16 +1338,16 @@ impl<'s, 'd> Walk<'s, 'd> {
             Node::Elem(..) => Ok(None),
             Node::Text("") => Ok(Some(empty)),
             Node::Text(t) => {
-                let start = self.text.len();
-                self.text.push_str(t);
-                Ok(Some(Leaf::Str(start, self.text.len())))
+                let mark = self.mark();
+                self.put_text(t);
+                Ok(Some(Leaf::Str(self.span(mark))))
             }
-            Node::Val(v) if v.empty() => Ok(Some(empty)),
-            Node::Val(v) if v.bare() => self.bare_leaf(v).map(Some),
-            Node::Val(v) => {
-                let start = self.text.len();
-                v.write(&mut self.text)?;
-                Ok(Some(Leaf::Str(start, self.text.len())))
+            Node::Val(v, _) if v.empty() => Ok(Some(empty)),
+            Node::Val(v, k) if v.bare() => self.bare_leaf((v, k)).map(Some),
+            Node::Val(v, k) => {
+                let mark = self.mark();
+                self.put_val(v, k)?;
+                Ok(Some(Leaf::Str(self.span(mark))))
             }
         }
     }
@@ -1045,9 +1355,9 @@ impl<'s, 'd> Walk<'s, 'd> {
     /// Stores a leaf under the current path (or `_` when it is empty, as the JSON path does).
     fn store(&mut self, leaf: Leaf) -> R<()> {
         let id = self.path_field()?;
-        self.fields
-            .insert(id, leaf.scalar(&self.text))
-            .map_err(|_| Unsupported("field"))
+        self.fields.insert(id, leaf.scalar(&self.text))?;
+        self.stored.push(Stored::One(id, leaf));
+        Ok(())
     }
 
     /// The field the current path names: the id [`Walk::member_path`] interned, or the
@@ -1434,7 +1744,11 @@ impl<'s, 'd> Walk<'s, 'd> {
         for i in range {
             match self.nodes[i] {
                 Node::Text(t) => self.text.push_str(t),
-                Node::Val(v) => v.write(&mut self.text)?,
+                Node::Val(v, _) => {
+                    // A field name that depends on a value: records are walked one by one.
+                    self.plannable = false;
+                    v.write(&mut self.text)?;
+                }
                 Node::Elem(..) => return Err(Unsupported("element in text")),
             }
         }
@@ -1448,7 +1762,7 @@ impl<'s, 'd> Walk<'s, 'd> {
         }
         let (has_text, has_elem) = self.layout(children);
         if !has_text && !has_elem {
-            Ok(Some(Leaf::Str(0, 0)))
+            Ok(Some(Leaf::Str(Span::EMPTY)))
         } else if has_elem {
             Ok(None)
         } else {
@@ -1494,9 +1808,12 @@ impl<'s, 'd> Walk<'s, 'd> {
         let id = self.path_field()?;
         let text = &self.text;
         let scalars = leaves.iter().map(|leaf| leaf.scalar(text));
-        self.fields
-            .push_array(id, scalars)
-            .map_err(|_| Unsupported("field"))
+        self.fields.push_array(id, scalars)?;
+        let start = self.array_leaves.len() as u32;
+        self.array_leaves.extend(leaves);
+        self.stored
+            .push(Stored::Array(id, start, self.array_leaves.len() as u32));
+        Ok(())
     }
 }
 

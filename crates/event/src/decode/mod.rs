@@ -12,6 +12,8 @@ pub mod json;
 pub mod leef;
 pub mod syslog;
 
+pub use binxml::DirectCounts;
+
 use std::sync::Arc;
 
 use bytes::Bytes;
