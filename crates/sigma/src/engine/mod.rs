@@ -335,6 +335,17 @@ impl RouteView {
 /// Routes cached before the cache is cleared (logsources are few; this bounds hostile input).
 const ROUTE_CACHE_CAPACITY: usize = 4096;
 
+/// A rule's trigger clauses in the current event (see [`RuleMatcher::for_each_match`]).
+#[derive(Debug, Clone, Copy)]
+struct Mark {
+    /// The event generation `clauses` belongs to.
+    stamp: u32,
+    /// The clauses satisfied (one bit each).
+    clauses: u8,
+    /// All of the rule's clauses.
+    full: u8,
+}
+
 /// Evaluates a [`RuleSet`] on events; keep one per worker thread.
 #[derive(Debug)]
 pub struct RuleMatcher {
@@ -346,10 +357,10 @@ pub struct RuleMatcher {
     set_keys: Vec<KeyId>,
     checked: Vec<u32>,
     text_generation: u32,
-    /// Per rule, the event generation its `clauses` entry belongs to.
-    stamps: Vec<u32>,
-    /// Per rule, the trigger clauses satisfied in this event (one bit each).
-    clauses: Vec<u8>,
+    /// Per rule, the trigger clauses satisfied in this event: one small record per rule, so
+    /// that a trigger touches one cache line (reading the clause count from the compiled
+    /// rule, a large struct, missed the cache on most triggers).
+    marks: Vec<Mark>,
     event_generation: u32,
     candidates: Vec<u32>,
     folded: String,
@@ -365,15 +376,22 @@ impl RuleMatcher {
     /// A matcher of `set`.
     pub fn new(set: Arc<RuleSet>) -> RuleMatcher {
         let keys = set.compiled.keys.len();
-        let rules = set.rules.len();
         RuleMatcher {
             routes: HashMap::new(),
             bits: vec![0; keys.div_ceil(64)],
             set_keys: Vec::new(),
             checked: vec![0; keys],
             text_generation: 0,
-            stamps: vec![0; rules],
-            clauses: vec![0; rules],
+            marks: set
+                .compiled
+                .rules
+                .iter()
+                .map(|r| Mark {
+                    stamp: 0,
+                    clauses: 0,
+                    full: (1u8 << r.clauses) - 1,
+                })
+                .collect(),
             event_generation: 0,
             candidates: Vec::new(),
             folded: String::new(),
@@ -451,7 +469,7 @@ impl RuleMatcher {
         let view = self.route(event);
         self.event_generation = self.event_generation.wrapping_add(1);
         if self.event_generation == 0 {
-            self.stamps.fill(0);
+            self.marks.iter_mut().for_each(|m| m.stamp = 0);
             self.event_generation = 1;
         }
         let set = Arc::clone(&self.set);
@@ -506,14 +524,14 @@ impl RuleMatcher {
                 if view.routed[r / 64] & (1 << (r % 64)) == 0 {
                     continue;
                 }
-                if self.stamps[r] != self.event_generation {
-                    self.stamps[r] = self.event_generation;
-                    self.clauses[r] = 0;
+                let mark = &mut self.marks[r];
+                if mark.stamp != self.event_generation {
+                    mark.stamp = self.event_generation;
+                    mark.clauses = 0;
                 }
-                let full = (1u8 << set.compiled.rules[r].clauses) - 1;
-                if self.clauses[r] != full {
-                    self.clauses[r] |= mask;
-                    if self.clauses[r] == full {
+                if mark.clauses != mark.full {
+                    mark.clauses |= mask;
+                    if mark.clauses == mark.full {
                         self.candidates.push(rule);
                     }
                 }
