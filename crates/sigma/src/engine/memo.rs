@@ -24,36 +24,62 @@ const SLOTS: usize = 1 << 13;
 /// Longer texts are not remembered: they rarely repeat, and the bound keeps the table small.
 pub(super) const MAX_TEXT: usize = 512;
 
-/// One remembered answer.
-#[derive(Debug, Default, Clone)]
+/// Texts up to this many bytes are kept inside their entry.
+const INLINE: usize = 56;
+
+/// One remembered answer, one cache line: a hit on a short text without keys (most hits:
+/// images, users, hosts, numbers) reads nothing else.
+#[derive(Debug, Clone, Copy)]
+#[repr(align(64))]
 struct Entry {
     scanner: u32,
-    text: String,
-    keys: Vec<KeyId>,
+    /// Length of the text.
+    len: u16,
+    /// Number of keys (in `Memo::keys`).
+    keys: u16,
+    /// The text, when it is at most [`INLINE`] bytes (else in `Memo::long`).
+    inline: [u8; INLINE],
+}
+
+impl Default for Entry {
+    fn default() -> Self {
+        Entry {
+            scanner: 0,
+            len: 0,
+            keys: 0,
+            inline: [0; INLINE],
+        }
+    }
 }
 
 /// See the module documentation.
 ///
-/// The hashes sit apart from the entries: a probe reads one word of a small array (64 KiB,
+/// The hashes sit apart from the entries: a probe reads one word of a small array (32 KiB,
 /// which stays in cache) and touches an entry only when the hash matches.
 #[derive(Debug)]
 pub(super) struct Memo {
-    /// Per slot, the hash of its entry (`EMPTY`: none).
-    tags: Box<[u64]>,
+    /// Per slot, 32 bits of the hash of its entry (`EMPTY`: none).
+    tags: Box<[u32]>,
     entries: Box<[Entry]>,
-    /// Per slot, the hash of the last text that missed there; a second miss with the same
-    /// hash admits it.
-    candidates: Box<[u64]>,
+    /// Per slot, the text of its entry when longer than [`INLINE`].
+    long: Box<[String]>,
+    /// Per slot, the keys of its entry.
+    keys: Box<[Vec<KeyId>]>,
+    /// Per slot, the tag of the last text that missed there; a second miss with the same
+    /// tag admits it.
+    candidates: Box<[u32]>,
 }
 
-/// The tag of an empty slot (a text hashing to it is simply never remembered).
-const EMPTY: u64 = 0;
+/// The tag of an empty slot (a text whose tag is this is simply never remembered).
+const EMPTY: u32 = 0;
 
 impl Default for Memo {
     fn default() -> Self {
         Memo {
             tags: vec![EMPTY; SLOTS].into_boxed_slice(),
             entries: vec![Entry::default(); SLOTS].into_boxed_slice(),
+            long: vec![String::new(); SLOTS].into_boxed_slice(),
+            keys: vec![Vec::new(); SLOTS].into_boxed_slice(),
             candidates: vec![EMPTY; SLOTS].into_boxed_slice(),
         }
     }
@@ -62,7 +88,8 @@ impl Default for Memo {
 /// Where a text's answer is, or would go.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Probe {
-    hash: u64,
+    /// The low half of the hash (the high half picks the slot).
+    tag: u32,
     slot: usize,
 }
 
@@ -75,47 +102,70 @@ impl Memo {
         let hash = h.finish();
         // The high bits are the best mixed in Fx.
         Probe {
-            hash,
+            tag: hash as u32,
             slot: (hash >> 32) as usize & (SLOTS - 1),
         }
     }
 
     /// The keys `text` made true when it was last scanned by `scanner`, if remembered.
     pub(super) fn get(&self, probe: Probe, scanner: u32, text: &str) -> Option<&[KeyId]> {
-        if self.tags[probe.slot] != probe.hash || probe.hash == EMPTY {
+        if self.tags[probe.slot] != probe.tag || probe.tag == EMPTY {
             return None;
         }
         let entry = &self.entries[probe.slot];
-        (entry.scanner == scanner && entry.text == text).then_some(&entry.keys[..])
+        if entry.scanner != scanner || usize::from(entry.len) != text.len() {
+            return None;
+        }
+        let stored = match entry.inline.get(..text.len()) {
+            Some(inline) => inline,
+            None => self.long[probe.slot].as_bytes(),
+        };
+        if stored != text.as_bytes() {
+            return None;
+        }
+        Some(match entry.keys {
+            0 => &[],
+            _ => &self.keys[probe.slot][..],
+        })
     }
 
     /// Records the answer of a text that [`Memo::get`] missed: it takes the slot if the slot
     /// is free or if the same text missed there just before (see the module documentation).
     pub(super) fn offer(&mut self, probe: Probe, scanner: u32, text: &str, keys: &[KeyId]) {
         debug_assert!(text.len() <= MAX_TEXT, "the caller probes short texts only");
-        if probe.hash == EMPTY {
+        if probe.tag == EMPTY || keys.len() > usize::from(u16::MAX) {
             return;
         }
         let tag = &mut self.tags[probe.slot];
         let candidate = &mut self.candidates[probe.slot];
-        if *tag != EMPTY && *candidate != probe.hash {
-            *candidate = probe.hash;
+        if *tag != EMPTY && *candidate != probe.tag {
+            *candidate = probe.tag;
             return;
         }
-        *tag = probe.hash;
+        *tag = probe.tag;
         *candidate = EMPTY;
         let entry = &mut self.entries[probe.slot];
-        if entry.text.capacity() == 0 {
-            // Once per slot: no text ever needs more, so steady state allocates nothing.
-            entry.text.reserve_exact(MAX_TEXT);
-        }
         entry.scanner = scanner;
-        entry.text.clear();
-        entry.text.push_str(text);
-        entry.keys.clear();
-        entry.keys.extend_from_slice(keys);
-        entry.keys.sort_unstable();
-        entry.keys.dedup();
+        entry.len = text.len() as u16;
+        match entry.inline.get_mut(..text.len()) {
+            Some(inline) => inline.copy_from_slice(text.as_bytes()),
+            None => {
+                let long = &mut self.long[probe.slot];
+                if long.capacity() == 0 {
+                    // Once per slot: no text ever needs more, so steady state allocates
+                    // nothing.
+                    long.reserve_exact(MAX_TEXT);
+                }
+                long.clear();
+                long.push_str(text);
+            }
+        }
+        let stored = &mut self.keys[probe.slot];
+        stored.clear();
+        stored.extend_from_slice(keys);
+        stored.sort_unstable();
+        stored.dedup();
+        entry.keys = stored.len() as u16;
     }
 
     /// Forgets every answer (the entries keep their buffers).
@@ -143,13 +193,33 @@ mod tests {
     }
 
     #[test]
+    fn long_texts_are_kept_apart_and_compared_whole() {
+        let mut memo = Memo::default();
+        let long = "c:\\windows\\system32\\windowspowershell\\v1.0\\powershell.exe -nop -w hidden";
+        assert!(long.len() > INLINE);
+        let p = Memo::probe(7, long);
+        memo.offer(p, 7, long, &[9]);
+        assert_eq!(memo.get(p, 7, long), Some(&[9][..]));
+        // Same length, one byte different past the inline part: a miss.
+        let mut other = long.to_owned();
+        other.replace_range(long.len() - 1.., "E");
+        assert!(memo.get(p, 7, &other).is_none());
+        // A short text then takes the slot: no key left from the long one.
+        let short = "cmd.exe";
+        memo.offer(p, 7, short, &[]);
+        memo.offer(p, 7, short, &[]);
+        assert_eq!(memo.get(p, 7, short), Some(&[][..]));
+        assert!(memo.get(p, 7, long).is_none());
+    }
+
+    #[test]
     fn a_text_seen_once_does_not_evict_a_remembered_one() {
         let mut memo = Memo::default();
         let p = Memo::probe(1, "a");
         memo.offer(p, 1, "a", &[1]);
         // A different text landing on the same slot: first a candidate, then admitted.
         let other = Probe {
-            hash: p.hash ^ 1,
+            tag: p.tag ^ 1,
             slot: p.slot,
         };
         memo.offer(other, 1, "b", &[2]);
