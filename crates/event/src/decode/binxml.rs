@@ -659,42 +659,14 @@ impl Plan {
     /// The plan of a walk's stores, their texts written from `pieces`.
     fn new(stored: &[Stored], array_leaves: &[Leaf], pieces: &[Piece<'_>]) -> Plan {
         let mut plan = Plan::default();
-        let leaf = |plan: &mut Plan, leaf: Leaf| {
-            let mut copy = |(start, end): (u32, u32)| {
-                let first = plan.pieces.len() as u32;
-                for piece in &pieces[start as usize..end as usize] {
-                    plan.pieces.push(match *piece {
-                        Piece::Text(t) => {
-                            let at = plan.text.len() as u32;
-                            plan.text.push_str(t);
-                            PlanPiece::Text(at, plan.text.len() as u32)
-                        }
-                        Piece::Val(k) => PlanPiece::Val(k),
-                    });
-                }
-                (first, plan.pieces.len() as u32)
-            };
-            match leaf {
-                Leaf::Null => PlanLeaf::Null,
-                Leaf::Bool(_, k) => PlanLeaf::Bool(k),
-                Leaf::Num(span) => {
-                    let (s, e) = copy(span.pieces);
-                    PlanLeaf::Num(s, e)
-                }
-                Leaf::Str(span) => {
-                    let (s, e) = copy(span.pieces);
-                    PlanLeaf::Str(s, e)
-                }
-            }
-        };
         for op in stored {
             let op = match *op {
-                Stored::One(id, l) => PlanOp::One(id, leaf(&mut plan, l)),
+                Stored::One(id, leaf) => PlanOp::One(id, plan.leaf(leaf, pieces)),
                 Stored::Array(id, start, end) => {
                     let first = plan.leaves.len() as u32;
-                    for &l in &array_leaves[start as usize..end as usize] {
-                        let l = leaf(&mut plan, l);
-                        plan.leaves.push(l);
+                    for &leaf in &array_leaves[start as usize..end as usize] {
+                        let leaf = plan.leaf(leaf, pieces);
+                        plan.leaves.push(leaf);
                     }
                     PlanOp::Array(id, first, plan.leaves.len() as u32)
                 }
@@ -702,6 +674,32 @@ impl Plan {
             plan.ops.push(op);
         }
         plan
+    }
+
+    /// A walk's leaf as a plan's, its pieces (template texts copied) appended to the plan.
+    fn leaf(&mut self, leaf: Leaf, pieces: &[Piece<'_>]) -> PlanLeaf {
+        let span = match leaf {
+            Leaf::Null => return PlanLeaf::Null,
+            Leaf::Bool(_, k) => return PlanLeaf::Bool(k),
+            Leaf::Num(span) | Leaf::Str(span) => span,
+        };
+        let first = self.pieces.len() as u32;
+        let (start, end) = span.pieces;
+        for piece in &pieces[start as usize..end as usize] {
+            self.pieces.push(match *piece {
+                Piece::Text(t) => {
+                    let at = self.text.len() as u32;
+                    self.text.push_str(t);
+                    PlanPiece::Text(at, self.text.len() as u32)
+                }
+                Piece::Val(k) => PlanPiece::Val(k),
+            });
+        }
+        let range = (first, self.pieces.len() as u32);
+        match leaf {
+            Leaf::Num(_) => PlanLeaf::Num(range.0, range.1),
+            _ => PlanLeaf::Str(range.0, range.1),
+        }
     }
 
     /// Writes the text of pieces `start..end` with the record's `values`.
