@@ -239,6 +239,11 @@ impl Compiled {
         let Compiled {
             atoms, keys, rules, ..
         } = &mut c;
+        for rule in rules.iter() {
+            for d in &rule.detections {
+                scan_long_lists(d, atoms, keys);
+            }
+        }
         for rule in rules.iter_mut() {
             for d in &mut rule.detections {
                 scanned_items(d, atoms, keys);
@@ -303,6 +308,44 @@ impl Compiled {
             key.scanned =
                 !key.triggers.is_empty() || key.rules.iter().any(|&r| rules[r as usize].always);
         }
+    }
+}
+
+/// Items listing at least this many values on one field have every key scanned.
+const LONG_LIST: usize = 8;
+
+/// Marks scanned the keys of `d`'s long filter lists: an item of [`LONG_LIST`] or more
+/// values on one field is then one loop over bits the scan (mostly the memo) answers,
+/// instead of glob after glob whenever its rule is a candidate.
+fn scan_long_lists(d: &CDetection, atoms: &[Atom], keys: &mut [Key]) {
+    match d {
+        CDetection::AllOf(items) => {
+            for item in items {
+                if item.all || item.values.iter().flatten().count() < LONG_LIST {
+                    continue;
+                }
+                let mut field = None;
+                let same = item.values.iter().flatten().all(|&a| {
+                    let atom = &atoms[a as usize];
+                    atom.key.is_some()
+                        && atom.field.is_some()
+                        && *field.get_or_insert(atom.field) == atom.field
+                });
+                if same {
+                    for &a in item.values.iter().flatten() {
+                        if let Some(k) = atoms[a as usize].key {
+                            keys[k as usize].scanned = true;
+                        }
+                    }
+                }
+            }
+        }
+        CDetection::AnyOf(alternatives) => {
+            for a in alternatives {
+                scan_long_lists(a, atoms, keys);
+            }
+        }
+        CDetection::Keywords(_) => {}
     }
 }
 
@@ -874,5 +917,30 @@ mod tests {
         );
         let triggers: Vec<u8> = c.atoms.iter().map(|a| a.trigger).collect();
         assert_eq!(triggers, [1, 2, 0]);
+    }
+
+    #[test]
+    fn long_filter_lists_are_scanned_short_ones_evaluated() {
+        let rule = |n: usize| {
+            let list: String = (0..n)
+                .map(|i| format!("      - 'C:\\Dir{i}\\'\n"))
+                .collect();
+            format!(
+                "  s:\n    Image|endswith: '\\x.exe'\n  f:\n    Image|startswith:\n{list}  \
+                 condition: s and not f"
+            )
+        };
+        let scanned = |c: &Compiled| -> Vec<bool> {
+            let CDetection::AllOf(items) = &c.rules[0].detections[1] else {
+                panic!("a map");
+            };
+            vec![
+                items[0].scanned.is_some(),
+                c.keys.iter().filter(|k| k.scanned).count() == c.keys.len(),
+            ]
+        };
+        // The filter list's keys trigger nothing: scanned only when the list is long.
+        assert_eq!(scanned(&compiled(&rule(LONG_LIST))), [true, true]);
+        assert_eq!(scanned(&compiled(&rule(LONG_LIST - 1))), [false, false]);
     }
 }
