@@ -54,20 +54,27 @@ impl Default for Entry {
 
 /// See the module documentation.
 ///
-/// The hashes sit apart from the entries: a probe reads one word of a small array (32 KiB,
-/// which stays in cache) and touches an entry only when the hash matches.
+/// The hashes sit apart from the entries: a probe reads one word of a small array (64 KiB,
+/// which stays in cache) and touches an entry only when the hash matches. The admission
+/// candidate of a slot is next to its tag, so that the `offer` after a miss finds it in the
+/// cache line the probe just read.
 #[derive(Debug)]
 pub(super) struct Memo {
-    /// Per slot, 32 bits of the hash of its entry (`EMPTY`: none).
-    tags: Box<[u32]>,
+    /// Per slot, 32 bits of the hash of its entry (`EMPTY`: none), and the tag of the last
+    /// text that missed there (a second miss with the same tag admits it).
+    tags: Box<[Tags]>,
     entries: Box<[Entry]>,
     /// Per slot, the text of its entry when longer than [`INLINE`].
     long: Box<[String]>,
     /// Per slot, the keys of its entry.
     keys: Box<[Vec<KeyId>]>,
-    /// Per slot, the tag of the last text that missed there; a second miss with the same
-    /// tag admits it.
-    candidates: Box<[u32]>,
+}
+
+/// A slot's tag and admission candidate.
+#[derive(Debug, Clone, Copy)]
+struct Tags {
+    tag: u32,
+    candidate: u32,
 }
 
 /// The tag of an empty slot (a text whose tag is this is simply never remembered).
@@ -76,11 +83,17 @@ const EMPTY: u32 = 0;
 impl Default for Memo {
     fn default() -> Self {
         Memo {
-            tags: vec![EMPTY; SLOTS].into_boxed_slice(),
+            tags: vec![
+                Tags {
+                    tag: EMPTY,
+                    candidate: EMPTY
+                };
+                SLOTS
+            ]
+            .into_boxed_slice(),
             entries: vec![Entry::default(); SLOTS].into_boxed_slice(),
             long: vec![String::new(); SLOTS].into_boxed_slice(),
             keys: vec![Vec::new(); SLOTS].into_boxed_slice(),
-            candidates: vec![EMPTY; SLOTS].into_boxed_slice(),
         }
     }
 }
@@ -109,7 +122,7 @@ impl Memo {
 
     /// The keys `text` made true when it was last scanned by `scanner`, if remembered.
     pub(super) fn get(&self, probe: Probe, scanner: u32, text: &str) -> Option<&[KeyId]> {
-        if self.tags[probe.slot] != probe.tag || probe.tag == EMPTY {
+        if self.tags[probe.slot].tag != probe.tag || probe.tag == EMPTY {
             return None;
         }
         let entry = &self.entries[probe.slot];
@@ -136,14 +149,13 @@ impl Memo {
         if probe.tag == EMPTY || keys.len() > usize::from(u16::MAX) {
             return;
         }
-        let tag = &mut self.tags[probe.slot];
-        let candidate = &mut self.candidates[probe.slot];
-        if *tag != EMPTY && *candidate != probe.tag {
-            *candidate = probe.tag;
+        let tags = &mut self.tags[probe.slot];
+        if tags.tag != EMPTY && tags.candidate != probe.tag {
+            tags.candidate = probe.tag;
             return;
         }
-        *tag = probe.tag;
-        *candidate = EMPTY;
+        tags.tag = probe.tag;
+        tags.candidate = EMPTY;
         let entry = &mut self.entries[probe.slot];
         entry.scanner = scanner;
         entry.len = text.len() as u16;
@@ -170,8 +182,10 @@ impl Memo {
 
     /// Forgets every answer (the entries keep their buffers).
     pub(super) fn clear(&mut self) {
-        self.tags.fill(EMPTY);
-        self.candidates.fill(EMPTY);
+        self.tags.fill(Tags {
+            tag: EMPTY,
+            candidate: EMPTY,
+        });
     }
 }
 
