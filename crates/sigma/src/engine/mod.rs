@@ -579,6 +579,7 @@ impl RuleMatcher {
     }
 
     /// [`RuleMatcher::scan_text`] on a value, or on each element of an array.
+    #[inline(always)]
     fn scan_value(
         &mut self,
         value: Value<'_>,
