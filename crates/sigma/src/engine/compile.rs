@@ -239,15 +239,15 @@ impl Compiled {
         let Compiled {
             atoms, keys, rules, ..
         } = &mut c;
-        for rule in rules.iter() {
-            for d in &rule.detections {
-                scan_long_lists(d, atoms, keys);
-            }
+        // Every key's `scanned` is settled before the items answered from scan bits are.
+        for d in rules.iter_mut().flat_map(|r| &mut r.detections) {
+            each_item(d, &mut |item| scan_long_list(item, atoms, keys));
         }
-        for rule in rules.iter_mut() {
-            for d in &mut rule.detections {
-                scanned_items(d, atoms, keys);
-            }
+        for d in rules.iter_mut().flat_map(|r| &mut r.detections) {
+            each_item(d, &mut |item| {
+                item.scanned = item_keys(item, atoms, keys);
+                item.networks = item_networks(item, atoms);
+            });
         }
         c
     }
@@ -314,97 +314,77 @@ impl Compiled {
 /// Items listing at least this many values on one field have every key scanned.
 const LONG_LIST: usize = 8;
 
-/// Marks scanned the keys of `d`'s long filter lists: an item of [`LONG_LIST`] or more
-/// values on one field is then one loop over bits the scan (mostly the memo) answers,
-/// instead of glob after glob whenever its rule is a candidate.
-fn scan_long_lists(d: &CDetection, atoms: &[Atom], keys: &mut [Key]) {
+/// Calls `f` on every item of `d` that reads named fields (keyword items read every field
+/// and are left to the evaluation).
+fn each_item(d: &mut CDetection, f: &mut impl FnMut(&mut CItem)) {
     match d {
-        CDetection::AllOf(items) => {
-            for item in items {
-                if item.all || item.values.iter().flatten().count() < LONG_LIST {
-                    continue;
-                }
-                let mut field = None;
-                let same = item.values.iter().flatten().all(|&a| {
-                    let atom = &atoms[a as usize];
-                    atom.key.is_some()
-                        && atom.field.is_some()
-                        && *field.get_or_insert(atom.field) == atom.field
-                });
-                if same {
-                    for &a in item.values.iter().flatten() {
-                        if let Some(k) = atoms[a as usize].key {
-                            keys[k as usize].scanned = true;
-                        }
-                    }
-                }
-            }
-        }
+        CDetection::AllOf(items) => items.iter_mut().for_each(&mut *f),
         CDetection::AnyOf(alternatives) => {
             for a in alternatives {
-                scan_long_lists(a, atoms, keys);
+                each_item(a, f);
             }
         }
         CDetection::Keywords(_) => {}
     }
 }
 
-/// Fills [`CItem::scanned`] in `d`.
-fn scanned_items(d: &mut CDetection, atoms: &[Atom], keys: &[Key]) {
-    match d {
-        CDetection::AllOf(items) => {
-            for item in items {
-                item.scanned = item_keys(item, atoms, keys);
-                item.networks = item_networks(item, atoms);
-            }
-        }
-        CDetection::AnyOf(alternatives) => {
-            for a in alternatives {
-                scanned_items(a, atoms, keys);
-            }
-        }
-        // Keyword items read every field: left to the evaluation.
-        CDetection::Keywords(_) => {}
-    }
-}
-
-fn item_networks(item: &CItem, atoms: &[Atom]) -> Option<(u32, Box<Networks>)> {
-    if item.all || item.values.iter().flatten().count() < NETWORKS_MIN {
-        return None;
-    }
-    let mut field = None;
-    let mut networks = Networks::default();
-    for &a in item.values.iter().flatten() {
-        let atom = &atoms[a as usize];
-        let Matcher::Cidr { network, prefix } = *atom.matcher else {
-            return None;
-        };
-        let f = atom.field?;
-        if *field.get_or_insert(f) != f {
-            return None;
-        }
-        networks.add(network, prefix);
-    }
-    networks.finish();
-    Some((field?, Box::new(networks)))
-}
-
-fn item_keys(item: &CItem, atoms: &[Atom], keys: &[Key]) -> Option<(u32, Box<[KeyId]>)> {
+/// The field every atom of `item` compares, when the item holds as soon as one of them does
+/// (not `all`) and they all compare the same field.
+fn one_field(item: &CItem, atoms: &[Atom]) -> Option<u32> {
     if item.all {
         return None;
     }
     let mut field = None;
-    let mut out = Vec::new();
     for &a in item.values.iter().flatten() {
-        let atom = &atoms[a as usize];
-        let key = atom.key.filter(|&k| keys[k as usize].scanned)?;
-        let f = atom.field?;
+        let f = atoms[a as usize].field?;
         if *field.get_or_insert(f) != f {
             return None;
         }
-        out.push(key);
     }
-    Some((field?, out.into_boxed_slice()))
+    field
+}
+
+/// Marks scanned the keys of a long filter list: an item of [`LONG_LIST`] or more indexed
+/// values on one field is then one loop over bits the scan (mostly the memo) answers,
+/// instead of glob after glob whenever its rule is a candidate.
+fn scan_long_list(item: &CItem, atoms: &[Atom], keys: &mut [Key]) {
+    let values = || item.values.iter().flatten().map(|&a| atoms[a as usize].key);
+    if values().count() < LONG_LIST
+        || values().any(|k| k.is_none())
+        || one_field(item, atoms).is_none()
+    {
+        return;
+    }
+    for k in values().flatten() {
+        keys[k as usize].scanned = true;
+    }
+}
+
+fn item_networks(item: &CItem, atoms: &[Atom]) -> Option<(u32, Box<Networks>)> {
+    if item.values.iter().flatten().count() < NETWORKS_MIN {
+        return None;
+    }
+    let field = one_field(item, atoms)?;
+    let mut networks = Networks::default();
+    for &a in item.values.iter().flatten() {
+        let Matcher::Cidr { network, prefix } = *atoms[a as usize].matcher else {
+            return None;
+        };
+        networks.add(network, prefix);
+    }
+    networks.finish();
+    Some((field, Box::new(networks)))
+}
+
+fn item_keys(item: &CItem, atoms: &[Atom], keys: &[Key]) -> Option<(u32, Box<[KeyId]>)> {
+    let field = one_field(item, atoms)?;
+    let scanned = item
+        .values
+        .iter()
+        .flatten()
+        .map(|&a| atoms[a as usize].key.filter(|&k| keys[k as usize].scanned))
+        .collect::<Option<Box<[KeyId]>>>()?;
+    Some((field, scanned))
 }
 
 struct Builder<'a> {
