@@ -52,6 +52,9 @@ pub(crate) struct IngestArgs {
     /// Pipeline worker threads of the server (0: one per core).
     #[arg(long, default_value_t = 0)]
     workers: usize,
+    /// Time between the server's store commits, milliseconds (its `commit_interval_ms`).
+    #[arg(long, default_value_t = 1000)]
+    commit_interval_ms: u64,
 }
 
 fn free_port() -> Result<u16> {
@@ -134,9 +137,10 @@ pub(crate) fn run(args: &IngestArgs) -> Result<ExitCode> {
     std::fs::write(
         &config,
         format!(
-            "data_dir = {:?}\n[http]\nlisten = \"127.0.0.1:{http_port}\"\n[pipeline]\nworkers = {}\n[rules]\npaths = [{}]\nreload_poll_ms = 0\n[[syslog]]\nname = \"bench-tcp\"\nprotocol = \"tcp\"\nlisten = \"127.0.0.1:{tcp_port}\"\ntenant = \"bench\"\n",
+            "data_dir = {:?}\n[http]\nlisten = \"127.0.0.1:{http_port}\"\n[pipeline]\nworkers = {}\ncommit_interval_ms = {}\n[rules]\npaths = [{}]\nreload_poll_ms = 0\n[[syslog]]\nname = \"bench-tcp\"\nprotocol = \"tcp\"\nlisten = \"127.0.0.1:{tcp_port}\"\ntenant = \"bench\"\n",
             dir.path().join("data").display().to_string(),
             args.workers,
+            args.commit_interval_ms,
             rules_toml.join(", ")
         ),
     )?;
