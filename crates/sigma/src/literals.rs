@@ -41,26 +41,102 @@ pub(crate) fn regex_witnesses(hir: &Hir) -> Vec<String> {
         }
     }
     if let Some(inner) = inner_literal(hir)
-        && let Ok(text) = std::str::from_utf8(&inner)
+        && inner.len() > best_len
     {
-        let folded = crate::value::fold(text).into_owned();
-        if folded.len() > best_len {
-            best = vec![folded];
-        }
+        best = vec![inner];
     }
     best
 }
 
-/// The longest literal that every match of `hir` contains: a literal, the longest required
-/// literal of a concatenation's parts, of a group, or of a repetition taken at least once.
-/// (`\w+`(?:\w+|-|.)`` has no finite prefix or suffix set, but every match holds a backtick.)
-fn inner_literal(hir: &Hir) -> Option<Vec<u8>> {
+/// The longest folded text that every match of `hir` contains, once folded: a run of
+/// consecutive parts that each match one known text up to folding (literals, and classes such
+/// as `[wW]` whose characters all fold alike — what `(?i)` makes of every letter), or the
+/// longest such text of a group or of a repetition taken at least once.
+/// (`\w+`(?:\w+|-|.)`` has no finite prefix or suffix set, but every match holds a backtick;
+/// in `(?i)\.exe\s+.{0,64}werfault\.exe` every match holds `werfault.exe` folded.)
+fn inner_literal(hir: &Hir) -> Option<String> {
     use regex_syntax::hir::HirKind;
     match hir.kind() {
-        HirKind::Literal(l) => Some(l.0.to_vec()),
+        HirKind::Literal(_) | HirKind::Class(_) => exact_folded(hir),
         HirKind::Capture(c) => inner_literal(&c.sub),
         HirKind::Repetition(r) if r.min >= 1 => inner_literal(&r.sub),
-        HirKind::Concat(parts) => parts.iter().filter_map(inner_literal).max_by_key(Vec::len),
+        HirKind::Concat(parts) => {
+            let mut best: Option<String> = None;
+            let mut keep = |candidate: String| {
+                if !candidate.is_empty() && best.as_ref().is_none_or(|b| candidate.len() > b.len())
+                {
+                    best = Some(candidate);
+                }
+            };
+            let mut run = String::new();
+            for part in parts {
+                match exact_folded(part) {
+                    Some(text) => run.push_str(&text),
+                    None => {
+                        keep(std::mem::take(&mut run));
+                        if let Some(inner) = inner_literal(part) {
+                            keep(inner);
+                        }
+                    }
+                }
+            }
+            keep(run);
+            best
+        }
+        _ => None,
+    }
+}
+
+/// The folded text of every match of `hir`, when all its matches fold to the same text: a
+/// literal, or a class of at most a few characters that all fold to the same text.
+/// Folding is a character-wise map, so the folded match is this text.
+fn exact_folded(hir: &Hir) -> Option<String> {
+    use regex_syntax::hir::{Class, HirKind};
+    /// Past this, a class is not a case-insensitive letter.
+    const MAX_CLASS: u32 = 4;
+    match hir.kind() {
+        HirKind::Literal(l) => std::str::from_utf8(&l.0)
+            .ok()
+            .map(|t| crate::value::fold(t).into_owned()),
+        HirKind::Capture(c) => exact_folded(&c.sub),
+        HirKind::Class(Class::Unicode(class)) => {
+            let size: u32 = class
+                .ranges()
+                .iter()
+                .map(|r| u32::from(r.end()) - u32::from(r.start()) + 1)
+                .sum();
+            if size == 0 || size > MAX_CLASS {
+                return None;
+            }
+            let mut folded: Option<String> = None;
+            for range in class.ranges() {
+                for c in range.start()..=range.end() {
+                    let f = crate::value::fold(c.encode_utf8(&mut [0; 4])).into_owned();
+                    match &folded {
+                        Some(seen) if *seen != f => return None,
+                        Some(_) => {}
+                        None => folded = Some(f),
+                    }
+                }
+            }
+            folded
+        }
+        HirKind::Class(Class::Bytes(class)) => {
+            let bytes: Vec<u8> = class
+                .ranges()
+                .iter()
+                .flat_map(|r| r.start()..=r.end())
+                .take(MAX_CLASS as usize + 1)
+                .collect();
+            if bytes.is_empty() || bytes.len() > MAX_CLASS as usize || !bytes.is_ascii() {
+                return None;
+            }
+            let first = bytes[0].to_ascii_lowercase();
+            bytes
+                .iter()
+                .all(|b| b.to_ascii_lowercase() == first)
+                .then(|| char::from(first).to_string())
+        }
         _ => None,
     }
 }
@@ -162,7 +238,7 @@ mod tests {
                 .to_vec()
         };
         // Case variants multiply: the extractor stops at a prefix it can still enumerate.
-        assert_eq!(w("(?i)Invoke-Mimikatz"), ["invoke-m"]);
+        assert_eq!(w("(?i)Invoke-Mimikatz"), ["invoke-mimikatz"]);
         assert_eq!(w("Invoke-Mimikatz"), ["invoke-mimikatz"]);
         assert_eq!(w("(cmd|PowerShell)\\.exe"), ["cmd.exe", "powershell.exe"]);
         assert_eq!(w("[a-z]+\\.ps1$"), [".ps1"]);
@@ -174,6 +250,19 @@ mod tests {
         assert_eq!(w("\\d+ (?:Invoke|x)-Foo\\s+\\w+"), ["-foo"]);
         assert!(w("\\w+(?:ab)?\\d+").is_empty());
         assert!(w("\\w+(?:ab|cd)\\d+").is_empty());
+        // Case-insensitive letters are classes: a run of them, folded, is the witness. `s`
+        // ends a run: `(?i)s` also matches `ſ` (U+017F), which folding keeps as it is.
+        assert_eq!(
+            w(r#"(?i)\.exe["']?\s+[^"]{0,64}werfaultsecure\.exe["']?\s+\d{2,10}"#),
+            ["ecure.exe"]
+        );
+        assert_eq!(
+            w(r#"(?i)\s['"]?C:\\Windows\\(?:System32|SysWOW64)"#),
+            ["c:\\window"]
+        );
+        // A class of letters that do not fold alike ends the run.
+        assert_eq!(w(r"\s+ab[cd]efgh\s+"), ["efgh"]);
+        assert_eq!(w(r"\s+(?i:ab)[xX]yz\s+"), ["abxyz"]);
     }
 
     #[test]
