@@ -266,6 +266,51 @@ mod tests {
     }
 
     #[test]
+    fn every_match_holds_a_witness_once_folded() {
+        let regexes = [
+            r#"(?i)\s['"]?C:\\Windows\\(?:System32|SysWOW64)"#,
+            r"(?i)werfaultsecure\.exe",
+            r"(?i)kerberos::",
+            r"(?i)x[kK]y",
+            r"(?i:ab)[xX]yz",
+            r"(?i)straße",
+        ];
+        // Texts in every case, with the characters that fold apart from their ASCII look-alikes
+        // (long s, Kelvin sign, sharp s and its capital).
+        let texts = [
+            " C:\\WINDOWS\\System32\\x",
+            " 'c:\\windows\\syſwow64",
+            "WERFAULTSECURE.EXE",
+            "werfaultſecure.exe",
+            "KERBEROS::golden",
+            "\u{212A}erberos::",
+            "xKy x\u{212A}y",
+            "ABxYZ",
+            "STRASSE straße STRAẞE",
+        ];
+        let mut matched = 0;
+        for re in regexes {
+            let regex = crate::detection::SigmaRegex::new(re).unwrap();
+            let witnesses = regex.witnesses().to_vec();
+            assert!(!witnesses.is_empty(), "{re}");
+            for text in texts {
+                if regex.is_match(text) {
+                    matched += 1;
+                    let folded = crate::value::fold(text);
+                    assert!(
+                        witnesses.iter().any(|w| folded.contains(w.as_str())),
+                        "{re} matches {text:?} but its folded form holds none of {witnesses:?}"
+                    );
+                }
+            }
+        }
+        assert!(
+            matched >= 8,
+            "the texts exercise the regexes ({matched} matches)"
+        );
+    }
+
+    #[test]
     fn regexes_reduced_for_existence_match_where_the_originals_do() {
         let reduce =
             |re: &str| for_existence(regex_syntax::Parser::new().parse(re).unwrap()).to_string();
