@@ -216,7 +216,8 @@ impl Compiled {
             let condition = compile_condition(&rule.condition, rule);
             let triggers = analyse(&c, &detections, &condition, true);
             let always = triggers.is_none();
-            let clauses = triggers.unwrap_or_default();
+            let mut clauses = triggers.unwrap_or_default();
+            drop_costly_second_clause(&c, &mut clauses);
             for (i, (atoms, _)) in clauses.iter().enumerate() {
                 for &atom in atoms {
                     c.atoms[atom as usize].trigger |= 1 << i;
@@ -592,6 +593,26 @@ fn union(sets: impl Iterator<Item = Triggers>) -> Triggers {
     Some(out)
 }
 
+/// Below this estimated frequency a clause alone makes few candidates.
+const RARE_CLAUSE: f64 = 0.1;
+
+/// Drops a rule's second trigger clause when its first is rare alone and the second holds a
+/// regular expression. A trigger key is scanned on every text of its field, and a scanned
+/// regex runs on each new text its witness occurs in: `CommandLine|re: ':[^ \\]'` beside
+/// `Image|endswith: '\regini.exe'` (four rules) ran on every fresh command line with a colon
+/// to spare candidates that the image clause already makes rare. Evaluated on the rule's
+/// candidates instead, it runs only there; the rule's answer is the same either way.
+fn drop_costly_second_clause(c: &Compiled, clauses: &mut Vec<Clause>) {
+    if let [(_, rare), (second, _)] = clauses.as_slice()
+        && *rare < RARE_CLAUSE
+        && second
+            .iter()
+            .any(|&a| matches!(&*c.atoms[a as usize].matcher, Matcher::Regex(_)))
+    {
+        clauses.truncate(1);
+    }
+}
+
 /// A node true only when all of `sets` are: every clause of every set is implied; keep the
 /// rarest few.
 fn rarest(sets: impl Iterator<Item = Triggers>) -> Triggers {
@@ -842,6 +863,27 @@ mod tests {
         );
         // Only indexed atoms (decided by the scan) can veto.
         assert!(vetoes("  f:\n    Image: null\n  condition: not f").is_empty());
+    }
+
+    #[test]
+    fn a_regex_clause_beside_a_rare_one_is_not_a_trigger() {
+        // The image clause alone makes few candidates: the regex is evaluated on them only.
+        let c = compiled(
+            "  i:\n    Image|endswith: '\\regini.exe'\n  r:\n    CommandLine|re: ':[^ \\\\]'\n  \
+             condition: i and r",
+        );
+        assert_eq!(c.rules[0].clauses, 1);
+        let triggers: Vec<u8> = c.atoms.iter().map(|a| a.trigger).collect();
+        assert_eq!(triggers, [1, 0]);
+        // Beside a common clause (an EventID) the regex stays a trigger; so does a second
+        // clause without a regex.
+        let c = compiled("  s:\n    EventID: 1\n    CommandLine|re: 'a:b'\n  condition: s");
+        assert_eq!(c.rules[0].clauses, 2);
+        let c = compiled(
+            "  i:\n    Image|endswith: '\\regini.exe'\n    CommandLine|contains: ':x'\n  \
+             condition: i",
+        );
+        assert_eq!(c.rules[0].clauses, 2);
     }
 
     #[test]
