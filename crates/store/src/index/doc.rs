@@ -387,9 +387,28 @@ pub(crate) fn parse_time_value(s: &str) -> Option<i64> {
 }
 
 /// An IP address, when the whole text is one (cheap rejection first: most values are not).
+///
+/// An IPv4 address is digits and three dots; an IPv6 address has a colon and only hex
+/// digits, colons and (for an embedded IPv4 tail) dots. Words that merely start with a hex
+/// digit (`explorer.exe`, GUIDs, hashes) were each handed to both address parsers: 210
+/// instructions a string, 1.5 % of all the ingest's.
 pub(crate) fn parse_ip(s: &str) -> Option<IpAddr> {
-    let first = *s.as_bytes().first()?;
-    if s.len() < 2 || s.len() > 45 || !(first.is_ascii_hexdigit() || first == b':') {
+    let b = s.as_bytes();
+    let first = *b.first()?;
+    if b.len() < 2 || b.len() > 45 || !(first.is_ascii_hexdigit() || first == b':') {
+        return None;
+    }
+    let (mut colons, mut dots) = (0, 0);
+    for &c in b {
+        match c {
+            b':' => colons += 1,
+            b'.' => dots += 1,
+            c if c.is_ascii_hexdigit() => {}
+            _ => return None,
+        }
+    }
+    let v4 = colons == 0 && dots == 3 && b.iter().all(|c| c.is_ascii_digit() || *c == b'.');
+    if !(v4 || colons >= 2) {
         return None;
     }
     s.parse().ok()
@@ -581,5 +600,62 @@ pub(crate) fn rebuild_fields(event: &mut Event) -> Result<(), StoreError> {
         Err(e) => Err(StoreError::Corrupt {
             what: format!("event {}: its raw bytes no longer decode: {e}", event.id),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ip_detection_agrees_with_the_address_parser() {
+        let mut texts: Vec<String> = [
+            "10.0.0.1",
+            "255.255.255.255",
+            "1.2.3",
+            "1.2.3.4.5",
+            "01.2.3.4",
+            "::",
+            "::1",
+            "fe80::1",
+            "fe80::1%eth0",
+            "2001:db8::8a2e:370:7334",
+            "::ffff:192.0.2.1",
+            "64:ff9b::192.0.2.33",
+            "abcd",
+            "a:b",
+            "explorer.exe",
+            "c:\\windows",
+            "{8f0d2a2c-1b6e-4a3f-9d55-0e2b3c4d5e6f}",
+            "d41d8cd98f00b204e9800998ecf8427e",
+            "1234",
+            "",
+            "1.2.3.4 ",
+            "12:34:56",
+            "10.0.0.1:443",
+            "[::1]",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        // Every string over a small alphabet up to four characters.
+        let alphabet = ['1', '0', 'f', ':', '.', 'g'];
+        let mut frontier = vec![String::new()];
+        for _ in 0..4 {
+            let mut next = Vec::new();
+            for s in &frontier {
+                for c in alphabet {
+                    next.push(format!("{s}{c}"));
+                }
+            }
+            texts.extend(next.iter().cloned());
+            frontier = next;
+        }
+        let mut found = 0;
+        for t in &texts {
+            let expected: Option<IpAddr> = t.parse().ok();
+            assert_eq!(parse_ip(t), expected, "{t:?}");
+            found += usize::from(expected.is_some());
+        }
+        assert!(found >= 8, "the texts hold addresses ({found})");
     }
 }
