@@ -190,6 +190,10 @@ impl Partition {
         clock: u64,
     ) -> Result<(Added, bool), StoreError> {
         let id = event.id.as_u128();
+        // The document is built before the lock is taken: several pipeline workers adding to
+        // one partition then build theirs in parallel, and hold the lock only to hand them
+        // over (a duplicate's document, built for nothing, is the rare replay's cost).
+        let doc = EventDoc::new(&self.layout, event);
         let mut state = self.lock();
         state.last_used = clock;
         if state.pending.contains(&id) {
@@ -207,7 +211,6 @@ impl Partition {
                 .map_err(|e| StoreError::index(&self.name, e))?;
             state.writer = Some(writer);
         }
-        let doc = EventDoc::new(&self.layout, event);
         if let Some(writer) = &state.writer {
             writer
                 .add_document(doc)
