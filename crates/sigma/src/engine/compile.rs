@@ -822,6 +822,11 @@ mod tests {
         compiled(detection).rules[0].always
     }
 
+    /// Each atom's trigger clause bits.
+    fn triggers(c: &Compiled) -> Vec<u8> {
+        c.atoms.iter().map(|a| a.trigger).collect()
+    }
+
     #[test]
     fn vetoes_are_atoms_that_make_the_condition_false() {
         let vetoes = |detection: &str| -> Vec<String> {
@@ -873,8 +878,7 @@ mod tests {
              condition: i and r",
         );
         assert_eq!(c.rules[0].clauses, 1);
-        let triggers: Vec<u8> = c.atoms.iter().map(|a| a.trigger).collect();
-        assert_eq!(triggers, [1, 0]);
+        assert_eq!(triggers(&c), [1, 0]);
         // Beside a common clause (an EventID) the regex stays a trigger; so does a second
         // clause without a regex.
         let c = compiled("  s:\n    EventID: 1\n    CommandLine|re: 'a:b'\n  condition: s");
@@ -914,13 +918,11 @@ mod tests {
         let c = compiled(
             "  s:\n    Image|endswith: '\\cmd.exe'\n  f:\n    User: x\n  condition: s and not f",
         );
-        let triggers: Vec<u8> = c.atoms.iter().map(|a| a.trigger).collect();
-        assert_eq!(triggers, [1, 0]);
+        assert_eq!(triggers(&c), [1, 0]);
         // Two common conjuncts are both required.
         let c = compiled("  s:\n    EventID: 4624\n    LogonType: 3\n  condition: s");
         assert_eq!(c.rules[0].clauses, 2);
-        let triggers: Vec<u8> = c.atoms.iter().map(|a| a.trigger).collect();
-        assert_eq!(triggers, [1, 2]);
+        assert_eq!(triggers(&c), [1, 2]);
         // A disjunction of single clauses is one clause.
         let c = compiled("  s:\n    EventID: 4624\n  t:\n    LogonType: 3\n  condition: s or t");
         assert_eq!(c.rules[0].clauses, 1);
@@ -930,15 +932,13 @@ mod tests {
              t:\n    CommandLine|contains: '.exe\\..\\'\n  condition: 1 of *",
         );
         assert_eq!(c.rules[0].clauses, 2);
-        let triggers: Vec<u8> = c.atoms.iter().map(|a| a.trigger).collect();
-        assert_eq!(triggers, [1, 2, 3]);
+        assert_eq!(triggers(&c), [1, 2, 3]);
         // A port is rarer than a boolean: the two rarest conjuncts are the port and one flag.
         let c = compiled(
             "  s:\n    DestinationPort: 5985\n    Initiated: 'true'\n    SourceIsIpv6: 'false'\n  \
              condition: s",
         );
-        let triggers: Vec<u8> = c.atoms.iter().map(|a| a.trigger).collect();
-        assert_eq!(triggers, [1, 2, 0]);
+        assert_eq!(triggers(&c), [1, 2, 0]);
     }
 
     #[test]

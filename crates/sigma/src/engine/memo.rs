@@ -80,17 +80,16 @@ struct Tags {
 /// The tag of an empty slot (a text whose tag is this is simply never remembered).
 const EMPTY: u32 = 0;
 
+/// A slot with no entry and no admission candidate.
+const FREE: Tags = Tags {
+    tag: EMPTY,
+    candidate: EMPTY,
+};
+
 impl Default for Memo {
     fn default() -> Self {
         Memo {
-            tags: vec![
-                Tags {
-                    tag: EMPTY,
-                    candidate: EMPTY
-                };
-                SLOTS
-            ]
-            .into_boxed_slice(),
+            tags: vec![FREE; SLOTS].into_boxed_slice(),
             entries: vec![Entry::default(); SLOTS].into_boxed_slice(),
             long: vec![String::new(); SLOTS].into_boxed_slice(),
             keys: vec![Vec::new(); SLOTS].into_boxed_slice(),
@@ -182,10 +181,7 @@ impl Memo {
 
     /// Forgets every answer (the entries keep their buffers).
     pub(super) fn clear(&mut self) {
-        self.tags.fill(Tags {
-            tag: EMPTY,
-            candidate: EMPTY,
-        });
+        self.tags.fill(FREE);
     }
 }
 
