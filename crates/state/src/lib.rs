@@ -45,6 +45,10 @@ impl State {
     /// FULL` makes every committed transaction survive a power loss, which the pipeline's
     /// checkpoint relies on (alerts are written before the journal position that produced
     /// them is recorded as done).
+    ///
+    /// `temp_store = memory` keeps the statement journals of multi-row inserts in memory (on
+    /// disk they were 30 % of the time of writing alerts, in `pwrite`s of a temporary file);
+    /// `cache_size` (32 MiB a connection) keeps the alert indexes' pages in memory.
     pub async fn open(path: &Path) -> Result<State, StateError> {
         let options = SqliteConnectOptions::new()
             .filename(path)
@@ -52,7 +56,9 @@ impl State {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(true);
+            .foreign_keys(true)
+            .pragma("cache_size", "-32768")
+            .pragma("temp_store", "memory");
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options)

@@ -197,3 +197,43 @@ fn alerts_are_deduplicated_filtered_paged_and_tenant_scoped() {
         assert_eq!(counts[0].3, 3);
     });
 }
+
+#[test]
+fn alert_batches_over_one_statement_keep_every_row_once() {
+    rt().block_on(async {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let state = State::open(&dir.path().join(DATABASE_FILE))
+            .await
+            .expect("open");
+        let a = TenantId::new("a").expect("tenant");
+        state.create_tenant(&a).await.expect("a");
+        let mut ids = EventIdGenerator::new();
+        // Two full statements and a partial one, with a repeat inside the first statement
+        // and one across statements.
+        let n = 2 * alerts::INSERT_ROWS + 57;
+        let events: Vec<_> = (0..n).map(|_| ids.next_now()).collect();
+        let mut batch: Vec<NewAlert> = events
+            .iter()
+            .enumerate()
+            .map(|(i, e)| alert(&a, "r1", "high", *e, i as i64))
+            .collect();
+        batch.insert(3, batch[1].clone());
+        batch.push(batch[0].clone());
+        assert_eq!(state.insert_alerts(&batch).await.expect("insert"), n as u64);
+        assert_eq!(state.insert_alerts(&batch).await.expect("replay"), 0);
+        let mut seen = 0;
+        let mut filter = AlertFilter {
+            limit: Some(AlertFilter::MAX_LIMIT),
+            ..AlertFilter::default()
+        };
+        loop {
+            let page = state.alerts(&a, &filter).await.expect("page");
+            seen += page.alerts.len();
+            match page.next {
+                Some(next) => filter.after = Some(next),
+                None => break,
+            }
+        }
+        assert_eq!(seen, n);
+    });
+}
