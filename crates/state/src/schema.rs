@@ -81,3 +81,67 @@ pub(crate) async fn migrate(pool: &SqlitePool) -> Result<(), StateError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use sqlx::sqlite::SqliteConnectOptions;
+
+    use super::*;
+    use crate::{DATABASE_FILE, State};
+
+    /// A database left by a version-1 binary gets migration 2 on open: its unused rule
+    /// index goes, and the alert indexes the queries use stay.
+    #[test]
+    fn a_version_1_database_is_brought_up_to_date() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let path = dir.path().join(DATABASE_FILE);
+            let options = SqliteConnectOptions::new()
+                .filename(&path)
+                .create_if_missing(true);
+            let pool = SqlitePool::connect_with(options).await.expect("pool");
+            sqlx::query("CREATE TABLE schema_version (version BIGINT NOT NULL)")
+                .execute(&pool)
+                .await
+                .expect("version table");
+            for statement in MIGRATIONS[0].split(';').filter(|s| !s.trim().is_empty()) {
+                sqlx::query(statement).execute(&pool).await.expect("v1");
+            }
+            sqlx::query("INSERT INTO schema_version (version) VALUES (1)")
+                .execute(&pool)
+                .await
+                .expect("record v1");
+            pool.close().await;
+
+            let state = State::open(&path).await.expect("open and migrate");
+            let version: i64 = sqlx::query("SELECT MAX(version) FROM schema_version")
+                .fetch_one(&state.pool)
+                .await
+                .expect("version")
+                .get(0);
+            assert_eq!(version, MIGRATIONS.len() as i64);
+            let indexes: Vec<String> = sqlx::query(
+                "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'alerts' \
+                 ORDER BY name",
+            )
+            .fetch_all(&state.pool)
+            .await
+            .expect("indexes")
+            .iter()
+            .map(|row| row.get(0))
+            .collect();
+            assert!(
+                indexes.contains(&"alerts_by_time".to_owned()),
+                "{indexes:?}"
+            );
+            assert!(
+                !indexes.contains(&"alerts_by_rule".to_owned()),
+                "{indexes:?}"
+            );
+        });
+    }
+}
