@@ -519,7 +519,7 @@ fn process(
         }
         events.push(event);
     }
-    for event in &events {
+    for event in events {
         parts.store.add(event)?;
         stored += 1;
     }

@@ -185,7 +185,7 @@ impl Partition {
     /// Buffers `event` for the next commit, unless its id is already here.
     pub(crate) fn add(
         &self,
-        event: &Event,
+        event: Event,
         settings: WriterSettings,
         clock: u64,
     ) -> Result<(Added, bool), StoreError> {

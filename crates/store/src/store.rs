@@ -337,7 +337,11 @@ impl Store {
     }
 
     /// Buffers one event (in the partition of its tenant and time) for the next commit.
-    pub fn add(&self, event: &Event) -> Result<Added, StoreError> {
+    ///
+    /// Takes the event: the index document keeps it until tantivy has indexed it, so a
+    /// caller done with its events (the pipeline) hands them over instead of each being
+    /// copied.
+    pub fn add(&self, event: Event) -> Result<Added, StoreError> {
         let partition = self.partition_for(&event.tenant, event.time)?;
         let clock = self.clock.fetch_add(1, Ordering::Relaxed);
         let settings = WriterSettings {
@@ -351,14 +355,15 @@ impl Store {
         Ok(added)
     }
 
-    /// Buffers a batch of events; see [`add`](Store::add).
+    /// Buffers a batch of events; see [`add`](Store::add). Each event is copied: for
+    /// callers that keep their events (tests, replays of one set).
     pub fn add_batch<'a>(
         &self,
         events: impl IntoIterator<Item = &'a Event>,
     ) -> Result<AddReport, StoreError> {
         let mut report = AddReport::default();
         for e in events {
-            match self.add(e)? {
+            match self.add(e.clone())? {
                 Added::New => report.added += 1,
                 Added::Duplicate => report.duplicates += 1,
             }

@@ -69,7 +69,7 @@ fn child(dir: &str) {
                 i % 60
             );
             let event = decoder.decode_json(Bytes::from(line)).unwrap();
-            store.add(&event).unwrap();
+            store.add(event).unwrap();
         }
         next += BATCH;
         println!("committing {next}");

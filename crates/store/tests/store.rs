@@ -831,7 +831,7 @@ fn the_retention_task_applies_policies_in_the_background() {
             &mut d,
             &format!(r#"{{"@timestamp":"{}","x":1}}"#, rfc3339(at)),
         );
-        store.add(&e).unwrap();
+        store.add(e).unwrap();
     }
     store.commit().unwrap();
     store.set_default_retention(RetentionPolicy {

@@ -189,7 +189,14 @@ pub(crate) fn run(args: &StoreArgs) -> Result<ExitCode> {
             break;
         }
         let t1 = Instant::now();
-        let report = store.add_batch(&events)?;
+        // Handed over, as the pipeline hands its events over (no copy per event).
+        let mut report = vigie_store::AddReport::default();
+        for event in events.drain(..) {
+            match store.add(event)? {
+                vigie_store::Added::New => report.added += 1,
+                vigie_store::Added::Duplicate => report.duplicates += 1,
+            }
+        }
         store.commit()?;
         let t2 = Instant::now();
         store.close()?;

@@ -81,7 +81,7 @@ struct Handles {
 }
 
 impl EventDoc {
-    pub(crate) fn new(layout: &Layout, event: &Event) -> EventDoc {
+    pub(crate) fn new(layout: &Layout, event: Event) -> EventDoc {
         // One pass over the strings: which are times, which are IP addresses.
         let mut ips = Vec::new();
         let mut times = Vec::with_capacity(event.fields.len());
@@ -133,11 +133,11 @@ impl EventDoc {
             },
             id: event.id.as_u128().to_be_bytes(),
             event_id,
-            level: level(event),
+            level: level(&event),
             times,
             ips,
-            blob: blob(event),
-            event: event.clone(),
+            blob: blob(&event),
+            event,
         }
     }
 }
