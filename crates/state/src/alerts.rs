@@ -244,8 +244,11 @@ fn alert_of(row: &SqliteRow) -> Result<Alert, StateError> {
     })
 }
 
-const COLUMNS: &str = "id, tenant, kind, rule_id, rule_title, level, tags, status, event_id, \
+pub(crate) const COLUMNS: &str = "id, tenant, kind, rule_id, rule_title, level, tags, status, event_id, \
                        event_time, host, matched, created_at";
+
+/// The number of names in [`COLUMNS`] (checked by a test).
+pub(crate) const COLUMN_COUNT: usize = 13;
 
 /// Alerts per `INSERT` statement: 13 parameters each, well under SQLite's limit of 32,766
 /// parameters a statement (and PostgreSQL's 65,535).
@@ -258,11 +261,10 @@ pub(crate) const INSERT_ROWS: usize = 50;
 /// 2,600 numbered parameters cost more than the round trips it saved (56 % of the time in
 /// `sqlite3_bind_parameter_name`). On PostgreSQL this one function would number them.
 fn insert_sql(rows: usize) -> String {
-    const PER_ROW: usize = 13;
     let mut sql = format!("INSERT INTO alerts ({COLUMNS}) VALUES ");
     for row in 0..rows {
         sql.push_str(if row == 0 { "(" } else { ", (" });
-        for col in 0..PER_ROW {
+        for col in 0..COLUMN_COUNT {
             if col > 0 {
                 sql.push_str(", ");
             }

@@ -237,3 +237,9 @@ fn alert_batches_over_one_statement_keep_every_row_once() {
         assert_eq!(seen, n);
     });
 }
+
+#[test]
+fn the_insert_statement_has_one_parameter_per_column() {
+    let names = alerts::COLUMNS.split(',').count();
+    assert_eq!(names, alerts::COLUMN_COUNT);
+}
