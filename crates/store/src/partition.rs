@@ -10,6 +10,7 @@ use std::sync::Mutex;
 
 use rustc_hash::FxHashSet;
 use tantivy::directory::MmapDirectory;
+use tantivy::indexer::LogMergePolicy;
 use tantivy::schema::IndexRecordOption;
 use tantivy::store::{Compressor, ZstdCompressor};
 use tantivy::{Index, IndexReader, IndexSettings, IndexWriter, ReloadPolicy, Searcher, Term};
@@ -33,6 +34,7 @@ pub enum Added {
 pub(crate) struct WriterSettings {
     pub(crate) heap_bytes: usize,
     pub(crate) threads: usize,
+    pub(crate) merge_segments: usize,
 }
 
 struct WriteState {
@@ -209,6 +211,9 @@ impl Partition {
                 .index
                 .writer_with_num_threads(settings.threads, settings.heap_bytes)
                 .map_err(|e| StoreError::index(&self.name, e))?;
+            let mut policy = LogMergePolicy::default();
+            policy.set_min_num_segments(settings.merge_segments.max(2));
+            writer.set_merge_policy(Box::new(policy));
             state.writer = Some(writer);
         }
         if let Some(writer) = &state.writer {

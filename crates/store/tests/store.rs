@@ -856,3 +856,44 @@ fn the_retention_task_applies_policies_in_the_background() {
         1
     );
 }
+
+/// The writers use the configured merge width: with 2, four one-commit segments are merged
+/// down; with 100, they stay four.
+#[test]
+fn writers_merge_as_many_segments_as_configured() {
+    let segments_after = |merge_segments: usize| {
+        let dir = tempfile::tempdir().unwrap();
+        let config = StoreConfig {
+            writer_heap_bytes: 32 << 20,
+            writer_threads: 1,
+            merge_segments,
+            ..StoreConfig::default()
+        };
+        let store = Store::open(dir.path(), config.clone()).unwrap();
+        let t = tenant("acme");
+        let mut d = decoder(&t);
+        // Noon, far from a partition boundary.
+        let noon = 1_795_176_000 * 1_000_000_000i64;
+        for round in 0..4 {
+            for i in 0..10 {
+                let e = json(
+                    &mut d,
+                    &format!(
+                        r#"{{"@timestamp":"{}","round":{round},"i":{i}}}"#,
+                        rfc3339(noon + (round * 10 + i) * 1_000_000)
+                    ),
+                );
+                store.add(e).unwrap();
+            }
+            store.commit().unwrap();
+        }
+        store.close().unwrap();
+        drop(store);
+        let reopened = Store::open(dir.path(), config).unwrap();
+        let partitions = reopened.partitions();
+        assert_eq!(partitions.iter().map(|p| p.events).sum::<u64>(), 40);
+        partitions.iter().map(|p| p.segments).sum::<usize>()
+    };
+    assert_eq!(segments_after(100), 4);
+    assert!(segments_after(2) < 4);
+}

@@ -53,6 +53,9 @@ pub(crate) struct StoreArgs {
     /// Indexing threads per writer.
     #[arg(long, default_value_t = 2)]
     writer_threads: usize,
+    /// Segments of about one size merged at once (the store's `merge_segments`).
+    #[arg(long, default_value_t = 16)]
+    merge_segments: usize,
     /// Store directory (default: a temporary directory, deleted at the end).
     #[arg(long)]
     dir: Option<PathBuf>,
@@ -121,6 +124,7 @@ pub(crate) fn run(args: &StoreArgs) -> Result<ExitCode> {
         max_open_writers: args.tenants.max(2) * 2,
         docstore_zstd_level: args.zstd_level,
         docstore_block_bytes: args.block_kib.max(4) << 10,
+        merge_segments: args.merge_segments.max(2),
         ..StoreConfig::default()
     };
     let store = Store::open(&dir, config).context("opening the store")?;
@@ -216,7 +220,9 @@ pub(crate) fn run(args: &StoreArgs) -> Result<ExitCode> {
         drop(events);
     }
     let disk = store.disk_bytes();
-    let segments: usize = store.partitions().len();
+    let partitions = store.partitions();
+    let segments: usize = partitions.iter().map(|p| p.segments).sum();
+    let partitions = partitions.len();
 
     // Queries.
     let mut rng = Rng::new(args.seed ^ 0x5EED);
@@ -330,7 +336,8 @@ pub(crate) fn run(args: &StoreArgs) -> Result<ExitCode> {
             "disk_bytes": disk,
             "bytes_per_event": round3(bytes_per_event),
             "disk_ratio_vs_ndjson": round3(ratio),
-            "partitions": segments,
+            "partitions": partitions,
+            "segments": segments,
             "queries_per_kind": args.queries,
             "p50_ms": p50,
             "p99_ms": p99,
@@ -344,7 +351,7 @@ pub(crate) fn run(args: &StoreArgs) -> Result<ExitCode> {
         )?;
         writeln!(
             out,
-            "disk:   {:.1} MiB for {:.1} MiB of raw lines: {bytes_per_event:.0} bytes/event, {ratio:.3}× raw ({segments} partitions)",
+            "disk:   {:.1} MiB for {:.1} MiB of raw lines: {bytes_per_event:.0} bytes/event, {ratio:.3}× raw ({partitions} partitions, {segments} segments)",
             disk as f64 / 1_048_576.0,
             raw_bytes as f64 / 1_048_576.0
         )?;
