@@ -10,6 +10,20 @@ fn rt() -> tokio::runtime::Runtime {
         .expect("runtime")
 }
 
+/// A fresh database in `dir` with the tenants `names`.
+async fn state_with(dir: &tempfile::TempDir, names: &[&str]) -> (State, Vec<TenantId>) {
+    let state = State::open(&dir.path().join(DATABASE_FILE))
+        .await
+        .expect("open");
+    let mut tenants = Vec::new();
+    for name in names {
+        let t = TenantId::new(name).expect("tenant");
+        state.create_tenant(&t).await.expect("create tenant");
+        tenants.push(t);
+    }
+    (state, tenants)
+}
+
 fn alert(
     tenant: &TenantId,
     rule: &str,
@@ -86,13 +100,8 @@ fn tokens_authenticate_to_their_principal_only() {
 fn alerts_are_deduplicated_filtered_paged_and_tenant_scoped() {
     rt().block_on(async {
         let dir = tempfile::tempdir().expect("tempdir");
-        let state = State::open(&dir.path().join(DATABASE_FILE))
-            .await
-            .expect("open");
-        let a = TenantId::new("a").expect("tenant");
-        let b = TenantId::new("b").expect("tenant");
-        state.create_tenant(&a).await.expect("a");
-        state.create_tenant(&b).await.expect("b");
+        let (state, tenants) = state_with(&dir, &["a", "b"]).await;
+        let (a, b) = (tenants[0].clone(), tenants[1].clone());
         let mut ids = EventIdGenerator::new();
         let events: Vec<_> = (0..5).map(|_| ids.next_now()).collect();
         let batch: Vec<NewAlert> = events
@@ -202,11 +211,8 @@ fn alerts_are_deduplicated_filtered_paged_and_tenant_scoped() {
 fn alert_batches_over_one_statement_keep_every_row_once() {
     rt().block_on(async {
         let dir = tempfile::tempdir().expect("tempdir");
-        let state = State::open(&dir.path().join(DATABASE_FILE))
-            .await
-            .expect("open");
-        let a = TenantId::new("a").expect("tenant");
-        state.create_tenant(&a).await.expect("a");
+        let (state, tenants) = state_with(&dir, &["a"]).await;
+        let a = tenants[0].clone();
         let mut ids = EventIdGenerator::new();
         // Two full statements and a partial one, with a repeat inside the first statement
         // and one across statements.

@@ -43,9 +43,9 @@ pub struct StoreConfig {
     /// Block size of the document store of new partitions: a fetch decompresses one block,
     /// larger blocks compress better. Default 64 KiB.
     pub docstore_block_bytes: usize,
-    /// Segments of about one size merged into one (tantivy's log merge policy). Default 16,
-    /// not tantivy's 8: a live store commits every second, so its segments start small, and
-    /// each merge level rewrites every event once more. With commits of 25 k events, 16
+    /// Segments of about one size merged into one (tantivy's log merge policy; at least 2).
+    /// Default 16, not tantivy's 8: a live store commits every second, so its segments start
+    /// small, and each merge level rewrites every event once more. With commits of 25 k events, 16
     /// ingested 15–20 % faster than 8, for term queries 1.5–2 ms slower over 1 M events
     /// (BENCHMARKS.md, "Event store").
     pub merge_segments: usize,
@@ -365,20 +365,28 @@ impl Store {
         Ok(added)
     }
 
-    /// Buffers a batch of events; see [`add`](Store::add). Each event is copied: for
-    /// callers that keep their events (tests, replays of one set).
-    pub fn add_batch<'a>(
+    /// Buffers events handed over, as [`add`](Store::add) does each, and counts them.
+    pub fn add_all(
         &self,
-        events: impl IntoIterator<Item = &'a Event>,
+        events: impl IntoIterator<Item = Event>,
     ) -> Result<AddReport, StoreError> {
         let mut report = AddReport::default();
         for e in events {
-            match self.add(e.clone())? {
+            match self.add(e)? {
                 Added::New => report.added += 1,
                 Added::Duplicate => report.duplicates += 1,
             }
         }
         Ok(report)
+    }
+
+    /// [`add_all`](Store::add_all) of copies: for callers that keep their events (tests,
+    /// replays of one set).
+    pub fn add_batch<'a>(
+        &self,
+        events: impl IntoIterator<Item = &'a Event>,
+    ) -> Result<AddReport, StoreError> {
+        self.add_all(events.into_iter().cloned())
     }
 
     /// Commits and closes the least recently used writers beyond `max_open_writers`.

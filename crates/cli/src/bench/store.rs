@@ -124,7 +124,7 @@ pub(crate) fn run(args: &StoreArgs) -> Result<ExitCode> {
         max_open_writers: args.tenants.max(2) * 2,
         docstore_zstd_level: args.zstd_level,
         docstore_block_bytes: args.block_kib.max(4) << 10,
-        merge_segments: args.merge_segments.max(2),
+        merge_segments: args.merge_segments,
         ..StoreConfig::default()
     };
     let store = Store::open(&dir, config).context("opening the store")?;
@@ -194,13 +194,7 @@ pub(crate) fn run(args: &StoreArgs) -> Result<ExitCode> {
         }
         let t1 = Instant::now();
         // Handed over, as the pipeline hands its events over (no copy per event).
-        let mut report = vigie_store::AddReport::default();
-        for event in events.drain(..) {
-            match store.add(event)? {
-                vigie_store::Added::New => report.added += 1,
-                vigie_store::Added::Duplicate => report.duplicates += 1,
-            }
-        }
+        let report = store.add_all(events.drain(..))?;
         store.commit()?;
         let t2 = Instant::now();
         store.close()?;
