@@ -82,6 +82,17 @@ pub enum FieldNameError {
     /// The name is empty.
     #[error("empty field name")]
     Empty,
+    /// The tenant's [`NameBudget`] is spent: the name is new to this tenant and it already
+    /// used as many distinct names as it may.
+    #[error(
+        "field name {name:?} would pass this tenant's limit of {limit} distinct field names (limits.max_field_names)"
+    )]
+    TenantLimit {
+        /// The first bytes of the rejected name.
+        name: String,
+        /// The tenant's limit.
+        limit: usize,
+    },
 }
 
 struct Interner {
@@ -197,19 +208,91 @@ impl Interner {
     }
 }
 
+/// The distinct field names one tenant may use, and those it used.
+///
+/// The field-name table is process-wide (see the module documentation), so one tenant sending
+/// millions of distinct keys would fill it for every other tenant. A budget, shared by every
+/// decoder of one tenant, stops that tenant at its own limit: a name new to the tenant is
+/// admitted (and only then interned in the process-wide table) while the tenant has used fewer
+/// than `limit` names; beyond that, the event is refused with
+/// [`FieldNameError::TenantLimit`], which names the field. Names another tenant already
+/// interned still count once in this tenant's budget, so what one tenant may do does not
+/// depend on what the others did.
+///
+/// The budget lives in memory, as the table does: both start empty at each process start and
+/// are filled again by the replay of the journal, in the same order.
+#[derive(Debug)]
+pub struct NameBudget {
+    limit: usize,
+    used: RwLock<rustc_hash::FxHashSet<FieldId>>,
+}
+
+impl NameBudget {
+    /// A budget of `limit` distinct names.
+    pub fn new(limit: usize) -> NameBudget {
+        NameBudget {
+            limit,
+            used: RwLock::new(rustc_hash::FxHashSet::default()),
+        }
+    }
+
+    /// The limit.
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// Names used so far.
+    pub fn used(&self) -> usize {
+        self.used.read().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    /// The id of `name`, admitting it to the budget (and interning it) when it is new to the
+    /// tenant and the budget allows.
+    pub fn intern(&self, name: &str) -> Result<FieldId, FieldNameError> {
+        if let Some(id) = FieldId::lookup(name)
+            && self
+                .used
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains(&id)
+        {
+            return Ok(id);
+        }
+        let mut used = self.used.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(id) = FieldId::lookup(name)
+            && used.contains(&id)
+        {
+            return Ok(id);
+        }
+        if used.len() >= self.limit {
+            let cut = name.floor_char_boundary(64);
+            return Err(FieldNameError::TenantLimit {
+                name: name[..cut].to_owned(),
+                limit: self.limit,
+            });
+        }
+        let id = FieldId::intern(name)?;
+        used.insert(id);
+        Ok(id)
+    }
+}
+
 /// A decoder-local cache in front of the process-wide table.
 ///
 /// Decoders see the same names over and over; the cache answers those without taking the
-/// table's lock.
+/// table's lock. With a [`NameBudget`], a name the cache does not hold goes through the
+/// budget.
 #[derive(Default)]
 pub struct FieldCache {
     ids: FxHashMap<Box<str>, FieldId>,
+    budget: Option<std::sync::Arc<NameBudget>>,
 }
 
 impl fmt::Debug for FieldCache {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("FieldCache")
             .field("len", &self.ids.len())
+            .field("budget", &self.budget)
             .finish()
     }
 }
@@ -218,17 +301,26 @@ impl fmt::Debug for FieldCache {
 const FIELD_CACHE_CAPACITY: usize = 16 * 1024;
 
 impl FieldCache {
-    /// Interns `name` through the cache.
+    /// Interns `name` through the cache (and the budget, if any).
     pub fn intern(&mut self, name: &str) -> Result<FieldId, FieldNameError> {
         if let Some(id) = self.ids.get(name) {
             return Ok(*id);
         }
-        let id = FieldId::intern(name)?;
+        let id = match &self.budget {
+            Some(budget) => budget.intern(name)?,
+            None => FieldId::intern(name)?,
+        };
         if self.ids.len() >= FIELD_CACHE_CAPACITY {
             self.ids.clear();
         }
         self.ids.insert(name.into(), id);
         Ok(id)
+    }
+
+    /// Sends names this cache does not hold through `budget` from now on.
+    pub fn set_budget(&mut self, budget: Option<std::sync::Arc<NameBudget>>) {
+        self.ids.clear();
+        self.budget = budget;
     }
 }
 
@@ -248,6 +340,38 @@ mod tests {
             a,
             "names are case-sensitive"
         );
+    }
+
+    #[test]
+    fn a_budget_stops_one_tenant_and_not_another() {
+        let a = std::sync::Arc::new(NameBudget::new(3));
+        let b = std::sync::Arc::new(NameBudget::new(3));
+        let mut ca = FieldCache::default();
+        ca.set_budget(Some(std::sync::Arc::clone(&a)));
+        for n in ["budget_a1", "budget_a2", "budget_a3"] {
+            ca.intern(n).unwrap();
+        }
+        // Known names stay usable, twice over.
+        ca.intern("budget_a1").unwrap();
+        assert_eq!(
+            a.intern("budget_a2"),
+            FieldId::lookup("budget_a2").ok_or(FieldNameError::Empty)
+        );
+        let err = ca.intern("budget_a4").unwrap_err();
+        assert!(
+            matches!(err, FieldNameError::TenantLimit { limit: 3, .. }),
+            "{err}"
+        );
+        assert!(err.to_string().contains("budget_a4"), "{err}");
+        // Refused before the process-wide table saw it.
+        assert_eq!(FieldId::lookup("budget_a4"), None);
+        assert_eq!(a.used(), 3);
+        // Another tenant: a name the first one interned still counts once in its own budget.
+        assert!(b.intern("budget_a1").is_ok());
+        assert!(b.intern("budget_b2").is_ok());
+        assert!(b.intern("budget_b3").is_ok());
+        assert!(b.intern("budget_a2").is_err());
+        assert_eq!(b.used(), 3);
     }
 
     #[test]

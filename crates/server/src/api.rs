@@ -5,18 +5,24 @@
 //! tenant's token scopes the request to that tenant (naming another one is refused); an
 //! administrator's token names the tenant in the `Vigie-Tenant` header. Store and state
 //! calls that may take a while run on the blocking pool.
+//!
+//! Every error is JSON, `{"error": "<why>", "code": "<stable code>"}`, whatever produced it:
+//! a handler, a bad query parameter, an unknown route or method, a body too large. Ingest
+//! authenticates before it reads the body, and reads it within `http.body_timeout_ms`.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::body::{Body, Bytes};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use tokio::sync::Semaphore;
 use vigie_event::time::Timestamp;
 use vigie_event::{Decoder, EventId, Origin, Source, SourceKind, TenantId};
 use vigie_state::{AlertCursor, AlertFilter, AlertId, AlertStatus, Principal};
@@ -24,8 +30,10 @@ use vigie_store::{Aggregation, AggregationResult, Cursor, Order, Search, Store, 
 
 use crate::config::Config;
 use crate::journal::committer::{Appender, Refused};
+use crate::limits::Quotas;
 use crate::metrics::Metrics;
-use crate::record::{Batch, Framing, MAX_MESSAGES};
+use crate::quarantine::{Quarantine, QuarantineError};
+use crate::record::{Batch, Framing};
 use crate::rules::{RuleBook, Rules};
 use crate::{ingest, render};
 
@@ -49,6 +57,60 @@ pub struct App {
     pub config: Arc<Config>,
     /// Set when the pipeline stopped on an error.
     pub pipeline_failure: Arc<std::sync::Mutex<Option<String>>>,
+    /// Per-tenant bounds and budgets.
+    pub quotas: Arc<Quotas>,
+    /// Records the pipeline set aside.
+    pub quarantine: Quarantine,
+    /// The memory ingest bodies may hold (`http.max_buffered_mib`).
+    pub buffers: Arc<Buffers>,
+}
+
+/// The memory ingest bodies hold at once, in KiB permits: a global budget, and a quarter of it
+/// per tenant, so that one tenant's large or slow bodies cannot take the memory the others'
+/// need. A request that does not fit is refused at once with 429 (never queued: a queue would
+/// let a slow tenant delay the others).
+#[derive(Debug)]
+pub struct Buffers {
+    global: Arc<Semaphore>,
+    share: usize,
+    tenants: std::sync::Mutex<std::collections::HashMap<TenantId, Arc<Semaphore>>>,
+}
+
+/// What a request holds of [`Buffers`] until it is dropped.
+#[derive(Debug)]
+pub struct Held {
+    _global: tokio::sync::OwnedSemaphorePermit,
+    _tenant: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl Buffers {
+    /// A budget of `mib` MiB.
+    pub fn new(mib: usize) -> Buffers {
+        let kib = mib.saturating_mul(1024).min(Semaphore::MAX_PERMITS);
+        Buffers {
+            global: Arc::new(Semaphore::new(kib)),
+            share: (kib / 4).max(1),
+            tenants: std::sync::Mutex::new(std::collections::HashMap::new()),
+        }
+    }
+
+    /// Takes `bytes` of the budget for `tenant`, or says no.
+    pub fn take(&self, tenant: &TenantId, bytes: usize) -> Option<Held> {
+        let kib = u32::try_from(bytes.div_ceil(1024).max(1)).ok()?;
+        let own = {
+            let mut map = self.tenants.lock().unwrap_or_else(|p| p.into_inner());
+            Arc::clone(
+                map.entry(tenant.clone())
+                    .or_insert_with(|| Arc::new(Semaphore::new(self.share))),
+            )
+        };
+        let tenant = own.try_acquire_many_owned(kib).ok()?;
+        let global = Arc::clone(&self.global).try_acquire_many_owned(kib).ok()?;
+        Some(Held {
+            _global: global,
+            _tenant: tenant,
+        })
+    }
 }
 
 /// The router of every route.
@@ -66,24 +128,103 @@ pub fn router(app: App) -> Router {
         .route("/api/v1/alerts/{id}", get(alert))
         .route("/api/v1/rules", get(rules))
         .route("/api/v1/rules/reload", post(reload))
+        .route("/api/v1/quarantine", get(quarantine_list))
+        .route(
+            "/api/v1/quarantine/{id}",
+            get(quarantine_show).delete(quarantine_drop),
+        )
+        .route("/api/v1/quarantine/{id}/retry", post(quarantine_retry))
         .route("/metrics", get(metrics))
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn(json_errors))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(app)
 }
 
-/// An error answer: a status and a message, as `{"error": …}`.
+/// The longest request target (path and query) served; longer ones get 414.
+pub const MAX_URI_BYTES: usize = 8192;
+
+/// Refuses over-long targets, and turns the plain-text answers axum's own layers give (a
+/// body over the limit, for one) into the JSON error every client of the API reads.
+async fn json_errors(request: Request, next: axum::middleware::Next) -> Response {
+    let target = request
+        .uri()
+        .path_and_query()
+        .map_or(0, |p| p.as_str().len());
+    if target > MAX_URI_BYTES {
+        return ApiError::coded(
+            StatusCode::URI_TOO_LONG,
+            "uri_too_long",
+            format!("the request target is {target} bytes; at most {MAX_URI_BYTES}"),
+        )
+        .into_response();
+    }
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if status.is_success() || is_json || status.is_informational() || status.is_redirection() {
+        return response;
+    }
+    let (code, message) = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => ("body_too_large", "the request body is too large"),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ("unsupported_media_type", "unsupported media type"),
+        StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", "method not allowed"),
+        StatusCode::BAD_REQUEST => ("bad_request", "bad request"),
+        _ => ("error", "the request failed"),
+    };
+    let bytes = axum::body::to_bytes(response.into_body(), 4096)
+        .await
+        .unwrap_or_default();
+    let detail = String::from_utf8_lossy(&bytes);
+    let message = if detail.trim().is_empty() {
+        message.to_owned()
+    } else {
+        detail.trim().to_owned()
+    };
+    ApiError::coded(status, code, message).into_response()
+}
+
+/// An error answer: a status, a stable code and a message, as `{"error": …, "code": …}`.
 #[derive(Debug)]
 pub struct ApiError {
     status: StatusCode,
+    code: &'static str,
     message: String,
     retry_after: Option<u32>,
 }
 
+/// The stable code of a status, for errors that have no more specific one.
+fn default_code(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::BAD_REQUEST => "bad_request",
+        StatusCode::UNAUTHORIZED => "unauthorized",
+        StatusCode::FORBIDDEN => "forbidden",
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "body_too_large",
+        StatusCode::URI_TOO_LONG => "uri_too_long",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::UNPROCESSABLE_ENTITY => "quota_exceeded",
+        StatusCode::REQUEST_TIMEOUT => "timeout",
+        StatusCode::TOO_MANY_REQUESTS => "overloaded",
+        StatusCode::SERVICE_UNAVAILABLE => "unavailable",
+        _ => "internal",
+    }
+}
+
 impl ApiError {
     fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
+        ApiError::coded(status, default_code(status), message)
+    }
+    fn coded(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
         ApiError {
             status,
+            code,
             message: message.into(),
             retry_after: None,
         }
@@ -97,16 +238,29 @@ impl ApiError {
     }
     fn busy(status: StatusCode, message: impl Into<String>) -> ApiError {
         ApiError {
-            status,
-            message: message.into(),
             retry_after: Some(1),
+            ..ApiError::new(status, message)
         }
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(e: QueryRejection) -> ApiError {
+        ApiError::coded(
+            StatusCode::BAD_REQUEST,
+            "bad_parameter",
+            format!("query parameters: {}", e.body_text()),
+        )
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut response = (self.status, Json(json!({ "error": self.message }))).into_response();
+        let mut response = (
+            self.status,
+            Json(json!({ "error": self.message, "code": self.code })),
+        )
+            .into_response();
         if let Some(seconds) = self.retry_after {
             response
                 .headers_mut()
@@ -122,8 +276,7 @@ async fn principal(app: &App, headers: &HeaderMap) -> ApiResult<Principal> {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
+        .and_then(bearer);
     let Some(token) = token else {
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
@@ -135,6 +288,15 @@ async fn principal(app: &App, headers: &HeaderMap) -> ApiResult<Principal> {
         Ok(None) => Err(ApiError::new(StatusCode::UNAUTHORIZED, "unknown token")),
         Err(e) => Err(ApiError::internal(e)),
     }
+}
+
+/// The token of an `Authorization` value: the scheme is case-insensitive (RFC 9110 §11.1).
+fn bearer(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim_start().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
 }
 
 /// The tenant a request acts for.
@@ -196,28 +358,46 @@ async fn health() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
-async fn ready(State(app): State<App>) -> Response {
+/// Ready or not, to anyone (a load balancer's probe); the journal, store and pipeline
+/// details only to an administrator, as they tell how much every tenant sends.
+async fn ready(State(app): State<App>, headers: HeaderMap) -> Response {
     let failure = app
         .pipeline_failure
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .clone();
-    let journal = app.appender.shared();
-    let body = json!({
-        "journal": { "durable_end": journal.durable_end(), "checkpoint": journal.checkpoint(), "lag_bytes": journal.lag() },
-        "store": { "partitions": app.store.partitions().len() },
-        "pipeline": failure.as_deref().unwrap_or("running"),
-    });
     let status = if failure.is_some() {
         StatusCode::SERVICE_UNAVAILABLE
     } else {
         StatusCode::OK
     };
+    let word = if failure.is_some() {
+        "not ready"
+    } else {
+        "ready"
+    };
+    if !matches!(principal(&app, &headers).await, Ok(Principal::Admin)) {
+        return (status, Json(json!({ "status": word }))).into_response();
+    }
+    let journal = app.appender.shared();
+    let body = json!({
+        "status": word,
+        "journal": { "durable_end": journal.durable_end(), "checkpoint": journal.checkpoint(), "lag_bytes": journal.lag() },
+        "store": { "partitions": app.store.partitions().len() },
+        "pipeline": failure.as_deref().unwrap_or("running"),
+    });
     (status, Json(body)).into_response()
 }
 
 async fn openapi() -> Response {
     ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "this route does not take this method (see /api/v1/openapi.json)",
+    )
 }
 
 async fn not_found() -> ApiError {
@@ -233,22 +413,88 @@ struct IngestParams {
     logsource: Option<String>,
 }
 
-/// Errors listed per response at most; the counts stay exact.
-const MAX_LISTED_ERRORS: usize = 1000;
+/// Reads `body` within `timeout`, refusing it past `limit` bytes.
+async fn read_body(body: Body, limit: usize, timeout: std::time::Duration) -> ApiResult<Bytes> {
+    match tokio::time::timeout(timeout, axum::body::to_bytes(body, limit)).await {
+        Err(_) => Err(ApiError::coded(
+            StatusCode::REQUEST_TIMEOUT,
+            "body_timeout",
+            format!(
+                "the body did not arrive within {} ms (http.body_timeout_ms)",
+                timeout.as_millis()
+            ),
+        )),
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(e)) => {
+            // axum wraps http-body's `LengthLimitError`, whose text is stable.
+            let too_large =
+                format!("{e:?}").contains("LengthLimit") || e.to_string().contains("length limit");
+            if too_large {
+                Err(ApiError::coded(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "body_too_large",
+                    format!("the body is over {limit} bytes (http.max_body_bytes)"),
+                ))
+            } else {
+                Err(ApiError::bad_request(format!("cannot read the body: {e}")))
+            }
+        }
+    }
+}
+
+/// Whether the body is gzip (`Content-Encoding: gzip`), plain (none, `identity`), or
+/// something this server does not inflate (415).
+fn encoding(headers: &HeaderMap) -> ApiResult<bool> {
+    let Some(value) = headers.get(header::CONTENT_ENCODING) else {
+        return Ok(false);
+    };
+    let text = value.to_str().unwrap_or("").trim();
+    if text.eq_ignore_ascii_case("gzip") || text.eq_ignore_ascii_case("x-gzip") {
+        Ok(true)
+    } else if text.is_empty() || text.eq_ignore_ascii_case("identity") {
+        Ok(false)
+    } else {
+        Err(ApiError::coded(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_encoding",
+            format!("Content-Encoding {text:?}: only gzip or identity"),
+        ))
+    }
+}
 
 async fn ingest_batch(
     State(app): State<App>,
-    headers: HeaderMap,
-    Query(params): Query<IngestParams>,
-    body: Bytes,
+    params: Result<Query<IngestParams>, QueryRejection>,
+    request: Request,
 ) -> ApiResult<Json<Value>> {
+    let (head, body) = request.into_parts();
+    let headers = head.headers;
+    // Who, before a byte of the body is read: an unknown caller costs no memory.
     let tenant = tenant(&app, &headers).await?;
+    let Query(params) = params?;
+    let quota = app.quotas.tenant(&tenant);
     let source = params.source.unwrap_or_else(|| "http".to_owned());
     if source.is_empty() || source.len() > 128 {
-        return Err(ApiError::bad_request("source: 1 to 128 characters"));
+        return Err(ApiError::coded(
+            StatusCode::BAD_REQUEST,
+            "bad_parameter",
+            "source: 1 to 128 characters",
+        ));
+    }
+    if !quota.admit_source(&source) {
+        return Err(ApiError::coded(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "source_quota",
+            format!(
+                "source {source:?} would pass this tenant's limit of {} sources (limits.max_sources)",
+                quota.limits.max_sources
+            ),
+        ));
     }
     let logsource_text = params.logsource.unwrap_or_default();
-    let logsource = ingest::parse_logsource(&logsource_text).map_err(ApiError::bad_request)?;
+    let logsource = ingest::parse_logsource(&logsource_text)
+        .map_err(|m| ApiError::coded(StatusCode::BAD_REQUEST, "bad_parameter", m))?;
+    let gzip = encoding(&headers)?;
     let journal = app.appender.shared();
     let max_lag = app.config.journal.max_lag_mib << 20;
     if journal.lag() > max_lag {
@@ -257,24 +503,59 @@ async fn ingest_batch(
             "the pipeline is behind the journal; retry later",
         ));
     }
+    let http = &app.config.http;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > http.max_body_bytes) {
+        return Err(ApiError::coded(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!(
+                "the body is over {} bytes (http.max_body_bytes)",
+                http.max_body_bytes
+            ),
+        ));
+    }
+    let hold =
+        declared.unwrap_or(http.max_body_bytes) + if gzip { http.max_decoded_bytes } else { 0 };
+    let Some(held) = app.buffers.take(&tenant, hold) else {
+        return Err(ApiError::busy(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many ingest bodies in memory for this tenant or the server (http.max_buffered_mib); retry later",
+        ));
+    };
+    let body = read_body(
+        body,
+        http.max_body_bytes,
+        std::time::Duration::from_millis(http.body_timeout_ms),
+    )
+    .await?;
     let counters = app.metrics.source(tenant.as_str(), &source);
     counters
         .bytes
         .fetch_add(body.len() as u64, Ordering::Relaxed);
-    let gzip = headers
-        .get(header::CONTENT_ENCODING)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("gzip"));
-    let max_decoded = app.config.http.max_decoded_bytes;
+    let max_decoded = http.max_decoded_bytes;
     let origin_tenant = tenant.clone();
     let origin_source = source.clone();
+    let received = Timestamp::now();
+    let checks = ingest::Checks {
+        limits: quota.limits.clone(),
+        received,
+    };
+    let names = Arc::clone(&quota.names);
     let split = blocking(move || {
         let body = if gzip {
             ingest::gunzip(&body, max_decoded).map_err(|e| match e {
-                ingest::BodyError::TooLarge(_) => {
-                    ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, e.to_string())
+                ingest::BodyError::TooLarge(_) => ApiError::coded(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "body_too_large",
+                    e.to_string(),
+                ),
+                ingest::BodyError::Gzip(_) => {
+                    ApiError::coded(StatusCode::BAD_REQUEST, "bad_gzip", e.to_string())
                 }
-                ingest::BodyError::Gzip(_) => ApiError::bad_request(e.to_string()),
             })?
         } else {
             body
@@ -282,23 +563,29 @@ async fn ingest_batch(
         let mut origin = Origin::new(origin_tenant, Source::new(SourceKind::Http, &origin_source));
         origin.logsource = logsource;
         let mut decoder = Decoder::new(origin);
-        Ok(ingest::split_json(&body, &mut decoder))
+        decoder.set_name_budget(Some(names));
+        Ok(ingest::split_json(&body, &mut decoder, &checks))
     })
     .await?;
+    drop(held);
+    if split.over_limit {
+        return Err(ApiError::coded(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_many_events",
+            format!(
+                "more than {} events in one request (limits.max_events_per_batch); send smaller batches",
+                quota.limits.max_events_per_batch
+            ),
+        ));
+    }
     let accepted = split.accepted.len();
-    let rejected = split.rejected.len();
+    let rejected = split.rejected_count;
     counters
         .received
         .fetch_add((accepted + rejected) as u64, Ordering::Relaxed);
     counters
         .rejected
         .fetch_add(rejected as u64, Ordering::Relaxed);
-    if accepted > MAX_MESSAGES {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("{accepted} events in one request; at most {MAX_MESSAGES}"),
-        ));
-    }
     if accepted > 0 {
         let batch = Batch {
             tenant,
@@ -306,7 +593,7 @@ async fn ingest_batch(
             source,
             logsource: logsource_text,
             framing: Framing::Json,
-            received: Timestamp::now(),
+            received,
             messages: split.accepted,
         };
         let durable = match app.appender.try_append(batch.encode()) {
@@ -334,12 +621,11 @@ async fn ingest_batch(
             Err(_) => return Err(ApiError::internal("the journal writer stopped")),
         }
     }
-    let listed: Vec<_> = split.rejected.iter().take(MAX_LISTED_ERRORS).collect();
     Ok(Json(json!({
         "accepted": accepted,
         "rejected": rejected,
-        "errors": listed,
-        "errors_truncated": rejected > MAX_LISTED_ERRORS,
+        "errors": split.rejected,
+        "errors_truncated": rejected > split.rejected.len(),
     })))
 }
 
@@ -366,9 +652,10 @@ fn query(q: Option<&str>) -> ApiResult<vigie_store::Query> {
 async fn events(
     State(app): State<App>,
     headers: HeaderMap,
-    Query(p): Query<EventsParams>,
+    p: Result<Query<EventsParams>, QueryRejection>,
 ) -> ApiResult<Json<Value>> {
     let tenant = tenant(&app, &headers).await?;
+    let Query(p) = p?;
     let mut search = Search::new(
         query(p.q.as_deref())?,
         p.limit.unwrap_or(100).clamp(1, vigie_store::MAX_PAGE),
@@ -448,9 +735,10 @@ struct HistogramParams {
 async fn histogram(
     State(app): State<App>,
     headers: HeaderMap,
-    Query(p): Query<HistogramParams>,
+    p: Result<Query<HistogramParams>, QueryRejection>,
 ) -> ApiResult<Json<Value>> {
     let tenant = tenant(&app, &headers).await?;
+    let Query(p) = p?;
     let q = query(p.q.as_deref())?;
     let range = range(p.from.as_deref(), p.to.as_deref())?;
     if p.interval.is_some_and(|s| s <= 0) {
@@ -492,18 +780,17 @@ struct AlertsParams {
 async fn alerts(
     State(app): State<App>,
     headers: HeaderMap,
-    Query(p): Query<AlertsParams>,
+    p: Result<Query<AlertsParams>, QueryRejection>,
 ) -> ApiResult<Json<Value>> {
     let tenant = tenant(&app, &headers).await?;
+    let Query(p) = p?;
     let range = range(p.from.as_deref(), p.to.as_deref())?;
     let filter = AlertFilter {
         levels: p
             .level
-            .map(|l| {
-                l.split(',')
-                    .map(|s| s.trim().to_ascii_lowercase())
-                    .collect()
-            })
+            .as_deref()
+            .map(levels)
+            .transpose()?
             .unwrap_or_default(),
         rule: p.rule,
         status: p
@@ -533,6 +820,27 @@ async fn alerts(
         "alerts": page.alerts,
         "next": page.next.map(|c| c.to_string()),
     })))
+}
+
+/// The Sigma levels an alert may have.
+const LEVELS: [&str; 5] = ["informational", "low", "medium", "high", "critical"];
+
+/// A comma-separated list of levels; an unknown one is a 400 (it could never match).
+fn levels(text: &str) -> ApiResult<Vec<String>> {
+    text.split(',')
+        .map(|s| s.trim().to_ascii_lowercase())
+        .map(|l| {
+            if LEVELS.contains(&l.as_str()) {
+                Ok(l)
+            } else {
+                Err(ApiError::coded(
+                    StatusCode::BAD_REQUEST,
+                    "bad_parameter",
+                    format!("level {l:?}: expected one of {}", LEVELS.join(", ")),
+                ))
+            }
+        })
+        .collect()
 }
 
 /// Events shown before and after an alert's event on the same host.
@@ -661,4 +969,85 @@ async fn metrics(State(app): State<App>, headers: HeaderMap) -> ApiResult<Respon
     ];
     let text = app.metrics.render(&extra);
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct QuarantineParams {
+    /// An administrator's listing of every tenant (`all=true`, no `Vigie-Tenant`).
+    all: Option<bool>,
+}
+
+fn quarantine_error(e: QuarantineError) -> ApiError {
+    match e {
+        QuarantineError::NotFound { .. } => ApiError::new(StatusCode::NOT_FOUND, e.to_string()),
+        QuarantineError::BadId(_) => ApiError::bad_request(e.to_string()),
+        QuarantineError::Io { .. } => ApiError::internal(e),
+    }
+}
+
+/// The tenant's quarantined records (an administrator's token with `all=true` and no
+/// `Vigie-Tenant`: every tenant's, unreadable records included).
+async fn quarantine_list(
+    State(app): State<App>,
+    headers: HeaderMap,
+    p: Result<Query<QuarantineParams>, QueryRejection>,
+) -> ApiResult<Json<Value>> {
+    let Query(p) = p?;
+    let scope = if p.all == Some(true) && !headers.contains_key("vigie-tenant") {
+        admin(&app, &headers).await?;
+        None
+    } else {
+        Some(tenant(&app, &headers).await?)
+    };
+    let q = app.quarantine.clone();
+    let entries = blocking(move || {
+        q.list(scope.as_ref().map(TenantId::as_str))
+            .map_err(quarantine_error)
+    })
+    .await?;
+    Ok(Json(json!({ "records": entries })))
+}
+
+async fn quarantine_show(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let tenant = tenant(&app, &headers).await?;
+    let q = app.quarantine.clone();
+    let entry = blocking(move || q.get(tenant.as_str(), &id).map_err(quarantine_error)).await?;
+    Ok(Json(json!(entry)))
+}
+
+/// Asks the pipeline to process a record again (administrator; after a limit was raised or
+/// a fix deployed). The answer comes before the retry runs: the entry leaves the list when it
+/// succeeds, or stays with its new reason.
+async fn quarantine_retry(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    admin(&app, &headers).await?;
+    let tenant = tenant(&app, &headers).await?;
+    let q = app.quarantine.clone();
+    let entry = blocking(move || {
+        q.request_retry(tenant.as_str(), &id)
+            .map_err(quarantine_error)
+    })
+    .await?;
+    Ok((StatusCode::ACCEPTED, Json(json!(entry))))
+}
+
+/// Removes a record for good: its events are lost (administrator).
+async fn quarantine_drop(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    admin(&app, &headers).await?;
+    let tenant = tenant(&app, &headers).await?;
+    let q = app.quarantine.clone();
+    let entry =
+        blocking(move || q.drop_entry(tenant.as_str(), &id).map_err(quarantine_error)).await?;
+    Ok(Json(json!({ "dropped": entry })))
 }

@@ -7,6 +7,22 @@
 //! listen = "127.0.0.1:8080"
 //! max_body_bytes = 33554432         # a request body over this (compressed) gets 413
 //! max_decoded_bytes = 134217728     # a gzip body inflating past this gets 413
+//! max_connections = 1024            # open connections at once; more wait in the OS backlog
+//! header_timeout_ms = 10000         # a request's headers must arrive within this
+//! body_timeout_ms = 60000           # and its body within this, once authenticated
+//! max_buffered_mib = 1024           # ingest bodies held in memory at once (as sent + inflated);
+//!                                   #   a tenant may hold a quarter; beyond: 429
+//!
+//! [limits]                          # per tenant; every key and its default: crates/server/src/limits.rs
+//! max_events_per_batch = 100000     # an HTTP batch over this: 413
+//! max_field_names = 20000           # distinct field names per tenant
+//! max_event_age_days = 400          # event times older than this (before their receive time)…
+//! max_event_future_hours = 24       # …or further ahead than this…
+//! out_of_window = "clamp"           # …are clamped to the receive time, or "reject"ed
+//! max_sources = 1000                # distinct `source` names per tenant (metric series)
+//!
+//! [limits.tenant.acme]              # one tenant's overrides, key by key
+//! max_field_names = 50000
 //!
 //! [journal]
 //! segment_mib = 64                  # a new segment file past this size
@@ -35,6 +51,9 @@
 //! tenant = "acme"                   # the tenant every message belongs to
 //! logsource = "linux/auth"          # optional product/service/category; default: classify
 //! max_message_bytes = 65536         # a longer message is cut off (TCP) or dropped, counted
+//! framing = "auto"                  # tcp/tls: "octet" (RFC 6587 counts), "lf" (one per line),
+//!                                   #   "auto" (decided once per connection by its first byte)
+//! max_connections = 256             # tcp/tls: connections at once; more wait in the OS backlog
 //! cert = "server.pem"               # tls: certificate chain (PEM)
 //! key = "server.key"                # tls: private key (PEM)
 //! client_ca = "clients.pem"         # tls, optional: require client certificates from this CA
@@ -68,6 +87,8 @@ pub struct Config {
     pub rules: Rules,
     /// syslog listeners.
     pub syslog: Vec<Syslog>,
+    /// Per-tenant bounds.
+    pub limits: crate::limits::LimitsConfig,
 }
 
 impl Default for Config {
@@ -80,6 +101,7 @@ impl Default for Config {
             store: Store::default(),
             rules: Rules::default(),
             syslog: Vec::new(),
+            limits: crate::limits::LimitsConfig::default(),
         }
     }
 }
@@ -94,6 +116,15 @@ pub struct Http {
     pub max_body_bytes: usize,
     /// Largest request body once gzip is undone.
     pub max_decoded_bytes: usize,
+    /// Connections served at once.
+    pub max_connections: usize,
+    /// Milliseconds for a request's headers to arrive.
+    pub header_timeout_ms: u64,
+    /// Milliseconds for an authenticated request's body to arrive.
+    pub body_timeout_ms: u64,
+    /// MiB of ingest bodies (as sent, plus `max_decoded_bytes` while one inflates) held at
+    /// once; one tenant may hold a quarter of it.
+    pub max_buffered_mib: usize,
 }
 
 impl Default for Http {
@@ -102,6 +133,10 @@ impl Default for Http {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             max_body_bytes: 32 << 20,
             max_decoded_bytes: 128 << 20,
+            max_connections: 1024,
+            header_timeout_ms: 10_000,
+            body_timeout_ms: 60_000,
+            max_buffered_mib: 1024,
         }
     }
 }
@@ -236,10 +271,35 @@ pub struct Syslog {
     /// Tenant per client certificate, keyed by `sha256:<hex of the DER>`.
     #[serde(default)]
     pub client_tenants: BTreeMap<String, String>,
+    /// How a TCP or TLS stream is cut into messages.
+    #[serde(default)]
+    pub framing: StreamFraming,
+    /// TCP or TLS connections served at once.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+}
+
+/// How a syslog stream is cut into messages (RFC 6587).
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum StreamFraming {
+    /// Octet counting: `LEN SP MSG`. A frame that does not start with a count ends the
+    /// connection's stream, counted.
+    Octet,
+    /// Non-transparent framing: one message per line (LF), whatever it starts with.
+    Lf,
+    /// Decided once per connection by its first byte: a digit 1–9 means octet counting,
+    /// anything else (`<`, a letter) line framing; a line framed connection never switches.
+    #[default]
+    Auto,
 }
 
 fn default_max_message() -> usize {
     64 << 10
+}
+
+fn default_max_connections() -> usize {
+    256
 }
 
 impl Config {
@@ -274,6 +334,18 @@ impl Config {
             return Err(bad(format!(
                 "store.period_hours = {}: must divide 24 or be whole days",
                 self.store.period_hours
+            )));
+        }
+        self.limits.check().map_err(bad)?;
+        if self.http.max_connections == 0 {
+            return Err(bad("http.max_connections must be > 0".to_owned()));
+        }
+        let need = (self.http.max_body_bytes + self.http.max_decoded_bytes).div_ceil(1 << 20);
+        if self.http.max_buffered_mib / 4 < need {
+            return Err(bad(format!(
+                "http.max_buffered_mib = {}: a tenant's quarter must hold one body as sent and \
+                 inflated ({need} MiB with max_body_bytes and max_decoded_bytes)",
+                self.http.max_buffered_mib
             )));
         }
         if self.journal.segment_mib == 0 || self.journal.queue == 0 {
@@ -313,6 +385,9 @@ impl Config {
                     )));
                 }
             }
+            if l.max_connections == 0 {
+                return Err(bad(format!("{at}: max_connections must be > 0")));
+            }
             if l.max_message_bytes < 480 {
                 return Err(bad(format!(
                     "{at}: max_message_bytes below 480 (RFC 5426 says every receiver takes 480)"
@@ -330,6 +405,11 @@ impl Config {
     /// The journal folder.
     pub fn journal_dir(&self) -> PathBuf {
         self.data_dir.join("journal")
+    }
+
+    /// The quarantine folder (see [`crate::quarantine`]).
+    pub fn quarantine_dir(&self) -> PathBuf {
+        self.data_dir.join("quarantine")
     }
 
     /// The event store folder.

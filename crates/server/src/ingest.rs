@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use vigie_event::decode::json::JsonSplitter;
-use vigie_event::{Decoder, LogSource};
+use vigie_event::{Decoder, Event, LogSource, Scalar, Timestamp};
+
+use crate::limits::{TenantLimits, TimeVerdict, judge_time};
 
 /// A message the body held that was not accepted.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -18,13 +20,41 @@ pub struct Rejection {
     pub reason: String,
 }
 
+/// Rejections listed per body at most; the count stays exact.
+pub const MAX_LISTED_REJECTIONS: usize = 1000;
+
 /// What a body held.
 #[derive(Debug, Default)]
 pub struct Split {
     /// The messages that decode.
     pub accepted: Vec<Bytes>,
-    /// The ones that do not.
+    /// The first [`MAX_LISTED_REJECTIONS`] that do not.
     pub rejected: Vec<Rejection>,
+    /// How many do not.
+    pub rejected_count: usize,
+    /// Splitting stopped at the limit of accepted messages: the body holds more.
+    pub over_limit: bool,
+}
+
+impl Split {
+    fn reject(&mut self, line: usize, reason: impl FnOnce() -> String) {
+        self.rejected_count += 1;
+        if self.rejected.len() < MAX_LISTED_REJECTIONS {
+            self.rejected.push(Rejection {
+                line,
+                reason: reason(),
+            });
+        }
+    }
+}
+
+/// What ingest checks each message against, beyond decoding.
+#[derive(Clone, Debug)]
+pub struct Checks {
+    /// The tenant's limits (event-time window, messages per body).
+    pub limits: TenantLimits,
+    /// The receive time the window is measured from.
+    pub received: Timestamp,
 }
 
 /// Why a body could not be read at all.
@@ -38,10 +68,12 @@ pub enum BodyError {
     Gzip(String),
 }
 
-/// Undoes gzip, refusing to inflate past `max` bytes.
+/// Undoes gzip, refusing to inflate past `max` bytes. Every member of a multi-member body
+/// (RFC 1952 §2.2: concatenated gzip files, as `cat a.gz b.gz` or `pigz` make) is inflated;
+/// bytes after the last member that are not one are an error, not dropped.
 pub fn gunzip(body: &[u8], max: usize) -> Result<Bytes, BodyError> {
     let mut out = Vec::with_capacity(body.len().saturating_mul(4).min(max));
-    let decoder = flate2::read::GzDecoder::new(body);
+    let decoder = flate2::read::MultiGzDecoder::new(body);
     decoder
         .take(max as u64 + 1)
         .read_to_end(&mut out)
@@ -54,8 +86,11 @@ pub fn gunzip(body: &[u8], max: usize) -> Result<Bytes, BodyError> {
 
 /// Splits a body into messages: a JSON array (first non-blank byte `[`) element by element,
 /// anything else line by line (blank lines ignored). Each message is decoded with `decoder`
-/// to decide whether it is accepted.
-pub fn split_json(body: &Bytes, decoder: &mut Decoder) -> Split {
+/// to decide whether it is accepted, then its time checked against the tenant's window.
+/// Memory stays bounded by the body whatever it holds: at most
+/// `limits.max_events_per_batch` messages are kept (one more stops the split, `over_limit`),
+/// and rejections are counted, only the first [`MAX_LISTED_REJECTIONS`] listed.
+pub fn split_json(body: &Bytes, decoder: &mut Decoder, checks: &Checks) -> Split {
     let mut split = Split::default();
     let first = body.iter().position(|b| !b.is_ascii_whitespace());
     if first.is_some_and(|i| body[i] == b'[') {
@@ -66,13 +101,12 @@ pub fn split_json(body: &Bytes, decoder: &mut Decoder) -> Split {
                 Ok((offset, bytes)) => {
                     line += memchr::memchr_iter(b'\n', &body[counted..offset]).count();
                     counted = offset;
-                    check(decoder, bytes, line, &mut split);
+                    if !check(decoder, checks, bytes, line, &mut split) {
+                        break;
+                    }
                 }
                 Err(e) => {
-                    split.rejected.push(Rejection {
-                        line,
-                        reason: format!("{e} (the rest of the array is not read)"),
-                    });
+                    split.reject(line, || format!("{e} (the rest of the array is not read)"));
                     break;
                 }
             }
@@ -82,22 +116,58 @@ pub fn split_json(body: &Bytes, decoder: &mut Decoder) -> Split {
     let mut start = 0;
     for (i, line) in body.split(|b| *b == b'\n').enumerate() {
         let len = line.len();
-        if !line.iter().all(u8::is_ascii_whitespace) {
-            check(decoder, body.slice(start..start + len), i + 1, &mut split);
+        if !line.iter().all(u8::is_ascii_whitespace)
+            && !check(
+                decoder,
+                checks,
+                body.slice(start..start + len),
+                i + 1,
+                &mut split,
+            )
+        {
+            break;
         }
         start += len + 1;
     }
     split
 }
 
-fn check(decoder: &mut Decoder, message: Bytes, line: usize, split: &mut Split) {
+/// Decides one message; `false` once the body holds more messages than allowed.
+fn check(
+    decoder: &mut Decoder,
+    checks: &Checks,
+    message: Bytes,
+    line: usize,
+    split: &mut Split,
+) -> bool {
     match decoder.decode_json(message.clone()) {
-        Ok(_) => split.accepted.push(message),
-        Err(e) => split.rejected.push(Rejection {
-            line,
-            reason: e.to_string(),
-        }),
+        Ok(event) => match judge_time(&checks.limits, event.time, checks.received) {
+            TimeVerdict::Reject(why) => split.reject(line, || why.to_owned()),
+            TimeVerdict::Keep | TimeVerdict::Clamp(_) => {
+                if split.accepted.len() >= checks.limits.max_events_per_batch {
+                    split.over_limit = true;
+                    return false;
+                }
+                split.accepted.push(message);
+            }
+        },
+        Err(e) => split.reject(line, || e.to_string()),
     }
+    true
+}
+
+/// The field that keeps the time an event carried when the tenant's window clamped it.
+pub const ORIGINAL_TIME_FIELD: &str = "vigie.original_time";
+
+/// Moves `event` to `at` (its receive time), keeping the time it carried in
+/// [`ORIGINAL_TIME_FIELD`] (RFC 3339), so nothing the source said is lost.
+pub fn clamp_time(event: &mut Event, at: Timestamp) {
+    let original = event.time.to_rfc3339(event.time_offset);
+    // A constant name: interning it cannot fail, and a full event keeps its raw bytes anyway.
+    let _ = event
+        .fields
+        .insert_named(ORIGINAL_TIME_FIELD, Scalar::Str(&original));
+    event.time = at;
 }
 
 /// Reads `product/service/category` (each part optional, e.g. `windows/sysmon`,
@@ -139,11 +209,18 @@ mod tests {
         Decoder::new(Origin::new(tenant, Source::new(SourceKind::Http, "http")))
     }
 
+    fn checks() -> Checks {
+        Checks {
+            limits: TenantLimits::default(),
+            received: Timestamp::now(),
+        }
+    }
+
     #[test]
     fn ndjson_lines_are_checked_one_by_one() {
         let body =
             Bytes::from_static(b"{\"a\":1}\n\n{\"a\":\nnot json\n{\"b\":\"\xff\"}\r\n{\"c\":2}");
-        let split = split_json(&body, &mut decoder());
+        let split = split_json(&body, &mut decoder(), &checks());
         assert_eq!(split.accepted.len(), 2);
         let lines: Vec<usize> = split.rejected.iter().map(|r| r.line).collect();
         assert_eq!(lines, vec![3, 4, 5]);
@@ -153,10 +230,80 @@ mod tests {
     #[test]
     fn arrays_are_split_by_element_with_lines() {
         let body = Bytes::from_static(b"[\n{\"a\":1},\n{\"a\":[}, {\"b\":2}\n]");
-        let split = split_json(&body, &mut decoder());
+        let split = split_json(&body, &mut decoder(), &checks());
         assert_eq!(split.accepted.len(), 2);
         assert_eq!(split.rejected.len(), 1);
         assert_eq!(split.rejected[0].line, 3);
+    }
+
+    #[test]
+    fn splitting_stops_past_the_limit_and_counts_every_rejection() {
+        let mut body = Vec::new();
+        for _ in 0..5000 {
+            body.extend_from_slice(b"not json\n");
+        }
+        let body = Bytes::from(body);
+        let split = split_json(&body, &mut decoder(), &checks());
+        assert_eq!(split.rejected_count, 5000);
+        assert_eq!(split.rejected.len(), MAX_LISTED_REJECTIONS);
+        assert_eq!(split.rejected[999].line, 1000);
+        let small = Checks {
+            limits: TenantLimits {
+                max_events_per_batch: 3,
+                ..TenantLimits::default()
+            },
+            ..checks()
+        };
+        let body = Bytes::from_static(b"{}\n{}\n{}\n");
+        let split = split_json(&body, &mut decoder(), &small);
+        assert_eq!((split.accepted.len(), split.over_limit), (3, false));
+        let body = Bytes::from_static(b"{}\n{}\n{}\n{}\n{}\n");
+        let split = split_json(&body, &mut decoder(), &small);
+        assert_eq!((split.accepted.len(), split.over_limit), (3, true));
+        let body = Bytes::from_static(b"[{},{},{},{}]");
+        assert!(split_json(&body, &mut decoder(), &small).over_limit);
+    }
+
+    #[test]
+    fn times_outside_the_window_are_refused_or_kept_for_clamping() {
+        let reject = Checks {
+            limits: TenantLimits {
+                out_of_window: crate::limits::OutOfWindow::Reject,
+                ..TenantLimits::default()
+            },
+            received: Timestamp::from_nanos(1_795_132_800 * 1_000_000_000),
+        };
+        let body = Bytes::from_static(
+            b"{\"@timestamp\":\"1700-01-01T00:00:00Z\"}\n{\"@timestamp\":\"2026-11-20T00:00:00Z\"}\n{\"@timestamp\":\"2200-01-01T00:00:00Z\"}\n",
+        );
+        let split = split_json(&body, &mut decoder(), &reject);
+        assert_eq!(split.accepted.len(), 1);
+        let lines: Vec<usize> = split.rejected.iter().map(|r| r.line).collect();
+        assert_eq!(lines, vec![1, 3]);
+        assert!(split.rejected[0].reason.contains("max_event_age_days"));
+        assert!(split.rejected[1].reason.contains("max_event_future_hours"));
+        let clamp = Checks {
+            limits: TenantLimits::default(),
+            ..reject
+        };
+        assert_eq!(split_json(&body, &mut decoder(), &clamp).accepted.len(), 3);
+    }
+
+    #[test]
+    fn every_gzip_member_is_inflated() {
+        let member = |text: &[u8]| {
+            let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            enc.write_all(text).expect("write");
+            enc.finish().expect("finish")
+        };
+        let mut body = member(b"{\"a\":1}\n");
+        body.extend(member(b"{\"a\":2}\n"));
+        body.extend(member(b"{\"a\":3}\n"));
+        let out = gunzip(&body, 1000).expect("inflates");
+        assert_eq!(&out[..], b"{\"a\":1}\n{\"a\":2}\n{\"a\":3}\n");
+        // Garbage after the last member is an error, not silently dropped.
+        body.extend_from_slice(b"trailing garbage");
+        assert!(matches!(gunzip(&body, 1000), Err(BodyError::Gzip(_))));
     }
 
     #[test]

@@ -57,6 +57,10 @@ pub struct SourceCounters {
     pub rejected: AtomicU64,
     /// Messages made durable in the journal.
     pub journaled: AtomicU64,
+    /// Events whose time was outside the tenant's window, kept at their receive time.
+    pub clamped: AtomicU64,
+    /// Messages of journal records set aside in the quarantine.
+    pub quarantined: AtomicU64,
     dropped: [AtomicU64; 5],
 }
 
@@ -94,6 +98,10 @@ pub struct PipelineCounters {
     pub commits: AtomicU64,
     /// Records the pipeline could not read back (format version, bug).
     pub bad_records: AtomicU64,
+    /// Journal records set aside in the quarantine.
+    pub quarantined: AtomicU64,
+    /// Quarantined records processed again successfully.
+    pub retried: AtomicU64,
     /// Rule reloads.
     pub reloads: AtomicU64,
     /// Correlation matches dropped because a reload changed the rules between matching and
@@ -134,7 +142,7 @@ impl Metrics {
     pub fn render(&self, extra: &[(&str, &str, f64)]) -> String {
         let mut out = String::new();
         let sources = self.sources();
-        let per_source: [(&str, &str, Getter); 4] = [
+        let per_source: [(&str, &str, Getter); 6] = [
             (
                 "vigie_received_messages_total",
                 "Messages received per tenant and source.",
@@ -154,6 +162,16 @@ impl Metrics {
                 "vigie_journaled_messages_total",
                 "Messages made durable in the journal.",
                 |c| c.journaled.load(Ordering::Relaxed),
+            ),
+            (
+                "vigie_clamped_events_total",
+                "Events outside the tenant's time window, kept at their receive time.",
+                |c| c.clamped.load(Ordering::Relaxed),
+            ),
+            (
+                "vigie_quarantined_messages_total",
+                "Messages of journal records set aside in the quarantine.",
+                |c| c.quarantined.load(Ordering::Relaxed),
             ),
         ];
         for (name, help, get) in per_source {
@@ -198,6 +216,16 @@ impl Metrics {
                 "vigie_pipeline_bad_records_total",
                 "Journal records that could not be read back.",
                 &p.bad_records,
+            ),
+            (
+                "vigie_pipeline_quarantined_records_total",
+                "Journal records set aside in the quarantine.",
+                &p.quarantined,
+            ),
+            (
+                "vigie_pipeline_retried_records_total",
+                "Quarantined records processed again successfully.",
+                &p.retried,
             ),
             ("vigie_rule_reloads_total", "Rule set reloads.", &p.reloads),
             (

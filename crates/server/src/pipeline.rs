@@ -14,8 +14,22 @@
 //! A crash between any two steps replays records after the checkpoint: the store skips ids
 //! it has, the state skips alerts it has. Correlation windows are in memory: a restart
 //! loses the part of a window before the checkpoint (documented limit).
+//!
+//! No record can stop the pipeline. A record that fails — a panic while decoding, matching
+//! or storing it (caught per record), more messages than its tenant's
+//! `max_events_per_batch`, a payload that does not read back — is written to the
+//! [`Quarantine`] with the reason before the checkpoint passes it, counted, and the pipeline
+//! goes on. Only a failure of the server's own storage (store, state, quarantine, journal)
+//! stops it, shown at `/api/v1/ready`; a restart then retries, as nothing was lost.
+//! Quarantined records asked to be retried are handed to the workers again with their
+//! original position, so their event ids are the same and the store drops what a first,
+//! failed attempt had stored.
+//!
+//! A record's events go to the store as they are decoded, so a worker holds one event at a
+//! time (and the record's alerts), not the decoded record.
 
 use std::collections::{BTreeMap, HashMap};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, SyncSender, channel, sync_channel};
 use std::sync::{Arc, Mutex};
@@ -29,8 +43,10 @@ use vigie_state::{AlertKind, NewAlert, State};
 use vigie_store::Store;
 
 use crate::journal::{Entry, Reader, Shared};
+use crate::limits::{Quotas, TimeVerdict, judge_time};
 use crate::metrics::Metrics;
-use crate::record::{Batch, Framing, event_id};
+use crate::quarantine::{self, Quarantine};
+use crate::record::{Batch, Framing, IdKey};
 use crate::rules::{RuleBook, Rules};
 use crate::{ServerError, ingest, render};
 
@@ -58,6 +74,12 @@ pub struct Parts {
     pub metrics: Arc<Metrics>,
     /// The runtime the state database's async calls run on.
     pub runtime: tokio::runtime::Handle,
+    /// Per-tenant bounds and budgets.
+    pub quotas: Arc<Quotas>,
+    /// Where failing records go.
+    pub quarantine: Quarantine,
+    /// The key event ids are minted with.
+    pub id_key: Arc<IdKey>,
 }
 
 /// The running pipeline.
@@ -132,17 +154,41 @@ impl Drop for Pipeline {
 struct Job {
     seq: u64,
     entry: Entry,
+    /// The journal epoch its ids are minted with.
+    epoch: u8,
+    /// Set when this is a quarantined record processed again.
+    retry: Option<quarantine::Entry>,
+}
+
+/// Why a record failed: the record's fault, or the server's.
+enum Failure {
+    /// The record cannot be processed (bound, unreadable, panic): it goes to the quarantine.
+    Record(String),
+    /// The server's storage failed: the pipeline stops, the record stays in the journal.
+    Server(ServerError),
+}
+
+impl From<ServerError> for Failure {
+    fn from(e: ServerError) -> Failure {
+        Failure::Server(e)
+    }
 }
 
 /// What a worker returns for a record.
 struct Done {
     seq: u64,
-    next: u64,
+    /// The position after the record (`None` for a retry, which moves no checkpoint).
+    next: Option<u64>,
     generation: u64,
     alerts: Vec<NewAlert>,
     /// Events at least one correlation listens to, with the rules they matched.
     correlate: Vec<(Vec<usize>, Event)>,
+    /// The storage failed: the pipeline stops.
     error: Option<String>,
+    /// The record failed: (the entry to quarantine, its payload).
+    quarantine: Option<(quarantine::Entry, Bytes)>,
+    /// The quarantine entry this record came from, when it was a retry.
+    retry: Option<quarantine::Entry>,
 }
 
 fn coordinate(
@@ -204,8 +250,27 @@ fn run(
         engines: HashMap::new(),
     };
     let mut found: Vec<CorrelationMatch> = Vec::new();
+    // Quarantined records retried since the last commit, removed once it is done.
+    let mut retried: Vec<quarantine::Entry> = Vec::new();
+    let mut last_retry_scan: Option<Instant> = None;
     loop {
         let stopping = stop.load(Ordering::Acquire);
+        // Quarantined records asked to be retried, once per commit interval.
+        if !stopping
+            && in_flight < max_in_flight
+            && last_retry_scan.is_none_or(|t| t.elapsed() >= config.commit_interval)
+        {
+            last_retry_scan = Some(Instant::now());
+            for job in retry_jobs(parts, &mut next_seq, max_in_flight - in_flight) {
+                in_flight += 1;
+                if jobs.send(job).is_err() {
+                    return Err(ServerError::Io {
+                        what: "pipeline".to_owned(),
+                        source: std::io::Error::other("every worker stopped"),
+                    });
+                }
+            }
+        }
         // Feed the workers.
         let mut caught_up = false;
         while in_flight < max_in_flight {
@@ -222,6 +287,8 @@ fn run(
                     let job = Job {
                         seq: next_seq,
                         entry,
+                        epoch: journal.epoch(),
+                        retry: None,
                     };
                     next_seq += 1;
                     in_flight += 1;
@@ -265,7 +332,14 @@ fn run(
                     source: std::io::Error::other(e),
                 });
             }
-            applied = d.next;
+            if let Some((entry, payload)) = d.quarantine {
+                set_aside(parts, entry, &payload)?;
+            } else if let Some(entry) = d.retry.clone() {
+                retried.push(entry);
+            }
+            if let Some(next) = d.next {
+                applied = next;
+            }
             alerts.extend(d.alerts);
             if !d.correlate.is_empty() {
                 if parts.rules.generation() != correlations.generation {
@@ -301,9 +375,21 @@ fn run(
         }
         let due = last_commit.elapsed() >= config.commit_interval;
         let drained = in_flight == 0 && caught_up;
-        let progress = applied > journal.checkpoint() || !alerts.is_empty();
+        let progress = applied > journal.checkpoint() || !alerts.is_empty() || !retried.is_empty();
         if (due || (stopping && drained)) && progress {
             commit(parts, &mut alerts, applied)?;
+            for entry in retried.drain(..) {
+                parts
+                    .quarantine
+                    .remove(&entry.tenant, &entry.id)
+                    .map_err(|e| ServerError::io("quarantine")(std::io::Error::other(e)))?;
+                parts
+                    .metrics
+                    .pipeline
+                    .retried
+                    .fetch_add(1, Ordering::Relaxed);
+                tracing::info!(tenant = %entry.tenant, id = %entry.id, "quarantined record processed again: removed from the quarantine");
+            }
         }
         if due {
             last_commit = Instant::now();
@@ -312,6 +398,67 @@ fn run(
             return Ok(());
         }
     }
+}
+
+/// Jobs for the quarantined records waiting for a retry (at most `room`).
+fn retry_jobs(parts: &Parts, next_seq: &mut u64, room: usize) -> Vec<Job> {
+    let waiting = match parts.quarantine.retries() {
+        Ok(w) => w,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot list the quarantine's retries");
+            return Vec::new();
+        }
+    };
+    let mut jobs = Vec::new();
+    for entry in waiting.into_iter().take(room) {
+        let payload = match parts.quarantine.payload(&entry.tenant, &entry.id) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read a quarantined record");
+                continue;
+            }
+        };
+        jobs.push(Job {
+            seq: *next_seq,
+            entry: Entry {
+                position: entry.position,
+                next: entry.position,
+                payload,
+            },
+            epoch: entry.epoch,
+            retry: Some(entry),
+        });
+        *next_seq += 1;
+    }
+    jobs
+}
+
+/// Writes a failed record to the quarantine and counts it.
+fn set_aside(parts: &Parts, entry: quarantine::Entry, payload: &[u8]) -> Result<(), ServerError> {
+    tracing::error!(
+        tenant = %entry.tenant,
+        id = %entry.id,
+        messages = entry.messages,
+        reason = %entry.reason,
+        "journal record set aside in the quarantine"
+    );
+    let entry = parts
+        .quarantine
+        .put(entry, payload)
+        .map_err(|e| ServerError::io("quarantine")(std::io::Error::other(e)))?;
+    parts
+        .metrics
+        .pipeline
+        .quarantined
+        .fetch_add(1, Ordering::Relaxed);
+    if entry.tenant != quarantine::UNREADABLE {
+        parts
+            .metrics
+            .source(&entry.tenant, "quarantine")
+            .quarantined
+            .fetch_add(entry.messages, Ordering::Relaxed);
+    }
+    Ok(())
 }
 
 fn reload_correlations(correlations: &mut Correlations, book: &RuleBook) {
@@ -398,29 +545,80 @@ fn work(parts: &Parts, jobs: &Mutex<Receiver<Job>>, done: &Sender<Done>) {
             let rx = jobs.lock().unwrap_or_else(|p| p.into_inner());
             rx.recv()
         };
-        let Ok(Job { seq, entry }) = job else { return };
+        let Ok(Job {
+            seq,
+            entry,
+            epoch,
+            retry,
+        }) = job
+        else {
+            return;
+        };
         if parts.rules.generation() != book.generation {
             book = parts.rules.current();
             matcher = RuleMatcher::new(Arc::clone(&book.set));
         }
         let mut result = Done {
             seq,
-            next: entry.next,
+            next: retry.is_none().then_some(entry.next),
             generation: book.generation,
             alerts: Vec::new(),
             correlate: Vec::new(),
             error: None,
+            quarantine: None,
+            retry: retry.clone(),
         };
-        if let Err(e) = process(
-            parts,
-            entry,
-            &book,
-            &mut matcher,
-            &mut decoders,
-            &mut matches,
-            &mut result,
-        ) {
-            result.error = Some(e.to_string());
+        let position = entry.position;
+        let payload = Bytes::from(entry.payload);
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            process(
+                parts,
+                position,
+                epoch,
+                payload.clone(),
+                &book,
+                &mut matcher,
+                &mut decoders,
+                &mut matches,
+                &mut result,
+            )
+        }));
+        let failure = match outcome {
+            Ok(Ok(())) => None,
+            Ok(Err(Failure::Server(e))) => {
+                result.error = Some(e.to_string());
+                None
+            }
+            Ok(Err(Failure::Record(reason))) => Some(reason),
+            Err(panic) => {
+                // What the panic left half-done is not reused.
+                matcher = RuleMatcher::new(Arc::clone(&book.set));
+                decoders.clear();
+                Some(format!(
+                    "panic while processing the record: {}",
+                    panic_text(&*panic)
+                ))
+            }
+        };
+        if let Some(reason) = failure {
+            // Alerts and correlation input of a failed record are dropped: a retry makes them.
+            result.alerts.clear();
+            result.correlate.clear();
+            let (tenant, messages) = peek(&payload);
+            let entry = quarantine::Entry {
+                id: quarantine::id_of(position),
+                tenant,
+                position,
+                epoch,
+                reason,
+                messages,
+                bytes: payload.len() as u64,
+                quarantined_at: vigie_event::Timestamp::now()
+                    .to_rfc3339(vigie_event::UtcOffset::UTC),
+                attempts: 1,
+                retry_requested: false,
+            };
+            result.quarantine = Some((entry, payload));
         }
         if done.send(result).is_err() {
             return;
@@ -428,18 +626,40 @@ fn work(parts: &Parts, jobs: &Mutex<Receiver<Job>>, done: &Sender<Done>) {
     }
 }
 
+/// The text of a caught panic.
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "(no message)".to_owned()
+    }
+}
+
+/// The tenant and message count of a payload, as far as they read (for a quarantine entry).
+fn peek(payload: &Bytes) -> (String, u64) {
+    match Batch::decode(payload.clone()) {
+        Ok(b) => (b.tenant.as_str().to_owned(), b.messages.len() as u64),
+        Err(_) => (quarantine::UNREADABLE.to_owned(), 0),
+    }
+}
+
+/// Decodes, matches and stores the messages of one record.
+#[allow(clippy::too_many_arguments)]
 fn process(
     parts: &Parts,
-    entry: Entry,
+    position: u64,
+    epoch: u8,
+    payload: Bytes,
     book: &RuleBook,
     matcher: &mut RuleMatcher,
     decoders: &mut Decoders,
     matches: &mut Vec<usize>,
     out: &mut Done,
-) -> Result<(), ServerError> {
-    let position = entry.position;
+) -> Result<(), Failure> {
     // The messages of the batch are slices of this one buffer: no copy per message.
-    let batch = match Batch::decode(Bytes::from(entry.payload)) {
+    let batch = match Batch::decode(payload) {
         Ok(b) => b,
         Err(e) => {
             parts
@@ -447,10 +667,18 @@ fn process(
                 .pipeline
                 .bad_records
                 .fetch_add(1, Ordering::Relaxed);
-            tracing::error!(position, error = %e, "pipeline: journal record skipped");
-            return Ok(());
+            return Err(Failure::Record(e.to_string()));
         }
     };
+    let quota = parts.quotas.tenant(&batch.tenant);
+    let limits = &quota.limits;
+    if batch.messages.len() > limits.max_events_per_batch {
+        return Err(Failure::Record(format!(
+            "{} messages in one record; the tenant's limits.max_events_per_batch is {}",
+            batch.messages.len(),
+            limits.max_events_per_batch
+        )));
+    }
     if decoders.len() > 256 {
         decoders.clear();
     }
@@ -464,13 +692,15 @@ fn process(
         let mut origin = Origin::new(batch.tenant.clone(), Source::new(batch.kind, &batch.source));
         // Checked when the batch was accepted; a bad one here means "classify".
         origin.logsource = ingest::parse_logsource(&batch.logsource).ok().flatten();
-        Decoder::new(origin)
+        let mut decoder = Decoder::new(origin);
+        decoder.set_name_budget(Some(Arc::clone(&quota.names)));
+        decoder
     });
     decoder.set_received(Some(batch.received));
-    let epoch = parts.journal.epoch();
+    let ids = parts.id_key.record(epoch, position);
     let mut rejected = 0u64;
+    let mut clamped = 0u64;
     let mut stored = 0u64;
-    let mut events = Vec::with_capacity(batch.messages.len());
     for (index, message) in batch.messages.into_iter().enumerate() {
         let decoded = match batch.framing {
             Framing::Json => decoder.decode_json(message),
@@ -484,7 +714,19 @@ fn process(
                 continue;
             }
         };
-        event.id = event_id(batch.received, epoch, position, index);
+        match judge_time(limits, event.time, batch.received) {
+            TimeVerdict::Keep => {}
+            TimeVerdict::Clamp(at) => {
+                crate::ingest::clamp_time(&mut event, at);
+                clamped += 1;
+            }
+            TimeVerdict::Reject(why) => {
+                rejected += 1;
+                tracing::debug!(tenant = %batch.tenant, source = %batch.source, why, "event outside the time window");
+                continue;
+            }
+        }
+        event.id = ids.event(batch.received, index);
         matches.clear();
         matcher.for_each_match(&event, |r| matches.push(r));
         let mut listened = Vec::new();
@@ -517,18 +759,13 @@ fn process(
         if !listened.is_empty() {
             out.correlate.push((listened, event.clone()));
         }
-        events.push(event);
-    }
-    for event in events {
-        parts.store.add(event)?;
+        parts.store.add(event).map_err(ServerError::from)?;
         stored += 1;
     }
-    if rejected > 0 {
-        parts
-            .metrics
-            .source(batch.tenant.as_str(), &batch.source)
-            .rejected
-            .fetch_add(rejected, Ordering::Relaxed);
+    if rejected > 0 || clamped > 0 {
+        let counters = parts.metrics.source(batch.tenant.as_str(), &batch.source);
+        counters.rejected.fetch_add(rejected, Ordering::Relaxed);
+        counters.clamped.fetch_add(clamped, Ordering::Relaxed);
     }
     parts
         .metrics

@@ -196,17 +196,97 @@ impl<'a> Cursor<'a> {
 /// Messages one batch may hold: the index of a message takes 24 bits of its event id.
 pub const MAX_MESSAGES: usize = 1 << 24;
 
-/// The id of message `index` of the record at `position`: the same on every replay, so the
-/// store's idempotence by id turns replays into no-ops.
+/// The secret event ids are minted with, kept in the data directory (`event-id.key`).
 ///
-/// ULID layout: 48 bits of the receive time in milliseconds, then the journal's epoch (8
-/// bits), the record position (48 bits, 256 TiB before it wraps, and then only within the
-/// same millisecond would two ids meet) and the message index (24 bits).
-pub fn event_id(received: Timestamp, epoch: u8, position: u64, index: usize) -> EventId {
-    let millis = (received.as_millis().max(0) as u128) & ((1 << 48) - 1);
-    let position = u128::from(position) & ((1 << 48) - 1);
-    let index = (index as u128) & ((1 << 24) - 1);
-    EventId::from_u128(millis << 80 | u128::from(epoch) << 72 | position << 24 | index)
+/// An event id must be the same on every replay of its journal record (the store's
+/// idempotence turns replays into no-ops), so it is derived from the record's place in the
+/// journal; but the journal is shared by every tenant, and an id that showed the position
+/// would tell a tenant how much the others send. So the position goes through a keyed hash:
+/// ULID layout, 48 bits of the receive time in milliseconds, then 80 bits of
+/// SHA-256(key ‖ epoch ‖ position) plus the message index. Ids of one record are
+/// consecutive (the tenant knows its own batch anyway); two records meet only if their 80-bit
+/// hashes fall within 2^24 of each other in the same millisecond.
+#[derive(Clone)]
+pub struct IdKey([u8; 32]);
+
+impl std::fmt::Debug for IdKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("IdKey(…)")
+    }
+}
+
+/// The file of the key, in the data directory.
+pub const ID_KEY_FILE: &str = "event-id.key";
+
+impl IdKey {
+    /// A key from its bytes.
+    pub fn new(bytes: [u8; 32]) -> IdKey {
+        IdKey(bytes)
+    }
+
+    /// Reads the key of `data_dir`, or creates it (random, written before first use and
+    /// synced, so ids never change under a replay).
+    pub fn load_or_create(data_dir: &std::path::Path) -> std::io::Result<IdKey> {
+        let path = data_dir.join(ID_KEY_FILE);
+        match std::fs::read(&path) {
+            Ok(bytes) => {
+                let key: [u8; 32] = bytes.as_slice().try_into().map_err(|_| {
+                    std::io::Error::other(format!(
+                        "{}: expected 32 bytes, found {}",
+                        path.display(),
+                        bytes.len()
+                    ))
+                })?;
+                Ok(IdKey(key))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let mut key = [0u8; 32];
+                getrandom::fill(&mut key).map_err(std::io::Error::other)?;
+                let tmp = path.with_extension("tmp");
+                {
+                    use std::io::Write as _;
+                    let mut f = std::fs::File::create(&tmp)?;
+                    f.write_all(&key)?;
+                    f.sync_all()?;
+                }
+                std::fs::rename(&tmp, &path)?;
+                std::fs::File::open(data_dir)?.sync_all()?;
+                Ok(IdKey(key))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The ids of the record at `position` of the journal of `epoch`.
+    pub fn record(&self, epoch: u8, position: u64) -> RecordIds {
+        use sha2::Digest as _;
+        let mut h = sha2::Sha256::new();
+        h.update(self.0);
+        h.update([epoch]);
+        h.update(position.to_le_bytes());
+        let digest = h.finalize();
+        let mut base = [0u8; 16];
+        base[6..].copy_from_slice(&digest[..10]);
+        RecordIds {
+            base: u128::from_be_bytes(base),
+        }
+    }
+}
+
+/// The ids of one record's messages (see [`IdKey`]).
+#[derive(Clone, Copy, Debug)]
+pub struct RecordIds {
+    base: u128,
+}
+
+impl RecordIds {
+    /// The id of message `index`, received at `received`.
+    pub fn event(&self, received: Timestamp, index: usize) -> EventId {
+        const LOW: u128 = (1 << 80) - 1;
+        let millis = (received.as_millis().max(0) as u128) & ((1 << 48) - 1);
+        let low = self.base.wrapping_add(index as u128) & LOW;
+        EventId::from_u128(millis << 80 | low)
+    }
 }
 
 #[cfg(test)]
@@ -250,12 +330,34 @@ mod tests {
     }
 
     #[test]
-    fn event_ids_are_deterministic_and_distinct() {
+    fn event_ids_are_deterministic_and_distinct_and_hide_the_position() {
         let t = Timestamp::from_nanos(1_795_335_302_000_000_000);
-        assert_eq!(event_id(t, 7, 1000, 3), event_id(t, 7, 1000, 3));
-        assert_ne!(event_id(t, 7, 1000, 3), event_id(t, 7, 1000, 4));
-        assert_ne!(event_id(t, 7, 1000, 3), event_id(t, 7, 1012, 3));
-        assert_ne!(event_id(t, 7, 1000, 3), event_id(t, 8, 1000, 3));
-        assert_eq!(event_id(t, 7, 1000, 3).millis(), 1_795_335_302_000);
+        let key = IdKey::new([7; 32]);
+        let id = |epoch, position, index| key.record(epoch, position).event(t, index);
+        assert_eq!(id(7, 1000, 3), id(7, 1000, 3));
+        assert_ne!(id(7, 1000, 3), id(7, 1000, 4));
+        assert_ne!(id(7, 1000, 3), id(7, 1012, 3));
+        assert_ne!(id(7, 1000, 3), id(8, 1000, 3));
+        assert_eq!(id(7, 1000, 3).millis(), 1_795_335_302_000);
+        // Another key, other ids for the same place.
+        assert_ne!(
+            IdKey::new([8; 32]).record(7, 1000).event(t, 3),
+            id(7, 1000, 3)
+        );
+        // Neighbouring positions do not give neighbouring ids: the low 80 bits of records at
+        // positions 1000 and 1001 differ in many bits, not by one.
+        let low = |p| id(7, p, 0).as_u128() & ((1u128 << 80) - 1);
+        assert!((low(1000) ^ low(1001)).count_ones() > 16);
+    }
+
+    #[test]
+    fn the_key_is_created_once_and_read_back() {
+        let dir = tempfile::tempdir().expect("dir");
+        let a = IdKey::load_or_create(dir.path()).expect("create");
+        let b = IdKey::load_or_create(dir.path()).expect("read");
+        assert_eq!(a.0, b.0);
+        std::fs::write(dir.path().join(ID_KEY_FILE), b"short").expect("write");
+        let err = IdKey::load_or_create(dir.path()).expect_err("bad length");
+        assert!(err.to_string().contains("32 bytes"), "{err}");
     }
 }

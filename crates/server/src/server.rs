@@ -14,8 +14,11 @@ use vigie_store::{RetentionPolicy, RetentionTask, Store, StoreConfig};
 use crate::api::{self, App};
 use crate::config::{Config, Protocol};
 use crate::journal::{self, JournalConfig, committer};
+use crate::limits::Quotas;
 use crate::metrics::Metrics;
 use crate::pipeline::{Parts, Pipeline, PipelineConfig};
+use crate::quarantine::Quarantine;
+use crate::record::IdKey;
 use crate::rules::Rules;
 use crate::{ServerError, syslog};
 
@@ -124,6 +127,14 @@ impl Server {
             0 => std::thread::available_parallelism().map_or(2, usize::from),
             n => n,
         };
+        let quotas = Arc::new(Quotas::new(config.limits.clone()));
+        let quarantine = Quarantine::new(config.quarantine_dir());
+        let id_key = Arc::new(
+            IdKey::load_or_create(&config.data_dir).map_err(ServerError::io(format!(
+                "cannot read or create the event id key in {}",
+                config.data_dir.display()
+            )))?,
+        );
         let pipeline = Pipeline::start(
             Parts {
                 journal: Arc::clone(&shared),
@@ -132,6 +143,9 @@ impl Server {
                 rules: Arc::clone(&rules),
                 metrics: Arc::clone(&metrics),
                 runtime: tokio::runtime::Handle::current(),
+                quotas: Arc::clone(&quotas),
+                quarantine: quarantine.clone(),
+                id_key,
             },
             PipelineConfig {
                 workers,
@@ -158,6 +172,9 @@ impl Server {
             rules: Arc::clone(&rules),
             config: Arc::clone(&config),
             pipeline_failure: pipeline.failure_handle(),
+            quotas,
+            quarantine,
+            buffers: Arc::new(crate::api::Buffers::new(config.http.max_buffered_mib)),
         };
         let listener = tokio::net::TcpListener::bind(config.http.listen)
             .await

@@ -28,6 +28,8 @@ fn listener(name: &str, protocol: Protocol, tenant: &str) -> Syslog {
         key: None,
         client_ca: None,
         client_tenants: BTreeMap::new(),
+        framing: vigie_server::config::StreamFraming::Auto,
+        max_connections: 256,
     }
 }
 

@@ -123,15 +123,34 @@ const STEPS: [i64; 17] = [
     365 * 86_400,
 ];
 
-/// The smallest ladder step giving at most `target` buckets over `span` nanoseconds.
-pub fn auto_interval(span: i64, target: i64) -> i64 {
+/// The most buckets a date histogram may have (empty ones between the first and the last
+/// included). A request for more is refused with [`StoreError::InvalidAggregation`] instead of
+/// building an answer whose size the caller chose: one second over a month is 2.6 M buckets.
+pub const MAX_HISTOGRAM_BUCKETS: u64 = 10_000;
+
+/// The smallest ladder step giving at most `target` buckets over `span` nanoseconds; past the
+/// ladder's last step (a year), whole years, as many as needed to stay within `target`. The
+/// span is 128 bits wide: two event times can be further apart than an `i64` holds.
+pub fn auto_interval(span: i128, target: i64) -> i64 {
+    const NANOS: i64 = 1_000_000_000;
+    let target = i128::from(target.max(1));
+    let span = span.max(0);
     for s in STEPS {
-        let nanos = s * 1_000_000_000;
-        if span / nanos < target {
+        let nanos = s * NANOS;
+        if span / i128::from(nanos) < target {
             return nanos;
         }
     }
-    STEPS[STEPS.len() - 1] * 1_000_000_000
+    let year = STEPS[STEPS.len() - 1] * NANOS;
+    let years = (span / i128::from(year)) / target + 1;
+    i64::try_from(years.saturating_mul(i128::from(year))).unwrap_or(i64::MAX)
+}
+
+/// The start of bucket `index` of width `interval`, clamped to the times a [`Timestamp`] can
+/// hold (the first bucket of an event near 1677 may start before them).
+fn bucket_start(index: i64, interval: i64) -> Timestamp {
+    let nanos = i128::from(index) * i128::from(interval);
+    Timestamp::from_nanos(nanos.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64)
 }
 
 impl Store {
@@ -165,12 +184,23 @@ impl Store {
                         });
                     }
                     None => {
-                        let span = match (range.from, range.to) {
-                            (Some(f), Some(t)) => Some(t.as_nanos().saturating_sub(f.as_nanos())),
-                            _ => data_span(&prepared)?,
+                        let span = match (data_bounds(&prepared)?, range.from, range.to) {
+                            (Some((lo, hi)), from, to) => {
+                                let lo = from.map_or(lo, |f| lo.max(f.as_nanos()));
+                                let hi = to.map_or(hi, |t| hi.min(t.as_nanos()));
+                                i128::from(hi) - i128::from(lo)
+                            }
+                            (None, _, _) => 0,
                         };
-                        auto_interval(span.unwrap_or(0).max(0), 60)
+                        auto_interval(span, 60)
                     }
+                };
+                let too_many = || StoreError::InvalidAggregation {
+                    message: format!(
+                        "a histogram of {interval} ns buckets over this data would have more \
+                         than {MAX_HISTOGRAM_BUCKETS} buckets: widen the interval or narrow the \
+                         time range"
+                    ),
                 };
                 let mut counts: BTreeMap<i64, u64> = BTreeMap::new();
                 for (p, searcher, q) in &prepared {
@@ -178,22 +208,24 @@ impl Store {
                     let part = searcher
                         .search(q, &Histogram { interval, all })
                         .map_err(|e| StoreError::index(&p.name, e))?;
+                    let Some(part) = part else {
+                        return Err(too_many());
+                    };
                     for (k, v) in part {
                         *counts.entry(k).or_default() += v;
                     }
                 }
                 let mut buckets = Vec::new();
                 if let (Some(&first), Some(&last)) = (counts.keys().next(), counts.keys().last()) {
-                    let mut k = first;
-                    while k <= last {
+                    // Keys are bucket indexes: the count of buckets is their difference.
+                    if (last as i128) - (first as i128) + 1 > MAX_HISTOGRAM_BUCKETS as i128 {
+                        return Err(too_many());
+                    }
+                    for k in first..=last {
                         buckets.push(HistogramBucket {
-                            start: Timestamp::from_nanos(k),
+                            start: bucket_start(k, interval),
                             count: counts.get(&k).copied().unwrap_or(0),
                         });
-                        match k.checked_add(interval) {
-                            Some(n) => k = n,
-                            None => break,
-                        }
                     }
                 }
                 Ok(AggregationResult::DateHistogram { interval, buckets })
@@ -594,7 +626,7 @@ impl HyperLogLog {
 }
 
 /// First and last event time over the prepared partitions (from the column statistics).
-fn data_span(prepared: &Prepared) -> Result<Option<i64>, StoreError> {
+fn data_bounds(prepared: &Prepared) -> Result<Option<(i64, i64)>, StoreError> {
     let mut lo = i64::MAX;
     let mut hi = i64::MIN;
     for (p, searcher, _) in prepared {
@@ -610,10 +642,14 @@ fn data_span(prepared: &Prepared) -> Result<Option<i64>, StoreError> {
             hi = hi.max(col.max_value().into_timestamp_nanos());
         }
     }
-    Ok((lo <= hi).then(|| hi - lo))
+    Ok((lo <= hi).then_some((lo, hi)))
 }
 
-/// Counts matching events per time bucket.
+/// Counts matching events per time bucket. Buckets are keyed by their index (time divided by
+/// the interval, rounded down), never by their start, so no time of an event overflows; a
+/// segment that fills more than [`MAX_HISTOGRAM_BUCKETS`] distinct buckets stops counting and
+/// the whole search answers `None` (too many buckets), so memory stays bounded whatever the
+/// interval.
 struct Histogram {
     interval: i64,
     /// The query matches every document (see [`Histogram::collect_segment`]).
@@ -624,32 +660,48 @@ struct SegmentHistogram {
     interval: i64,
     time: Column<DateTime>,
     counts: BTreeMap<i64, u64>,
-    /// The current bucket `[start, start + interval)` and its pending count: documents of a
+    /// More distinct buckets than allowed were seen: the answer is `None`.
+    overflow: bool,
+    /// The current bucket (index, start in 128 bits) and its pending count: documents of a
     /// segment mostly come in time order, so runs are long and a time is usually placed by
     /// two comparisons, without a division.
-    run: Option<(i64, u64)>,
+    run: Option<(i64, i128, u64)>,
     /// Times of a block of documents, decoded together.
     block: Vec<Option<DateTime>>,
 }
 
 impl SegmentHistogram {
     fn add(&mut self, t: i64) {
-        if let Some((start, n)) = &mut self.run
-            && t >= *start
-            && t - *start < self.interval
+        let wide = i128::from(t);
+        if let Some((_, start, n)) = &mut self.run
+            && wide >= *start
+            && wide - *start < i128::from(self.interval)
         {
             *n += 1;
             return;
         }
-        if let Some((b, n)) = self.run.take() {
+        self.flush();
+        let index = t.div_euclid(self.interval);
+        self.run = Some((index, i128::from(index) * i128::from(self.interval), 1));
+    }
+
+    fn flush(&mut self) {
+        if let Some((b, _, n)) = self.run.take() {
+            if self.overflow {
+                return;
+            }
+            if self.counts.len() as u64 >= MAX_HISTOGRAM_BUCKETS && !self.counts.contains_key(&b) {
+                self.overflow = true;
+                self.counts.clear();
+                return;
+            }
             *self.counts.entry(b).or_default() += n;
         }
-        self.run = Some((t.div_euclid(self.interval) * self.interval, 1));
     }
 }
 
 impl Collector for Histogram {
-    type Fruit = BTreeMap<i64, u64>;
+    type Fruit = Option<BTreeMap<i64, u64>>;
     type Child = SegmentHistogram;
 
     fn for_segment(
@@ -661,6 +713,7 @@ impl Collector for Histogram {
             interval: self.interval,
             time: reader.fast_fields().date("time")?,
             counts: BTreeMap::new(),
+            overflow: false,
             run: None,
             block: Vec::new(),
         })
@@ -678,7 +731,7 @@ impl Collector for Histogram {
         weight: &dyn tantivy::query::Weight,
         segment: SegmentOrdinal,
         reader: &SegmentReader,
-    ) -> tantivy::Result<BTreeMap<i64, u64>> {
+    ) -> tantivy::Result<Option<BTreeMap<i64, u64>>> {
         let mut c = self.for_segment(segment, reader)?;
         let whole =
             self.all && reader.alive_bitset().is_none() && c.time.get_cardinality().is_full();
@@ -702,16 +755,20 @@ impl Collector for Histogram {
     fn merge_fruits(&self, fruits: Vec<Self::Fruit>) -> tantivy::Result<Self::Fruit> {
         let mut out = BTreeMap::new();
         for f in fruits {
+            let Some(f) = f else { return Ok(None) };
             for (k, v) in f {
                 *out.entry(k).or_default() += v;
             }
+            if out.len() as u64 > MAX_HISTOGRAM_BUCKETS {
+                return Ok(None);
+            }
         }
-        Ok(out)
+        Ok(Some(out))
     }
 }
 
 impl SegmentCollector for SegmentHistogram {
-    type Fruit = BTreeMap<i64, u64>;
+    type Fruit = Option<BTreeMap<i64, u64>>;
 
     fn collect(&mut self, doc: DocId, _score: Score) {
         if let Some(t) = self.time.first(doc) {
@@ -731,10 +788,8 @@ impl SegmentCollector for SegmentHistogram {
     }
 
     fn harvest(mut self) -> Self::Fruit {
-        if let Some((b, n)) = self.run.take() {
-            *self.counts.entry(b).or_default() += n;
-        }
-        self.counts
+        self.flush();
+        (!self.overflow).then_some(self.counts)
     }
 }
 
@@ -742,14 +797,49 @@ impl SegmentCollector for SegmentHistogram {
 mod tests {
     use super::*;
 
+    /// How many buckets of width `interval` lie from the one holding `first` to the one holding
+    /// `last`, both included; computed in 128 bits, so any two times and any positive interval
+    /// give an exact answer.
+    fn bucket_count(first: i64, last: i64, interval: i64) -> u128 {
+        let interval = i128::from(interval.max(1));
+        let a = i128::from(first).div_euclid(interval);
+        let b = i128::from(last).div_euclid(interval);
+        if b < a { 0 } else { (b - a + 1) as u128 }
+    }
+
     #[test]
     fn automatic_intervals_give_at_most_the_target() {
         const S: i64 = 1_000_000_000;
-        assert_eq!(auto_interval(0, 60), S);
-        assert_eq!(auto_interval(59 * S, 60), S);
-        assert_eq!(auto_interval(24 * 3600 * S, 60), 1800 * S);
-        assert_eq!(auto_interval(7 * 86_400 * S, 60), 3 * 3600 * S);
-        assert_eq!(auto_interval(i64::MAX, 60), 365 * 86_400 * S);
+        let auto = |span: i64| auto_interval(i128::from(span), 60);
+        assert_eq!(auto(0), S);
+        assert_eq!(auto(59 * S), S);
+        assert_eq!(auto(24 * 3600 * S), 1800 * S);
+        assert_eq!(auto(7 * 86_400 * S), 3 * 3600 * S);
+        const YEAR: i64 = 365 * 86_400 * S;
+        assert_eq!(auto(59 * YEAR), YEAR);
+        assert_eq!(auto(60 * YEAR), 2 * YEAR);
+        // The widest span a subtraction gives, 292 years: at most 60 buckets, plus one when
+        // the data straddles a bucket edge.
+        let widest = auto_interval(i128::from(i64::MAX), 60);
+        assert!(bucket_count(0, i64::MAX, widest) <= 61);
+        // The whole range of times, wider than an i64.
+        let whole = i128::from(i64::MAX) - i128::from(i64::MIN);
+        assert!(bucket_count(i64::MIN, i64::MAX, auto_interval(whole, 60)) <= 61);
+        assert_eq!(auto_interval(-5, 60), S);
+    }
+
+    #[test]
+    fn bucket_counts_are_exact_at_the_extremes() {
+        assert_eq!(bucket_count(0, 0, 10), 1);
+        assert_eq!(bucket_count(0, 9, 10), 1);
+        assert_eq!(bucket_count(0, 10, 10), 2);
+        assert_eq!(bucket_count(-1, 0, 10), 2);
+        assert_eq!(bucket_count(5, 4, 10), 1);
+        assert_eq!(bucket_count(15, 4, 10), 0);
+        assert_eq!(bucket_count(i64::MIN, i64::MAX, 1), 1u128 << 64);
+        assert_eq!(bucket_count(i64::MIN, i64::MAX, i64::MAX), 4);
+        assert_eq!(bucket_start(i64::MIN, i64::MAX).as_nanos(), i64::MIN);
+        assert_eq!(bucket_start(-2, 10).as_nanos(), -20);
     }
 
     #[test]

@@ -26,7 +26,10 @@ pub mod query;
 mod retention;
 mod store;
 
-pub use aggregate::{Aggregation, AggregationResult, HistogramBucket, TermsBucket, auto_interval};
+pub use aggregate::{
+    Aggregation, AggregationResult, HistogramBucket, MAX_HISTOGRAM_BUCKETS, TermsBucket,
+    auto_interval,
+};
 pub use error::StoreError;
 pub use index::collect::Order;
 pub use partition::Added;

@@ -897,3 +897,90 @@ fn writers_merge_as_many_segments_as_configured() {
     assert_eq!(segments_after(100), 4);
     assert!(segments_after(2) < 4);
 }
+
+/// Two events at the ends of the accepted times (1678 and 2261, 584 years apart): an
+/// automatic histogram stays small, a tiny interval is refused with a reason instead of
+/// building billions of buckets, and a tiny interval over a narrow range still works.
+#[test]
+fn histograms_are_bounded_at_the_extremes_of_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let t = tenant("acme");
+    let mut d = decoder(&t);
+    let events = vec![
+        json(
+            &mut d,
+            r#"{"@timestamp":"1678-01-01T00:00:00Z","tag":"old"}"#,
+        ),
+        json(
+            &mut d,
+            r#"{"@timestamp":"2261-12-31T23:59:59Z","tag":"new"}"#,
+        ),
+        json(
+            &mut d,
+            &format!(r#"{{"@timestamp":"{}","tag":"now"}}"#, rfc3339(BASE)),
+        ),
+        json(
+            &mut d,
+            &format!(
+                r#"{{"@timestamp":"{}","tag":"now2"}}"#,
+                rfc3339(BASE + 90 * 1_000_000_000)
+            ),
+        ),
+    ];
+    store.add_batch(&events).unwrap();
+    store.commit().unwrap();
+    let all = parse("*").unwrap();
+    let AggregationResult::DateHistogram { interval, buckets } = store
+        .aggregate(
+            &t,
+            &all,
+            TimeRange::ALL,
+            &Aggregation::DateHistogram { interval: None },
+        )
+        .unwrap()
+    else {
+        panic!("not a histogram")
+    };
+    assert!(interval > 0);
+    assert!(buckets.len() <= 61, "{} buckets", buckets.len());
+    assert_eq!(buckets.iter().map(|b| b.count).sum::<u64>(), 4);
+    // One second over 584 years: refused, whatever the range says.
+    for range in [
+        TimeRange::ALL,
+        TimeRange {
+            from: Some(Timestamp::from_nanos(i64::MIN)),
+            to: Some(Timestamp::from_nanos(i64::MAX)),
+        },
+    ] {
+        let refused = store.aggregate(
+            &t,
+            &all,
+            range,
+            &Aggregation::DateHistogram {
+                interval: Some(1_000_000_000),
+            },
+        );
+        let message = refused.expect_err("too many buckets").to_string();
+        assert!(message.contains("10000 buckets"), "{message}");
+    }
+    // One second over the two recent events: 91 buckets.
+    let AggregationResult::DateHistogram { buckets, .. } = store
+        .aggregate(
+            &t,
+            &all,
+            TimeRange {
+                from: Some(Timestamp::from_nanos(BASE - DAY)),
+                to: Some(Timestamp::from_nanos(BASE + DAY)),
+            },
+            &Aggregation::DateHistogram {
+                interval: Some(1_000_000_000),
+            },
+        )
+        .unwrap()
+    else {
+        panic!("not a histogram")
+    };
+    assert_eq!(buckets.len(), 91);
+    assert_eq!(buckets[0].count + buckets[90].count, 2);
+}

@@ -105,6 +105,8 @@ pub(crate) fn run(args: &DemoArgs) -> Result<ExitCode> {
         key: (protocol == Protocol::Tls).then(|| data.join("tls.key")),
         client_ca: None,
         client_tenants: BTreeMap::new(),
+        framing: vigie_server::config::StreamFraming::Auto,
+        max_connections: 256,
     };
     let mut config = Config {
         data_dir: data.join("data"),

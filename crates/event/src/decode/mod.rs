@@ -208,6 +208,13 @@ impl Decoder {
         self.received = received;
     }
 
+    /// Sends the field names this decoder meets through a tenant's budget (see
+    /// [`crate::field::NameBudget`]): an event with a name new to the tenant past its limit
+    /// fails to decode, naming the field.
+    pub fn set_name_budget(&mut self, budget: Option<Arc<crate::field::NameBudget>>) {
+        self.names.set_budget(budget);
+    }
+
     pub(crate) fn intern(&mut self, name: &str) -> Result<FieldId, crate::field::FieldNameError> {
         self.names.intern(name)
     }
