@@ -984,3 +984,34 @@ fn histograms_are_bounded_at_the_extremes_of_time() {
     assert_eq!(buckets.len(), 91);
     assert_eq!(buckets[0].count + buckets[90].count, 2);
 }
+
+/// Queries that cannot match because of how they are written are errors that say why, not
+/// empty pages that look like "no such events".
+#[test]
+fn impossible_ranges_and_networks_are_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let t = tenant("acme");
+    store.add_batch(&corpus(&t)).unwrap();
+    store.commit().unwrap();
+    let run = |q: &str| {
+        let mut s = Search::new(parse(q)?, 10);
+        s.range = TimeRange::ALL;
+        store.search(&t, &s).map(|p| p.total)
+    };
+    for (q, why) in [
+        ("EventID:[a TO 5]", "one bound is a number"),
+        ("EventID:[10 TO 5]", "lower bound is above"),
+        ("User:[zz TO aa]", "lower bound is above"),
+        ("source.ip:999.1.1.1/99", "not a valid network"),
+        ("source.ip:10.0.0.0/33", "not a valid network"),
+    ] {
+        let err = run(q).expect_err(q).to_string();
+        assert!(err.contains(why), "{q}: {err}");
+    }
+    // Their valid neighbours still run.
+    assert_eq!(run("EventID:[4624 TO 4625]").unwrap(), 2);
+    assert_eq!(run("source.ip:10.0.0.0/8").unwrap(), 1);
+    assert_eq!(run("User:[a TO z]").unwrap(), 3);
+    assert_eq!(run("path:\"10.0.0.0/33\"").unwrap(), 0);
+}

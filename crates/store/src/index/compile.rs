@@ -48,6 +48,44 @@ fn invalid(message: String) -> StoreError {
     StoreError::InvalidQuery { message }
 }
 
+/// Refuses a range that cannot match anything because of how it is written: one bound a
+/// number and the other a word (`[a TO 5]`), or a lower bound above the upper one. Such a
+/// query would answer an empty page that looks like "no such events"; a 400 that says why is
+/// the honest answer.
+fn check_range(
+    name: &str,
+    lo: Option<&str>,
+    hi: Option<&str>,
+    all_numbers: bool,
+    all_times: bool,
+) -> Result<(), StoreError> {
+    let (Some(lo), Some(hi)) = (lo, hi) else {
+        return Ok(());
+    };
+    let mixed = number(lo).is_some() != number(hi).is_some();
+    if mixed && !all_times {
+        return Err(invalid(format!(
+            "{name}:[{lo} TO {hi}]: one bound is a number and the other is not; both must be numbers, times or words"
+        )));
+    }
+    let inverted = if all_numbers {
+        match (lo.trim().parse::<f64>(), hi.trim().parse::<f64>()) {
+            (Ok(a), Ok(b)) => a > b,
+            _ => false,
+        }
+    } else if all_times {
+        parse_time_value(lo.trim()) > parse_time_value(hi.trim())
+    } else {
+        lo.to_lowercase() > hi.to_lowercase()
+    };
+    if inverted {
+        return Err(invalid(format!(
+            "{name}:[{lo} TO {hi}]: the lower bound is above the upper bound, so nothing can match"
+        )));
+    }
+    Ok(())
+}
+
 /// `(AllQuery AND NOT q)`.
 fn negate(q: Boxed) -> Boxed {
     Box::new(BooleanQuery::new(vec![
@@ -373,6 +411,7 @@ impl Compiler<'_> {
                 if lo.is_none() && hi.is_none() {
                     return Ok(self.any_value(path.serialized_value_bytes()));
                 }
+                check_range(name, lo.as_deref(), hi.as_deref(), all_numbers, all_times)?;
                 if all_numbers {
                     return Ok(self.numeric_range(&typed, lower, upper));
                 }

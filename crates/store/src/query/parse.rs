@@ -361,6 +361,14 @@ impl<'a> Parser<'a> {
                     let text = word.literal();
                     match Cidr::parse(&text) {
                         Some(cidr) => Predicate::Cidr(cidr),
+                        None if !word.escaped && looks_like_network(&text) => {
+                            return Err(self.error_at(
+                                start,
+                                format!(
+                                    "{text:?} is not a valid network (address/prefix, prefix at most 32 for IPv4, 128 for IPv6); quote it to search the text"
+                                ),
+                            ));
+                        }
                         None => Predicate::Equals(text),
                     }
                 }
@@ -627,6 +635,22 @@ fn write_word(f: &mut fmt::Formatter<'_>, text: &str) -> fmt::Result {
     Ok(())
 }
 
+/// Whether `text` has the shape of an IP network (`999.1.1.1/99`, `fe80::/200`): address
+/// characters with a dot or a colon, a slash, digits. Such a value that does not parse as a
+/// network is a typo, not a text to look for.
+fn looks_like_network(text: &str) -> bool {
+    let Some((addr, prefix)) = text.split_once('/') else {
+        return false;
+    };
+    !addr.is_empty()
+        && !prefix.is_empty()
+        && prefix.bytes().all(|b| b.is_ascii_digit())
+        && addr.bytes().any(|b| b == b'.' || b == b':')
+        && addr
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() || b == b'.' || b == b':')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -848,6 +872,7 @@ mod tests {
             ("x:>", 2, "needs a value"),
             ("x:[a* TO b]", 3, "cannot hold wildcards"),
             ("abc\\", 0, "ends the query"),
+            ("ip:999.1.1.1/99", 3, "not a valid network"),
         ];
         for (text, position, message) in cases {
             let err = parse(text).expect_err(text);
