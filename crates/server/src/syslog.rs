@@ -1,5 +1,5 @@
 //! syslog listeners: UDP (one message per datagram), TCP and TLS (RFC 6587 octet counting
-//! or LF framing, per frame).
+//! or LF framing, fixed per connection: see `framing` in the configuration).
 //!
 //! Messages are gathered into journal batches (up to [`BATCH_MESSAGES`] or
 //! [`BATCH_BYTES`], or whatever one read returned). syslog has no acknowledgement:
@@ -21,12 +21,12 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
-use vigie_event::decode::framing::SyslogFramer;
+use vigie_event::decode::framing::{Method, SyslogFramer};
 use vigie_event::time::Timestamp;
 use vigie_event::{SourceKind, TenantId};
 
 use crate::ServerError;
-use crate::config::{Protocol, Syslog};
+use crate::config::{Protocol, StreamFraming, Syslog};
 use crate::journal::committer::{Appender, Refused};
 use crate::metrics::{DropReason, Metrics, SourceCounters};
 use crate::record::{Batch, Framing};
@@ -55,6 +55,10 @@ struct Context {
     counters: Arc<SourceCounters>,
     /// Tenant per client certificate fingerprint (TLS).
     client_tenants: Arc<BTreeMap<String, TenantId>>,
+    /// How TCP and TLS streams are framed.
+    framing: Method,
+    /// Connections served at once (TCP, TLS): a permit per connection.
+    connections: Arc<tokio::sync::Semaphore>,
 }
 
 impl Context {
@@ -145,6 +149,12 @@ pub async fn bind(
             metrics,
             counters,
             client_tenants: Arc::new(client_tenants),
+            framing: match config.framing {
+                StreamFraming::Octet => Method::OctetCounting,
+                StreamFraming::Lf => Method::LineFeed,
+                StreamFraming::Auto => Method::Auto,
+            },
+            connections: Arc::new(tokio::sync::Semaphore::new(config.max_connections)),
         },
     })
 }
@@ -239,6 +249,13 @@ async fn tcp(
     mut shutdown: watch::Receiver<bool>,
 ) {
     loop {
+        // A connection slot first: past `max_connections`, new clients wait in the kernel's
+        // backlog (TCP pushes back on them) instead of costing memory and a task each.
+        let permit = tokio::select! {
+            p = Arc::clone(&ctx.connections).acquire_owned() => p,
+            _ = shutdown.changed() => return,
+        };
+        let Ok(permit) = permit else { return };
         let accepted = tokio::select! {
             a = listener.accept() => a,
             _ = shutdown.changed() => return,
@@ -253,6 +270,7 @@ async fn tcp(
         let tls = tls.clone();
         let shutdown = shutdown.clone();
         tokio::spawn(async move {
+            let _permit = permit;
             match tls {
                 None => {
                     let tenant = ctx.tenant.clone();
@@ -298,7 +316,7 @@ async fn connection<S: AsyncRead + Unpin>(
     } else {
         ctx.metrics.source(tenant.as_str(), &ctx.name)
     };
-    let mut framer = SyslogFramer::new(ctx.max_message);
+    let mut framer = SyslogFramer::with_method(ctx.max_message, ctx.framing);
     let mut buf = vec![0u8; 256 << 10];
     loop {
         let read = tokio::select! {
@@ -345,6 +363,12 @@ async fn connection<S: AsyncRead + Unpin>(
             if !durable(ctx, &counters, tenant, chunk.to_vec()).await {
                 return;
             }
+        }
+        if framer.is_broken() {
+            // An octet-counted stream whose framing is lost: the rest cannot be cut into
+            // messages (counted above as a framing drop). The client reconnects.
+            tracing::info!(listener = %ctx.name, "syslog connection closed: octet counting lost");
+            return;
         }
         if n == 0 {
             return;

@@ -170,24 +170,43 @@ fn udp_tcp_and_tls_deliver_to_their_tenants_and_survive_bad_input() {
         .expect("send");
     wait_for(&h, "acme", "udpcanary", 20);
 
-    // TCP: octet counting and LF framing mixed, a frame split across writes, invalid
-    // UTF-8, an oversized line and a bad octet count, all on one connection.
+    // TCP, octet counting (the first byte, a digit, decides for the connection): frames,
+    // one split across writes, then a bogus count, which ends the connection's stream
+    // (counted) instead of misreading what follows it.
     let mut tcp = TcpStream::connect(h.syslog["tcp"]).expect("connect");
-    let counted = "<38>Nov 23 01:00:00 srv-2 sshd[1]: tcpcanary counted";
-    write!(tcp, "{} {counted}", counted.len()).expect("write");
-    tcp.write_all(b"<38>Nov 23 01:00:01 srv-2 sshd[1]: tcpcanary lf\n")
-        .expect("write");
-    tcp.write_all(b"<38>Nov 23 01:00:02 srv-2 sshd[1]: tcpcanary spl")
-        .expect("write");
+    for i in 0..2 {
+        let m = format!("<38>Nov 23 01:00:0{i} srv-2 sshd[1]: tcpcanary counted {i}");
+        write!(tcp, "{} {m}", m.len()).expect("write");
+    }
+    let m = "<38>Nov 23 01:00:02 srv-2 sshd[1]: tcpcanary counted split";
+    write!(tcp, "{} {}", m.len(), &m[..20]).expect("write");
     tcp.flush().expect("flush");
     std::thread::sleep(Duration::from_millis(50));
-    tcp.write_all(b"it\n<38>Nov 23 01:00:03 srv-2 sshd[1]: tcpcanary \xff\xfe bytes\n")
-        .expect("write");
-    tcp.write_all(&vec![b'y'; 3000]).expect("write");
-    tcp.write_all(b"\n99999999999999999999 x\n").expect("write");
-    tcp.write_all(b"<38>Nov 23 01:00:04 srv-2 sshd[1]: tcpcanary after the bad ones\n")
-        .expect("write");
+    tcp.write_all(&m.as_bytes()[20..]).expect("write");
+    tcp.write_all(b"99999999999999999999 x\n").expect("write");
+    let after = "<38>Nov 23 01:00:03 srv-2 sshd[1]: tcpcanary never framed";
+    // The server may have closed already: a failed write is the expected outcome too.
+    let _ = write!(tcp, "{} {after}", after.len());
     drop(tcp);
+
+    // TCP, LF framing (the first byte is `<`): a frame split across writes, invalid UTF-8,
+    // an oversized line, and a BSD line without <PRI> that starts with digits, which must
+    // stay one line (not be read as an octet count).
+    let mut lf = TcpStream::connect(h.syslog["tcp"]).expect("connect");
+    lf.write_all(b"<38>Nov 23 01:00:01 srv-2 sshd[1]: tcpcanary lf\n")
+        .expect("write");
+    lf.write_all(b"<38>Nov 23 01:00:02 srv-2 sshd[1]: tcpcanary spl")
+        .expect("write");
+    lf.flush().expect("flush");
+    std::thread::sleep(Duration::from_millis(50));
+    lf.write_all(b"it\n<38>Nov 23 01:00:03 srv-2 sshd[1]: tcpcanary \xff\xfe bytes\n")
+        .expect("write");
+    lf.write_all(&vec![b'y'; 3000]).expect("write");
+    lf.write_all(b"\n12345 srv-2 sshd[1]: tcpcanary digits first\n")
+        .expect("write");
+    lf.write_all(b"<38>Nov 23 01:00:04 srv-2 sshd[1]: tcpcanary after the bad ones\n")
+        .expect("write");
+    drop(lf);
 
     // A slow client holding a half frame, and a client that breaks off a TLS handshake.
     let mut slow = TcpStream::connect(h.syslog["tcp"]).expect("connect");
@@ -233,7 +252,9 @@ fn udp_tcp_and_tls_deliver_to_their_tenants_and_survive_bad_input() {
     slow.write_all(b"ow\n").expect("write");
     drop(slow);
 
-    wait_for(&h, "acme", "tcpcanary", 6);
+    wait_for(&h, "acme", "tcpcanary", 9);
+    assert_eq!(count(&h, "acme", "%22digits%20first%22"), 1);
+    assert_eq!(count(&h, "acme", "%22never%20framed%22"), 0);
     wait_for(&h, "globex", "tlscanary", 10);
     assert_eq!(count(&h, "acme", "tlscanary"), 0);
     assert_eq!(count(&h, "globex", "tcpcanary OR udpcanary"), 0);

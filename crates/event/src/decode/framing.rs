@@ -1,11 +1,18 @@
 //! RFC 6587 framing of syslog over TCP (and TLS): octet counting (`LEN SP MSG`) and
 //! non-transparent framing (messages ended by LF, with an optional CR before it).
 //!
-//! The method is chosen per frame, as RFC 6587 §3.4 lets a receiver do: a frame that starts
-//! with a digit is octet-counted (a syslog message itself starts with `<`), anything else
-//! runs to the next LF. A frame longer than the limit is reported and skipped (up to the
-//! next LF for LF framing; the announced length for octet counting), so one bad sender line
-//! never wedges the connection.
+//! The method is fixed per connection ([`Method`]): configured, or decided once by the first
+//! byte of the stream (a digit 1–9: octet counting; anything else, `<` or a letter: LF). It is
+//! never guessed again frame by frame, because a BSD line without `<PRI>` may start with
+//! digits (`2026-12-07 …`, `12345 sshd[…]`), and taking those for a count would drop the line
+//! or cut it into two corrupt events.
+//!
+//! With LF framing, a frame longer than the limit is reported and skipped up to the next LF,
+//! so one bad line never wedges the connection. With octet counting, a frame that does not
+//! start with a count, or announces more than the limit, cannot be resynchronised (the next
+//! frame's start is unknown): it is reported once and the stream ends — the framer takes no
+//! more frames ([`SyslogFramer::is_broken`]) and the listener closes the connection, instead
+//! of swallowing or misreading what follows.
 
 use bytes::{Buf, Bytes, BytesMut};
 
@@ -34,20 +41,35 @@ pub enum FrameError {
     },
 }
 
+/// How a stream is cut into frames.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Method {
+    /// `LEN SP MSG` frames (RFC 6587 §3.4.1).
+    OctetCounting,
+    /// Frames ended by LF (an optional CR before it is dropped), RFC 6587 §3.4.2.
+    LineFeed,
+    /// Decided by the first byte of the stream: a digit 1–9 means octet counting.
+    #[default]
+    Auto,
+}
+
 /// Splits a byte stream into syslog frames.
 #[derive(Debug)]
 pub struct SyslogFramer {
     buf: BytesMut,
     max_frame: usize,
+    /// The method; `Auto` until the first byte decides.
+    method: Method,
+    /// An octet-counted stream lost its framing: no more frames.
+    broken: bool,
     /// Stream offset of `buf[0]`.
     offset: u64,
-    /// Bytes still to drop from a skipped oversized frame (`None`: drop until the next LF).
+    /// Dropping the rest of an oversized LF frame.
     skipping: Option<Skip>,
 }
 
 #[derive(Debug, Clone, Copy)]
 enum Skip {
-    Bytes(usize),
     ToNewline,
 }
 
@@ -58,18 +80,48 @@ impl Default for SyslogFramer {
 }
 
 impl SyslogFramer {
-    /// A framer accepting frames of up to `max_frame` bytes.
+    /// A framer accepting frames of up to `max_frame` bytes, deciding its method by the
+    /// first byte.
     pub fn new(max_frame: usize) -> SyslogFramer {
+        SyslogFramer::with_method(max_frame, Method::Auto)
+    }
+
+    /// A framer with a given method.
+    pub fn with_method(max_frame: usize, method: Method) -> SyslogFramer {
         SyslogFramer {
             buf: BytesMut::new(),
             max_frame,
+            method,
+            broken: false,
             offset: 0,
             skipping: None,
         }
     }
 
-    /// Appends bytes read from the connection.
+    /// The method in use (`Auto` until the first byte arrived).
+    pub fn method(&self) -> Method {
+        self.method
+    }
+
+    /// Whether an octet-counted stream lost its framing: nothing more will be framed, the
+    /// connection should end.
+    pub fn is_broken(&self) -> bool {
+        self.broken
+    }
+
+    fn break_stream(&mut self, error: FrameError) -> Option<Result<Bytes, FrameError>> {
+        self.broken = true;
+        let n = self.buf.len();
+        self.advance(n);
+        Some(Err(error))
+    }
+
+    /// Appends bytes read from the connection (ignored once the stream is broken).
     pub fn push(&mut self, data: &[u8]) {
+        if self.broken {
+            self.offset += data.len() as u64;
+            return;
+        }
         self.buf.extend_from_slice(data);
     }
 
@@ -85,17 +137,11 @@ impl SyslogFramer {
 
     /// The next complete frame, if one is buffered.
     pub fn next_frame(&mut self) -> Option<Result<Bytes, FrameError>> {
-        match self.skipping {
-            Some(Skip::Bytes(n)) => {
-                let take = n.min(self.buf.len());
-                self.advance(take);
-                if take < n {
-                    self.skipping = Some(Skip::Bytes(n - take));
-                    return None;
-                }
-                self.skipping = None;
-            }
-            Some(Skip::ToNewline) => match memchr::memchr(b'\n', &self.buf) {
+        if self.broken {
+            return None;
+        }
+        if let Some(Skip::ToNewline) = self.skipping {
+            match memchr::memchr(b'\n', &self.buf) {
                 Some(i) => {
                     self.advance(i + 1);
                     self.skipping = None;
@@ -105,8 +151,7 @@ impl SyslogFramer {
                     self.advance(n);
                     return None;
                 }
-            },
-            None => {}
+            }
         }
         // Blank lines between frames are not frames.
         let blank = self
@@ -116,41 +161,50 @@ impl SyslogFramer {
             .count();
         self.advance(blank);
         let first = *self.buf.first()?;
-        let start = self.offset;
-        if first.is_ascii_digit() {
-            let digits = self.buf.iter().take_while(|c| c.is_ascii_digit()).count();
-            if digits == self.buf.len() {
-                if digits > 9 {
-                    self.skipping = Some(Skip::ToNewline);
-                    return Some(Err(FrameError::BadCount { offset: start }));
-                }
-                return None;
-            }
-            if self.buf[digits] != b' ' || digits > 9 {
-                self.skipping = Some(Skip::ToNewline);
-                return Some(Err(FrameError::BadCount { offset: start }));
-            }
-            let len: usize = std::str::from_utf8(&self.buf[..digits])
-                .ok()
-                .and_then(|s| s.parse().ok())
-                .unwrap_or(usize::MAX);
-            if len > self.max_frame {
-                self.advance(digits + 1);
-                self.skipping = Some(Skip::Bytes(len));
-                return Some(Err(FrameError::TooLarge {
-                    offset: start,
-                    len,
-                    limit: self.max_frame,
-                }));
-            }
-            if self.buf.len() < digits + 1 + len {
-                return None;
-            }
-            self.advance(digits + 1);
-            let frame = self.buf.split_to(len).freeze();
-            self.offset += len as u64;
-            return Some(Ok(frame));
+        if self.method == Method::Auto {
+            self.method = if matches!(first, b'1'..=b'9') {
+                Method::OctetCounting
+            } else {
+                Method::LineFeed
+            };
         }
+        match self.method {
+            Method::OctetCounting => self.octet_frame(),
+            _ => self.line_frame(),
+        }
+    }
+
+    fn octet_frame(&mut self) -> Option<Result<Bytes, FrameError>> {
+        let start = self.offset;
+        let digits = self.buf.iter().take_while(|c| c.is_ascii_digit()).count();
+        if digits == self.buf.len() && digits <= 9 {
+            return None;
+        }
+        if digits == 0 || digits > 9 || self.buf[digits] != b' ' || self.buf[0] == b'0' {
+            return self.break_stream(FrameError::BadCount { offset: start });
+        }
+        let len: usize = std::str::from_utf8(&self.buf[..digits])
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(usize::MAX);
+        if len > self.max_frame {
+            return self.break_stream(FrameError::TooLarge {
+                offset: start,
+                len,
+                limit: self.max_frame,
+            });
+        }
+        if self.buf.len() < digits + 1 + len {
+            return None;
+        }
+        self.advance(digits + 1);
+        let frame = self.buf.split_to(len).freeze();
+        self.offset += len as u64;
+        Some(Ok(frame))
+    }
+
+    fn line_frame(&mut self) -> Option<Result<Bytes, FrameError>> {
+        let start = self.offset;
         match memchr::memchr(b'\n', &self.buf) {
             Some(i) if i > self.max_frame => {
                 self.advance(i + 1);
@@ -189,14 +243,12 @@ impl SyslogFramer {
         if let Some(frame) = self.next_frame() {
             return Some(frame);
         }
-        if self.skipping.is_some() || self.buf.is_empty() {
+        if self.broken || self.skipping.is_some() || self.buf.is_empty() {
             return None;
         }
         let start = self.offset;
-        if self.buf[0].is_ascii_digit() {
-            let n = self.buf.len();
-            self.advance(n);
-            return Some(Err(FrameError::BadCount { offset: start }));
+        if self.method == Method::OctetCounting {
+            return self.break_stream(FrameError::BadCount { offset: start });
         }
         let n = self.buf.len();
         let mut frame = self.buf.split_to(n);
@@ -222,57 +274,114 @@ mod tests {
         out
     }
 
+    fn run(
+        method: Method,
+        max: usize,
+        stream: &[u8],
+        cut: usize,
+    ) -> Vec<Result<String, FrameError>> {
+        let mut f = SyslogFramer::with_method(max, method);
+        f.push(&stream[..cut]);
+        let mut got = frames(&mut f);
+        f.push(&stream[cut..]);
+        got.extend(frames(&mut f));
+        got.extend(
+            f.finish()
+                .into_iter()
+                .map(|r| r.map(|b| String::from_utf8(b.to_vec()).unwrap())),
+        );
+        got
+    }
+
+    fn ok(frames: &[&str]) -> Vec<Result<String, FrameError>> {
+        frames.iter().map(|s| Ok((*s).to_owned())).collect()
+    }
+
     #[test]
-    fn both_methods_mixed_and_split_anywhere() {
-        let stream = b"<13>a\r\n9 <13>b\nc d\n\n<13>e\n5 <13>f";
-        for cut in 0..stream.len() {
-            let mut f = SyslogFramer::default();
-            f.push(&stream[..cut]);
-            let mut got = frames(&mut f);
-            f.push(&stream[cut..]);
-            got.extend(frames(&mut f));
-            got.extend(
-                f.finish()
-                    .into_iter()
-                    .map(|r| r.map(|b| String::from_utf8(b.to_vec()).unwrap())),
+    fn the_first_byte_decides_once_split_anywhere() {
+        let counted = b"9 <13>b\nc d5 <13>f";
+        let lines = b"<13>a\r\n12345 sshd[1]: x\n\n2026-12-07 host y\n<13>e";
+        for cut in 0..counted.len() {
+            assert_eq!(
+                run(Method::Auto, 1024, counted, cut),
+                ok(&["<13>b\nc d", "<13>f"]),
+                "cut {cut}"
             );
-            let want: Vec<Result<String, FrameError>> = ["<13>a", "<13>b\nc d", "<13>e", "<13>f"]
-                .iter()
-                .map(|s| Ok(s.to_string()))
-                .collect();
-            assert_eq!(got, want, "cut at {cut}");
+        }
+        for cut in 0..lines.len() {
+            assert_eq!(
+                run(Method::Auto, 1024, lines, cut),
+                ok(&["<13>a", "12345 sshd[1]: x", "2026-12-07 host y", "<13>e"]),
+                "cut {cut}"
+            );
         }
     }
 
     #[test]
-    fn oversized_frames_are_reported_and_skipped() {
+    fn a_bsd_line_starting_with_digits_is_a_line_under_lf_framing() {
+        let stream = b"2026 12 07 sshd: a\n123 b\n";
+        for cut in 0..stream.len() {
+            assert_eq!(
+                run(Method::LineFeed, 1024, stream, cut),
+                ok(&["2026 12 07 sshd: a", "123 b"]),
+                "cut {cut}"
+            );
+        }
+        // Configured octet counting takes the same bytes as counts: the first frame is 2026
+        // bytes long, past what the stream holds, so the stream ends truncated — one error,
+        // not a split line.
+        let got = run(Method::OctetCounting, 4096, stream, stream.len());
+        assert_eq!(got, vec![Err(FrameError::BadCount { offset: 0 })]);
+    }
+
+    #[test]
+    fn oversized_lines_are_reported_and_skipped() {
         let mut f = SyslogFramer::new(8);
-        f.push(b"<13>0123456789\n<13>ok\n22 <13>too-long-for-8-byt<13>x\n");
+        f.push(b"<13>0123456789\n<13>ok\n<13>x\n");
         let got = frames(&mut f);
         assert!(matches!(
             got[0],
             Err(FrameError::TooLarge { offset: 0, .. })
         ));
         assert_eq!(got[1], Ok("<13>ok".to_owned()));
-        assert!(matches!(
-            got[2],
-            Err(FrameError::TooLarge {
-                offset: 22,
-                len: 22,
-                ..
-            })
-        ));
-        assert_eq!(got[3], Ok("<13>x".to_owned()));
-        assert_eq!(got.len(), 4);
+        assert_eq!(got[2], Ok("<13>x".to_owned()));
+        assert_eq!(got.len(), 3);
     }
 
     #[test]
-    fn bad_counts_resync_at_newline() {
-        let mut f = SyslogFramer::default();
-        f.push(b"12x <13>a\n<13>b\n");
-        let got = frames(&mut f);
-        assert_eq!(got[0], Err(FrameError::BadCount { offset: 0 }));
-        assert_eq!(got[1], Ok("<13>b".to_owned()));
+    fn a_bogus_count_ends_the_stream_once() {
+        for (stream, error) in [
+            (
+                &b"5 <13>a12x <13>b\n5 <13>c"[..],
+                FrameError::BadCount { offset: 7 },
+            ),
+            (
+                &b"5 <13>a0 \n5 <13>c"[..],
+                FrameError::BadCount { offset: 7 },
+            ),
+            (
+                &b"5 <13>a99999 <13>b5 <13>c"[..],
+                FrameError::TooLarge {
+                    offset: 7,
+                    len: 99_999,
+                    limit: 64,
+                },
+            ),
+            (
+                &b"5 <13>a1234567890 x"[..],
+                FrameError::BadCount { offset: 7 },
+            ),
+        ] {
+            let mut f = SyslogFramer::new(64);
+            f.push(stream);
+            let got = frames(&mut f);
+            assert_eq!(got, vec![Ok("<13>a".to_owned()), Err(error.clone())]);
+            assert!(f.is_broken());
+            // Nothing after it is framed, whatever comes.
+            f.push(b"5 <13>d");
+            assert!(f.next_frame().is_none());
+            assert!(f.finish().is_none());
+        }
     }
 
     proptest! {
@@ -282,7 +391,7 @@ mod tests {
             for m in &msgs {
                 stream.extend_from_slice(format!("{} {}", m.len(), m).as_bytes());
             }
-            let mut f = SyslogFramer::default();
+            let mut f = SyslogFramer::with_method(DEFAULT_MAX_FRAME, Method::OctetCounting);
             let mut got = Vec::new();
             for piece in stream.chunks(chunk) {
                 f.push(piece);
