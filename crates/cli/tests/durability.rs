@@ -97,6 +97,12 @@ fn acknowledged_events_survive_sigkill_exactly_once() {
         String::from_utf8_lossy(&out.stderr)
     );
     let stdout = String::from_utf8(out.stdout).expect("utf-8");
+    let admin = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("administrator token (shown once, keep it): "))
+        .expect("an administrator token line")
+        .trim()
+        .to_owned();
     let token = stdout
         .lines()
         .find(|l| l.contains("ingest token"))
@@ -157,6 +163,7 @@ fn acknowledged_events_survive_sigkill_exactly_once() {
     loop {
         let mut r = agent
             .get(format!("{base}/api/v1/ready"))
+            .header("Authorization", format!("Bearer {admin}"))
             .call()
             .expect("ready");
         let ready: serde_json::Value =

@@ -229,8 +229,9 @@ impl ApiError {
             retry_after: None,
         }
     }
+    /// A bad query parameter or path segment.
     fn bad_request(message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::BAD_REQUEST, message)
+        ApiError::coded(StatusCode::BAD_REQUEST, "bad_parameter", message)
     }
     fn internal(message: impl std::fmt::Display) -> ApiError {
         tracing::error!(error = %message, "request failed");
@@ -307,7 +308,13 @@ async fn tenant(app: &App, headers: &HeaderMap) -> ApiResult<TenantId> {
             v.to_str()
                 .ok()
                 .and_then(|t| TenantId::new(t).ok())
-                .ok_or_else(|| ApiError::bad_request("Vigie-Tenant: not a valid tenant name"))
+                .ok_or_else(|| {
+                    ApiError::coded(
+                        StatusCode::BAD_REQUEST,
+                        "bad_tenant",
+                        "Vigie-Tenant: not a valid tenant name",
+                    )
+                })
         })
         .transpose()?;
     match principal(app, headers).await? {
@@ -320,7 +327,9 @@ async fn tenant(app: &App, headers: &HeaderMap) -> ApiResult<TenantId> {
         },
         Principal::Admin => {
             let Some(tenant) = named else {
-                return Err(ApiError::bad_request(
+                return Err(ApiError::coded(
+                    StatusCode::BAD_REQUEST,
+                    "bad_tenant",
                     "an administrator token must name the tenant in the Vigie-Tenant header",
                 ));
             };
@@ -436,7 +445,11 @@ async fn read_body(body: Body, limit: usize, timeout: std::time::Duration) -> Ap
                     format!("the body is over {limit} bytes (http.max_body_bytes)"),
                 ))
             } else {
-                Err(ApiError::bad_request(format!("cannot read the body: {e}")))
+                Err(ApiError::coded(
+                    StatusCode::BAD_REQUEST,
+                    "bad_body",
+                    format!("cannot read the body: {e}"),
+                ))
             }
         }
     }
@@ -642,11 +655,12 @@ struct EventsParams {
 
 fn range(from: Option<&str>, to: Option<&str>) -> ApiResult<TimeRange> {
     TimeRange::parse(from.unwrap_or(""), to.unwrap_or(""), Timestamp::now())
-        .map_err(|e| ApiError::bad_request(e.to_string()))
+        .map_err(|e| ApiError::coded(StatusCode::BAD_REQUEST, "bad_parameter", e.to_string()))
 }
 
 fn query(q: Option<&str>) -> ApiResult<vigie_store::Query> {
-    vigie_store::parse(q.unwrap_or("")).map_err(|e| ApiError::bad_request(e.to_string()))
+    vigie_store::parse(q.unwrap_or(""))
+        .map_err(|e| ApiError::coded(StatusCode::BAD_REQUEST, "bad_query", e.to_string()))
 }
 
 async fn events(
@@ -694,10 +708,11 @@ async fn events(
 
 fn store_error(e: &vigie_store::StoreError) -> ApiError {
     match e {
-        vigie_store::StoreError::InvalidQuery { .. }
-        | vigie_store::StoreError::Parse(_)
-        | vigie_store::StoreError::InvalidAggregation { .. } => {
-            ApiError::bad_request(e.to_string())
+        vigie_store::StoreError::InvalidQuery { .. } | vigie_store::StoreError::Parse(_) => {
+            ApiError::coded(StatusCode::BAD_REQUEST, "bad_query", e.to_string())
+        }
+        vigie_store::StoreError::InvalidAggregation { .. } => {
+            ApiError::coded(StatusCode::BAD_REQUEST, "bad_aggregation", e.to_string())
         }
         _ => ApiError::internal(e),
     }
@@ -914,7 +929,7 @@ async fn reload(State(app): State<App>, headers: HeaderMap) -> ApiResult<Json<Va
     let book = blocking(move || {
         rules
             .reload()
-            .map_err(|e| ApiError::bad_request(e.to_string()))
+            .map_err(|e| ApiError::coded(StatusCode::BAD_REQUEST, "bad_rules", e.to_string()))
     })
     .await?;
     app.metrics.pipeline.reloads.fetch_add(1, Ordering::Relaxed);

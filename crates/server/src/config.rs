@@ -337,6 +337,16 @@ impl Config {
             )));
         }
         self.limits.check().map_err(bad)?;
+        // tantivy refuses an indexing arena under 15 MB per thread; each partition writer
+        // indexes with two threads (`StoreConfig::writer_threads`).
+        let threads = vigie_store::StoreConfig::default().writer_threads.max(1);
+        if self.store.writer_heap_mib * (1 << 20) < 15_000_000 * threads {
+            return Err(bad(format!(
+                "store.writer_heap_mib = {}: at least {} (15 MB per indexing thread, {threads} threads)",
+                self.store.writer_heap_mib,
+                (15_000_000 * threads).div_ceil(1 << 20)
+            )));
+        }
         if self.http.max_connections == 0 {
             return Err(bad("http.max_connections must be > 0".to_owned()));
         }
@@ -463,5 +473,9 @@ mod tests {
         let bad_tenant = "[[syslog]]\nname = \"a\"\nprotocol = \"udp\"\nlisten = \"127.0.0.1:1\"\ntenant = \"no spaces\"\n";
         assert!(Config::parse(bad_tenant, Path::new("x")).is_err());
         assert!(Config::parse("", Path::new("x")).is_ok());
+        let small_heap = "[store]\nwriter_heap_mib = 16\n";
+        let err = Config::parse(small_heap, Path::new("x")).expect_err("too small");
+        assert!(err.to_string().contains("at least 29"), "{err}");
+        assert!(Config::parse("[store]\nwriter_heap_mib = 29\n", Path::new("x")).is_ok());
     }
 }
