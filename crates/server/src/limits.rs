@@ -309,7 +309,7 @@ mod tests {
         ));
         let clamp = TenantLimits {
             out_of_window: OutOfWindow::Clamp,
-            ..limits.clone()
+            ..limits
         };
         assert_eq!(judge_time(&clamp, at(3 * HOUR), r), TimeVerdict::Clamp(r));
         // The extremes of time, with windows wider than time itself.
