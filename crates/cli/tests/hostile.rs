@@ -159,6 +159,7 @@ fn poison_records_are_quarantined_and_a_restart_serves() {
             logsource: String::new(),
             framing: vigie_server::record::Framing::Json,
             received: vigie_event::Timestamp::now(),
+            idempotency_key: String::new(),
             messages: lines.into_iter().map(bytes::Bytes::from).collect(),
         };
         let poison = batch(
@@ -531,5 +532,123 @@ fn sources_per_tenant_are_bounded() {
     );
     assert_eq!(s, 200, "{b}");
     server.assert_memory_under(RSS_BOUND);
+    server.stop();
+}
+
+/// A batch retried with the same `Idempotency-Key` is stored once: when its first attempt
+/// was answered (the answer comes back, marked replayed), and when it was made durable but
+/// never answered (the server died between the journal and the answer).
+#[test]
+fn retries_with_an_idempotency_key_are_stored_once() {
+    let i = Instance::new(&["a", "b"], "");
+    // The first attempt of batch K: its key recorded, its record journaled, no answer —
+    // what a server killed between the fsync and the answer leaves.
+    let t0 = vigie_event::Timestamp::now();
+    let body = "{\"idem\":1}\n{\"idem\":2}\n{\"idem\":3}\n";
+    {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            let state = vigie_state::State::open(&i.data_dir().join(vigie_state::DATABASE_FILE))
+                .await
+                .expect("state");
+            let a = vigie_event::TenantId::new("a").expect("tenant");
+            let begun = state
+                .idempotency_begin(&a, "batch-K", t0, 10)
+                .await
+                .expect("begin");
+            assert_eq!(begun, vigie_state::Idempotent::Process(t0));
+            state.close().await;
+        });
+        let (mut writer, _) = vigie_server::journal::open(
+            &support::journal_dir(&i.data_dir()),
+            vigie_server::journal::JournalConfig::default(),
+        )
+        .expect("journal");
+        let batch = vigie_server::record::Batch {
+            tenant: vigie_event::TenantId::new("a").expect("tenant"),
+            kind: vigie_event::SourceKind::Http,
+            source: "http".to_owned(),
+            logsource: String::new(),
+            framing: vigie_server::record::Framing::Json,
+            received: t0,
+            idempotency_key: "batch-K".to_owned(),
+            messages: body
+                .lines()
+                .map(|l| bytes::Bytes::from(l.to_owned()))
+                .collect(),
+        };
+        writer.append(&batch.encode()).expect("append");
+        writer.sync().expect("sync");
+    }
+    let mut server = i.start(None, "serve");
+    let a = &i.tokens["a"];
+    i.wait_count(a, "idem:*", 3, Duration::from_secs(30));
+    let key = [("Idempotency-Key", "batch-K")];
+    // The client retries: processed again, stored once.
+    let (s, headers, first) = i.exchange(
+        "POST",
+        "/api/v1/ingest",
+        Some(a),
+        &key,
+        Some(body.as_bytes()),
+    );
+    assert_eq!(s, 200, "{first}");
+    assert!(!headers.iter().any(|(k, _)| k == "idempotency-replayed"));
+    assert_eq!(json(&first)["accepted"], 3);
+    // And again: the recorded answer, nothing journaled.
+    let (s, headers, again) = i.exchange(
+        "POST",
+        "/api/v1/ingest",
+        Some(a),
+        &key,
+        Some(body.as_bytes()),
+    );
+    assert_eq!(s, 200, "{again}");
+    assert_eq!(again, first);
+    assert!(
+        headers
+            .iter()
+            .any(|(k, v)| k == "idempotency-replayed" && v == "true")
+    );
+    // A new batch with its own key, sent twice while the server runs.
+    let key2 = [("Idempotency-Key", "batch-L")];
+    for _ in 0..2 {
+        let (s, b) = i.call(
+            "POST",
+            "/api/v1/ingest",
+            Some(a),
+            &key2,
+            Some(b"{\"idem\":4}\n"),
+        );
+        assert_eq!(s, 200, "{b}");
+    }
+    // B's probe passes through the pipeline after all of A's: A's count is final then.
+    i.probe("b", B_BOUND);
+    i.wait_count(a, "idem:*", 4, Duration::from_secs(30));
+    // Another tenant's same key is its own batch.
+    let (s, b) = i.call(
+        "POST",
+        "/api/v1/ingest",
+        Some(&i.tokens["b"]),
+        &key,
+        Some(b"{\"idem\":9}\n"),
+    );
+    assert_eq!((s, json(&b)["accepted"].as_u64()), (200, Some(1)));
+    let (s, b) = i.call(
+        "POST",
+        "/api/v1/ingest",
+        Some(a),
+        &[("Idempotency-Key", "bad key")],
+        Some(b"{}\n"),
+    );
+    assert_error(s, &b, 400, "bad_idempotency_key");
+    server.assert_memory_under(RSS_BOUND);
+    server.stop();
+    let server = i.start(None, "serve-again");
+    i.probe("b", B_BOUND);
+    assert_eq!(i.count(a, "idem:*"), 4);
     server.stop();
 }

@@ -25,7 +25,7 @@ use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 use vigie_event::time::Timestamp;
 use vigie_event::{Decoder, EventId, Origin, Source, SourceKind, TenantId};
-use vigie_state::{AlertCursor, AlertFilter, AlertId, AlertStatus, Principal};
+use vigie_state::{AlertCursor, AlertFilter, AlertId, AlertStatus, Idempotent, Principal};
 use vigie_store::{Aggregation, AggregationResult, Cursor, Order, Search, Store, TimeRange};
 
 use crate::config::Config;
@@ -479,7 +479,7 @@ async fn ingest_batch(
     State(app): State<App>,
     params: Result<Query<IngestParams>, QueryRejection>,
     request: Request,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let (head, body) = request.into_parts();
     let headers = head.headers;
     // Who, before a byte of the body is read: an unknown caller costs no memory.
@@ -508,6 +508,32 @@ async fn ingest_batch(
     let logsource = ingest::parse_logsource(&logsource_text)
         .map_err(|m| ApiError::coded(StatusCode::BAD_REQUEST, "bad_parameter", m))?;
     let gzip = encoding(&headers)?;
+    let idempotency_key = idempotency_key(&headers)?;
+    let mut received = Timestamp::now();
+    if let Some(key) = &idempotency_key {
+        match app
+            .state
+            .idempotency_begin(&tenant, key, received, quota.limits.max_idempotency_keys)
+            .await
+            .map_err(ApiError::internal)?
+        {
+            Idempotent::Answered(answer) => {
+                let value: Value = serde_json::from_str(&answer).map_err(ApiError::internal)?;
+                return Ok(([(REPLAYED, "true")], Json(value)).into_response());
+            }
+            Idempotent::Process(first) => received = first,
+            Idempotent::OverQuota => {
+                return Err(ApiError::coded(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "idempotency_quota",
+                    format!(
+                        "this tenant holds {} idempotency keys from the last day (limits.max_idempotency_keys); retry without a new key or later",
+                        quota.limits.max_idempotency_keys
+                    ),
+                ));
+            }
+        }
+    }
     let journal = app.appender.shared();
     let max_lag = app.config.journal.max_lag_mib << 20;
     if journal.lag() > max_lag {
@@ -552,7 +578,6 @@ async fn ingest_batch(
     let max_decoded = http.max_decoded_bytes;
     let origin_tenant = tenant.clone();
     let origin_source = source.clone();
-    let received = Timestamp::now();
     let checks = ingest::Checks {
         limits: quota.limits.clone(),
         received,
@@ -599,6 +624,7 @@ async fn ingest_batch(
     counters
         .rejected
         .fetch_add(rejected as u64, Ordering::Relaxed);
+    let tenant_name = tenant.clone();
     if accepted > 0 {
         let batch = Batch {
             tenant,
@@ -607,6 +633,7 @@ async fn ingest_batch(
             logsource: logsource_text,
             framing: Framing::Json,
             received,
+            idempotency_key: idempotency_key.clone().unwrap_or_default(),
             messages: split.accepted,
         };
         let durable = match app.appender.try_append(batch.encode()) {
@@ -634,12 +661,42 @@ async fn ingest_batch(
             Err(_) => return Err(ApiError::internal("the journal writer stopped")),
         }
     }
-    Ok(Json(json!({
+    let answer = json!({
         "accepted": accepted,
         "rejected": rejected,
         "errors": split.rejected,
         "errors_truncated": rejected > split.rejected.len(),
-    })))
+    });
+    if let Some(key) = &idempotency_key
+        && let Err(e) = app
+            .state
+            .idempotency_finish(&tenant_name, key, &answer.to_string())
+            .await
+    {
+        // The batch is durable; a retry journals it again with the same ids, and the store
+        // keeps each event once.
+        tracing::warn!(error = %e, "cannot record an idempotent answer");
+    }
+    Ok(Json(answer).into_response())
+}
+
+/// The header a replayed answer carries.
+const REPLAYED: &str = "idempotency-replayed";
+
+/// The `Idempotency-Key` of a request: 1 to 255 visible ASCII characters.
+fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let bytes = value.as_bytes();
+    if bytes.is_empty() || bytes.len() > 255 || !bytes.iter().all(|b| (0x21..=0x7e).contains(b)) {
+        return Err(ApiError::coded(
+            StatusCode::BAD_REQUEST,
+            "bad_idempotency_key",
+            "Idempotency-Key: 1 to 255 visible ASCII characters",
+        ));
+    }
+    Ok(Some(String::from_utf8_lossy(bytes).into_owned()))
 }
 
 #[derive(Debug, Deserialize)]

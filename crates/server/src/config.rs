@@ -20,6 +20,7 @@
 //! max_event_future_hours = 24       # …or further ahead than this…
 //! out_of_window = "clamp"           # …are clamped to the receive time, or "reject"ed
 //! max_sources = 1000                # distinct `source` names per tenant (metric series)
+//! max_idempotency_keys = 100000     # live `Idempotency-Key`s per tenant (each kept a day)
 //!
 //! [limits.tenant.acme]              # one tenant's overrides, key by key
 //! max_field_names = 50000

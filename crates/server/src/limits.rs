@@ -10,6 +10,7 @@
 //! | `max_event_future_hours` | 24 | … or further ahead of its receive time: clamped or rejected |
 //! | `out_of_window` | `"clamp"` | `clamp`: the event is kept at its receive time, the time it carried in `vigie.original_time`; `reject`: the line is refused |
 //! | `max_sources` | 1 000 | an HTTP batch naming one more `source`: 422 (each source is a metric series) |
+//! | `max_idempotency_keys` | 100 000 | an HTTP batch with one more live `Idempotency-Key` (kept a day): 422 |
 //!
 //! The event-time window is also the bound on a tenant's partitions: the store keeps one per
 //! tenant and period, so at most `(max_event_age_days × 24 + max_event_future_hours) /
@@ -51,6 +52,8 @@ pub struct TenantLimits {
     pub out_of_window: OutOfWindow,
     /// Distinct source names (metric series) the tenant may use.
     pub max_sources: usize,
+    /// `Idempotency-Key`s the tenant may have remembered at once (each for a day).
+    pub max_idempotency_keys: u64,
 }
 
 impl Default for TenantLimits {
@@ -62,6 +65,7 @@ impl Default for TenantLimits {
             max_event_future_hours: 24,
             out_of_window: OutOfWindow::Clamp,
             max_sources: 1_000,
+            max_idempotency_keys: 100_000,
         }
     }
 }
@@ -82,6 +86,8 @@ pub struct LimitsConfig {
     pub out_of_window: Option<OutOfWindow>,
     /// Distinct sources per tenant.
     pub max_sources: Option<usize>,
+    /// Live idempotency keys per tenant.
+    pub max_idempotency_keys: Option<u64>,
     /// Overrides by tenant name (`[limits.tenant.acme]`); a key left out takes the value above.
     pub tenant: BTreeMap<String, LimitsConfig>,
 }
@@ -105,6 +111,9 @@ impl LimitsConfig {
         }
         if let Some(v) = self.max_sources {
             to.max_sources = v;
+        }
+        if let Some(v) = self.max_idempotency_keys {
+            to.max_idempotency_keys = v;
         }
     }
 

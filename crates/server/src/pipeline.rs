@@ -697,7 +697,11 @@ fn process(
         decoder
     });
     decoder.set_received(Some(batch.received));
-    let ids = parts.id_key.record(epoch, position);
+    let ids = if batch.idempotency_key.is_empty() {
+        parts.id_key.record(epoch, position)
+    } else {
+        parts.id_key.keyed(&batch.tenant, &batch.idempotency_key)
+    };
     let mut rejected = 0u64;
     let mut clamped = 0u64;
     let mut stored = 0u64;

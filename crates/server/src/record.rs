@@ -1,20 +1,21 @@
 //! What one journal record holds: a batch of raw messages from one source of one tenant,
 //! with everything needed to decode them again identically on replay.
 //!
-//! Binary layout (little endian), version 1:
+//! Binary layout (little endian), version 2:
 //!
 //! ```text
 //! version u8 | source kind u8 | framing u8 | received i64 ns
 //! tenant str16 | source name str16 | logsource str16 ("" = classify)
+//! idempotency key str16 ("" = none; absent in version 1)
 //! count u32 | count × (len u32 | bytes)
 //! ```
-//! where `str16` is a u16 length and UTF-8 bytes.
+//! where `str16` is a u16 length and UTF-8 bytes. Version 1 records (no key) still read.
 
 use bytes::Bytes;
 use vigie_event::time::Timestamp;
 use vigie_event::{EventId, SourceKind, TenantId};
 
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
 
 /// How the messages of a batch are decoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,6 +41,10 @@ pub struct Batch {
     pub framing: Framing,
     /// When the batch was received.
     pub received: Timestamp,
+    /// The client's `Idempotency-Key`, or empty: with a key, event ids are minted from it
+    /// (and `received`, the first attempt's) instead of the journal position, so a retry
+    /// mints the same ones (see [`IdKey::keyed`]).
+    pub idempotency_key: String,
     /// The messages.
     pub messages: Vec<Bytes>,
 }
@@ -98,6 +103,7 @@ impl Batch {
         put_str(&mut out, self.tenant.as_str());
         put_str(&mut out, &self.source);
         put_str(&mut out, &self.logsource);
+        put_str(&mut out, &self.idempotency_key);
         out.extend_from_slice(&(self.messages.len() as u32).to_le_bytes());
         for m in &self.messages {
             out.extend_from_slice(&(m.len() as u32).to_le_bytes());
@@ -109,10 +115,11 @@ impl Batch {
     /// Reads a payload back; the messages share `payload`'s buffer.
     pub fn decode(payload: Bytes) -> Result<Batch, RecordError> {
         let mut r = Cursor { b: &payload, i: 0 };
-        if r.u8("version")? != VERSION {
+        let version = r.u8("version")?;
+        if version != 1 && version != VERSION {
             return Err(RecordError {
                 at: 0,
-                what: "record version 1",
+                what: "record version 1 or 2",
             });
         }
         let kind = kind_of(r.u8("source kind")?).ok_or(RecordError {
@@ -137,6 +144,11 @@ impl Batch {
         })?;
         let source = r.str("source name")?.to_owned();
         let logsource = r.str("logsource")?.to_owned();
+        let idempotency_key = if version >= 2 {
+            r.str("idempotency key")?.to_owned()
+        } else {
+            String::new()
+        };
         let count = u32::from_le_bytes(r.array::<4>("message count")?) as usize;
         let mut spans = Vec::with_capacity(count.min(1 << 20));
         for _ in 0..count {
@@ -156,6 +168,7 @@ impl Batch {
             logsource,
             framing,
             received,
+            idempotency_key,
             messages,
         })
     }
@@ -257,6 +270,21 @@ impl IdKey {
         }
     }
 
+    /// The ids of a batch sent with an `Idempotency-Key`: from the tenant and the key, so
+    /// every attempt of the batch (journaled anew each time) mints the same ids and the
+    /// store keeps its events once. Never equal to a position's ids but by a 2^-80 chance:
+    /// the hashed input starts with a different tag.
+    pub fn keyed(&self, tenant: &TenantId, key: &str) -> RecordIds {
+        use sha2::Digest as _;
+        let mut h = sha2::Sha256::new();
+        h.update(self.0);
+        h.update(b"\xffkey");
+        h.update((tenant.as_str().len() as u64).to_le_bytes());
+        h.update(tenant.as_str());
+        h.update(key);
+        RecordIds::from_digest(&h.finalize())
+    }
+
     /// The ids of the record at `position` of the journal of `epoch`.
     pub fn record(&self, epoch: u8, position: u64) -> RecordIds {
         use sha2::Digest as _;
@@ -264,12 +292,7 @@ impl IdKey {
         h.update(self.0);
         h.update([epoch]);
         h.update(position.to_le_bytes());
-        let digest = h.finalize();
-        let mut base = [0u8; 16];
-        base[6..].copy_from_slice(&digest[..10]);
-        RecordIds {
-            base: u128::from_be_bytes(base),
-        }
+        RecordIds::from_digest(&h.finalize())
     }
 }
 
@@ -280,6 +303,14 @@ pub struct RecordIds {
 }
 
 impl RecordIds {
+    fn from_digest(digest: &[u8]) -> RecordIds {
+        let mut base = [0u8; 16];
+        base[6..].copy_from_slice(&digest[..10]);
+        RecordIds {
+            base: u128::from_be_bytes(base),
+        }
+    }
+
     /// The id of message `index`, received at `received`.
     pub fn event(&self, received: Timestamp, index: usize) -> EventId {
         const LOW: u128 = (1 << 80) - 1;
@@ -302,10 +333,20 @@ mod tests {
             logsource: "linux//process_creation".to_owned(),
             framing: Framing::Syslog,
             received: Timestamp::from_nanos(1_795_335_302_123_456_789),
+            idempotency_key: "retry-7".to_owned(),
             messages: vec![Bytes::from_static(b"<13>hello"), Bytes::new()],
         };
         let payload = Bytes::from(batch.encode());
         assert_eq!(Batch::decode(payload.clone()).expect("decode"), batch);
+        // A version-1 record (no key) still reads.
+        let mut v1 = payload.to_vec();
+        v1[0] = 1;
+        let key_at = 3 + 8 + (2 + 4) + (2 + 2) + (2 + 23);
+        assert_eq!(&v1[key_at..key_at + 2], &7u16.to_le_bytes());
+        v1.drain(key_at..key_at + 2 + 7);
+        let old = Batch::decode(Bytes::from(v1)).expect("v1");
+        assert_eq!(old.idempotency_key, "");
+        assert_eq!(old.messages, batch.messages);
         // Every truncation is an error, never a panic.
         for cut in 0..payload.len() {
             assert!(Batch::decode(payload.slice(..cut)).is_err(), "cut at {cut}");
@@ -348,6 +389,36 @@ mod tests {
         // positions 1000 and 1001 differ in many bits, not by one.
         let low = |p| id(7, p, 0).as_u128() & ((1u128 << 80) - 1);
         assert!((low(1000) ^ low(1001)).count_ones() > 16);
+    }
+
+    #[test]
+    fn keyed_ids_depend_on_the_tenant_and_the_key_only() {
+        let key = IdKey::new([7; 32]);
+        let t = Timestamp::from_nanos(1_795_335_302_000_000_000);
+        let a = TenantId::new("a").expect("tenant");
+        let b = TenantId::new("b").expect("tenant");
+        assert_eq!(
+            key.keyed(&a, "k").event(t, 0),
+            key.keyed(&a, "k").event(t, 0)
+        );
+        assert_ne!(
+            key.keyed(&a, "k").event(t, 0),
+            key.keyed(&b, "k").event(t, 0)
+        );
+        assert_ne!(
+            key.keyed(&a, "k").event(t, 0),
+            key.keyed(&a, "k2").event(t, 0)
+        );
+        assert_ne!(
+            key.keyed(&a, "k").event(t, 0),
+            key.keyed(&a, "k").event(t, 1)
+        );
+        // "a" + "bk" and "ab" + "k" are not the same input.
+        let ab = TenantId::new("ab").expect("tenant");
+        assert_ne!(
+            key.keyed(&a, "bk").event(t, 0),
+            key.keyed(&ab, "k").event(t, 0)
+        );
     }
 
     #[test]

@@ -70,6 +70,7 @@ impl Context {
             logsource: self.logsource.to_string(),
             framing: Framing::Syslog,
             received: Timestamp::now(),
+            idempotency_key: String::new(),
             messages,
         }
     }

@@ -12,6 +12,7 @@
 
 mod alerts;
 mod error;
+mod idempotency;
 mod schema;
 mod tokens;
 
@@ -27,6 +28,7 @@ pub use alerts::{
     Alert, AlertCursor, AlertFilter, AlertId, AlertKind, AlertPage, AlertStatus, NewAlert,
 };
 pub use error::StateError;
+pub use idempotency::{IDEMPOTENCY_RETENTION, Idempotent};
 pub use tokens::{Principal, Role, Token};
 
 /// The file name of the state database inside the data directory.

@@ -43,6 +43,18 @@ const MIGRATIONS: &[&str] = &[
     // query plan, and the unique (tenant, rule_id, event_id) index covers the same prefix);
     // it only cost a B-tree insert per alert.
     "DROP INDEX alerts_by_rule;",
+    // 3: ingest retries with an `Idempotency-Key`: the receive time the first attempt chose
+    // (ids are minted from it and the key, so a retry mints the same ones) and, once
+    // acknowledged, the answer given. Rows older than a day are purged.
+    "CREATE TABLE idempotency (
+        tenant TEXT NOT NULL REFERENCES tenants (id),
+        key TEXT NOT NULL,
+        received BIGINT NOT NULL,
+        answer TEXT,
+        created_at BIGINT NOT NULL,
+        PRIMARY KEY (tenant, key)
+    );
+    CREATE INDEX idempotency_by_age ON idempotency (created_at);",
 ];
 
 /// Applies the migrations the database has not seen.

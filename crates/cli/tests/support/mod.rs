@@ -202,6 +202,19 @@ impl Instance {
         headers: &[(&str, &str)],
         body: Option<&[u8]>,
     ) -> (u16, String) {
+        let (status, _, body) = self.exchange(method, path, token, headers, body);
+        (status, body)
+    }
+
+    /// A request: (status, response headers, body).
+    pub fn exchange(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+        body: Option<&[u8]>,
+    ) -> (u16, Vec<(String, String)>, String) {
         let agent = agent();
         let url = format!("{}{path}", self.base);
         let mut builder = ureq::http::Request::builder().method(method).uri(&url);
@@ -217,8 +230,14 @@ impl Instance {
         }
         .expect("response");
         let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
+            .collect();
         (
             status,
+            headers,
             response.body_mut().read_to_string().unwrap_or_default(),
         )
     }
