@@ -652,3 +652,41 @@ fn retries_with_an_idempotency_key_are_stored_once() {
     assert_eq!(i.count(a, "idem:*"), 4);
     server.stop();
 }
+
+/// Connections are bounded per listener, and a client that opens a connection and trickles
+/// (or never sends) its headers is cut off after the header timeout, freeing its slot: four
+/// such clients holding every slot delay a fifth one's request, never block it.
+#[test]
+fn idle_connections_are_cut_off_and_bounded() {
+    let i = Instance::new(
+        &["a", "b"],
+        "[http]\nmax_connections = 4\nheader_timeout_ms = 1500\n",
+    );
+    let mut server = i.start(None, "serve");
+    let idle: Vec<std::net::TcpStream> = (0..4)
+        .map(|_| {
+            let mut s = std::net::TcpStream::connect(("127.0.0.1", i.port)).expect("connect");
+            s.write_all(b"GET /api/v1/health HTTP/1.1\r\nHo")
+                .expect("write");
+            s
+        })
+        .collect();
+    // The fifth connection waits for a slot, then is served.
+    let answer = raw(
+        i.port,
+        b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        Duration::from_secs(20),
+    );
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
+    // The idle ones were closed by the server.
+    for mut s in idle {
+        s.set_read_timeout(Some(Duration::from_secs(20)))
+            .expect("timeout");
+        let mut rest = Vec::new();
+        let read = std::io::Read::read_to_end(&mut s, &mut rest);
+        assert!(read.is_ok(), "an idle connection stayed open: {read:?}");
+    }
+    server.assert_memory_under(RSS_BOUND);
+    i.probe("b", B_BOUND);
+    server.stop();
+}

@@ -186,17 +186,12 @@ impl Server {
             .local_addr()
             .map_err(ServerError::io("cannot read the HTTP address"))?;
         let router = api::router(app);
-        let mut stop_http = shutdown_rx.clone();
-        tasks.push(tokio::spawn(async move {
-            let served = axum::serve(listener, router)
-                .with_graceful_shutdown(async move {
-                    let _ = stop_http.wait_for(|s| *s).await;
-                })
-                .await;
-            if let Err(e) = served {
-                tracing::error!(error = %e, "HTTP server stopped");
-            }
-        }));
+        tasks.push(tokio::spawn(serve_http(
+            listener,
+            router,
+            config.http.clone(),
+            shutdown_rx.clone(),
+        )));
 
         let mut bound = Vec::new();
         for l in &config.syslog {
@@ -284,6 +279,59 @@ impl Server {
             })??;
         self.state.close().await;
         Ok(())
+    }
+}
+
+/// Serves the API: at most `http.max_connections` connections at once (past that, clients
+/// wait in the kernel's backlog), each of which must send a request's headers within
+/// `http.header_timeout_ms` (a client that trickles them, or opens a connection and says
+/// nothing, is cut off, freeing its slot). On shutdown, requests in flight finish (up to ten
+/// seconds) and idle connections close.
+async fn serve_http(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    config: crate::config::Http,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let slots = Arc::new(tokio::sync::Semaphore::new(config.max_connections));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(Duration::from_millis(config.header_timeout_ms))
+        .max_buf_size(64 << 10);
+    loop {
+        let slot = tokio::select! {
+            s = Arc::clone(&slots).acquire_owned() => s,
+            _ = shutdown.wait_for(|s| *s) => break,
+        };
+        let Ok(slot) = slot else { break };
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = shutdown.wait_for(|s| *s) => break,
+        };
+        let Ok((stream, _peer)) = accepted else {
+            // Out of file descriptors and the like: do not spin.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let service = hyper_util::service::TowerToHyperService::new(router.clone());
+        let connection = builder.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            let _slot = slot;
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "HTTP connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(Duration::from_secs(10)) => {
+            tracing::warn!("HTTP connections still open after 10 s of shutdown: closed");
+        }
     }
 }
 
