@@ -118,8 +118,8 @@ impl Instance {
             self.port,
             rules_dir().display(),
         );
-        // An `[http]` in `extra` merges with ours: move its keys up.
-        let text = merge_http(&text);
+        // A table of `extra` that the defaults have too merges into theirs, its keys winning.
+        let text = merge_tables(&text);
         std::fs::write(&self.config, text).expect("config");
     }
 
@@ -391,46 +391,48 @@ pub fn raw(port: u16, request: &[u8], wait: Duration) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// Moves the keys of any `[http]` table of `text` into the first one.
-fn merge_http(text: &str) -> String {
-    let mut sections: Vec<(String, Vec<String>)> = vec![(String::new(), Vec::new())];
+/// Merges tables of `text` that appear more than once into the first, a later key replacing
+/// an earlier one of the same name (the test's `extra` sections over the defaults).
+fn merge_tables(text: &str) -> String {
+    let mut tables: Vec<(String, Vec<(String, String)>)> = vec![(String::new(), Vec::new())];
+    let mut current = 0;
     for line in text.lines() {
-        if line.trim_start().starts_with('[') {
-            sections.push((line.trim().to_owned(), Vec::new()));
-        } else if let Some(last) = sections.last_mut() {
-            last.1.push(line.to_owned());
+        let trimmed = line.trim();
+        if trimmed.starts_with('[') {
+            current = match tables.iter().position(|(n, _)| n == trimmed) {
+                Some(i) if !trimmed.starts_with("[[") => i,
+                _ => {
+                    tables.push((trimmed.to_owned(), Vec::new()));
+                    tables.len() - 1
+                }
+            };
+            continue;
+        }
+        if trimmed.is_empty() {
+            continue;
+        }
+        let key = trimmed
+            .split_once('=')
+            .map_or(trimmed, |(k, _)| k)
+            .trim()
+            .to_owned();
+        let lines = &mut tables[current].1;
+        match lines.iter_mut().find(|(k, _)| *k == key) {
+            Some(existing) => existing.1 = line.to_owned(),
+            None => lines.push((key, line.to_owned())),
         }
     }
     let mut out = String::new();
-    let mut http: Vec<String> = Vec::new();
-    for (name, lines) in &sections {
-        if name == "[http]" {
-            http.extend(lines.iter().filter(|l| !l.trim().is_empty()).cloned());
-        }
-    }
-    let mut http_written = false;
-    for (name, lines) in sections {
-        if name == "[http]" {
-            if http_written {
-                continue;
-            }
-            http_written = true;
-            out.push_str("[http]\n");
-            for l in &http {
-                out.push_str(l);
-                out.push('\n');
-            }
-            out.push('\n');
-            continue;
-        }
+    for (name, lines) in tables {
         if !name.is_empty() {
             out.push_str(&name);
             out.push('\n');
         }
-        for l in lines {
-            out.push_str(&l);
+        for (_, line) in lines {
+            out.push_str(&line);
             out.push('\n');
         }
+        out.push('\n');
     }
     out
 }
