@@ -184,6 +184,71 @@ fn every_route_is_scoped_to_the_tenant_of_the_token() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(json(&body)["generation"], 2);
 
+    // The quarantine: a tenant reads its own records; retrying and dropping are an
+    // administrator's; naming another tenant is refused.
+    let none = "0000000000000001";
+    let body = check(
+        "/api/v1/quarantine",
+        "/api/v1/quarantine",
+        200,
+        token_a,
+        None,
+    );
+    assert_eq!(json(&body)["records"], serde_json::json!([]));
+    check(
+        "/api/v1/quarantine",
+        "/api/v1/quarantine",
+        403,
+        token_a,
+        Some("tenant-b"),
+    );
+    check(
+        "/api/v1/quarantine",
+        "/api/v1/quarantine?all=true",
+        403,
+        token_a,
+        None,
+    );
+    let (status, body) = h.get("/api/v1/quarantine?all=true", &h.admin, None);
+    assert_eq!(status, 200, "{body}");
+    check(
+        "/api/v1/quarantine/{id}",
+        &format!("/api/v1/quarantine/{none}"),
+        404,
+        token_a,
+        None,
+    );
+    check(
+        "/api/v1/quarantine/{id}",
+        "/api/v1/quarantine/..%2F..%2Fetc",
+        400,
+        token_a,
+        None,
+    );
+    check(
+        "/api/v1/quarantine/{id}",
+        &format!("/api/v1/quarantine/{none}"),
+        403,
+        token_a,
+        Some("tenant-b"),
+    );
+    let retry = format!("/api/v1/quarantine/{none}/retry");
+    let (status, _) = h.post(&retry, token_a, None, b"");
+    assert_eq!(status, 403);
+    let (status, _) = h.post(&retry, &h.admin, Some("tenant-a"), b"");
+    assert_eq!(status, 404);
+    covered
+        .borrow_mut()
+        .insert("/api/v1/quarantine/{id}/retry".to_owned());
+    let (status, _) = h.delete(&format!("/api/v1/quarantine/{none}"), token_a, None);
+    assert_eq!(status, 403);
+    let (status, _) = h.delete(
+        &format!("/api/v1/quarantine/{none}"),
+        &h.admin,
+        Some("tenant-a"),
+    );
+    assert_eq!(status, 404);
+
     // Every documented route was checked.
     let doc = json(vigie_server::api::OPENAPI);
     let documented: BTreeSet<String> = doc["paths"]

@@ -114,6 +114,23 @@ impl Harness {
         )
     }
 
+    /// DELETE with a token: (status, body).
+    pub fn delete(&self, path: &str, token: &str, tenant: Option<&str>) -> (u16, String) {
+        let mut request = self
+            .agent
+            .delete(self.url(path))
+            .header("Authorization", format!("Bearer {token}"));
+        if let Some(t) = tenant {
+            request = request.header("Vigie-Tenant", t);
+        }
+        let mut response = request.call().expect("request");
+        let status = response.status().as_u16();
+        (
+            status,
+            response.body_mut().read_to_string().unwrap_or_default(),
+        )
+    }
+
     /// POST with a token: (status, body).
     pub fn post(
         &self,
