@@ -27,7 +27,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Shows what Vigie does today on built-in samples and, when present, the shared corpus.
+    /// Runs a live server with two tenants, sends a small company's logs over HTTP and syslog
+    /// with an attack story woven in, shows the per-tenant bounds, and reports what was
+    /// detected.
     Demo(demo::DemoArgs),
     /// Decodes log files (EVTX, JSON/NDJSON, syslog, CEF, LEEF) and prints the events as NDJSON.
     Decode(decode::DecodeArgs),

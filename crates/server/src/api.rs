@@ -79,8 +79,28 @@ pub struct Buffers {
 /// What a request holds of [`Buffers`] until it is dropped.
 #[derive(Debug)]
 pub struct Held {
-    _global: tokio::sync::OwnedSemaphorePermit,
-    _tenant: tokio::sync::OwnedSemaphorePermit,
+    global: tokio::sync::OwnedSemaphorePermit,
+    tenant: tokio::sync::OwnedSemaphorePermit,
+    global_pool: Arc<Semaphore>,
+    tenant_pool: Arc<Semaphore>,
+}
+
+impl Held {
+    /// Takes `bytes` more (an inflating body growing), or says no.
+    pub fn grow(&mut self, bytes: usize) -> bool {
+        let Ok(kib) = u32::try_from(bytes.div_ceil(1024).max(1)) else {
+            return false;
+        };
+        let Ok(tenant) = Arc::clone(&self.tenant_pool).try_acquire_many_owned(kib) else {
+            return false;
+        };
+        let Ok(global) = Arc::clone(&self.global_pool).try_acquire_many_owned(kib) else {
+            return false;
+        };
+        self.tenant.merge(tenant);
+        self.global.merge(global);
+        true
+    }
 }
 
 impl Buffers {
@@ -104,11 +124,13 @@ impl Buffers {
                     .or_insert_with(|| Arc::new(Semaphore::new(self.share))),
             )
         };
-        let tenant = own.try_acquire_many_owned(kib).ok()?;
+        let tenant = Arc::clone(&own).try_acquire_many_owned(kib).ok()?;
         let global = Arc::clone(&self.global).try_acquire_many_owned(kib).ok()?;
         Some(Held {
-            _global: global,
-            _tenant: tenant,
+            global,
+            tenant,
+            global_pool: Arc::clone(&self.global),
+            tenant_pool: own,
         })
     }
 }
@@ -557,9 +579,10 @@ async fn ingest_batch(
             ),
         ));
     }
-    let hold =
-        declared.unwrap_or(http.max_body_bytes) + if gzip { http.max_decoded_bytes } else { 0 };
-    let Some(held) = app.buffers.take(&tenant, hold) else {
+    // The body as announced (or the most it may be); an inflating body takes more as it
+    // grows.
+    let hold = declared.unwrap_or(http.max_body_bytes);
+    let Some(mut held) = app.buffers.take(&tenant, hold) else {
         return Err(ApiError::busy(
             StatusCode::TOO_MANY_REQUESTS,
             "too many ingest bodies in memory for this tenant or the server (http.max_buffered_mib); retry later",
@@ -585,7 +608,8 @@ async fn ingest_batch(
     let names = Arc::clone(&quota.names);
     let split = blocking(move || {
         let body = if gzip {
-            ingest::gunzip(&body, max_decoded).map_err(|e| match e {
+            let grown = ingest::gunzip(&body, max_decoded, &mut |n| held.grow(n));
+            grown.map_err(|e| match e {
                 ingest::BodyError::TooLarge(_) => ApiError::coded(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     "body_too_large",
@@ -593,6 +617,9 @@ async fn ingest_batch(
                 ),
                 ingest::BodyError::Gzip(_) => {
                     ApiError::coded(StatusCode::BAD_REQUEST, "bad_gzip", e.to_string())
+                }
+                ingest::BodyError::NoMemory => {
+                    ApiError::busy(StatusCode::TOO_MANY_REQUESTS, e.to_string())
                 }
             })?
         } else {
@@ -605,7 +632,6 @@ async fn ingest_batch(
         Ok(ingest::split_json(&body, &mut decoder, &checks))
     })
     .await?;
-    drop(held);
     if split.over_limit {
         return Err(ApiError::coded(
             StatusCode::PAYLOAD_TOO_LARGE,

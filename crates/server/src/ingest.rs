@@ -66,20 +66,45 @@ pub enum BodyError {
     /// It says gzip but is not.
     #[error("invalid gzip body: {0}")]
     Gzip(String),
+    /// Inflating it would pass the memory ingest bodies may hold.
+    #[error(
+        "inflating the body would pass the memory ingest bodies may hold (http.max_buffered_mib); retry later"
+    )]
+    NoMemory,
 }
 
 /// Undoes gzip, refusing to inflate past `max` bytes. Every member of a multi-member body
 /// (RFC 1952 §2.2: concatenated gzip files, as `cat a.gz b.gz` or `pigz` make) is inflated;
-/// bytes after the last member that are not one are an error, not dropped.
-pub fn gunzip(body: &[u8], max: usize) -> Result<Bytes, BodyError> {
-    let mut out = Vec::with_capacity(body.len().saturating_mul(4).min(max));
-    let decoder = flate2::read::MultiGzDecoder::new(body);
-    decoder
-        .take(max as u64 + 1)
-        .read_to_end(&mut out)
-        .map_err(|e| BodyError::Gzip(e.to_string()))?;
-    if out.len() > max {
-        return Err(BodyError::TooLarge(max));
+/// bytes after the last member that are not one are an error, not dropped. `grow` is asked
+/// before the output passes each further MiB: memory is taken as it is used, not reserved
+/// for the worst case, and a `false` stops inflating ([`BodyError::NoMemory`]).
+pub fn gunzip(
+    body: &[u8],
+    max: usize,
+    grow: &mut dyn FnMut(usize) -> bool,
+) -> Result<Bytes, BodyError> {
+    const STEP: usize = 1 << 20;
+    let mut out: Vec<u8> = Vec::with_capacity(body.len().saturating_mul(2).min(max).min(STEP));
+    let mut granted = 0usize;
+    let mut decoder = flate2::read::MultiGzDecoder::new(body);
+    let mut chunk = vec![0u8; 64 << 10];
+    loop {
+        let n = decoder
+            .read(&mut chunk)
+            .map_err(|e| BodyError::Gzip(e.to_string()))?;
+        if n == 0 {
+            break;
+        }
+        if out.len() + n > max {
+            return Err(BodyError::TooLarge(max));
+        }
+        while out.len() + n > granted {
+            if !grow(STEP) {
+                return Err(BodyError::NoMemory);
+            }
+            granted += STEP;
+        }
+        out.extend_from_slice(&chunk[..n]);
     }
     Ok(Bytes::from(out))
 }
@@ -299,11 +324,14 @@ mod tests {
         let mut body = member(b"{\"a\":1}\n");
         body.extend(member(b"{\"a\":2}\n"));
         body.extend(member(b"{\"a\":3}\n"));
-        let out = gunzip(&body, 1000).expect("inflates");
+        let out = gunzip(&body, 1000, &mut |_| true).expect("inflates");
         assert_eq!(&out[..], b"{\"a\":1}\n{\"a\":2}\n{\"a\":3}\n");
         // Garbage after the last member is an error, not silently dropped.
         body.extend_from_slice(b"trailing garbage");
-        assert!(matches!(gunzip(&body, 1000), Err(BodyError::Gzip(_))));
+        assert!(matches!(
+            gunzip(&body, 1000, &mut |_| true),
+            Err(BodyError::Gzip(_))
+        ));
     }
 
     #[test]
@@ -311,9 +339,42 @@ mod tests {
         let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         enc.write_all(&vec![b'a'; 10_000]).expect("write");
         let gz = enc.finish().expect("finish");
-        assert_eq!(gunzip(&gz, 10_000).expect("fits").len(), 10_000);
-        assert_eq!(gunzip(&gz, 9_999), Err(BodyError::TooLarge(9_999)));
-        assert!(matches!(gunzip(b"not gzip", 100), Err(BodyError::Gzip(_))));
+        let mut asked = 0;
+        let out = gunzip(&gz, 10_000, &mut |n| {
+            asked += n;
+            true
+        });
+        assert_eq!(out.expect("fits").len(), 10_000);
+        assert_eq!(asked, 1 << 20);
+        assert_eq!(
+            gunzip(&gz, 9_999, &mut |_| true),
+            Err(BodyError::TooLarge(9_999))
+        );
+        assert_eq!(
+            gunzip(&gz, 10_000, &mut |_| false),
+            Err(BodyError::NoMemory)
+        );
+        assert!(matches!(
+            gunzip(b"not gzip", 100, &mut |_| true),
+            Err(BodyError::Gzip(_))
+        ));
+        // Memory is asked a MiB at a time, as the output grows.
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        enc.write_all(&vec![b'a'; 3 << 20]).expect("write");
+        let gz = enc.finish().expect("finish");
+        let mut steps = 0;
+        let out = gunzip(&gz, 4 << 20, &mut |_| {
+            steps += 1;
+            true
+        });
+        assert_eq!(out.expect("fits").len(), 3 << 20);
+        assert_eq!(steps, 3);
+        let mut allowed = 2;
+        let refused = gunzip(&gz, 4 << 20, &mut |_| {
+            allowed -= 1;
+            allowed >= 0
+        });
+        assert_eq!(refused, Err(BodyError::NoMemory));
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! the URL and tokens, a live summary every five seconds, and with `--for` a final summary
 //! (events, alerts by level and rule, which story steps were detected) before exiting.
 
+mod bounds;
 mod story;
 mod traffic;
 
@@ -172,6 +173,10 @@ pub(crate) fn run(args: &DemoArgs) -> Result<ExitCode> {
             "  try        curl -H 'Authorization: Bearer {}' 'http://{}/api/v1/alerts'",
             tokens[0], started.http
         );
+        let shown = targets.clone();
+        tokio::task::spawn_blocking(move || bounds::show(&shown))
+            .await
+            .context("the bounds demo stopped")??;
         let result = drive(&server, &targets, args).await;
         server.shutdown().await?;
         result
