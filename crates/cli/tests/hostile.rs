@@ -690,3 +690,44 @@ fn idle_connections_are_cut_off_and_bounded() {
     i.probe("b", B_BOUND);
     server.stop();
 }
+
+/// syslog over TCP: a BSD line without `<PRI>` that starts with digits stays one event (the
+/// connection's framing is decided once, by its first byte), and a connection whose octet
+/// count is bogus ends there, counted, without swallowing another connection's messages.
+#[test]
+fn syslog_lines_starting_with_digits_are_lines_and_bogus_counts_end_their_stream() {
+    let port = support::free_port();
+    let i = Instance::new(
+        &["a", "b"],
+        &format!(
+            "[[syslog]]\nname = \"a-tcp\"\nprotocol = \"tcp\"\nlisten = \"127.0.0.1:{port}\"\ntenant = \"a\"\n"
+        ),
+    );
+    let mut server = i.start(Some(MEMORY), "serve");
+    let a = &i.tokens["a"];
+    let mut lines = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    lines
+        .write_all(b"<13>Dec  7 09:00:00 host app: first lf line\n2026-12-07 09:00:01 host app: digitsfirst one\n12345 host app: digitsfirst two\n")
+        .expect("write");
+    let mut counted = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    let m = "<13>Dec  7 09:00:02 host app: countedcanary";
+    write!(counted, "{} {m}", m.len()).expect("write");
+    counted.write_all(b"99999999999 junk\n").expect("write");
+    let _ = counted.write_all(b"20 <13>never framed!");
+    drop(counted);
+    drop(lines);
+    i.wait_count(a, "digitsfirst", 2, Duration::from_secs(30));
+    i.wait_count(a, "countedcanary", 1, Duration::from_secs(30));
+    assert_eq!(i.count(a, "%22first%20lf%20line%22"), 1);
+    assert_eq!(i.count(a, "junk"), 0);
+    let (_, metrics) = i.get("/metrics", &i.admin);
+    assert!(
+        metrics.contains(
+            "vigie_dropped_messages_total{tenant=\"a\",source=\"a-tcp\",reason=\"framing\"} 1"
+        ),
+        "{metrics}"
+    );
+    server.assert_memory_under(RSS_BOUND);
+    i.probe("b", B_BOUND);
+    server.stop();
+}
