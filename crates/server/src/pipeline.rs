@@ -252,6 +252,9 @@ fn run(
     let mut found: Vec<CorrelationMatch> = Vec::new();
     // Quarantined records retried since the last commit, removed once it is done.
     let mut retried: Vec<quarantine::Entry> = Vec::new();
+    // Quarantined records handed to a worker and not yet settled (never handed out twice).
+    let mut retrying: std::collections::HashSet<(String, String)> =
+        std::collections::HashSet::new();
     let mut last_retry_scan: Option<Instant> = None;
     loop {
         let stopping = stop.load(Ordering::Acquire);
@@ -261,7 +264,10 @@ fn run(
             && last_retry_scan.is_none_or(|t| t.elapsed() >= config.commit_interval)
         {
             last_retry_scan = Some(Instant::now());
-            for job in retry_jobs(parts, &mut next_seq, max_in_flight - in_flight) {
+            for job in retry_jobs(parts, &mut next_seq, max_in_flight - in_flight, &retrying) {
+                if let Some(entry) = &job.retry {
+                    retrying.insert((entry.tenant.clone(), entry.id.clone()));
+                }
                 in_flight += 1;
                 if jobs.send(job).is_err() {
                     return Err(ServerError::Io {
@@ -333,6 +339,9 @@ fn run(
                 });
             }
             if let Some((entry, payload)) = d.quarantine {
+                if d.retry.is_some() {
+                    retrying.remove(&(entry.tenant.clone(), entry.id.clone()));
+                }
                 set_aside(parts, entry, &payload)?;
             } else if let Some(entry) = d.retry.clone() {
                 retried.push(entry);
@@ -379,6 +388,7 @@ fn run(
         if (due || (stopping && drained)) && progress {
             commit(parts, &mut alerts, applied)?;
             for entry in retried.drain(..) {
+                retrying.remove(&(entry.tenant.clone(), entry.id.clone()));
                 parts
                     .quarantine
                     .remove(&entry.tenant, &entry.id)
@@ -400,8 +410,14 @@ fn run(
     }
 }
 
-/// Jobs for the quarantined records waiting for a retry (at most `room`).
-fn retry_jobs(parts: &Parts, next_seq: &mut u64, room: usize) -> Vec<Job> {
+/// Jobs for the quarantined records waiting for a retry (at most `room`), but those in
+/// `retrying`.
+fn retry_jobs(
+    parts: &Parts,
+    next_seq: &mut u64,
+    room: usize,
+    retrying: &std::collections::HashSet<(String, String)>,
+) -> Vec<Job> {
     let waiting = match parts.quarantine.retries() {
         Ok(w) => w,
         Err(e) => {
@@ -410,7 +426,10 @@ fn retry_jobs(parts: &Parts, next_seq: &mut u64, room: usize) -> Vec<Job> {
         }
     };
     let mut jobs = Vec::new();
-    for entry in waiting.into_iter().take(room) {
+    let waiting = waiting
+        .into_iter()
+        .filter(|e| !retrying.contains(&(e.tenant.clone(), e.id.clone())));
+    for entry in waiting.take(room) {
         let payload = match parts.quarantine.payload(&entry.tenant, &entry.id) {
             Ok(p) => p,
             Err(e) => {

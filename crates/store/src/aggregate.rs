@@ -184,13 +184,21 @@ impl Store {
                         });
                     }
                     None => {
-                        let span = match (data_bounds(&prepared)?, range.from, range.to) {
-                            (Some((lo, hi)), from, to) => {
-                                let lo = from.map_or(lo, |f| lo.max(f.as_nanos()));
-                                let hi = to.map_or(hi, |t| hi.min(t.as_nanos()));
-                                i128::from(hi) - i128::from(lo)
+                        // A closed range gives the span; an open end takes the data's
+                        // (column statistics, read only then: they cost a tenth of a
+                        // millisecond on a histogram that takes a third).
+                        let span = match (range.from, range.to) {
+                            (Some(f), Some(t)) => {
+                                i128::from(t.as_nanos()) - i128::from(f.as_nanos())
                             }
-                            (None, _, _) => 0,
+                            (from, to) => match data_bounds(&prepared)? {
+                                Some((lo, hi)) => {
+                                    let lo = from.map_or(lo, |f| lo.max(f.as_nanos()));
+                                    let hi = to.map_or(hi, |t| hi.min(t.as_nanos()));
+                                    i128::from(hi) - i128::from(lo)
+                                }
+                                None => 0,
+                            },
                         };
                         auto_interval(span, 60)
                     }
@@ -662,31 +670,48 @@ struct SegmentHistogram {
     counts: BTreeMap<i64, u64>,
     /// More distinct buckets than allowed were seen: the answer is `None`.
     overflow: bool,
-    /// The current bucket (index, start in 128 bits) and its pending count: documents of a
-    /// segment mostly come in time order, so runs are long and a time is usually placed by
-    /// two comparisons, without a division.
-    run: Option<(i64, i128, u64)>,
+    /// The current bucket (index, `[lo, hi)` in nanoseconds) and its pending count:
+    /// documents of a segment mostly come in time order, so runs are long and a time is
+    /// usually placed by two comparisons, without a division. The bounds are clamped to the
+    /// `i64` range; a time at a clamped edge takes the division path, which gives the same
+    /// index, so the answer is exact there too.
+    run: Option<Run>,
     /// Times of a block of documents, decoded together.
     block: Vec<Option<DateTime>>,
 }
 
+/// A run of documents in one bucket.
+#[derive(Clone, Copy)]
+struct Run {
+    index: i64,
+    lo: i64,
+    hi: i64,
+    n: u64,
+}
+
 impl SegmentHistogram {
     fn add(&mut self, t: i64) {
-        let wide = i128::from(t);
-        if let Some((_, start, n)) = &mut self.run
-            && wide >= *start
-            && wide - *start < i128::from(self.interval)
+        if let Some(run) = &mut self.run
+            && t >= run.lo
+            && t < run.hi
         {
-            *n += 1;
+            run.n += 1;
             return;
         }
         self.flush();
         let index = t.div_euclid(self.interval);
-        self.run = Some((index, i128::from(index) * i128::from(self.interval), 1));
+        let clamp = |v: i128| v.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64;
+        let lo = i128::from(index) * i128::from(self.interval);
+        self.run = Some(Run {
+            index,
+            lo: clamp(lo),
+            hi: clamp(lo + i128::from(self.interval)),
+            n: 1,
+        });
     }
 
     fn flush(&mut self) {
-        if let Some((b, _, n)) = self.run.take() {
+        if let Some(Run { index: b, n, .. }) = self.run.take() {
             if self.overflow {
                 return;
             }
