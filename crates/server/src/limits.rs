@@ -290,6 +290,12 @@ mod tests {
         assert!(bad_name.check().is_err());
         let huge: LimitsConfig = toml::from_str("max_events_per_batch = 99999999999\n").unwrap();
         assert!(huge.check().is_err());
+        let most = crate::record::MAX_MESSAGES;
+        let at: LimitsConfig = toml::from_str(&format!("max_events_per_batch = {most}\n")).unwrap();
+        assert!(at.check().is_ok());
+        let over: LimitsConfig =
+            toml::from_str(&format!("max_events_per_batch = {}\n", most + 1)).unwrap();
+        assert!(over.check().is_err());
         let nested: LimitsConfig =
             toml::from_str("[tenant.a.tenant.b]\nmax_sources = 3\n").unwrap();
         assert!(nested.check().is_err());

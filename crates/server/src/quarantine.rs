@@ -372,5 +372,62 @@ mod tests {
         assert!(q.get("../acme", &id_of(1)).is_err());
         assert!(q.list(Some("..")).is_err());
         assert!(q.get(UNREADABLE, &id_of(1)).is_err());
+        // Ids are exactly the lower-case form `id_of` writes: upper case or a sign, which
+        // the number parser would take, are refused.
+        for id in ["00000000000000A1", "+000000000000001", "0000000000000001 "] {
+            assert!(
+                matches!(q.get("acme", id), Err(QuarantineError::BadId(_))),
+                "{id}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_missing_folder_is_an_empty_quarantine() {
+        let dir = tempfile::tempdir().unwrap();
+        let q = Quarantine::new(dir.path().join("not-yet"));
+        assert!(q.list(None).unwrap().is_empty());
+        assert!(q.list(Some("acme")).unwrap().is_empty());
+        assert!(q.retries().unwrap().is_empty());
+        assert!(matches!(
+            q.get("acme", &id_of(1)),
+            Err(QuarantineError::NotFound { .. })
+        ));
+        q.remove("acme", &id_of(1)).unwrap();
+    }
+
+    #[test]
+    fn unreadable_files_are_errors_not_absences() {
+        let dir = tempfile::tempdir().unwrap();
+        // The quarantine root is a file: listing it fails, it is not "empty".
+        let file = dir.path().join("a-file");
+        std::fs::write(&file, b"x").unwrap();
+        let q = Quarantine::new(&file);
+        assert!(matches!(q.list(None), Err(QuarantineError::Io { .. })));
+        assert!(matches!(q.retries(), Err(QuarantineError::Io { .. })));
+        // A tenant folder that is a file.
+        let q = Quarantine::new(dir.path());
+        std::fs::write(dir.path().join("acme"), b"x").unwrap();
+        assert!(matches!(
+            q.list(Some("acme")),
+            Err(QuarantineError::Io { .. })
+        ));
+        // An entry whose metadata is a folder: reading and removing it fail.
+        let q = Quarantine::new(dir.path().join("q"));
+        q.put(entry("globex", 5), b"x").unwrap();
+        let meta = dir
+            .path()
+            .join("q/globex")
+            .join(format!("{}.json", id_of(5)));
+        std::fs::remove_file(&meta).unwrap();
+        std::fs::create_dir_all(meta.join("inside")).unwrap();
+        assert!(matches!(
+            q.get("globex", &id_of(5)),
+            Err(QuarantineError::Io { .. })
+        ));
+        assert!(matches!(
+            q.remove("globex", &id_of(5)),
+            Err(QuarantineError::Io { .. })
+        ));
     }
 }
