@@ -315,6 +315,22 @@ mod tests {
     }
 
     #[test]
+    fn a_clamped_event_keeps_the_time_it_carried() {
+        let body = Bytes::from_static(b"{\"@timestamp\":\"1700-01-01T00:00:00+02:00\",\"a\":1}");
+        let mut event = decoder().decode_json(body).expect("decodes");
+        let at = Timestamp::from_nanos(1_795_132_800 * 1_000_000_000);
+        clamp_time(&mut event, at);
+        assert_eq!(event.time, at);
+        assert_eq!(
+            event
+                .fields
+                .get_by_name(ORIGINAL_TIME_FIELD)
+                .and_then(|v| v.as_str()),
+            Some("1700-01-01T00:00:00+02:00")
+        );
+    }
+
+    #[test]
     fn every_gzip_member_is_inflated() {
         let member = |text: &[u8]| {
             let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
@@ -392,6 +408,11 @@ mod tests {
             vec!["process_creation"]
         );
         assert!(parse_logsource("").expect("ok").is_none());
+        let ls = parse_logsource("m365/azure-ad.v2/sign_in")
+            .expect("ok")
+            .expect("some");
+        assert_eq!(ls.services().collect::<Vec<_>>(), vec!["azure-ad.v2"]);
+        assert!(parse_logsource("a.b").is_ok() && parse_logsource("a-b").is_ok());
         assert!(parse_logsource("a/b/c/d").is_err());
         assert!(parse_logsource("a b").is_err());
     }

@@ -354,6 +354,32 @@ mod tests {
     }
 
     #[test]
+    fn every_source_kind_and_framing_round_trips() {
+        for kind in [
+            SourceKind::File,
+            SourceKind::Http,
+            SourceKind::SyslogUdp,
+            SourceKind::SyslogTcp,
+            SourceKind::SyslogTls,
+        ] {
+            for framing in [Framing::Json, Framing::Syslog] {
+                let batch = Batch {
+                    tenant: TenantId::new("acme").expect("tenant"),
+                    kind,
+                    source: "s".to_owned(),
+                    logsource: String::new(),
+                    framing,
+                    received: Timestamp::from_nanos(1),
+                    idempotency_key: String::new(),
+                    messages: vec![Bytes::from_static(b"{}")],
+                };
+                let back = Batch::decode(Bytes::from(batch.encode())).expect("decode");
+                assert_eq!(back, batch);
+            }
+        }
+    }
+
+    #[test]
     fn random_payloads_are_errors_not_panics() {
         let mut x = 0x9e37_79b9_u64;
         for len in 0..2000usize {
@@ -389,6 +415,45 @@ mod tests {
         // positions 1000 and 1001 differ in many bits, not by one.
         let low = |p| id(7, p, 0).as_u128() & ((1u128 << 80) - 1);
         assert!((low(1000) ^ low(1001)).count_ones() > 16);
+    }
+
+    /// Ids must not change between versions: a record journaled by one build and replayed
+    /// by the next must mint the same ids. The expected values are computed here from the
+    /// documented layout, independently of `RecordIds`.
+    #[test]
+    fn ids_follow_the_documented_layout() {
+        use sha2::Digest as _;
+        let key = IdKey::new([3; 32]);
+        let received = Timestamp::from_nanos(1_795_335_302_123_000_000);
+        let low80 = |digest: &[u8]| {
+            let mut b = [0u8; 16];
+            b[6..].copy_from_slice(&digest[..10]);
+            u128::from_be_bytes(b)
+        };
+        let mut h = sha2::Sha256::new();
+        h.update([3u8; 32]);
+        h.update([9u8]);
+        h.update(77u64.to_le_bytes());
+        let base = low80(&h.finalize());
+        for index in [0usize, 1, 5000] {
+            let want = (1_795_335_302_123u128 << 80) | ((base + index as u128) % (1u128 << 80));
+            assert_eq!(key.record(9, 77).event(received, index).as_u128(), want);
+        }
+        // The low 80 bits wrap instead of carrying into the time.
+        let top = RecordIds {
+            base: (1u128 << 80) - 1,
+        };
+        assert_eq!(
+            top.event(received, 1).as_u128(),
+            1_795_335_302_123u128 << 80
+        );
+        // Times before 1970 take millisecond 0.
+        assert_eq!(top.event(Timestamp::from_nanos(-5), 0).as_u128() >> 80, 0);
+    }
+
+    #[test]
+    fn the_key_never_shows_in_debug_output() {
+        assert_eq!(format!("{:?}", IdKey::new([0xab; 32])), "IdKey(…)");
     }
 
     #[test]
@@ -430,5 +495,16 @@ mod tests {
         std::fs::write(dir.path().join(ID_KEY_FILE), b"short").expect("write");
         let err = IdKey::load_or_create(dir.path()).expect_err("bad length");
         assert!(err.to_string().contains("32 bytes"), "{err}");
+        // A key that cannot be read (here a folder) is an error, never replaced by a new key.
+        let other = tempfile::tempdir().expect("dir");
+        std::fs::create_dir_all(other.path().join(ID_KEY_FILE).join("x")).expect("mkdir");
+        assert!(IdKey::load_or_create(other.path()).is_err());
+        assert!(
+            !other
+                .path()
+                .join(ID_KEY_FILE)
+                .with_extension("tmp")
+                .exists()
+        );
     }
 }
