@@ -19,7 +19,7 @@ mod support;
 use std::io::Write;
 use std::time::Duration;
 
-use support::{Instance, assert_error, json, raw};
+use support::{Instance, Running, assert_error, json, raw};
 
 /// Tenant B's ingest → searchable bound while A misbehaves (a debug build, commits every
 /// 200 ms on a 2-core machine: normally well under a second).
@@ -33,6 +33,14 @@ const MEMORY: u64 = 8 << 30;
 /// open partition writer, 8 open at most: `support::Instance`).
 const RSS_BOUND: u64 = 768 << 20;
 
+/// The end of every test: the server is up, its peak memory under the bound, tenant B's
+/// events searchable within theirs, and it stops cleanly.
+fn finish(i: &Instance, mut server: Running) {
+    server.assert_memory_under(RSS_BOUND);
+    i.probe("b", B_BOUND);
+    server.stop();
+}
+
 /// Two events 584 years apart (the ends of the accepted times) no longer make the automatic
 /// histogram build 10^10 buckets; a 1 s interval over them is a 400 that says why.
 #[test]
@@ -41,7 +49,7 @@ fn histograms_over_the_extremes_of_time_are_bounded() {
         &["a", "b"],
         "[limits.tenant.a]\nmax_event_age_days = 4294967295\nmax_event_future_hours = 4294967295\n",
     );
-    let mut server = i.start(Some(MEMORY), "serve");
+    let server = i.start(Some(MEMORY), "serve");
     let a = &i.tokens["a"];
     let now = vigie_event::Timestamp::now();
     let days_ago = |d: i64| {
@@ -82,9 +90,7 @@ fn histograms_over_the_extremes_of_time_are_bounded() {
     assert_eq!(status, 200, "{body}");
     let buckets = json(&body)["buckets"].as_array().expect("buckets").len();
     assert!((21..=22).contains(&buckets), "{buckets}");
-    server.assert_memory_under(RSS_BOUND);
-    i.probe("b", B_BOUND);
-    server.stop();
+    finish(&i, server);
 }
 
 /// Millions of tiny events in a few MiB: refused whole with 413 (never acknowledged then
@@ -96,7 +102,7 @@ fn floods_of_tiny_events_and_gzip_bombs_are_refused_within_memory() {
         &["a", "b"],
         "[http]\nmax_body_bytes = 8388608\nmax_decoded_bytes = 16777216\nmax_buffered_mib = 128\n[limits.tenant.a]\nmax_events_per_batch = 50000\n",
     );
-    let mut server = i.start(Some(MEMORY), "serve");
+    let server = i.start(Some(MEMORY), "serve");
     let a = &i.tokens["a"];
     let flood = "{}\n".repeat(2_000_000);
     let (status, body) = i.ingest(a, flood.as_bytes());
@@ -130,9 +136,7 @@ fn floods_of_tiny_events_and_gzip_bombs_are_refused_within_memory() {
     );
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
     assert!(answer.contains("body_too_large"), "{answer}");
-    server.assert_memory_under(RSS_BOUND);
-    i.probe("b", B_BOUND);
-    server.stop();
+    finish(&i, server);
 }
 
 /// Records the pipeline cannot process — over the tenant's batch limit, unreadable — are
@@ -147,30 +151,26 @@ fn poison_records_are_quarantined_and_a_restart_serves() {
     // Records written straight into the journal, as an older build (or a lowered limit)
     // would have left them: 300 events of A, bytes that are no batch, one event of B.
     {
-        let (mut writer, _shared) = vigie_server::journal::open(
-            &support::journal_dir(&i.data_dir()),
-            vigie_server::journal::JournalConfig::default(),
-        )
-        .expect("journal");
-        let batch = |tenant: &str, lines: Vec<String>| vigie_server::record::Batch {
-            tenant: vigie_event::TenantId::new(tenant).expect("tenant"),
-            kind: vigie_event::SourceKind::Http,
-            source: "http".to_owned(),
-            logsource: String::new(),
-            framing: vigie_server::record::Framing::Json,
-            received: vigie_event::Timestamp::now(),
-            idempotency_key: String::new(),
-            messages: lines.into_iter().map(bytes::Bytes::from).collect(),
-        };
-        let poison = batch(
+        let poison = support::batch(
             "a",
-            (0..300).map(|n| format!("{{\"poison\":{n}}}")).collect(),
+            "",
+            vigie_event::Timestamp::now(),
+            (0..300).map(|n| format!("{{\"poison\":{n}}}")),
         );
-        writer.append(&poison.encode()).expect("append");
-        writer.append(b"\x07 this is not a batch").expect("append");
-        let good = batch("b", vec!["{\"goodb\":1}".to_owned()]);
-        writer.append(&good.encode()).expect("append");
-        writer.sync().expect("sync");
+        let good = support::batch(
+            "b",
+            "",
+            vigie_event::Timestamp::now(),
+            ["{\"goodb\":1}".to_owned()],
+        );
+        support::write_journal(
+            &i.data_dir(),
+            &[
+                poison.encode(),
+                b"\x07 this is not a batch".to_vec(),
+                good.encode(),
+            ],
+        );
     }
     let mut server = i.start(Some(MEMORY), "serve-1");
     let (a, b) = (i.tokens["a"].clone(), i.tokens["b"].clone());
@@ -257,7 +257,7 @@ fn poison_records_are_quarantined_and_a_restart_serves() {
 #[test]
 fn one_tenant_cannot_spend_another_tenants_field_names() {
     let i = Instance::new(&["a", "b"], "[limits.tenant.a]\nmax_field_names = 300\n");
-    let mut server = i.start(Some(MEMORY), "serve");
+    let server = i.start(Some(MEMORY), "serve");
     let (a, b) = (&i.tokens["a"], &i.tokens["b"]);
     let body: String = (0..2000).map(|n| format!("{{\"akey{n}\":1}}\n")).collect();
     let (status, answer) = i.ingest(a, body.as_bytes());
@@ -279,9 +279,7 @@ fn one_tenant_cannot_spend_another_tenants_field_names() {
     assert_eq!(json(&answer)["accepted"], 2000);
     i.wait_count(b, "bkey1999:1", 1, Duration::from_secs(30));
     i.wait_count(a, "*", accepted, Duration::from_secs(30));
-    server.assert_memory_under(RSS_BOUND);
-    i.probe("b", B_BOUND);
-    server.stop();
+    finish(&i, server);
 }
 
 /// Events spread over thousands of days: kept at their receive time past the tenant's
@@ -400,7 +398,7 @@ fn every_error_is_json_with_a_stable_code() {
         &["a", "b"],
         "[http]\nmax_body_bytes = 1048576\nmax_decoded_bytes = 1048576\nmax_buffered_mib = 16\nbody_timeout_ms = 1000\n",
     );
-    let mut server = i.start(None, "serve");
+    let server = i.start(None, "serve");
     let a = &i.tokens["a"];
     let answer = raw(
         i.port,
@@ -486,9 +484,7 @@ fn every_error_is_json_with_a_stable_code() {
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(answer.contains("body_timeout"), "{answer}");
     assert!(started.elapsed() < Duration::from_secs(5));
-    server.assert_memory_under(RSS_BOUND);
-    i.probe("b", B_BOUND);
-    server.stop();
+    finish(&i, server);
 }
 
 /// A tenant naming a new `source` in every request spends its own series budget.
@@ -562,26 +558,8 @@ fn retries_with_an_idempotency_key_are_stored_once() {
             assert_eq!(begun, vigie_state::Idempotent::Process(t0));
             state.close().await;
         });
-        let (mut writer, _) = vigie_server::journal::open(
-            &support::journal_dir(&i.data_dir()),
-            vigie_server::journal::JournalConfig::default(),
-        )
-        .expect("journal");
-        let batch = vigie_server::record::Batch {
-            tenant: vigie_event::TenantId::new("a").expect("tenant"),
-            kind: vigie_event::SourceKind::Http,
-            source: "http".to_owned(),
-            logsource: String::new(),
-            framing: vigie_server::record::Framing::Json,
-            received: t0,
-            idempotency_key: "batch-K".to_owned(),
-            messages: body
-                .lines()
-                .map(|l| bytes::Bytes::from(l.to_owned()))
-                .collect(),
-        };
-        writer.append(&batch.encode()).expect("append");
-        writer.sync().expect("sync");
+        let batch = support::batch("a", "batch-K", t0, body.lines().map(str::to_owned));
+        support::write_journal(&i.data_dir(), &[batch.encode()]);
     }
     let mut server = i.start(None, "serve");
     let a = &i.tokens["a"];
@@ -662,7 +640,7 @@ fn idle_connections_are_cut_off_and_bounded() {
         &["a", "b"],
         "[http]\nmax_connections = 4\nheader_timeout_ms = 1500\n",
     );
-    let mut server = i.start(None, "serve");
+    let server = i.start(None, "serve");
     let idle: Vec<std::net::TcpStream> = (0..4)
         .map(|_| {
             let mut s = std::net::TcpStream::connect(("127.0.0.1", i.port)).expect("connect");
@@ -686,9 +664,7 @@ fn idle_connections_are_cut_off_and_bounded() {
         let read = std::io::Read::read_to_end(&mut s, &mut rest);
         assert!(read.is_ok(), "an idle connection stayed open: {read:?}");
     }
-    server.assert_memory_under(RSS_BOUND);
-    i.probe("b", B_BOUND);
-    server.stop();
+    finish(&i, server);
 }
 
 /// syslog over TCP: a BSD line without `<PRI>` that starts with digits stays one event (the
@@ -703,7 +679,7 @@ fn syslog_lines_starting_with_digits_are_lines_and_bogus_counts_end_their_stream
             "[[syslog]]\nname = \"a-tcp\"\nprotocol = \"tcp\"\nlisten = \"127.0.0.1:{port}\"\ntenant = \"a\"\n"
         ),
     );
-    let mut server = i.start(Some(MEMORY), "serve");
+    let server = i.start(Some(MEMORY), "serve");
     let a = &i.tokens["a"];
     let mut lines = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
     lines
@@ -727,7 +703,5 @@ fn syslog_lines_starting_with_digits_are_lines_and_bogus_counts_end_their_stream
         ),
         "{metrics}"
     );
-    server.assert_memory_under(RSS_BOUND);
-    i.probe("b", B_BOUND);
-    server.stop();
+    finish(&i, server);
 }

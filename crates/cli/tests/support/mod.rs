@@ -437,7 +437,36 @@ fn merge_tables(text: &str) -> String {
     out
 }
 
-/// The data folder's journal, for writing records a test needs there before a start.
-pub fn journal_dir(data: &Path) -> PathBuf {
-    data.join("journal")
+/// An HTTP batch of JSON `lines` for `tenant`, as the server journals it.
+pub fn batch(
+    tenant: &str,
+    idempotency_key: &str,
+    received: vigie_event::Timestamp,
+    lines: impl IntoIterator<Item = String>,
+) -> vigie_server::record::Batch {
+    vigie_server::record::Batch {
+        tenant: vigie_event::TenantId::new(tenant).expect("tenant"),
+        kind: vigie_event::SourceKind::Http,
+        source: "http".to_owned(),
+        logsource: String::new(),
+        framing: vigie_server::record::Framing::Json,
+        received,
+        idempotency_key: idempotency_key.to_owned(),
+        messages: lines.into_iter().map(bytes::Bytes::from).collect(),
+    }
+}
+
+/// Appends `payloads` to the journal of the data folder `data` (the server stopped), synced:
+/// what a server leaves when it dies after making records durable and before processing
+/// them.
+pub fn write_journal(data: &Path, payloads: &[Vec<u8>]) {
+    let (mut writer, _shared) = vigie_server::journal::open(
+        &data.join("journal"),
+        vigie_server::journal::JournalConfig::default(),
+    )
+    .expect("journal");
+    for p in payloads {
+        writer.append(p).expect("append");
+    }
+    writer.sync().expect("sync");
 }

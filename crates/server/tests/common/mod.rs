@@ -97,12 +97,15 @@ impl Harness {
         format!("http://{}{}", self.http, path.replace(' ', "%20"))
     }
 
-    /// GET with a token (and a Vigie-Tenant header when given): (status, body).
-    pub fn get(&self, path: &str, token: &str, tenant: Option<&str>) -> (u16, String) {
-        let mut request = self
-            .agent
-            .get(self.url(path))
-            .header("Authorization", format!("Bearer {token}"));
+    /// A request without a body, with a token (and a Vigie-Tenant header when given):
+    /// (status, body).
+    fn bodyless(
+        &self,
+        request: ureq::RequestBuilder<ureq::typestate::WithoutBody>,
+        token: &str,
+        tenant: Option<&str>,
+    ) -> (u16, String) {
+        let mut request = request.header("Authorization", format!("Bearer {token}"));
         if let Some(t) = tenant {
             request = request.header("Vigie-Tenant", t);
         }
@@ -114,21 +117,14 @@ impl Harness {
         )
     }
 
+    /// GET with a token (and a Vigie-Tenant header when given): (status, body).
+    pub fn get(&self, path: &str, token: &str, tenant: Option<&str>) -> (u16, String) {
+        self.bodyless(self.agent.get(self.url(path)), token, tenant)
+    }
+
     /// DELETE with a token: (status, body).
     pub fn delete(&self, path: &str, token: &str, tenant: Option<&str>) -> (u16, String) {
-        let mut request = self
-            .agent
-            .delete(self.url(path))
-            .header("Authorization", format!("Bearer {token}"));
-        if let Some(t) = tenant {
-            request = request.header("Vigie-Tenant", t);
-        }
-        let mut response = request.call().expect("request");
-        let status = response.status().as_u16();
-        (
-            status,
-            response.body_mut().read_to_string().unwrap_or_default(),
-        )
+        self.bodyless(self.agent.delete(self.url(path)), token, tenant)
     }
 
     /// POST with a token: (status, body).
