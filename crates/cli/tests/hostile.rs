@@ -491,179 +491,24 @@ fn every_error_is_json_with_a_stable_code() {
 #[test]
 fn sources_per_tenant_are_bounded() {
     let i = Instance::new(&["a", "b"], "[limits.tenant.a]\nmax_sources = 3\n");
-    let mut server = i.start(None, "serve");
-    let a = &i.tokens["a"];
-    for n in 0..3 {
-        let (s, b) = i.call(
+    let server = i.start(None, "serve");
+    let send = |tenant: &str, source: &str| {
+        i.call(
             "POST",
-            &format!("/api/v1/ingest?source=s{n}"),
-            Some(a),
+            &format!("/api/v1/ingest?source={source}"),
+            Some(&i.tokens[tenant]),
             &[],
             Some(b"{}\n"),
-        );
+        )
+    };
+    for source in ["s0", "s1", "s2", "s1"] {
+        let (s, b) = send("a", source);
         assert_eq!(s, 200, "{b}");
     }
-    let (s, b) = i.call(
-        "POST",
-        "/api/v1/ingest?source=s1",
-        Some(a),
-        &[],
-        Some(b"{}\n"),
-    );
-    assert_eq!(s, 200, "{b}");
-    let (s, b) = i.call(
-        "POST",
-        "/api/v1/ingest?source=s4",
-        Some(a),
-        &[],
-        Some(b"{}\n"),
-    );
+    let (s, b) = send("a", "s4");
     assert_error(s, &b, 422, "source_quota");
-    let (s, b) = i.call(
-        "POST",
-        "/api/v1/ingest?source=s4",
-        Some(&i.tokens["b"]),
-        &[],
-        Some(b"{}\n"),
-    );
+    let (s, b) = send("b", "s4");
     assert_eq!(s, 200, "{b}");
-    server.assert_memory_under(RSS_BOUND);
-    server.stop();
-}
-
-/// A batch retried with the same `Idempotency-Key` is stored once: when its first attempt
-/// was answered (the answer comes back, marked replayed), and when it was made durable but
-/// never answered (the server died between the journal and the answer).
-#[test]
-fn retries_with_an_idempotency_key_are_stored_once() {
-    let i = Instance::new(&["a", "b"], "");
-    // The first attempt of batch K: its key recorded, its record journaled, no answer —
-    // what a server killed between the fsync and the answer leaves.
-    let t0 = vigie_event::Timestamp::now();
-    let body = "{\"idem\":1}\n{\"idem\":2}\n{\"idem\":3}\n";
-    {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        rt.block_on(async {
-            let state = vigie_state::State::open(&i.data_dir().join(vigie_state::DATABASE_FILE))
-                .await
-                .expect("state");
-            let a = vigie_event::TenantId::new("a").expect("tenant");
-            let begun = state
-                .idempotency_begin(&a, "batch-K", t0, 10)
-                .await
-                .expect("begin");
-            assert_eq!(begun, vigie_state::Idempotent::Process(t0));
-            state.close().await;
-        });
-        let batch = support::batch("a", "batch-K", t0, body.lines().map(str::to_owned));
-        support::write_journal(&i.data_dir(), &[batch.encode()]);
-    }
-    let mut server = i.start(None, "serve");
-    let a = &i.tokens["a"];
-    i.wait_count(a, "idem:*", 3, Duration::from_secs(30));
-    let key = [("Idempotency-Key", "batch-K")];
-    // The client retries: processed again, stored once.
-    let (s, headers, first) = i.exchange(
-        "POST",
-        "/api/v1/ingest",
-        Some(a),
-        &key,
-        Some(body.as_bytes()),
-    );
-    assert_eq!(s, 200, "{first}");
-    assert!(!headers.iter().any(|(k, _)| k == "idempotency-replayed"));
-    assert_eq!(json(&first)["accepted"], 3);
-    // And again: the recorded answer, nothing journaled.
-    let (s, headers, again) = i.exchange(
-        "POST",
-        "/api/v1/ingest",
-        Some(a),
-        &key,
-        Some(body.as_bytes()),
-    );
-    assert_eq!(s, 200, "{again}");
-    assert_eq!(again, first);
-    assert!(
-        headers
-            .iter()
-            .any(|(k, v)| k == "idempotency-replayed" && v == "true")
-    );
-    // A new batch with its own key, sent twice while the server runs.
-    let key2 = [("Idempotency-Key", "batch-L")];
-    for _ in 0..2 {
-        let (s, b) = i.call(
-            "POST",
-            "/api/v1/ingest",
-            Some(a),
-            &key2,
-            Some(b"{\"idem\":4}\n"),
-        );
-        assert_eq!(s, 200, "{b}");
-    }
-    // B's probe passes through the pipeline after all of A's: A's count is final then.
-    i.probe("b", B_BOUND);
-    i.wait_count(a, "idem:*", 4, Duration::from_secs(30));
-    // Another tenant's same key is its own batch.
-    let (s, b) = i.call(
-        "POST",
-        "/api/v1/ingest",
-        Some(&i.tokens["b"]),
-        &key,
-        Some(b"{\"idem\":9}\n"),
-    );
-    assert_eq!((s, json(&b)["accepted"].as_u64()), (200, Some(1)));
-    let (s, b) = i.call(
-        "POST",
-        "/api/v1/ingest",
-        Some(a),
-        &[("Idempotency-Key", "bad key")],
-        Some(b"{}\n"),
-    );
-    assert_error(s, &b, 400, "bad_idempotency_key");
-    server.assert_memory_under(RSS_BOUND);
-    server.stop();
-    let server = i.start(None, "serve-again");
-    i.probe("b", B_BOUND);
-    assert_eq!(i.count(a, "idem:*"), 4);
-    server.stop();
-}
-
-/// Connections are bounded per listener, and a client that opens a connection and trickles
-/// (or never sends) its headers is cut off after the header timeout, freeing its slot: four
-/// such clients holding every slot delay a fifth one's request, never block it.
-#[test]
-fn idle_connections_are_cut_off_and_bounded() {
-    let i = Instance::new(
-        &["a", "b"],
-        "[http]\nmax_connections = 4\nheader_timeout_ms = 1500\n",
-    );
-    let server = i.start(None, "serve");
-    let idle: Vec<std::net::TcpStream> = (0..4)
-        .map(|_| {
-            let mut s = std::net::TcpStream::connect(("127.0.0.1", i.port)).expect("connect");
-            s.write_all(b"GET /api/v1/health HTTP/1.1\r\nHo")
-                .expect("write");
-            s
-        })
-        .collect();
-    // The fifth connection waits for a slot, then is served.
-    let answer = raw(
-        i.port,
-        b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-        Duration::from_secs(20),
-    );
-    assert!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
-    // The idle ones were closed by the server.
-    for mut s in idle {
-        s.set_read_timeout(Some(Duration::from_secs(20)))
-            .expect("timeout");
-        let mut rest = Vec::new();
-        let read = std::io::Read::read_to_end(&mut s, &mut rest);
-        assert!(read.is_ok(), "an idle connection stayed open: {read:?}");
-    }
     finish(&i, server);
 }
 
@@ -702,6 +547,55 @@ fn syslog_lines_starting_with_digits_are_lines_and_bogus_counts_end_their_stream
             "vigie_dropped_messages_total{tenant=\"a\",source=\"a-tcp\",reason=\"framing\"} 1"
         ),
         "{metrics}"
+    );
+    finish(&i, server);
+}
+
+/// A tenant firing many expensive searches at once gets 429 past its query slots, and the
+/// others' searches still run.
+#[test]
+fn concurrent_queries_are_bounded_per_tenant() {
+    let i = Instance::new(
+        &["a", "b"],
+        "[limits.tenant.a]\nmax_concurrent_queries = 2\n",
+    );
+    let server = i.start(Some(MEMORY), "serve");
+    let a = i.tokens["a"].clone();
+    let body: String = (0..20_000)
+        .map(|n| format!("{{\"CommandLine\":\"cmd.exe /c task-{n} --verbose\",\"n\":{n}}}\n"))
+        .collect();
+    let (s, b) = i.ingest(&a, body.as_bytes());
+    assert_eq!(s, 200, "{b}");
+    i.wait_count(&a, "n:*", 20_000, Duration::from_secs(60));
+    let statuses: Vec<(u16, String)> = std::thread::scope(|scope| {
+        let senders: Vec<_> = (0..12)
+            .map(|k| {
+                let (i, a) = (&i, &a);
+                scope.spawn(move || {
+                    i.get(
+                        &format!("/api/v1/events?q=CommandLine:*task-{k}*&limit=1"),
+                        a,
+                    )
+                })
+            })
+            .collect();
+        senders
+            .into_iter()
+            .map(|h| h.join().expect("sender"))
+            .collect()
+    });
+    let refused = statuses.iter().filter(|(s, _)| *s == 429).count();
+    for (s, b) in &statuses {
+        if *s == 429 {
+            assert_error(*s, b, 429, "query_quota");
+        } else {
+            assert_eq!(*s, 200, "{b}");
+        }
+    }
+    eprintln!("{refused} of 12 concurrent searches refused");
+    assert!(
+        refused > 0,
+        "12 slow searches at once never met the limit of 2"
     );
     finish(&i, server);
 }

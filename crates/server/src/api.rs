@@ -385,6 +385,19 @@ async fn blocking<T: Send + 'static>(
         .map_err(ApiError::internal)?
 }
 
+/// [`blocking`] holding a query slot until the work is done (not until the request ends: a
+/// client that goes away does not free a slot its query still occupies).
+async fn held<T: Send + 'static>(
+    slot: tokio::sync::OwnedSemaphorePermit,
+    f: impl FnOnce() -> ApiResult<T> + Send + 'static,
+) -> ApiResult<T> {
+    blocking(move || {
+        let _slot = slot;
+        f()
+    })
+    .await
+}
+
 async fn health() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
@@ -779,14 +792,36 @@ async fn events(
             .filter(|s| !s.is_empty())
             .collect()
     });
+    let slot = query_slot(&app, &tenant)?;
     let store = Arc::clone(&app.store);
-    let page =
-        blocking(move || store.search(&tenant, &search).map_err(|e| store_error(&e))).await?;
+    let page = held(slot, move || {
+        store.search(&tenant, &search).map_err(|e| store_error(&e))
+    })
+    .await?;
     Ok(Json(json!({
         "total": page.total,
         "events": page.events.iter().map(render::event).collect::<Vec<_>>(),
         "next": page.next.map(|c| c.to_string()),
     })))
+}
+
+/// One of the tenant's `max_concurrent_queries` slots, held while its store query runs, or a
+/// 429: the queries of one tenant cannot take every core and blocking thread from the others.
+fn query_slot(app: &App, tenant: &TenantId) -> ApiResult<tokio::sync::OwnedSemaphorePermit> {
+    let quota = app.quotas.tenant(tenant);
+    Arc::clone(&quota.queries)
+        .try_acquire_owned()
+        .map_err(|_| ApiError {
+            retry_after: Some(1),
+            ..ApiError::coded(
+                StatusCode::TOO_MANY_REQUESTS,
+                "query_quota",
+                format!(
+                    "this tenant already runs {} queries (limits.max_concurrent_queries); retry when one ends",
+                    quota.limits.max_concurrent_queries
+                ),
+            )
+        })
 }
 
 fn store_error(e: &vigie_store::StoreError) -> ApiError {
@@ -810,8 +845,12 @@ async fn event(
     let id: EventId = id
         .parse()
         .map_err(|e: vigie_event::id::EventIdError| ApiError::bad_request(e.to_string()))?;
+    let slot = query_slot(&app, &tenant)?;
     let store = Arc::clone(&app.store);
-    let found = blocking(move || store.get(&tenant, id).map_err(|e| store_error(&e))).await?;
+    let found = held(slot, move || {
+        store.get(&tenant, id).map_err(|e| store_error(&e))
+    })
+    .await?;
     match found {
         Some(e) => Ok(Json(render::event(&e))),
         None => Err(ApiError::new(
@@ -845,8 +884,9 @@ async fn histogram(
     let aggregation = Aggregation::DateHistogram {
         interval: p.interval.map(|s| s.saturating_mul(1_000_000_000)),
     };
+    let slot = query_slot(&app, &tenant)?;
     let store = Arc::clone(&app.store);
-    let result = blocking(move || {
+    let result = held(slot, move || {
         store
             .aggregate(&tenant, &q, range, &aggregation)
             .map_err(|e| store_error(&e))
@@ -965,8 +1005,9 @@ async fn alert(
         ));
     };
     let event_id: Option<EventId> = alert.event_id.parse().ok();
+    let slot = query_slot(&app, &tenant)?;
     let store = Arc::clone(&app.store);
-    let (event, context) = blocking(move || {
+    let (event, context) = held(slot, move || {
         let Some(event_id) = event_id else {
             return Ok((None, Vec::new()));
         };

@@ -21,6 +21,7 @@
 //! out_of_window = "clamp"           # …are clamped to the receive time, or "reject"ed
 //! max_sources = 1000                # distinct `source` names per tenant (metric series)
 //! max_idempotency_keys = 100000     # live `Idempotency-Key`s per tenant (each kept a day)
+//! max_concurrent_queries = 4        # searches, histograms, fetches running at once; beyond: 429
 //!
 //! [limits.tenant.acme]              # one tenant's overrides, key by key
 //! max_field_names = 50000

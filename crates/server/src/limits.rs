@@ -11,6 +11,7 @@
 //! | `out_of_window` | `"clamp"` | `clamp`: the event is kept at its receive time, the time it carried in `vigie.original_time`; `reject`: the line is refused |
 //! | `max_sources` | 1 000 | an HTTP batch naming one more `source`: 422 (each source is a metric series) |
 //! | `max_idempotency_keys` | 100 000 | an HTTP batch with one more live `Idempotency-Key` (kept a day): 422 |
+//! | `max_concurrent_queries` | 4 | one more search, histogram or fetch while the tenant has this many running: 429 |
 //!
 //! The event-time window is also the bound on a tenant's partitions: the store keeps one per
 //! tenant and period, so at most `(max_event_age_days × 24 + max_event_future_hours) /
@@ -54,6 +55,9 @@ pub struct TenantLimits {
     pub max_sources: usize,
     /// `Idempotency-Key`s the tenant may have remembered at once (each for a day).
     pub max_idempotency_keys: u64,
+    /// Store queries (searches, histograms, fetches) the tenant may have running at once:
+    /// they run on the blocking pool and the cores every tenant shares.
+    pub max_concurrent_queries: usize,
 }
 
 impl Default for TenantLimits {
@@ -66,6 +70,7 @@ impl Default for TenantLimits {
             out_of_window: OutOfWindow::Clamp,
             max_sources: 1_000,
             max_idempotency_keys: 100_000,
+            max_concurrent_queries: 4,
         }
     }
 }
@@ -88,6 +93,8 @@ pub struct LimitsConfig {
     pub max_sources: Option<usize>,
     /// Live idempotency keys per tenant.
     pub max_idempotency_keys: Option<u64>,
+    /// Store queries running at once per tenant.
+    pub max_concurrent_queries: Option<usize>,
     /// Overrides by tenant name (`[limits.tenant.acme]`); a key left out takes the value above.
     pub tenant: BTreeMap<String, LimitsConfig>,
 }
@@ -115,6 +122,9 @@ impl LimitsConfig {
         if let Some(v) = self.max_idempotency_keys {
             to.max_idempotency_keys = v;
         }
+        if let Some(v) = self.max_concurrent_queries {
+            to.max_concurrent_queries = v;
+        }
     }
 
     /// The limits of `tenant`: the defaults, then `[limits]`, then its own section.
@@ -140,6 +150,7 @@ impl LimitsConfig {
                 ("max_events_per_batch", l.max_events_per_batch),
                 ("max_field_names", l.max_field_names),
                 ("max_sources", l.max_sources),
+                ("max_concurrent_queries", l.max_concurrent_queries),
             ] {
                 if value == Some(0) {
                     return Err(format!("{at} {key} = 0 would refuse every event"));
@@ -214,6 +225,8 @@ pub struct TenantQuota {
     /// Its field names.
     pub names: Arc<NameBudget>,
     sources: Mutex<std::collections::HashSet<String>>,
+    /// Slots for store queries (`max_concurrent_queries`).
+    pub queries: Arc<tokio::sync::Semaphore>,
 }
 
 impl TenantQuota {
@@ -248,6 +261,7 @@ impl Quotas {
             let limits = self.config.resolve(tenant.as_str());
             Arc::new(TenantQuota {
                 names: Arc::new(NameBudget::new(limits.max_field_names)),
+                queries: Arc::new(tokio::sync::Semaphore::new(limits.max_concurrent_queries)),
                 limits,
                 sources: Mutex::new(std::collections::HashSet::new()),
             })
@@ -286,6 +300,14 @@ mod tests {
     fn bad_limits_are_refused() {
         let zero: LimitsConfig = toml::from_str("[tenant.acme]\nmax_sources = 0\n").unwrap();
         assert!(zero.check().unwrap_err().contains("limits.tenant.acme"));
+        for key in [
+            "max_events_per_batch",
+            "max_field_names",
+            "max_concurrent_queries",
+        ] {
+            let zero: LimitsConfig = toml::from_str(&format!("{key} = 0\n")).unwrap();
+            assert!(zero.check().unwrap_err().contains(key), "{key}");
+        }
         let bad_name: LimitsConfig = toml::from_str("[tenant.\"a b\"]\nmax_sources = 3\n").unwrap();
         assert!(bad_name.check().is_err());
         let huge: LimitsConfig = toml::from_str("max_events_per_batch = 99999999999\n").unwrap();
