@@ -366,12 +366,22 @@ mod tests {
         // Refused before the process-wide table saw it.
         assert_eq!(FieldId::lookup("budget_a4"), None);
         assert_eq!(a.used(), 3);
+        assert_eq!(a.limit(), 3);
+        // The cache kept the names it resolved (its Debug output says how many).
+        assert!(format!("{ca:?}").contains("len: 3"), "{ca:?}");
         // Another tenant: a name the first one interned still counts once in its own budget.
         assert!(b.intern("budget_a1").is_ok());
         assert!(b.intern("budget_b2").is_ok());
         assert!(b.intern("budget_b3").is_ok());
         assert!(b.intern("budget_a2").is_err());
         assert_eq!(b.used(), 3);
+    }
+
+    #[test]
+    fn ids_print_as_their_names() {
+        let id = FieldId::intern("PrintedName").unwrap();
+        assert_eq!(id.to_string(), "PrintedName");
+        assert!(format!("{id:?}").contains("\"PrintedName\""));
     }
 
     #[test]

@@ -116,13 +116,12 @@ impl SyslogFramer {
         Some(Err(error))
     }
 
-    /// Appends bytes read from the connection (ignored once the stream is broken).
+    /// Appends bytes read from the connection (ignored once the stream is broken: no frame
+    /// and no error will name them).
     pub fn push(&mut self, data: &[u8]) {
-        if self.broken {
-            self.offset += data.len() as u64;
-            return;
+        if !self.broken {
+            self.buf.extend_from_slice(data);
         }
-        self.buf.extend_from_slice(data);
     }
 
     /// Bytes buffered and not yet returned.
@@ -250,11 +249,10 @@ impl SyslogFramer {
         if self.method == Method::OctetCounting {
             return self.break_stream(FrameError::BadCount { offset: start });
         }
-        let n = self.buf.len();
-        let mut frame = self.buf.split_to(n);
-        self.offset += n as u64;
+        // The stream ends here: its offset is not needed any more.
+        let mut frame = std::mem::take(&mut self.buf);
         if frame.last() == Some(&b'\r') {
-            frame.truncate(n - 1);
+            frame.truncate(frame.len() - 1);
         }
         Some(Ok(frame.freeze()))
     }
@@ -346,6 +344,99 @@ mod tests {
         assert_eq!(got[1], Ok("<13>ok".to_owned()));
         assert_eq!(got[2], Ok("<13>x".to_owned()));
         assert_eq!(got.len(), 3);
+    }
+
+    #[test]
+    fn limits_offsets_and_state_at_the_edges() {
+        // The default limit takes a 64 KiB frame, not one byte more.
+        let mut f = SyslogFramer::default();
+        let line = vec![b'x'; DEFAULT_MAX_FRAME];
+        f.push(&line);
+        f.push(b"\n");
+        assert_eq!(
+            f.next_frame().map(|r| r.map(|b| b.len())),
+            Some(Ok(DEFAULT_MAX_FRAME))
+        );
+        assert_eq!(f.method(), Method::LineFeed);
+        assert!(!f.is_broken());
+        // A line of exactly the limit is a frame; one byte more is an error whose offset is
+        // exact, and the frames after it keep their place.
+        let mut f = SyslogFramer::new(8);
+        f.push(b"ab\n12345678\n123456789\nxy\n");
+        assert_eq!(f.buffered(), 25);
+        let got = frames(&mut f);
+        assert_eq!(got[0], Ok("ab".to_owned()));
+        assert_eq!(got[1], Ok("12345678".to_owned()));
+        assert_eq!(
+            got[2],
+            Err(FrameError::TooLarge {
+                offset: 12,
+                len: 9,
+                limit: 8
+            })
+        );
+        assert_eq!(got[3], Ok("xy".to_owned()));
+        assert_eq!(f.buffered(), 0);
+        // Without its LF yet: waiting at the limit, an error past it, then skipped up to
+        // the LF, split across pushes; the next error's offset counts every byte.
+        let mut f = SyslogFramer::new(8);
+        f.push(b"abcdefgh");
+        assert_eq!(f.next_frame(), None);
+        f.push(b"ijkl");
+        assert_eq!(
+            f.next_frame(),
+            Some(Err(FrameError::TooLarge {
+                offset: 0,
+                len: 12,
+                limit: 8
+            }))
+        );
+        f.push(b"def");
+        assert_eq!(f.next_frame(), None);
+        assert!(
+            f.finish().is_none(),
+            "the rest of a skipped line is no frame"
+        );
+        f.push(b"gh\nok\n0123456789\n");
+        assert_eq!(f.next_frame(), Some(Ok(Bytes::from_static(b"ok"))));
+        assert_eq!(
+            f.next_frame(),
+            Some(Err(FrameError::TooLarge {
+                offset: 21,
+                len: 10,
+                limit: 8
+            }))
+        );
+        // The last line at the end of the stream, its CR dropped.
+        let mut f = SyslogFramer::new(8);
+        f.push(b"<1>x\r");
+        assert_eq!(f.finish(), Some(Ok(Bytes::from_static(b"<1>x"))));
+        assert_eq!(f.finish(), None);
+        // Octet counting: a frame of exactly the limit; nine digits are a count (too large),
+        // ten are not a count at all.
+        let mut f = SyslogFramer::new(8);
+        f.push(b"8 12345678");
+        assert_eq!(f.next_frame(), Some(Ok(Bytes::from_static(b"12345678"))));
+        assert_eq!(f.method(), Method::OctetCounting);
+        assert!(!f.is_broken());
+        let mut f = SyslogFramer::new(8);
+        f.push(b"123456789 x");
+        assert!(matches!(
+            f.next_frame(),
+            Some(Err(FrameError::TooLarge {
+                len: 123_456_789,
+                ..
+            }))
+        ));
+        let mut f = SyslogFramer::new(8);
+        f.push(b"1234567890");
+        assert_eq!(
+            f.next_frame(),
+            Some(Err(FrameError::BadCount { offset: 0 }))
+        );
+        let mut f = SyslogFramer::new(8);
+        f.push(b"123456789");
+        assert_eq!(f.next_frame(), None, "nine digits may still be a count");
     }
 
     #[test]
