@@ -387,6 +387,11 @@ mod tests {
     #[test]
     fn rejects_empty_and_oversized_names() {
         assert_eq!(FieldId::intern(""), Err(FieldNameError::Empty));
+        let longest = "y".repeat(MAX_FIELD_NAME_LEN);
+        assert!(
+            FieldId::intern(&longest).is_ok(),
+            "a name of exactly the limit is taken"
+        );
         let long = "x".repeat(MAX_FIELD_NAME_LEN + 1);
         assert!(matches!(
             FieldId::intern(&long),
