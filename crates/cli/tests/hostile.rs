@@ -567,15 +567,14 @@ fn concurrent_queries_are_bounded_per_tenant() {
     let (s, b) = i.ingest(&a, body.as_bytes());
     assert_eq!(s, 200, "{b}");
     i.wait_count(&a, "n:*", 20_000, Duration::from_secs(60));
-    let statuses: Vec<(u16, String)> = std::thread::scope(|scope| {
+    type Answer = (u16, Vec<(String, String)>, String);
+    let answers: Vec<Answer> = std::thread::scope(|scope| {
         let senders: Vec<_> = (0..12)
             .map(|k| {
                 let (i, a) = (&i, &a);
                 scope.spawn(move || {
-                    i.get(
-                        &format!("/api/v1/events?q=CommandLine:*task-{k}*&limit=1"),
-                        a,
-                    )
+                    let path = format!("/api/v1/events?q=CommandLine:*task-{k}*&limit=1");
+                    i.exchange("GET", &path, Some(a), &[], None)
                 })
             })
             .collect();
@@ -584,10 +583,14 @@ fn concurrent_queries_are_bounded_per_tenant() {
             .map(|h| h.join().expect("sender"))
             .collect()
     });
-    let refused = statuses.iter().filter(|(s, _)| *s == 429).count();
-    for (s, b) in &statuses {
+    let refused = answers.iter().filter(|(s, _, _)| *s == 429).count();
+    for (s, headers, b) in &answers {
         if *s == 429 {
             assert_error(*s, b, 429, "query_quota");
+            assert!(
+                headers.iter().any(|(k, v)| k == "retry-after" && v == "1"),
+                "{headers:?}"
+            );
         } else {
             assert_eq!(*s, 200, "{b}");
         }
