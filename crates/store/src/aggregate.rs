@@ -854,6 +854,17 @@ mod tests {
     }
 
     #[test]
+    fn the_interval_ladder_is_the_documented_one() {
+        assert_eq!(
+            STEPS,
+            [
+                1, 5, 10, 30, 60, 300, 600, 1800, 3600, 10_800, 21_600, 43_200, 86_400, 604_800,
+                2_592_000, 7_776_000, 31_536_000
+            ]
+        );
+    }
+
+    #[test]
     fn bucket_counts_are_exact_at_the_extremes() {
         assert_eq!(bucket_count(0, 0, 10), 1);
         assert_eq!(bucket_count(0, 9, 10), 1);

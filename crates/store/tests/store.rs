@@ -1015,3 +1015,59 @@ fn impossible_ranges_and_networks_are_errors() {
     assert_eq!(run("User:[a TO z]").unwrap(), 3);
     assert_eq!(run("path:\"10.0.0.0/33\"").unwrap(), 0);
 }
+
+/// The bucket cap is exact: 10,000 buckets are answered, 10,001 refused; an interval must be
+/// positive.
+#[test]
+fn the_histogram_cap_is_exact_and_intervals_positive() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let t = tenant("acme");
+    let mut d = decoder(&t);
+    const S: i64 = 1_000_000_000;
+    let events = vec![
+        json(
+            &mut d,
+            &format!(r#"{{"@timestamp":"{}","k":"a"}}"#, rfc3339(BASE)),
+        ),
+        json(
+            &mut d,
+            &format!(
+                r#"{{"@timestamp":"{}","k":"b"}}"#,
+                rfc3339(BASE + 9_999 * S)
+            ),
+        ),
+        json(
+            &mut d,
+            &format!(
+                r#"{{"@timestamp":"{}","k":"c"}}"#,
+                rfc3339(BASE + 10_000 * S)
+            ),
+        ),
+    ];
+    store.add_batch(&events).unwrap();
+    store.commit().unwrap();
+    let histogram = |q: &str, interval: Option<i64>| {
+        store.aggregate(
+            &t,
+            &parse(q).unwrap(),
+            TimeRange::ALL,
+            &Aggregation::DateHistogram { interval },
+        )
+    };
+    let Ok(AggregationResult::DateHistogram { buckets, .. }) = histogram("k:a OR k:b", Some(S))
+    else {
+        panic!("not a histogram")
+    };
+    assert_eq!(buckets.len(), 10_000);
+    assert!(histogram("k:a OR k:c", Some(S)).is_err());
+    assert!(histogram("*", Some(S)).is_err());
+    for bad in [0, -1, i64::MIN] {
+        let err = histogram("*", Some(bad))
+            .expect_err("not positive")
+            .to_string();
+        assert!(err.contains("must be positive"), "{err}");
+    }
+    assert!(histogram("*", Some(1)).is_err(), "1 ns over 10,000 s");
+    assert!(histogram("*", Some(i64::MAX)).is_ok());
+}
