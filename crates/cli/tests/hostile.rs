@@ -514,6 +514,142 @@ fn sources_per_tenant_are_bounded() {
     finish(&i, server);
 }
 
+/// A batch retried with the same `Idempotency-Key` is stored once: when its first attempt
+/// was answered (the answer comes back, marked replayed), and when it was made durable but
+/// never answered (the server died between the journal and the answer).
+#[test]
+fn retries_with_an_idempotency_key_are_stored_once() {
+    let i = Instance::new(&["a", "b"], "");
+    // The first attempt of batch K: its key recorded, its record journaled, no answer —
+    // what a server killed between the fsync and the answer leaves.
+    let t0 = vigie_event::Timestamp::now();
+    let body = "{\"idem\":1}\n{\"idem\":2}\n{\"idem\":3}\n";
+    {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            let state = vigie_state::State::open(&i.data_dir().join(vigie_state::DATABASE_FILE))
+                .await
+                .expect("state");
+            let a = vigie_event::TenantId::new("a").expect("tenant");
+            let begun = state
+                .idempotency_begin(&a, "batch-K", t0, 10)
+                .await
+                .expect("begin");
+            assert_eq!(begun, vigie_state::Idempotent::Process(t0));
+            state.close().await;
+        });
+        let batch = support::batch("a", "batch-K", t0, body.lines().map(str::to_owned));
+        support::write_journal(&i.data_dir(), &[batch.encode()]);
+    }
+    let mut server = i.start(None, "serve");
+    let a = &i.tokens["a"];
+    i.wait_count(a, "idem:*", 3, Duration::from_secs(30));
+    let key = [("Idempotency-Key", "batch-K")];
+    // The client retries: processed again, stored once.
+    let (s, headers, first) = i.exchange(
+        "POST",
+        "/api/v1/ingest",
+        Some(a),
+        &key,
+        Some(body.as_bytes()),
+    );
+    assert_eq!(s, 200, "{first}");
+    assert!(!headers.iter().any(|(k, _)| k == "idempotency-replayed"));
+    assert_eq!(json(&first)["accepted"], 3);
+    // And again: the recorded answer, nothing journaled.
+    let (s, headers, again) = i.exchange(
+        "POST",
+        "/api/v1/ingest",
+        Some(a),
+        &key,
+        Some(body.as_bytes()),
+    );
+    assert_eq!(s, 200, "{again}");
+    assert_eq!(again, first);
+    assert!(
+        headers
+            .iter()
+            .any(|(k, v)| k == "idempotency-replayed" && v == "true")
+    );
+    // A new batch with its own key, sent twice while the server runs.
+    let key2 = [("Idempotency-Key", "batch-L")];
+    for _ in 0..2 {
+        let (s, b) = i.call(
+            "POST",
+            "/api/v1/ingest",
+            Some(a),
+            &key2,
+            Some(b"{\"idem\":4}\n"),
+        );
+        assert_eq!(s, 200, "{b}");
+    }
+    // B's probe passes through the pipeline after all of A's: A's count is final then.
+    i.probe("b", B_BOUND);
+    i.wait_count(a, "idem:*", 4, Duration::from_secs(30));
+    // Another tenant's same key is its own batch.
+    let (s, b) = i.call(
+        "POST",
+        "/api/v1/ingest",
+        Some(&i.tokens["b"]),
+        &key,
+        Some(b"{\"idem\":9}\n"),
+    );
+    assert_eq!((s, json(&b)["accepted"].as_u64()), (200, Some(1)));
+    let (s, b) = i.call(
+        "POST",
+        "/api/v1/ingest",
+        Some(a),
+        &[("Idempotency-Key", "bad key")],
+        Some(b"{}\n"),
+    );
+    assert_error(s, &b, 400, "bad_idempotency_key");
+    server.assert_memory_under(RSS_BOUND);
+    server.stop();
+    let server = i.start(None, "serve-again");
+    i.probe("b", B_BOUND);
+    assert_eq!(i.count(a, "idem:*"), 4);
+    server.stop();
+}
+
+/// Connections are bounded per listener, and a client that opens a connection and trickles
+/// (or never sends) its headers is cut off after the header timeout, freeing its slot: four
+/// such clients holding every slot delay a fifth one's request, never block it.
+#[test]
+fn idle_connections_are_cut_off_and_bounded() {
+    let i = Instance::new(
+        &["a", "b"],
+        "[http]\nmax_connections = 4\nheader_timeout_ms = 1500\n",
+    );
+    let server = i.start(None, "serve");
+    let idle: Vec<std::net::TcpStream> = (0..4)
+        .map(|_| {
+            let mut s = std::net::TcpStream::connect(("127.0.0.1", i.port)).expect("connect");
+            s.write_all(b"GET /api/v1/health HTTP/1.1\r\nHo")
+                .expect("write");
+            s
+        })
+        .collect();
+    // The fifth connection waits for a slot, then is served.
+    let answer = raw(
+        i.port,
+        b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        Duration::from_secs(20),
+    );
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
+    // The idle ones were closed by the server.
+    for mut s in idle {
+        s.set_read_timeout(Some(Duration::from_secs(20)))
+            .expect("timeout");
+        let mut rest = Vec::new();
+        let read = std::io::Read::read_to_end(&mut s, &mut rest);
+        assert!(read.is_ok(), "an idle connection stayed open: {read:?}");
+    }
+    finish(&i, server);
+}
+
 /// syslog over TCP: a BSD line without `<PRI>` that starts with digits stays one event (the
 /// connection's framing is decided once, by its first byte), and a connection whose octet
 /// count is bogus ends there, counted, without swallowing another connection's messages.
