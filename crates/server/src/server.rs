@@ -47,6 +47,7 @@ pub struct Server {
     appender: Option<committer::Appender>,
     metrics: Arc<Metrics>,
     rules: Arc<Rules>,
+    quarantine: Quarantine,
 }
 
 impl Server {
@@ -173,7 +174,7 @@ impl Server {
             config: Arc::clone(&config),
             pipeline_failure: pipeline.failure_handle(),
             quotas,
-            quarantine,
+            quarantine: quarantine.clone(),
             buffers: Arc::new(crate::api::Buffers::new(config.http.max_buffered_mib)),
         };
         let listener = tokio::net::TcpListener::bind(config.http.listen)
@@ -220,6 +221,7 @@ impl Server {
                 appender: Some(appender),
                 metrics,
                 rules,
+                quarantine,
             },
             started,
         ))
@@ -243,6 +245,11 @@ impl Server {
     /// The rules.
     pub fn rules(&self) -> &Arc<Rules> {
         &self.rules
+    }
+
+    /// The records the pipeline set aside.
+    pub fn quarantine(&self) -> &Quarantine {
+        &self.quarantine
     }
 
     /// Whether everything durable in the journal has been processed.

@@ -333,6 +333,11 @@ async fn final_summary(server: &Server, sent: &traffic::Sent, elapsed: Duration)
             *fired.entry(id.clone()).or_default() += n;
         }
     }
+    let quarantined = server.quarantine().list(None)?;
+    println!(
+        "  quarantine: {} journal record(s) set aside (`vigie admin quarantine list`)",
+        quarantined.len()
+    );
     println!("  attack story");
     let mut detected = 0;
     for step in &story::STEPS {
