@@ -142,7 +142,10 @@ pub fn router(app: App) -> Router {
         .route("/api/v1/health", get(health))
         .route("/api/v1/ready", get(ready))
         .route("/api/v1/openapi.json", get(openapi))
-        .route("/api/v1/ingest", post(ingest_batch))
+        .route(
+            "/api/v1/ingest",
+            post(ingest_batch).layer(axum::middleware::map_response(close_on_error)),
+        )
         .route("/api/v1/events", get(events))
         .route("/api/v1/events/histogram", get(histogram))
         .route("/api/v1/events/{id}", get(event))
@@ -162,6 +165,19 @@ pub fn router(app: App) -> Router {
         .layer(axum::middleware::from_fn(json_errors))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(app)
+}
+
+/// An ingest error may come before the body was read (a bad token, a Content-Length over
+/// the limit, a quota): the connection then holds unread bytes and cannot carry another
+/// request, so the answer says `Connection: close` (RFC 9112 §9.6) and a client does not
+/// send its next request into it.
+async fn close_on_error(mut response: Response) -> Response {
+    if !response.status().is_success() {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
 }
 
 /// The longest request target (path and query) served; longer ones get 414.

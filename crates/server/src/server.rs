@@ -165,6 +165,12 @@ impl Server {
             )));
         }
 
+        tasks.push(tokio::spawn(purge_idempotency_keys(
+            state.clone(),
+            Duration::from_secs(3600),
+            shutdown_rx.clone(),
+        )));
+
         let app = App {
             state: state.clone(),
             store: Arc::clone(&store),
@@ -338,6 +344,29 @@ async fn serve_http(
         () = graceful.shutdown() => {}
         () = tokio::time::sleep(Duration::from_secs(10)) => {
             tracing::warn!("HTTP connections still open after 10 s of shutdown: closed");
+        }
+    }
+}
+
+/// Forgets the idempotency keys older than a day, every `every` (the table is bounded per
+/// tenant anyway, by `limits.max_idempotency_keys`; this gives the space back).
+async fn purge_idempotency_keys(
+    state: State,
+    every: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        match state
+            .idempotency_purge(vigie_event::time::Timestamp::now())
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(keys = n, "idempotency keys older than a day forgotten"),
+            Err(e) => tracing::warn!(error = %e, "cannot purge idempotency keys"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = shutdown.changed() => return,
         }
     }
 }
