@@ -15,7 +15,7 @@ use std::sync::atomic::Ordering;
 
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
+use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -32,7 +32,7 @@ use crate::config::Config;
 use crate::journal::committer::{Appender, Refused};
 use crate::limits::Quotas;
 use crate::metrics::Metrics;
-use crate::quarantine::{Quarantine, QuarantineError};
+use crate::quarantine::Quarantine;
 use crate::record::{Batch, Framing};
 use crate::rules::{RuleBook, Rules};
 use crate::{ingest, render};
@@ -137,7 +137,6 @@ impl Buffers {
 
 /// The router of every route.
 pub fn router(app: App) -> Router {
-    let limit = app.config.http.max_body_bytes;
     Router::new()
         .route("/api/v1/health", get(health))
         .route("/api/v1/ready", get(ready))
@@ -163,7 +162,6 @@ pub fn router(app: App) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn(json_errors))
-        .layer(DefaultBodyLimit::max(limit))
         .with_state(app)
 }
 
@@ -276,9 +274,13 @@ impl ApiError {
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, message.to_string())
     }
     fn busy(status: StatusCode, message: impl Into<String>) -> ApiError {
+        ApiError::new(status, message).retry_later()
+    }
+    /// The same error, telling the client to retry after a second.
+    fn retry_later(self) -> ApiError {
         ApiError {
             retry_after: Some(1),
-            ..ApiError::new(status, message)
+            ..self
         }
     }
 }
@@ -828,9 +830,8 @@ fn query_slot(app: &App, tenant: &TenantId) -> ApiResult<tokio::sync::OwnedSemap
     let quota = app.quotas.tenant(tenant);
     Arc::clone(&quota.queries)
         .try_acquire_owned()
-        .map_err(|_| ApiError {
-            retry_after: Some(1),
-            ..ApiError::coded(
+        .map_err(|_| {
+            ApiError::coded(
                 StatusCode::TOO_MANY_REQUESTS,
                 "query_quota",
                 format!(
@@ -838,6 +839,7 @@ fn query_slot(app: &App, tenant: &TenantId) -> ApiResult<tokio::sync::OwnedSemap
                     quota.limits.max_concurrent_queries
                 ),
             )
+            .retry_later()
         })
 }
 
@@ -1133,11 +1135,13 @@ struct QuarantineParams {
     all: Option<bool>,
 }
 
-fn quarantine_error(e: QuarantineError) -> ApiError {
+fn quarantine_error(e: crate::ServerError) -> ApiError {
     match e {
-        QuarantineError::NotFound { .. } => ApiError::new(StatusCode::NOT_FOUND, e.to_string()),
-        QuarantineError::BadId(_) => ApiError::bad_request(e.to_string()),
-        QuarantineError::Io { .. } => ApiError::internal(e),
+        crate::ServerError::NotQuarantined { .. } => {
+            ApiError::new(StatusCode::NOT_FOUND, e.to_string())
+        }
+        crate::ServerError::QuarantineId(_) => ApiError::bad_request(e.to_string()),
+        _ => ApiError::internal(e),
     }
 }
 

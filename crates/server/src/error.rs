@@ -46,6 +46,17 @@ pub enum ServerError {
         /// The tenant.
         tenant: String,
     },
+    /// No such quarantined record (see [`crate::quarantine`]).
+    #[error("no quarantined record {id:?} for tenant {tenant:?}")]
+    NotQuarantined {
+        /// The tenant asked.
+        tenant: String,
+        /// The id asked.
+        id: String,
+    },
+    /// A quarantine id that is not 16 lower-case hexadecimal digits.
+    #[error("quarantine id {0:?}: expected 16 hexadecimal digits")]
+    QuarantineId(String),
 }
 
 impl ServerError {

@@ -389,10 +389,7 @@ fn run(
             commit(parts, &mut alerts, applied)?;
             for entry in retried.drain(..) {
                 retrying.remove(&(entry.tenant.clone(), entry.id.clone()));
-                parts
-                    .quarantine
-                    .remove(&entry.tenant, &entry.id)
-                    .map_err(|e| ServerError::io("quarantine")(std::io::Error::other(e)))?;
+                parts.quarantine.remove(&entry.tenant, &entry.id)?;
                 parts
                     .metrics
                     .pipeline
@@ -461,10 +458,7 @@ fn set_aside(parts: &Parts, entry: quarantine::Entry, payload: &[u8]) -> Result<
         reason = %entry.reason,
         "journal record set aside in the quarantine"
     );
-    let entry = parts
-        .quarantine
-        .put(entry, payload)
-        .map_err(|e| ServerError::io("quarantine")(std::io::Error::other(e)))?;
+    let entry = parts.quarantine.put(entry, payload)?;
     parts
         .metrics
         .pipeline

@@ -26,6 +26,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use vigie_event::TenantId;
 
+use crate::ServerError;
+
 /// The folder name of records whose tenant cannot be read.
 pub const UNREADABLE: &str = "_unreadable";
 
@@ -55,33 +57,8 @@ pub struct Entry {
     pub retry_requested: bool,
 }
 
-/// Why a quarantine operation failed.
-#[derive(Debug, thiserror::Error)]
-pub enum QuarantineError {
-    /// A file could not be read or written.
-    #[error("quarantine: {what}: {source}")]
-    Io {
-        /// What was being done.
-        what: String,
-        /// The cause.
-        source: std::io::Error,
-    },
-    /// No such entry.
-    #[error("no quarantined record {id:?} for tenant {tenant:?}")]
-    NotFound {
-        /// The tenant asked.
-        tenant: String,
-        /// The id asked.
-        id: String,
-    },
-    /// An id that is not 16 hex digits.
-    #[error("quarantine id {0:?}: expected 16 hexadecimal digits")]
-    BadId(String),
-}
-
-fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> QuarantineError {
-    let what = what.into();
-    move |source| QuarantineError::Io { what, source }
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> ServerError {
+    ServerError::io(format!("quarantine: {}", what.into()))
 }
 
 /// The id of the record at `position`.
@@ -89,18 +66,18 @@ pub fn id_of(position: u64) -> String {
     format!("{position:016x}")
 }
 
-fn check_id(id: &str) -> Result<u64, QuarantineError> {
+fn check_id(id: &str) -> Result<u64, ServerError> {
     if id.len() != 16 || !id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
-        return Err(QuarantineError::BadId(id.to_owned()));
+        return Err(ServerError::QuarantineId(id.to_owned()));
     }
-    u64::from_str_radix(id, 16).map_err(|_| QuarantineError::BadId(id.to_owned()))
+    u64::from_str_radix(id, 16).map_err(|_| ServerError::QuarantineId(id.to_owned()))
 }
 
-fn check_tenant(tenant: &str) -> Result<(), QuarantineError> {
+fn check_tenant(tenant: &str) -> Result<(), ServerError> {
     if tenant == UNREADABLE || TenantId::new(tenant).is_ok() {
         Ok(())
     } else {
-        Err(QuarantineError::NotFound {
+        Err(ServerError::NotQuarantined {
             tenant: tenant.to_owned(),
             id: String::new(),
         })
@@ -140,7 +117,7 @@ impl Quarantine {
     }
 
     /// Sets a record aside, or records one more failed attempt of one already here.
-    pub fn put(&self, mut entry: Entry, payload: &[u8]) -> Result<Entry, QuarantineError> {
+    pub fn put(&self, mut entry: Entry, payload: &[u8]) -> Result<Entry, ServerError> {
         let dir = self.dir(&entry.tenant);
         fs::create_dir_all(&dir).map_err(io(format!("create {}", dir.display())))?;
         if let Ok(previous) = self.get(&entry.tenant, &entry.id) {
@@ -152,47 +129,43 @@ impl Quarantine {
         }
         entry.retry_requested = false;
         let meta = self.path(&entry.tenant, &entry.id, "json");
-        let text = serde_json::to_vec_pretty(&entry).map_err(|e| QuarantineError::Io {
-            what: "encode an entry".to_owned(),
-            source: std::io::Error::other(e),
-        })?;
+        let text = serde_json::to_vec_pretty(&entry)
+            .map_err(|e| io("encode an entry")(std::io::Error::other(e)))?;
         write_atomically(&meta, &text).map_err(io(format!("write {}", meta.display())))?;
         let _ = fs::remove_file(self.path(&entry.tenant, &entry.id, "retry"));
         Ok(entry)
     }
 
     /// One entry.
-    pub fn get(&self, tenant: &str, id: &str) -> Result<Entry, QuarantineError> {
+    pub fn get(&self, tenant: &str, id: &str) -> Result<Entry, ServerError> {
         check_tenant(tenant)?;
         check_id(id)?;
         let meta = self.path(tenant, id, "json");
         let text = match fs::read(&meta) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(QuarantineError::NotFound {
+                return Err(ServerError::NotQuarantined {
                     tenant: tenant.to_owned(),
                     id: id.to_owned(),
                 });
             }
             Err(e) => return Err(io(format!("read {}", meta.display()))(e)),
         };
-        let mut entry: Entry = serde_json::from_slice(&text).map_err(|e| QuarantineError::Io {
-            what: format!("read {}", meta.display()),
-            source: std::io::Error::other(e),
-        })?;
+        let mut entry: Entry = serde_json::from_slice(&text)
+            .map_err(|e| io(format!("read {}", meta.display()))(std::io::Error::other(e)))?;
         entry.retry_requested = self.path(tenant, id, "retry").exists();
         Ok(entry)
     }
 
     /// The payload of one entry.
-    pub fn payload(&self, tenant: &str, id: &str) -> Result<Vec<u8>, QuarantineError> {
+    pub fn payload(&self, tenant: &str, id: &str) -> Result<Vec<u8>, ServerError> {
         self.get(tenant, id)?;
         let rec = self.path(tenant, id, "rec");
         fs::read(&rec).map_err(io(format!("read {}", rec.display())))
     }
 
     /// Entries of `tenant`, or of every tenant, oldest position first.
-    pub fn list(&self, tenant: Option<&str>) -> Result<Vec<Entry>, QuarantineError> {
+    pub fn list(&self, tenant: Option<&str>) -> Result<Vec<Entry>, ServerError> {
         let tenants: Vec<String> = match tenant {
             Some(t) => {
                 check_tenant(t)?;
@@ -230,7 +203,7 @@ impl Quarantine {
     }
 
     /// Asks for a retry of one entry.
-    pub fn request_retry(&self, tenant: &str, id: &str) -> Result<Entry, QuarantineError> {
+    pub fn request_retry(&self, tenant: &str, id: &str) -> Result<Entry, ServerError> {
         let mut entry = self.get(tenant, id)?;
         let marker = self.path(tenant, id, "retry");
         write_atomically(&marker, b"").map_err(io(format!("write {}", marker.display())))?;
@@ -241,7 +214,7 @@ impl Quarantine {
     /// Entries waiting for a retry. Only their markers are looked for (the pipeline asks
     /// every commit interval), so a large quarantine costs a directory listing, not a read
     /// of every entry.
-    pub fn retries(&self) -> Result<Vec<Entry>, QuarantineError> {
+    pub fn retries(&self) -> Result<Vec<Entry>, ServerError> {
         let tenants = match fs::read_dir(&self.root) {
             Ok(dirs) => dirs,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -270,14 +243,14 @@ impl Quarantine {
     }
 
     /// Removes one entry for good (the record's events are lost: an administrator's choice).
-    pub fn drop_entry(&self, tenant: &str, id: &str) -> Result<Entry, QuarantineError> {
+    pub fn drop_entry(&self, tenant: &str, id: &str) -> Result<Entry, ServerError> {
         let entry = self.get(tenant, id)?;
         self.remove(tenant, id)?;
         Ok(entry)
     }
 
     /// Removes an entry's files (after a successful retry, or a drop).
-    pub fn remove(&self, tenant: &str, id: &str) -> Result<(), QuarantineError> {
+    pub fn remove(&self, tenant: &str, id: &str) -> Result<(), ServerError> {
         check_tenant(tenant)?;
         check_id(id)?;
         // The metadata first: an entry without it is not listed; a stray payload is harmless.
@@ -329,7 +302,7 @@ mod tests {
         // A tenant never reads another's entry.
         assert!(matches!(
             q.get("globex", &id_of(300)),
-            Err(QuarantineError::NotFound { .. })
+            Err(ServerError::NotQuarantined { .. })
         ));
         assert!(q.retries().unwrap().is_empty());
         assert!(
@@ -363,11 +336,11 @@ mod tests {
         q.put(entry("acme", 1), b"x").unwrap();
         assert!(matches!(
             q.get("acme", "../../etc/pass"),
-            Err(QuarantineError::BadId(_))
+            Err(ServerError::QuarantineId(_))
         ));
         assert!(matches!(
             q.get("acme", "zzzzzzzzzzzzzzzz"),
-            Err(QuarantineError::BadId(_))
+            Err(ServerError::QuarantineId(_))
         ));
         assert!(q.get("../acme", &id_of(1)).is_err());
         assert!(q.list(Some("..")).is_err());
@@ -376,7 +349,7 @@ mod tests {
         // the number parser would take, are refused.
         for id in ["00000000000000A1", "+000000000000001", "0000000000000001 "] {
             assert!(
-                matches!(q.get("acme", id), Err(QuarantineError::BadId(_))),
+                matches!(q.get("acme", id), Err(ServerError::QuarantineId(_))),
                 "{id}"
             );
         }
@@ -391,7 +364,7 @@ mod tests {
         assert!(q.retries().unwrap().is_empty());
         assert!(matches!(
             q.get("acme", &id_of(1)),
-            Err(QuarantineError::NotFound { .. })
+            Err(ServerError::NotQuarantined { .. })
         ));
         q.remove("acme", &id_of(1)).unwrap();
     }
@@ -403,15 +376,12 @@ mod tests {
         let file = dir.path().join("a-file");
         std::fs::write(&file, b"x").unwrap();
         let q = Quarantine::new(&file);
-        assert!(matches!(q.list(None), Err(QuarantineError::Io { .. })));
-        assert!(matches!(q.retries(), Err(QuarantineError::Io { .. })));
+        assert!(matches!(q.list(None), Err(ServerError::Io { .. })));
+        assert!(matches!(q.retries(), Err(ServerError::Io { .. })));
         // A tenant folder that is a file.
         let q = Quarantine::new(dir.path());
         std::fs::write(dir.path().join("acme"), b"x").unwrap();
-        assert!(matches!(
-            q.list(Some("acme")),
-            Err(QuarantineError::Io { .. })
-        ));
+        assert!(matches!(q.list(Some("acme")), Err(ServerError::Io { .. })));
         // An entry whose metadata is a folder: reading and removing it fail.
         let q = Quarantine::new(dir.path().join("q"));
         q.put(entry("globex", 5), b"x").unwrap();
@@ -423,11 +393,11 @@ mod tests {
         std::fs::create_dir_all(meta.join("inside")).unwrap();
         assert!(matches!(
             q.get("globex", &id_of(5)),
-            Err(QuarantineError::Io { .. })
+            Err(ServerError::Io { .. })
         ));
         assert!(matches!(
             q.remove("globex", &id_of(5)),
-            Err(QuarantineError::Io { .. })
+            Err(ServerError::Io { .. })
         ));
     }
 }
