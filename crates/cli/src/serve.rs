@@ -416,7 +416,7 @@ fn run_quarantine(config: &Config, command: &QuarantineCommand) -> Result<ExitCo
             let entry = q.get(tenant, id)?;
             println!("{}", serde_json::to_string_pretty(&entry)?);
             let payload = q.payload(tenant, id)?;
-            match vigie_server::record::Batch::decode(bytes::Bytes::from(payload)) {
+            match vigie_journal::record::Batch::decode(bytes::Bytes::from(payload)) {
                 Ok(batch) => {
                     println!(
                         "source {:?}, {} message(s); the first {}:",

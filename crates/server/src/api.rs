@@ -29,13 +29,13 @@ use vigie_state::{AlertCursor, AlertFilter, AlertId, AlertStatus, Idempotent, Pr
 use vigie_store::{Aggregation, AggregationResult, Cursor, Order, Search, Store, TimeRange};
 
 use crate::config::Config;
-use crate::journal::committer::{Appender, Refused};
 use crate::limits::Quotas;
 use crate::metrics::Metrics;
 use crate::quarantine::Quarantine;
-use crate::record::{Batch, Framing};
 use crate::rules::{RuleBook, Rules};
 use crate::{ingest, render};
+use vigie_journal::committer::{Appender, Refused};
+use vigie_journal::record::{Batch, Framing};
 
 /// The OpenAPI document.
 pub const OPENAPI: &str = include_str!("openapi.json");

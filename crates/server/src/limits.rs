@@ -157,11 +157,11 @@ impl LimitsConfig {
                 }
             }
             if l.max_events_per_batch
-                .is_some_and(|n| n > crate::record::MAX_MESSAGES)
+                .is_some_and(|n| n > vigie_journal::record::MAX_MESSAGES)
             {
                 return Err(format!(
                     "{at} max_events_per_batch: at most {}",
-                    crate::record::MAX_MESSAGES
+                    vigie_journal::record::MAX_MESSAGES
                 ));
             }
         }
@@ -312,7 +312,7 @@ mod tests {
         assert!(bad_name.check().is_err());
         let huge: LimitsConfig = toml::from_str("max_events_per_batch = 99999999999\n").unwrap();
         assert!(huge.check().is_err());
-        let most = crate::record::MAX_MESSAGES;
+        let most = vigie_journal::record::MAX_MESSAGES;
         let at: LimitsConfig = toml::from_str(&format!("max_events_per_batch = {most}\n")).unwrap();
         assert!(at.check().is_ok());
         let over: LimitsConfig =

@@ -42,13 +42,13 @@ use vigie_sigma::{CorrelationEngine, CorrelationMatch, Limits, RuleMatcher};
 use vigie_state::{AlertKind, NewAlert, State};
 use vigie_store::Store;
 
-use crate::journal::{Entry, Reader, Shared};
 use crate::limits::{Quotas, TimeVerdict, judge_time};
 use crate::metrics::Metrics;
 use crate::quarantine::{self, Quarantine};
-use crate::record::{Batch, Framing, IdKey};
 use crate::rules::{RuleBook, Rules};
 use crate::{ServerError, ingest, render};
+use vigie_journal::record::{Batch, Framing, IdKey};
+use vigie_journal::{Entry, Reader, Shared};
 
 /// Pipeline settings.
 #[derive(Clone, Debug)]

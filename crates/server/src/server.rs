@@ -13,14 +13,14 @@ use vigie_store::{RetentionPolicy, RetentionTask, Store, StoreConfig};
 
 use crate::api::{self, App};
 use crate::config::{Config, Protocol};
-use crate::journal::{self, JournalConfig, committer};
 use crate::limits::Quotas;
 use crate::metrics::Metrics;
 use crate::pipeline::{Parts, Pipeline, PipelineConfig};
 use crate::quarantine::Quarantine;
-use crate::record::IdKey;
 use crate::rules::Rules;
 use crate::{ServerError, syslog};
+use vigie_journal::record::IdKey;
+use vigie_journal::{self as journal, JournalConfig, committer};
 
 /// What a caller needs to know once the server runs.
 #[derive(Debug)]

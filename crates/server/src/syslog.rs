@@ -27,9 +27,9 @@ use vigie_event::{SourceKind, TenantId};
 
 use crate::ServerError;
 use crate::config::{Protocol, StreamFraming, Syslog};
-use crate::journal::committer::{Appender, Refused};
 use crate::metrics::{DropReason, Metrics, SourceCounters};
-use crate::record::{Batch, Framing};
+use vigie_journal::committer::{Appender, Refused};
+use vigie_journal::record::{Batch, Framing};
 
 /// Messages per journal batch at most.
 pub const BATCH_MESSAGES: usize = 2000;

@@ -443,13 +443,13 @@ pub fn batch(
     idempotency_key: &str,
     received: vigie_event::Timestamp,
     lines: impl IntoIterator<Item = String>,
-) -> vigie_server::record::Batch {
-    vigie_server::record::Batch {
+) -> vigie_journal::record::Batch {
+    vigie_journal::record::Batch {
         tenant: vigie_event::TenantId::new(tenant).expect("tenant"),
         kind: vigie_event::SourceKind::Http,
         source: "http".to_owned(),
         logsource: String::new(),
-        framing: vigie_server::record::Framing::Json,
+        framing: vigie_journal::record::Framing::Json,
         received,
         idempotency_key: idempotency_key.to_owned(),
         messages: lines.into_iter().map(bytes::Bytes::from).collect(),
@@ -460,9 +460,9 @@ pub fn batch(
 /// what a server leaves when it dies after making records durable and before processing
 /// them.
 pub fn write_journal(data: &Path, payloads: &[Vec<u8>]) {
-    let (mut writer, _shared) = vigie_server::journal::open(
+    let (mut writer, _shared) = vigie_journal::open(
         &data.join("journal"),
-        vigie_server::journal::JournalConfig::default(),
+        vigie_journal::JournalConfig::default(),
     )
     .expect("journal");
     for p in payloads {

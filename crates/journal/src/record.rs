@@ -12,6 +12,8 @@
 //! where `str16` is a u16 length and UTF-8 bytes. Version 1 records (no key) still read.
 
 use bytes::Bytes;
+
+use crate::JournalError;
 use vigie_event::time::Timestamp;
 use vigie_event::{EventId, SourceKind, TenantId};
 
@@ -47,16 +49,6 @@ pub struct Batch {
     pub idempotency_key: String,
     /// The messages.
     pub messages: Vec<Bytes>,
-}
-
-/// Why a record could not be read back (the CRC passed, so this is a version or a bug).
-#[derive(Debug, thiserror::Error)]
-#[error("journal record unreadable at byte {at}: {what}")]
-pub struct RecordError {
-    /// Byte offset in the payload.
-    pub at: usize,
-    /// What was expected.
-    pub what: &'static str,
 }
 
 fn kind_code(kind: SourceKind) -> u8 {
@@ -113,16 +105,16 @@ impl Batch {
     }
 
     /// Reads a payload back; the messages share `payload`'s buffer.
-    pub fn decode(payload: Bytes) -> Result<Batch, RecordError> {
+    pub fn decode(payload: Bytes) -> Result<Batch, JournalError> {
         let mut r = Cursor { b: &payload, i: 0 };
         let version = r.u8("version")?;
         if version != 1 && version != VERSION {
-            return Err(RecordError {
+            return Err(JournalError::Record {
                 at: 0,
                 what: "record version 1 or 2",
             });
         }
-        let kind = kind_of(r.u8("source kind")?).ok_or(RecordError {
+        let kind = kind_of(r.u8("source kind")?).ok_or(JournalError::Record {
             at: 1,
             what: "a known source kind",
         })?;
@@ -130,7 +122,7 @@ impl Batch {
             0 => Framing::Json,
             1 => Framing::Syslog,
             _ => {
-                return Err(RecordError {
+                return Err(JournalError::Record {
                     at: 2,
                     what: "a known framing",
                 });
@@ -138,7 +130,7 @@ impl Batch {
         };
         let received = Timestamp::from_nanos(i64::from_le_bytes(r.array::<8>("receive time")?));
         let at = r.i;
-        let tenant = TenantId::new(r.str("tenant")?).map_err(|_| RecordError {
+        let tenant = TenantId::new(r.str("tenant")?).map_err(|_| JournalError::Record {
             at,
             what: "a valid tenant name",
         })?;
@@ -180,29 +172,29 @@ struct Cursor<'a> {
 }
 
 impl<'a> Cursor<'a> {
-    fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], RecordError> {
+    fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], JournalError> {
         let end = self.i.checked_add(n).filter(|e| *e <= self.b.len());
         let Some(end) = end else {
-            return Err(RecordError { at: self.i, what });
+            return Err(JournalError::Record { at: self.i, what });
         };
         let s = &self.b[self.i..end];
         self.i = end;
         Ok(s)
     }
-    fn u8(&mut self, what: &'static str) -> Result<u8, RecordError> {
+    fn u8(&mut self, what: &'static str) -> Result<u8, JournalError> {
         Ok(self.take(1, what)?[0])
     }
-    fn array<const N: usize>(&mut self, what: &'static str) -> Result<[u8; N], RecordError> {
+    fn array<const N: usize>(&mut self, what: &'static str) -> Result<[u8; N], JournalError> {
         let s = self.take(N, what)?;
         let mut a = [0u8; N];
         a.copy_from_slice(s);
         Ok(a)
     }
-    fn str(&mut self, what: &'static str) -> Result<&'a str, RecordError> {
+    fn str(&mut self, what: &'static str) -> Result<&'a str, JournalError> {
         let len = u16::from_le_bytes(self.array::<2>(what)?);
         let at = self.i;
         std::str::from_utf8(self.take(usize::from(len), what)?)
-            .map_err(|_| RecordError { at, what })
+            .map_err(|_| JournalError::Record { at, what })
     }
 }
 

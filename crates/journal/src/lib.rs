@@ -1,5 +1,9 @@
 //! The ingest journal: where an accepted batch becomes durable before it is acknowledged.
 //!
+//! Its own crate because it needs nothing of the server (std, a one-shot channel for the
+//! fsync answer, the event ids a record mints) and its guarantees (no acknowledged record
+//! lost under `kill -9`, no torn record ever read) are tested here, alone.
+//!
 //! On disk, a folder of segment files named by the global byte position of their first
 //! record (`00000000000000000000.seg`, …), so positions are contiguous across segments: the
 //! position after the last record of one segment is the name of the next. A record is
@@ -21,7 +25,9 @@
 //!   before its fsync, hence never acknowledged) is truncated and reported.
 
 pub mod committer;
+mod error;
 mod reader;
+pub mod record;
 mod writer;
 
 use std::fs::{self, File};
@@ -31,6 +37,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
+pub use error::JournalError;
 pub use reader::{Entry, Reader};
 pub use writer::Writer;
 
