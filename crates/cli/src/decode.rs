@@ -11,7 +11,7 @@ use clap::{Args, ValueEnum};
 use vigie_event::decode::json::JsonSplitter;
 use vigie_event::{DecodeError, Decoder, Event, Origin, Source, SourceKind, TenantId};
 
-use crate::render;
+use vigie_event::render;
 
 #[derive(Debug, Args)]
 pub(crate) struct DecodeArgs {
@@ -91,20 +91,6 @@ pub(crate) fn decode_json(decoder: &mut Decoder, name: &str, data: Bytes, report
     }
 }
 
-/// The format of a text line, judged by its look.
-fn line_format(line: &[u8]) -> InputFormat {
-    let head = &line[..line.len().min(512)];
-    if head.first() == Some(&b'{') {
-        InputFormat::Json
-    } else if memchr::memmem::find(head, b"CEF:").is_some() {
-        InputFormat::Cef
-    } else if memchr::memmem::find(head, b"LEEF:").is_some() {
-        InputFormat::Leef
-    } else {
-        InputFormat::Syslog
-    }
-}
-
 fn decode_one(
     decoder: &mut Decoder,
     format: InputFormat,
@@ -114,7 +100,9 @@ fn decode_one(
         InputFormat::Json => decoder.decode_json(bytes),
         InputFormat::Cef => decoder.decode_cef(bytes),
         InputFormat::Leef => decoder.decode_leef(bytes),
-        InputFormat::Syslog | InputFormat::Auto | InputFormat::Evtx => decoder.decode_syslog(bytes),
+        // The one choice the server makes too (`vigie_event::decode::sniff`).
+        InputFormat::Auto => decoder.decode_line(bytes),
+        InputFormat::Syslog | InputFormat::Evtx => decoder.decode_syslog(bytes),
     }
 }
 
@@ -151,12 +139,7 @@ pub(crate) fn decode_file(
                 if line.iter().all(u8::is_ascii_whitespace) {
                     continue;
                 }
-                let line_format = if format == InputFormat::Auto {
-                    line_format(line)
-                } else {
-                    format
-                };
-                match decode_one(decoder, line_format, data.slice(range)) {
+                match decode_one(decoder, format, data.slice(range)) {
                     Ok(e) => report.events.push(e),
                     Err(e) => report.errors.push(format!("{name}: line {}: {e}", n + 1)),
                 }

@@ -10,8 +10,6 @@
 //! Everything comes from a seeded generator (splitmix64), so a run is reproducible; times
 //! advance evenly over the chosen span with a little jitter, as live traffic does.
 
-use std::fmt::Write as _;
-
 /// How an event travels: decides the decoder and the source kind.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Wire {
@@ -281,19 +279,12 @@ pub(crate) fn rfc3339(nanos: i64) -> String {
     vigie_event::Timestamp::from_nanos(nanos).to_rfc3339(vigie_event::UtcOffset::UTC)
 }
 
+/// The text of a JSON string without its quotes, escaped as everywhere else
+/// ([`vigie_event::render::write_str`]).
 pub(crate) fn json_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out
+    let mut out = Vec::with_capacity(s.len() + 2);
+    vigie_event::render::write_str(&mut out, s);
+    String::from_utf8_lossy(&out[1..out.len() - 1]).into_owned()
 }
 
 const MONTHS: [&str; 12] = [

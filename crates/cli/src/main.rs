@@ -13,7 +13,6 @@ mod decode;
 mod demo;
 mod generate;
 mod hunt;
-mod render;
 mod rules;
 mod serve;
 

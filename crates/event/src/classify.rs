@@ -25,6 +25,30 @@ pub struct LogSource {
 }
 
 impl LogSource {
+    /// A logsource from its path form `product/service/category` (each part optional:
+    /// `windows/sysmon`, `linux//process_creation`), as an ingest request or a listener
+    /// names it. Empty text means "classify each event" (`None`). The error names the text
+    /// and what is allowed.
+    pub fn parse_path(text: &str) -> Result<Option<LogSource>, String> {
+        if text.is_empty() {
+            return Ok(None);
+        }
+        let parts: Vec<&str> = text.split('/').collect();
+        let valid = |p: &str| {
+            p.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
+        };
+        if parts.len() > 3 || !parts.iter().all(|p| valid(p)) {
+            return Err(format!(
+                "logsource {text:?}: expected product/service/category (letters, digits, _ - .)"
+            ));
+        }
+        let get = |i: usize| parts.get(i).copied().filter(|p| !p.is_empty());
+        let services: Vec<&str> = get(1).into_iter().collect();
+        let categories: Vec<&str> = get(2).into_iter().collect();
+        Ok(Some(LogSource::new(get(0), &services, &categories)))
+    }
+
     /// A logsource with the given attributes (as a listener configured it).
     pub fn new(product: Option<&str>, services: &[&str], categories: &[&str]) -> LogSource {
         let mut ls = LogSource {
@@ -301,6 +325,30 @@ fn merge_row(into: &mut Row, row: Row) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn logsources_parse() {
+        let ls = LogSource::parse_path("windows/sysmon")
+            .expect("ok")
+            .expect("some");
+        assert_eq!(ls.product(), Some("windows"));
+        assert_eq!(ls.services().collect::<Vec<_>>(), vec!["sysmon"]);
+        let ls = LogSource::parse_path("linux//process_creation")
+            .expect("ok")
+            .expect("some");
+        assert_eq!(
+            ls.categories().collect::<Vec<_>>(),
+            vec!["process_creation"]
+        );
+        assert!(LogSource::parse_path("").expect("ok").is_none());
+        let ls = LogSource::parse_path("m365/azure-ad.v2/sign_in")
+            .expect("ok")
+            .expect("some");
+        assert_eq!(ls.services().collect::<Vec<_>>(), vec!["azure-ad.v2"]);
+        assert!(LogSource::parse_path("a.b").is_ok() && LogSource::parse_path("a-b").is_ok());
+        assert!(LogSource::parse_path("a/b/c/d").is_err());
+        assert!(LogSource::parse_path("a b").is_err());
+    }
 
     fn windows(channel: &str, eid: u32) -> LogSource {
         Classifier::builtin().classify(

@@ -21,6 +21,7 @@ pub mod event;
 pub mod field;
 pub mod fields;
 pub mod id;
+pub mod render;
 pub mod time;
 
 #[cfg(test)]

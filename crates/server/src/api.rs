@@ -29,11 +29,12 @@ use vigie_state::{AlertCursor, AlertFilter, AlertId, AlertStatus, Idempotent, Pr
 use vigie_store::{Aggregation, AggregationResult, Cursor, Order, Search, Store, TimeRange};
 
 use crate::config::Config;
+use crate::ingest;
 use crate::limits::Quotas;
 use crate::metrics::Metrics;
 use crate::quarantine::Quarantine;
 use crate::rules::{RuleBook, Rules};
-use crate::{ingest, render};
+use vigie_event::render;
 use vigie_journal::committer::{Appender, Refused};
 use vigie_journal::record::{Batch, Framing};
 
@@ -559,7 +560,7 @@ async fn ingest_batch(
         ));
     }
     let logsource_text = params.logsource.unwrap_or_default();
-    let logsource = ingest::parse_logsource(&logsource_text)
+    let logsource = vigie_event::LogSource::parse_path(&logsource_text)
         .map_err(|m| ApiError::coded(StatusCode::BAD_REQUEST, "bad_parameter", m))?;
     let gzip = encoding(&headers)?;
     let idempotency_key = idempotency_key(&headers)?;
@@ -658,7 +659,7 @@ async fn ingest_batch(
             body
         };
         let mut origin = Origin::new(origin_tenant, Source::new(SourceKind::Http, &origin_source));
-        origin.logsource = logsource;
+        origin.logsource = logsource.map(Arc::new);
         let mut decoder = Decoder::new(origin);
         decoder.set_name_budget(Some(names));
         Ok(ingest::split_json(&body, &mut decoder, &checks))

@@ -376,7 +376,7 @@ impl Config {
                 TenantId::new(tenant).map_err(|e| bad(format!("{at}: client_tenants: {e}")))?;
             }
             if let Some(ls) = &l.logsource {
-                crate::ingest::parse_logsource(ls).map_err(|e| bad(format!("{at}: {e}")))?;
+                vigie_event::LogSource::parse_path(ls).map_err(|e| bad(format!("{at}: {e}")))?;
             }
             let tls = l.protocol == Protocol::Tls;
             if tls != (l.cert.is_some() && l.key.is_some()) {

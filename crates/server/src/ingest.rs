@@ -3,11 +3,10 @@
 //! will use, so that what is acknowledged as accepted will decode.
 
 use std::io::Read;
-use std::sync::Arc;
 
 use bytes::Bytes;
 use vigie_event::decode::json::JsonSplitter;
-use vigie_event::{Decoder, Event, LogSource, Scalar, Timestamp};
+use vigie_event::{Decoder, Event, Scalar, Timestamp};
 
 use crate::limits::{TenantLimits, TimeVerdict, judge_time};
 
@@ -195,32 +194,6 @@ pub fn clamp_time(event: &mut Event, at: Timestamp) {
     event.time = at;
 }
 
-/// Reads `product/service/category` (each part optional, e.g. `windows/sysmon`,
-/// `linux//process_creation`) into a logsource; an empty text means "classify".
-pub fn parse_logsource(text: &str) -> Result<Option<Arc<LogSource>>, String> {
-    if text.is_empty() {
-        return Ok(None);
-    }
-    let parts: Vec<&str> = text.split('/').collect();
-    let valid = |p: &str| {
-        p.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
-    };
-    if parts.len() > 3 || !parts.iter().all(|p| valid(p)) {
-        return Err(format!(
-            "logsource {text:?}: expected product/service/category (letters, digits, _ - .)"
-        ));
-    }
-    let get = |i: usize| parts.get(i).copied().filter(|p| !p.is_empty());
-    let services: Vec<&str> = get(1).into_iter().collect();
-    let categories: Vec<&str> = get(2).into_iter().collect();
-    Ok(Some(Arc::new(LogSource::new(
-        get(0),
-        &services,
-        &categories,
-    ))))
-}
-
 #[cfg(test)]
 mod tests {
     use std::io::Write;
@@ -391,29 +364,5 @@ mod tests {
             allowed >= 0
         });
         assert_eq!(refused, Err(BodyError::NoMemory));
-    }
-
-    #[test]
-    fn logsources_parse() {
-        let ls = parse_logsource("windows/sysmon")
-            .expect("ok")
-            .expect("some");
-        assert_eq!(ls.product(), Some("windows"));
-        assert_eq!(ls.services().collect::<Vec<_>>(), vec!["sysmon"]);
-        let ls = parse_logsource("linux//process_creation")
-            .expect("ok")
-            .expect("some");
-        assert_eq!(
-            ls.categories().collect::<Vec<_>>(),
-            vec!["process_creation"]
-        );
-        assert!(parse_logsource("").expect("ok").is_none());
-        let ls = parse_logsource("m365/azure-ad.v2/sign_in")
-            .expect("ok")
-            .expect("some");
-        assert_eq!(ls.services().collect::<Vec<_>>(), vec!["azure-ad.v2"]);
-        assert!(parse_logsource("a.b").is_ok() && parse_logsource("a-b").is_ok());
-        assert!(parse_logsource("a/b/c/d").is_err());
-        assert!(parse_logsource("a b").is_err());
     }
 }

@@ -42,11 +42,12 @@ use vigie_sigma::{CorrelationEngine, CorrelationMatch, Limits, RuleMatcher};
 use vigie_state::{AlertKind, NewAlert, State};
 use vigie_store::Store;
 
+use crate::ServerError;
 use crate::limits::{Quotas, TimeVerdict, judge_time};
 use crate::metrics::Metrics;
 use crate::quarantine::{self, Quarantine};
 use crate::rules::{RuleBook, Rules};
-use crate::{ServerError, ingest, render};
+use vigie_event::render;
 use vigie_journal::record::{Batch, Framing, IdKey};
 use vigie_journal::{Entry, Reader, Shared};
 
@@ -704,7 +705,10 @@ fn process(
     let decoder = decoders.entry(key).or_insert_with(|| {
         let mut origin = Origin::new(batch.tenant.clone(), Source::new(batch.kind, &batch.source));
         // Checked when the batch was accepted; a bad one here means "classify".
-        origin.logsource = ingest::parse_logsource(&batch.logsource).ok().flatten();
+        origin.logsource = vigie_event::LogSource::parse_path(&batch.logsource)
+            .ok()
+            .flatten()
+            .map(Arc::new);
         let mut decoder = Decoder::new(origin);
         decoder.set_name_budget(Some(Arc::clone(&quota.names)));
         decoder
@@ -721,7 +725,7 @@ fn process(
     for (index, message) in batch.messages.into_iter().enumerate() {
         let decoded = match batch.framing {
             Framing::Json => decoder.decode_json(message),
-            Framing::Syslog => decode_syslog(decoder, message),
+            Framing::Syslog => decoder.decode_syslog_line(message),
         };
         let mut event = match decoded {
             Ok(e) => e,
@@ -790,26 +794,6 @@ fn process(
         .events
         .fetch_add(stored, Ordering::Relaxed);
     Ok(())
-}
-
-/// A syslog message, with CEF or LEEF inside when it carries their marker.
-pub fn decode_syslog(
-    decoder: &mut Decoder,
-    message: Bytes,
-) -> Result<Event, vigie_event::DecodeError> {
-    let head = &message[..message.len().min(1024)];
-    // A message that only mentions a marker in its text is plain syslog.
-    if memchr::memmem::find(head, b"CEF:").is_some()
-        && let Ok(event) = decoder.decode_cef(message.clone())
-    {
-        return Ok(event);
-    }
-    if memchr::memmem::find(head, b"LEEF:").is_some()
-        && let Ok(event) = decoder.decode_leef(message.clone())
-    {
-        return Ok(event);
-    }
-    decoder.decode_syslog(message)
 }
 
 /// Whether the pipeline has processed everything made durable so far.

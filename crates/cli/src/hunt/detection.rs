@@ -8,7 +8,7 @@ use serde_json::Value as Json;
 use vigie_event::time::{Timestamp, UtcOffset};
 use vigie_event::{Event, FieldId};
 
-use crate::render;
+use vigie_event::render;
 
 /// Sigma levels, lowest first. A rule without a level (or with one outside the standard) is
 /// ranked with `informational`: it is reported unless `--min-level` asks for more.

@@ -19,7 +19,7 @@ use serde_json::Value as Json;
 use vigie_event::time::UtcOffset;
 
 use super::detection::{Detection, Level};
-use crate::render;
+use vigie_event::render;
 
 /// Widest rule title shown in a table.
 pub(crate) const TITLE_WIDTH: usize = 60;

@@ -14,7 +14,7 @@ use super::inputs::{self, Input, Job, Kind, Part};
 use super::prepare::Prepared;
 use super::report::Key;
 use crate::decode::{self, FileReport};
-use crate::render;
+use vigie_event::render;
 
 /// Input bytes a worker decodes ahead while the rules are still compiling.
 const PREDECODE_BYTES: u64 = 4 << 20;

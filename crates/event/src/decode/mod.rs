@@ -10,7 +10,10 @@ pub mod evtx;
 pub mod framing;
 pub mod json;
 pub mod leef;
+mod sniff;
 pub mod syslog;
+
+pub use sniff::MARKER_WINDOW;
 
 pub use binxml::DirectCounts;
 
