@@ -57,12 +57,13 @@ pub(crate) fn run(args: &RulesArgs) -> Result<ExitCode> {
 }
 
 /// Loads rule files and folders (with placeholder values from `placeholders`), applies the
-/// filters and resolves the correlations (see [`vigie_server::rules::load`]).
+/// filters and resolves the correlations (see [`vigie_detect::load`]).
 pub(crate) fn load(
     paths: &[PathBuf],
     placeholders: Option<&std::path::Path>,
 ) -> Result<(Loaded, Vec<Diagnostic>, CorrelationSet)> {
-    Ok(vigie_server::rules::load(paths, placeholders)?)
+    let source = vigie_detect::load(paths, placeholders)?;
+    Ok((source.loaded, source.notes, source.correlations))
 }
 
 fn run_lint(args: &LintArgs) -> Result<ExitCode> {

@@ -33,7 +33,7 @@ use crate::ingest;
 use crate::limits::Quotas;
 use crate::metrics::Metrics;
 use crate::quarantine::Quarantine;
-use crate::rules::{RuleBook, Rules};
+use vigie_detect::{RuleBook, Rules};
 use vigie_event::render;
 use vigie_journal::committer::{Appender, Refused};
 use vigie_journal::record::{Batch, Framing};
@@ -980,23 +980,28 @@ async fn alerts(
     })))
 }
 
-/// The Sigma levels an alert may have.
-const LEVELS: [&str; 5] = ["informational", "low", "medium", "high", "critical"];
-
 /// A comma-separated list of levels; an unknown one is a 400 (it could never match).
 fn levels(text: &str) -> ApiResult<Vec<String>> {
     text.split(',')
-        .map(|s| s.trim().to_ascii_lowercase())
         .map(|l| {
-            if LEVELS.contains(&l.as_str()) {
-                Ok(l)
-            } else {
-                Err(ApiError::coded(
-                    StatusCode::BAD_REQUEST,
-                    "bad_parameter",
-                    format!("level {l:?}: expected one of {}", LEVELS.join(", ")),
-                ))
-            }
+            vigie_detect::Level::parse(l)
+                .map(|l| l.as_str().to_owned())
+                .ok_or_else(|| {
+                    let known: Vec<&str> = vigie_detect::Level::ALL
+                        .iter()
+                        .rev()
+                        .map(|l| l.as_str())
+                        .collect();
+                    ApiError::coded(
+                        StatusCode::BAD_REQUEST,
+                        "bad_parameter",
+                        format!(
+                            "level {:?}: expected one of {}",
+                            l.trim().to_ascii_lowercase(),
+                            known.join(", ")
+                        ),
+                    )
+                })
         })
         .collect()
 }

@@ -25,6 +25,9 @@ pub enum ServerError {
     /// The state database failed.
     #[error(transparent)]
     State(#[from] vigie_state::StateError),
+    /// The rules could not be loaded.
+    #[error(transparent)]
+    Rules(#[from] vigie_detect::DetectError),
     /// The event store failed.
     #[error(transparent)]
     Store(#[from] vigie_store::StoreError),

@@ -25,7 +25,6 @@ pub mod limits;
 pub mod metrics;
 pub mod pipeline;
 pub mod quarantine;
-pub mod rules;
 mod server;
 pub mod syslog;
 pub mod tls;

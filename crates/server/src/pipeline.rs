@@ -37,8 +37,9 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use vigie_detect::{Alert, Detector, RuleBook, Rules};
 use vigie_event::{Decoder, Event, Origin, Source, TenantId};
-use vigie_sigma::{CorrelationEngine, CorrelationMatch, Limits, RuleMatcher};
+use vigie_sigma::{CorrelationEngine, CorrelationMatch, Limits};
 use vigie_state::{AlertKind, NewAlert, State};
 use vigie_store::Store;
 
@@ -46,8 +47,6 @@ use crate::ServerError;
 use crate::limits::{Quotas, TimeVerdict, judge_time};
 use crate::metrics::Metrics;
 use crate::quarantine::{self, Quarantine};
-use crate::rules::{RuleBook, Rules};
-use vigie_event::render;
 use vigie_journal::record::{Batch, Framing, IdKey};
 use vigie_journal::{Entry, Reader, Shared};
 
@@ -378,7 +377,10 @@ fn run(
                         engine.on_rule_match(rule, event, &mut found);
                     }
                     for m in found.drain(..) {
-                        alerts.push(correlation_alert(&book, &event.tenant, m, event));
+                        alerts.push(alert_record(
+                            Alert::of_correlation(&book, &event.tenant, m),
+                            event,
+                        ));
                     }
                 }
             }
@@ -508,41 +510,23 @@ fn commit(parts: &Parts, alerts: &mut Vec<NewAlert>, applied: u64) -> Result<(),
         .map_err(ServerError::io("cannot save the journal checkpoint"))
 }
 
-fn correlation_alert(
-    book: &RuleBook,
-    tenant: &TenantId,
-    m: CorrelationMatch,
-    last: &Event,
-) -> NewAlert {
-    let meta = &book.correlation_rules[m.correlation];
-    let mut matched = serde_json::Map::new();
-    for (k, v) in &m.group {
-        matched.insert(k.clone(), v.clone().into());
-    }
-    matched.insert("value".to_owned(), m.value.into());
-    matched.insert(
-        "first".to_owned(),
-        m.first.to_rfc3339(vigie_event::UtcOffset::UTC).into(),
-    );
-    matched.insert(
-        "events".to_owned(),
-        m.events
-            .iter()
-            .map(|id| serde_json::Value::from(id.to_string()))
-            .collect::<Vec<_>>()
-            .into(),
-    );
+/// The alert record the state keeps, of an alert of `event` (for a correlation: the
+/// event that completed its window, whose host and id stand in where the window has none).
+fn alert_record(alert: Alert, event: &Event) -> NewAlert {
     NewAlert {
-        tenant: tenant.clone(),
-        kind: AlertKind::Correlation,
-        rule_id: meta.id.clone(),
-        rule_title: meta.title.clone(),
-        level: meta.level.clone(),
-        tags: meta.tags.clone(),
-        event_id: m.events.last().copied().unwrap_or(last.id),
-        event_time: m.last,
-        host: last.host.as_deref().map(str::to_owned),
-        matched: serde_json::Value::Object(matched),
+        tenant: alert.tenant.clone(),
+        kind: match alert.kind {
+            vigie_detect::AlertKind::Rule => AlertKind::Rule,
+            vigie_detect::AlertKind::Correlation => AlertKind::Correlation,
+        },
+        rule_id: alert.rule.alert_id().to_owned(),
+        rule_title: alert.rule.title.clone(),
+        level: alert.rule.level.as_str().to_owned(),
+        tags: alert.rule.tags.clone(),
+        event_id: alert.event_id.unwrap_or(event.id),
+        event_time: alert.time,
+        host: event.host.as_deref().map(str::to_owned),
+        matched: alert.matched_json(),
     }
 }
 
@@ -550,10 +534,8 @@ fn correlation_alert(
 type Decoders = HashMap<(TenantId, u8, String, String), Decoder>;
 
 fn work(parts: &Parts, jobs: &Mutex<Receiver<Job>>, done: &Sender<Done>) {
-    let mut book = parts.rules.current();
-    let mut matcher = RuleMatcher::new(Arc::clone(&book.set));
+    let mut detector = Detector::new(parts.rules.current());
     let mut decoders: Decoders = HashMap::new();
-    let mut matches: Vec<usize> = Vec::new();
     loop {
         let job = {
             let rx = jobs.lock().unwrap_or_else(|p| p.into_inner());
@@ -568,14 +550,13 @@ fn work(parts: &Parts, jobs: &Mutex<Receiver<Job>>, done: &Sender<Done>) {
         else {
             return;
         };
-        if parts.rules.generation() != book.generation {
-            book = parts.rules.current();
-            matcher = RuleMatcher::new(Arc::clone(&book.set));
+        if parts.rules.generation() != detector.book().generation {
+            detector.set_book(parts.rules.current());
         }
         let mut result = Done {
             seq,
             next: retry.is_none().then_some(entry.next),
-            generation: book.generation,
+            generation: detector.book().generation,
             alerts: Vec::new(),
             correlate: Vec::new(),
             error: None,
@@ -590,10 +571,8 @@ fn work(parts: &Parts, jobs: &Mutex<Receiver<Job>>, done: &Sender<Done>) {
                 position,
                 epoch,
                 payload.clone(),
-                &book,
-                &mut matcher,
+                &mut detector,
                 &mut decoders,
-                &mut matches,
                 &mut result,
             )
         }));
@@ -606,7 +585,7 @@ fn work(parts: &Parts, jobs: &Mutex<Receiver<Job>>, done: &Sender<Done>) {
             Ok(Err(Failure::Record(reason))) => Some(reason),
             Err(panic) => {
                 // What the panic left half-done is not reused.
-                matcher = RuleMatcher::new(Arc::clone(&book.set));
+                detector.set_book(Arc::clone(detector.book()));
                 decoders.clear();
                 Some(format!(
                     "panic while processing the record: {}",
@@ -666,10 +645,8 @@ fn process(
     position: u64,
     epoch: u8,
     payload: Bytes,
-    book: &RuleBook,
-    matcher: &mut RuleMatcher,
+    detector: &mut Detector,
     decoders: &mut Decoders,
-    matches: &mut Vec<usize>,
     out: &mut Done,
 ) -> Result<(), Failure> {
     // The messages of the batch are slices of this one buffer: no copy per message.
@@ -748,35 +725,10 @@ fn process(
             }
         }
         event.id = ids.event(batch.received, index);
-        matches.clear();
-        matcher.for_each_match(&event, |r| matches.push(r));
-        let mut listened = Vec::new();
-        for &r in matches.iter() {
-            let meta = &book.rules[r];
-            if meta.alerts {
-                let matched: serde_json::Map<String, serde_json::Value> = book
-                    .set
-                    .matched_fields(r, &event)
-                    .into_iter()
-                    .map(|(k, v)| (k, render::value(v)))
-                    .collect();
-                out.alerts.push(NewAlert {
-                    tenant: event.tenant.clone(),
-                    kind: AlertKind::Rule,
-                    rule_id: meta.id.clone(),
-                    rule_title: meta.title.clone(),
-                    level: meta.level.clone(),
-                    tags: meta.tags.clone(),
-                    event_id: event.id,
-                    event_time: event.time,
-                    host: event.host.as_deref().map(str::to_owned),
-                    matched: serde_json::Value::Object(matched),
-                });
-            }
-            if book.listened[r] {
-                listened.push(r);
-            }
-        }
+        let hits = detector.detect(&event);
+        out.alerts
+            .extend(hits.alerts(&event).map(|a| alert_record(a, &event)));
+        let listened: Vec<usize> = hits.listened().collect();
         if !listened.is_empty() {
             out.correlate.push((listened, event.clone()));
         }

@@ -17,8 +17,8 @@ use crate::limits::Quotas;
 use crate::metrics::Metrics;
 use crate::pipeline::{Parts, Pipeline, PipelineConfig};
 use crate::quarantine::Quarantine;
-use crate::rules::Rules;
 use crate::{ServerError, syslog};
+use vigie_detect::Rules;
 use vigie_journal::record::IdKey;
 use vigie_journal::{self as journal, JournalConfig, committer};
 

@@ -5,7 +5,7 @@
 //!   line, stable [`Code`]) for each rule that cannot run exactly, never a half-loaded rule.
 //! - Matching: [`eval::rule_matches`] is the reference interpreter that defines behaviour;
 //!   [`RuleSet`] + [`RuleMatcher`] is the fast engine (candidate selection, see
-//!   [`engine`]), tested equal to it; [`Reloadable`] swaps rule sets atomically.
+//!   [`engine`]), tested equal to it.
 //! - Correlation: [`CorrelationSet`] resolves correlation rules against a rule set and
 //!   [`CorrelationEngine`] runs them over the stream of rule matches (see [`correlation`]
 //!   for the decisions the specification leaves open).
@@ -31,7 +31,7 @@ mod regression;
 mod testing;
 
 pub use correlation::{Correlation, CorrelationEngine, CorrelationMatch, CorrelationSet, Limits};
-pub use engine::{MatchStats, Reloadable, RuleMatcher, RuleSet, Shape};
+pub use engine::{MatchStats, RuleMatcher, RuleSet, Shape};
 pub use error::{Code, Diagnostic};
 pub use placeholder::Placeholders;
 pub use rule::{Loaded, Rule, load_dir, parse_rules};

@@ -6,6 +6,8 @@ use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 use serde_json::Value as Json;
+use vigie_detect::Alert;
+use vigie_detect::alert::Window;
 use vigie_event::EventId;
 use vigie_event::time::Timestamp;
 use vigie_sigma::{CorrelationEngine, CorrelationMatch};
@@ -29,7 +31,7 @@ pub(crate) fn correlate(
         let record = detection::json(&k.event, detection::Known::RecordId).as_u64();
         (k.event.time, k.file, record)
     });
-    let mut engine = CorrelationEngine::new(Arc::clone(&p.correlations), Default::default());
+    let mut engine = CorrelationEngine::new(Arc::clone(&p.book.correlations), Default::default());
     let mut found: Vec<CorrelationMatch> = Vec::new();
     let mut names: FxHashMap<EventId, String> = FxHashMap::default();
     for k in &kept {
@@ -43,44 +45,41 @@ pub(crate) fn correlate(
         }
     }
     engine.advance(Timestamp::from_nanos(i64::MAX), &mut found);
+    let tenant = kept[0].event.tenant.clone();
     found
         .into_iter()
-        .filter(|m| p.correlation_report[m.correlation])
+        .filter(|m| p.book.correlation_rules[m.correlation].alerts)
         .map(|m| {
-            let mut matched: Vec<(String, Json)> = m
-                .group
-                .iter()
-                .map(|(k, v)| (k.clone(), Json::String(v.clone())))
-                .collect();
-            // Counts are whole numbers: shown as such, not as `3.0`.
-            let value = if m.value.fract() == 0.0 && m.value.abs() < 9e15 {
-                Json::from(m.value as i64)
-            } else {
-                serde_json::Number::from_f64(m.value).map_or(Json::Null, Json::Number)
-            };
-            matched.push(("value".to_owned(), value));
-            let events: Vec<Json> = m
+            let correlation = m.correlation;
+            let alert = Alert::of_correlation(&p.book, &tenant, m);
+            // A correlation alert always has its window; an empty one at its time otherwise.
+            let window = alert.window.unwrap_or(Window {
+                first: alert.time,
+                last: alert.time,
+                events: Vec::new(),
+            });
+            let events: Vec<Json> = window
                 .events
                 .iter()
                 .map(|id| Json::String(names.get(id).cloned().unwrap_or_else(|| id.to_string())))
                 .collect();
             let event = serde_json::json!({
-                "first": detection::utc(m.first),
-                "last": detection::utc(m.last),
+                "first": detection::utc(window.first),
+                "last": detection::utc(window.last),
                 "events": events,
             });
             let d = Detection {
-                rule: Arc::clone(&p.correlation_infos[m.correlation]),
-                time: m.last,
+                rule: alert.rule,
+                time: alert.time,
                 computer: None,
                 channel: None,
                 event_id: Json::Null,
                 record_id: Json::Null,
                 file: None,
-                matched,
+                matched: alert.matched,
                 event: None,
             };
-            (m.correlation, d, event.to_string().into_bytes())
+            (correlation, d, event.to_string().into_bytes())
         })
         .collect()
 }

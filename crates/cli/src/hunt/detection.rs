@@ -3,67 +3,16 @@
 
 use std::sync::{Arc, OnceLock};
 
-use clap::ValueEnum;
 use serde_json::Value as Json;
+use vigie_detect::RuleMeta;
+use vigie_event::render;
 use vigie_event::time::{Timestamp, UtcOffset};
 use vigie_event::{Event, FieldId};
-
-use vigie_event::render;
-
-/// Sigma levels, lowest first. A rule without a level (or with one outside the standard) is
-/// ranked with `informational`: it is reported unless `--min-level` asks for more.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
-pub(crate) enum Level {
-    Informational,
-    Low,
-    Medium,
-    High,
-    Critical,
-}
-
-impl Level {
-    pub(crate) fn of(level: Option<&str>) -> Level {
-        match level.map(str::to_ascii_lowercase).as_deref() {
-            Some("low") => Level::Low,
-            Some("medium") => Level::Medium,
-            Some("high") => Level::High,
-            Some("critical") => Level::Critical,
-            _ => Level::Informational,
-        }
-    }
-
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            Level::Informational => "informational",
-            Level::Low => "low",
-            Level::Medium => "medium",
-            Level::High => "high",
-            Level::Critical => "critical",
-        }
-    }
-
-    pub(crate) const ALL: [Level; 5] = [
-        Level::Critical,
-        Level::High,
-        Level::Medium,
-        Level::Low,
-        Level::Informational,
-    ];
-}
-
-/// The rule metadata a detection shows, shared by all its detections.
-#[derive(Debug)]
-pub(crate) struct RuleInfo {
-    pub(crate) id: String,
-    pub(crate) title: String,
-    pub(crate) level: Level,
-    pub(crate) tags: Vec<String>,
-}
 
 /// One detection.
 #[derive(Debug)]
 pub(crate) struct Detection<'e> {
-    pub(crate) rule: Arc<RuleInfo>,
+    pub(crate) rule: Arc<RuleMeta>,
     pub(crate) time: Timestamp,
     pub(crate) computer: Option<Box<str>>,
     pub(crate) channel: Option<Box<str>>,
@@ -114,7 +63,7 @@ pub(crate) fn json(event: &Event, field: Known) -> Json {
 impl<'e> Detection<'e> {
     /// A detection of `rule` on `event`, read from file `file`.
     pub(crate) fn of_event(
-        rule: Arc<RuleInfo>,
+        rule: Arc<RuleMeta>,
         event: &Event,
         file: usize,
         matched: Vec<(String, Json)>,
@@ -147,13 +96,6 @@ pub(crate) fn utc(time: Timestamp) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn levels_rank_and_unknown_levels_are_informational() {
-        assert!(Level::of(Some("critical")) > Level::of(Some("High")));
-        assert!(Level::of(Some("low")) > Level::of(None));
-        assert_eq!(Level::of(Some("severe")), Level::Informational);
-    }
 
     #[test]
     fn timestamps_are_utc_with_z() {

@@ -41,10 +41,11 @@ use clap::Args;
 use rustc_hash::FxHashMap;
 
 use crate::rules;
-use detection::{Detection, Level};
+use detection::Detection;
 use output::Format;
 use prepare::{Prepared, Selection};
 use report::Report;
+use vigie_detect::Level;
 use work::{Done, Kept, Rules};
 
 /// Decode errors printed per file; the rest are counted.
@@ -68,7 +69,7 @@ pub(crate) struct HuntArgs {
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
     /// Report only detections at this level or above.
-    #[arg(long, value_enum, value_name = "LEVEL")]
+    #[arg(long, value_name = "LEVEL", value_parser = level_parser())]
     min_level: Option<Level>,
     /// Run only the rule (or correlation) with this id (repeatable).
     #[arg(long = "rule", value_name = "ID")]
@@ -366,7 +367,7 @@ fn summary(totals: &Totals, prepared: &Prepared, args: &HuntArgs, wall: f64) {
     );
     eprintln!(
         "rules: {} loaded{}, {} rejected{}, {}; ready in {:.2} s",
-        prepared.infos.len(),
+        prepared.book.rules.len(),
         if args.min_level.is_some() || !args.rule_ids.is_empty() {
             " (after --rule/--min-level)"
         } else {
@@ -378,7 +379,7 @@ fn summary(totals: &Totals, prepared: &Prepared, args: &HuntArgs, wall: f64) {
         } else {
             ""
         },
-        plural(prepared.correlation_infos.len(), "correlation"),
+        plural(prepared.book.correlation_rules.len(), "correlation"),
         prepared.elapsed.as_secs_f64()
     );
     let levels: Vec<String> = Level::ALL
@@ -404,4 +405,11 @@ fn plural(n: usize, noun: &str) -> String {
     } else {
         format!("{n} {noun}s")
     }
+}
+
+/// `--min-level`: one of the five Sigma levels, listed in `--help` and in the error.
+fn level_parser() -> impl clap::builder::TypedValueParser<Value = Level> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::PossibleValuesParser::new(Level::ALL.iter().rev().map(|l| l.as_str()))
+        .map(|text| Level::of(Some(&text)))
 }

@@ -18,7 +18,9 @@ use clap::ValueEnum;
 use serde_json::Value as Json;
 use vigie_event::time::UtcOffset;
 
-use super::detection::{Detection, Level};
+use vigie_detect::Level;
+
+use super::detection::Detection;
 use vigie_event::render;
 
 /// Widest rule title shown in a table.
@@ -237,7 +239,7 @@ impl Writer {
         out.extend_from_slice(b",\"level\":");
         render::write_str(out, d.rule.level.as_str());
         out.extend_from_slice(b",\"rule_id\":");
-        render::write_str(out, &d.rule.id);
+        render::write_str(out, d.rule.id.as_deref().unwrap_or(""));
         out.extend_from_slice(b",\"rule_title\":");
         render::write_str(out, &d.rule.title);
         out.extend_from_slice(b",\"tags\":[");
@@ -265,7 +267,7 @@ impl Writer {
         let cells = [
             d.timestamp(),
             d.rule.level.as_str().to_owned(),
-            d.rule.id.clone(),
+            d.rule.id.clone().unwrap_or_default(),
             d.rule.title.clone(),
             d.rule.tags.join(";"),
             d.computer.as_deref().unwrap_or("").to_owned(),
@@ -370,8 +372,8 @@ fn csv_cell(text: &str) -> String {
 mod tests {
     use vigie_event::Timestamp;
 
-    use super::super::detection::RuleInfo;
     use super::*;
+    use vigie_detect::RuleMeta;
 
     #[test]
     fn csv_cells_quote_what_needs_it() {
@@ -406,11 +408,12 @@ mod tests {
         matched: Vec<(&str, Json)>,
     ) -> Detection<'static> {
         Detection {
-            rule: Arc::new(RuleInfo {
-                id: "r".to_owned(),
+            rule: Arc::new(RuleMeta {
+                id: Some("r".to_owned()),
                 title: title.to_owned(),
                 level: Level::High,
                 tags: Vec::new(),
+                alerts: true,
             }),
             time: Timestamp::from_nanos(1_700_000_000_123_456_789),
             computer: computer.map(Box::from),

@@ -6,11 +6,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use vigie_sigma::{CorrelationSet, Rule, RuleSet};
+use vigie_detect::{Level, RuleBook, RuleMeta};
+use vigie_sigma::{CorrelationSet, Rule};
 
-use super::detection::{Level, RuleInfo};
 use super::output::{Format, Writer};
-use crate::rules;
 
 /// What the user asked to run.
 #[derive(Debug)]
@@ -23,18 +22,13 @@ pub(crate) struct Selection<'a> {
 
 /// The rules, compiled and annotated for reporting.
 pub(crate) struct Prepared {
-    pub(crate) set: Arc<RuleSet>,
-    pub(crate) infos: Vec<Arc<RuleInfo>>,
-    /// Per rule: its detections are reported (it passes the filters and a correlation with
-    /// `generate: false` does not swallow it).
-    pub(crate) report: Vec<bool>,
-    /// Per rule: a correlation listens to it.
-    pub(crate) listened: Vec<bool>,
+    /// The rules and correlations; a rule `alerts` when its detections are reported (it
+    /// passes `--rule` and `--min-level` and no correlation with `generate: false`
+    /// swallows it).
+    pub(crate) book: Arc<RuleBook>,
     /// Per rule: its place in the report order of rules (title, then id).
     pub(crate) rank: Vec<u32>,
-    pub(crate) correlations: Arc<CorrelationSet>,
-    pub(crate) correlation_infos: Vec<Arc<RuleInfo>>,
-    pub(crate) correlation_report: Vec<bool>,
+    /// Per correlation: its place in the same order.
     pub(crate) correlation_rank: Vec<u32>,
     pub(crate) writer: Writer,
     pub(crate) rejected: usize,
@@ -44,19 +38,10 @@ pub(crate) struct Prepared {
 impl std::fmt::Debug for Prepared {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Prepared")
-            .field("rules", &self.infos.len())
-            .field("correlations", &self.correlation_infos.len())
+            .field("rules", &self.book.rules.len())
+            .field("correlations", &self.book.correlation_rules.len())
             .finish()
     }
-}
-
-fn info(id: Option<&str>, title: &str, level: Option<&str>, tags: &[String]) -> Arc<RuleInfo> {
-    Arc::new(RuleInfo {
-        id: id.unwrap_or("").to_owned(),
-        title: title.to_owned(),
-        level: Level::of(level),
-        tags: tags.to_vec(),
-    })
 }
 
 /// Loads the rules, applies `--rule` and `--min-level`, compiles.
@@ -71,7 +56,8 @@ pub(crate) fn prepare(
     files: Arc<[String]>,
 ) -> Result<Arc<Prepared>> {
     let start = Instant::now();
-    let (loaded, _notes, correlations) = rules::load(selection.paths, selection.placeholders)?;
+    let source = vigie_detect::load(selection.paths, selection.placeholders)?;
+    let (loaded, correlations) = (source.loaded, source.correlations);
     let min = selection.min_level.unwrap_or(Level::Informational);
     let ids = selection.rule_ids;
     for id in ids {
@@ -108,43 +94,29 @@ pub(crate) fn prepare(
     } else {
         (loaded.rules, correlations)
     };
-    let infos: Vec<_> = rules
-        .iter()
-        .map(|r| info(r.id.as_deref(), &r.title, r.level.as_deref(), &r.tags))
-        .collect();
-    let report: Vec<bool> = rules
-        .iter()
-        .enumerate()
-        .map(|(i, r)| wanted(r.id.as_deref(), r.level.as_deref()) && correlations.rule_emitted(i))
-        .collect();
-    let listened = (0..rules.len())
-        .map(|i| correlations.listens_to(i))
-        .collect();
-    let correlation_infos: Vec<_> = correlations
-        .correlations()
-        .iter()
-        .map(|c| info(c.id.as_deref(), &c.title, c.level.as_deref(), &c.tags))
-        .collect();
-    let correlation_report: Vec<bool> = correlations
-        .correlations()
-        .iter()
-        .map(|c| wanted(c.id.as_deref(), c.level.as_deref()))
-        .collect();
+    let wanted_meta = |m: &RuleMeta| wanted(m.id.as_deref(), Some(m.level.as_str()));
+    let book = RuleBook::new(1, rules, correlations, Vec::new(), wanted_meta, start);
     // One order over rules and correlations: title, then id.
-    let mut order: Vec<(&RuleInfo, bool, usize)> = infos
+    let id = |m: &RuleMeta| m.id.clone().unwrap_or_default();
+    let mut order: Vec<(&RuleMeta, bool, usize)> = book
+        .rules
         .iter()
         .enumerate()
         .map(|(i, r)| (&**r, false, i))
         .chain(
-            correlation_infos
+            book.correlation_rules
                 .iter()
                 .enumerate()
                 .map(|(i, c)| (&**c, true, i)),
         )
         .collect();
-    order.sort_by(|a, b| a.0.title.cmp(&b.0.title).then_with(|| a.0.id.cmp(&b.0.id)));
-    let mut rank = vec![0u32; infos.len()];
-    let mut correlation_rank = vec![0u32; correlation_infos.len()];
+    order.sort_by(|a, b| {
+        a.0.title
+            .cmp(&b.0.title)
+            .then_with(|| id(a.0).cmp(&id(b.0)))
+    });
+    let mut rank = vec![0u32; book.rules.len()];
+    let mut correlation_rank = vec![0u32; book.correlation_rules.len()];
     for (place, (_, is_correlation, i)) in order.iter().enumerate() {
         let place = u32::try_from(place).unwrap_or(u32::MAX);
         if *is_correlation {
@@ -153,23 +125,16 @@ pub(crate) fn prepare(
             rank[*i] = place;
         }
     }
-    let titles = infos
+    let titles = book
+        .rules
         .iter()
-        .zip(&report)
-        .chain(correlation_infos.iter().zip(&correlation_report))
-        .filter(|(_, shown)| **shown)
-        .map(|(r, _)| r.title.as_str());
+        .chain(&book.correlation_rules)
+        .filter(|r| r.alerts)
+        .map(|r| r.title.as_str());
     let writer = Writer::new(format, colour, files, titles);
-    let set = Arc::new(RuleSet::new(rules));
     Ok(Arc::new(Prepared {
-        set,
-        infos,
-        report,
-        listened,
+        book: Arc::new(book),
         rank,
-        correlations: Arc::new(correlations),
-        correlation_infos,
-        correlation_report,
         correlation_rank,
         writer,
         rejected,

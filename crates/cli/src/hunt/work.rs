@@ -6,8 +6,8 @@ use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex};
 
 use bytes::Bytes;
+use vigie_detect::{Alert, Detector};
 use vigie_event::{Decoder, Event, Origin, Source, SourceKind, TenantId};
-use vigie_sigma::RuleMatcher;
 
 use super::detection::Detection;
 use super::inputs::{self, Input, Job, Kind, Part};
@@ -151,7 +151,7 @@ pub(crate) fn key(
 
 fn match_job(
     p: &Prepared,
-    matcher: &mut RuleMatcher,
+    detector: &mut Detector,
     json_keys: &mut render::JsonKeys,
     job: usize,
     file: usize,
@@ -168,16 +168,14 @@ fn match_job(
         unreadable: decoded.unreadable,
     };
     let shows_events = p.writer.format().shows_events();
-    let mut hits = Vec::new();
     let mut event_json = Vec::new();
     for event in decoded.events {
-        hits.clear();
-        matcher.for_each_match(&event, |i| hits.push(i));
+        let hits = detector.detect(&event);
         if hits.is_empty() {
             continue;
         }
         event_json.clear();
-        let reported = hits.iter().any(|&i| p.report[i]);
+        let reported = hits.alerting().next().is_some();
         if shows_events && reported {
             render::write_fields(&mut event_json, &event, json_keys);
         }
@@ -190,18 +188,10 @@ fn match_job(
             );
         }
         let tail = tail_start..done.lines.len();
-        for &i in &hits {
-            if !p.report[i] {
-                continue;
-            }
+        for i in hits.alerting() {
             let json = shows_events.then_some(event_json.as_slice());
-            let matched = p
-                .set
-                .matched_fields(i, &event)
-                .into_iter()
-                .map(|(k, v)| (k, render::value(v)))
-                .collect();
-            let d = Detection::of_event(Arc::clone(&p.infos[i]), &event, file, matched, json);
+            let alert = Alert::of_match(&p.book, i, &event);
+            let d = Detection::of_event(alert.rule, &event, file, alert.matched, json);
             let start = done.lines.len();
             p.writer.write_head(&mut done.lines, &d);
             let seq = done.keys.len();
@@ -216,8 +206,8 @@ fn match_job(
             ));
             done.by_level[d.rule.level as usize] += 1;
         }
-        if hits.iter().any(|&i| p.listened[i]) {
-            let rules = hits.iter().copied().filter(|&i| p.listened[i]).collect();
+        let rules: Vec<usize> = hits.listened().collect();
+        if !rules.is_empty() {
             done.kept.push(Kept { file, rules, event });
         }
     }
@@ -253,7 +243,7 @@ pub(crate) fn worker(
             let Some(p) = prepared else {
                 return; // the rules failed to load: the main thread reports it
             };
-            let m = matcher.get_or_insert_with(|| p.set.matcher());
+            let m = matcher.get_or_insert_with(|| Detector::new(Arc::clone(&p.book)));
             for (job, decoded) in ahead.drain(..) {
                 let file = jobs[job].input;
                 if results
@@ -278,7 +268,7 @@ pub(crate) fn worker(
     let Some(p) = rules.wait() else {
         return;
     };
-    let m = matcher.get_or_insert_with(|| p.set.matcher());
+    let m = matcher.get_or_insert_with(|| Detector::new(Arc::clone(&p.book)));
     for (job, decoded) in ahead {
         let file = jobs[job].input;
         if results

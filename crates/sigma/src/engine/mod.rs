@@ -31,11 +31,10 @@
 //! rules × random events) compare the two.
 //!
 //! Matching runs on the caller's thread; keep one [`RuleMatcher`] per worker thread and share
-//! the [`RuleSet`] through an `Arc`. [`Reloadable`] swaps rule sets atomically.
+//! the [`RuleSet`] through an `Arc`; a reload swaps the `Arc` (`vigie-detect` does).
 
 mod compile;
 mod memo;
-mod reload;
 mod scan;
 
 use std::cell::RefCell;
@@ -50,8 +49,6 @@ use crate::value::{fold_append, fold_into};
 use compile::{AtomId, CCondition, CDetection, CItem, Compiled, CompiledRule, FieldRef, KeyId};
 use memo::Memo;
 use scan::{FieldScanner, Hits};
-
-pub use reload::Reloadable;
 
 /// Rules sharing one logsource.
 #[derive(Debug)]
@@ -68,7 +65,7 @@ struct Route {
 }
 
 /// An immutable, compiled set of rules. Share it between worker threads (`Arc<RuleSet>`);
-/// swap the `Arc` to reload (see [`Reloadable`]).
+/// swap the `Arc` to reload (`vigie_detect::Rules`).
 #[derive(Debug)]
 pub struct RuleSet {
     rules: Vec<Rule>,
