@@ -229,6 +229,8 @@ impl Generator {
 
     /// Process starts and connections from a table of benign ones instead of random
     /// combinations (the benchmarks keep the random mix, which exercises more rules).
+    // Used by the demo (a `server` feature command).
+    #[cfg_attr(not(feature = "server"), allow(dead_code))]
     pub(crate) fn benign(mut self) -> Generator {
         self.benign = true;
         self

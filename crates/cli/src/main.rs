@@ -10,10 +10,12 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod bench;
 mod decode;
+#[cfg(feature = "server")]
 mod demo;
 mod generate;
 mod hunt;
 mod rules;
+#[cfg(feature = "server")]
 mod serve;
 
 /// Vigie: a security operations platform for the hybrid SOC, in one binary.
@@ -29,6 +31,7 @@ enum Command {
     /// Runs a live server with two tenants, sends a small company's logs over HTTP and syslog
     /// with an attack story woven in, shows the per-tenant bounds, and reports what was
     /// detected.
+    #[cfg(feature = "server")]
     Demo(demo::DemoArgs),
     /// Decodes log files (EVTX, JSON/NDJSON, syslog, CEF, LEEF) and prints the events as NDJSON.
     Decode(decode::DecodeArgs),
@@ -39,16 +42,20 @@ enum Command {
     /// Sigma rule tools (`vigie rules lint DIR…`).
     Rules(rules::RulesArgs),
     /// Runs the service: HTTP ingest and API, syslog listeners, the detection pipeline.
+    #[cfg(feature = "server")]
     Serve(serve::ServeArgs),
     /// Configuration file tools (`vigie config check FILE`).
+    #[cfg(feature = "server")]
     Config(serve::ConfigArgs),
     /// Administration of the state database (`vigie admin tenant create NAME`).
+    #[cfg(feature = "server")]
     Admin(serve::AdminArgs),
 }
 
 /// The `crates/cli` folder of the checkout: `CARGO_MANIFEST_DIR` as cargo sets it when it
 /// runs the binary or its tests, else its compile-time value. A shared `CARGO_TARGET_DIR`
 /// may reuse a binary built in another clone, whose baked-in path points there.
+#[cfg(feature = "server")]
 pub(crate) fn manifest_dir() -> std::path::PathBuf {
     std::env::var_os("CARGO_MANIFEST_DIR")
         .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())
@@ -58,13 +65,17 @@ pub(crate) fn manifest_dir() -> std::path::PathBuf {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        #[cfg(feature = "server")]
         Command::Demo(args) => demo::run(&args),
         Command::Decode(args) => decode::run(&args),
         Command::Bench(args) => bench::run(&args),
         Command::Hunt(args) => hunt::run(&args),
         Command::Rules(args) => rules::run(&args),
+        #[cfg(feature = "server")]
         Command::Serve(args) => serve::run_serve(&args),
+        #[cfg(feature = "server")]
         Command::Config(args) => serve::run_config(&args),
+        #[cfg(feature = "server")]
         Command::Admin(args) => serve::run_admin(&args),
     };
     match result {

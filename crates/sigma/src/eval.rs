@@ -286,7 +286,7 @@ mod tests {
     use crate::testing::{event, rule};
 
     use super::*;
-    use crate::rule::{Loaded, parse_rules};
+    use crate::load::{Loaded, parse_rules};
 
     /// (detection YAML, event JSON, expected match)
     fn check(cases: &[(&str, &str, bool)]) {

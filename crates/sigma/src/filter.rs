@@ -10,7 +10,7 @@
 
 use crate::condition::Condition;
 use crate::error::{Code, Diagnostic};
-use crate::rule::{Detection, Loaded, Rule, RuleLogSource};
+use crate::rule::{Detection, Rule, RuleLogSource};
 
 /// Which rules a filter applies to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,40 +69,38 @@ fn renamed(condition: &Condition, prefix: &str) -> Condition {
     }
 }
 
-impl Loaded {
-    /// Applies every loaded filter to the rules it targets. Returns a note for each filter
-    /// that applied to no loaded rule (its rules may live in another folder, or be misnamed).
-    pub fn apply_filters(&mut self) -> Vec<Diagnostic> {
-        let mut notes = Vec::new();
-        for (index, filter) in self.filters.iter().enumerate() {
-            // Identifiers of a filter are namespaced so they never meet the rule's: '#' cannot
-            // appear in a condition identifier.
-            let prefix = format!("filter#{index}#");
-            let condition = renamed(&filter.condition, &prefix);
-            let mut applied = 0;
-            for rule in self.rules.iter_mut().filter(|r| filter.applies_to(r)) {
-                rule.detections.extend(
-                    filter
-                        .detections
-                        .iter()
-                        .map(|(name, d)| (format!("{prefix}{name}"), d.clone())),
-                );
-                let own = std::mem::replace(&mut rule.condition, Condition::And(Vec::new()));
-                rule.condition = Condition::And(vec![own, condition.clone()]);
-                applied += 1;
-            }
-            if applied == 0 {
-                notes.push(Diagnostic {
-                    rule_id: filter.id.clone(),
-                    file: filter.file.clone(),
-                    line: filter.line,
-                    code: Code::Filter,
-                    message: format!("filter '{}' applies to no loaded rule", filter.title),
-                });
-            }
+/// Applies each filter to the rules it targets. Returns a note for each filter that applied to
+/// no rule (its rules may live in another folder, or be misnamed).
+pub(crate) fn apply(rules: &mut [Rule], filters: &[Filter]) -> Vec<Diagnostic> {
+    let mut notes = Vec::new();
+    for (index, filter) in filters.iter().enumerate() {
+        // Identifiers of a filter are namespaced so they never meet the rule's: '#' cannot
+        // appear in a condition identifier.
+        let prefix = format!("filter#{index}#");
+        let condition = renamed(&filter.condition, &prefix);
+        let mut applied = 0;
+        for rule in rules.iter_mut().filter(|r| filter.applies_to(r)) {
+            rule.detections.extend(
+                filter
+                    .detections
+                    .iter()
+                    .map(|(name, d)| (format!("{prefix}{name}"), d.clone())),
+            );
+            let own = std::mem::replace(&mut rule.condition, Condition::And(Vec::new()));
+            rule.condition = Condition::And(vec![own, condition.clone()]);
+            applied += 1;
         }
-        notes
+        if applied == 0 {
+            notes.push(Diagnostic {
+                rule_id: filter.id.clone(),
+                file: filter.file.clone(),
+                line: filter.line,
+                code: Code::Filter,
+                message: format!("filter '{}' applies to no loaded rule", filter.title),
+            });
+        }
     }
+    notes
 }
 
 #[cfg(test)]
@@ -112,7 +110,7 @@ mod tests {
     use crate::testing::event;
 
     use crate::eval::rule_matches;
-    use crate::rule::{Loaded, parse_rules};
+    use crate::load::{Loaded, parse_rules};
 
     const RULES: &str = "title: Rar
 id: 6f3e2987-db24-4c78-a860-b4f4095a7095
@@ -243,7 +241,7 @@ filter:
         };
         let mut loaded = Loaded::default();
         parse_rules(RULES, "rules.yml", &mut loaded);
-        crate::rule::load_dir(&dir, &mut loaded).unwrap();
+        crate::load::load_dir(&dir, &mut loaded).unwrap();
         assert!(loaded.rejected.is_empty(), "{:?}", loaded.rejected);
         assert_eq!(loaded.filters.len(), 2);
         // filter_1 (windows process_creation) targets the Rar rule's id; filter_ecs targets

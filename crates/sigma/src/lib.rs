@@ -14,11 +14,13 @@ pub mod condition;
 pub mod conformance;
 pub mod correlation;
 pub mod detection;
+mod document;
 pub mod engine;
 pub mod error;
 pub mod eval;
 pub mod filter;
 mod literals;
+pub mod load;
 pub mod mapping;
 pub mod placeholder;
 pub mod rule;
@@ -33,8 +35,9 @@ mod testing;
 pub use correlation::{Correlation, CorrelationEngine, CorrelationMatch, CorrelationSet, Limits};
 pub use engine::{MatchStats, RuleMatcher, RuleSet, Shape};
 pub use error::{Code, Diagnostic};
+pub use load::{Loaded, load_dir, parse_rules};
 pub use placeholder::Placeholders;
-pub use rule::{Loaded, Rule, load_dir, parse_rules};
+pub use rule::Rule;
 
 /// Checks that the fast YAML reader and saphyr agree on `text`: when the fast reader takes
 /// it, saphyr must read the same tree, lines included. For the `yaml` fuzz target.

@@ -43,7 +43,7 @@ impl Placeholders {
                 ));
             };
             for (name, value) in entries {
-                let values = crate::rule::scalar_list(value).ok_or_else(|| {
+                let values = crate::yaml::scalar_list(value).ok_or_else(|| {
                     format!(
                         "line {}: placeholder '{}' must be a value or a list of values",
                         value.line(),

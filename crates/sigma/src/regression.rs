@@ -9,7 +9,7 @@ use vigie_event::Event;
 
 use crate::conformance::RegressionCase;
 use crate::eval::rule_matches;
-use crate::rule::{Loaded, load_dir};
+use crate::load::{Loaded, load_dir};
 use crate::testing::{decoder, shared};
 
 /// The whole corpus, loaded once for all the tests of this module.

@@ -53,8 +53,8 @@ pub(crate) fn event(json: &str) -> Event {
 /// logsource; panics if it is rejected.
 pub(crate) fn rule(detection: &str) -> crate::rule::Rule {
     let text = format!("title: t\nlogsource: {{}}\ndetection:\n{detection}\n");
-    let mut loaded = crate::rule::Loaded::default();
-    crate::rule::parse_rules(&text, "test.yml", &mut loaded);
+    let mut loaded = crate::load::Loaded::default();
+    crate::load::parse_rules(&text, "test.yml", &mut loaded);
     assert!(loaded.rejected.is_empty(), "{:?}\n{text}", loaded.rejected);
     loaded.rules.remove(0)
 }

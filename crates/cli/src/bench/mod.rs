@@ -7,6 +7,7 @@
 //!   times the store's queries ([`store`]).
 
 mod corpus;
+#[cfg(feature = "server")]
 mod ingest;
 mod store;
 
@@ -31,6 +32,7 @@ enum BenchCommand {
     Store(store::StoreArgs),
     /// Drives a child `vigie serve` over HTTP and syslog TCP and measures sustained
     /// events/s, acknowledgement latency, ack → searchable and ack → alert.
+    #[cfg(feature = "server")]
     Ingest(ingest::IngestArgs),
 }
 
@@ -38,6 +40,7 @@ pub(crate) fn run(args: &BenchArgs) -> Result<ExitCode> {
     match &args.command {
         BenchCommand::Corpus(c) => corpus::corpus(c),
         BenchCommand::Store(s) => store::run(s),
+        #[cfg(feature = "server")]
         BenchCommand::Ingest(i) => ingest::run(i),
     }
 }

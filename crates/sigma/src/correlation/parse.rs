@@ -2,9 +2,10 @@
 //! diagnostics naming the line.
 
 use super::{Bound, Correlation, Kind};
+use crate::document::Ctx;
 use crate::error::{Code, Diagnostic};
-use crate::rule::{Ctx, scalar_list, tags};
 use crate::yaml::{Node, Scalar};
+use crate::yaml::{scalar_list, tags};
 
 /// `<int><s|m|h|d|w>` in nanoseconds (pySigma also accepts weeks).
 fn timespan(text: &str) -> Option<i64> {

@@ -7,7 +7,7 @@ use bytes::Bytes;
 use vigie_event::{Decoder, Event, Timestamp};
 
 use super::*;
-use crate::rule::{Loaded, parse_rules};
+use crate::load::{Loaded, parse_rules};
 use crate::{Code, RuleSet};
 
 struct Harness {

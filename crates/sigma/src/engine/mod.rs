@@ -893,7 +893,7 @@ mod tests {
     use crate::testing::event;
 
     use super::*;
-    use crate::rule::{Loaded, parse_rules};
+    use crate::load::{Loaded, parse_rules};
 
     fn set(rules: &[&str]) -> Arc<RuleSet> {
         let mut loaded = Loaded::default();

@@ -193,6 +193,34 @@ fn scalar_text(v: &saphyr::Scalar<'_>) -> String {
     }
 }
 
+/// A scalar or a list of scalars (`tags: a` and `tags: [a, b]` alike); `None` for a map or a
+/// list holding anything else.
+pub(crate) fn scalar_list(node: &Node) -> Option<Vec<&Scalar>> {
+    match node {
+        Node::Scalar(s) => Some(vec![s]),
+        Node::Seq(items, _) => items
+            .iter()
+            .map(|n| match n {
+                Node::Scalar(s) => Some(s),
+                _ => None,
+            })
+            .collect(),
+        Node::Map(..) => None,
+    }
+}
+
+/// The `tags` of a document.
+pub(crate) fn tags(doc: &Node) -> Vec<String> {
+    match doc.get("tags") {
+        Some(node) => scalar_list(node)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|s| s.text.clone())
+            .collect(),
+        None => Vec::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
