@@ -20,14 +20,12 @@
 pub mod api;
 pub mod config;
 mod error;
-pub mod ingest;
+pub mod intake;
 pub mod limits;
 pub mod metrics;
 pub mod pipeline;
 pub mod quarantine;
 mod server;
-pub mod syslog;
-pub mod tls;
 
 pub use config::Config;
 pub use error::ServerError;

@@ -715,7 +715,7 @@ fn process(
         match judge_time(limits, event.time, batch.received) {
             TimeVerdict::Keep => {}
             TimeVerdict::Clamp(at) => {
-                crate::ingest::clamp_time(&mut event, at);
+                crate::intake::body::clamp_time(&mut event, at);
                 clamped += 1;
             }
             TimeVerdict::Reject(why) => {

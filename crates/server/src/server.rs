@@ -11,13 +11,14 @@ use vigie_event::TenantId;
 use vigie_state::{State, Token};
 use vigie_store::{RetentionPolicy, RetentionTask, Store, StoreConfig};
 
+use crate::ServerError;
 use crate::api::{self, App};
 use crate::config::{Config, Protocol};
+use crate::intake::syslog;
 use crate::limits::Quotas;
 use crate::metrics::Metrics;
 use crate::pipeline::{Parts, Pipeline, PipelineConfig};
 use crate::quarantine::Quarantine;
-use crate::{ServerError, syslog};
 use vigie_detect::Rules;
 use vigie_journal::record::IdKey;
 use vigie_journal::{self as journal, JournalConfig, committer};

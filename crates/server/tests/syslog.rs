@@ -142,7 +142,7 @@ fn udp_tcp_and_tls_deliver_to_their_tenants_and_survive_bad_input() {
     tls.key = Some(write("server.key", &pki.server_key));
     tls.client_ca = Some(write("ca.pem", &pki.ca_pem));
     tls.client_tenants.insert(
-        vigie_server::tls::fingerprint(&pki.client_der),
+        vigie_server::intake::tls::fingerprint(&pki.client_der),
         "globex".to_owned(),
     );
     let h = Harness::start(

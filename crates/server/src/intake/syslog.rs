@@ -28,7 +28,9 @@ use vigie_event::{SourceKind, TenantId};
 use crate::ServerError;
 use crate::config::{Protocol, StreamFraming, Syslog};
 use crate::metrics::{DropReason, Metrics, SourceCounters};
-use vigie_journal::committer::{Appender, Refused};
+use vigie_journal::committer::Appender;
+
+use super::{Backpressure, Delivery, hand_over};
 use vigie_journal::record::{Batch, Framing};
 
 /// Messages per journal batch at most.
@@ -124,7 +126,7 @@ pub async fn bind(
             (SourceKind::SyslogTcp, Socket::Tcp(listener, None))
         }
         Protocol::Tls => {
-            let acceptor = crate::tls::acceptor(config)?;
+            let acceptor = crate::intake::tls::acceptor(config)?;
             let listener = TcpListener::bind(config.listen)
                 .await
                 .map_err(ServerError::io(what()))?;
@@ -193,13 +195,13 @@ async fn udp(socket: UdpSocket, ctx: Context, mut shutdown: watch::Receiver<bool
             match tokio::time::timeout(UDP_LINGER, socket.recv_from(&mut buf)).await {
                 Ok(r) => Some(r),
                 Err(_) => {
-                    flush_udp(&ctx, &mut messages, &mut bytes);
+                    flush_udp(&ctx, &mut messages, &mut bytes).await;
                     continue;
                 }
             }
         };
         let Some(received) = received else {
-            flush_udp(&ctx, &mut messages, &mut bytes);
+            flush_udp(&ctx, &mut messages, &mut bytes).await;
             return;
         };
         let Ok((n, _peer)) = received else { continue };
@@ -212,35 +214,27 @@ async fn udp(socket: UdpSocket, ctx: Context, mut shutdown: watch::Receiver<bool
         messages.push(Bytes::copy_from_slice(&buf[..n]));
         bytes += n;
         if messages.len() >= BATCH_MESSAGES || bytes >= BATCH_BYTES {
-            flush_udp(&ctx, &mut messages, &mut bytes);
+            flush_udp(&ctx, &mut messages, &mut bytes).await;
         }
     }
 }
 
 /// Hands a UDP batch to the journal without waiting: nobody could be told anyway.
-fn flush_udp(ctx: &Context, messages: &mut Vec<Bytes>, bytes: &mut usize) {
+async fn flush_udp(ctx: &Context, messages: &mut Vec<Bytes>, bytes: &mut usize) {
     if messages.is_empty() {
         return;
     }
     let n = messages.len() as u64;
     let batch = ctx.batch(&ctx.tenant, std::mem::take(messages));
     *bytes = 0;
-    match ctx.appender.try_append(batch.encode()) {
-        Ok(rx) => {
-            let counters = Arc::clone(&ctx.counters);
-            tokio::spawn(async move {
-                match rx.await {
-                    Ok(Ok(_)) => counters.journaled.fetch_add(n, Ordering::Relaxed),
-                    _ => {
-                        counters.count_drop(DropReason::JournalError, n);
-                        0
-                    }
-                };
-            });
-        }
-        Err((Refused::Full, _)) => ctx.counters.count_drop(DropReason::QueueFull, n),
-        Err((Refused::Closed, _)) => ctx.counters.count_drop(DropReason::Shutdown, n),
-    }
+    hand_over(
+        &ctx.appender,
+        &batch,
+        n,
+        Backpressure::DropAndCount,
+        &ctx.counters,
+    )
+    .await;
 }
 
 async fn tcp(
@@ -293,7 +287,7 @@ async fn tcp(
                     };
                     let tenant = {
                         let (_, session) = stream.get_ref();
-                        crate::tls::client_fingerprint(session)
+                        crate::intake::tls::client_fingerprint(session)
                             .and_then(|f| ctx.client_tenants.get(&f).cloned())
                             .unwrap_or_else(|| ctx.tenant.clone())
                     };
@@ -381,31 +375,12 @@ async fn connection<S: AsyncRead + Unpin>(
 /// journal is gone (shutting down).
 async fn durable(
     ctx: &Context,
-    counters: &SourceCounters,
+    counters: &Arc<SourceCounters>,
     tenant: &TenantId,
     messages: Vec<Bytes>,
 ) -> bool {
     let n = messages.len() as u64;
-    let mut payload = ctx.batch(tenant, messages).encode();
-    loop {
-        match ctx.appender.try_append(payload) {
-            Ok(rx) => {
-                match rx.await {
-                    Ok(Ok(_)) => {
-                        counters.journaled.fetch_add(n, Ordering::Relaxed);
-                    }
-                    _ => counters.count_drop(DropReason::JournalError, n),
-                }
-                return true;
-            }
-            Err((Refused::Full, back)) => {
-                payload = back;
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-            Err((Refused::Closed, _)) => {
-                counters.count_drop(DropReason::Shutdown, n);
-                return false;
-            }
-        }
-    }
+    let batch = ctx.batch(tenant, messages);
+    let delivery = hand_over(&ctx.appender, &batch, n, Backpressure::Wait, counters).await;
+    !matches!(delivery, Delivery::Refused(_))
 }

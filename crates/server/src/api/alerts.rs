@@ -1,0 +1,135 @@
+//! `/alerts`, `/alerts/{id}`: a tenant's alerts, with the events around one.
+
+use super::*;
+
+#[derive(Debug, Deserialize)]
+pub(super) struct AlertsParams {
+    level: Option<String>,
+    rule: Option<String>,
+    status: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    limit: Option<usize>,
+    cursor: Option<String>,
+}
+
+pub(super) async fn alerts(
+    State(app): State<App>,
+    headers: HeaderMap,
+    p: Result<Query<AlertsParams>, QueryRejection>,
+) -> ApiResult<Json<Value>> {
+    let tenant = tenant(&app, &headers).await?;
+    let Query(p) = p?;
+    let range = range(p.from.as_deref(), p.to.as_deref())?;
+    let filter = AlertFilter {
+        levels: p
+            .level
+            .as_deref()
+            .map(levels)
+            .transpose()?
+            .unwrap_or_default(),
+        rule: p.rule,
+        status: p
+            .status
+            .map(|s| {
+                AlertStatus::parse(&s).ok_or_else(|| {
+                    ApiError::bad_request(format!(
+                        "status {s:?}: expected new, acknowledged or closed"
+                    ))
+                })
+            })
+            .transpose()?,
+        from: range.from,
+        to: range.to,
+        limit: p.limit,
+        after: p
+            .cursor
+            .map(|c| c.parse::<AlertCursor>().map_err(ApiError::bad_request))
+            .transpose()?,
+    };
+    let page = app
+        .state
+        .alerts(&tenant, &filter)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(Json(json!({
+        "alerts": page.alerts,
+        "next": page.next.map(|c| c.to_string()),
+    })))
+}
+
+/// A comma-separated list of levels; an unknown one is a 400 (it could never match).
+pub(super) fn levels(text: &str) -> ApiResult<Vec<String>> {
+    text.split(',')
+        .map(|l| {
+            vigie_detect::Level::parse(l)
+                .map(|l| l.as_str().to_owned())
+                .ok_or_else(|| {
+                    let known: Vec<&str> = vigie_detect::Level::ALL
+                        .iter()
+                        .rev()
+                        .map(|l| l.as_str())
+                        .collect();
+                    ApiError::coded(
+                        StatusCode::BAD_REQUEST,
+                        "bad_parameter",
+                        format!(
+                            "level {:?}: expected one of {}",
+                            l.trim().to_ascii_lowercase(),
+                            known.join(", ")
+                        ),
+                    )
+                })
+        })
+        .collect()
+}
+
+/// Events shown before and after an alert's event on the same host.
+pub(super) const CONTEXT_EVENTS: usize = 5;
+
+pub(super) async fn alert(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let tenant = tenant(&app, &headers).await?;
+    let id: AlertId = id
+        .parse()
+        .map_err(|_| ApiError::bad_request(format!("invalid alert id {id:?}")))?;
+    let Some(alert) = app
+        .state
+        .alert(&tenant, &id)
+        .await
+        .map_err(ApiError::internal)?
+    else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("no alert {id}"),
+        ));
+    };
+    let event_id: Option<EventId> = alert.event_id.parse().ok();
+    let slot = query_slot(&app, &tenant)?;
+    let store = Arc::clone(&app.store);
+    let (event, context) = held(slot, move || {
+        let Some(event_id) = event_id else {
+            return Ok((None, Vec::new()));
+        };
+        let event = store.get(&tenant, event_id).map_err(|e| store_error(&e))?;
+        let context = match &event {
+            Some(e) => match e.host.as_deref() {
+                Some(host) => store
+                    .around(&tenant, host, e.time, CONTEXT_EVENTS, CONTEXT_EVENTS)
+                    .map_err(|e| store_error(&e))?,
+                None => Vec::new(),
+            },
+            None => Vec::new(),
+        };
+        Ok((event, context))
+    })
+    .await?;
+    Ok(Json(json!({
+        "alert": alert,
+        "event": event.as_ref().map(render::event),
+        "context": context.iter().map(render::event).collect::<Vec<_>>(),
+    })))
+}

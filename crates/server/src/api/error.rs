@@ -1,0 +1,95 @@
+//! Errors as every route answers them: JSON with a stable machine code.
+
+use super::*;
+
+/// An error answer: a status, a stable code and a message, as `{"error": …, "code": …}`.
+#[derive(Debug)]
+pub(super) struct ApiError {
+    pub(super) status: StatusCode,
+    pub(super) code: &'static str,
+    pub(super) message: String,
+    pub(super) retry_after: Option<u32>,
+}
+
+/// The stable code of a status, for errors that have no more specific one.
+pub(super) fn default_code(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::BAD_REQUEST => "bad_request",
+        StatusCode::UNAUTHORIZED => "unauthorized",
+        StatusCode::FORBIDDEN => "forbidden",
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "body_too_large",
+        StatusCode::URI_TOO_LONG => "uri_too_long",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::UNPROCESSABLE_ENTITY => "quota_exceeded",
+        StatusCode::REQUEST_TIMEOUT => "timeout",
+        StatusCode::TOO_MANY_REQUESTS => "overloaded",
+        StatusCode::SERVICE_UNAVAILABLE => "unavailable",
+        _ => "internal",
+    }
+}
+
+impl ApiError {
+    pub(super) fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
+        ApiError::coded(status, default_code(status), message)
+    }
+    pub(super) fn coded(
+        status: StatusCode,
+        code: &'static str,
+        message: impl Into<String>,
+    ) -> ApiError {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+    /// A bad query parameter or path segment.
+    pub(super) fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError::coded(StatusCode::BAD_REQUEST, "bad_parameter", message)
+    }
+    pub(super) fn internal(message: impl std::fmt::Display) -> ApiError {
+        tracing::error!(error = %message, "request failed");
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, message.to_string())
+    }
+    pub(super) fn busy(status: StatusCode, message: impl Into<String>) -> ApiError {
+        ApiError::new(status, message).retry_later()
+    }
+    /// The same error, telling the client to retry after a second.
+    pub(super) fn retry_later(self) -> ApiError {
+        ApiError {
+            retry_after: Some(1),
+            ..self
+        }
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(e: QueryRejection) -> ApiError {
+        ApiError::coded(
+            StatusCode::BAD_REQUEST,
+            "bad_parameter",
+            format!("query parameters: {}", e.body_text()),
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = (
+            self.status,
+            Json(json!({ "error": self.message, "code": self.code })),
+        )
+            .into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
+    }
+}
+
+pub(super) type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,172 @@
+//! `/events`, `/events/{id}`, `/events/histogram`: searching a tenant's events.
+
+use super::*;
+
+#[derive(Debug, Deserialize)]
+pub(super) struct EventsParams {
+    q: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    cursor: Option<String>,
+    limit: Option<usize>,
+    order: Option<String>,
+    fields: Option<String>,
+}
+
+pub(super) fn range(from: Option<&str>, to: Option<&str>) -> ApiResult<TimeRange> {
+    TimeRange::parse(from.unwrap_or(""), to.unwrap_or(""), Timestamp::now())
+        .map_err(|e| ApiError::coded(StatusCode::BAD_REQUEST, "bad_parameter", e.to_string()))
+}
+
+pub(super) fn query(q: Option<&str>) -> ApiResult<vigie_store::Query> {
+    vigie_store::parse(q.unwrap_or(""))
+        .map_err(|e| ApiError::coded(StatusCode::BAD_REQUEST, "bad_query", e.to_string()))
+}
+
+pub(super) async fn events(
+    State(app): State<App>,
+    headers: HeaderMap,
+    p: Result<Query<EventsParams>, QueryRejection>,
+) -> ApiResult<Json<Value>> {
+    let tenant = tenant(&app, &headers).await?;
+    let Query(p) = p?;
+    let mut search = Search::new(
+        query(p.q.as_deref())?,
+        p.limit.unwrap_or(100).clamp(1, vigie_store::MAX_PAGE),
+    );
+    search.range = range(p.from.as_deref(), p.to.as_deref())?;
+    search.order = match p.order.as_deref() {
+        None | Some("desc") => Order::Desc,
+        Some("asc") => Order::Asc,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "order {other:?}: expected asc or desc"
+            )));
+        }
+    };
+    search.cursor = p
+        .cursor
+        .as_deref()
+        .map(|c| c.parse::<Cursor>())
+        .transpose()
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    search.fields = p.fields.map(|f| {
+        f.split(',')
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .collect()
+    });
+    let slot = query_slot(&app, &tenant)?;
+    let store = Arc::clone(&app.store);
+    let page = held(slot, move || {
+        store.search(&tenant, &search).map_err(|e| store_error(&e))
+    })
+    .await?;
+    Ok(Json(json!({
+        "total": page.total,
+        "events": page.events.iter().map(render::event).collect::<Vec<_>>(),
+        "next": page.next.map(|c| c.to_string()),
+    })))
+}
+
+/// One of the tenant's `max_concurrent_queries` slots, held while its store query runs, or a
+/// 429: the queries of one tenant cannot take every core and blocking thread from the others.
+pub(super) fn query_slot(
+    app: &App,
+    tenant: &TenantId,
+) -> ApiResult<tokio::sync::OwnedSemaphorePermit> {
+    let quota = app.quotas.tenant(tenant);
+    Arc::clone(&quota.queries)
+        .try_acquire_owned()
+        .map_err(|_| {
+            ApiError::coded(
+                StatusCode::TOO_MANY_REQUESTS,
+                "query_quota",
+                format!(
+                    "this tenant already runs {} queries (limits.max_concurrent_queries); retry when one ends",
+                    quota.limits.max_concurrent_queries
+                ),
+            )
+            .retry_later()
+        })
+}
+
+pub(super) fn store_error(e: &vigie_store::StoreError) -> ApiError {
+    match e {
+        vigie_store::StoreError::InvalidQuery { .. } | vigie_store::StoreError::Parse(_) => {
+            ApiError::coded(StatusCode::BAD_REQUEST, "bad_query", e.to_string())
+        }
+        vigie_store::StoreError::InvalidAggregation { .. } => {
+            ApiError::coded(StatusCode::BAD_REQUEST, "bad_aggregation", e.to_string())
+        }
+        _ => ApiError::internal(e),
+    }
+}
+
+pub(super) async fn event(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let tenant = tenant(&app, &headers).await?;
+    let id: EventId = id
+        .parse()
+        .map_err(|e: vigie_event::id::EventIdError| ApiError::bad_request(e.to_string()))?;
+    let slot = query_slot(&app, &tenant)?;
+    let store = Arc::clone(&app.store);
+    let found = held(slot, move || {
+        store.get(&tenant, id).map_err(|e| store_error(&e))
+    })
+    .await?;
+    match found {
+        Some(e) => Ok(Json(render::event(&e))),
+        None => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("no event {id}"),
+        )),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct HistogramParams {
+    q: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    /// Bucket width in seconds (automatic when absent).
+    interval: Option<i64>,
+}
+
+pub(super) async fn histogram(
+    State(app): State<App>,
+    headers: HeaderMap,
+    p: Result<Query<HistogramParams>, QueryRejection>,
+) -> ApiResult<Json<Value>> {
+    let tenant = tenant(&app, &headers).await?;
+    let Query(p) = p?;
+    let q = query(p.q.as_deref())?;
+    let range = range(p.from.as_deref(), p.to.as_deref())?;
+    if p.interval.is_some_and(|s| s <= 0) {
+        return Err(ApiError::bad_request("interval: seconds > 0"));
+    }
+    let aggregation = Aggregation::DateHistogram {
+        interval: p.interval.map(|s| s.saturating_mul(1_000_000_000)),
+    };
+    let slot = query_slot(&app, &tenant)?;
+    let store = Arc::clone(&app.store);
+    let result = held(slot, move || {
+        store
+            .aggregate(&tenant, &q, range, &aggregation)
+            .map_err(|e| store_error(&e))
+    })
+    .await?;
+    let AggregationResult::DateHistogram { interval, buckets } = result else {
+        return Err(ApiError::internal("the store answered another aggregation"));
+    };
+    Ok(Json(json!({
+        "interval_seconds": interval / 1_000_000_000,
+        "buckets": buckets.iter().map(|b| json!({
+            "start": b.start.to_rfc3339(vigie_event::UtcOffset::UTC),
+            "count": b.count,
+        })).collect::<Vec<_>>(),
+    })))
+}

@@ -1,0 +1,42 @@
+//! `/health`, `/ready` and the OpenAPI document: the routes that need no token.
+
+use super::*;
+
+pub(super) async fn health() -> Json<Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+/// Ready or not, to anyone (a load balancer's probe); the journal, store and pipeline
+/// details only to an administrator, as they tell how much every tenant sends.
+pub(super) async fn ready(State(app): State<App>, headers: HeaderMap) -> Response {
+    let failure = app
+        .pipeline_failure
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    let status = if failure.is_some() {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
+    let word = if failure.is_some() {
+        "not ready"
+    } else {
+        "ready"
+    };
+    if !matches!(principal(&app, &headers).await, Ok(Principal::Admin)) {
+        return (status, Json(json!({ "status": word }))).into_response();
+    }
+    let journal = app.appender.shared();
+    let body = json!({
+        "status": word,
+        "journal": { "durable_end": journal.durable_end(), "checkpoint": journal.checkpoint(), "lag_bytes": journal.lag() },
+        "store": { "partitions": app.store.partitions().len() },
+        "pipeline": failure.as_deref().unwrap_or("running"),
+    });
+    (status, Json(body)).into_response()
+}
+
+pub(super) async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+}

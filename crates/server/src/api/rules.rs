@@ -1,0 +1,37 @@
+//! `/rules`, `/rules/reload`: the rule book in force, and reloading it.
+
+use super::*;
+
+pub(super) async fn rules(State(app): State<App>, headers: HeaderMap) -> ApiResult<Json<Value>> {
+    principal(&app, &headers).await?;
+    Ok(Json(summary(&app.rules.current())))
+}
+
+/// What `/rules` and `/rules/reload` say about a rule book.
+pub(super) fn summary(book: &RuleBook) -> Value {
+    json!({
+        "generation": book.generation,
+        "rules": book.rules.len(),
+        "correlations": book.correlation_rules.len(),
+        "rejected": book.rejected.len(),
+        "load_ms": book.load_ms,
+    })
+}
+
+pub(super) async fn reload(State(app): State<App>, headers: HeaderMap) -> ApiResult<Json<Value>> {
+    admin(&app, &headers).await?;
+    let rules = Arc::clone(&app.rules);
+    let book = blocking(move || {
+        rules
+            .reload()
+            .map_err(|e| ApiError::coded(StatusCode::BAD_REQUEST, "bad_rules", e.to_string()))
+    })
+    .await?;
+    app.metrics.pipeline.reloads.fetch_add(1, Ordering::Relaxed);
+    tracing::info!(
+        generation = book.generation,
+        rules = book.rules.len(),
+        "rules reloaded on request"
+    );
+    Ok(Json(summary(&book)))
+}
