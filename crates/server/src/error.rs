@@ -31,6 +31,25 @@ pub enum ServerError {
     /// The event store failed.
     #[error(transparent)]
     Store(#[from] vigie_store::StoreError),
+    /// The pipeline stopped: a worker's storage failed, or every worker is gone.
+    #[error("pipeline: {0}")]
+    Pipeline(String),
+    /// A task run off the async runtime (the pipeline's stop, the store's close) panicked.
+    #[error("{what}: the task failed: {message}")]
+    Task {
+        /// What the task was doing.
+        what: String,
+        /// The panic's message.
+        message: String,
+    },
+    /// A file the server wrote does not read back (edited by hand, or a bug).
+    #[error("{}: {message}", file.display())]
+    Corrupt {
+        /// The file.
+        file: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
     /// TLS material is unusable.
     #[error("TLS for listener {listener:?}: {message}")]
     Tls {

@@ -129,8 +129,10 @@ impl Quarantine {
         }
         entry.retry_requested = false;
         let meta = self.path(&entry.tenant, &entry.id, "json");
-        let text = serde_json::to_vec_pretty(&entry)
-            .map_err(|e| io("encode an entry")(std::io::Error::other(e)))?;
+        let text = serde_json::to_vec_pretty(&entry).map_err(|e| ServerError::Corrupt {
+            file: self.path(&entry.tenant, &entry.id, "json"),
+            message: format!("cannot encode the entry: {e}"),
+        })?;
         write_atomically(&meta, &text).map_err(io(format!("write {}", meta.display())))?;
         let _ = fs::remove_file(self.path(&entry.tenant, &entry.id, "retry"));
         Ok(entry)
@@ -151,8 +153,10 @@ impl Quarantine {
             }
             Err(e) => return Err(io(format!("read {}", meta.display()))(e)),
         };
-        let mut entry: Entry = serde_json::from_slice(&text)
-            .map_err(|e| io(format!("read {}", meta.display()))(std::io::Error::other(e)))?;
+        let mut entry: Entry = serde_json::from_slice(&text).map_err(|e| ServerError::Corrupt {
+            file: meta.clone(),
+            message: e.to_string(),
+        })?;
         entry.retry_requested = self.path(tenant, id, "retry").exists();
         Ok(entry)
     }

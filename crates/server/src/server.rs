@@ -276,9 +276,9 @@ impl Server {
         if let Some(pipeline) = self.pipeline.take() {
             tokio::task::spawn_blocking(move || pipeline.stop())
                 .await
-                .map_err(|e| ServerError::Io {
+                .map_err(|e| ServerError::Task {
                     what: "pipeline".to_owned(),
-                    source: std::io::Error::other(e.to_string()),
+                    message: e.to_string(),
                 })??;
         }
         if let Some(retention) = self.retention.take() {
@@ -287,9 +287,9 @@ impl Server {
         let store = Arc::clone(&self.store);
         tokio::task::spawn_blocking(move || store.close())
             .await
-            .map_err(|e| ServerError::Io {
+            .map_err(|e| ServerError::Task {
                 what: "store".to_owned(),
-                source: std::io::Error::other(e.to_string()),
+                message: e.to_string(),
             })??;
         self.state.close().await;
         Ok(())
