@@ -16,7 +16,7 @@ fn summary(e: &vigie_event::Event) -> Vec<String> {
 }
 
 /// Decodes the chunks of `data` with the JSON rendering or straight from binary XML.
-fn decode(data: &[u8], rendering: bool) -> Vec<Result<Vec<String>, vigie_event::DecodeError>> {
+fn decode(data: &[u8], rendering: bool) -> Vec<Result<Vec<String>, vigie_event::EventError>> {
     // Events without a time of their own get the receive time: the same for both.
     let received = Some(vigie_event::Timestamp::from_nanos(1_767_225_600_000_000_000));
     let mut d = common::decoder();

@@ -6,7 +6,7 @@
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value as J;
-use vigie_event::{DecodeError, Value};
+use vigie_event::{EventError, Value};
 
 mod common;
 
@@ -115,7 +115,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let event = match ours {
         // Our documented limits: nesting (serde_json allows 128 levels) and field names.
-        Err(DecodeError::TooDeep { .. } | DecodeError::Field { .. }) => return,
+        Err(EventError::TooDeep { .. } | EventError::Field { .. }) => return,
         Err(e) => panic!("rejected what serde_json accepts: {e}"),
         Ok(event) => event,
     };

@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use bytes::Bytes;
 use clap::{Args, ValueEnum};
 use vigie_event::decode::json::JsonSplitter;
-use vigie_event::{DecodeError, Decoder, Event, Origin, Source, SourceKind, TenantId};
+use vigie_event::{Decoder, Event, EventError, Origin, Source, SourceKind, TenantId};
 
 use vigie_event::render;
 
@@ -95,7 +95,7 @@ fn decode_one(
     decoder: &mut Decoder,
     format: InputFormat,
     bytes: Bytes,
-) -> Result<Event, DecodeError> {
+) -> Result<Event, EventError> {
     match format {
         InputFormat::Json => decoder.decode_json(bytes),
         InputFormat::Cef => decoder.decode_cef(bytes),

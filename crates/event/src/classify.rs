@@ -8,6 +8,7 @@
 //! `authpriv` is both `sshd` and `auth`), which is what Sigma routing needs: a rule sees an
 //! event when every attribute the rule sets is among the event's.
 
+use crate::error::EventError;
 use std::fmt;
 use std::sync::{Arc, OnceLock};
 
@@ -29,7 +30,7 @@ impl LogSource {
     /// `windows/sysmon`, `linux//process_creation`), as an ingest request or a listener
     /// names it. Empty text means "classify each event" (`None`). The error names the text
     /// and what is allowed.
-    pub fn parse_path(text: &str) -> Result<Option<LogSource>, String> {
+    pub fn parse_path(text: &str) -> Result<Option<LogSource>, EventError> {
         if text.is_empty() {
             return Ok(None);
         }
@@ -39,9 +40,9 @@ impl LogSource {
                 .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
         };
         if parts.len() > 3 || !parts.iter().all(|p| valid(p)) {
-            return Err(format!(
-                "logsource {text:?}: expected product/service/category (letters, digits, _ - .)"
-            ));
+            return Err(EventError::LogSourcePath {
+                text: text.to_owned(),
+            });
         }
         let get = |i: usize| parts.get(i).copied().filter(|p| !p.is_empty());
         let services: Vec<&str> = get(1).into_iter().collect();
@@ -189,16 +190,6 @@ struct Row {
     categories: Vec<Box<str>>,
 }
 
-/// Why a classification table was rejected.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("logsource table line {line}: {message}")]
-pub struct TableError {
-    /// 1-based line number.
-    pub line: usize,
-    /// What is wrong.
-    pub message: String,
-}
-
 /// The rows of one key.
 #[derive(Debug, Default)]
 struct KeyRows {
@@ -228,14 +219,14 @@ impl Classifier {
     }
 
     /// Parses a table in the format of `data/logsources.tsv`.
-    pub fn parse(text: &str) -> Result<Classifier, TableError> {
+    pub fn parse(text: &str) -> Result<Classifier, EventError> {
         let mut classifier = Classifier::default();
         for (n, line) in text.lines().enumerate() {
             let line_no = n + 1;
             if line.trim().is_empty() || line.starts_with('#') {
                 continue;
             }
-            let err = |message: String| TableError {
+            let err = |message: String| EventError::LogSourceTable {
                 line: line_no,
                 message,
             };
@@ -431,12 +422,21 @@ mod tests {
 
     #[test]
     fn table_errors_name_the_line() {
-        let err = Classifier::parse("# c\nchannel\tX\t*\twindows\t-\n").unwrap_err();
-        assert_eq!(err.line, 2);
-        let err = Classifier::parse("nope\tX\t*\twindows\t-\t-\n").unwrap_err();
-        assert!(err.message.contains("unknown kind"));
-        let err = Classifier::parse("channel\tX\tabc\twindows\t-\t-\n").unwrap_err();
-        assert!(err.message.contains("EventID"));
+        let table_error = |text: &str| match Classifier::parse(text).unwrap_err() {
+            EventError::LogSourceTable { line, message } => (line, message),
+            other => panic!("not a table error: {other}"),
+        };
+        assert_eq!(table_error("# c\nchannel\tX\t*\twindows\t-\n").0, 2);
+        assert!(
+            table_error("nope\tX\t*\twindows\t-\t-\n")
+                .1
+                .contains("unknown kind")
+        );
+        assert!(
+            table_error("channel\tX\tabc\twindows\t-\t-\n")
+                .1
+                .contains("EventID")
+        );
     }
 
     /// Every logsource used by the SigmaHQ Windows rules is produced by some table row.

@@ -1,18 +1,18 @@
-//! The decoders' error type.
+//! The one error type of the crate.
 
 use std::borrow::Cow;
 use std::fmt;
 
 use crate::event::Format;
-use crate::fields::FieldsError;
+use crate::field::{MAX_FIELD_NAME_LEN, MAX_FIELD_NAMES};
 
-/// Why bytes could not be decoded into an event.
+/// Why bytes could not become an event, or a name, id or table of this crate was refused.
 ///
-/// Every variant names the format and, where there is one, the byte offset into the input
-/// the decoder was given, so that a listener can report "line 12, byte 40: expected …".
+/// Every decode variant names the format and, where there is one, the byte offset into the
+/// input the decoder was given, so that a listener can report "line 12, byte 40: expected …".
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
-pub enum DecodeError {
+pub enum EventError {
     /// The bytes do not follow the format's syntax.
     #[error("{format}: at byte {offset}: expected {expected}, found {found}")]
     Syntax {
@@ -52,8 +52,8 @@ pub enum DecodeError {
         format: Format,
         /// Byte offset of the field.
         offset: usize,
-        /// Why it could not be stored.
-        source: FieldsError,
+        /// Why it could not be stored (a field name variant, or [`EventError::EventTooLarge`]).
+        source: Box<EventError>,
     },
     /// The EVTX parser rejected a file or a record.
     #[error("evtx: {context}: {message}")]
@@ -63,16 +63,89 @@ pub enum DecodeError {
         /// The parser's explanation, with its causes.
         message: String,
     },
+    /// A field name longer than [`MAX_FIELD_NAME_LEN`].
+    #[error("field name of {len} bytes is longer than the limit of {MAX_FIELD_NAME_LEN}")]
+    FieldNameTooLong {
+        /// Length of the rejected name.
+        len: usize,
+    },
+    /// The process-wide name table already holds [`MAX_FIELD_NAMES`] names.
+    #[error("field name {name:?} would exceed the limit of {MAX_FIELD_NAMES} distinct field names")]
+    FieldNameTableFull {
+        /// The first bytes of the rejected name.
+        name: String,
+    },
+    /// An empty field name.
+    #[error("empty field name")]
+    FieldNameEmpty,
+    /// The tenant's [`crate::field::NameBudget`] is spent: the name is new to this tenant
+    /// and it already used as many distinct names as it may.
+    #[error(
+        "field name {name:?} would pass this tenant's limit of {limit} distinct field names (limits.max_field_names)"
+    )]
+    FieldNameTenantLimit {
+        /// The first bytes of the rejected name.
+        name: String,
+        /// The tenant's limit.
+        limit: usize,
+    },
+    /// An event's text would exceed 4 GiB.
+    #[error("event text exceeds 4 GiB")]
+    EventTooLarge,
+    /// A syslog frame exceeded the size limit (the framer has skipped it).
+    #[error("syslog frame at stream byte {offset}: {len} bytes exceeds the limit of {limit}")]
+    FrameTooLarge {
+        /// Offset of the frame in the stream.
+        offset: u64,
+        /// Its length (announced or seen so far).
+        len: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// An octet count that is not a number followed by a space (the framer has skipped it).
+    #[error("syslog frame at stream byte {offset}: expected an octet count (digits then a space)")]
+    FrameBadCount {
+        /// Offset of the frame in the stream.
+        offset: u64,
+    },
+    /// A tenant id that breaks the naming rule.
+    #[error(
+        "invalid tenant id {input:?}: expected 1 to 64 characters of a-z, 0-9, '_' or '-', starting with a letter or digit"
+    )]
+    TenantId {
+        /// The rejected text.
+        input: String,
+    },
+    /// An event id text that is not a ULID.
+    #[error("invalid event id {input:?}: expected 26 Crockford base32 characters")]
+    EventId {
+        /// The rejected text.
+        input: String,
+    },
+    /// A logsource path that is not `product/service/category`.
+    #[error("logsource {text:?}: expected product/service/category (letters, digits, _ - .)")]
+    LogSourcePath {
+        /// The rejected text.
+        text: String,
+    },
+    /// A line of a logsource classification table is invalid.
+    #[error("logsource table line {line}: {message}")]
+    LogSourceTable {
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
 }
 
-impl DecodeError {
+impl EventError {
     pub(crate) fn syntax(
         format: Format,
         input: &[u8],
         offset: usize,
         expected: impl Into<Cow<'static, str>>,
     ) -> Self {
-        DecodeError::Syntax {
+        EventError::Syntax {
             format,
             offset,
             expected: expected.into(),
@@ -83,10 +156,10 @@ impl DecodeError {
     /// The byte offset the error points at, when it has one.
     pub fn offset(&self) -> Option<usize> {
         match self {
-            DecodeError::Syntax { offset, .. }
-            | DecodeError::TooDeep { offset, .. }
-            | DecodeError::Field { offset, .. } => Some(*offset),
-            DecodeError::TooLarge { .. } | DecodeError::Evtx { .. } => None,
+            EventError::Syntax { offset, .. }
+            | EventError::TooDeep { offset, .. }
+            | EventError::Field { offset, .. } => Some(*offset),
+            _ => None,
         }
     }
 }

@@ -12,6 +12,7 @@
 //! bytes; beyond that, interning fails and the decoder reports the event as undecodable,
 //! naming the field (never a silent drop).
 
+use crate::error::EventError;
 use std::fmt;
 use std::sync::{OnceLock, RwLock};
 
@@ -36,7 +37,7 @@ impl FieldId {
     }
 
     /// Interns `name`, returning its id.
-    pub fn intern(name: &str) -> Result<FieldId, FieldNameError> {
+    pub fn intern(name: &str) -> Result<FieldId, EventError> {
         interner().intern(name)
     }
 
@@ -61,38 +62,6 @@ impl fmt::Display for FieldId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
     }
-}
-
-/// Why a field name could not be interned.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum FieldNameError {
-    /// The name is longer than [`MAX_FIELD_NAME_LEN`].
-    #[error("field name of {len} bytes is longer than the limit of {MAX_FIELD_NAME_LEN}")]
-    TooLong {
-        /// Length of the rejected name.
-        len: usize,
-    },
-    /// The table already holds [`MAX_FIELD_NAMES`] names.
-    #[error("field name {name:?} would exceed the limit of {MAX_FIELD_NAMES} distinct field names")]
-    TableFull {
-        /// The first bytes of the rejected name.
-        name: String,
-    },
-    /// The name is empty.
-    #[error("empty field name")]
-    Empty,
-    /// The tenant's [`NameBudget`] is spent: the name is new to this tenant and it already
-    /// used as many distinct names as it may.
-    #[error(
-        "field name {name:?} would pass this tenant's limit of {limit} distinct field names (limits.max_field_names)"
-    )]
-    TenantLimit {
-        /// The first bytes of the rejected name.
-        name: String,
-        /// The tenant's limit.
-        limit: usize,
-    },
 }
 
 struct Interner {
@@ -169,15 +138,15 @@ impl Interner {
         ids.get(name).copied()
     }
 
-    fn intern(&self, name: &str) -> Result<FieldId, FieldNameError> {
+    fn intern(&self, name: &str) -> Result<FieldId, EventError> {
         if let Some(id) = self.lookup(name) {
             return Ok(id);
         }
         if name.is_empty() {
-            return Err(FieldNameError::Empty);
+            return Err(EventError::FieldNameEmpty);
         }
         if name.len() > MAX_FIELD_NAME_LEN {
-            return Err(FieldNameError::TooLong { len: name.len() });
+            return Err(EventError::FieldNameTooLong { len: name.len() });
         }
         let mut ids = self
             .ids
@@ -188,7 +157,7 @@ impl Interner {
         }
         if ids.len() >= MAX_FIELD_NAMES {
             let cut = name.floor_char_boundary(64);
-            return Err(FieldNameError::TableFull {
+            return Err(EventError::FieldNameTableFull {
                 name: name[..cut].to_owned(),
             });
         }
@@ -215,7 +184,7 @@ impl Interner {
 /// decoder of one tenant, stops that tenant at its own limit: a name new to the tenant is
 /// admitted (and only then interned in the process-wide table) while the tenant has used fewer
 /// than `limit` names; beyond that, the event is refused with
-/// [`FieldNameError::TenantLimit`], which names the field. Names another tenant already
+/// [`EventError::FieldNameTenantLimit`], which names the field. Names another tenant already
 /// interned still count once in this tenant's budget, so what one tenant may do does not
 /// depend on what the others did.
 ///
@@ -248,7 +217,7 @@ impl NameBudget {
 
     /// The id of `name`, admitting it to the budget (and interning it) when it is new to the
     /// tenant and the budget allows.
-    pub fn intern(&self, name: &str) -> Result<FieldId, FieldNameError> {
+    pub fn intern(&self, name: &str) -> Result<FieldId, EventError> {
         if let Some(id) = FieldId::lookup(name)
             && self
                 .used
@@ -266,7 +235,7 @@ impl NameBudget {
         }
         if used.len() >= self.limit {
             let cut = name.floor_char_boundary(64);
-            return Err(FieldNameError::TenantLimit {
+            return Err(EventError::FieldNameTenantLimit {
                 name: name[..cut].to_owned(),
                 limit: self.limit,
             });
@@ -302,7 +271,7 @@ const FIELD_CACHE_CAPACITY: usize = 16 * 1024;
 
 impl FieldCache {
     /// Interns `name` through the cache (and the budget, if any).
-    pub fn intern(&mut self, name: &str) -> Result<FieldId, FieldNameError> {
+    pub fn intern(&mut self, name: &str) -> Result<FieldId, EventError> {
         if let Some(id) = self.ids.get(name) {
             return Ok(*id);
         }
@@ -355,11 +324,11 @@ mod tests {
         ca.intern("budget_a1").unwrap();
         assert_eq!(
             a.intern("budget_a2"),
-            FieldId::lookup("budget_a2").ok_or(FieldNameError::Empty)
+            FieldId::lookup("budget_a2").ok_or(EventError::FieldNameEmpty)
         );
         let err = ca.intern("budget_a4").unwrap_err();
         assert!(
-            matches!(err, FieldNameError::TenantLimit { limit: 3, .. }),
+            matches!(err, EventError::FieldNameTenantLimit { limit: 3, .. }),
             "{err}"
         );
         assert!(err.to_string().contains("budget_a4"), "{err}");
@@ -386,7 +355,7 @@ mod tests {
 
     #[test]
     fn rejects_empty_and_oversized_names() {
-        assert_eq!(FieldId::intern(""), Err(FieldNameError::Empty));
+        assert_eq!(FieldId::intern(""), Err(EventError::FieldNameEmpty));
         let longest = "y".repeat(MAX_FIELD_NAME_LEN);
         assert!(
             FieldId::intern(&longest).is_ok(),
@@ -395,7 +364,7 @@ mod tests {
         let long = "x".repeat(MAX_FIELD_NAME_LEN + 1);
         assert!(matches!(
             FieldId::intern(&long),
-            Err(FieldNameError::TooLong { .. })
+            Err(EventError::FieldNameTooLong { .. })
         ));
         assert_eq!(FieldId::lookup(&long), None);
     }

@@ -10,11 +10,12 @@
 //! rule value `'4688'` and a JSON number `4688` compare as equal text without formatting, and
 //! nothing is lost when an event is rendered again.
 
+use crate::error::EventError;
 use std::fmt;
 
 use rustc_hash::FxHashMap;
 
-use crate::field::{FieldId, FieldNameError};
+use crate::field::FieldId;
 
 /// Entries scanned linearly before a lookup index is built for an event.
 const LINEAR_LOOKUP_MAX: usize = 48;
@@ -310,18 +311,6 @@ impl fmt::Debug for Array<'_> {
     }
 }
 
-/// Why a value could not be stored.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum FieldsError {
-    /// The field name could not be interned.
-    #[error(transparent)]
-    Name(#[from] FieldNameError),
-    /// The event's text would exceed 4 GiB.
-    #[error("event text exceeds 4 GiB")]
-    TooLarge,
-}
-
 impl Fields {
     /// An empty map.
     pub fn new() -> Fields {
@@ -434,7 +423,7 @@ impl Fields {
         }
     }
 
-    fn store(&mut self, value: Scalar<'_>) -> Result<Slot, FieldsError> {
+    fn store(&mut self, value: Scalar<'_>) -> Result<Slot, EventError> {
         let (kind, text, bits) = match value {
             Scalar::Null => (Kind::Null, "", 0),
             Scalar::Bool(b) => (Kind::Bool, "", u64::from(b)),
@@ -447,7 +436,7 @@ impl Fields {
         let start = self.text.len();
         let end = start + text.len();
         if end > u32::MAX as usize {
-            return Err(FieldsError::TooLarge);
+            return Err(EventError::EventTooLarge);
         }
         self.text.push_str(text);
         Ok(Slot {
@@ -460,7 +449,7 @@ impl Fields {
 
     /// Sets field `id` to `value`. A field that is already present keeps its position and
     /// takes the new value (the last write wins, as for duplicate JSON keys).
-    pub fn insert(&mut self, id: FieldId, value: Scalar<'_>) -> Result<(), FieldsError> {
+    pub fn insert(&mut self, id: FieldId, value: Scalar<'_>) -> Result<(), EventError> {
         let slot = self.store(value)?;
         self.put(id, slot);
         Ok(())
@@ -470,7 +459,7 @@ impl Fields {
     /// [`Scalar::Num`] when `number` (a number's text, a string when it is not one), else as
     /// [`Scalar::Str`]. A decoder that formats its values (EVTX binary XML) saves copying each
     /// text through a buffer of its own. When `write` fails, nothing is stored.
-    pub(crate) fn insert_written<E: From<FieldsError>>(
+    pub(crate) fn insert_written<E: From<EventError>>(
         &mut self,
         id: FieldId,
         number: bool,
@@ -483,7 +472,7 @@ impl Fields {
         }
         if self.text.len() > u32::MAX as usize {
             self.text.truncate(start);
-            return Err(FieldsError::TooLarge.into());
+            return Err(EventError::EventTooLarge.into());
         }
         let written = &self.text[start..];
         let (kind, bits) = if number {
@@ -502,7 +491,7 @@ impl Fields {
     }
 
     /// Interns `name` and sets it to `value`.
-    pub fn insert_named(&mut self, name: &str, value: Scalar<'_>) -> Result<FieldId, FieldsError> {
+    pub fn insert_named(&mut self, name: &str, value: Scalar<'_>) -> Result<FieldId, EventError> {
         let id = FieldId::intern(name)?;
         self.insert(id, value)?;
         Ok(id)
@@ -517,7 +506,7 @@ impl Fields {
         &mut self,
         id: FieldId,
         values: impl IntoIterator<Item = Scalar<'v>>,
-    ) -> Result<(), FieldsError> {
+    ) -> Result<(), EventError> {
         let mut elements = Vec::new();
         for value in values {
             elements.push(self.store(value)?);
@@ -567,7 +556,7 @@ impl Fields {
     }
 
     /// Sets field `id` to a copy of `value` (taken from another map).
-    pub fn insert_value(&mut self, id: FieldId, value: Value<'_>) -> Result<(), FieldsError> {
+    pub fn insert_value(&mut self, id: FieldId, value: Value<'_>) -> Result<(), EventError> {
         fn scalar(v: Value<'_>) -> Scalar<'_> {
             match v {
                 Value::Null | Value::Array(_) => Scalar::Null,

@@ -1,5 +1,6 @@
 //! Identifiers shared by every crate: tenants and events.
 
+use crate::error::EventError;
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -13,19 +14,9 @@ use crate::time::Timestamp;
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TenantId(Arc<str>);
 
-/// Why a tenant id was rejected.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "invalid tenant id {input:?}: expected 1 to 64 characters of a-z, 0-9, '_' or '-', starting with a letter or digit"
-)]
-pub struct TenantIdError {
-    /// The rejected text.
-    pub input: String,
-}
-
 impl TenantId {
     /// Validates `name` as a tenant id.
-    pub fn new(name: &str) -> Result<TenantId, TenantIdError> {
+    pub fn new(name: &str) -> Result<TenantId, EventError> {
         let valid = !name.is_empty()
             && name.len() <= 64
             && name
@@ -38,7 +29,7 @@ impl TenantId {
         if valid {
             Ok(TenantId(name.into()))
         } else {
-            Err(TenantIdError {
+            Err(EventError::TenantId {
                 input: name.to_owned(),
             })
         }
@@ -51,7 +42,7 @@ impl TenantId {
 }
 
 impl FromStr for TenantId {
-    type Err = TenantIdError;
+    type Err = EventError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         TenantId::new(s)
     }
@@ -78,14 +69,6 @@ impl fmt::Debug for TenantId {
 pub struct EventId(u128);
 
 const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
-
-/// Why an event id text was rejected.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid event id {input:?}: expected 26 Crockford base32 characters")]
-pub struct EventIdError {
-    /// The rejected text.
-    pub input: String,
-}
 
 impl EventId {
     /// From the raw 128 bits.
@@ -123,9 +106,9 @@ impl fmt::Debug for EventId {
 }
 
 impl FromStr for EventId {
-    type Err = EventIdError;
+    type Err = EventError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let err = || EventIdError {
+        let err = || EventError::EventId {
             input: s.chars().take(40).collect(),
         };
         if s.len() != 26 {

@@ -6,7 +6,7 @@
 //!
 //! - [`decode`]: one module per wire format (EVTX, JSON, syslog RFC 5424/3164 and RFC 6587
 //!   framing, CEF, LEEF), all methods of a per-thread [`Decoder`] and all returning
-//!   `Result<Event, DecodeError>` with the byte position and what was expected;
+//!   `Result<Event, EventError>` with the byte position and what was expected;
 //! - [`classify`]: the data table that gives each event its Sigma logsource;
 //! - [`fields`], [`field`]: the flat field map and the process-wide field-name interner;
 //! - [`time`], [`id`]: timestamps, tenant and event ids.
@@ -29,7 +29,7 @@ mod testdata;
 
 pub use classify::{Classifier, LogSource};
 pub use decode::{Decoder, Origin};
-pub use error::DecodeError;
+pub use error::EventError;
 pub use event::{Event, Format, Source, SourceKind};
 pub use field::FieldId;
 pub use fields::{Fields, Number, Scalar, Value};

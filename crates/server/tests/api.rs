@@ -324,7 +324,15 @@ fn ingest_reports_rejected_lines_and_enforces_limits() {
     // A bad query names its position.
     let (status, body) = h.get("/api/v1/events?q=a:(b", token, None);
     assert_eq!(status, 400);
-    assert!(body.contains("error"), "{body}");
+    // The documented shape: {"error": {"code", "message"}}.
+    let error = &json(&body)["error"];
+    assert_eq!(error["code"], "bad_query", "{body}");
+    assert!(
+        error["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("character 3")),
+        "{body}"
+    );
     h.stop();
 }
 
@@ -403,7 +411,9 @@ fn a_pipeline_behind_the_journal_gets_429_with_retry_after() {
     );
     let body = json(&response.body_mut().read_to_string().expect("body"));
     assert!(
-        body["error"].as_str().is_some_and(|e| e.contains("behind")),
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|e| e.contains("behind")),
         "{body}"
     );
     h.stop();

@@ -45,7 +45,7 @@ pub(crate) fn show(targets: &Targets) -> Result<()> {
     )?;
     println!(
         "    100,001 events in one request      → {status} {}",
-        answer["code"].as_str().unwrap_or("")
+        answer["error"]["code"].as_str().unwrap_or("")
     );
 
     // Two events 300 days apart, inside the tenant's time window, then a histogram asking
@@ -94,7 +94,7 @@ pub(crate) fn show(targets: &Targets) -> Result<()> {
             .unwrap_or_default();
     println!(
         "    1-second buckets over 300 days     → {status} {}",
-        answer["code"].as_str().unwrap_or("")
+        answer["error"]["code"].as_str().unwrap_or("")
     );
 
     let batch = b"{\"demo\":\"idempotent\",\"n\":1}\n{\"demo\":\"idempotent\",\"n\":2}\n";

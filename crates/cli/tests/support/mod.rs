@@ -376,8 +376,13 @@ pub fn json(body: &str) -> serde_json::Value {
 pub fn assert_error(status: u16, body: &str, want_status: u16, code: &str) {
     assert_eq!(status, want_status, "{body}");
     let v = json(body);
-    assert_eq!(v["code"], code, "{body}");
-    assert!(v["error"].as_str().is_some_and(|e| !e.is_empty()), "{body}");
+    assert_eq!(v["error"]["code"], code, "{body}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .is_some_and(|e| !e.is_empty()),
+        "{body}"
+    );
 }
 
 /// A raw HTTP/1.1 exchange on a fresh connection: what the server answered (status line

@@ -649,8 +649,8 @@ struct Plan {
     ops: Vec<PlanOp>,
 }
 
-impl From<crate::fields::FieldsError> for Unsupported {
-    fn from(_: crate::fields::FieldsError) -> Unsupported {
+impl From<crate::error::EventError> for Unsupported {
+    fn from(_: crate::error::EventError) -> Unsupported {
         Unsupported("field")
     }
 }

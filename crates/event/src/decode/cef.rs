@@ -13,7 +13,7 @@
 use bytes::Bytes;
 
 use super::{Decoder, Facts, Marked};
-use crate::error::DecodeError;
+use crate::error::EventError;
 use crate::event::{Event, Format};
 use crate::fields::Scalar;
 use crate::time::{Timestamp, UtcOffset, parse_rfc3339};
@@ -35,14 +35,14 @@ pub(crate) fn split_header(
     b: &[u8],
     start: usize,
     n: usize,
-) -> Result<(Vec<String>, usize), DecodeError> {
+) -> Result<(Vec<String>, usize), EventError> {
     let mut out = Vec::with_capacity(n);
     let mut i = start;
     let mut cur = Vec::new();
     while out.len() < n {
         match b.get(i) {
             None => {
-                return Err(DecodeError::syntax(
+                return Err(EventError::syntax(
                     format,
                     b,
                     i,
@@ -122,7 +122,7 @@ fn key_at(b: &[u8], i: usize) -> Option<usize> {
 
 impl Decoder {
     /// Decodes one CEF message, with or without a syslog header before `CEF:`.
-    pub fn decode_cef(&mut self, input: Bytes) -> Result<Event, DecodeError> {
+    pub fn decode_cef(&mut self, input: Bytes) -> Result<Event, EventError> {
         let f = Format::Cef;
         let Marked {
             end,
@@ -155,7 +155,7 @@ impl Decoder {
         }
         while i < b.len() {
             let Some(eq) = key_at(b, i) else {
-                return Err(DecodeError::syntax(
+                return Err(EventError::syntax(
                     f,
                     b,
                     i,

@@ -29,7 +29,7 @@ use bytes::Bytes;
 use evtx::{EvtxChunkData, EvtxParser, IntoIterChunks, ParserSettings};
 
 use super::Decoder;
-use crate::error::DecodeError;
+use crate::error::EventError;
 use crate::event::{Event, Format};
 
 /// Size of the EVTX file header block, before the first chunk.
@@ -70,7 +70,7 @@ fn fill(reader: &mut dyn Read, buf: &mut Vec<u8>) -> std::io::Result<usize> {
 pub struct EvtxRecords {
     chunks: Chunks,
     settings: Arc<ParserSettings>,
-    pending: VecDeque<Result<Bytes, DecodeError>>,
+    pending: VecDeque<Result<Bytes, EventError>>,
     chunk_index: u64,
     done: bool,
 }
@@ -84,7 +84,7 @@ impl std::fmt::Debug for EvtxRecords {
     }
 }
 
-fn evtx_error(context: String, err: &dyn std::error::Error) -> DecodeError {
+fn evtx_error(context: String, err: &dyn std::error::Error) -> EventError {
     let mut message = err.to_string();
     let mut source = err.source();
     while let Some(cause) = source {
@@ -92,14 +92,14 @@ fn evtx_error(context: String, err: &dyn std::error::Error) -> DecodeError {
         message.push_str(&cause.to_string());
         source = cause.source();
     }
-    DecodeError::Evtx { context, message }
+    EventError::Evtx { context, message }
 }
 
 impl EvtxRecords {
     /// Opens an EVTX file held in memory; fails when its header is not an EVTX header.
-    pub fn new(file: Vec<u8>) -> Result<EvtxRecords, DecodeError> {
+    pub fn new(file: Vec<u8>) -> Result<EvtxRecords, EventError> {
         if !is_evtx_header(&file) {
-            return Err(DecodeError::Evtx {
+            return Err(EventError::Evtx {
                 context: "file header".to_owned(),
                 message: "not an EVTX file: it does not start with the ElfFile signature"
                     .to_owned(),
@@ -165,7 +165,7 @@ impl EvtxRecords {
     }
 
     /// The next chunk of the source, `None` at its end.
-    fn next_chunk(&mut self) -> Option<Result<EvtxChunkData, DecodeError>> {
+    fn next_chunk(&mut self) -> Option<Result<EvtxChunkData, EventError>> {
         let index = self.chunk_index;
         match &mut self.chunks {
             Chunks::File(chunks) => Some(
@@ -182,7 +182,7 @@ impl EvtxRecords {
                     *spare = Some(buf);
                     return match n {
                         Ok(0) => None,
-                        Ok(n) => Some(Err(DecodeError::Evtx {
+                        Ok(n) => Some(Err(EventError::Evtx {
                             context: context(),
                             message: format!("incomplete chunk: {n} bytes of {EVTX_CHUNK_BYTES}"),
                         })),
@@ -277,7 +277,7 @@ impl EvtxRecords {
 }
 
 impl Iterator for EvtxRecords {
-    type Item = Result<Bytes, DecodeError>;
+    type Item = Result<Bytes, EventError>;
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
@@ -311,7 +311,7 @@ impl Drop for EvtxEvents<'_> {
 }
 
 impl Iterator for EvtxEvents<'_> {
-    type Item = Result<Event, DecodeError>;
+    type Item = Result<Event, EventError>;
 
     fn next(&mut self) -> Option<Self::Item> {
         if self.decoder.evtx_rendering {
@@ -337,7 +337,7 @@ impl Iterator for EvtxEvents<'_> {
 impl Decoder {
     /// Decodes every record of an EVTX file held in memory. A damaged chunk or record yields
     /// an error item and decoding goes on with the next one.
-    pub fn decode_evtx_file(&mut self, file: Vec<u8>) -> Result<EvtxEvents<'_>, DecodeError> {
+    pub fn decode_evtx_file(&mut self, file: Vec<u8>) -> Result<EvtxEvents<'_>, EventError> {
         Ok(EvtxEvents {
             records: EvtxRecords::new(file)?,
             decoder: self,
@@ -370,7 +370,7 @@ impl Decoder {
     }
 
     /// Decodes one record rendered as JSON by [`EvtxRecords`] (or evtx_dump).
-    pub fn decode_evtx_record(&mut self, json: Bytes) -> Result<Event, DecodeError> {
+    pub fn decode_evtx_record(&mut self, json: Bytes) -> Result<Event, EventError> {
         let (fields, facts) = self.json_fields(&json, Format::Evtx)?;
         Ok(self.finish(Format::Evtx, fields, json, &facts))
     }

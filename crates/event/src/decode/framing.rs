@@ -14,32 +14,11 @@
 //! more frames ([`SyslogFramer::is_broken`]) and the listener closes the connection, instead
 //! of swallowing or misreading what follows.
 
+use crate::error::EventError;
 use bytes::{Buf, Bytes, BytesMut};
 
 /// Default largest frame accepted (bytes).
 pub const DEFAULT_MAX_FRAME: usize = 64 * 1024;
-
-/// Why a frame was rejected. The framer has already skipped it when this is returned.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum FrameError {
-    /// A frame exceeded the size limit.
-    #[error("syslog frame at stream byte {offset}: {len} bytes exceeds the limit of {limit}")]
-    TooLarge {
-        /// Offset of the frame in the stream.
-        offset: u64,
-        /// Its length (announced or seen so far).
-        len: usize,
-        /// The limit.
-        limit: usize,
-    },
-    /// An octet count that is not a number followed by a space.
-    #[error("syslog frame at stream byte {offset}: expected an octet count (digits then a space)")]
-    BadCount {
-        /// Offset of the frame in the stream.
-        offset: u64,
-    },
-}
 
 /// How a stream is cut into frames.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -109,7 +88,7 @@ impl SyslogFramer {
         self.broken
     }
 
-    fn break_stream(&mut self, error: FrameError) -> Option<Result<Bytes, FrameError>> {
+    fn break_stream(&mut self, error: EventError) -> Option<Result<Bytes, EventError>> {
         self.broken = true;
         let n = self.buf.len();
         self.advance(n);
@@ -135,7 +114,7 @@ impl SyslogFramer {
     }
 
     /// The next complete frame, if one is buffered.
-    pub fn next_frame(&mut self) -> Option<Result<Bytes, FrameError>> {
+    pub fn next_frame(&mut self) -> Option<Result<Bytes, EventError>> {
         if self.broken {
             return None;
         }
@@ -173,21 +152,21 @@ impl SyslogFramer {
         }
     }
 
-    fn octet_frame(&mut self) -> Option<Result<Bytes, FrameError>> {
+    fn octet_frame(&mut self) -> Option<Result<Bytes, EventError>> {
         let start = self.offset;
         let digits = self.buf.iter().take_while(|c| c.is_ascii_digit()).count();
         if digits == self.buf.len() && digits <= 9 {
             return None;
         }
         if digits == 0 || digits > 9 || self.buf[digits] != b' ' || self.buf[0] == b'0' {
-            return self.break_stream(FrameError::BadCount { offset: start });
+            return self.break_stream(EventError::FrameBadCount { offset: start });
         }
         let len: usize = std::str::from_utf8(&self.buf[..digits])
             .ok()
             .and_then(|s| s.parse().ok())
             .unwrap_or(usize::MAX);
         if len > self.max_frame {
-            return self.break_stream(FrameError::TooLarge {
+            return self.break_stream(EventError::FrameTooLarge {
                 offset: start,
                 len,
                 limit: self.max_frame,
@@ -202,12 +181,12 @@ impl SyslogFramer {
         Some(Ok(frame))
     }
 
-    fn line_frame(&mut self) -> Option<Result<Bytes, FrameError>> {
+    fn line_frame(&mut self) -> Option<Result<Bytes, EventError>> {
         let start = self.offset;
         match memchr::memchr(b'\n', &self.buf) {
             Some(i) if i > self.max_frame => {
                 self.advance(i + 1);
-                Some(Err(FrameError::TooLarge {
+                Some(Err(EventError::FrameTooLarge {
                     offset: start,
                     len: i,
                     limit: self.max_frame,
@@ -226,7 +205,7 @@ impl SyslogFramer {
                 let len = self.buf.len();
                 self.advance(len);
                 self.skipping = Some(Skip::ToNewline);
-                Some(Err(FrameError::TooLarge {
+                Some(Err(EventError::FrameTooLarge {
                     offset: start,
                     len,
                     limit: self.max_frame,
@@ -238,7 +217,7 @@ impl SyslogFramer {
 
     /// At end of stream: the last, unterminated LF frame, if any. A partial octet-counted
     /// frame is reported as truncated (`TooLarge` is not right for it, so it is `BadCount`).
-    pub fn finish(&mut self) -> Option<Result<Bytes, FrameError>> {
+    pub fn finish(&mut self) -> Option<Result<Bytes, EventError>> {
         if let Some(frame) = self.next_frame() {
             return Some(frame);
         }
@@ -247,7 +226,7 @@ impl SyslogFramer {
         }
         let start = self.offset;
         if self.method == Method::OctetCounting {
-            return self.break_stream(FrameError::BadCount { offset: start });
+            return self.break_stream(EventError::FrameBadCount { offset: start });
         }
         // The stream ends here: its offset is not needed any more.
         let mut frame = std::mem::take(&mut self.buf);
@@ -264,7 +243,7 @@ mod tests {
 
     use super::*;
 
-    fn frames(f: &mut SyslogFramer) -> Vec<Result<String, FrameError>> {
+    fn frames(f: &mut SyslogFramer) -> Vec<Result<String, EventError>> {
         let mut out = Vec::new();
         while let Some(r) = f.next_frame() {
             out.push(r.map(|b| String::from_utf8(b.to_vec()).unwrap()));
@@ -277,7 +256,7 @@ mod tests {
         max: usize,
         stream: &[u8],
         cut: usize,
-    ) -> Vec<Result<String, FrameError>> {
+    ) -> Vec<Result<String, EventError>> {
         let mut f = SyslogFramer::with_method(max, method);
         f.push(&stream[..cut]);
         let mut got = frames(&mut f);
@@ -291,7 +270,7 @@ mod tests {
         got
     }
 
-    fn ok(frames: &[&str]) -> Vec<Result<String, FrameError>> {
+    fn ok(frames: &[&str]) -> Vec<Result<String, EventError>> {
         frames.iter().map(|s| Ok((*s).to_owned())).collect()
     }
 
@@ -329,7 +308,7 @@ mod tests {
         // bytes long, past what the stream holds, so the stream ends truncated — one error,
         // not a split line.
         let got = run(Method::OctetCounting, 4096, stream, stream.len());
-        assert_eq!(got, vec![Err(FrameError::BadCount { offset: 0 })]);
+        assert_eq!(got, vec![Err(EventError::FrameBadCount { offset: 0 })]);
     }
 
     #[test]
@@ -339,7 +318,7 @@ mod tests {
         let got = frames(&mut f);
         assert!(matches!(
             got[0],
-            Err(FrameError::TooLarge { offset: 0, .. })
+            Err(EventError::FrameTooLarge { offset: 0, .. })
         ));
         assert_eq!(got[1], Ok("<13>ok".to_owned()));
         assert_eq!(got[2], Ok("<13>x".to_owned()));
@@ -366,7 +345,7 @@ mod tests {
         assert_eq!(got[1], Ok("12345678".to_owned()));
         assert_eq!(
             got[2],
-            Err(FrameError::TooLarge {
+            Err(EventError::FrameTooLarge {
                 offset: 12,
                 len: 9,
                 limit: 8
@@ -382,7 +361,7 @@ mod tests {
         f.push(b"ijkl");
         assert_eq!(
             f.next_frame(),
-            Some(Err(FrameError::TooLarge {
+            Some(Err(EventError::FrameTooLarge {
                 offset: 0,
                 len: 12,
                 limit: 8
@@ -398,7 +377,7 @@ mod tests {
         assert_eq!(f.next_frame(), Some(Ok(Bytes::from_static(b"ok"))));
         assert_eq!(
             f.next_frame(),
-            Some(Err(FrameError::TooLarge {
+            Some(Err(EventError::FrameTooLarge {
                 offset: 21,
                 len: 10,
                 limit: 8
@@ -420,7 +399,7 @@ mod tests {
         f.push(b"123456789 x");
         assert!(matches!(
             f.next_frame(),
-            Some(Err(FrameError::TooLarge {
+            Some(Err(EventError::FrameTooLarge {
                 len: 123_456_789,
                 ..
             }))
@@ -429,7 +408,7 @@ mod tests {
         f.push(b"1234567890");
         assert_eq!(
             f.next_frame(),
-            Some(Err(FrameError::BadCount { offset: 0 }))
+            Some(Err(EventError::FrameBadCount { offset: 0 }))
         );
         let mut f = SyslogFramer::new(8);
         f.push(b"123456789");
@@ -441,15 +420,15 @@ mod tests {
         for (stream, error) in [
             (
                 &b"5 <13>a12x <13>b\n5 <13>c"[..],
-                FrameError::BadCount { offset: 7 },
+                EventError::FrameBadCount { offset: 7 },
             ),
             (
                 &b"5 <13>a0 \n5 <13>c"[..],
-                FrameError::BadCount { offset: 7 },
+                EventError::FrameBadCount { offset: 7 },
             ),
             (
                 &b"5 <13>a99999 <13>b5 <13>c"[..],
-                FrameError::TooLarge {
+                EventError::FrameTooLarge {
                     offset: 7,
                     len: 99_999,
                     limit: 64,
@@ -457,7 +436,7 @@ mod tests {
             ),
             (
                 &b"5 <13>a1234567890 x"[..],
-                FrameError::BadCount { offset: 7 },
+                EventError::FrameBadCount { offset: 7 },
             ),
         ] {
             let mut f = SyslogFramer::new(64);

@@ -22,7 +22,7 @@
 use bytes::Bytes;
 
 use super::{Decoder, Facts, MAX_DEPTH, MAX_EVENT_BYTES, known};
-use crate::error::DecodeError;
+use crate::error::EventError;
 use crate::event::{Event, Format};
 use crate::field::FieldId;
 use crate::fields::{Fields, Scalar};
@@ -112,7 +112,7 @@ struct Parser<'a> {
 
 impl Decoder {
     /// Decodes one JSON object (surrounding whitespace allowed).
-    pub fn decode_json(&mut self, input: Bytes) -> Result<Event, DecodeError> {
+    pub fn decode_json(&mut self, input: Bytes) -> Result<Event, EventError> {
         let (fields, facts) = self.json_fields(&input, Format::Json)?;
         Ok(self.finish(Format::Json, fields, input, &facts))
     }
@@ -122,9 +122,9 @@ impl Decoder {
         &mut self,
         input: &[u8],
         format: Format,
-    ) -> Result<(Fields, Facts), DecodeError> {
+    ) -> Result<(Fields, Facts), EventError> {
         if input.len() > MAX_EVENT_BYTES {
-            return Err(DecodeError::TooLarge {
+            return Err(EventError::TooLarge {
                 format,
                 len: input.len(),
                 limit: MAX_EVENT_BYTES,
@@ -133,7 +133,7 @@ impl Decoder {
         let text = match std::str::from_utf8(input) {
             Ok(text) => text,
             Err(e) => {
-                return Err(DecodeError::syntax(
+                return Err(EventError::syntax(
                     format,
                     input,
                     e.valid_up_to(),
@@ -265,8 +265,8 @@ impl<'a> Parser<'a> {
         self.fields
     }
 
-    fn err(&self, expected: &'static str) -> DecodeError {
-        DecodeError::syntax(self.format, self.b, self.i, expected)
+    fn err(&self, expected: &'static str) -> EventError {
+        EventError::syntax(self.format, self.b, self.i, expected)
     }
 
     fn skip_ws(&mut self) {
@@ -280,7 +280,7 @@ impl<'a> Parser<'a> {
         self.b.get(self.i).copied()
     }
 
-    fn expect(&mut self, c: u8, expected: &'static str) -> Result<(), DecodeError> {
+    fn expect(&mut self, c: u8, expected: &'static str) -> Result<(), EventError> {
         if self.peek() == Some(c) {
             self.i += 1;
             Ok(())
@@ -289,9 +289,9 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn depth_check(&self, depth: usize) -> Result<(), DecodeError> {
+    fn depth_check(&self, depth: usize) -> Result<(), EventError> {
         if depth > MAX_DEPTH {
-            return Err(DecodeError::TooDeep {
+            return Err(EventError::TooDeep {
                 format: self.format,
                 offset: self.i,
                 limit: MAX_DEPTH,
@@ -302,7 +302,7 @@ impl<'a> Parser<'a> {
 
     /// Parses the top-level object. With `evtx`, a top-level `Event` object holding `System`
     /// is flattened by the evtx rules; returns whether that happened.
-    fn document(&mut self, evtx: bool) -> Result<bool, DecodeError> {
+    fn document(&mut self, evtx: bool) -> Result<bool, EventError> {
         if self.peek() != Some(b'{') {
             return Err(self.err("a JSON object"));
         }
@@ -328,8 +328,8 @@ impl<'a> Parser<'a> {
     /// may extend it freely. Returns the number of members.
     fn each_member(
         &mut self,
-        mut on_member: impl FnMut(&mut Self, Key) -> Result<(), DecodeError>,
-    ) -> Result<usize, DecodeError> {
+        mut on_member: impl FnMut(&mut Self, Key) -> Result<(), EventError>,
+    ) -> Result<usize, EventError> {
         self.expect(b'{', "'{'")?;
         if self.peek() == Some(b'}') {
             self.i += 1;
@@ -393,7 +393,7 @@ impl<'a> Parser<'a> {
 
     /// Reads a string at `self.i` (which is a `"`). Returns the range of its raw contents and
     /// whether it had escapes, in which case its text is in `self.scratch`.
-    fn string(&mut self) -> Result<(usize, usize, bool), DecodeError> {
+    fn string(&mut self) -> Result<(usize, usize, bool), EventError> {
         self.i += 1;
         let start = self.i;
         let mut escaped = false;
@@ -438,7 +438,7 @@ impl<'a> Parser<'a> {
     }
 
     /// Decodes the escape at `self.i` (a backslash) into `self.scratch`.
-    fn escape(&mut self) -> Result<(), DecodeError> {
+    fn escape(&mut self) -> Result<(), EventError> {
         self.i += 1;
         let c = match self.b.get(self.i) {
             Some(b'"') => '"',
@@ -480,7 +480,7 @@ impl<'a> Parser<'a> {
         Ok(())
     }
 
-    fn hex4(&mut self) -> Result<u32, DecodeError> {
+    fn hex4(&mut self) -> Result<u32, EventError> {
         let mut v = 0;
         for _ in 0..4 {
             let d = match self.b.get(self.i) {
@@ -496,7 +496,7 @@ impl<'a> Parser<'a> {
     }
 
     /// Reads a number; returns its text range.
-    fn number(&mut self) -> Result<(usize, usize), DecodeError> {
+    fn number(&mut self) -> Result<(usize, usize), EventError> {
         let start = self.i;
         match crate::fields::json_number_len(&self.b[start..]) {
             Ok(len) => {
@@ -510,7 +510,7 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn literal(&mut self, word: &'static [u8]) -> Result<(), DecodeError> {
+    fn literal(&mut self, word: &'static [u8]) -> Result<(), EventError> {
         if self.b.get(self.i..self.i + word.len()) == Some(word) {
             self.i += word.len();
             Ok(())
@@ -519,7 +519,7 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn field_id(&mut self) -> Result<FieldId, DecodeError> {
+    fn field_id(&mut self) -> Result<FieldId, EventError> {
         if let Some(id) = self.path_id.take() {
             return Ok(id);
         }
@@ -529,28 +529,28 @@ impl<'a> Parser<'a> {
             &self.path
         };
         let offset = self.i;
-        self.decoder.intern(path).map_err(|e| DecodeError::Field {
+        self.decoder.intern(path).map_err(|e| EventError::Field {
             format: self.format,
             offset,
-            source: e.into(),
+            source: Box::new(e),
         })
     }
 
-    fn store(&mut self, value: Scalar<'_>) -> Result<(), DecodeError> {
+    fn store(&mut self, value: Scalar<'_>) -> Result<(), EventError> {
         let offset = self.i;
         let format = self.format;
         let id = self.field_id()?;
         self.fields
             .insert(id, value)
-            .map_err(|source| DecodeError::Field {
+            .map_err(|source| EventError::Field {
                 format,
                 offset,
-                source,
+                source: Box::new(source),
             })
     }
 
     /// Parses any value and stores it under the current path.
-    fn value(&mut self, naming: Naming, depth: usize) -> Result<(), DecodeError> {
+    fn value(&mut self, naming: Naming, depth: usize) -> Result<(), EventError> {
         self.depth_check(depth)?;
         match self.peek() {
             Some(b'{') => {
@@ -597,7 +597,7 @@ impl<'a> Parser<'a> {
 
     /// Parses an object's members as dotted paths (or by the XML rules); returns how many
     /// members it had.
-    fn object(&mut self, naming: Naming, depth: usize) -> Result<usize, DecodeError> {
+    fn object(&mut self, naming: Naming, depth: usize) -> Result<usize, EventError> {
         self.each_member(|p, key| {
             let special = match (naming, p.key_text(key)) {
                 (Naming::Xml, "#text") => Some(true),
@@ -625,7 +625,7 @@ impl<'a> Parser<'a> {
     }
 
     /// Skips a value (validating it); returns its text range.
-    fn skip(&mut self, depth: usize) -> Result<(usize, usize), DecodeError> {
+    fn skip(&mut self, depth: usize) -> Result<(usize, usize), EventError> {
         self.depth_check(depth)?;
         let start = match self.peek() {
             Some(_) => self.i,
@@ -669,7 +669,7 @@ impl<'a> Parser<'a> {
 
     /// Parses an array into an array field: scalars as they are, objects and arrays inside
     /// it as their JSON text.
-    fn array(&mut self, depth: usize) -> Result<(), DecodeError> {
+    fn array(&mut self, depth: usize) -> Result<(), EventError> {
         self.expect(b'[', "'['")?;
         self.element_text.clear();
         let mut elements = Vec::new();
@@ -735,10 +735,10 @@ impl<'a> Parser<'a> {
         let result = self.field_id().and_then(|id| {
             self.fields
                 .push_array(id, scalars)
-                .map_err(|source| DecodeError::Field {
+                .map_err(|source| EventError::Field {
                     format,
                     offset,
-                    source,
+                    source: Box::new(source),
                 })
         });
         self.element_text = owned;
@@ -746,7 +746,7 @@ impl<'a> Parser<'a> {
     }
 
     /// The `Event` object of the evtx shape: returns whether it held `System`.
-    fn evtx_event(&mut self) -> Result<bool, DecodeError> {
+    fn evtx_event(&mut self) -> Result<bool, EventError> {
         // The path holds "Event"; sections are named from the root.
         let event_path = std::mem::take(&mut self.path);
         let mut has_system = false;
@@ -785,8 +785,8 @@ impl<'a> Parser<'a> {
     /// gets each key (unescaped) and decides.
     fn members_at_root(
         &mut self,
-        mut on_value: impl FnMut(&mut Self, &str) -> Result<(), DecodeError>,
-    ) -> Result<usize, DecodeError> {
+        mut on_value: impl FnMut(&mut Self, &str) -> Result<(), EventError>,
+    ) -> Result<usize, EventError> {
         let text = self.text;
         self.each_member(|p, key| {
             let name: std::borrow::Cow<'_, str> = if key.escaped {
@@ -800,7 +800,7 @@ impl<'a> Parser<'a> {
 
     /// Flattens one evtx section with bare names. Data names that collide with a name
     /// already set (a System field) are kept under `section.name` instead.
-    fn section(&mut self, section: &str, data: bool) -> Result<(), DecodeError> {
+    fn section(&mut self, section: &str, data: bool) -> Result<(), EventError> {
         if self.peek() != Some(b'{') {
             self.path.push_str(section);
             return self.value(Naming::Xml, 2);
@@ -938,9 +938,9 @@ impl JsonSplitter {
         &mut self,
         at: usize,
         expected: &'static str,
-    ) -> Option<Result<(usize, Bytes), DecodeError>> {
+    ) -> Option<Result<(usize, Bytes), EventError>> {
         self.state = SplitState::Done;
-        Some(Err(DecodeError::syntax(
+        Some(Err(EventError::syntax(
             Format::Json,
             &self.input,
             at,
@@ -991,7 +991,7 @@ fn value_end(b: &[u8], start: usize) -> Result<usize, usize> {
 }
 
 impl Iterator for JsonSplitter {
-    type Item = Result<(usize, Bytes), DecodeError>;
+    type Item = Result<(usize, Bytes), EventError>;
 
     fn next(&mut self) -> Option<Self::Item> {
         self.skip_ws();
@@ -1047,7 +1047,7 @@ impl Iterator for JsonSplitter {
 }
 
 impl JsonSplitter {
-    fn after_array(&mut self) -> Option<Result<(usize, Bytes), DecodeError>> {
+    fn after_array(&mut self) -> Option<Result<(usize, Bytes), EventError>> {
         self.skip_ws();
         if self.pos < self.input.len() {
             return self.fail(self.pos, "the end of input after the array");
@@ -1164,7 +1164,7 @@ mod tests {
         assert!(err.to_string().contains("json"), "{err}");
         let deep = format!("{}1{}", "{\"a\":".repeat(200), "}".repeat(200));
         let err = d.decode_json(Bytes::from(deep)).unwrap_err();
-        assert!(matches!(err, DecodeError::TooDeep { .. }), "{err}");
+        assert!(matches!(err, EventError::TooDeep { .. }), "{err}");
         assert!(
             d.decode_json(Bytes::from_static(b"{\"a\":\"\xff\"}"))
                 .is_err()

@@ -16,7 +16,7 @@ use bytes::Bytes;
 
 use super::cef::{device_time, split_header};
 use super::{Decoder, Facts, Marked};
-use crate::error::DecodeError;
+use crate::error::EventError;
 use crate::event::{Event, Format};
 use crate::fields::Scalar;
 
@@ -44,7 +44,7 @@ fn delimiter(spec: &str) -> Option<u8> {
 
 impl Decoder {
     /// Decodes one LEEF 1.0 or 2.0 message, with or without a syslog header before `LEEF:`.
-    pub fn decode_leef(&mut self, input: Bytes) -> Result<Event, DecodeError> {
+    pub fn decode_leef(&mut self, input: Bytes) -> Result<Event, EventError> {
         let f = Format::Leef;
         let Marked {
             end,
@@ -57,7 +57,7 @@ impl Decoder {
         let (header, mut attrs_start) = split_header(f, b, version_start, 5)?;
         let version = header[0].trim();
         if !version.starts_with('1') && !version.starts_with('2') {
-            return Err(DecodeError::syntax(
+            return Err(EventError::syntax(
                 f,
                 b,
                 version_start,
@@ -82,7 +82,7 @@ impl Decoder {
                 let spec = String::from_utf8_lossy(&rest[..bar]);
                 if !spec.contains('=') {
                     delim = delimiter(&spec).ok_or_else(|| {
-                        DecodeError::syntax(
+                        EventError::syntax(
                             f,
                             b,
                             attrs_start,
@@ -101,7 +101,7 @@ impl Decoder {
                 continue;
             }
             let Some(eq) = part.iter().position(|c| *c == b'=') else {
-                return Err(DecodeError::syntax(
+                return Err(EventError::syntax(
                     f,
                     b,
                     part_start,
@@ -111,7 +111,7 @@ impl Decoder {
             let key = String::from_utf8_lossy(&part[..eq]);
             let key = key.trim();
             if key.is_empty() {
-                return Err(DecodeError::syntax(
+                return Err(EventError::syntax(
                     f,
                     b,
                     part_start,

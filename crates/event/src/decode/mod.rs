@@ -23,7 +23,7 @@ use bytes::Bytes;
 use rustc_hash::FxHashMap;
 
 use crate::classify::{Classifier, Fact, FactKind, LogSource};
-use crate::error::DecodeError;
+use crate::error::EventError;
 use crate::event::{Event, Format, Source};
 use crate::field::{FieldCache, FieldId};
 use crate::fields::{Fields, Scalar};
@@ -87,9 +87,9 @@ pub struct Decoder {
 
 /// The message part of a line-oriented input: checks the size limit and drops the line ends
 /// (`\n`, `\r`, NUL), which belong to the framing. Returns the end of the message.
-pub(crate) fn message_end(format: Format, input: &[u8]) -> Result<usize, DecodeError> {
+pub(crate) fn message_end(format: Format, input: &[u8]) -> Result<usize, EventError> {
     if input.len() > MAX_EVENT_BYTES {
-        return Err(DecodeError::TooLarge {
+        return Err(EventError::TooLarge {
             format,
             len: input.len(),
             limit: MAX_EVENT_BYTES,
@@ -218,7 +218,7 @@ impl Decoder {
         self.names.set_budget(budget);
     }
 
-    pub(crate) fn intern(&mut self, name: &str) -> Result<FieldId, crate::field::FieldNameError> {
+    pub(crate) fn intern(&mut self, name: &str) -> Result<FieldId, EventError> {
         self.names.intern(name)
     }
 
@@ -230,15 +230,13 @@ impl Decoder {
         offset: usize,
         name: &str,
         value: Scalar<'_>,
-    ) -> Result<FieldId, DecodeError> {
-        let field_err = |source| DecodeError::Field {
+    ) -> Result<FieldId, EventError> {
+        let field_err = |source| EventError::Field {
             format,
             offset,
-            source,
+            source: Box::new(source),
         };
-        let id = self
-            .intern(name)
-            .map_err(|e| field_err(crate::fields::FieldsError::Name(e)))?;
+        let id = self.intern(name).map_err(field_err)?;
         fields.insert(id, value).map_err(field_err)?;
         Ok(id)
     }
@@ -299,11 +297,11 @@ impl Decoder {
         format: Format,
         input: &Bytes,
         marker: &'static str,
-    ) -> Result<Marked, DecodeError> {
+    ) -> Result<Marked, EventError> {
         let end = message_end(format, input)?;
         let b = &input[..end];
         let Some(at) = memchr::memmem::find(b, marker.as_bytes()) else {
-            return Err(DecodeError::syntax(format, b, 0, format!("'{marker}'")));
+            return Err(EventError::syntax(format, b, 0, format!("'{marker}'")));
         };
         let mut fields = Fields::with_capacity(24, b.len());
         let mut syslog_time = None;
@@ -317,10 +315,10 @@ impl Decoder {
                 }
                 fields
                     .insert_value(id, value)
-                    .map_err(|source| DecodeError::Field {
+                    .map_err(|source| EventError::Field {
                         format,
                         offset: 0,
-                        source,
+                        source: Box::new(source),
                     })?;
             }
         }

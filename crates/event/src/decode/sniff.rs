@@ -9,7 +9,7 @@
 use bytes::Bytes;
 
 use super::Decoder;
-use crate::error::DecodeError;
+use crate::error::EventError;
 use crate::event::Event;
 
 /// How far into a message the `CEF:` and `LEEF:` markers are looked for: past a syslog
@@ -19,7 +19,7 @@ pub const MARKER_WINDOW: usize = 1024;
 impl Decoder {
     /// A syslog message, with CEF or LEEF inside when it carries their marker (see the
     /// module documentation).
-    pub fn decode_syslog_line(&mut self, message: Bytes) -> Result<Event, DecodeError> {
+    pub fn decode_syslog_line(&mut self, message: Bytes) -> Result<Event, EventError> {
         let head = &message[..message.len().min(MARKER_WINDOW)];
         if memchr::memmem::find(head, b"CEF:").is_some()
             && let Ok(event) = self.decode_cef(message.clone())
@@ -36,7 +36,7 @@ impl Decoder {
 
     /// A line of unknown format: a JSON object when it starts with `{`, else as
     /// [`Decoder::decode_syslog_line`].
-    pub fn decode_line(&mut self, line: Bytes) -> Result<Event, DecodeError> {
+    pub fn decode_line(&mut self, line: Bytes) -> Result<Event, EventError> {
         if line.first() == Some(&b'{') {
             self.decode_json(line)
         } else {

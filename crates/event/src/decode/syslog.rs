@@ -23,7 +23,7 @@
 use bytes::Bytes;
 
 use super::{Decoder, Facts, known, message_end};
-use crate::error::DecodeError;
+use crate::error::EventError;
 use crate::event::{Event, Format};
 use crate::fields::{Fields, Scalar};
 use crate::time::{CivilTime, Timestamp, UtcOffset, parse_rfc3339};
@@ -78,8 +78,8 @@ struct Parser<'a> {
 }
 
 impl<'a> Parser<'a> {
-    fn err(&self, expected: &'static str) -> DecodeError {
-        DecodeError::syntax(self.format, self.b, self.i, expected)
+    fn err(&self, expected: &'static str) -> EventError {
+        EventError::syntax(self.format, self.b, self.i, expected)
     }
 
     fn peek(&self) -> Option<u8> {
@@ -116,7 +116,7 @@ impl<'a> Parser<'a> {
 }
 
 /// Parses `<PRI>`; `None` when the message has none.
-fn priority(p: &mut Parser<'_>) -> Result<Option<u8>, DecodeError> {
+fn priority(p: &mut Parser<'_>) -> Result<Option<u8>, EventError> {
     if !p.eat(b'<') {
         return Ok(None);
     }
@@ -148,7 +148,7 @@ fn text(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
 
 impl Decoder {
     /// Decodes one syslog message (one datagram or one frame), RFC 5424 or RFC 3164.
-    pub fn decode_syslog(&mut self, input: Bytes) -> Result<Event, DecodeError> {
+    pub fn decode_syslog(&mut self, input: Bytes) -> Result<Event, EventError> {
         let end = message_end(Format::Rfc3164, &input)?;
         let b = &input[..end];
         let mut p = Parser {
@@ -209,7 +209,7 @@ impl Decoder {
         &mut self,
         p: &mut Parser<'_>,
         fields: &mut Fields,
-    ) -> Result<Option<(Timestamp, Option<UtcOffset>)>, DecodeError> {
+    ) -> Result<Option<(Timestamp, Option<UtcOffset>)>, EventError> {
         let f = Format::Rfc5424;
         let version = p.token();
         self.put(
@@ -219,7 +219,7 @@ impl Decoder {
             "syslog_version",
             Scalar::Num(&text(version)),
         )?;
-        let header_field = |p: &mut Parser<'_>, what: &'static str| -> Result<(), DecodeError> {
+        let header_field = |p: &mut Parser<'_>, what: &'static str| -> Result<(), EventError> {
             if !p.eat(b' ') {
                 return Err(p.err(what));
             }
@@ -235,7 +235,7 @@ impl Decoder {
             match parse_rfc3339(ts, self.origin.default_offset) {
                 Ok(t) => Some(t),
                 Err(e) => {
-                    return Err(DecodeError::syntax(f, p.b, ts_start + e.offset, e.expected));
+                    return Err(EventError::syntax(f, p.b, ts_start + e.offset, e.expected));
                 }
             }
         };
@@ -279,7 +279,7 @@ impl Decoder {
         &mut self,
         p: &mut Parser<'_>,
         fields: &mut Fields,
-    ) -> Result<(), DecodeError> {
+    ) -> Result<(), EventError> {
         let f = Format::Rfc5424;
         let name_char = |c: u8| c.is_ascii_graphic() && !matches!(c, b'=' | b']' | b'"' | b' ');
         while p.eat(b'[') {
@@ -342,7 +342,7 @@ impl Decoder {
         &mut self,
         p: &mut Parser<'_>,
         fields: &mut Fields,
-    ) -> Result<Option<(Timestamp, Option<UtcOffset>)>, DecodeError> {
+    ) -> Result<Option<(Timestamp, Option<UtcOffset>)>, EventError> {
         let f = Format::Rfc3164;
         let received = self.received.unwrap_or_else(Timestamp::now);
         let header_start = p.i;

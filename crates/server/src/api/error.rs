@@ -2,7 +2,8 @@
 
 use super::*;
 
-/// An error answer: a status, a stable code and a message, as `{"error": …, "code": …}`.
+/// An error answer: a status, a stable code and a message, as
+/// `{"error": {"code": …, "message": …}}`.
 #[derive(Debug)]
 pub(super) struct ApiError {
     pub(super) status: StatusCode,
@@ -80,7 +81,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = (
             self.status,
-            Json(json!({ "error": self.message, "code": self.code })),
+            Json(json!({ "error": { "code": self.code, "message": self.message } })),
         )
             .into_response();
         if let Some(seconds) = self.retry_after {

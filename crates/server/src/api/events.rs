@@ -111,7 +111,7 @@ pub(super) async fn event(
     let tenant = tenant(&app, &headers).await?;
     let id: EventId = id
         .parse()
-        .map_err(|e: vigie_event::id::EventIdError| ApiError::bad_request(e.to_string()))?;
+        .map_err(|e: vigie_event::EventError| ApiError::bad_request(e.to_string()))?;
     let slot = query_slot(&app, &tenant)?;
     let store = Arc::clone(&app.store);
     let found = held(slot, move || {

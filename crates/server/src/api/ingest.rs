@@ -97,7 +97,7 @@ pub(super) async fn ingest_batch(
     }
     let logsource_text = params.logsource.unwrap_or_default();
     let logsource = vigie_event::LogSource::parse_path(&logsource_text)
-        .map_err(|m| ApiError::coded(StatusCode::BAD_REQUEST, "bad_parameter", m))?;
+        .map_err(|m| ApiError::coded(StatusCode::BAD_REQUEST, "bad_parameter", m.to_string()))?;
     let gzip = encoding(&headers)?;
     let idempotency_key = idempotency_key(&headers)?;
     let mut received = Timestamp::now();

@@ -6,7 +6,8 @@
 //! administrator's token names the tenant in the `Vigie-Tenant` header. Store and state
 //! calls that may take a while run on the blocking pool.
 //!
-//! Every error is JSON, `{"error": "<why>", "code": "<stable code>"}`, whatever produced it:
+//! Every error is JSON, `{"error": {"code": "<stable code>", "message": "<why>"}}`, whatever
+//! produced it:
 //! a handler, a bad query parameter, an unknown route or method, a body too large. Ingest
 //! authenticates before it reads the body, and reads it within `http.body_timeout_ms`.
 

@@ -342,9 +342,7 @@ async fn connection<S: AsyncRead + Unpin>(
                 Some(Err(e)) => {
                     counters.received.fetch_add(1, Ordering::Relaxed);
                     let why = match e {
-                        vigie_event::decode::framing::FrameError::TooLarge { .. } => {
-                            DropReason::Oversize
-                        }
+                        vigie_event::EventError::FrameTooLarge { .. } => DropReason::Oversize,
                         _ => DropReason::Framing,
                     };
                     counters.count_drop(why, 1);
