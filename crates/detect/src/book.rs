@@ -79,9 +79,9 @@ pub fn load(paths: &[PathBuf], placeholders: Option<&Path>) -> Result<Source, De
             source,
         })?;
         loaded.placeholders =
-            Placeholders::parse(&text).map_err(|message| DetectError::Placeholders {
+            Placeholders::parse(&text).map_err(|e| DetectError::Placeholders {
                 file: file.to_path_buf(),
-                message,
+                message: e.to_string(),
             })?;
     }
     for path in paths {

@@ -3,8 +3,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use crate::event::Format;
-use crate::field::{MAX_FIELD_NAME_LEN, MAX_FIELD_NAMES};
+use crate::format::Format;
 
 /// Why bytes could not become an event, or a name, id or table of this crate was refused.
 ///
@@ -63,17 +62,21 @@ pub enum EventError {
         /// The parser's explanation, with its causes.
         message: String,
     },
-    /// A field name longer than [`MAX_FIELD_NAME_LEN`].
-    #[error("field name of {len} bytes is longer than the limit of {MAX_FIELD_NAME_LEN}")]
+    /// A field name longer than the limit ([`crate::field::MAX_FIELD_NAME_LEN`]).
+    #[error("field name of {len} bytes is longer than the limit of {limit}")]
     FieldNameTooLong {
         /// Length of the rejected name.
         len: usize,
+        /// The limit.
+        limit: usize,
     },
-    /// The process-wide name table already holds [`MAX_FIELD_NAMES`] names.
-    #[error("field name {name:?} would exceed the limit of {MAX_FIELD_NAMES} distinct field names")]
+    /// The process-wide name table is full ([`crate::field::MAX_FIELD_NAMES`] names).
+    #[error("field name {name:?} would exceed the limit of {limit} distinct field names")]
     FieldNameTableFull {
         /// The first bytes of the rejected name.
         name: String,
+        /// The limit.
+        limit: usize,
     },
     /// An empty field name.
     #[error("empty field name")]

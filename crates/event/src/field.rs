@@ -146,7 +146,10 @@ impl Interner {
             return Err(EventError::FieldNameEmpty);
         }
         if name.len() > MAX_FIELD_NAME_LEN {
-            return Err(EventError::FieldNameTooLong { len: name.len() });
+            return Err(EventError::FieldNameTooLong {
+                len: name.len(),
+                limit: MAX_FIELD_NAME_LEN,
+            });
         }
         let mut ids = self
             .ids
@@ -159,6 +162,7 @@ impl Interner {
             let cut = name.floor_char_boundary(64);
             return Err(EventError::FieldNameTableFull {
                 name: name[..cut].to_owned(),
+                limit: MAX_FIELD_NAMES,
             });
         }
         // Names live for the whole process: the table never shrinks and is bounded above,

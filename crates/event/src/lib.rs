@@ -20,6 +20,7 @@ pub mod error;
 pub mod event;
 pub mod field;
 pub mod fields;
+pub mod format;
 pub mod id;
 pub mod render;
 pub mod time;

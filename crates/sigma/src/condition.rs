@@ -6,6 +6,8 @@
 //! itself starts with `_` (pySigma). A pattern that matches no identifier is an error: a
 //! vacuous `all of` would silently be true.
 
+use crate::error::SigmaError;
+
 /// A parsed condition.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Condition {
@@ -19,15 +21,6 @@ pub enum Condition {
     Not(Box<Condition>),
 }
 
-/// A condition error, with the byte offset in the condition text.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConditionError {
-    /// Byte offset.
-    pub offset: usize,
-    /// What was expected or what is wrong.
-    pub message: String,
-}
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Tok {
     Word(String),
@@ -35,7 +28,7 @@ enum Tok {
     Close,
 }
 
-fn tokenize(text: &str) -> Result<Vec<(usize, Tok)>, ConditionError> {
+fn tokenize(text: &str) -> Result<Vec<(usize, Tok)>, SigmaError> {
     let mut out = Vec::new();
     let b = text.as_bytes();
     let mut i = 0;
@@ -60,14 +53,14 @@ fn tokenize(text: &str) -> Result<Vec<(usize, Tok)>, ConditionError> {
                 out.push((start, Tok::Word(text[start..i].to_owned())));
             }
             b'|' => {
-                return Err(ConditionError {
+                return Err(SigmaError::Condition {
                     offset: i,
                     message: "the pipe aggregation syntax is obsolete: use a correlation rule"
                         .to_owned(),
                 });
             }
             _ => {
-                return Err(ConditionError {
+                return Err(SigmaError::Condition {
                     offset: i,
                     message: format!(
                         "unexpected character {:?}",
@@ -105,14 +98,14 @@ impl Parser<'_> {
         self.toks.get(self.pos).map_or(self.end, |(o, _)| *o)
     }
 
-    fn err(&self, message: impl Into<String>) -> ConditionError {
-        ConditionError {
+    fn err(&self, message: impl Into<String>) -> SigmaError {
+        SigmaError::Condition {
             offset: self.offset(),
             message: message.into(),
         }
     }
 
-    fn or(&mut self) -> Result<Condition, ConditionError> {
+    fn or(&mut self) -> Result<Condition, SigmaError> {
         let mut terms = vec![self.and()?];
         while keyword(self.peek(), "or") {
             self.pos += 1;
@@ -125,7 +118,7 @@ impl Parser<'_> {
         })
     }
 
-    fn and(&mut self) -> Result<Condition, ConditionError> {
+    fn and(&mut self) -> Result<Condition, SigmaError> {
         let mut terms = vec![self.not()?];
         while keyword(self.peek(), "and") {
             self.pos += 1;
@@ -138,7 +131,7 @@ impl Parser<'_> {
         })
     }
 
-    fn not(&mut self) -> Result<Condition, ConditionError> {
+    fn not(&mut self) -> Result<Condition, SigmaError> {
         if keyword(self.peek(), "not") {
             self.pos += 1;
             return Ok(Condition::Not(Box::new(self.not()?)));
@@ -146,7 +139,7 @@ impl Parser<'_> {
         self.primary()
     }
 
-    fn primary(&mut self) -> Result<Condition, ConditionError> {
+    fn primary(&mut self) -> Result<Condition, SigmaError> {
         match self.peek().cloned() {
             Some(Tok::Open) => {
                 self.pos += 1;
@@ -182,7 +175,7 @@ impl Parser<'_> {
                         .map(|n| Condition::Ref(n.clone()))
                         .collect();
                     if chosen.is_empty() {
-                        return Err(ConditionError {
+                        return Err(SigmaError::Condition {
                             offset: at,
                             message: format!("'{pattern}' matches no search identifier"),
                         });
@@ -209,7 +202,7 @@ impl Parser<'_> {
 }
 
 /// Parses `text`, resolving patterns against the rule's search identifiers `names`.
-pub fn parse(text: &str, names: &[String]) -> Result<Condition, ConditionError> {
+pub fn parse(text: &str, names: &[String]) -> Result<Condition, SigmaError> {
     let mut p = Parser {
         toks: tokenize(text)?,
         pos: 0,
@@ -282,17 +275,16 @@ mod tests {
     #[test]
     fn errors_point_at_the_problem() {
         let n = names(&["a", "b"]);
-        assert_eq!(parse("a and", &n).unwrap_err().offset, 5);
-        assert_eq!(parse("a and zz", &n).unwrap_err().offset, 6);
-        assert_eq!(parse("(a or b", &n).unwrap_err().offset, 7);
-        assert_eq!(parse("a b", &n).unwrap_err().offset, 2);
-        assert_eq!(parse("1 of x*", &n).unwrap_err().offset, 5);
-        assert!(
-            parse("a | count() > 5", &n)
-                .unwrap_err()
-                .message
-                .contains("obsolete")
-        );
+        let error = |text: &str| match parse(text, &n).unwrap_err() {
+            SigmaError::Condition { offset, message } => (offset, message),
+            other => panic!("not a condition error: {other}"),
+        };
+        assert_eq!(error("a and").0, 5);
+        assert_eq!(error("a and zz").0, 6);
+        assert_eq!(error("(a or b").0, 7);
+        assert_eq!(error("a b").0, 2);
+        assert_eq!(error("1 of x*").0, 5);
+        assert!(error("a | count() > 5").1.contains("obsolete"));
         assert!(parse("", &n).is_err());
     }
 }

@@ -6,6 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::error::SigmaError;
 use crate::yaml::{self, Node};
 
 /// One regression test: a rule and a sample it must fire on.
@@ -21,16 +22,6 @@ pub struct RegressionCase {
     pub evtx: PathBuf,
     /// Matches required at least.
     pub match_count: usize,
-}
-
-/// Why an `info.yml` could not be read.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{file}: {message}")]
-pub struct CaseError {
-    /// The file.
-    pub file: PathBuf,
-    /// What is wrong.
-    pub message: String,
 }
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
@@ -72,14 +63,14 @@ fn resolve(root: &Path, info: &Path, path: &str) -> PathBuf {
 
 /// Every EVTX regression case under `root`, in path order. An `info.yml` that cannot be read
 /// or has no rule id is an error (the others still load: see the second part of the result).
-pub fn regression_cases(root: &Path) -> std::io::Result<(Vec<RegressionCase>, Vec<CaseError>)> {
+pub fn regression_cases(root: &Path) -> std::io::Result<(Vec<RegressionCase>, Vec<SigmaError>)> {
     let mut infos = Vec::new();
     walk(root, &mut infos)?;
     infos.sort();
     let mut cases = Vec::new();
     let mut errors = Vec::new();
     for info in infos {
-        let fail = |message: String| CaseError {
+        let fail = |message: String| SigmaError::Case {
             file: info.clone(),
             message,
         };
@@ -93,7 +84,7 @@ pub fn regression_cases(root: &Path) -> std::io::Result<(Vec<RegressionCase>, Ve
         let docs = match yaml::load(&text) {
             Ok(d) => d,
             Err(e) => {
-                errors.push(fail(format!("line {}: {}", e.line, e.message)));
+                errors.push(fail(e.to_string()));
                 continue;
             }
         };

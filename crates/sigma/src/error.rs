@@ -1,15 +1,36 @@
-//! Errors and rule diagnostics.
+//! The crate's one error type, and rule diagnostics.
 
 use std::fmt;
 
-/// A YAML syntax problem.
+/// Why a text of this crate's inputs could not be read. A rule that cannot run is not one of
+/// these: it is a [`Diagnostic`], collected by the loader while the other rules load.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("line {line}: {message}")]
-pub struct YamlError {
-    /// 1-based line.
-    pub line: usize,
-    /// What is wrong.
-    pub message: String,
+#[non_exhaustive]
+pub enum SigmaError {
+    /// A YAML syntax problem.
+    #[error("line {line}: {message}")]
+    Yaml {
+        /// 1-based line.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// A `condition` that does not parse.
+    #[error("at byte {offset}: {message}")]
+    Condition {
+        /// Byte offset in the condition text.
+        offset: usize,
+        /// What was expected or what is wrong.
+        message: String,
+    },
+    /// A regression test case (`info.yml`) that cannot be used.
+    #[error("{}: {message}", file.display())]
+    Case {
+        /// The file.
+        file: std::path::PathBuf,
+        /// What is wrong.
+        message: String,
+    },
 }
 
 /// Stable diagnostic codes, so that tools and the expected-rejections file can match on
@@ -57,9 +78,9 @@ impl fmt::Display for Code {
     }
 }
 
-/// Why a rule was not loaded: the rule, where, a stable code and a message.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{file}:{line}: {code}: {message}{}", rule_id.as_ref().map(|id| format!(" (rule {id})")).unwrap_or_default())]
+/// Why a rule was not loaded (or a note about one): the rule, where, a stable code and a
+/// message. A record the loader collects, not an error it returns.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
     /// The rule's id, when it got that far.
     pub rule_id: Option<String>,
@@ -71,4 +92,18 @@ pub struct Diagnostic {
     pub code: Code,
     /// Explanation.
     pub message: String,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}: {}: {}",
+            self.file, self.line, self.code, self.message
+        )?;
+        if let Some(id) = &self.rule_id {
+            write!(f, " (rule {id})")?;
+        }
+        Ok(())
+    }
 }

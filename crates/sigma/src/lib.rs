@@ -34,7 +34,7 @@ mod testing;
 
 pub use correlation::{Correlation, CorrelationEngine, CorrelationMatch, CorrelationSet, Limits};
 pub use engine::{MatchStats, RuleMatcher, RuleSet, Shape};
-pub use error::{Code, Diagnostic};
+pub use error::{Code, Diagnostic, SigmaError};
 pub use load::{Loaded, load_dir, parse_rules};
 pub use placeholder::Placeholders;
 pub use rule::Rule;

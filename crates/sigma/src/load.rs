@@ -7,7 +7,7 @@ use crate::condition::{self, Condition};
 use crate::correlation::{Correlation, compile_correlation};
 use crate::detection::compile_item;
 use crate::document::Ctx;
-use crate::error::{Code, Diagnostic};
+use crate::error::{Code, Diagnostic, SigmaError};
 use crate::filter::{self, Filter};
 use crate::placeholder::Placeholders;
 use crate::rule::{Detection, Rule, RuleLogSource};
@@ -99,11 +99,13 @@ fn compile_block(
     let mut conditions = Vec::new();
     for t in texts {
         let c = condition::parse(&t.text, &names).map_err(|e| {
-            ctx.diag(
-                t.line,
-                Code::Condition,
-                format!("{} at column {} of {:?}", e.message, e.offset + 1, t.text),
-            )
+            let message = match e {
+                SigmaError::Condition { offset, message } => {
+                    format!("{message} at column {} of {:?}", offset + 1, t.text)
+                }
+                other => other.to_string(),
+            };
+            ctx.diag(t.line, Code::Condition, message)
         })?;
         conditions.push(c);
     }
@@ -248,12 +250,16 @@ pub fn parse_rules(text: &str, file: &str, out: &mut Loaded) {
     let docs = match yaml::load(text) {
         Ok(docs) => docs,
         Err(e) => {
+            let (line, message) = match e {
+                SigmaError::Yaml { line, message } => (line, message),
+                other => (0, other.to_string()),
+            };
             out.rejected.push(Diagnostic {
                 rule_id: None,
                 file: file.to_owned(),
-                line: e.line,
+                line,
                 code: Code::Yaml,
-                message: e.message,
+                message,
             });
             return;
         }

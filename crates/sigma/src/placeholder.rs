@@ -19,6 +19,7 @@
 
 use rustc_hash::FxHashMap;
 
+use crate::error::SigmaError;
 use crate::yaml::{self, Node};
 
 /// Placeholder name → values.
@@ -32,23 +33,23 @@ const MAX_EXPANSION: usize = 4096;
 
 impl Placeholders {
     /// Reads the YAML form; the error names the line.
-    pub fn parse(text: &str) -> Result<Placeholders, String> {
-        let docs = yaml::load(text).map_err(|e| format!("line {}: {}", e.line, e.message))?;
+    pub fn parse(text: &str) -> Result<Placeholders, SigmaError> {
+        let docs = yaml::load(text)?;
         let mut out = Placeholders::default();
         for doc in &docs {
             let Node::Map(entries, _) = doc else {
-                return Err(format!(
-                    "line {}: placeholders must be a map of names to values",
-                    doc.line()
-                ));
+                return Err(SigmaError::Yaml {
+                    line: doc.line(),
+                    message: "placeholders must be a map of names to values".to_owned(),
+                });
             };
             for (name, value) in entries {
-                let values = crate::yaml::scalar_list(value).ok_or_else(|| {
-                    format!(
-                        "line {}: placeholder '{}' must be a value or a list of values",
-                        value.line(),
+                let values = crate::yaml::scalar_list(value).ok_or_else(|| SigmaError::Yaml {
+                    line: value.line(),
+                    message: format!(
+                        "placeholder '{}' must be a value or a list of values",
                         name.text
-                    )
+                    ),
                 })?;
                 out.insert(
                     &name.text,

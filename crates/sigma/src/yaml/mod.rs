@@ -11,7 +11,7 @@ use std::borrow::Cow;
 use saphyr::{MarkedYaml, ScalarStyle, YamlData, YamlLoader};
 use saphyr_parser::Parser;
 
-use crate::error::YamlError;
+use crate::error::SigmaError;
 
 mod fast;
 
@@ -84,7 +84,7 @@ impl Node {
 
 /// Loads every document of a YAML file: with the fast reader of the rules' subset of YAML
 /// when it applies, else with saphyr.
-pub(crate) fn load(text: &str) -> Result<Vec<Node>, YamlError> {
+pub(crate) fn load(text: &str) -> Result<Vec<Node>, SigmaError> {
     if let Some(docs) = fast::load(text) {
         return Ok(docs);
     }
@@ -104,12 +104,12 @@ pub(crate) fn readers_agree(text: &str) -> Result<(), String> {
 }
 
 /// Loads every document of a YAML file with saphyr.
-fn load_with_saphyr(text: &str) -> Result<Vec<Node>, YamlError> {
+fn load_with_saphyr(text: &str) -> Result<Vec<Node>, SigmaError> {
     let mut loader: YamlLoader<'_, MarkedYaml<'_>> = YamlLoader::default();
     loader.early_parse(false);
     loader.alias_limit(ALIAS_LIMIT);
     let mut parser = Parser::new_from_str(text);
-    let scan = |e: saphyr_parser::ScanError| YamlError {
+    let scan = |e: saphyr_parser::ScanError| SigmaError::Yaml {
         line: e.marker().line(),
         message: e.info().to_owned(),
     };
@@ -127,10 +127,10 @@ fn load_with_saphyr(text: &str) -> Result<Vec<Node>, YamlError> {
 /// Nesting beyond which a rule is rejected (rules are a few levels deep).
 pub(super) const MAX_DEPTH: usize = 64;
 
-fn convert(node: MarkedYaml<'_>, depth: usize) -> Result<Node, YamlError> {
+fn convert(node: MarkedYaml<'_>, depth: usize) -> Result<Node, SigmaError> {
     let line = node.span.start.line();
     if depth > MAX_DEPTH {
-        return Err(YamlError {
+        return Err(SigmaError::Yaml {
             line,
             message: format!("nesting deeper than {MAX_DEPTH} levels"),
         });
@@ -158,13 +158,13 @@ fn convert(node: MarkedYaml<'_>, depth: usize) -> Result<Node, YamlError> {
             for (k, v) in map {
                 let key_line = k.span.start.line();
                 let Node::Scalar(key) = convert(k, depth + 1)? else {
-                    return Err(YamlError {
+                    return Err(SigmaError::Yaml {
                         line: key_line,
                         message: "mapping keys must be scalars".to_owned(),
                     });
                 };
                 if entries.iter().any(|(e, _)| e.text == key.text) {
-                    return Err(YamlError {
+                    return Err(SigmaError::Yaml {
                         line: key_line,
                         message: format!("duplicate key {:?}", key.text),
                     });
@@ -175,7 +175,7 @@ fn convert(node: MarkedYaml<'_>, depth: usize) -> Result<Node, YamlError> {
         }
         YamlData::Tagged(_, inner) => convert(*inner, depth)?,
         YamlData::Alias(_) | YamlData::BadValue => {
-            return Err(YamlError {
+            return Err(SigmaError::Yaml {
                 line,
                 message: "unresolvable YAML value".to_owned(),
             });
@@ -256,9 +256,11 @@ mod tests {
 
     #[test]
     fn rejects_duplicates_and_alias_bombs() {
-        let err = load("a: 1\n'a': 2\n").unwrap_err();
-        assert_eq!(err.line, 2);
-        assert!(err.message.contains("duplicate"));
+        let Err(SigmaError::Yaml { line, message }) = load("a: 1\n'a': 2\n") else {
+            panic!("a duplicate key is an error");
+        };
+        assert_eq!(line, 2);
+        assert!(message.contains("duplicate"));
         let bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\ne: [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\n";
         assert!(load(bomb).is_err());
         assert!(load("a: [1\n").is_err());
