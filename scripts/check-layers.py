@@ -27,7 +27,7 @@ ALLOWED = {
     "vigie-journal": {"vigie-event"},
     "vigie-govern": {"vigie-event"},
     "vigie-state": {"vigie-event", "vigie-govern"},
-    "vigie-testkit": {"vigie-event"},
+    "vigie-testkit": set(),  # a dev-dependency only: no crate may list it in [dependencies]
     "vigie-server": {
         "vigie-event", "vigie-sigma", "vigie-intel", "vigie-detect", "vigie-store",
         "vigie-journal", "vigie-govern", "vigie-state",

@@ -186,21 +186,12 @@ fn rules_test_reports_each_failing_case_and_counts() {
 /// The SigmaHQ regression corpus with the SigmaHQ rules: every test passes (issue 4).
 #[test]
 fn rules_test_passes_the_sigmahq_regression_corpus() {
-    let shared = manifest_dir().join("../../../shared/sigma");
-    if !shared.join("regression").is_dir() {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "{} is missing (CI=true requires it)",
-            shared.display()
-        );
-        #[allow(clippy::print_stderr)]
-        {
-            eprintln!("SKIPPED: {} is missing", shared.display());
-        }
+    let (Some(rules), Some(regression)) = (
+        vigie_testkit::shared("rules"),
+        vigie_testkit::shared("regression"),
+    ) else {
         return;
-    }
-    let rules = shared.join("rules");
-    let regression = shared.join("regression");
+    };
     let (code, stdout, _) = vigie(&[
         "rules",
         "test",

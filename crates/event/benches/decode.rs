@@ -5,7 +5,6 @@
 //! reference), NDJSON events/s and syslog lines/s. Method and figures: BENCHMARKS.md.
 
 use std::hint::black_box;
-use std::path::PathBuf;
 
 use bytes::Bytes;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -20,27 +19,13 @@ fn decoder() -> Decoder {
     ))
 }
 
+/// The regression EVTX files of the shared corpus, in path order.
 fn evtx_files() -> Vec<Vec<u8>> {
-    let root = PathBuf::from(
-        std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
-    )
-    .join("../../../shared/sigma/regression");
-    let mut files = Vec::new();
-    let mut stack = vec![root];
-    while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let path: PathBuf = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.extension().is_some_and(|e| e == "evtx") {
-                files.push(std::fs::read(&path).unwrap());
-            }
-        }
-    }
-    files
+    let root = vigie_testkit::shared_root().join("regression");
+    vigie_testkit::files_with_suffix(&root, ".evtx")
+        .iter()
+        .map(|path| std::fs::read(path).unwrap())
+        .collect()
 }
 
 /// Deterministic NDJSON: Sysmon-like evtx renderings and flat ECS events, half each.

@@ -442,7 +442,7 @@ mod tests {
     /// Every logsource used by the SigmaHQ Windows rules is produced by some table row.
     #[test]
     fn covers_every_windows_logsource_in_sigmahq_rules() {
-        let Some(dir) = crate::testdata::sigma_dir("rules/windows") else {
+        let Some(dir) = vigie_testkit::shared("rules/windows") else {
             return;
         };
         let (services, categories) = crate::testdata::windows_rule_logsources(&dir);

@@ -328,16 +328,9 @@ mod tests {
     #[test]
     #[allow(clippy::print_stderr)]
     fn densified_chunks_hold_exact_copies_of_their_records() {
-        let root = crate::manifest_dir().join("../../../shared/sigma/regression");
-        if !root.is_dir() {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "{} missing under CI",
-                root.display()
-            );
-            eprintln!("SKIPPED: {} not found", root.display());
+        let Some(root) = vigie_testkit::shared("regression") else {
             return;
-        }
+        };
         let mut decoder = Decoder::new(Origin::new(
             TenantId::new("t").unwrap(),
             Source::new(SourceKind::File, "t"),

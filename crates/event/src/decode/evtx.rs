@@ -383,7 +383,6 @@ mod tests {
     use super::*;
     use crate::decode::json::JsonSplitter;
     use crate::decode::tests::decoder;
-    use crate::testdata;
 
     /// The text Vigie should hold for a JSON leaf of the evtx_dump rendering.
     fn leaf_text(v: &Json) -> Option<String> {
@@ -527,10 +526,10 @@ mod tests {
 
     #[test]
     fn every_regression_sample_matches_its_json_rendering() {
-        let Some(dir) = testdata::sigma_dir("regression/regression_data") else {
+        let Some(dir) = vigie_testkit::shared("regression/regression_data") else {
             return;
         };
-        let files = testdata::files_with_suffix(&dir, ".evtx");
+        let files = vigie_testkit::files_with_suffix(&dir, ".evtx");
         assert!(files.len() >= 90, "only {} EVTX samples found", files.len());
         let mut d = decoder();
         let mut records = 0;
@@ -589,10 +588,10 @@ mod tests {
 
     #[test]
     fn the_direct_decoder_gives_the_fields_of_the_json_rendering() {
-        let Some(dir) = testdata::sigma_dir("regression/regression_data") else {
+        let Some(dir) = vigie_testkit::shared("regression/regression_data") else {
             return;
         };
-        let files = testdata::files_with_suffix(&dir, ".evtx");
+        let files = vigie_testkit::files_with_suffix(&dir, ".evtx");
         let mut rendering = decoder();
         let mut direct = decoder();
         direct.set_evtx_rendering(false);
@@ -631,10 +630,10 @@ mod tests {
 
     #[test]
     fn chunks_cut_out_of_files_decode_like_the_files() {
-        let Some(dir) = testdata::sigma_dir("regression/regression_data") else {
+        let Some(dir) = vigie_testkit::shared("regression/regression_data") else {
             return;
         };
-        let files = testdata::files_with_suffix(&dir, ".evtx");
+        let files = vigie_testkit::files_with_suffix(&dir, ".evtx");
         let mut d = decoder();
         // Three files' chunks in a row, an unused (all-zero) chunk between them and a torn
         // tail: the events of each file, in order, then one error for the tail.

@@ -5,12 +5,9 @@ use std::path::PathBuf;
 
 use vigie_event::{Decoder, Event, Origin, Source, SourceKind, TenantId};
 
-/// `../shared/sigma` beside the repository.
+/// The shared corpus (see `vigie-testkit`).
 pub(crate) fn shared() -> PathBuf {
-    PathBuf::from(
-        std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
-    )
-    .join("../../../shared/sigma")
+    vigie_testkit::shared_root()
 }
 
 /// A decoder of file events for the benches.
@@ -24,22 +21,8 @@ pub(crate) fn decoder() -> Decoder {
 /// Every record of every EVTX file under the regression folder, decoded.
 pub(crate) fn regression_events() -> Vec<Event> {
     let mut decoder = decoder();
-    let mut files = Vec::new();
-    let mut stack = vec![shared().join("regression")];
-    while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for path in entries.flatten().map(|e| e.path()) {
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.extension().is_some_and(|e| e == "evtx") {
-                files.push(path);
-            }
-        }
-    }
     // In path order, so that every run measures the same sequence.
-    files.sort();
+    let files = vigie_testkit::files_with_suffix(&shared().join("regression"), ".evtx");
     let mut out = Vec::new();
     for path in files {
         for e in decoder
