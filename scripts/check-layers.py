@@ -27,14 +27,15 @@ ALLOWED = {
     "vigie-journal": {"vigie-event"},
     "vigie-govern": {"vigie-event"},
     "vigie-state": {"vigie-event", "vigie-govern"},
-    "vigie-testkit": set(),  # a dev-dependency only: no crate may list it in [dependencies]
+    # A dev-dependency of the libraries; only the binary may list it in [dependencies].
+    "vigie-testkit": {"vigie-event"},
     "vigie-server": {
         "vigie-event", "vigie-sigma", "vigie-intel", "vigie-detect", "vigie-store",
         "vigie-journal", "vigie-govern", "vigie-state",
     },
     "vigie": {
         "vigie-event", "vigie-sigma", "vigie-intel", "vigie-detect", "vigie-store",
-        "vigie-journal", "vigie-govern", "vigie-state", "vigie-server",
+        "vigie-journal", "vigie-govern", "vigie-state", "vigie-server", "vigie-testkit",
     },
 }
 OFFLINE_FORBIDDEN = ["axum", "hyper", "sqlx", "tokio", "vigie-server", "vigie-state"]

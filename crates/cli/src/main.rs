@@ -12,7 +12,6 @@ mod bench;
 mod decode;
 #[cfg(feature = "server")]
 mod demo;
-mod generate;
 mod hunt;
 mod rules;
 #[cfg(feature = "server")]

@@ -20,8 +20,6 @@ use vigie_sigma::{Loaded, RuleMatcher, RuleSet, load_dir};
 
 #[path = "common/corpus.rs"]
 mod corpus;
-#[path = "common/synthetic.rs"]
-mod synthetic;
 
 use corpus::{decoder, regression_events, shared};
 
@@ -88,7 +86,7 @@ fn bench(c: &mut Criterion) {
     );
 
     let regression = regression_events();
-    let synthetic = synthetic::events(&mut decoder(), 20_000);
+    let synthetic = vigie_testkit::synth::sink::events(&mut decoder(), 20_000);
     report("regression", &set, &regression);
     report("synthetic", &set, &synthetic);
     group.sample_size(20);

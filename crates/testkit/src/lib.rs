@@ -1,14 +1,21 @@
 //! What the tests and benches of the workspace share, written once.
 //!
-//! A dev-dependency only: no library or binary links it. It depends on nothing but std, so
-//! any crate's tests may use it, `vigie-event`'s own included (a dependency on the crate under
-//! test would give its tests a second copy of its types).
+//! No library links it but as a dev-dependency (`scripts/check-layers.py` checks). The binary
+//! links it for its measuring and showing commands (`vigie bench`, `vigie demo`), whose
+//! traffic is the same synthetic telemetry the benches use. It depends on `vigie-event` for
+//! the generator only: `vigie-event`'s own tests use the corpus functions, which name no event
+//! type (its tests would otherwise see two copies of its types).
 //!
 //! - [`shared`]: a folder of the shared corpus (`../shared/sigma` beside the checkout, or
 //!   `VIGIE_SIGMA_DIR`), with the project's rule for a missing corpus: the test is skipped
 //!   with a visible message, except under `CI=true`, where it fails;
 //! - [`files_with_suffix`]: the files of a folder tree, sorted, so that every run reads the
-//!   same sequence.
+//!   same sequence;
+//! - [`synth`]: the one synthetic event generator (seeded, reproducible): mixed telemetry on
+//!   the wire for the ingest and store benchmarks and the demo, and a sink's mix of decoded
+//!   Windows events for the Sigma engine benchmark.
+
+pub mod synth;
 
 use std::path::{Path, PathBuf};
 

@@ -27,7 +27,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 
 use super::store::percentile;
-use crate::generate::{Generator, Wire};
+use vigie_testkit::synth::{Generator, Wire};
 
 #[derive(Debug, Args)]
 pub(crate) struct IngestArgs {
@@ -419,7 +419,7 @@ fn probe(done: &AtomicBool, base: &str, token: &str) -> Result<(Vec<f64>, Vec<f6
         let marker = format!("probe{i}x{}", std::process::id());
         let event = format!(
             r##"{{"Event":{{"System":{{"Provider":{{"#attributes":{{"Name":"Microsoft-Windows-Sysmon"}}}},"EventID":1,"Channel":"Microsoft-Windows-Sysmon/Operational","Computer":"probe-host","TimeCreated":{{"#attributes":{{"SystemTime":"{}"}}}}}},"EventData":{{"Image":"C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe","ParentImage":"C:\\Program Files\\Microsoft Office\\root\\Office16\\WINWORD.EXE","CommandLine":"powershell -nop {marker}"}}}}}}"##,
-            crate::generate::rfc3339(vigie_event::Timestamp::now().as_nanos())
+            vigie_testkit::synth::rfc3339(vigie_event::Timestamp::now().as_nanos())
         );
         let body = gzip(&[event])?;
         if !post(&agent, base, token, "", &body)? {

@@ -22,7 +22,7 @@ use clap::Args;
 use vigie_event::{Decoder, EventId, Origin, Source, SourceKind, TenantId, Timestamp};
 use vigie_store::{Aggregation, Search, Store, StoreConfig, TimeRange, parse};
 
-use crate::generate::{Generator, Rng, Wire};
+use vigie_testkit::synth::{Generator, Rng, Wire};
 
 #[derive(Debug, Args)]
 pub(crate) struct StoreArgs {

@@ -5,7 +5,7 @@
 //! Each step is a list of messages with the transport they travel on, and the ids of the
 //! rules (in the repo's `rules/`) that should detect it.
 
-use crate::generate::{json_escape, rfc3339, windows_json};
+use vigie_testkit::synth::{json_escape, rfc3339, windows_json};
 
 /// Where a story message goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

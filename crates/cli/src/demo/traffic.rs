@@ -12,7 +12,7 @@ use anyhow::{Context, Result};
 use rustls::pki_types::{CertificateDer, ServerName};
 
 use super::story::Channel;
-use crate::generate::{Generator, Wire};
+use vigie_testkit::synth::{Generator, Wire};
 
 /// Where to send.
 #[derive(Clone, Debug)]

@@ -1,7 +1,7 @@
 //! A synthetic mix of decoded Windows events, as a production sink sees them: mostly benign
 //! logons, process starts, network connections, file and registry writes, DNS queries and
 //! PowerShell script blocks, with the field names and value shapes of Security and Sysmon
-//! events. Deterministic (a fixed xorshift seed), so runs compare.
+//! events. Deterministic (a fixed seed of the one [`Rng`]), so runs compare.
 //!
 //! Values repeat as they do in production: images, users and hosts come from short tables;
 //! most command lines, temporary file names, some registry keys and DNS names carry a per-event
@@ -12,35 +12,7 @@
 use bytes::Bytes;
 use vigie_event::{Decoder, Event};
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-        items[(self.next() % items.len() as u64) as usize]
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    /// `template` with each `{u}` replaced: by a random number half of the time (a value
-    /// seen once), by a constant otherwise (a value seen again and again).
-    fn fill(&mut self, template: &str) -> String {
-        if !template.contains("{u}") {
-            return template.to_owned();
-        }
-        let u = if self.below(2) == 0 {
-            (self.next() % 100_000_000).to_string()
-        } else {
-            "1234".to_owned()
-        };
-        template.replace("{u}", &u)
-    }
-}
+use super::{Rng, json_escape};
 
 const IMAGES: &[&str] = &[
     r"C:\Windows\System32\svchost.exe",
@@ -113,12 +85,6 @@ const SCRIPTS: &[&str] = &[
     "$services = Get-Service | Where-Object Status -eq 'Running'\nforeach ($s in $services) { Write-Output $s.Name }",
 ];
 
-fn json_escape(s: &str) -> String {
-    s.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
 /// One event's JSON, by weighted kind.
 fn line(r: &mut Rng, n: u64) -> String {
     let host = r.pick(HOSTS);
@@ -133,7 +99,7 @@ fn line(r: &mut Rng, n: u64) -> String {
     let i = r.below(IMAGES.len() as u64) as usize;
     let image = json_escape(IMAGES[i]);
     let command = json_escape(&r.fill(COMMAND_LINES[i]));
-    let parent = json_escape(r.pick(IMAGES));
+    let parent = json_escape(r.pick::<&str>(IMAGES));
     let sysmon = |id: u32, data: String| {
         format!(
             r#"{{"Channel":"Microsoft-Windows-Sysmon/Operational","Provider_Name":"Microsoft-Windows-Sysmon","EventID":{id},"Computer":"{host}.corp.example","TimeCreated_SystemTime":"{time}","EventRecordID":{n},"UtcTime":"{time}","ProcessGuid":"{{5770385f-c22a-43e0-bf4c-06f5698ffbd9}}","ProcessId":{pid},"User":"CORP\\{user}",{data}}}"#,
@@ -202,14 +168,14 @@ fn line(r: &mut Rng, n: u64) -> String {
         ),
         _ => format!(
             r#"{{"Channel":"Microsoft-Windows-PowerShell/Operational","Provider_Name":"Microsoft-Windows-PowerShell","EventID":4104,"Computer":"{host}.corp.example","TimeCreated_SystemTime":"{time}","EventRecordID":{n},"MessageNumber":1,"MessageTotal":1,"ScriptBlockText":"{s}","ScriptBlockId":"{{5770385f-c22a-43e0-bf4c-06f5698ffbd9}}","Path":""}}"#,
-            s = json_escape(r.pick(SCRIPTS))
+            s = json_escape(r.pick::<&str>(SCRIPTS))
         ),
     }
 }
 
 /// `count` decoded events of the mix.
-pub(crate) fn events(decoder: &mut Decoder, count: usize) -> Vec<Event> {
-    let mut r = Rng(0x9E37_79B9_7F4A_7C15);
+pub fn events(decoder: &mut Decoder, count: usize) -> Vec<Event> {
+    let mut r = Rng::new(0x9E37_79B9_7F4A_7C15);
     (0..count as u64)
         .map(|n| {
             let json = line(&mut r, n);

@@ -1,5 +1,7 @@
-//! Realistic mixed security telemetry for benchmarks and the demo: the logs of small
-//! companies (one per tenant), as their sources write them on the wire.
+//! Synthetic security telemetry, from one seeded generator: the logs of small companies (one
+//! per tenant) as their sources write them on the wire (this module: `vigie bench store`,
+//! `vigie bench ingest` and the demo's background traffic), and a production sink's mix of
+//! decoded Windows events ([`sink`]: the Sigma engine benchmark).
 //!
 //! - Windows (45 %): Sysmon 1/3 and Security 4624/4625/4688 in the evtx JSON rendering
 //!   (what the EVTX path stores), sent over HTTP;
@@ -7,12 +9,14 @@
 //! - DNS (20 %): resolver query logs as JSON;
 //! - firewall (15 %): CEF over syslog.
 //!
-//! Everything comes from a seeded generator (splitmix64), so a run is reproducible; times
+//! Everything comes from one seeded PRNG ([`Rng`], splitmix64), so a run is reproducible; times
 //! advance evenly over the chosen span with a little jitter, as live traffic does.
+
+pub mod sink;
 
 /// How an event travels: decides the decoder and the source kind.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Wire {
+pub enum Wire {
     /// A JSON object posted over HTTP.
     Json,
     /// A syslog line (RFC 3164 or 5424).
@@ -23,26 +27,29 @@ pub(crate) enum Wire {
 
 /// One generated event.
 #[derive(Debug)]
-pub(crate) struct Generated {
+pub struct Generated {
     /// Index of its tenant.
-    pub(crate) tenant: usize,
-    pub(crate) wire: Wire,
+    pub tenant: usize,
+    /// How it travels.
+    pub wire: Wire,
     /// The bytes as the source sends them (no line end).
-    pub(crate) line: String,
+    pub line: String,
     /// Its time, nanoseconds since the epoch.
-    pub(crate) time: i64,
+    pub time: i64,
 }
 
 /// A small, fast, seedable PRNG (splitmix64).
 #[derive(Clone, Debug)]
-pub(crate) struct Rng(u64);
+pub struct Rng(u64);
 
 impl Rng {
-    pub(crate) fn new(seed: u64) -> Rng {
+    /// A generator from `seed`: the same seed, the same sequence.
+    pub fn new(seed: u64) -> Rng {
         Rng(seed)
     }
 
-    pub(crate) fn next_u64(&mut self) -> u64 {
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -51,17 +58,32 @@ impl Rng {
     }
 
     /// Uniform in `0..n` (n > 0).
-    pub(crate) fn below(&mut self, n: u64) -> u64 {
+    pub fn below(&mut self, n: u64) -> u64 {
         ((u128::from(self.next_u64()) * u128::from(n)) >> 64) as u64
     }
 
-    pub(crate) fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+    /// One of `items` (not empty), uniformly.
+    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
         &items[self.below(items.len() as u64) as usize]
+    }
+
+    /// `template` with each `{u}` replaced: by a random number half of the time (a value
+    /// seen once), by a constant otherwise (a value seen again and again).
+    pub fn fill(&mut self, template: &str) -> String {
+        if !template.contains("{u}") {
+            return template.to_owned();
+        }
+        let u = if self.below(2) == 0 {
+            self.below(100_000_000).to_string()
+        } else {
+            "1234".to_owned()
+        };
+        template.replace("{u}", &u)
     }
 
     /// Index `0..n` with a Zipf-like skew: low indexes much more frequent (real logs have
     /// a few chatty hosts and users).
-    pub(crate) fn skewed(&mut self, n: u64) -> u64 {
+    pub fn skewed(&mut self, n: u64) -> u64 {
         let a = self.below(n);
         let b = self.below(n);
         a.min(b).min(self.below(n))
@@ -204,7 +226,7 @@ const BENIGN_CONNECTIONS: [(&str, u64); 5] = [
 /// The generator: `tenants` companies, `count` events spread evenly over `span` from
 /// `start` (nanoseconds).
 #[derive(Debug)]
-pub(crate) struct Generator {
+pub struct Generator {
     rng: Rng,
     tenants: usize,
     count: u64,
@@ -215,7 +237,9 @@ pub(crate) struct Generator {
 }
 
 impl Generator {
-    pub(crate) fn new(seed: u64, tenants: usize, count: u64, start: i64, span: i64) -> Generator {
+    /// `count` events of `tenants` companies from `seed`, spread over `span` nanoseconds
+    /// from `start`.
+    pub fn new(seed: u64, tenants: usize, count: u64, start: i64, span: i64) -> Generator {
         Generator {
             rng: Rng::new(seed),
             tenants: tenants.max(1),
@@ -229,9 +253,7 @@ impl Generator {
 
     /// Process starts and connections from a table of benign ones instead of random
     /// combinations (the benchmarks keep the random mix, which exercises more rules).
-    // Used by the demo (a `server` feature command).
-    #[cfg_attr(not(feature = "server"), allow(dead_code))]
-    pub(crate) fn benign(mut self) -> Generator {
+    pub fn benign(mut self) -> Generator {
         self.benign = true;
         self
     }
@@ -263,7 +285,7 @@ impl Generator {
 /// `2026-11-22T08:00:00.123456Z` of nanoseconds since the epoch.
 /// A Windows event in the evtx JSON rendering (what EVTX decoding stores); `data` is the
 /// inside of `EventData`, already JSON.
-pub(crate) fn windows_json(
+pub fn windows_json(
     provider: &str,
     event_id: u32,
     ts: &str,
@@ -277,13 +299,14 @@ pub(crate) fn windows_json(
     )
 }
 
-pub(crate) fn rfc3339(nanos: i64) -> String {
+/// RFC 3339 in UTC of nanoseconds since the epoch.
+pub fn rfc3339(nanos: i64) -> String {
     vigie_event::Timestamp::from_nanos(nanos).to_rfc3339(vigie_event::UtcOffset::UTC)
 }
 
 /// The text of a JSON string without its quotes, escaped as everywhere else
 /// ([`vigie_event::render::write_str`]).
-pub(crate) fn json_escape(s: &str) -> String {
+pub fn json_escape(s: &str) -> String {
     let mut out = Vec::with_capacity(s.len() + 2);
     vigie_event::render::write_str(&mut out, s);
     String::from_utf8_lossy(&out[1..out.len() - 1]).into_owned()
