@@ -42,10 +42,10 @@ pub struct Alert {
     /// The event that matched; for a correlation, the last one of its window (none when the
     /// window kept no ids).
     pub event_id: Option<EventId>,
-    /// The event's time; for a correlation, the last event time of its window.
+    /// The event's time; for a correlation, the last event time of its window. (The
+    /// event's other fields, its host for one, are the caller's to read: it holds the event,
+    /// and copying them here cost `vigie hunt` an allocation per detection.)
     pub time: Timestamp,
-    /// The event's host (a correlation spans events: none).
-    pub host: Option<String>,
     /// What matched, field → value; for a correlation, its `group-by` fields and `value`.
     pub matched: Vec<(String, Json)>,
     /// For a correlation, its window.
@@ -77,7 +77,6 @@ impl Alert {
             tenant: event.tenant.clone(),
             event_id: Some(event.id),
             time: event.time,
-            host: event.host.as_deref().map(str::to_owned),
             matched,
             window: None,
         }
@@ -97,7 +96,6 @@ impl Alert {
             tenant: tenant.clone(),
             event_id: m.events.last().copied(),
             time: m.last,
-            host: None,
             matched,
             window: Some(Window {
                 first: m.first,
