@@ -1,6 +1,21 @@
 //! `/alerts`, `/alerts/{id}`: a tenant's alerts, with the events around one.
 
-use super::*;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use vigie_event::{EventId, render};
+use vigie_state::{AlertCursor, AlertFilter, AlertId, AlertStatus};
+
+use super::App;
+use super::auth::tenant;
+use super::buffers::held;
+use super::error::{ApiError, ApiResult};
+use super::events::{query_slot, range, store_error};
 
 #[derive(Debug, Deserialize)]
 pub(super) struct AlertsParams {
@@ -132,4 +147,21 @@ pub(super) async fn alert(
         "event": event.as_ref().map(render::event),
         "context": context.iter().map(render::event).collect::<Vec<_>>(),
     })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn levels_are_checked_and_folded() {
+        assert_eq!(
+            levels("High, critical").expect("ok"),
+            vec!["high", "critical"]
+        );
+        assert_eq!(levels("informational,low,medium").expect("ok").len(), 3);
+        let err = levels("high,hgih").expect_err("typo");
+        assert_eq!(err.code, "bad_parameter");
+        assert!(err.message.contains("hgih"), "{}", err.message);
+    }
 }

@@ -1,6 +1,11 @@
 //! Who is calling: bearer tokens, the tenant a request is scoped to, the administrator check.
 
-use super::*;
+use axum::http::{HeaderMap, StatusCode, header};
+use vigie_event::TenantId;
+use vigie_state::Principal;
+
+use super::App;
+use super::error::{ApiError, ApiResult};
 
 pub(super) async fn principal(app: &App, headers: &HeaderMap) -> ApiResult<Principal> {
     let token = headers
@@ -81,5 +86,22 @@ pub(super) async fn admin(app: &App, headers: &HeaderMap) -> ApiResult<()> {
             StatusCode::FORBIDDEN,
             "this route needs an administrator token",
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive_and_the_token_required() {
+        assert_eq!(bearer("Bearer abc"), Some("abc"));
+        assert_eq!(bearer("bearer abc"), Some("abc"));
+        assert_eq!(bearer("BEARER   abc  "), Some("abc"));
+        assert_eq!(bearer("  Bearer abc"), Some("abc"));
+        assert_eq!(bearer("Bearer "), None);
+        assert_eq!(bearer("Bearer"), None);
+        assert_eq!(bearer("Basic abc"), None);
+        assert_eq!(bearer("Bearerabc"), None);
     }
 }

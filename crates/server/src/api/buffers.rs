@@ -1,6 +1,12 @@
 //! The memory budget of request bodies held at once, shared by tenants (a quarter each at most).
 
-use super::*;
+use std::sync::Arc;
+
+use tokio::sync::Semaphore;
+use vigie_event::TenantId;
+
+use super::blocking;
+use super::error::ApiResult;
 
 /// The memory ingest bodies hold at once, in KiB permits: a global budget, and a quarter of it
 /// per tenant, so that one tenant's large or slow bodies cannot take the memory the others'
@@ -83,4 +89,43 @@ pub(super) async fn held<T: Send + 'static>(
         f()
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vigie_event::TenantId;
+
+    #[test]
+    fn ingest_memory_is_shared_by_quarters_and_given_back() {
+        let buffers = Buffers::new(4); // 4 MiB: a tenant may hold 1 MiB.
+        let a = TenantId::new("a").expect("tenant");
+        let b = TenantId::new("b").expect("tenant");
+        let mut held = buffers.take(&a, 512 << 10).expect("half of a's quarter");
+        assert!(buffers.take(&a, 600 << 10).is_none(), "over a's quarter");
+        assert!(held.grow(512 << 10), "a's quarter, exactly");
+        assert!(!held.grow(1), "nothing left for a");
+        let others: Vec<Held> = ["b", "c", "d"]
+            .iter()
+            .map(|t| {
+                buffers
+                    .take(&TenantId::new(t).expect("tenant"), 1 << 20)
+                    .expect("a quarter")
+            })
+            .collect();
+        // Every quarter is taken: even a tenant with room left finds none globally.
+        let e = TenantId::new("e").expect("tenant");
+        assert!(buffers.take(&e, 1024).is_none());
+        drop(held);
+        assert!(buffers.take(&e, 1 << 20).is_some(), "a's memory came back");
+        drop(others);
+        assert!(buffers.take(&b, 1 << 20).is_some());
+        // Sizes round up to whole KiB; a zero-byte body still takes one.
+        let tiny = Buffers::new(4);
+        let one: Vec<Held> = (0..1024)
+            .map(|_| tiny.take(&a, 0).expect("1 KiB"))
+            .collect();
+        assert!(tiny.take(&a, 1).is_none());
+        drop(one);
+    }
 }

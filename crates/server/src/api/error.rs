@@ -1,6 +1,10 @@
 //! Errors as every route answers them: JSON with a stable machine code.
 
-use super::*;
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
 
 /// An error answer: a status, a stable code and a message, as
 /// `{"error": {"code": …, "message": …}}`.
@@ -94,3 +98,36 @@ impl IntoResponse for ApiError {
 }
 
 pub(super) type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::header;
+    use axum::response::IntoResponse;
+
+    #[test]
+    fn errors_render_as_json_with_their_code_and_retry_after() {
+        let response = ApiError::busy(StatusCode::TOO_MANY_REQUESTS, "later").into_response();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+        let response = ApiError::new(StatusCode::NOT_FOUND, "x").into_response();
+        assert!(response.headers().get(header::RETRY_AFTER).is_none());
+        for (status, code) in [
+            (StatusCode::BAD_REQUEST, "bad_request"),
+            (StatusCode::UNAUTHORIZED, "unauthorized"),
+            (StatusCode::FORBIDDEN, "forbidden"),
+            (StatusCode::NOT_FOUND, "not_found"),
+            (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+            (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
+            (StatusCode::URI_TOO_LONG, "uri_too_long"),
+            (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
+            (StatusCode::UNPROCESSABLE_ENTITY, "quota_exceeded"),
+            (StatusCode::REQUEST_TIMEOUT, "timeout"),
+            (StatusCode::TOO_MANY_REQUESTS, "overloaded"),
+            (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        ] {
+            assert_eq!(default_code(status), code);
+        }
+    }
+}

@@ -1,6 +1,21 @@
 //! `/events`, `/events/{id}`, `/events/histogram`: searching a tenant's events.
 
-use super::*;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use vigie_event::time::Timestamp;
+use vigie_event::{EventId, TenantId, render};
+use vigie_store::{Aggregation, AggregationResult, Cursor, Order, Search, TimeRange};
+
+use super::App;
+use super::auth::tenant;
+use super::buffers::held;
+use super::error::{ApiError, ApiResult};
 
 #[derive(Debug, Deserialize)]
 pub(super) struct EventsParams {

@@ -1,6 +1,14 @@
 //! `/health`, `/ready` and the OpenAPI document: the routes that need no token.
 
-use super::*;
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use vigie_state::Principal;
+
+use super::auth::principal;
+use super::{App, OPENAPI};
 
 pub(super) async fn health() -> Json<Value> {
     Json(json!({ "status": "ok" }))

@@ -1,6 +1,26 @@
 //! `POST /api/v1/ingest`: an HTTP batch of events, journaled and acknowledged once durable.
 
-use super::*;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use axum::Json;
+use axum::body::{Body, Bytes};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use vigie_event::time::Timestamp;
+use vigie_event::{Decoder, Origin, Source, SourceKind};
+use vigie_journal::committer::Refused;
+use vigie_journal::record::{Batch, Framing};
+use vigie_state::Idempotent;
+
+use super::auth::tenant;
+use super::error::{ApiError, ApiResult};
+use super::{App, blocking};
+use crate::intake::body;
 
 #[derive(Debug, Deserialize)]
 pub(super) struct IngestParams {
@@ -292,4 +312,54 @@ pub(super) fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> 
         ));
     }
     Ok(Some(String::from_utf8_lossy(bytes).into_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn headers(pairs: &[(&'static str, &[u8])]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, HeaderValue::from_bytes(v).expect("header"));
+        }
+        h
+    }
+
+    #[test]
+    fn only_gzip_and_identity_bodies_are_taken() {
+        assert!(!encoding(&headers(&[])).expect("none"));
+        for gz in [&b"gzip"[..], b"GZip", b" x-gzip "] {
+            assert!(encoding(&headers(&[("content-encoding", gz)])).expect("gzip"));
+        }
+        assert!(!encoding(&headers(&[("content-encoding", b"identity")])).expect("identity"));
+        for other in [&b"br"[..], b"deflate", b"gzip, br", b"\xff"] {
+            let err = encoding(&headers(&[("content-encoding", other)])).expect_err("refused");
+            assert_eq!(
+                (err.status, err.code),
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_encoding")
+            );
+        }
+    }
+
+    #[test]
+    fn idempotency_keys_are_visible_ascii_up_to_255() {
+        assert_eq!(idempotency_key(&headers(&[])).expect("none"), None);
+        let k = "a".repeat(255);
+        assert_eq!(
+            idempotency_key(&headers(&[("idempotency-key", k.as_bytes())])).expect("255"),
+            Some(k.clone())
+        );
+        for bad in [
+            "a".repeat(256).into_bytes(),
+            b"a b".to_vec(),
+            b"caf\xc3\xa9".to_vec(),
+            b"\t".to_vec(),
+        ] {
+            let err = idempotency_key(&headers(&[("idempotency-key", &bad)])).expect_err("bad");
+            assert_eq!(err.code, "bad_idempotency_key");
+        }
+        assert!(idempotency_key(&headers(&[("idempotency-key", b"!~")])).is_ok());
+    }
 }

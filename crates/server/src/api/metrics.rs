@@ -1,6 +1,14 @@
 //! `/metrics`: Prometheus text of the server's counters.
 
-use super::*;
+use std::sync::atomic::Ordering;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+
+use super::App;
+use super::auth::admin;
+use super::error::ApiResult;
 
 pub(super) async fn metrics(State(app): State<App>, headers: HeaderMap) -> ApiResult<Response> {
     admin(&app, &headers).await?;

@@ -1,6 +1,16 @@
 //! `/quarantine…`: journal records set aside, shown, retried, dropped.
 
-use super::*;
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use vigie_event::TenantId;
+
+use super::auth::{admin, tenant};
+use super::error::{ApiError, ApiResult};
+use super::{App, blocking};
 
 #[derive(Debug, Deserialize)]
 pub(super) struct QuarantineParams {

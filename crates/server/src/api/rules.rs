@@ -1,6 +1,17 @@
 //! `/rules`, `/rules/reload`: the rule book in force, and reloading it.
 
-use super::*;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use serde_json::{Value, json};
+use vigie_detect::RuleBook;
+
+use super::auth::{admin, principal};
+use super::error::{ApiError, ApiResult};
+use super::{App, blocking};
 
 pub(super) async fn rules(State(app): State<App>, headers: HeaderMap) -> ApiResult<Json<Value>> {
     principal(&app, &headers).await?;
