@@ -9,6 +9,7 @@ the offline commands (`vigie hunt`, `decode`, `rules`) build without the server.
    of ARCHITECTURE.md.
 2. Runs `cargo tree -p vigie --no-default-features -e normal` (the binary with only its
    offline commands) and fails if axum, hyper, sqlx, tokio or vigie-server appear in it.
+3. Counts the `thiserror::Error` derives of each library crate: one error enum per crate.
 
 Exit 1 with the offending edges listed; 0 when the layering holds.
 """
@@ -65,6 +66,16 @@ def main() -> int:
             continue
         for dep in sorted(dependencies(manifest) - ALLOWED[name]):
             problems.append(f"{name} -> {dep}: not allowed by the crate table")
+    for src in sorted(root.glob("crates/*/src")):
+        if src.parent.name == "cli":
+            continue  # the binary uses anyhow
+        derives = [
+            f"{path.relative_to(root)}"
+            for path in src.rglob("*.rs")
+            for _ in re.finditer(r"derive\([^)]*thiserror::Error", path.read_text())
+        ]
+        if len(derives) > 1:
+            problems.append(f"{src.parent.name}: {len(derives)} error types ({', '.join(derives)}): one enum per crate")
     tree = subprocess.run(
         ["cargo", "tree", "-p", "vigie", "--no-default-features", "-e", "normal",
          "--prefix", "none", "--format", "{p}"],
@@ -80,8 +91,8 @@ def main() -> int:
     for p in problems:
         print(f"layers: {p}", file=sys.stderr)
     if not problems:
-        print("layers: every dependency points down the crate table; the offline build links "
-              "none of " + ", ".join(OFFLINE_FORBIDDEN))
+        print("layers: every dependency points down the crate table; one error enum per library; "
+              "the offline build links none of " + ", ".join(OFFLINE_FORBIDDEN))
     return 1 if problems else 0
 
 

@@ -50,6 +50,17 @@ pub enum ServerError {
         /// What is wrong.
         message: String,
     },
+    /// An ingest body inflates past the limit (`http.max_decoded_bytes`).
+    #[error("the body inflates past {0} bytes")]
+    BodyTooLarge(usize),
+    /// An ingest body says gzip but is not.
+    #[error("invalid gzip body: {0}")]
+    BodyGzip(String),
+    /// Inflating an ingest body would pass the memory bodies may hold.
+    #[error(
+        "inflating the body would pass the memory ingest bodies may hold (http.max_buffered_mib); retry later"
+    )]
+    BodyNoMemory,
     /// TLS material is unusable.
     #[error("TLS for listener {listener:?}: {message}")]
     Tls {

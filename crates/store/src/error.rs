@@ -36,9 +36,25 @@ pub enum StoreError {
         /// What is wrong.
         message: String,
     },
-    /// A query that did not parse.
-    #[error(transparent)]
-    Parse(#[from] crate::query::ParseError),
+    /// A query that did not parse: where, and why.
+    #[error("{0}")]
+    Parse(crate::query::ParseError),
+    /// A time that is not RFC 3339, `now` or a relative time.
+    #[error(
+        "invalid time {input:?}: {reason}; expected an RFC 3339 time (2026-11-22T08:00:00Z), `now`, or a relative time such as -24h, -15m, -7d, now-1h"
+    )]
+    Time {
+        /// The text given.
+        input: String,
+        /// What was wrong.
+        reason: String,
+    },
+    /// A search cursor that is not one a search returned.
+    #[error("invalid cursor {input:?}: expected <nanoseconds>.<event id> as returned by a search")]
+    Cursor {
+        /// The text given (its first 64 characters).
+        input: String,
+    },
     /// Stored data that does not read back.
     #[error("corrupt data: {what}")]
     Corrupt {
@@ -51,6 +67,12 @@ pub enum StoreError {
         /// What is wrong.
         message: String,
     },
+}
+
+impl From<crate::query::ParseError> for StoreError {
+    fn from(e: crate::query::ParseError) -> StoreError {
+        StoreError::Parse(e)
+    }
 }
 
 impl StoreError {

@@ -35,9 +35,7 @@ pub use index::collect::Order;
 pub use partition::Added;
 pub use query::{ParseError, Query, TimeRange, parse};
 pub use retention::{DropReason, Dropped, RetentionPolicy, RetentionTask};
-pub use store::{
-    AddReport, Cursor, CursorError, MAX_PAGE, Page, PartitionInfo, Search, Store, StoreConfig,
-};
+pub use store::{AddReport, Cursor, MAX_PAGE, Page, PartitionInfo, Search, Store, StoreConfig};
 
 /// The property the `query` fuzz target checks: parsing never panics; a query that parses
 /// writes back (`Display`) to text that parses to the same query; and it compiles to an

@@ -124,16 +124,13 @@ impl fmt::Display for Cursor {
     }
 }
 
-/// Why a cursor text was rejected.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("invalid cursor {0:?}: expected <nanoseconds>.<event id> as returned by a search")]
-pub struct CursorError(pub String);
-
 impl FromStr for Cursor {
-    type Err = CursorError;
+    type Err = StoreError;
 
-    fn from_str(s: &str) -> Result<Cursor, CursorError> {
-        let err = || CursorError(s.chars().take(64).collect());
+    fn from_str(s: &str) -> Result<Cursor, StoreError> {
+        let err = || StoreError::Cursor {
+            input: s.chars().take(64).collect(),
+        };
         let (time, id) = s.split_once('.').ok_or_else(err)?;
         Ok(Cursor {
             time: time.parse().map_err(|_| err())?,
@@ -847,7 +844,7 @@ mod tests {
             time: -5,
             id: 0x0123_4567_89ab_cdef_0123_4567_89ab_cdef,
         };
-        assert_eq!(c.to_string().parse::<Cursor>(), Ok(c));
+        assert_eq!(c.to_string().parse::<Cursor>().unwrap(), c);
         for bad in ["", "12", "x.01ARZ3NDEKTSV4RRFFQ69G5FAV", "1.short"] {
             assert!(bad.parse::<Cursor>().is_err(), "{bad}");
         }

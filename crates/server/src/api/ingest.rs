@@ -20,6 +20,7 @@ use vigie_state::Idempotent;
 use super::auth::tenant;
 use super::error::{ApiError, ApiResult};
 use super::{App, blocking};
+use crate::ServerError;
 use crate::intake::body;
 
 #[derive(Debug, Deserialize)]
@@ -199,17 +200,18 @@ pub(super) async fn ingest_batch(
         let body = if gzip {
             let grown = body::gunzip(&body, max_decoded, &mut |n| held.grow(n));
             grown.map_err(|e| match e {
-                body::BodyError::TooLarge(_) => ApiError::coded(
+                ServerError::BodyTooLarge(_) => ApiError::coded(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     "body_too_large",
                     e.to_string(),
                 ),
-                body::BodyError::Gzip(_) => {
+                ServerError::BodyGzip(_) => {
                     ApiError::coded(StatusCode::BAD_REQUEST, "bad_gzip", e.to_string())
                 }
-                body::BodyError::NoMemory => {
+                ServerError::BodyNoMemory => {
                     ApiError::busy(StatusCode::TOO_MANY_REQUESTS, e.to_string())
                 }
+                other => ApiError::internal(other),
             })?
         } else {
             body

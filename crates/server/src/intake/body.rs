@@ -8,6 +8,7 @@ use bytes::Bytes;
 use vigie_event::decode::json::JsonSplitter;
 use vigie_event::{Decoder, Event, Scalar, Timestamp};
 
+use crate::ServerError;
 use crate::limits::{TenantLimits, TimeVerdict, judge_time};
 
 /// A message the body held that was not accepted.
@@ -56,32 +57,16 @@ pub struct Checks {
     pub received: Timestamp,
 }
 
-/// Why a body could not be read at all.
-#[derive(Debug, PartialEq, Eq, thiserror::Error)]
-pub enum BodyError {
-    /// Inflating it passes the limit.
-    #[error("the body inflates past {0} bytes")]
-    TooLarge(usize),
-    /// It says gzip but is not.
-    #[error("invalid gzip body: {0}")]
-    Gzip(String),
-    /// Inflating it would pass the memory ingest bodies may hold.
-    #[error(
-        "inflating the body would pass the memory ingest bodies may hold (http.max_buffered_mib); retry later"
-    )]
-    NoMemory,
-}
-
 /// Undoes gzip, refusing to inflate past `max` bytes. Every member of a multi-member body
 /// (RFC 1952 §2.2: concatenated gzip files, as `cat a.gz b.gz` or `pigz` make) is inflated;
 /// bytes after the last member that are not one are an error, not dropped. `grow` is asked
 /// before the output passes each further MiB: memory is taken as it is used, not reserved
-/// for the worst case, and a `false` stops inflating ([`BodyError::NoMemory`]).
+/// for the worst case, and a `false` stops inflating ([`ServerError::BodyNoMemory`]).
 pub fn gunzip(
     body: &[u8],
     max: usize,
     grow: &mut dyn FnMut(usize) -> bool,
-) -> Result<Bytes, BodyError> {
+) -> Result<Bytes, ServerError> {
     const STEP: usize = 1 << 20;
     let mut out: Vec<u8> = Vec::with_capacity(body.len().saturating_mul(2).min(max).min(STEP));
     let mut granted = 0usize;
@@ -90,16 +75,16 @@ pub fn gunzip(
     loop {
         let n = decoder
             .read(&mut chunk)
-            .map_err(|e| BodyError::Gzip(e.to_string()))?;
+            .map_err(|e| ServerError::BodyGzip(e.to_string()))?;
         if n == 0 {
             break;
         }
         if out.len() + n > max {
-            return Err(BodyError::TooLarge(max));
+            return Err(ServerError::BodyTooLarge(max));
         }
         while out.len() + n > granted {
             if !grow(STEP) {
-                return Err(BodyError::NoMemory);
+                return Err(ServerError::BodyNoMemory);
             }
             granted += STEP;
         }
@@ -319,7 +304,7 @@ mod tests {
         body.extend_from_slice(b"trailing garbage");
         assert!(matches!(
             gunzip(&body, 1000, &mut |_| true),
-            Err(BodyError::Gzip(_))
+            Err(ServerError::BodyGzip(_))
         ));
     }
 
@@ -335,17 +320,17 @@ mod tests {
         });
         assert_eq!(out.expect("fits").len(), 10_000);
         assert_eq!(asked, 1 << 20);
-        assert_eq!(
+        assert!(matches!(
             gunzip(&gz, 9_999, &mut |_| true),
-            Err(BodyError::TooLarge(9_999))
-        );
-        assert_eq!(
+            Err(ServerError::BodyTooLarge(9_999))
+        ));
+        assert!(matches!(
             gunzip(&gz, 10_000, &mut |_| false),
-            Err(BodyError::NoMemory)
-        );
+            Err(ServerError::BodyNoMemory)
+        ));
         assert!(matches!(
             gunzip(b"not gzip", 100, &mut |_| true),
-            Err(BodyError::Gzip(_))
+            Err(ServerError::BodyGzip(_))
         ));
         // Memory is asked a MiB at a time, as the output grows.
         let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
@@ -363,6 +348,6 @@ mod tests {
             allowed -= 1;
             allowed >= 0
         });
-        assert_eq!(refused, Err(BodyError::NoMemory));
+        assert!(matches!(refused, Err(ServerError::BodyNoMemory)));
     }
 }

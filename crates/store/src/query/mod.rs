@@ -13,7 +13,7 @@ use std::net::IpAddr;
 use std::ops::Bound;
 
 pub use parse::{MAX_DEPTH, MAX_QUERY_BYTES, ParseError, parse};
-pub use time::{TimeRange, TimeRangeError, parse_time};
+pub use time::{TimeRange, parse_time};
 
 /// A parsed query.
 #[derive(Clone, Debug, PartialEq)]

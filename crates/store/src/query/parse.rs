@@ -16,9 +16,8 @@ pub const MAX_QUERY_BYTES: usize = 64 * 1024;
 /// recurse over it).
 pub const MAX_DEPTH: usize = 64;
 
-/// Why a query did not parse, and where.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("query error at character {column}: {message}\n  {line}\n  {caret}")]
+/// Why a query did not parse, and where: the payload of [`crate::StoreError::Parse`].
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ParseError {
     /// Byte offset of the problem in the query text.
     pub position: usize,
@@ -30,6 +29,16 @@ pub struct ParseError {
     line: String,
     /// A caret under the problem.
     caret: String,
+}
+
+impl std::fmt::Display for ParseError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "query error at character {}: {}\n  {}\n  {}",
+            self.column, self.message, self.line, self.caret
+        )
+    }
 }
 
 impl ParseError {
@@ -56,8 +65,13 @@ impl ParseError {
     }
 }
 
-/// Parses a query. The empty query (or only spaces) is [`Query::All`].
-pub fn parse(input: &str) -> Result<Query, ParseError> {
+/// Parses a query. The empty query (or only spaces) is [`Query::All`]. The error is
+/// [`StoreError::Parse`](crate::StoreError::Parse), with the position.
+pub fn parse(input: &str) -> Result<Query, crate::StoreError> {
+    parse_query(input).map_err(crate::StoreError::Parse)
+}
+
+fn parse_query(input: &str) -> Result<Query, ParseError> {
     if input.len() > MAX_QUERY_BYTES {
         return Err(ParseError::new(
             input,
@@ -875,7 +889,9 @@ mod tests {
             ("ip:999.1.1.1/99", 3, "not a valid network"),
         ];
         for (text, position, message) in cases {
-            let err = parse(text).expect_err(text);
+            let err = parse_query(text).expect_err(text);
+            // The public function wraps the same payload.
+            assert!(matches!(parse(text), Err(crate::StoreError::Parse(ref e)) if *e == err));
             assert_eq!(err.position, position, "{text:?}: {err}");
             assert!(err.message.contains(message), "{text:?}: {err}");
             assert!(err.to_string().contains('^'), "{err}");
@@ -885,12 +901,12 @@ mod tests {
     #[test]
     fn deep_nesting_is_an_error_not_a_stack_overflow() {
         let deep = format!("{}a{}", "(".repeat(10_000), ")".repeat(10_000));
-        let err = parse(&deep).unwrap_err();
+        let err = parse_query(&deep).unwrap_err();
         assert!(err.message.contains("deeper"), "{err}");
         let nots = "NOT ".repeat(10_000) + "a";
         assert!(parse(&nots).is_err());
         let long = "a ".repeat(MAX_QUERY_BYTES);
-        assert!(parse(&long).unwrap_err().message.contains("limit"));
+        assert!(parse_query(&long).unwrap_err().message.contains("limit"));
     }
 
     #[test]

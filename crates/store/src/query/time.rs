@@ -1,5 +1,6 @@
 //! Time ranges of a search: absolute RFC 3339 times or times relative to now.
 
+use crate::StoreError;
 use vigie_event::time::parse_rfc3339;
 use vigie_event::{Timestamp, UtcOffset};
 
@@ -30,7 +31,7 @@ impl TimeRange {
 
     /// Parses the two ends as written by a user (see [`parse_time`]); an empty text is an
     /// open end.
-    pub fn parse(from: &str, to: &str, now: Timestamp) -> Result<TimeRange, TimeRangeError> {
+    pub fn parse(from: &str, to: &str, now: Timestamp) -> Result<TimeRange, StoreError> {
         let end = |text: &str| {
             let text = text.trim();
             if text.is_empty() {
@@ -56,22 +57,10 @@ impl TimeRange {
     }
 }
 
-/// Why a time did not parse.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "invalid time {input:?}: {reason}; expected an RFC 3339 time (2026-11-22T08:00:00Z), `now`, or a relative time such as -24h, -15m, -7d, now-1h"
-)]
-pub struct TimeRangeError {
-    /// The text given.
-    pub input: String,
-    /// What was wrong.
-    pub reason: String,
-}
-
 /// Parses an absolute RFC 3339 time (UTC when it has no offset), `now`, or a time relative to
 /// `now`: `-30s`, `-15m`, `-24h`, `-7d`, `-2w`, optionally written `now-24h`.
-pub fn parse_time(text: &str, now: Timestamp) -> Result<Timestamp, TimeRangeError> {
-    let err = |reason: String| TimeRangeError {
+pub fn parse_time(text: &str, now: Timestamp) -> Result<Timestamp, StoreError> {
+    let err = |reason: String| StoreError::Time {
         input: text.chars().take(64).collect(),
         reason,
     };
