@@ -51,6 +51,28 @@ pub enum Delivery {
     Failed(String),
 }
 
+/// What to do with a batch the journal's queue refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum OnRefusal {
+    /// Try again after [`RETRY_EVERY`].
+    Retry,
+    /// Give up; count the batch as dropped for this reason (or not at all: `None`, the
+    /// sender keeps it).
+    GiveUp(Option<DropReason>),
+}
+
+/// The policy's answer to a refusal: only [`Backpressure::Wait`] retries, and only a full
+/// queue (a closing journal will not take it later); only a sender that keeps nothing
+/// ([`Backpressure::DropAndCount`], [`Backpressure::Wait`]) has its batch counted as dropped.
+fn on_refusal(policy: Backpressure, refused: Refused) -> OnRefusal {
+    match (policy, refused) {
+        (Backpressure::Wait, Refused::Full) => OnRefusal::Retry,
+        (Backpressure::Refuse, _) => OnRefusal::GiveUp(None),
+        (_, Refused::Full) => OnRefusal::GiveUp(Some(DropReason::QueueFull)),
+        (_, Refused::Closed) => OnRefusal::GiveUp(Some(DropReason::Shutdown)),
+    }
+}
+
 /// How long [`Backpressure::Wait`] sleeps between two tries.
 const RETRY_EVERY: Duration = Duration::from_millis(10);
 
@@ -74,17 +96,18 @@ pub async fn hand_over(
     let durable = loop {
         match appender.try_append(payload) {
             Ok(rx) => break rx,
-            Err((Refused::Full, back)) if policy == Backpressure::Wait => {
-                payload = back;
-                tokio::time::sleep(RETRY_EVERY).await;
-            }
-            Err((refused, _)) => {
-                drop(match refused {
-                    Refused::Full => DropReason::QueueFull,
-                    Refused::Closed => DropReason::Shutdown,
-                });
-                return Delivery::Refused(refused);
-            }
+            Err((refused, back)) => match on_refusal(policy, refused) {
+                OnRefusal::Retry => {
+                    payload = back;
+                    tokio::time::sleep(RETRY_EVERY).await;
+                }
+                OnRefusal::GiveUp(reason) => {
+                    if let Some(reason) = reason {
+                        counters.count_drop(reason, messages);
+                    }
+                    return Delivery::Refused(refused);
+                }
+            },
         }
     };
     if policy == Backpressure::DropAndCount {
@@ -112,5 +135,87 @@ pub async fn hand_over(
             drop(DropReason::JournalError);
             Delivery::Failed("the journal writer stopped".to_owned())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use vigie_event::{SourceKind, TenantId, Timestamp};
+    use vigie_journal::JournalConfig;
+    use vigie_journal::record::Framing;
+
+    use super::*;
+
+    fn batch(messages: usize) -> Batch {
+        Batch {
+            tenant: TenantId::new("t").unwrap(),
+            kind: SourceKind::SyslogTcp,
+            source: "s".to_owned(),
+            logsource: String::new(),
+            framing: Framing::Syslog,
+            received: Timestamp::now(),
+            idempotency_key: String::new(),
+            messages: (0..messages)
+                .map(|i| Bytes::from(format!("<13>message {i}")))
+                .collect(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_taken_batch_is_durable_or_queued_and_counted_journaled() {
+        let dir = tempfile::tempdir().unwrap();
+        let (writer, shared) = vigie_journal::open(dir.path(), JournalConfig::default()).unwrap();
+        let (appender, _thread) = vigie_journal::committer::spawn(writer, 16).unwrap();
+        for policy in [Backpressure::Refuse, Backpressure::Wait] {
+            let counters = Arc::new(SourceCounters::default());
+            let delivery = hand_over(&appender, &batch(3), 3, policy, &counters).await;
+            assert!(
+                matches!(delivery, Delivery::Durable(_)),
+                "{policy:?}: {delivery:?}"
+            );
+            assert_eq!(counters.journaled.load(Ordering::Relaxed), 3);
+        }
+        let before = shared.durable_end();
+        let counters = Arc::new(SourceCounters::default());
+        let delivery = hand_over(
+            &appender,
+            &batch(2),
+            2,
+            Backpressure::DropAndCount,
+            &counters,
+        )
+        .await;
+        assert_eq!(delivery, Delivery::Queued);
+        // Counted once the background task saw the fsync.
+        for _ in 0..500 {
+            if counters.journaled.load(Ordering::Relaxed) == 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(counters.journaled.load(Ordering::Relaxed), 2);
+        assert!(shared.durable_end() > before);
+    }
+
+    #[test]
+    fn each_policy_answers_a_refusal_its_way() {
+        use Backpressure::{DropAndCount, Refuse, Wait};
+        use OnRefusal::{GiveUp, Retry};
+        assert_eq!(on_refusal(Refuse, Refused::Full), GiveUp(None));
+        assert_eq!(on_refusal(Refuse, Refused::Closed), GiveUp(None));
+        assert_eq!(
+            on_refusal(DropAndCount, Refused::Full),
+            GiveUp(Some(DropReason::QueueFull))
+        );
+        assert_eq!(
+            on_refusal(DropAndCount, Refused::Closed),
+            GiveUp(Some(DropReason::Shutdown))
+        );
+        assert_eq!(on_refusal(Wait, Refused::Full), Retry);
+        assert_eq!(
+            on_refusal(Wait, Refused::Closed),
+            GiveUp(Some(DropReason::Shutdown))
+        );
     }
 }
