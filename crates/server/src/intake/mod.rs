@@ -73,6 +73,19 @@ fn on_refusal(policy: Backpressure, refused: Refused) -> OnRefusal {
     }
 }
 
+/// Whether a batch the journal failed to write counts as dropped: not for
+/// [`Backpressure::Refuse`], whose sender is told and keeps it.
+fn failure_is_a_drop(policy: Backpressure) -> bool {
+    policy != Backpressure::Refuse
+}
+
+/// Counts a batch the journal failed to write, when it is a drop.
+fn count_failure(policy: Backpressure, counters: &SourceCounters, messages: u64) {
+    if failure_is_a_drop(policy) {
+        counters.count_drop(DropReason::JournalError, messages);
+    }
+}
+
 /// How long [`Backpressure::Wait`] sleeps between two tries.
 const RETRY_EVERY: Duration = Duration::from_millis(10);
 
@@ -86,12 +99,6 @@ pub async fn hand_over(
     policy: Backpressure,
     counters: &Arc<SourceCounters>,
 ) -> Delivery {
-    let counts_drops = policy != Backpressure::Refuse;
-    let drop = |reason| {
-        if counts_drops {
-            counters.count_drop(reason, messages);
-        }
-    };
     let mut payload = batch.encode();
     let durable = loop {
         match appender.try_append(payload) {
@@ -128,11 +135,11 @@ pub async fn hand_over(
             Delivery::Durable(position)
         }
         Ok(Err(e)) => {
-            drop(DropReason::JournalError);
+            count_failure(policy, counters, messages);
             Delivery::Failed(e)
         }
         Err(_) => {
-            drop(DropReason::JournalError);
+            count_failure(policy, counters, messages);
             Delivery::Failed("the journal writer stopped".to_owned())
         }
     }
@@ -217,5 +224,26 @@ mod tests {
             on_refusal(Wait, Refused::Closed),
             GiveUp(Some(DropReason::Shutdown))
         );
+        assert!(!failure_is_a_drop(Refuse));
+        assert!(failure_is_a_drop(DropAndCount));
+        assert!(failure_is_a_drop(Wait));
+    }
+
+    #[test]
+    fn a_failed_write_is_counted_as_a_drop_only_when_the_sender_keeps_nothing() {
+        for (policy, dropped) in [
+            (Backpressure::Refuse, 0),
+            (Backpressure::Wait, 4),
+            (Backpressure::DropAndCount, 4),
+        ] {
+            let counters = SourceCounters::default();
+            count_failure(policy, &counters, 4);
+            assert_eq!(counters.dropped_total(), dropped, "{policy:?}");
+            assert_eq!(
+                counters.dropped(DropReason::JournalError),
+                dropped,
+                "{policy:?}"
+            );
+        }
     }
 }
