@@ -1,0 +1,27 @@
+//! The one error type of the crate.
+
+/// Why a governance request is refused, or a record or code cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum GovernError {
+    /// A grant request or decision breaks a rule (the message says which).
+    #[error("grant: {0}")]
+    Grant(String),
+    /// An elevation request or decision breaks a rule.
+    #[error("elevation: {0}")]
+    Elevation(String),
+    /// A TOTP seed or parameter is unusable.
+    #[error("totp: {0}")]
+    Totp(String),
+    /// An audit record cannot be put in canonical form.
+    #[error("audit record: {0}")]
+    Audit(String),
+    /// A role, tier or action name that does not exist.
+    #[error("unknown {what} {name:?}")]
+    Unknown {
+        /// What kind of name.
+        what: &'static str,
+        /// The name given.
+        name: String,
+    },
+}

@@ -1,0 +1,25 @@
+//! The platform layer's decisions, as pure functions: who may do what, whether a grant or an
+//! elevation holds, whether a TOTP code is good, how audit records chain.
+//!
+//! No I/O, no clock of its own (every function that needs the time takes it), no database:
+//! the server asks, this crate answers, and the answers are tested here exhaustively (and
+//! mutation-tested), because they are the security of the product.
+//!
+//! - [`role`]: organisations' kinds, roles, provider tiers;
+//! - [`permission`]: the one table of action × role, and its documentation
+//!   (`docs/permissions.md`, checked against the table by a test);
+//! - [`grant`]: provider access to a tenant — requests, approvals, validity, elevation;
+//! - [`totp`]: RFC 6238 one-time codes, with replay refusal;
+//! - [`audit`]: canonical record bytes (RFC 8785), leaf and chain hashes, RFC 6962 Merkle
+//!   roots, and the verification that names the first record that does not hold.
+
+pub mod audit;
+mod error;
+pub mod grant;
+pub mod permission;
+pub mod role;
+pub mod totp;
+
+pub use error::GovernError;
+pub use permission::{Action, Cell, allows};
+pub use role::{OrgKind, Role, Tier};
