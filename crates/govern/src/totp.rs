@@ -217,6 +217,17 @@ mod tests {
         assert_eq!(totp.verify(&code, now, Some(step)), None);
         assert_eq!(totp.verify(&code, now, Some(step + 1)), None);
         assert_eq!(totp.verify(&code, now, Some(step - 1)), Some(step));
+        // Two digits wrong in the same bit (each XOR 1): every difference counts, none
+        // cancels another.
+        let forged: String = code
+            .bytes()
+            .enumerate()
+            .map(|(i, b)| if i < 2 { (b ^ 1) as char } else { b as char })
+            .collect();
+        let near = [totp.code_at(now - 30), code, totp.code_at(now + 30)];
+        if !near.contains(&forged) {
+            assert_eq!(totp.verify(&forged, now, None), None, "{forged}");
+        }
         // Malformed.
         for bad in ["", "12345", "1234567", "12a456", "１２３４５６"] {
             assert_eq!(totp.verify(bad, now, None), None, "{bad:?}");

@@ -217,9 +217,10 @@ pub fn elevation_active(elevation: &Elevation, now: Timestamp) -> bool {
 /// tier while an elevation to it is in force.
 pub fn effective_tier(grant_tier: Tier, elevation: Option<&Elevation>, now: Timestamp) -> Tier {
     match elevation {
+        // Never below the grant's tier, whatever the elevation says.
         Some(e) if elevation_active(e, now) => match e.widening {
-            Widening::Tier(t) if t > grant_tier => t,
-            _ => grant_tier,
+            Widening::Tier(t) => t.max(grant_tier),
+            Widening::ClearFields => grant_tier,
         },
         _ => grant_tier,
     }

@@ -52,6 +52,11 @@ fn refused(r: Result<(), GovernError>, words: &str) {
 }
 
 #[test]
+fn a_grant_lasts_at_most_366_days() {
+    assert_eq!(MAX_GRANT_NANOS, 31_622_400_000_000_000);
+}
+
+#[test]
 fn a_good_request_passes_and_each_rule_refuses_its_case() {
     assert_eq!(check_request(&grant(), t(0)), Ok(()));
     let mut g = grant();
