@@ -10,6 +10,9 @@ pub enum GovernError {
     /// An elevation request or decision breaks a rule.
     #[error("elevation: {0}")]
     Elevation(String),
+    /// A password the policy refuses, or a stored hash that cannot be read.
+    #[error("password: {0}")]
+    Password(String),
     /// A TOTP seed or parameter is unusable.
     #[error("totp: {0}")]
     Totp(String),

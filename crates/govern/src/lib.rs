@@ -9,6 +9,8 @@
 //! - [`permission`]: the one table of action × role, and its documentation
 //!   (`docs/permissions.md`, checked against the table by a test);
 //! - [`grant`]: provider access to a tenant — requests, approvals, validity, elevation;
+//! - [`password`]: the password policy (length, guessability) and Argon2id hashes;
+//! - [`throttle`]: the wait after failed logins, per account and per address;
 //! - [`totp`]: RFC 6238 one-time codes, with replay refusal;
 //! - [`audit`]: canonical record bytes (RFC 8785), leaf and chain hashes, RFC 6962 Merkle
 //!   roots, and the verification that names the first record that does not hold.
@@ -16,8 +18,10 @@
 pub mod audit;
 mod error;
 pub mod grant;
+pub mod password;
 pub mod permission;
 pub mod role;
+pub mod throttle;
 pub mod totp;
 
 pub use error::GovernError;
