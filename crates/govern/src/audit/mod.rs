@@ -19,6 +19,10 @@ use sha2::{Digest, Sha256};
 
 use crate::GovernError;
 
+pub mod checkpoint;
+
+pub use checkpoint::Checkpoint;
+
 /// A SHA-256 hash.
 pub type Hash = [u8; 32];
 
@@ -114,24 +118,17 @@ pub enum Tamper {
         /// The records found.
         found: u64,
     },
-    /// The chain reaches the checkpoint's size but not with its head: rewritten.
+    /// The chain reaches the checkpoint's size but not with its head or its Merkle root:
+    /// rewritten.
     Diverged {
         /// The checkpoint's size.
         checkpoint: u64,
     },
 }
 
-/// A checkpoint kept outside the platform: the chain's size and head at that moment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Checkpoint {
-    /// Records in the chain.
-    pub size: u64,
-    /// The chain hash of the last one.
-    pub head: Hash,
-}
-
 /// Verifies a chain read back in sequence order against itself and the checkpoints kept
-/// outside. Returns the first problem.
+/// outside (their size, chain head and Merkle root; their signatures are checked when they
+/// are read, [`checkpoint::verify`]). Returns the first problem.
 pub fn verify(records: &[Stored], checkpoints: &[Checkpoint]) -> Result<(), Tamper> {
     let mut previous = GENESIS;
     for (i, r) in records.iter().enumerate() {
@@ -163,7 +160,8 @@ pub fn verify(records: &[Stored], checkpoints: &[Checkpoint]) -> Result<(), Tamp
         } else {
             records[size - 1].chain
         };
-        if head != c.head {
+        let leaves: Vec<Hash> = records[..size].iter().map(|r| r.leaf).collect();
+        if head != c.head || merkle_root(&leaves) != c.root {
             return Err(Tamper::Diverged { checkpoint: c.size });
         }
     }

@@ -6,6 +6,16 @@ fn hex(h: &Hash) -> String {
     h.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The checkpoint of the first `n` records of `c`.
+fn checkpoint_of(c: &[Stored], n: usize) -> Checkpoint {
+    Checkpoint {
+        origin: "test".to_owned(),
+        size: n as u64,
+        root: merkle_root(&c[..n].iter().map(|r| r.leaf).collect::<Vec<_>>()),
+        head: if n == 0 { GENESIS } else { c[n - 1].chain },
+    }
+}
+
 /// A chain of `n` records written as the server writes them.
 fn chain(n: u64) -> Vec<Stored> {
     let mut previous = GENESIS;
@@ -100,10 +110,7 @@ fn rfc6962_hashes() {
 #[test]
 fn an_intact_chain_verifies_against_its_checkpoints() {
     let c = chain(10);
-    let at = |n: usize| Checkpoint {
-        size: n as u64,
-        head: if n == 0 { GENESIS } else { c[n - 1].chain },
-    };
+    let at = |n: usize| checkpoint_of(&c, n);
     assert_eq!(verify(&c, &[at(0), at(4), at(10)]), Ok(()));
     assert_eq!(verify(&[], &[at(0)]), Ok(()));
 }
@@ -111,10 +118,7 @@ fn an_intact_chain_verifies_against_its_checkpoints() {
 #[test]
 fn every_kind_of_tampering_is_named_at_its_first_record() {
     let c = chain(10);
-    let head = |n: usize| Checkpoint {
-        size: n as u64,
-        head: c[n - 1].chain,
-    };
+    let head = |n: usize| checkpoint_of(&c, n);
     // Edit a field of record 4 (its bytes change; the stored hashes do not).
     let mut edited = c.clone();
     edited[3].canonical = String::from_utf8(edited[3].canonical.clone())
@@ -185,10 +189,15 @@ fn every_kind_of_tampering_is_named_at_its_first_record() {
         Err(Tamper::Diverged { checkpoint: 5 })
     );
     // A forged checkpoint (a head no chain had) is refused as well.
-    let forged = Checkpoint {
-        size: 3,
-        head: [7; 32],
-    };
+    let mut forged = checkpoint_of(&c, 3);
+    forged.head = [7; 32];
+    assert_eq!(
+        verify(&c, &[forged]),
+        Err(Tamper::Diverged { checkpoint: 3 })
+    );
+    // The right head with another root: refused too.
+    let mut forged = checkpoint_of(&c, 3);
+    forged.root = [7; 32];
     assert_eq!(
         verify(&c, &[forged]),
         Err(Tamper::Diverged { checkpoint: 3 })
