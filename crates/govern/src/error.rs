@@ -13,6 +13,9 @@ pub enum GovernError {
     /// A password the policy refuses, or a stored hash that cannot be read.
     #[error("password: {0}")]
     Password(String),
+    /// A search that would reach sensitive values.
+    #[error("sensitive: {0}")]
+    Sensitive(String),
     /// A TOTP seed or parameter is unusable.
     #[error("totp: {0}")]
     Totp(String),

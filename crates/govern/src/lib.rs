@@ -9,6 +9,7 @@
 //! - [`permission`]: the one table of action × role, and its documentation
 //!   (`docs/permissions.md`, checked against the table by a test);
 //! - [`grant`]: provider access to a tenant — requests, approvals, validity, elevation;
+//! - [`pseudonym`]: sensitive fields, their keyed pseudonyms, and the searches refused;
 //! - [`password`]: the password policy (length, guessability) and Argon2id hashes;
 //! - [`throttle`]: the wait after failed logins, per account and per address;
 //! - [`totp`]: RFC 6238 one-time codes, with replay refusal;
@@ -20,6 +21,7 @@ mod error;
 pub mod grant;
 pub mod password;
 pub mod permission;
+pub mod pseudonym;
 pub mod role;
 pub mod throttle;
 pub mod totp;
