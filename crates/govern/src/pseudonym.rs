@@ -162,6 +162,8 @@ mod tests {
             p,
             "another tenant, another pseudonym"
         );
+        // The key never shows in logs.
+        assert_eq!(format!("{a:?}"), "Pseudonymizer(…)");
         // HMAC-SHA-256 with the key, first 8 bytes: RFC 4231 test case 2.
         let jefe = {
             let mut k = [0u8; 32];
