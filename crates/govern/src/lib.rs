@@ -8,6 +8,8 @@
 //! - [`role`]: organisations' kinds, roles, provider tiers;
 //! - [`permission`]: the one table of action × role, and its documentation
 //!   (`docs/permissions.md`, checked against the table by a test);
+//! - [`access`]: the decision per request — does the caller reach the tenant, with which
+//!   role, and does the table allow the action;
 //! - [`grant`]: provider access to a tenant — requests, approvals, validity, elevation;
 //! - [`pseudonym`]: sensitive fields, their keyed pseudonyms, and the searches refused;
 //! - [`password`]: the password policy (length, guessability) and Argon2id hashes;
@@ -16,6 +18,7 @@
 //! - [`audit`]: canonical record bytes (RFC 8785), leaf and chain hashes, RFC 6962 Merkle
 //!   roots, and the verification that names the first record that does not hold.
 
+pub mod access;
 pub mod audit;
 mod error;
 pub mod grant;
