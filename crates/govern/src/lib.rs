@@ -13,6 +13,8 @@
 //! - [`grant`]: provider access to a tenant — requests, approvals, validity, elevation;
 //! - [`pseudonym`]: sensitive fields, their keyed pseudonyms, and the searches refused;
 //! - [`password`]: the password policy (length, guessability) and Argon2id hashes;
+//! - [`session`]: session ids and API tokens (their form, the cookie, the hash kept,
+//!   idle and absolute expiry);
 //! - [`throttle`]: the wait after failed logins, per account and per address;
 //! - [`totp`]: RFC 6238 one-time codes, with replay refusal;
 //! - [`audit`]: canonical record bytes (RFC 8785), leaf and chain hashes, RFC 6962 Merkle
@@ -26,6 +28,7 @@ pub mod password;
 pub mod permission;
 pub mod pseudonym;
 pub mod role;
+pub mod session;
 pub mod throttle;
 pub mod totp;
 
