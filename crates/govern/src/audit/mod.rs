@@ -20,6 +20,7 @@ use sha2::{Digest, Sha256};
 use crate::GovernError;
 
 pub mod checkpoint;
+pub mod record;
 
 pub use checkpoint::Checkpoint;
 
