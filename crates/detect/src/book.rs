@@ -59,7 +59,7 @@ impl RuleMeta {
 /// Rule files and folders, parsed: the rules, the notes of applying the filters, and the
 /// correlations resolved against the rules.
 #[derive(Debug)]
-pub struct Source {
+pub struct LoadedRules {
     /// The rules (their filters applied) and the diagnostics of those that did not load.
     pub loaded: Loaded,
     /// What applying the filters did (a filter that names no loaded rule, …).
@@ -71,7 +71,7 @@ pub struct Source {
 /// Loads rule files and folders (and a placeholders file), applies the filters and
 /// resolves the correlations. A rule that does not parse is a diagnostic in
 /// `loaded.rejected`, not an error: only unreadable paths are.
-pub fn load(paths: &[PathBuf], placeholders: Option<&Path>) -> Result<Source, DetectError> {
+pub fn load(paths: &[PathBuf], placeholders: Option<&Path>) -> Result<LoadedRules, DetectError> {
     let mut loaded = Loaded::default();
     if let Some(file) = placeholders {
         let text = std::fs::read_to_string(file).map_err(|source| DetectError::Read {
@@ -100,7 +100,7 @@ pub fn load(paths: &[PathBuf], placeholders: Option<&Path>) -> Result<Source, De
     let (correlations, diagnostics) =
         CorrelationSet::new(std::mem::take(&mut loaded.correlations), &loaded.rules);
     loaded.rejected.extend(diagnostics);
-    Ok(Source {
+    Ok(LoadedRules {
         loaded,
         notes,
         correlations,

@@ -1,5 +1,8 @@
 //! What the tests and benches of the workspace share, written once.
 //!
+//! Its test fixtures (the corpus functions, [`postgres`]) are behind the `fixtures`
+//! feature, which the dev-dependencies turn on and the binary does not.
+//!
 //! No library links it but as a dev-dependency (`scripts/check-layers.py` checks). The binary
 //! links it for its measuring and showing commands (`vigie bench`, `vigie demo`), whose
 //! traffic is the same synthetic telemetry the benches use. It depends on `vigie-event` for
@@ -16,11 +19,14 @@
 //!   the wire for the ingest and store benchmarks and the demo, and a sink's mix of decoded
 //!   Windows events for the Sigma engine benchmark.
 
+#[cfg(feature = "fixtures")]
 pub mod postgres;
 pub mod synth;
 
+#[cfg(feature = "fixtures")]
 use std::path::{Path, PathBuf};
 
+#[cfg(feature = "fixtures")]
 /// The shared corpus: `VIGIE_SIGMA_DIR`, or `../shared/sigma` beside the checkout (from the
 /// `CARGO_MANIFEST_DIR` cargo sets for the crate under test, two levels below the root).
 pub fn shared_root() -> PathBuf {
@@ -32,6 +38,7 @@ pub fn shared_root() -> PathBuf {
     manifest.join("../../../shared/sigma")
 }
 
+#[cfg(feature = "fixtures")]
 /// The folder `sub` of the shared corpus, or `None` after a visible `SKIPPED:` message when
 /// it is absent.
 ///
@@ -55,6 +62,7 @@ pub fn shared(sub: &str) -> Option<PathBuf> {
     None
 }
 
+#[cfg(feature = "fixtures")]
 /// Every file under `dir` (recursively) whose name ends with `suffix`, sorted by path. An
 /// unreadable folder is skipped.
 pub fn files_with_suffix(dir: &Path, suffix: &str) -> Vec<PathBuf> {
@@ -76,7 +84,7 @@ pub fn files_with_suffix(dir: &Path, suffix: &str) -> Vec<PathBuf> {
     out
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "fixtures"))]
 mod tests {
     use super::*;
 

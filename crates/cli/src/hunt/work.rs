@@ -229,7 +229,7 @@ pub(crate) fn worker(
     let mut decoder = Decoder::new(origin);
     // A hunt reports fields and keeps no event: EVTX records skip their JSON rendering.
     decoder.set_evtx_rendering(false);
-    let mut matcher = None;
+    let mut detector = None;
     let mut json_keys = render::JsonKeys::default();
     let mut ahead: Vec<(usize, FileReport)> = Vec::new();
     let mut ahead_bytes = 0u64;
@@ -243,7 +243,7 @@ pub(crate) fn worker(
             let Some(p) = prepared else {
                 return; // the rules failed to load: the main thread reports it
             };
-            let m = matcher.get_or_insert_with(|| Detector::new(Arc::clone(&p.book)));
+            let m = detector.get_or_insert_with(|| Detector::new(Arc::clone(&p.book)));
             for (job, decoded) in ahead.drain(..) {
                 let file = jobs[job].input;
                 if results
@@ -268,7 +268,7 @@ pub(crate) fn worker(
     let Some(p) = rules.wait() else {
         return;
     };
-    let m = matcher.get_or_insert_with(|| Detector::new(Arc::clone(&p.book)));
+    let m = detector.get_or_insert_with(|| Detector::new(Arc::clone(&p.book)));
     for (job, decoded) in ahead {
         let file = jobs[job].input;
         if results

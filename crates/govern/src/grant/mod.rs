@@ -7,7 +7,7 @@
 
 use vigie_event::Timestamp;
 
-use crate::{GovernError, OrgKind, Role, Tier};
+use crate::{GovernError, Role, Tier};
 
 /// An organisation's id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -116,7 +116,7 @@ pub fn check_request(grant: &Grant, now: Timestamp) -> Result<(), GovernError> {
 /// Checks that `approver` may decide (approve or refuse) `grant`: a client admin of the
 /// organisation that owns the tenant, not the requester, on a pending grant.
 pub fn check_decision(grant: &Grant, approver: &Actor) -> Result<(), GovernError> {
-    if approver.role != Role::ClientAdmin || approver.role.org_kind() != OrgKind::Client {
+    if approver.role != Role::ClientAdmin {
         return Err(refuse("only a client admin decides grants"));
     }
     if approver.org != grant.tenant_owner {

@@ -19,7 +19,7 @@ use vigie_state::{AlertKind, NewAlert};
 
 use super::Parts;
 use crate::ServerError;
-use crate::limits::{TenantLimits, TimeVerdict, judge_time};
+use crate::limits::{TenantLimits, TenantQuota, TimeVerdict, judge_time};
 use crate::quarantine;
 
 /// A record handed to a worker.
@@ -185,9 +185,10 @@ fn peek(payload: &Bytes) -> (String, u64) {
     }
 }
 
-/// Read: the record's batch, within its tenant's `max_events_per_batch`. The messages are
-/// slices of the one payload buffer: no copy per message.
-fn read_record(parts: &Parts, payload: Bytes) -> Result<Batch, Failure> {
+/// Read: the record's batch, within its tenant's `max_events_per_batch`, and the tenant's
+/// quota (looked up once per record: it takes the quotas' lock). The messages are slices of
+/// the one payload buffer: no copy per message.
+fn read_record(parts: &Parts, payload: Bytes) -> Result<(Batch, Arc<TenantQuota>), Failure> {
     let batch = Batch::decode(payload).map_err(|e| {
         parts
             .metrics
@@ -196,19 +197,23 @@ fn read_record(parts: &Parts, payload: Bytes) -> Result<Batch, Failure> {
             .fetch_add(1, Ordering::Relaxed);
         Failure::Record(e.to_string())
     })?;
-    let limits = &parts.quotas.tenant(&batch.tenant).limits;
-    if batch.messages.len() > limits.max_events_per_batch {
+    let quota = parts.quotas.tenant(&batch.tenant);
+    let limit = quota.limits.max_events_per_batch;
+    if batch.messages.len() > limit {
         return Err(Failure::Record(format!(
-            "{} messages in one record; the tenant's limits.max_events_per_batch is {}",
+            "{} messages in one record; the tenant's limits.max_events_per_batch is {limit}",
             batch.messages.len(),
-            limits.max_events_per_batch
         )));
     }
-    Ok(batch)
+    Ok((batch, quota))
 }
 
 /// The decoder of the batch's tenant, source and logsource, stamped with its receive time.
-fn decoder_for<'d>(parts: &Parts, decoders: &'d mut Decoders, batch: &Batch) -> &'d mut Decoder {
+fn decoder_for<'d>(
+    decoders: &'d mut Decoders,
+    batch: &Batch,
+    quota: &TenantQuota,
+) -> &'d mut Decoder {
     if decoders.len() > MAX_DECODERS {
         decoders.clear();
     }
@@ -226,7 +231,7 @@ fn decoder_for<'d>(parts: &Parts, decoders: &'d mut Decoders, batch: &Batch) -> 
             .flatten()
             .map(Arc::new);
         let mut decoder = Decoder::new(origin);
-        decoder.set_name_budget(Some(Arc::clone(&parts.quotas.tenant(&batch.tenant).names)));
+        decoder.set_name_budget(Some(Arc::clone(&quota.names)));
         decoder
     });
     decoder.set_received(Some(batch.received));
@@ -280,15 +285,14 @@ fn process(
     decoders: &mut Decoders,
     out: &mut Done,
 ) -> Result<(), Failure> {
-    let mut batch = read_record(parts, payload)?;
-    let quota = parts.quotas.tenant(&batch.tenant);
+    let (mut batch, quota) = read_record(parts, payload)?;
     let ids = if batch.idempotency_key.is_empty() {
         parts.id_key.record(epoch, position)
     } else {
         parts.id_key.keyed(&batch.tenant, &batch.idempotency_key)
     };
     let messages = std::mem::take(&mut batch.messages);
-    let decoder = decoder_for(parts, decoders, &batch);
+    let decoder = decoder_for(decoders, &batch, &quota);
     let (mut rejected, mut clamped, mut stored) = (0u64, 0u64, 0u64);
     for (index, message) in messages.into_iter().enumerate() {
         let event = match decode_message(decoder, &batch, &quota.limits, &ids, index, message) {
