@@ -46,7 +46,7 @@ def without_tests(text: str) -> str:
     return "".join(out)
 
 
-def resolve(here: tuple, is_dir_module: bool, root: str, rest: list, modules: set) -> tuple:
+def resolve(here: tuple, root: str, rest: list, modules: set) -> tuple:
     if root == "crate":
         base = ()
     else:
@@ -78,7 +78,7 @@ def edges_of(src: pathlib.Path, modules: set):
         for m in PATH.finditer(text):
             uses.append((m.group(1), [p for p in m.group(2).split("::") if p]))
         for root, rest in uses:
-            target = resolve(here, file.name == "mod.rs", root, rest, modules)
+            target = resolve(here, root, rest, modules)
             yield here, target
 
 

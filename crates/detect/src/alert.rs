@@ -106,9 +106,10 @@ impl Alert {
     }
 
     /// What the alert store keeps as the alert's `matched` object: the matched fields, and
-    /// for a correlation its window's `first` time and `events` ids.
-    pub fn matched_json(&self) -> Json {
-        let mut out: Map<String, Json> = self.matched.iter().cloned().collect();
+    /// for a correlation its window's `first` time and `events` ids. Takes the fields (the
+    /// caller keeps the rest of the alert) rather than copying them.
+    pub fn take_matched_json(&mut self) -> Json {
+        let mut out: Map<String, Json> = std::mem::take(&mut self.matched).into_iter().collect();
         if let Some(w) = &self.window {
             out.insert(
                 "first".to_owned(),

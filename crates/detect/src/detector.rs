@@ -144,13 +144,13 @@ correlation:
         let hits = detector.detect(&event);
         assert_eq!(hits.rules(), [0]);
         assert_eq!(hits.listened().collect::<Vec<_>>(), [0]);
-        let alerts: Vec<Alert> = hits.alerts(&event).collect();
+        let mut alerts: Vec<Alert> = hits.alerts(&event).collect();
         assert_eq!(alerts.len(), 1);
         assert_eq!(alerts[0].kind, AlertKind::Rule);
         assert_eq!(alerts[0].rule.level, Level::High);
         assert_eq!(alerts[0].event_id, Some(event.id));
         assert_eq!(
-            alerts[0].matched_json()["Image"],
+            alerts[0].take_matched_json()["Image"],
             "C:\\Windows\\System32\\whoami.exe"
         );
         let mut engine =
@@ -159,9 +159,9 @@ correlation:
         engine.on_rule_match(0, &event, &mut found);
         engine.on_rule_match(0, &event, &mut found);
         assert_eq!(found.len(), 1);
-        let a = Alert::of_correlation(&book, &event.tenant, found.remove(0));
+        let mut a = Alert::of_correlation(&book, &event.tenant, found.remove(0));
         assert_eq!(a.kind, AlertKind::Correlation);
-        let stored = a.matched_json();
+        let stored = a.take_matched_json();
         assert_eq!(stored["value"].to_string(), "2", "a count is an integer");
         assert_eq!(stored["Computer"], "ws1");
         assert_eq!(stored["events"].as_array().unwrap().len(), 2);

@@ -256,7 +256,6 @@ pub(super) async fn ingest_batch(
         let delivery = crate::intake::hand_over(
             &app.appender,
             &batch,
-            accepted as u64,
             crate::intake::Backpressure::Refuse,
             &counters,
         )

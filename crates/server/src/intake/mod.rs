@@ -89,16 +89,16 @@ fn count_failure(policy: Backpressure, counters: &SourceCounters, messages: u64)
 /// How long [`Backpressure::Wait`] sleeps between two tries.
 const RETRY_EVERY: Duration = Duration::from_millis(10);
 
-/// Hands `batch` of `messages` messages to the journal under `policy`, and counts it on
+/// Hands `batch` to the journal under `policy`, and counts it on
 /// `counters`: journaled once durable, or dropped with its reason (for every policy but
 /// [`Backpressure::Refuse`], whose sender keeps the batch).
 pub async fn hand_over(
     appender: &Appender,
     batch: &Batch,
-    messages: u64,
     policy: Backpressure,
     counters: &Arc<SourceCounters>,
 ) -> Delivery {
+    let messages = batch.messages.len() as u64;
     let mut payload = batch.encode();
     let durable = loop {
         match appender.try_append(payload) {
@@ -176,7 +176,7 @@ mod tests {
         let (appender, _thread) = vigie_journal::committer::spawn(writer, 16).unwrap();
         for policy in [Backpressure::Refuse, Backpressure::Wait] {
             let counters = Arc::new(SourceCounters::default());
-            let delivery = hand_over(&appender, &batch(3), 3, policy, &counters).await;
+            let delivery = hand_over(&appender, &batch(3), policy, &counters).await;
             assert!(
                 matches!(delivery, Delivery::Durable(_)),
                 "{policy:?}: {delivery:?}"
@@ -185,14 +185,7 @@ mod tests {
         }
         let before = shared.durable_end();
         let counters = Arc::new(SourceCounters::default());
-        let delivery = hand_over(
-            &appender,
-            &batch(2),
-            2,
-            Backpressure::DropAndCount,
-            &counters,
-        )
-        .await;
+        let delivery = hand_over(&appender, &batch(2), Backpressure::DropAndCount, &counters).await;
         assert_eq!(delivery, Delivery::Queued);
         // Counted once the background task saw the fsync.
         for _ in 0..500 {

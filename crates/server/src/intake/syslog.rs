@@ -224,13 +224,11 @@ async fn flush_udp(ctx: &Context, messages: &mut Vec<Bytes>, bytes: &mut usize) 
     if messages.is_empty() {
         return;
     }
-    let n = messages.len() as u64;
     let batch = ctx.batch(&ctx.tenant, std::mem::take(messages));
     *bytes = 0;
     hand_over(
         &ctx.appender,
         &batch,
-        n,
         Backpressure::DropAndCount,
         &ctx.counters,
     )
@@ -377,8 +375,7 @@ async fn durable(
     tenant: &TenantId,
     messages: Vec<Bytes>,
 ) -> bool {
-    let n = messages.len() as u64;
     let batch = ctx.batch(tenant, messages);
-    let delivery = hand_over(&ctx.appender, &batch, n, Backpressure::Wait, counters).await;
+    let delivery = hand_over(&ctx.appender, &batch, Backpressure::Wait, counters).await;
     !matches!(delivery, Delivery::Refused(_))
 }

@@ -330,8 +330,9 @@ fn process(
 
 /// The alert record the state keeps, of an alert of `event` (for a correlation: the
 /// event that completed its window, whose host and id stand in where the window has none).
-pub(super) fn alert_record(alert: Alert, event: &Event) -> NewAlert {
+pub(super) fn alert_record(mut alert: Alert, event: &Event) -> NewAlert {
     NewAlert {
+        matched: alert.take_matched_json(),
         tenant: alert.tenant.clone(),
         kind: match alert.kind {
             vigie_detect::AlertKind::Rule => AlertKind::Rule,
@@ -344,6 +345,5 @@ pub(super) fn alert_record(alert: Alert, event: &Event) -> NewAlert {
         event_id: alert.event_id.unwrap_or(event.id),
         event_time: alert.time,
         host: event.host.as_deref().map(str::to_owned),
-        matched: alert.matched_json(),
     }
 }
