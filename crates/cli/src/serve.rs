@@ -8,7 +8,6 @@ use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use vigie_event::TenantId;
 use vigie_server::{Config, Server};
-use vigie_state::State;
 
 /// The configuration file read when none is given, if it exists.
 const DEFAULT_CONFIG: &str = "vigie.toml";
@@ -333,7 +332,7 @@ pub(crate) fn run_admin(args: &AdminArgs) -> Result<ExitCode> {
         .with_context(|| format!("cannot create {}", config.data_dir.display()))?;
     let rt = runtime()?;
     rt.block_on(async {
-        let state = State::open(&config.state_path()).await?;
+        let state = config.open_state().await?;
         if let Some(token) = state.ensure_admin_token().await? {
             println!("administrator token (shown once, keep it): {token}");
         }

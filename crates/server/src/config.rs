@@ -2,6 +2,8 @@
 //!
 //! ```toml
 //! data_dir = "./vigie-data"        # state.db, journal/, events/ live here
+//! state = "postgres://vigie@db.internal:5432/vigie"  # optional: the state in PostgreSQL
+//!                                   #   (several nodes); no key = state.db in data_dir
 //!
 //! [http]
 //! listen = "127.0.0.1:8080"
@@ -77,6 +79,8 @@ use crate::ServerError;
 pub struct Config {
     /// Where everything is kept.
     pub data_dir: PathBuf,
+    /// A PostgreSQL URL for the state database; `None`: SQLite in `data_dir`.
+    pub state: Option<String>,
     /// The HTTP API and ingest.
     pub http: Http,
     /// The ingest journal.
@@ -97,6 +101,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             data_dir: PathBuf::from("./vigie-data"),
+            state: None,
             http: Http::default(),
             journal: Journal::default(),
             pipeline: Pipeline::default(),
@@ -339,6 +344,15 @@ impl Config {
             )));
         }
         self.limits.check().map_err(bad)?;
+        if let Some(url) = &self.state
+            && !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
+        {
+            return Err(bad(format!(
+                "state = {:?}: not a PostgreSQL URL (postgres://user@host:port/database); \
+                 leave the key out for the SQLite file in data_dir",
+                vigie_state::redact(url)
+            )));
+        }
         // tantivy refuses an indexing arena under 15 MB per thread; each partition writer
         // indexes with two threads (`StoreConfig::writer_threads`).
         let threads = vigie_store::StoreConfig::default().writer_threads.max(1);
@@ -409,9 +423,18 @@ impl Config {
         Ok(())
     }
 
-    /// The state database file.
+    /// The state database file (when `state` names no PostgreSQL database).
     pub fn state_path(&self) -> PathBuf {
         self.data_dir.join(vigie_state::DATABASE_FILE)
+    }
+
+    /// Opens the state database this configuration names: PostgreSQL at `state`, or the
+    /// SQLite file in `data_dir`.
+    pub async fn open_state(&self) -> Result<vigie_state::State, vigie_state::StateError> {
+        match &self.state {
+            Some(url) => vigie_state::State::connect(url, 8).await,
+            None => vigie_state::State::open(&self.state_path()).await,
+        }
     }
 
     /// The journal folder.
@@ -456,6 +479,21 @@ mod tests {
         let config = Config::parse(&example, Path::new("example.toml")).expect("example parses");
         assert_eq!(config.syslog.len(), 1);
         assert_eq!(config.store.retention_days, Some(90));
+    }
+
+    #[test]
+    fn the_state_is_a_postgres_url_or_nothing() {
+        let ok = Config::parse(
+            "state = \"postgres://vigie:pw@127.0.0.1:5432/vigie\"\n",
+            Path::new("vigie.toml"),
+        )
+        .expect("a PostgreSQL URL");
+        assert!(ok.state.is_some());
+        let err = Config::parse("state = \"mysql://u:pw@h/db\"\n", Path::new("vigie.toml"))
+            .expect_err("not PostgreSQL");
+        let message = err.to_string();
+        assert!(message.contains("not a PostgreSQL URL"), "{message}");
+        assert!(!message.contains("pw@"), "the password leaked: {message}");
     }
 
     #[test]

@@ -60,7 +60,7 @@ impl Server {
             "cannot create the data directory {}",
             config.data_dir.display()
         )))?;
-        let state = State::open(&config.state_path()).await?;
+        let state = config.open_state().await?;
         let admin_token = state.ensure_admin_token().await?;
         for l in &config.syslog {
             let tenant = TenantId::new(&l.tenant).map_err(|e| ServerError::Config {

@@ -5,11 +5,11 @@ use std::str::FromStr;
 
 use serde::Serialize;
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+use sqlx::any::AnyRow;
 use vigie_event::time::Timestamp;
 use vigie_event::{EventId, EventIdGenerator, TenantId};
 
-use crate::{State, StateError};
+use crate::{Backend, State, StateError};
 
 /// An alert's id: a ULID minted when the alert is first written (sorts by creation time).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -216,7 +216,7 @@ fn utc(nanos: i64) -> String {
     Timestamp::from_nanos(nanos).to_rfc3339(vigie_event::UtcOffset::UTC)
 }
 
-fn alert_of(row: &SqliteRow) -> Result<Alert, StateError> {
+fn alert_of(row: &AnyRow) -> Result<Alert, StateError> {
     let corrupt = |what: &str| StateError::Corrupt(what.to_owned());
     let tenant: String = row.get("tenant");
     let kind: String = row.get("kind");
@@ -254,13 +254,9 @@ pub(crate) const COLUMN_COUNT: usize = 13;
 /// parameters a statement (and PostgreSQL's 65,535).
 pub(crate) const INSERT_ROWS: usize = 50;
 
-/// `INSERT … VALUES (…), (…) … ON CONFLICT DO NOTHING` for `rows` alerts.
-///
-/// Parameters are anonymous (`?`), unlike the numbered `$n` of the other statements: SQLite
-/// looks a numbered parameter's name up in a list for every bind, which made a statement of
-/// 2,600 numbered parameters cost more than the round trips it saved (56 % of the time in
-/// `sqlite3_bind_parameter_name`). On PostgreSQL this one function would number them.
-fn insert_sql(rows: usize) -> String {
+/// `INSERT … VALUES (…), (…) … ON CONFLICT DO NOTHING` for `rows` alerts, with the
+/// backend's parameters ([`Backend::placeholder`]).
+fn insert_sql(backend: Backend, rows: usize) -> String {
     let mut sql = format!("INSERT INTO alerts ({COLUMNS}) VALUES ");
     for row in 0..rows {
         sql.push_str(if row == 0 { "(" } else { ", (" });
@@ -268,7 +264,7 @@ fn insert_sql(rows: usize) -> String {
             if col > 0 {
                 sql.push_str(", ");
             }
-            sql.push('?');
+            sql.push_str(&backend.placeholder(row * COLUMN_COUNT + col + 1));
         }
         sql.push(')');
     }
@@ -296,13 +292,13 @@ impl State {
             .await
             .map_err(StateError::sql("begin an alert batch"))?;
         let mut inserted = 0;
-        let full = insert_sql(INSERT_ROWS);
+        let full = insert_sql(self.backend, INSERT_ROWS);
         for chunk in alerts.chunks(INSERT_ROWS) {
             // The text is built from constants and row counts only, never from input.
             let sql = if chunk.len() == INSERT_ROWS {
                 full.clone()
             } else {
-                insert_sql(chunk.len())
+                insert_sql(self.backend, chunk.len())
             };
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
             for a in chunk {

@@ -1,16 +1,14 @@
 //! The one error type of the crate.
 
-use std::path::PathBuf;
-
 /// What went wrong with the state database.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StateError {
-    /// The database file could not be opened or created.
-    #[error("cannot open the state database {}: {source}", path.display())]
+    /// The database could not be opened, created or reached.
+    #[error("cannot open the state database {what}: {source}")]
     Open {
-        /// The database file.
-        path: PathBuf,
+        /// The database file, or its URL without the password.
+        what: String,
         /// Why.
         source: sqlx::Error,
     },
@@ -22,6 +20,9 @@ pub enum StateError {
         /// Why.
         source: sqlx::Error,
     },
+    /// `state` is neither a file nor a PostgreSQL URL.
+    #[error("state {0:?}: not a PostgreSQL URL (postgres://user@host:port/database)")]
+    Url(String),
     /// The tenant already exists.
     #[error("tenant {0:?} already exists")]
     TenantExists(String),

@@ -29,7 +29,7 @@ pub enum Idempotent {
 }
 
 async fn count_keys(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     tenant: &TenantId,
 ) -> Result<u64, StateError> {
     sqlx::query("SELECT COUNT(*) FROM idempotency WHERE tenant = $1")
@@ -148,22 +148,16 @@ impl State {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+    use crate::tests::Fresh;
 
     const DAY: i64 = 86_400_000_000_000;
 
-    #[test]
-    fn a_key_keeps_its_first_time_then_its_answer_for_a_day() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        rt.block_on(async {
-            let dir = tempfile::tempdir().expect("tempdir");
-            let state = State::open(&dir.path().join("state.db"))
-                .await
-                .expect("open");
+    /// Run on both databases by `crate::tests`.
+    pub(crate) async fn a_key_keeps_its_first_time_then_its_answer_for_a_day(db: Fresh) {
+        {
+            let state = db.open().await;
             let a = TenantId::new("a").expect("tenant");
             let b = TenantId::new("b").expect("tenant");
             state.create_tenant(&a).await.expect("a");
@@ -256,6 +250,6 @@ mod tests {
             );
             assert_eq!(state.idempotency_keys(&b).await.expect("count"), 0);
             assert_eq!(state.idempotency_keys(&a).await.expect("count"), 1);
-        });
+        }
     }
 }

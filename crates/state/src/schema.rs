@@ -3,9 +3,9 @@
 //!
 //! Written in the common subset of SQLite and PostgreSQL.
 
-use sqlx::{Row, SqlitePool};
+use sqlx::{AnyPool, Row};
 
-use crate::StateError;
+use crate::{Backend, StateError};
 
 /// Migration `i` brings the schema to version `i + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -58,32 +58,49 @@ const MIGRATIONS: &[&str] = &[
 ];
 
 /// Applies the migrations the database has not seen.
-pub(crate) async fn migrate(pool: &SqlitePool) -> Result<(), StateError> {
-    migrate_to(pool, MIGRATIONS.len()).await
+pub(crate) async fn migrate(pool: &AnyPool, backend: Backend) -> Result<(), StateError> {
+    migrate_to(pool, backend, MIGRATIONS.len()).await
 }
 
+/// An arbitrary constant naming Vigie's migration lock among PostgreSQL's advisory locks.
+const MIGRATION_LOCK: i64 = 0x7669_6769_6500;
+
 /// Applies the migrations the database has not seen, up to schema version `target`.
-async fn migrate_to(pool: &SqlitePool, target: usize) -> Result<(), StateError> {
+///
+/// Each migration runs in its own transaction, which re-reads the version first: on
+/// PostgreSQL under a transaction-scoped advisory lock, so that nodes starting together
+/// apply each migration once; on SQLite the write transaction serialises them.
+async fn migrate_to(pool: &AnyPool, backend: Backend, target: usize) -> Result<(), StateError> {
     sqlx::query("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)")
         .execute(pool)
         .await
         .map_err(StateError::sql("create schema_version"))?;
-    let row = sqlx::query("SELECT COALESCE(MAX(version), 0) FROM schema_version")
-        .fetch_one(pool)
-        .await
-        .map_err(StateError::sql("read the schema version"))?;
-    let found: i64 = row.get(0);
     let known = MIGRATIONS.len() as i64;
-    if found > known {
-        return Err(StateError::NewerSchema { found, known });
-    }
-    for (i, script) in MIGRATIONS[..target].iter().enumerate().skip(found as usize) {
+    for (i, script) in MIGRATIONS[..target].iter().enumerate() {
         let mut tx = pool
             .begin()
             .await
             .map_err(StateError::sql("begin a migration"))?;
+        if backend == Backend::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(MIGRATION_LOCK)
+                .execute(&mut *tx)
+                .await
+                .map_err(StateError::sql("take the migration lock"))?;
+        }
+        let row = sqlx::query("SELECT COALESCE(MAX(version), 0) FROM schema_version")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(StateError::sql("read the schema version"))?;
+        let found: i64 = row.get(0);
+        if found > known {
+            return Err(StateError::NewerSchema { found, known });
+        }
+        if found > i as i64 {
+            continue;
+        }
         for statement in script.split(';').filter(|s| !s.trim().is_empty()) {
-            sqlx::query(statement)
+            sqlx::query(sqlx::AssertSqlSafe(statement))
                 .execute(&mut *tx)
                 .await
                 .map_err(StateError::sql("apply a migration"))?;
@@ -102,6 +119,7 @@ async fn migrate_to(pool: &SqlitePool, target: usize) -> Result<(), StateError> 
 
 #[cfg(test)]
 mod tests {
+    use sqlx::ConnectOptions;
     use sqlx::sqlite::SqliteConnectOptions;
 
     use super::*;
@@ -118,11 +136,13 @@ mod tests {
         rt.block_on(async {
             let dir = tempfile::tempdir().expect("tempdir");
             let path = dir.path().join(DATABASE_FILE);
-            let options = SqliteConnectOptions::new()
+            sqlx::any::install_default_drivers();
+            let url = SqliteConnectOptions::new()
                 .filename(&path)
-                .create_if_missing(true);
-            let pool = SqlitePool::connect_with(options).await.expect("pool");
-            migrate_to(&pool, 1).await.expect("v1");
+                .create_if_missing(true)
+                .to_url_lossy();
+            let pool = AnyPool::connect(url.as_str()).await.expect("pool");
+            migrate_to(&pool, Backend::Sqlite, 1).await.expect("v1");
             pool.close().await;
 
             let state = State::open(&path).await.expect("open and migrate");

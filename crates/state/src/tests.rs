@@ -1,27 +1,150 @@
+//! The state's tests. Each scenario is an `async fn` taking a [`Fresh`] database and runs
+//! twice: on SQLite (one `#[test]` each, in module `sqlite`) and on PostgreSQL (all in one
+//! `#[test]`, `postgres_suite`, which starts one throwaway cluster and gives each scenario
+//! a database of its own; it skips visibly without the `postgresql` package, and fails
+//! under `CI=true`).
+
 use vigie_event::time::Timestamp;
 use vigie_event::{EventIdGenerator, TenantId};
+use vigie_testkit::postgres::Cluster;
 
+use crate::idempotency::tests::a_key_keeps_its_first_time_then_its_answer_for_a_day;
 use crate::*;
 
-fn rt() -> tokio::runtime::Runtime {
+pub(crate) fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime")
 }
 
-/// A fresh database in `dir` with the tenants `names`.
-async fn state_with(dir: &tempfile::TempDir, names: &[&str]) -> (State, Vec<TenantId>) {
-    let state = State::open(&dir.path().join(DATABASE_FILE))
-        .await
-        .expect("open");
-    let mut tenants = Vec::new();
-    for name in names {
-        let t = TenantId::new(name).expect("tenant");
-        state.create_tenant(&t).await.expect("create tenant");
-        tenants.push(t);
+/// An empty database for one scenario, which it may open (and reopen) as often as it likes.
+pub(crate) enum Fresh {
+    /// An SQLite file in a temporary folder.
+    Sqlite(tempfile::TempDir),
+    /// A database of its own in the suite's PostgreSQL cluster.
+    Postgres(String),
+}
+
+impl Fresh {
+    fn sqlite() -> Fresh {
+        Fresh::Sqlite(tempfile::tempdir().expect("tempdir"))
     }
-    (state, tenants)
+
+    async fn postgres(cluster: &Cluster, name: &str) -> Fresh {
+        sqlx::any::install_default_drivers();
+        let admin = sqlx::AnyPool::connect(&cluster.url("postgres"))
+            .await
+            .expect("connect to the cluster");
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&admin)
+            .await
+            .expect("create database");
+        admin.close().await;
+        Fresh::Postgres(cluster.url(name))
+    }
+
+    /// Opens the database (migrating it).
+    pub(crate) async fn open(&self) -> State {
+        match self {
+            Fresh::Sqlite(dir) => State::open(&dir.path().join(DATABASE_FILE))
+                .await
+                .expect("open"),
+            Fresh::Postgres(url) => State::connect(url, 4).await.expect("connect"),
+        }
+    }
+
+    /// Opens the database with the tenants `names`.
+    async fn with(&self, names: &[&str]) -> (State, Vec<TenantId>) {
+        let state = self.open().await;
+        let mut tenants = Vec::new();
+        for name in names {
+            let t = TenantId::new(name).expect("tenant");
+            state.create_tenant(&t).await.expect("create tenant");
+            tenants.push(t);
+        }
+        (state, tenants)
+    }
+}
+
+/// Declares scenarios to run on both databases.
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[test]
+                fn $name() {
+                    super::rt().block_on(super::$name(super::Fresh::sqlite()));
+                }
+            )*
+        }
+
+        #[test]
+        fn postgres_suite() {
+            let Some(cluster) = Cluster::start() else { return };
+            let rt = rt();
+            $(
+                rt.block_on(async {
+                    let db = Fresh::postgres(&cluster, stringify!($name)).await;
+                    $name(db).await;
+                });
+            )*
+        }
+    };
+}
+
+on_both!(
+    tokens_authenticate_to_their_principal_only,
+    alerts_are_deduplicated_filtered_paged_and_tenant_scoped,
+    alert_batches_over_one_statement_keep_every_row_once,
+    a_key_keeps_its_first_time_then_its_answer_for_a_day,
+    the_connection_settings_hold,
+);
+
+/// SQLite runs in WAL mode with full sync and foreign keys (set per connection through the
+/// `Any` driver); PostgreSQL refuses a row that breaks a foreign key as well.
+async fn the_connection_settings_hold(db: Fresh) {
+    let state = db.open().await;
+    if state.backend() == Backend::Sqlite {
+        for (pragma, want) in [
+            ("PRAGMA journal_mode", "wal"),
+            ("PRAGMA synchronous", "2"),
+            ("PRAGMA foreign_keys", "1"),
+        ] {
+            let row = sqlx::query(pragma)
+                .fetch_one(&state.pool)
+                .await
+                .expect(pragma);
+            let got: String = row
+                .try_get::<String, _>(0)
+                .or_else(|_| row.try_get::<i64, _>(0).map(|n| n.to_string()))
+                .expect("value");
+            assert_eq!(got, want, "{pragma}");
+        }
+    }
+    let orphan = sqlx::query(
+        "INSERT INTO idempotency (tenant, key, received, created_at) VALUES ($1, $2, $3, $4)",
+    )
+    .bind("no-such-tenant")
+    .bind("k")
+    .bind(0_i64)
+    .bind(0_i64)
+    .execute(&state.pool)
+    .await;
+    assert!(orphan.is_err(), "a foreign key was not enforced");
+}
+
+#[test]
+fn passwords_are_redacted_from_urls() {
+    assert_eq!(
+        redact("postgres://vigie:s3cret@db:5432/vigie"),
+        "postgres://vigie:***@db:5432/vigie"
+    );
+    assert_eq!(
+        redact("postgres://vigie@db/vigie"),
+        "postgres://vigie@db/vigie"
+    );
+    assert_eq!(redact("not a url"), "not a url");
 }
 
 fn alert(
@@ -45,13 +168,9 @@ fn alert(
     }
 }
 
-#[test]
-fn tokens_authenticate_to_their_principal_only() {
-    rt().block_on(async {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let state = State::open(&dir.path().join(DATABASE_FILE))
-            .await
-            .expect("open");
+async fn tokens_authenticate_to_their_principal_only(db: Fresh) {
+    {
+        let state = db.open().await;
         let admin = state
             .ensure_admin_token()
             .await
@@ -85,22 +204,18 @@ fn tokens_authenticate_to_their_principal_only() {
         ));
         // Reopening keeps everything (and does not re-run migrations).
         state.close().await;
-        let state = State::open(&dir.path().join(DATABASE_FILE))
-            .await
-            .expect("reopen");
+        let state = db.open().await;
         assert_eq!(state.tenants().await.expect("tenants"), vec![acme.clone()]);
         assert_eq!(
             state.authenticate(token.as_str()).await.expect("auth"),
             Some(Principal::Tenant(acme))
         );
-    });
+    }
 }
 
-#[test]
-fn alerts_are_deduplicated_filtered_paged_and_tenant_scoped() {
-    rt().block_on(async {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let (state, tenants) = state_with(&dir, &["a", "b"]).await;
+async fn alerts_are_deduplicated_filtered_paged_and_tenant_scoped(db: Fresh) {
+    {
+        let (state, tenants) = db.with(&["a", "b"]).await;
         let (a, b) = (tenants[0].clone(), tenants[1].clone());
         let mut ids = EventIdGenerator::new();
         let events: Vec<_> = (0..5).map(|_| ids.next_now()).collect();
@@ -204,14 +319,12 @@ fn alerts_are_deduplicated_filtered_paged_and_tenant_scoped() {
         let counts = state.alert_counts(&a).await.expect("counts");
         assert_eq!(counts[0].0, "r1");
         assert_eq!(counts[0].3, 3);
-    });
+    }
 }
 
-#[test]
-fn alert_batches_over_one_statement_keep_every_row_once() {
-    rt().block_on(async {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let (state, tenants) = state_with(&dir, &["a"]).await;
+async fn alert_batches_over_one_statement_keep_every_row_once(db: Fresh) {
+    {
+        let (state, tenants) = db.with(&["a"]).await;
         let a = tenants[0].clone();
         let mut ids = EventIdGenerator::new();
         // Two full statements and a partial one, with a repeat inside the first statement
@@ -241,7 +354,7 @@ fn alert_batches_over_one_statement_keep_every_row_once() {
             }
         }
         assert_eq!(seen, n);
-    });
+    }
 }
 
 #[test]

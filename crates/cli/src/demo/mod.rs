@@ -21,7 +21,6 @@ use clap::Args;
 use vigie_event::TenantId;
 use vigie_server::config::{Protocol, Syslog};
 use vigie_server::{Config, Server};
-use vigie_state::State;
 
 use crate::serve::{init_logging, runtime, wait_for_signal};
 
@@ -124,7 +123,7 @@ pub(crate) fn run(args: &DemoArgs) -> Result<ExitCode> {
     let rt = runtime()?;
     let outcome = rt.block_on(async {
         std::fs::create_dir_all(&config.data_dir)?;
-        let state = State::open(&config.state_path()).await?;
+        let state = config.open_state().await?;
         let admin = state
             .ensure_admin_token()
             .await?
