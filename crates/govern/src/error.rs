@@ -22,6 +22,9 @@ pub enum GovernError {
     /// An audit record cannot be put in canonical form.
     #[error("audit record: {0}")]
     Audit(String),
+    /// A sealed secret does not open.
+    #[error("sealed secret: {0}")]
+    Seal(String),
     /// A role, tier or action name that does not exist.
     #[error("unknown {what} {name:?}")]
     Unknown {

@@ -16,6 +16,7 @@
 //! - [`session`]: session ids and API tokens (their form, the cookie, the hash kept,
 //!   idle and absolute expiry);
 //! - [`throttle`]: the wait after failed logins, per account and per address;
+//! - [`seal`]: secrets sealed in the database under a key kept outside it (TOTP seeds);
 //! - [`totp`]: RFC 6238 one-time codes, with replay refusal;
 //! - [`audit`]: canonical record bytes (RFC 8785), leaf and chain hashes, RFC 6962 Merkle
 //!   roots, and the verification that names the first record that does not hold.
@@ -28,6 +29,7 @@ pub mod password;
 pub mod permission;
 pub mod pseudonym;
 pub mod role;
+pub mod seal;
 pub mod session;
 pub mod throttle;
 pub mod totp;

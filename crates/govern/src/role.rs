@@ -96,6 +96,62 @@ impl Role {
     }
 }
 
+impl OrgKind {
+    /// Every kind.
+    pub const ALL: [OrgKind; 3] = [OrgKind::Client, OrgKind::Provider, OrgKind::Operator];
+
+    /// Its stable name (API, CLI, database).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrgKind::Client => "client",
+            OrgKind::Provider => "provider",
+            OrgKind::Operator => "operator",
+        }
+    }
+}
+
+impl FromStr for OrgKind {
+    type Err = GovernError;
+
+    fn from_str(s: &str) -> Result<OrgKind, GovernError> {
+        OrgKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| GovernError::Unknown {
+                what: "organisation kind",
+                name: s.to_owned(),
+            })
+    }
+}
+
+impl Tier {
+    /// Every tier, lowest first.
+    pub const ALL: [Tier; 3] = [Tier::L1, Tier::L2, Tier::L3];
+
+    /// Its stable name: `l1`, `l2`, `l3`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tier::L1 => "l1",
+            Tier::L2 => "l2",
+            Tier::L3 => "l3",
+        }
+    }
+}
+
+impl FromStr for Tier {
+    type Err = GovernError;
+
+    fn from_str(s: &str) -> Result<Tier, GovernError> {
+        Tier::ALL
+            .into_iter()
+            .find(|t| t.as_str() == s.to_ascii_lowercase())
+            .ok_or_else(|| GovernError::Unknown {
+                what: "tier",
+                name: s.to_owned(),
+            })
+    }
+}
+
 impl fmt::Display for Role {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -130,6 +186,15 @@ mod tests {
         names.dedup();
         assert_eq!(names.len(), Role::ALL.len());
         assert!("root".parse::<Role>().is_err());
+        for kind in OrgKind::ALL {
+            assert_eq!(kind.as_str().parse::<OrgKind>().unwrap(), kind);
+        }
+        assert!("vendor".parse::<OrgKind>().is_err());
+        for tier in Tier::ALL {
+            assert_eq!(tier.as_str().parse::<Tier>().unwrap(), tier);
+        }
+        assert_eq!("L2".parse::<Tier>().unwrap(), Tier::L2);
+        assert!("l4".parse::<Tier>().is_err());
     }
 
     #[test]
