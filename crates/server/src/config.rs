@@ -43,6 +43,10 @@
 //! retention_days = 90               # optional; no key = keep forever
 //! max_gib = 500                     # optional; per tenant
 //!
+//! [access]
+//! session_idle_minutes = 30         # a session unused this long ends
+//! session_absolute_hours = 12       # and any session ends this long after sign-in
+//!
 //! [rules]
 //! paths = ["rules"]                 # Sigma rule folders or files
 //! placeholders = "placeholders.yml" # optional values for %placeholders%
@@ -91,6 +95,8 @@ pub struct Config {
     pub store: Store,
     /// Sigma rules.
     pub rules: Rules,
+    /// People's sessions.
+    pub access: Access,
     /// syslog listeners.
     pub syslog: Vec<Syslog>,
     /// Per-tenant bounds.
@@ -107,6 +113,7 @@ impl Default for Config {
             pipeline: Pipeline::default(),
             store: Store::default(),
             rules: Rules::default(),
+            access: Access::default(),
             syslog: Vec::new(),
             limits: crate::limits::LimitsConfig::default(),
         }
@@ -211,6 +218,37 @@ impl Default for Store {
             retention_days: None,
             max_gib: None,
         }
+    }
+}
+
+/// `[access]`: how long sessions live (ASVS V7: idle and absolute timeouts).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Access {
+    /// A session unused for this long ends.
+    pub session_idle_minutes: u64,
+    /// Any session ends this long after sign-in.
+    pub session_absolute_hours: u64,
+}
+
+impl Default for Access {
+    fn default() -> Self {
+        Access {
+            session_idle_minutes: 30,
+            session_absolute_hours: 12,
+        }
+    }
+}
+
+impl Access {
+    /// The idle timeout.
+    pub fn idle(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.session_idle_minutes.saturating_mul(60))
+    }
+
+    /// The absolute lifetime.
+    pub fn absolute(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.session_absolute_hours.saturating_mul(3600))
     }
 }
 

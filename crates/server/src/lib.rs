@@ -18,6 +18,7 @@
 //! stops the listeners, lets the pipeline drain the journal, and closes the store.
 
 pub mod api;
+pub mod auditor;
 pub mod config;
 mod error;
 pub mod intake;

@@ -183,6 +183,7 @@ impl Server {
             quotas,
             quarantine: quarantine.clone(),
             buffers: Arc::new(crate::api::Buffers::new(config.http.max_buffered_mib)),
+            auditor: crate::auditor::Auditor::start(state.clone()),
         };
         let listener = tokio::net::TcpListener::bind(config.http.listen)
             .await

@@ -23,6 +23,12 @@ pub enum StateError {
     /// `state` is neither a file nor a PostgreSQL URL.
     #[error("state {0:?}: not a PostgreSQL URL (postgres://user@host:port/database)")]
     Url(String),
+    /// A value given is not acceptable (names the value and why).
+    #[error("{0}")]
+    Invalid(String),
+    /// Something of that name exists already.
+    #[error("{0} already exists")]
+    Exists(String),
     /// The tenant already exists.
     #[error("tenant {0:?} already exists")]
     TenantExists(String),

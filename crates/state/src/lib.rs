@@ -16,9 +16,13 @@
 //! entropy.
 
 mod alerts;
+pub mod audit;
 mod error;
+pub mod grants;
 mod idempotency;
+pub mod people;
 mod schema;
+mod sessions;
 mod tokens;
 
 use std::path::Path;
@@ -35,8 +39,11 @@ pub use alerts::{
     Alert, AlertCursor, AlertFilter, AlertId, AlertKind, AlertPage, AlertStatus, NewAlert,
 };
 pub use error::StateError;
+pub use grants::{ElevationId, GrantId, NewGrant, StoredElevation, StoredGrant};
 pub use idempotency::{IDEMPOTENCY_RETENTION, Idempotent};
-pub use tokens::{Principal, Role, Token};
+pub use people::{NewUser, Organisation, User, UserStatus};
+pub use sessions::Session;
+pub use tokens::{PersonalToken, Principal, Role, Token};
 
 /// The file name of the state database inside the data directory.
 pub const DATABASE_FILE: &str = "state.db";
@@ -128,6 +135,7 @@ impl State {
             backend: Backend::Sqlite,
         };
         schema::migrate(&state.pool, state.backend).await?;
+        state.adopt_orphan_tenants().await?;
         Ok(state)
     }
 
@@ -153,6 +161,7 @@ impl State {
             backend: Backend::Postgres,
         };
         schema::migrate(&state.pool, state.backend).await?;
+        state.adopt_orphan_tenants().await?;
         Ok(state)
     }
 
@@ -161,13 +170,44 @@ impl State {
         self.backend
     }
 
-    /// Creates the tenant `name`; fails when it exists.
+    /// Creates the tenant `name`, owned by the client organisation of the same name
+    /// (created when missing); fails when it exists.
     pub async fn create_tenant(&self, tenant: &TenantId) -> Result<(), StateError> {
+        self.insert_tenant(tenant, None).await?;
+        self.adopt_orphan_tenants().await.map(drop)
+    }
+
+    /// Creates the tenant `name` owned by the client organisation `owner`.
+    pub async fn create_tenant_for(
+        &self,
+        tenant: &TenantId,
+        owner: vigie_govern::grant::OrgId,
+    ) -> Result<(), StateError> {
+        match self.org(owner).await? {
+            Some(org) if org.kind == vigie_govern::OrgKind::Client => {}
+            Some(org) => {
+                return Err(StateError::Invalid(format!(
+                    "{:?} is not a client organisation: only clients own tenants",
+                    org.name
+                )));
+            }
+            None => return Err(StateError::Invalid(format!("no organisation {}", owner.0))),
+        }
+        self.insert_tenant(tenant, Some(owner)).await
+    }
+
+    async fn insert_tenant(
+        &self,
+        tenant: &TenantId,
+        owner: Option<vigie_govern::grant::OrgId>,
+    ) -> Result<(), StateError> {
         let result = sqlx::query(
-            "INSERT INTO tenants (id, created_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
+            "INSERT INTO tenants (id, created_at, owner) VALUES ($1, $2, $3) \
+             ON CONFLICT (id) DO NOTHING",
         )
         .bind(tenant.as_str())
         .bind(Timestamp::now().as_nanos())
+        .bind(owner.map(|o| o.0 as i64))
         .execute(&self.pool)
         .await
         .map_err(StateError::sql("create tenant"))?;
@@ -201,10 +241,99 @@ impl State {
         Ok(row.get::<i64, _>(0) > 0)
     }
 
+    /// A tenant's access settings.
+    pub async fn tenant_settings(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<Option<TenantSettings>, StateError> {
+        let row =
+            sqlx::query("SELECT sensitive_fields, max_elevation_hours FROM tenants WHERE id = $1")
+                .bind(tenant.as_str())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(StateError::sql("read a tenant's settings"))?;
+        row.map(|r| {
+            let fields: String = r.get(0);
+            Ok(TenantSettings {
+                sensitive_fields: serde_json::from_str(&fields)
+                    .map_err(|_| StateError::Corrupt("sensitive fields".into()))?,
+                max_elevation_hours: u32::try_from(r.get::<i64, _>(1)).unwrap_or(4),
+            })
+        })
+        .transpose()
+    }
+
+    /// Replaces a tenant's access settings.
+    pub async fn set_tenant_settings(
+        &self,
+        tenant: &TenantId,
+        settings: &TenantSettings,
+    ) -> Result<(), StateError> {
+        let fields = serde_json::to_string(&settings.sensitive_fields)
+            .map_err(|e| StateError::Invalid(e.to_string()))?;
+        let done = sqlx::query(
+            "UPDATE tenants SET sensitive_fields = $1, max_elevation_hours = $2 WHERE id = $3",
+        )
+        .bind(fields)
+        .bind(i64::from(settings.max_elevation_hours))
+        .bind(tenant.as_str())
+        .execute(&self.pool)
+        .await
+        .map_err(StateError::sql("set a tenant's settings"))?;
+        if done.rows_affected() == 0 {
+            return Err(StateError::NoTenant(tenant.to_string()));
+        }
+        Ok(())
+    }
+
     /// Closes the pool, waiting for running statements.
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// A tenant's access settings (DESIGN.md 3b).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TenantSettings {
+    /// Field names whose values provider users see as pseudonyms.
+    pub sensitive_fields: Vec<String>,
+    /// The longest elevation a client admin may approve, in hours.
+    pub max_elevation_hours: u32,
+}
+
+/// A fresh random id: positive, 62 bits (unguessable, and an `i64` in both databases).
+pub(crate) fn new_id() -> Result<i64, StateError> {
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes).map_err(|e| StateError::Random(e.to_string()))?;
+    Ok((u64::from_le_bytes(bytes) >> 2).max(1) as i64)
+}
+
+pub(crate) fn ser_org<S: serde::Serializer>(
+    id: &vigie_govern::grant::OrgId,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&id.0.to_string())
+}
+
+pub(crate) fn ser_user<S: serde::Serializer>(
+    id: &vigie_govern::grant::UserId,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&id.0.to_string())
+}
+
+pub(crate) fn ser_kind<S: serde::Serializer>(
+    kind: &vigie_govern::OrgKind,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.serialize_str(kind.as_str())
+}
+
+pub(crate) fn ser_role<S: serde::Serializer>(
+    role: &vigie_govern::Role,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.serialize_str(role.as_str())
 }
 
 /// `url` with its password (if any) replaced by `***`, for messages.

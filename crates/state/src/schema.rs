@@ -55,6 +55,126 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (tenant, key)
     );
     CREATE INDEX idempotency_by_age ON idempotency (created_at);",
+    // 4: people and access (DESIGN.md 3b). Organisations own tenants (existing tenants are
+    // given an organisation of their name by `State::adopt_orphan_tenants`, which needs
+    // generated ids); users belong to one organisation; grants give a provider analyst a
+    // tenant; elevations widen a grant on one alert; sessions and personal tokens are kept
+    // as SHA-256; the audit trail is one chain per tenant plus the platform chain.
+    "CREATE TABLE organisations (
+        id BIGINT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        kind TEXT NOT NULL,
+        inactivity_days BIGINT NOT NULL DEFAULT 90,
+        created_at BIGINT NOT NULL
+    );
+    ALTER TABLE tenants ADD COLUMN owner BIGINT REFERENCES organisations (id);
+    ALTER TABLE tenants ADD COLUMN sensitive_fields TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE tenants ADD COLUMN max_elevation_hours BIGINT NOT NULL DEFAULT 4;
+    CREATE TABLE users (
+        id BIGINT PRIMARY KEY,
+        org BIGINT NOT NULL REFERENCES organisations (id),
+        login TEXT NOT NULL UNIQUE,
+        name TEXT NOT NULL,
+        role TEXT NOT NULL,
+        password TEXT,
+        totp_seed TEXT,
+        totp_last_step BIGINT,
+        status TEXT NOT NULL,
+        contract_end BIGINT,
+        last_login BIGINT,
+        created_at BIGINT NOT NULL
+    );
+    CREATE INDEX users_by_org ON users (org);
+    CREATE TABLE recovery_codes (
+        user_id BIGINT NOT NULL REFERENCES users (id),
+        hash TEXT NOT NULL,
+        used_at BIGINT,
+        PRIMARY KEY (user_id, hash)
+    );
+    CREATE TABLE login_failures (
+        key TEXT PRIMARY KEY,
+        failures BIGINT NOT NULL,
+        last_at BIGINT NOT NULL
+    );
+    CREATE TABLE grants (
+        id BIGINT PRIMARY KEY,
+        analyst BIGINT NOT NULL REFERENCES users (id),
+        requester BIGINT NOT NULL REFERENCES users (id),
+        tenant TEXT NOT NULL REFERENCES tenants (id),
+        tier TEXT NOT NULL,
+        valid_from BIGINT NOT NULL,
+        valid_until BIGINT NOT NULL,
+        justification TEXT NOT NULL,
+        status TEXT NOT NULL,
+        decided_by BIGINT REFERENCES users (id),
+        decided_at BIGINT,
+        created_at BIGINT NOT NULL
+    );
+    CREATE INDEX grants_by_tenant ON grants (tenant);
+    CREATE INDEX grants_by_analyst ON grants (analyst);
+    CREATE TABLE elevations (
+        id BIGINT PRIMARY KEY,
+        grant_id BIGINT NOT NULL REFERENCES grants (id),
+        alert TEXT NOT NULL,
+        widening TEXT NOT NULL,
+        hours BIGINT NOT NULL,
+        justification TEXT NOT NULL,
+        status TEXT NOT NULL,
+        decided_by BIGINT REFERENCES users (id),
+        valid_from BIGINT,
+        valid_until BIGINT,
+        created_at BIGINT NOT NULL
+    );
+    CREATE INDEX elevations_by_grant ON elevations (grant_id);
+    CREATE TABLE sessions (
+        hash TEXT PRIMARY KEY,
+        user_id BIGINT NOT NULL REFERENCES users (id),
+        mfa BIGINT NOT NULL,
+        address TEXT,
+        created_at BIGINT NOT NULL,
+        last_used BIGINT NOT NULL,
+        ended_at BIGINT
+    );
+    CREATE INDEX sessions_by_user ON sessions (user_id);
+    ALTER TABLE tokens ADD COLUMN user_id BIGINT REFERENCES users (id);
+    ALTER TABLE tokens ADD COLUMN expires_at BIGINT;
+    ALTER TABLE tokens ADD COLUMN revoked_at BIGINT;
+    CREATE TABLE audit (
+        chain TEXT NOT NULL,
+        seq BIGINT NOT NULL,
+        time BIGINT NOT NULL,
+        actor BIGINT,
+        org BIGINT,
+        action TEXT NOT NULL,
+        record TEXT NOT NULL,
+        leaf TEXT NOT NULL,
+        hash TEXT NOT NULL,
+        PRIMARY KEY (chain, seq)
+    );
+    CREATE INDEX audit_by_time ON audit (chain, time);
+    CREATE TABLE checkpoints (
+        chain TEXT NOT NULL,
+        size BIGINT NOT NULL,
+        note TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        PRIMARY KEY (chain, size)
+    );
+    CREATE TABLE reviews (
+        id BIGINT PRIMARY KEY,
+        tenant TEXT NOT NULL REFERENCES tenants (id),
+        opened_by BIGINT NOT NULL REFERENCES users (id),
+        deadline BIGINT NOT NULL,
+        closed_at BIGINT,
+        created_at BIGINT NOT NULL
+    );
+    CREATE TABLE review_items (
+        review BIGINT NOT NULL REFERENCES reviews (id),
+        grant_id BIGINT NOT NULL REFERENCES grants (id),
+        decision TEXT,
+        decided_by BIGINT REFERENCES users (id),
+        decided_at BIGINT,
+        PRIMARY KEY (review, grant_id)
+    );",
 ];
 
 /// Applies the migrations the database has not seen.

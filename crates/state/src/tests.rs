@@ -99,7 +99,472 @@ on_both!(
     alert_batches_over_one_statement_keep_every_row_once,
     a_key_keeps_its_first_time_then_its_answer_for_a_day,
     the_connection_settings_hold,
+    organisations_own_tenants_and_users_belong_to_one,
+    grants_and_elevations_change_status_once,
+    sessions_and_personal_tokens_end_when_they_should,
+    second_factors_are_spent_once,
+    the_audit_trail_chains_and_verifies,
 );
+
+use vigie_govern::grant::{GrantStatus, UserId, Widening};
+use vigie_govern::{OrgKind, Role, Tier};
+
+const HOUR: i64 = 3_600_000_000_000;
+
+async fn people(state: &State) -> (UserId, UserId, UserId, TenantId) {
+    let client = state
+        .create_org("Mutuelle Exemple", OrgKind::Client)
+        .await
+        .expect("client");
+    let provider = state
+        .create_org("Veille SOC", OrgKind::Provider)
+        .await
+        .expect("provider");
+    let tenant = TenantId::new("mutuelle").expect("tenant");
+    state
+        .create_tenant_for(&tenant, client)
+        .await
+        .expect("tenant");
+    let user = |org, login: &str, role| NewUser {
+        org,
+        login: login.to_owned(),
+        name: login.to_owned(),
+        role,
+        password: None,
+        contract_end: None,
+    };
+    let admin = state
+        .create_user(&user(client, "claire", Role::ClientAdmin))
+        .await
+        .expect("client admin");
+    let padmin = state
+        .create_user(&user(provider, "paul", Role::ProviderAdmin))
+        .await
+        .expect("provider admin");
+    let analyst = state
+        .create_user(&user(provider, "lea", Role::ProviderAnalyst(Tier::L1)))
+        .await
+        .expect("analyst");
+    (admin, padmin, analyst, tenant)
+}
+
+async fn organisations_own_tenants_and_users_belong_to_one(db: Fresh) {
+    let state = db.open().await;
+    // A tenant made the old way is adopted by a client organisation of its name.
+    let legacy = TenantId::new("legacy").expect("tenant");
+    state.create_tenant(&legacy).await.expect("legacy");
+    let org = state
+        .org_by_name("legacy")
+        .await
+        .expect("read")
+        .expect("adopted");
+    assert_eq!(org.kind, OrgKind::Client);
+    assert_eq!(
+        state.tenant_owner(&legacy).await.expect("owner"),
+        Some(org.id)
+    );
+    let (_, _, _, tenant) = people(&state).await;
+    let provider = state
+        .org_by_name("Veille SOC")
+        .await
+        .expect("read")
+        .expect("provider");
+    assert!(matches!(
+        state.create_org("Veille SOC", OrgKind::Client).await,
+        Err(StateError::Exists(_))
+    ));
+    // Only clients own tenants; a role must be one of the organisation's kind.
+    let t2 = TenantId::new("t2").expect("tenant");
+    assert!(matches!(
+        state.create_tenant_for(&t2, provider.id).await,
+        Err(StateError::Invalid(_))
+    ));
+    let wrong = NewUser {
+        org: provider.id,
+        login: "x".into(),
+        name: "x".into(),
+        role: Role::Ciso,
+        password: None,
+        contract_end: None,
+    };
+    assert!(matches!(
+        state.create_user(&wrong).await,
+        Err(StateError::Invalid(_))
+    ));
+    let dup = NewUser {
+        role: Role::ProviderAdmin,
+        login: "lea".into(),
+        ..wrong.clone()
+    };
+    assert!(matches!(
+        state.create_user(&dup).await,
+        Err(StateError::Exists(_))
+    ));
+    let bad = NewUser {
+        role: Role::ProviderAdmin,
+        login: "a b".into(),
+        ..wrong
+    };
+    assert!(matches!(
+        state.create_user(&bad).await,
+        Err(StateError::Invalid(_))
+    ));
+    assert_eq!(state.users_of(provider.id).await.expect("users").len(), 2);
+    let client = state
+        .tenant_owner(&tenant)
+        .await
+        .expect("owner")
+        .expect("some");
+    assert_eq!(
+        state.tenants_of(client).await.expect("tenants"),
+        vec![tenant.clone()]
+    );
+    let settings = TenantSettings {
+        sensitive_fields: vec!["User".into(), "SourceIp".into()],
+        max_elevation_hours: 2,
+    };
+    state
+        .set_tenant_settings(&tenant, &settings)
+        .await
+        .expect("settings");
+    assert_eq!(
+        state.tenant_settings(&tenant).await.expect("read"),
+        Some(settings)
+    );
+}
+
+async fn grants_and_elevations_change_status_once(db: Fresh) {
+    let state = db.open().await;
+    let (admin, padmin, analyst, tenant) = people(&state).await;
+    let now = Timestamp::now();
+    let id = state
+        .insert_grant(&NewGrant {
+            analyst,
+            requester: padmin,
+            tenant: tenant.clone(),
+            tier: Tier::L1,
+            from: now,
+            until: Timestamp::from_nanos(now.as_nanos() + 24 * HOUR),
+            justification: "contrat de supervision 2027".into(),
+        })
+        .await
+        .expect("request");
+    let stored = state.grant(id).await.expect("read").expect("exists");
+    assert_eq!(stored.grant.status, GrantStatus::Pending);
+    assert_eq!(stored.grant.analyst.user, analyst);
+    assert_eq!(stored.grant.requester.user, padmin);
+    assert_eq!(
+        Some(stored.grant.tenant_owner),
+        state.tenant_owner(&tenant).await.expect("owner")
+    );
+    // Two decisions race: one wins.
+    assert!(
+        state
+            .set_grant_status(id, GrantStatus::Pending, GrantStatus::Approved, admin, now)
+            .await
+            .expect("approve")
+    );
+    assert!(
+        !state
+            .set_grant_status(id, GrantStatus::Pending, GrantStatus::Refused, admin, now)
+            .await
+            .expect("refuse late")
+    );
+    let on = state.grants_on(&tenant).await.expect("on tenant");
+    assert_eq!(on.len(), 1);
+    assert_eq!(on[0].grant.status, GrantStatus::Approved);
+    assert_eq!(on[0].decided_by, Some(admin));
+    let provider = state.user(padmin).await.expect("read").expect("user").org;
+    assert_eq!(
+        state
+            .grants_of_provider(provider)
+            .await
+            .expect("provider")
+            .len(),
+        1
+    );
+
+    let e = state
+        .insert_elevation(
+            id,
+            "alert-1",
+            Widening::Tier(Tier::L2),
+            2,
+            "needs L2 eyes on it",
+        )
+        .await
+        .expect("elevation");
+    assert_eq!(
+        state
+            .elevation(e)
+            .await
+            .expect("read")
+            .expect("some")
+            .status,
+        "pending"
+    );
+    assert!(
+        state
+            .decide_elevation(e, true, admin, now)
+            .await
+            .expect("approve")
+    );
+    assert!(
+        !state
+            .decide_elevation(e, false, admin, now)
+            .await
+            .expect("again")
+    );
+    let all = state.elevations_of(&[id]).await.expect("list");
+    assert_eq!(all.len(), 1);
+    let el = &all[0].elevation;
+    assert!(el.approved);
+    assert_eq!(el.grant_tier, Tier::L1);
+    assert_eq!(el.until.as_nanos() - el.from.as_nanos(), 2 * HOUR);
+    assert!(vigie_govern::grant::elevation_active(el, now));
+    assert!(!vigie_govern::grant::elevation_active(
+        el,
+        Timestamp::from_nanos(now.as_nanos() + 2 * HOUR)
+    ));
+}
+
+async fn sessions_and_personal_tokens_end_when_they_should(db: Fresh) {
+    let state = db.open().await;
+    let (admin, _, analyst, _) = people(&state).await;
+    let now = Timestamp::now();
+    let one = state
+        .create_session(analyst, true, Some("127.0.0.1"), now)
+        .await
+        .expect("s1");
+    let two = state
+        .create_session(analyst, true, None, now)
+        .await
+        .expect("s2");
+    assert_eq!(one.len(), 43);
+    assert_ne!(one, two);
+    let s1 = state.session(&one).await.expect("read").expect("open");
+    assert_eq!(s1.user, analyst);
+    assert!(s1.mfa);
+    assert_ne!(s1.hash, one, "the id itself is never stored");
+    // Ending all but the current one (a password change) keeps it.
+    assert_eq!(
+        state
+            .end_sessions_of(analyst, Some(&s1.hash))
+            .await
+            .expect("end"),
+        1
+    );
+    assert!(state.session(&two).await.expect("read").is_none());
+    assert!(state.session(&one).await.expect("read").is_some());
+
+    let token = state
+        .create_personal_token(analyst, "cli", Timestamp::from_nanos(now.as_nanos() + HOUR))
+        .await
+        .expect("token");
+    assert!(token.as_str().starts_with("vgp_"));
+    let Some(Principal::User { user, token: id }) =
+        state.authenticate(token.as_str()).await.expect("auth")
+    else {
+        panic!("a personal token authenticates its user");
+    };
+    assert_eq!(user, analyst);
+    assert_eq!(
+        state.personal_tokens(analyst).await.expect("list")[0].id,
+        id
+    );
+    // Another user cannot revoke it; its owner can.
+    assert!(
+        !state
+            .revoke_personal_token(admin, &id)
+            .await
+            .expect("other")
+    );
+    assert!(
+        state
+            .revoke_personal_token(analyst, &id)
+            .await
+            .expect("own")
+    );
+    assert_eq!(
+        state.authenticate(token.as_str()).await.expect("auth"),
+        None
+    );
+    // An expired one is refused.
+    let old = state
+        .create_personal_token(analyst, "old", Timestamp::from_nanos(now.as_nanos() - 1))
+        .await
+        .expect("token");
+    assert_eq!(state.authenticate(old.as_str()).await.expect("auth"), None);
+
+    // Suspension ends every session.
+    state
+        .set_user_status(analyst, UserStatus::Suspended)
+        .await
+        .expect("suspend");
+    assert!(state.session(&one).await.expect("read").is_none());
+    assert_eq!(
+        state
+            .user(analyst)
+            .await
+            .expect("read")
+            .expect("user")
+            .status,
+        UserStatus::Suspended
+    );
+}
+
+async fn second_factors_are_spent_once(db: Fresh) {
+    let state = db.open().await;
+    let (_, _, analyst, _) = people(&state).await;
+    state
+        .enrol_totp(analyst, "v1.sealed", &["h1".into(), "h2".into()])
+        .await
+        .expect("enrol");
+    let user = state.user(analyst).await.expect("read").expect("user");
+    assert!(user.mfa_enrolled);
+    assert_eq!(user.totp_seed.as_deref(), Some("v1.sealed"));
+    assert!(state.use_totp_step(analyst, 100).await.expect("first"));
+    assert!(!state.use_totp_step(analyst, 100).await.expect("replay"));
+    assert!(!state.use_totp_step(analyst, 99).await.expect("older"));
+    assert!(state.use_totp_step(analyst, 101).await.expect("next"));
+    assert!(state.use_recovery_code(analyst, "h1").await.expect("code"));
+    assert!(!state.use_recovery_code(analyst, "h1").await.expect("spent"));
+    assert!(
+        !state
+            .use_recovery_code(analyst, "nope")
+            .await
+            .expect("unknown")
+    );
+    // Failed sign-ins count up and clear.
+    let t = Timestamp::now();
+    state
+        .record_login_failure("user:lea", t)
+        .await
+        .expect("fail");
+    state
+        .record_login_failure("user:lea", t)
+        .await
+        .expect("fail");
+    assert_eq!(
+        state.login_failures("user:lea").await.expect("read"),
+        (2, Some(t))
+    );
+    state.clear_login_failures("user:lea").await.expect("clear");
+    assert_eq!(
+        state.login_failures("user:lea").await.expect("read"),
+        (0, None)
+    );
+}
+
+async fn the_audit_trail_chains_and_verifies(db: Fresh) {
+    use vigie_govern::audit::record::{Outcome, Record, Who};
+    let state = db.open().await;
+    let record = |n: u64, action: &str| Record {
+        time: format!("2026-12-07T10:00:{n:02}Z"),
+        who: Who {
+            user: Some(n % 2 + 1),
+            org: Some(7),
+            ..Who::default()
+        },
+        action: action.to_owned(),
+        tenant: Some("mutuelle".into()),
+        objects: vec![format!("alert-{n}")],
+        query: None,
+        count: Some(n),
+        outcome: Outcome::Allowed,
+        before: None,
+        after: None,
+    };
+    let chain = audit::tenant_chain("mutuelle");
+    let entries: Vec<audit::AuditEntry> = (0..5)
+        .map(|n| audit::AuditEntry {
+            chain: if n == 4 {
+                audit::PLATFORM_CHAIN.into()
+            } else {
+                chain.clone()
+            },
+            record: record(
+                n,
+                if n % 2 == 0 {
+                    "read-alerts"
+                } else {
+                    "search-events"
+                },
+            ),
+            time: Timestamp::from_nanos(n as i64),
+        })
+        .collect();
+    assert_eq!(
+        state.append_audit(&entries[..2]).await.expect("append"),
+        vec![1, 2]
+    );
+    assert_eq!(
+        state.append_audit(&entries[2..]).await.expect("append"),
+        vec![3, 4, 1]
+    );
+    assert_eq!(
+        state.audit_chains().await.expect("chains"),
+        vec![("platform".to_owned(), 1), (chain.clone(), 4)]
+    );
+    let stored = state.audit_stored(&chain, 0, 100).await.expect("stored");
+    assert_eq!(stored.len(), 4);
+    vigie_govern::audit::verify(&stored, &[]).expect("an untouched chain verifies");
+    // Pages of the verifier's read join up.
+    let tail = state.audit_stored(&chain, 2, 100).await.expect("tail");
+    assert_eq!(tail, stored[2..]);
+
+    let reads = state
+        .audit_rows(
+            &chain,
+            &audit::AuditFilter {
+                action: Some("read-alerts".into()),
+                ..audit::AuditFilter::default()
+            },
+        )
+        .await
+        .expect("filter");
+    assert_eq!(reads.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![3, 1]);
+    let by_actor = state
+        .audit_rows(
+            &chain,
+            &audit::AuditFilter {
+                actor: Some(2),
+                before: Some(4),
+                limit: Some(1),
+                ..audit::AuditFilter::default()
+            },
+        )
+        .await
+        .expect("filter");
+    assert_eq!(by_actor.len(), 1);
+    assert_eq!(by_actor[0].seq, 2);
+    assert_eq!(by_actor[0].record["objects"][0], "alert-1");
+
+    // A field edited in SQL is found.
+    sqlx::query("UPDATE audit SET record = REPLACE(record, 'alert-2', 'alert-9') WHERE seq = 3 AND chain = $1")
+        .bind(&chain)
+        .execute(&state.pool)
+        .await
+        .expect("tamper");
+    let stored = state.audit_stored(&chain, 0, 100).await.expect("stored");
+    assert_eq!(
+        vigie_govern::audit::verify(&stored, &[]),
+        Err(vigie_govern::audit::Tamper::Edited { seq: 3 })
+    );
+
+    state
+        .insert_checkpoint(&chain, 4, "note")
+        .await
+        .expect("checkpoint");
+    state
+        .insert_checkpoint(&chain, 4, "note")
+        .await
+        .expect("idempotent");
+    assert_eq!(
+        state.checkpoints().await.expect("read"),
+        vec![(chain, 4, "note".into())]
+    );
+}
 
 /// SQLite runs in WAL mode with full sync and foreign keys (set per connection through the
 /// `Any` driver); PostgreSQL refuses a row that breaks a foreign key as well.

@@ -6,6 +6,8 @@ use sha2::{Digest, Sha256};
 use sqlx::Row;
 use vigie_event::TenantId;
 use vigie_event::time::Timestamp;
+use vigie_govern::grant::UserId;
+use vigie_govern::session::{TokenKind, token_kind, token_text};
 
 use crate::{State, StateError};
 
@@ -33,10 +35,31 @@ impl Role {
 /// Who a request comes from, once its token is checked.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Principal {
-    /// An administrator.
+    /// A legacy administrator token (from before people existed): it may ingest for any
+    /// tenant it names and read health, nothing else; people sign in instead.
     Admin,
-    /// A tenant's token: everything it does is scoped to that tenant.
+    /// A tenant's ingest token: it may only ingest, for that tenant.
     Tenant(TenantId),
+    /// A person's API token: that user's rights, checked per request.
+    User {
+        /// The user.
+        user: UserId,
+        /// The first 16 hex digits of the token's hash (for audit records).
+        token: String,
+    },
+}
+
+/// A personal API token as listed to its owner (never its text).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct PersonalToken {
+    /// The first 16 hex digits of its hash: how it is named and revoked.
+    pub id: String,
+    /// Its label.
+    pub label: String,
+    /// When it was made (ns since the epoch).
+    pub created_at: i64,
+    /// When it stops working.
+    pub expires_at: Option<i64>,
 }
 
 /// A freshly minted token: the only time its text exists outside the client.
@@ -72,7 +95,7 @@ impl fmt::Debug for Token {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(bytes.len() * 2);
     for b in bytes {
@@ -142,16 +165,111 @@ impl State {
         self.insert_token(Role::Tenant, Some(tenant), label).await
     }
 
-    /// Who holds `text`, or `None` for an unknown token.
-    pub async fn authenticate(&self, text: &str) -> Result<Option<Principal>, StateError> {
-        if !text.starts_with(PREFIX) {
-            return Ok(None);
+    /// Mints a personal API token for `user`, valid until `expires` (at most a year: a
+    /// token is a password that never expires otherwise).
+    pub async fn create_personal_token(
+        &self,
+        user: UserId,
+        label: &str,
+        expires: Timestamp,
+    ) -> Result<Token, StateError> {
+        let mut random = [0u8; 32];
+        getrandom::fill(&mut random).map_err(|e| StateError::Random(e.to_string()))?;
+        let token = Token(token_text(TokenKind::Personal, &random));
+        sqlx::query(
+            "INSERT INTO tokens (hash, role, tenant, label, created_at, user_id, expires_at) \
+             VALUES ($1, $2, NULL, $3, $4, $5, $6)",
+        )
+        .bind(digest(token.as_str()))
+        .bind("personal")
+        .bind(label)
+        .bind(Timestamp::now().as_nanos())
+        .bind(user.0 as i64)
+        .bind(expires.as_nanos())
+        .execute(&self.pool)
+        .await
+        .map_err(StateError::sql("store a personal token"))?;
+        Ok(token)
+    }
+
+    /// The live personal tokens of `user`.
+    pub async fn personal_tokens(&self, user: UserId) -> Result<Vec<PersonalToken>, StateError> {
+        let rows = sqlx::query(
+            "SELECT hash, label, created_at, expires_at FROM tokens WHERE user_id = $1 \
+             AND revoked_at IS NULL ORDER BY created_at",
+        )
+        .bind(user.0 as i64)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StateError::sql("list personal tokens"))?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let hash: String = r.get(0);
+                PersonalToken {
+                    id: hash.chars().take(16).collect(),
+                    label: r.get(1),
+                    created_at: r.get(2),
+                    expires_at: r.get(3),
+                }
+            })
+            .collect())
+    }
+
+    /// Revokes `user`'s personal token whose id (hash prefix) is `id`.
+    pub async fn revoke_personal_token(&self, user: UserId, id: &str) -> Result<bool, StateError> {
+        if id.len() != 16 || !id.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Ok(false);
         }
-        let row = sqlx::query("SELECT role, tenant FROM tokens WHERE hash = $1")
+        let done = sqlx::query(
+            "UPDATE tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL \
+             AND substr(hash, 1, 16) = $3",
+        )
+        .bind(Timestamp::now().as_nanos())
+        .bind(user.0 as i64)
+        .bind(id.to_ascii_lowercase())
+        .execute(&self.pool)
+        .await
+        .map_err(StateError::sql("revoke a personal token"))?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Who holds `text`, or `None` for an unknown, revoked or expired token.
+    pub async fn authenticate(&self, text: &str) -> Result<Option<Principal>, StateError> {
+        if token_kind(text) == Some(TokenKind::Personal) {
+            let row = sqlx::query(
+                "SELECT hash, user_id, expires_at FROM tokens WHERE hash = $1 \
+                 AND role = 'personal' AND revoked_at IS NULL",
+            )
             .bind(digest(text))
             .fetch_optional(&self.pool)
             .await
             .map_err(StateError::sql("look up a token"))?;
+            let Some(row) = row else { return Ok(None) };
+            let expires: Option<i64> = row.get(2);
+            if expires.is_some_and(|e| e <= Timestamp::now().as_nanos()) {
+                return Ok(None);
+            }
+            let hash: String = row.get(0);
+            let user: Option<i64> = row.get(1);
+            let user =
+                user.ok_or_else(|| StateError::Corrupt("personal token without a user".into()))?;
+            return Ok(Some(Principal::User {
+                user: UserId(user as u64),
+                token: hash.chars().take(16).collect(),
+            }));
+        }
+        if !text.starts_with(PREFIX) {
+            return Ok(None);
+        }
+        let row = sqlx::query(
+            "SELECT role, tenant FROM tokens WHERE hash = $1 AND role <> 'personal' \
+             AND revoked_at IS NULL",
+        )
+        .bind(digest(text))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(StateError::sql("look up a token"))?;
         let Some(row) = row else { return Ok(None) };
         let role: String = row.get(0);
         let tenant: Option<String> = row.get(1);

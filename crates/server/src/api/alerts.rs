@@ -2,17 +2,18 @@
 
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use vigie_event::{EventId, render};
 use vigie_state::{AlertCursor, AlertFilter, AlertId, AlertStatus};
 
 use super::App;
-use super::auth::tenant;
+use super::access::Authorized;
 use super::buffers::held;
 use super::error::{ApiError, ApiResult};
 use super::events::{query_slot, range, store_error};
@@ -30,10 +31,10 @@ pub(super) struct AlertsParams {
 
 pub(super) async fn alerts(
     State(app): State<App>,
-    headers: HeaderMap,
+    Extension(auth): Extension<Authorized>,
     p: Result<Query<AlertsParams>, QueryRejection>,
 ) -> ApiResult<Json<Value>> {
-    let tenant = tenant(&app, &headers).await?;
+    let tenant = auth.tenant_id()?;
     let Query(p) = p?;
     let range = range(p.from.as_deref(), p.to.as_deref())?;
     let filter = AlertFilter {
@@ -104,10 +105,10 @@ pub(super) const CONTEXT_EVENTS: usize = 5;
 
 pub(super) async fn alert(
     State(app): State<App>,
-    headers: HeaderMap,
+    Extension(auth): Extension<Authorized>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let tenant = tenant(&app, &headers).await?;
+    let tenant = auth.tenant_id()?;
     let id: AlertId = id
         .parse()
         .map_err(|_| ApiError::bad_request(format!("invalid alert id {id:?}")))?;

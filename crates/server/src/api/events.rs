@@ -2,10 +2,11 @@
 
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use vigie_event::time::Timestamp;
@@ -13,7 +14,7 @@ use vigie_event::{EventId, TenantId, render};
 use vigie_store::{Aggregation, AggregationResult, Cursor, Order, Search, TimeRange};
 
 use super::App;
-use super::auth::tenant;
+use super::access::Authorized;
 use super::buffers::held;
 use super::error::{ApiError, ApiResult};
 
@@ -40,10 +41,10 @@ pub(super) fn query(q: Option<&str>) -> ApiResult<vigie_store::Query> {
 
 pub(super) async fn events(
     State(app): State<App>,
-    headers: HeaderMap,
+    Extension(auth): Extension<Authorized>,
     p: Result<Query<EventsParams>, QueryRejection>,
 ) -> ApiResult<Json<Value>> {
-    let tenant = tenant(&app, &headers).await?;
+    let tenant = auth.tenant_id()?;
     let Query(p) = p?;
     let mut search = Search::new(
         query(p.q.as_deref())?,
@@ -120,10 +121,10 @@ pub(super) fn store_error(e: &vigie_store::StoreError) -> ApiError {
 
 pub(super) async fn event(
     State(app): State<App>,
-    headers: HeaderMap,
+    Extension(auth): Extension<Authorized>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let tenant = tenant(&app, &headers).await?;
+    let tenant = auth.tenant_id()?;
     let id: EventId = id
         .parse()
         .map_err(|e: vigie_event::EventError| ApiError::bad_request(e.to_string()))?;
@@ -153,10 +154,10 @@ pub(super) struct HistogramParams {
 
 pub(super) async fn histogram(
     State(app): State<App>,
-    headers: HeaderMap,
+    Extension(auth): Extension<Authorized>,
     p: Result<Query<HistogramParams>, QueryRejection>,
 ) -> ApiResult<Json<Value>> {
-    let tenant = tenant(&app, &headers).await?;
+    let tenant = auth.tenant_id()?;
     let Query(p) = p?;
     let q = query(p.q.as_deref())?;
     let range = range(p.from.as_deref(), p.to.as_deref())?;

@@ -5,9 +5,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
-use vigie_state::Principal;
 
-use super::auth::principal;
+use super::access::{Caller, resolve};
 use super::{App, OPENAPI};
 
 pub(super) async fn health() -> Json<Value> {
@@ -32,7 +31,12 @@ pub(super) async fn ready(State(app): State<App>, headers: HeaderMap) -> Respons
     } else {
         "ready"
     };
-    if !matches!(principal(&app, &headers).await, Ok(Principal::Admin)) {
+    let operator = match resolve(&app, &headers).await {
+        Ok(Some(Caller::LegacyAdmin)) => true,
+        Ok(Some(Caller::Person { user, .. })) => user.role == vigie_govern::Role::Operator,
+        _ => false,
+    };
+    if !operator {
         return (status, Json(json!({ "status": word }))).into_response();
     }
     let journal = app.appender.shared();

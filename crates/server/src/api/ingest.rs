@@ -17,7 +17,7 @@ use vigie_journal::committer::Refused;
 use vigie_journal::record::{Batch, Framing};
 use vigie_state::Idempotent;
 
-use super::auth::tenant;
+use super::access::Authorized;
 use super::error::{ApiError, ApiResult};
 use super::{App, blocking};
 use crate::ServerError;
@@ -95,7 +95,11 @@ pub(super) async fn ingest_batch(
     let (head, body) = request.into_parts();
     let headers = head.headers;
     // Who, before a byte of the body is read: an unknown caller costs no memory.
-    let tenant = tenant(&app, &headers).await?;
+    let tenant = head
+        .extensions
+        .get::<Authorized>()
+        .ok_or_else(|| ApiError::internal("ingest without authorization"))?
+        .tenant_id()?;
     let Query(params) = params?;
     let quota = app.quotas.tenant(&tenant);
     let source = params.source.unwrap_or_else(|| "http".to_owned());

@@ -17,8 +17,9 @@ use axum::Router;
 use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, delete, get, post};
 use vigie_detect::Rules;
+use vigie_govern::permission::Action;
 use vigie_journal::committer::Appender;
 use vigie_store::Store;
 
@@ -27,6 +28,7 @@ use crate::limits::Quotas;
 use crate::metrics::Metrics;
 use crate::quarantine::Quarantine;
 
+pub mod access;
 mod alerts;
 mod auth;
 mod buffers;
@@ -38,6 +40,7 @@ mod metrics;
 mod quarantine;
 mod rules;
 
+pub use access::{AuditNote, Authorized, Need};
 pub use buffers::Buffers;
 use error::{ApiError, ApiResult};
 
@@ -67,35 +70,95 @@ pub struct App {
     pub quarantine: Quarantine,
     /// The memory ingest bodies may hold (`http.max_buffered_mib`).
     pub buffers: Arc<Buffers>,
+    /// The audit trail's writer.
+    pub auditor: crate::auditor::Auditor,
 }
 
-/// The router of every route.
+/// Every route: method, path, and what it needs of its caller ([`Need`]). The router is
+/// built from this table and nothing else, so a route cannot exist without declaring its
+/// need; the route × role × tenant test walks the same table.
+pub const ROUTES: &[(&str, &str, Need)] = &[
+    ("GET", "/api/v1/health", Need::Public),
+    ("GET", "/api/v1/ready", Need::Public),
+    ("GET", "/api/v1/openapi.json", Need::Public),
+    ("POST", "/api/v1/ingest", Need::Ingest),
+    ("GET", "/api/v1/events", Need::Tenant(Action::SearchEvents)),
+    (
+        "GET",
+        "/api/v1/events/histogram",
+        Need::Tenant(Action::SearchEvents),
+    ),
+    (
+        "GET",
+        "/api/v1/events/{id}",
+        Need::Tenant(Action::SearchEvents),
+    ),
+    ("GET", "/api/v1/alerts", Need::Tenant(Action::ReadAlerts)),
+    (
+        "GET",
+        "/api/v1/alerts/{id}",
+        Need::Tenant(Action::ReadAlerts),
+    ),
+    ("GET", "/api/v1/rules", Need::Tenant(Action::ReadAlerts)),
+    ("POST", "/api/v1/rules/reload", Need::Instance),
+    (
+        "GET",
+        "/api/v1/quarantine",
+        Need::TenantOrInstance(Action::ReadAlerts),
+    ),
+    (
+        "GET",
+        "/api/v1/quarantine/{id}",
+        Need::TenantOrInstance(Action::ReadAlerts),
+    ),
+    ("DELETE", "/api/v1/quarantine/{id}", Need::Instance),
+    ("POST", "/api/v1/quarantine/{id}/retry", Need::Instance),
+    ("GET", "/metrics", Need::Instance),
+];
+
+/// The handler of a route of [`ROUTES`].
+fn handler(method: &str, path: &str) -> Option<MethodRouter<App>> {
+    Some(match (method, path) {
+        ("GET", "/api/v1/health") => get(health::health),
+        ("GET", "/api/v1/ready") => get(health::ready),
+        ("GET", "/api/v1/openapi.json") => get(health::openapi),
+        ("POST", "/api/v1/ingest") => {
+            post(ingest::ingest_batch).layer(axum::middleware::map_response(close_on_error))
+        }
+        ("GET", "/api/v1/events") => get(events::events),
+        ("GET", "/api/v1/events/histogram") => get(events::histogram),
+        ("GET", "/api/v1/events/{id}") => get(events::event),
+        ("GET", "/api/v1/alerts") => get(alerts::alerts),
+        ("GET", "/api/v1/alerts/{id}") => get(alerts::alert),
+        ("GET", "/api/v1/rules") => get(rules::rules),
+        ("POST", "/api/v1/rules/reload") => post(rules::reload),
+        ("GET", "/api/v1/quarantine") => get(quarantine::quarantine_list),
+        ("GET", "/api/v1/quarantine/{id}") => get(quarantine::quarantine_show),
+        ("DELETE", "/api/v1/quarantine/{id}") => delete(quarantine::quarantine_drop),
+        ("POST", "/api/v1/quarantine/{id}/retry") => post(quarantine::quarantine_retry),
+        ("GET", "/metrics") => get(metrics::metrics),
+        _ => return None,
+    })
+}
+
+/// The router of every route of [`ROUTES`], each behind [`access::authorize`] with its
+/// need.
 pub fn router(app: App) -> Router {
-    Router::new()
-        .route("/api/v1/health", get(health::health))
-        .route("/api/v1/ready", get(health::ready))
-        .route("/api/v1/openapi.json", get(health::openapi))
-        .route(
-            "/api/v1/ingest",
-            post(ingest::ingest_batch).layer(axum::middleware::map_response(close_on_error)),
-        )
-        .route("/api/v1/events", get(events::events))
-        .route("/api/v1/events/histogram", get(events::histogram))
-        .route("/api/v1/events/{id}", get(events::event))
-        .route("/api/v1/alerts", get(alerts::alerts))
-        .route("/api/v1/alerts/{id}", get(alerts::alert))
-        .route("/api/v1/rules", get(rules::rules))
-        .route("/api/v1/rules/reload", post(rules::reload))
-        .route("/api/v1/quarantine", get(quarantine::quarantine_list))
-        .route(
-            "/api/v1/quarantine/{id}",
-            get(quarantine::quarantine_show).delete(quarantine::quarantine_drop),
-        )
-        .route(
-            "/api/v1/quarantine/{id}/retry",
-            post(quarantine::quarantine_retry),
-        )
-        .route("/metrics", get(metrics::metrics))
+    let mut router = Router::new();
+    for (method, path, need) in ROUTES {
+        let Some(handler) = handler(method, path) else {
+            // Caught by `every_route_of_the_table_has_a_handler`.
+            continue;
+        };
+        router = router.route(
+            path,
+            handler.route_layer(axum::middleware::from_fn_with_state(
+                (app.clone(), *need),
+                access::authorize,
+            )),
+        );
+    }
+    router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn(json_errors))
@@ -175,6 +238,45 @@ async fn method_not_allowed() -> ApiError {
         StatusCode::METHOD_NOT_ALLOWED,
         "this route does not take this method (see /api/v1/openapi.json)",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_route_of_the_table_has_a_handler_once() {
+        let mut seen = std::collections::BTreeSet::new();
+        for (method, path, _) in ROUTES {
+            assert!(
+                handler(method, path).is_some(),
+                "{method} {path} has no handler"
+            );
+            assert!(
+                seen.insert((method, path)),
+                "{method} {path} is listed twice"
+            );
+        }
+    }
+
+    #[test]
+    fn every_route_is_in_the_openapi_document() {
+        let doc: serde_json::Value = serde_json::from_str(OPENAPI).expect("openapi.json");
+        for (method, path, _) in ROUTES {
+            if *path == "/metrics" {
+                continue;
+            }
+            let key = path.trim_start_matches("/api/v1");
+            let entry = doc["paths"]
+                .get(key)
+                .or_else(|| doc["paths"].get(*path))
+                .unwrap_or_else(|| panic!("{path} is not in openapi.json"));
+            assert!(
+                entry.get(method.to_ascii_lowercase()).is_some(),
+                "{method} {path} is not in openapi.json"
+            );
+        }
+    }
 }
 
 async fn not_found() -> ApiError {

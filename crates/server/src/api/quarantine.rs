@@ -1,5 +1,6 @@
 //! `/quarantine…`: journal records set aside, shown, retried, dropped.
 
+use axum::Extension;
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
@@ -8,7 +9,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use vigie_event::TenantId;
 
-use super::auth::{admin, tenant};
+use super::access::Authorized;
 use super::error::{ApiError, ApiResult};
 use super::{App, blocking};
 
@@ -32,15 +33,21 @@ pub(super) fn quarantine_error(e: crate::ServerError) -> ApiError {
 /// `Vigie-Tenant`: every tenant's, unreadable records included).
 pub(super) async fn quarantine_list(
     State(app): State<App>,
+    Extension(auth): Extension<Authorized>,
     headers: HeaderMap,
     p: Result<Query<QuarantineParams>, QueryRejection>,
 ) -> ApiResult<Json<Value>> {
     let Query(p) = p?;
     let scope = if p.all == Some(true) && !headers.contains_key("vigie-tenant") {
-        admin(&app, &headers).await?;
+        if !auth.instance {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "all=true is the instance operator's",
+            ));
+        }
         None
     } else {
-        Some(tenant(&app, &headers).await?)
+        Some(auth.tenant_id()?)
     };
     let q = app.quarantine.clone();
     let entries = blocking(move || {
@@ -53,10 +60,10 @@ pub(super) async fn quarantine_list(
 
 pub(super) async fn quarantine_show(
     State(app): State<App>,
-    headers: HeaderMap,
+    Extension(auth): Extension<Authorized>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let tenant = tenant(&app, &headers).await?;
+    let tenant = auth.tenant_id()?;
     let q = app.quarantine.clone();
     let entry = blocking(move || q.get(tenant.as_str(), &id).map_err(quarantine_error)).await?;
     Ok(Json(json!(entry)))
@@ -67,11 +74,10 @@ pub(super) async fn quarantine_show(
 /// succeeds, or stays with its new reason.
 pub(super) async fn quarantine_retry(
     State(app): State<App>,
-    headers: HeaderMap,
+    Extension(auth): Extension<Authorized>,
     Path(id): Path<String>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    admin(&app, &headers).await?;
-    let tenant = tenant(&app, &headers).await?;
+    let tenant = auth.tenant_id()?;
     let q = app.quarantine.clone();
     let entry = blocking(move || {
         q.request_retry(tenant.as_str(), &id)
@@ -84,11 +90,10 @@ pub(super) async fn quarantine_retry(
 /// Removes a record for good: its events are lost (administrator).
 pub(super) async fn quarantine_drop(
     State(app): State<App>,
-    headers: HeaderMap,
+    Extension(auth): Extension<Authorized>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    admin(&app, &headers).await?;
-    let tenant = tenant(&app, &headers).await?;
+    let tenant = auth.tenant_id()?;
     let q = app.quarantine.clone();
     let entry =
         blocking(move || q.drop_entry(tenant.as_str(), &id).map_err(quarantine_error)).await?;
