@@ -127,13 +127,108 @@ pub enum Tamper {
     },
 }
 
-/// Verifies a chain read back in sequence order against itself and the checkpoints kept
-/// outside (their size, chain head and Merkle root; their signatures are checked when they
-/// are read, [`checkpoint::verify`]). Returns the first problem.
-pub fn verify(records: &[Stored], checkpoints: &[Checkpoint]) -> Result<(), Tamper> {
-    let mut previous = GENESIS;
-    for (i, r) in records.iter().enumerate() {
-        let expected = i as u64 + 1;
+/// The RFC 6962 Merkle root of a growing list of leaves in O(log n) memory: the roots of
+/// its perfect subtrees, largest first (a "compact range"). Pushing a leaf merges equal
+/// subtrees; the root folds them from the right, which is the tree hash's split at the
+/// largest power of two below the size.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CompactRange {
+    size: u64,
+    stack: Vec<Hash>,
+}
+
+impl CompactRange {
+    /// The empty range.
+    pub fn new() -> CompactRange {
+        CompactRange::default()
+    }
+
+    /// Leaves pushed.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Appends a leaf hash.
+    pub fn push(&mut self, leaf: Hash) {
+        let mut hash = leaf;
+        let mut n = self.size;
+        while n & 1 == 1 {
+            // A set low bit means a subtree of that size is on the stack.
+            let Some(left) = self.stack.pop() else { break };
+            hash = node(&left, &hash);
+            n >>= 1;
+        }
+        self.stack.push(hash);
+        self.size += 1;
+    }
+
+    /// The Merkle tree hash of the leaves pushed so far ([`merkle_root`] of them).
+    pub fn root(&self) -> Hash {
+        let mut subtrees = self.stack.iter().rev();
+        let Some(last) = subtrees.next() else {
+            return Sha256::digest([]).into();
+        };
+        subtrees.fold(*last, |right, left| node(left, &right))
+    }
+}
+
+/// Verifies a chain record by record, in O(log n) memory (`vigie audit verify` streams
+/// chains of any length through it): sequence numbers, leaf hashes, chain hashes, and at
+/// each checkpoint's size its head and Merkle root. Problems are reported at the first
+/// record, in chain order, where one shows.
+#[derive(Debug, Clone)]
+pub struct Verifier {
+    previous: Hash,
+    range: CompactRange,
+    /// Checkpoints not yet reached, by size descending (the next is last).
+    pending: Vec<Checkpoint>,
+}
+
+impl Verifier {
+    /// A verifier for a chain with these checkpoints kept outside.
+    pub fn new(checkpoints: &[Checkpoint]) -> Verifier {
+        let mut pending = checkpoints.to_vec();
+        pending.sort_by(|a, b| b.size.cmp(&a.size));
+        Verifier {
+            previous: GENESIS,
+            range: CompactRange::new(),
+            pending,
+        }
+    }
+
+    /// Records checked so far.
+    pub fn size(&self) -> u64 {
+        self.range.size()
+    }
+
+    /// The chain head so far.
+    pub fn head(&self) -> Hash {
+        self.previous
+    }
+
+    /// The Merkle root so far.
+    pub fn root(&self) -> Hash {
+        self.range.root()
+    }
+
+    fn check_reached(&mut self) -> Result<(), Tamper> {
+        while let Some(c) = self.pending.last() {
+            if c.size != self.range.size() {
+                break;
+            }
+            if c.head != self.previous || c.root != self.range.root() {
+                return Err(Tamper::Diverged { checkpoint: c.size });
+            }
+            self.pending.pop();
+        }
+        Ok(())
+    }
+
+    /// Checks the next record.
+    pub fn push(&mut self, r: &Stored) -> Result<(), Tamper> {
+        // Checkpoints of size 0 (an empty chain) are checked before the first record.
+        self.check_reached()?;
+        let expected = self.range.size() + 1;
         if r.seq != expected {
             return Err(Tamper::Sequence {
                 expected,
@@ -143,30 +238,37 @@ pub fn verify(records: &[Stored], checkpoints: &[Checkpoint]) -> Result<(), Tamp
         if leaf_hash(&r.canonical) != r.leaf {
             return Err(Tamper::Edited { seq: r.seq });
         }
-        let chain = chain_hash(&previous, &r.leaf);
+        let chain = chain_hash(&self.previous, &r.leaf);
         if chain != r.chain {
             return Err(Tamper::Chain { seq: r.seq });
         }
-        previous = chain;
+        self.previous = chain;
+        self.range.push(r.leaf);
+        self.check_reached()
     }
-    for c in checkpoints {
-        let Some(size) = usize::try_from(c.size).ok().filter(|s| *s <= records.len()) else {
-            return Err(Tamper::Truncated {
+
+    /// Ends the chain: a checkpoint beyond its end means it was truncated. Returns its size.
+    pub fn finish(mut self) -> Result<u64, Tamper> {
+        self.check_reached()?;
+        match self.pending.first() {
+            Some(c) => Err(Tamper::Truncated {
                 checkpoint: c.size,
-                found: records.len() as u64,
-            });
-        };
-        let head = if size == 0 {
-            GENESIS
-        } else {
-            records[size - 1].chain
-        };
-        let leaves: Vec<Hash> = records[..size].iter().map(|r| r.leaf).collect();
-        if head != c.head || merkle_root(&leaves) != c.root {
-            return Err(Tamper::Diverged { checkpoint: c.size });
+                found: self.range.size(),
+            }),
+            None => Ok(self.range.size()),
         }
     }
-    Ok(())
+}
+
+/// Verifies a chain read back in sequence order against itself and the checkpoints kept
+/// outside (their size, chain head and Merkle root; their signatures are checked when they
+/// are read, [`checkpoint::verify`]). Returns the first problem.
+pub fn verify(records: &[Stored], checkpoints: &[Checkpoint]) -> Result<(), Tamper> {
+    let mut verifier = Verifier::new(checkpoints);
+    for r in records {
+        verifier.push(r)?;
+    }
+    verifier.finish().map(drop)
 }
 
 #[cfg(test)]

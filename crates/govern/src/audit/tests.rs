@@ -203,3 +203,15 @@ fn every_kind_of_tampering_is_named_at_its_first_record() {
         Err(Tamper::Diverged { checkpoint: 3 })
     );
 }
+
+#[test]
+fn the_compact_range_gives_the_merkle_root_at_every_size() {
+    let leaves: Vec<Hash> = (0..70u32).map(|i| leaf_hash(&i.to_be_bytes())).collect();
+    let mut range = CompactRange::new();
+    assert_eq!(range.root(), merkle_root(&[]));
+    for n in 1..=leaves.len() {
+        range.push(leaves[n - 1]);
+        assert_eq!(range.size(), n as u64);
+        assert_eq!(range.root(), merkle_root(&leaves[..n]), "size {n}");
+    }
+}
