@@ -43,6 +43,16 @@
 //! retention_days = 90               # optional; no key = keep forever
 //! max_gib = 500                     # optional; per tenant
 //!
+//! secrets_dir = "/etc/vigie/secrets"  # optional: instance.key, audit-ed25519.pk8 (0600);
+//!                                   #   default data_dir/secrets
+//!
+//! [audit]
+//! checkpoint_every = 1000           # a signed checkpoint of a chain after this many records…
+//! checkpoint_interval_s = 60        # …or this long after its last one, when it grew
+//! checkpoint_file = "/mnt/worm/vigie-checkpoints.txt"  # optional: every checkpoint is also
+//!                                   #   appended here (a place the database's admins cannot
+//!                                   #   rewrite); `vigie audit verify --checkpoints` reads it
+//!
 //! [access]
 //! session_idle_minutes = 30         # a session unused this long ends
 //! session_absolute_hours = 12       # and any session ends this long after sign-in
@@ -85,6 +95,10 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// A PostgreSQL URL for the state database; `None`: SQLite in `data_dir`.
     pub state: Option<String>,
+    /// Where the instance's secrets are (`None`: `data_dir/secrets`).
+    pub secrets_dir: Option<PathBuf>,
+    /// The audit trail's checkpoints.
+    pub audit: Audit,
     /// The HTTP API and ingest.
     pub http: Http,
     /// The ingest journal.
@@ -108,6 +122,8 @@ impl Default for Config {
         Config {
             data_dir: PathBuf::from("./vigie-data"),
             state: None,
+            secrets_dir: None,
+            audit: Audit::default(),
             http: Http::default(),
             journal: Journal::default(),
             pipeline: Pipeline::default(),
@@ -217,6 +233,28 @@ impl Default for Store {
             writer_heap_mib: 128,
             retention_days: None,
             max_gib: None,
+        }
+    }
+}
+
+/// `[audit]`: signed checkpoints of the audit chains.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Audit {
+    /// A checkpoint after this many records of a chain.
+    pub checkpoint_every: u64,
+    /// Or this many seconds after the chain's last one, when it grew.
+    pub checkpoint_interval_s: u64,
+    /// A file every checkpoint is appended to.
+    pub checkpoint_file: Option<PathBuf>,
+}
+
+impl Default for Audit {
+    fn default() -> Self {
+        Audit {
+            checkpoint_every: 1000,
+            checkpoint_interval_s: 60,
+            checkpoint_file: None,
         }
     }
 }

@@ -25,6 +25,14 @@ pub enum ServerError {
     /// The state database failed.
     #[error(transparent)]
     State(#[from] vigie_state::StateError),
+    /// An instance secret is missing, unreadable or malformed.
+    #[error("instance secret {path}: {message}")]
+    Secret {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        message: String,
+    },
     /// The rules could not be loaded.
     #[error(transparent)]
     Rules(#[from] vigie_detect::DetectError),

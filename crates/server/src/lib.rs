@@ -26,7 +26,9 @@ pub mod limits;
 pub mod metrics;
 pub mod pipeline;
 pub mod quarantine;
+pub mod secrets;
 mod server;
+pub mod verify;
 
 pub use config::Config;
 pub use error::ServerError;

@@ -49,6 +49,7 @@ pub struct Server {
     metrics: Arc<Metrics>,
     rules: Arc<Rules>,
     quarantine: Quarantine,
+    auditor: crate::auditor::Auditor,
 }
 
 impl Server {
@@ -61,6 +62,14 @@ impl Server {
             config.data_dir.display()
         )))?;
         let state = config.open_state().await?;
+        let secrets = Arc::new(crate::secrets::Secrets::load_or_create(
+            &crate::secrets::Secrets::dir(&config),
+        )?);
+        let auditor = crate::auditor::Auditor::start(
+            state.clone(),
+            Arc::clone(&secrets),
+            config.audit.clone(),
+        );
         let admin_token = state.ensure_admin_token().await?;
         for l in &config.syslog {
             let tenant = TenantId::new(&l.tenant).map_err(|e| ServerError::Config {
@@ -183,7 +192,8 @@ impl Server {
             quotas,
             quarantine: quarantine.clone(),
             buffers: Arc::new(crate::api::Buffers::new(config.http.max_buffered_mib)),
-            auditor: crate::auditor::Auditor::start(state.clone()),
+            auditor: auditor.clone(),
+            secrets: Arc::clone(&secrets),
         };
         let listener = tokio::net::TcpListener::bind(config.http.listen)
             .await
@@ -230,6 +240,7 @@ impl Server {
                 metrics,
                 rules,
                 quarantine,
+                auditor,
             },
             started,
         ))
@@ -292,6 +303,8 @@ impl Server {
                 what: "store".to_owned(),
                 message: e.to_string(),
             })??;
+        // The last records get their checkpoint before the database closes.
+        let _ = self.auditor.checkpoint_now().await;
         self.state.close().await;
         Ok(())
     }

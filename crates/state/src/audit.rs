@@ -38,6 +38,17 @@ pub struct AuditEntry {
     pub time: Timestamp,
 }
 
+/// What an append wrote: the record's number, leaf hash and the chain's new head.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Appended {
+    /// Its number in the chain.
+    pub seq: u64,
+    /// Its leaf hash.
+    pub leaf: Hash,
+    /// The chain hash after it.
+    pub head: Hash,
+}
+
 /// A record read back for `GET /api/v1/audit`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct AuditRow {
@@ -87,8 +98,8 @@ fn unhex(text: &str) -> Option<Hash> {
 impl State {
     /// Appends `entries` to their chains (in the order given within each chain) in one
     /// transaction, retried from the new heads when another writer got there first.
-    /// Returns each entry's sequence number.
-    pub async fn append_audit(&self, entries: &[AuditEntry]) -> Result<Vec<u64>, StateError> {
+    /// Returns what was written for each entry, in order.
+    pub async fn append_audit(&self, entries: &[AuditEntry]) -> Result<Vec<Appended>, StateError> {
         let mut attempt = 0;
         loop {
             match self.try_append_audit(entries).await {
@@ -99,7 +110,7 @@ impl State {
         }
     }
 
-    async fn try_append_audit(&self, entries: &[AuditEntry]) -> Result<Vec<u64>, StateError> {
+    async fn try_append_audit(&self, entries: &[AuditEntry]) -> Result<Vec<Appended>, StateError> {
         let mut tx = self
             .pool
             .begin()
@@ -151,7 +162,11 @@ impl State {
             .await
             .map_err(StateError::sql("append an audit record"))?;
             heads.insert(&entry.chain, (stored.seq, stored.chain));
-            seqs.push(stored.seq);
+            seqs.push(Appended {
+                seq: stored.seq,
+                leaf: stored.leaf,
+                head: stored.chain,
+            });
         }
         tx.commit()
             .await

@@ -509,6 +509,8 @@ async fn the_audit_trail_chains_and_verifies(db: Fresh) {
     let stored = state.audit_stored(&chain, 0, 100).await.expect("stored");
     assert_eq!(stored.len(), 4);
     vigie_govern::audit::verify(&stored, &[]).expect("an untouched chain verifies");
+    assert_eq!(appended[1].head, stored[3].chain);
+    assert_eq!(appended[1].leaf, stored[3].leaf);
     // Pages of the verifier's read join up.
     let tail = state.audit_stored(&chain, 2, 100).await.expect("tail");
     assert_eq!(tail, stored[2..]);

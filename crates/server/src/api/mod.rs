@@ -72,6 +72,8 @@ pub struct App {
     pub buffers: Arc<Buffers>,
     /// The audit trail's writer.
     pub auditor: crate::auditor::Auditor,
+    /// The instance's secrets (TOTP seeds' key, pseudonym keys, checkpoint key).
+    pub secrets: Arc<crate::secrets::Secrets>,
 }
 
 /// Every route: method, path, and what it needs of its caller ([`Need`]). The router is
