@@ -28,6 +28,8 @@ pub enum TokenKind {
     Personal,
     /// An ingest token: may only ingest, for one tenant and source.
     Ingest,
+    /// A one-time enrolment token: sets a new user's password, once, within a day.
+    Enrolment,
 }
 
 impl TokenKind {
@@ -35,6 +37,7 @@ impl TokenKind {
         match self {
             TokenKind::Personal => "vgp_",
             TokenKind::Ingest => "vgi_",
+            TokenKind::Enrolment => "vge_",
         }
     }
 }
@@ -47,7 +50,7 @@ pub fn token_text(kind: TokenKind, random: &[u8; 32]) -> String {
 /// The kind of a token text, when it has the form of one (prefix and 43 base64url
 /// characters); `None` otherwise.
 pub fn token_kind(text: &str) -> Option<TokenKind> {
-    [TokenKind::Personal, TokenKind::Ingest]
+    [TokenKind::Personal, TokenKind::Ingest, TokenKind::Enrolment]
         .into_iter()
         .find(|k| {
             text.strip_prefix(k.prefix()).is_some_and(|rest| {

@@ -396,6 +396,21 @@ async fn sessions_and_personal_tokens_end_when_they_should(db: Fresh) {
         .expect("token");
     assert_eq!(state.authenticate(old.as_str()).await.expect("auth"), None);
 
+    // An enrolment token works once, and a newer one retires the older.
+    let later = Timestamp::from_nanos(now.as_nanos() + HOUR);
+    let first = state.create_enrolment_token(analyst, later).await.expect("enrol");
+    let second = state.create_enrolment_token(analyst, later).await.expect("enrol");
+    assert!(first.as_str().starts_with("vge_"));
+    assert_eq!(state.redeem_enrolment(first.as_str(), now).await.expect("old"), None);
+    assert_eq!(state.authenticate(second.as_str()).await.expect("auth"), None);
+    assert_eq!(
+        state.redeem_enrolment(second.as_str(), now).await.expect("redeem"),
+        Some(analyst)
+    );
+    assert_eq!(state.redeem_enrolment(second.as_str(), now).await.expect("again"), None);
+    let expired = state.create_enrolment_token(analyst, now).await.expect("enrol");
+    assert_eq!(state.redeem_enrolment(expired.as_str(), now).await.expect("expired"), None);
+
     // Suspension ends every session.
     state
         .set_user_status(analyst, UserStatus::Suspended)
@@ -494,14 +509,11 @@ async fn the_audit_trail_chains_and_verifies(db: Fresh) {
             time: Timestamp::from_nanos(n as i64),
         })
         .collect();
-    assert_eq!(
-        state.append_audit(&entries[..2]).await.expect("append"),
-        vec![1, 2]
-    );
-    assert_eq!(
-        state.append_audit(&entries[2..]).await.expect("append"),
-        vec![3, 4, 1]
-    );
+    let seqs = |a: &[audit::Appended]| a.iter().map(|x| x.seq).collect::<Vec<_>>();
+    let first = state.append_audit(&entries[..2]).await.expect("append");
+    assert_eq!(seqs(&first), vec![1, 2]);
+    let appended = state.append_audit(&entries[2..]).await.expect("append");
+    assert_eq!(seqs(&appended), vec![3, 4, 1]);
     assert_eq!(
         state.audit_chains().await.expect("chains"),
         vec![("platform".to_owned(), 1), (chain.clone(), 4)]

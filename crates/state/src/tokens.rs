@@ -192,11 +192,79 @@ impl State {
         Ok(token)
     }
 
+    /// Mints a one-time enrolment token for `user` (a new account, or one whose password an
+    /// admin reset), valid until `expires`; earlier unused ones of the user stop working.
+    pub async fn create_enrolment_token(
+        &self,
+        user: UserId,
+        expires: Timestamp,
+    ) -> Result<Token, StateError> {
+        let mut random = [0u8; 32];
+        getrandom::fill(&mut random).map_err(|e| StateError::Random(e.to_string()))?;
+        let token = Token(token_text(TokenKind::Enrolment, &random));
+        let now = Timestamp::now().as_nanos();
+        sqlx::query(
+            "UPDATE tokens SET revoked_at = $1 WHERE user_id = $2 AND role = 'enrolment' \
+             AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(user.0 as i64)
+        .execute(&self.pool)
+        .await
+        .map_err(StateError::sql("retire enrolment tokens"))?;
+        sqlx::query(
+            "INSERT INTO tokens (hash, role, tenant, label, created_at, user_id, expires_at) \
+             VALUES ($1, 'enrolment', NULL, 'enrolment', $2, $3, $4)",
+        )
+        .bind(digest(token.as_str()))
+        .bind(now)
+        .bind(user.0 as i64)
+        .bind(expires.as_nanos())
+        .execute(&self.pool)
+        .await
+        .map_err(StateError::sql("store an enrolment token"))?;
+        Ok(token)
+    }
+
+    /// Spends an enrolment token: its user, once; `None` when unknown, spent or expired.
+    pub async fn redeem_enrolment(
+        &self,
+        text: &str,
+        now: Timestamp,
+    ) -> Result<Option<UserId>, StateError> {
+        if token_kind(text) != Some(TokenKind::Enrolment) {
+            return Ok(None);
+        }
+        let hash = digest(text);
+        let row = sqlx::query(
+            "SELECT user_id FROM tokens WHERE hash = $1 AND role = 'enrolment' \
+             AND revoked_at IS NULL AND expires_at > $2",
+        )
+        .bind(&hash)
+        .bind(now.as_nanos())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(StateError::sql("look up an enrolment token"))?;
+        let Some(row) = row else { return Ok(None) };
+        let done = sqlx::query(
+            "UPDATE tokens SET revoked_at = $1 WHERE hash = $2 AND revoked_at IS NULL",
+        )
+        .bind(now.as_nanos())
+        .bind(&hash)
+        .execute(&self.pool)
+        .await
+        .map_err(StateError::sql("spend an enrolment token"))?;
+        if done.rows_affected() != 1 {
+            return Ok(None);
+        }
+        Ok(row.get::<Option<i64>, _>(0).map(|u| UserId(u as u64)))
+    }
+
     /// The live personal tokens of `user`.
     pub async fn personal_tokens(&self, user: UserId) -> Result<Vec<PersonalToken>, StateError> {
         let rows = sqlx::query(
             "SELECT hash, label, created_at, expires_at FROM tokens WHERE user_id = $1 \
-             AND revoked_at IS NULL ORDER BY created_at",
+             AND role = 'personal' AND revoked_at IS NULL ORDER BY created_at",
         )
         .bind(user.0 as i64)
         .fetch_all(&self.pool)
@@ -263,7 +331,7 @@ impl State {
             return Ok(None);
         }
         let row = sqlx::query(
-            "SELECT role, tenant FROM tokens WHERE hash = $1 AND role <> 'personal' \
+            "SELECT role, tenant FROM tokens WHERE hash = $1 AND role IN ('admin', 'tenant') \
              AND revoked_at IS NULL",
         )
         .bind(digest(text))
