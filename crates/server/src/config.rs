@@ -4,6 +4,8 @@
 //! data_dir = "./vigie-data"        # state.db, journal/, events/ live here
 //! state = "postgres://vigie@db.internal:5432/vigie"  # optional: the state in PostgreSQL
 //!                                   #   (several nodes); no key = state.db in data_dir
+//! secrets_dir = "/etc/vigie/secrets"  # optional: instance.key, audit-ed25519.pk8 (0600);
+//!                                   #   default data_dir/secrets
 //!
 //! [http]
 //! listen = "127.0.0.1:8080"
@@ -42,9 +44,6 @@
 //! writer_heap_mib = 128             # indexing memory per open partition writer
 //! retention_days = 90               # optional; no key = keep forever
 //! max_gib = 500                     # optional; per tenant
-//!
-//! secrets_dir = "/etc/vigie/secrets"  # optional: instance.key, audit-ed25519.pk8 (0600);
-//!                                   #   default data_dir/secrets
 //!
 //! [audit]
 //! checkpoint_every = 1000           # a signed checkpoint of a chain after this many records…

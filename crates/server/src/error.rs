@@ -25,6 +25,9 @@ pub enum ServerError {
     /// The state database failed.
     #[error(transparent)]
     State(#[from] vigie_state::StateError),
+    /// A people or access operation was refused: the kind (for the HTTP status) and why.
+    #[error("{1}")]
+    Refused(crate::people::Refusal, String),
     /// An instance secret is missing, unreadable or malformed.
     #[error("instance secret {path}: {message}")]
     Secret {

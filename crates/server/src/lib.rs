@@ -24,6 +24,7 @@ mod error;
 pub mod intake;
 pub mod limits;
 pub mod metrics;
+pub mod people;
 pub mod pipeline;
 pub mod quarantine;
 pub mod secrets;

@@ -194,6 +194,7 @@ impl Server {
             buffers: Arc::new(crate::api::Buffers::new(config.http.max_buffered_mib)),
             auditor: auditor.clone(),
             secrets: Arc::clone(&secrets),
+            hashing: Arc::new(crate::api::Hashing::new()),
         };
         let listener = tokio::net::TcpListener::bind(config.http.listen)
             .await
@@ -338,13 +339,22 @@ async fn serve_http(
             a = listener.accept() => a,
             _ = shutdown.wait_for(|s| *s) => break,
         };
-        let Ok((stream, _peer)) = accepted else {
+        let Ok((stream, peer)) = accepted else {
             // Out of file descriptors and the like: do not spin.
             tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let service = hyper_util::service::TowerToHyperService::new(router.clone());
+        // The peer's address, for the audit records and the sign-in throttle.
+        let routes = router.clone();
+        let service = hyper::service::service_fn(
+            move |mut request: hyper::Request<hyper::body::Incoming>| {
+                request
+                    .extensions_mut()
+                    .insert(axum::extract::ConnectInfo(peer));
+                tower::ServiceExt::oneshot(routes.clone(), request.map(axum::body::Body::new))
+            },
+        );
         let connection = builder.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
         let connection = graceful.watch(connection);
         tokio::spawn(async move {

@@ -84,6 +84,9 @@ pub struct User {
     /// The sealed TOTP seed (`None`: not enrolled).
     #[serde(skip)]
     pub totp_seed: Option<String>,
+    /// A sealed seed shown for enrolment, not yet confirmed by a code.
+    #[serde(skip)]
+    pub totp_pending: Option<String>,
     /// The last TOTP step accepted (a code is never accepted twice).
     #[serde(skip)]
     pub totp_last_step: Option<u64>,
@@ -115,7 +118,7 @@ pub struct NewUser {
 }
 
 const USER_COLUMNS: &str = "id, org, login, name, role, status, password, totp_seed, \
-                            totp_last_step, contract_end, last_login, created_at";
+                            totp_pending, totp_last_step, contract_end, last_login, created_at";
 
 fn user_of(row: &AnyRow) -> Result<User, StateError> {
     let role: String = row.get("role");
@@ -134,6 +137,7 @@ fn user_of(row: &AnyRow) -> Result<User, StateError> {
         password: row.get("password"),
         mfa_enrolled: seed.is_some(),
         totp_seed: seed,
+        totp_pending: row.get("totp_pending"),
         totp_last_step: row
             .get::<Option<i64>, _>("totp_last_step")
             .map(|s| s as u64),
@@ -400,6 +404,21 @@ impl State {
         Ok(())
     }
 
+    /// Keeps (or clears) the sealed seed of an enrolment in progress.
+    pub async fn set_totp_pending(
+        &self,
+        id: UserId,
+        sealed: Option<&str>,
+    ) -> Result<(), StateError> {
+        sqlx::query("UPDATE users SET totp_pending = $1 WHERE id = $2")
+            .bind(sealed)
+            .bind(id.0 as i64)
+            .execute(&self.pool)
+            .await
+            .map_err(StateError::sql("keep an enrolment seed"))?;
+        Ok(())
+    }
+
     /// Enrols a second factor: the sealed seed and the hashes of the recovery codes
     /// (replacing any earlier ones), in one transaction.
     pub async fn enrol_totp(
@@ -413,12 +432,15 @@ impl State {
             .begin()
             .await
             .map_err(StateError::sql("begin an enrolment"))?;
-        sqlx::query("UPDATE users SET totp_seed = $1, totp_last_step = NULL WHERE id = $2")
-            .bind(sealed_seed)
-            .bind(id.0 as i64)
-            .execute(&mut *tx)
-            .await
-            .map_err(StateError::sql("store a TOTP seed"))?;
+        sqlx::query(
+            "UPDATE users SET totp_seed = $1, totp_pending = NULL, totp_last_step = NULL \
+             WHERE id = $2",
+        )
+        .bind(sealed_seed)
+        .bind(id.0 as i64)
+        .execute(&mut *tx)
+        .await
+        .map_err(StateError::sql("store a TOTP seed"))?;
         sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1")
             .bind(id.0 as i64)
             .execute(&mut *tx)

@@ -78,6 +78,7 @@ const MIGRATIONS: &[&str] = &[
         role TEXT NOT NULL,
         password TEXT,
         totp_seed TEXT,
+        totp_pending TEXT,
         totp_last_step BIGINT,
         status TEXT NOT NULL,
         contract_end BIGINT,

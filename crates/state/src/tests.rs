@@ -398,18 +398,51 @@ async fn sessions_and_personal_tokens_end_when_they_should(db: Fresh) {
 
     // An enrolment token works once, and a newer one retires the older.
     let later = Timestamp::from_nanos(now.as_nanos() + HOUR);
-    let first = state.create_enrolment_token(analyst, later).await.expect("enrol");
-    let second = state.create_enrolment_token(analyst, later).await.expect("enrol");
+    let first = state
+        .create_enrolment_token(analyst, later)
+        .await
+        .expect("enrol");
+    let second = state
+        .create_enrolment_token(analyst, later)
+        .await
+        .expect("enrol");
     assert!(first.as_str().starts_with("vge_"));
-    assert_eq!(state.redeem_enrolment(first.as_str(), now).await.expect("old"), None);
-    assert_eq!(state.authenticate(second.as_str()).await.expect("auth"), None);
     assert_eq!(
-        state.redeem_enrolment(second.as_str(), now).await.expect("redeem"),
+        state
+            .redeem_enrolment(first.as_str(), now)
+            .await
+            .expect("old"),
+        None
+    );
+    assert_eq!(
+        state.authenticate(second.as_str()).await.expect("auth"),
+        None
+    );
+    assert_eq!(
+        state
+            .redeem_enrolment(second.as_str(), now)
+            .await
+            .expect("redeem"),
         Some(analyst)
     );
-    assert_eq!(state.redeem_enrolment(second.as_str(), now).await.expect("again"), None);
-    let expired = state.create_enrolment_token(analyst, now).await.expect("enrol");
-    assert_eq!(state.redeem_enrolment(expired.as_str(), now).await.expect("expired"), None);
+    assert_eq!(
+        state
+            .redeem_enrolment(second.as_str(), now)
+            .await
+            .expect("again"),
+        None
+    );
+    let expired = state
+        .create_enrolment_token(analyst, now)
+        .await
+        .expect("enrol");
+    assert_eq!(
+        state
+            .redeem_enrolment(expired.as_str(), now)
+            .await
+            .expect("expired"),
+        None
+    );
 
     // Suspension ends every session.
     state

@@ -246,14 +246,13 @@ impl State {
         .await
         .map_err(StateError::sql("look up an enrolment token"))?;
         let Some(row) = row else { return Ok(None) };
-        let done = sqlx::query(
-            "UPDATE tokens SET revoked_at = $1 WHERE hash = $2 AND revoked_at IS NULL",
-        )
-        .bind(now.as_nanos())
-        .bind(&hash)
-        .execute(&self.pool)
-        .await
-        .map_err(StateError::sql("spend an enrolment token"))?;
+        let done =
+            sqlx::query("UPDATE tokens SET revoked_at = $1 WHERE hash = $2 AND revoked_at IS NULL")
+                .bind(now.as_nanos())
+                .bind(&hash)
+                .execute(&self.pool)
+                .await
+                .map_err(StateError::sql("spend an enrolment token"))?;
         if done.rows_affected() != 1 {
             return Ok(None);
         }

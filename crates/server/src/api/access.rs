@@ -153,7 +153,7 @@ fn address(request: &Request) -> Option<String> {
 }
 
 /// The session id in the request's cookie.
-fn session_cookie(headers: &HeaderMap) -> Option<&str> {
+pub(super) fn session_cookie(headers: &HeaderMap) -> Option<&str> {
     headers
         .get_all(header::COOKIE)
         .iter()

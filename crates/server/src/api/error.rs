@@ -23,6 +23,7 @@ pub(super) fn default_code(status: StatusCode) -> &'static str {
         StatusCode::UNAUTHORIZED => "unauthorized",
         StatusCode::FORBIDDEN => "forbidden",
         StatusCode::NOT_FOUND => "not_found",
+        StatusCode::CONFLICT => "conflict",
         StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
         StatusCode::PAYLOAD_TOO_LARGE => "body_too_large",
         StatusCode::URI_TOO_LONG => "uri_too_long",
@@ -62,6 +63,13 @@ impl ApiError {
     pub(super) fn busy(status: StatusCode, message: impl Into<String>) -> ApiError {
         ApiError::new(status, message).retry_later()
     }
+    /// The same error, telling the client to retry after `secs` seconds.
+    pub(super) fn with_retry_after(self, secs: u32) -> ApiError {
+        ApiError {
+            retry_after: Some(secs),
+            ..self
+        }
+    }
     /// The same error, telling the client to retry after a second.
     pub(super) fn retry_later(self) -> ApiError {
         ApiError {
@@ -77,6 +85,34 @@ impl From<QueryRejection> for ApiError {
             StatusCode::BAD_REQUEST,
             "bad_parameter",
             format!("query parameters: {}", e.body_text()),
+        )
+    }
+}
+
+impl From<crate::ServerError> for ApiError {
+    fn from(e: crate::ServerError) -> ApiError {
+        use crate::people::Refusal;
+        match e {
+            crate::ServerError::Refused(kind, message) => {
+                let status = match kind {
+                    Refusal::Forbidden => StatusCode::FORBIDDEN,
+                    Refusal::NotFound => StatusCode::NOT_FOUND,
+                    Refusal::Invalid => StatusCode::BAD_REQUEST,
+                    Refusal::Conflict => StatusCode::CONFLICT,
+                };
+                ApiError::new(status, message)
+            }
+            e => ApiError::internal(e),
+        }
+    }
+}
+
+impl From<axum::extract::rejection::JsonRejection> for ApiError {
+    fn from(e: axum::extract::rejection::JsonRejection) -> ApiError {
+        ApiError::coded(
+            StatusCode::BAD_REQUEST,
+            "bad_body",
+            format!("request body: {}", e.body_text()),
         )
     }
 }

@@ -30,19 +30,24 @@ use crate::quarantine::Quarantine;
 
 pub mod access;
 mod alerts;
+mod audit;
 mod auth;
 mod buffers;
 mod error;
 mod events;
 mod health;
 mod ingest;
+mod login;
+mod me;
 mod metrics;
+mod people;
 mod quarantine;
 mod rules;
 
 pub use access::{AuditNote, Authorized, Need};
 pub use buffers::Buffers;
 use error::{ApiError, ApiResult};
+pub use login::Hashing;
 
 /// The OpenAPI document.
 pub const OPENAPI: &str = include_str!("openapi.json");
@@ -74,6 +79,8 @@ pub struct App {
     pub auditor: crate::auditor::Auditor,
     /// The instance's secrets (TOTP seeds' key, pseudonym keys, checkpoint key).
     pub secrets: Arc<crate::secrets::Secrets>,
+    /// The bound on password hashes at once.
+    pub hashing: Arc<login::Hashing>,
 }
 
 /// Every route: method, path, and what it needs of its caller ([`Need`]). The router is
@@ -116,6 +123,68 @@ pub const ROUTES: &[(&str, &str, Need)] = &[
     ("DELETE", "/api/v1/quarantine/{id}", Need::Instance),
     ("POST", "/api/v1/quarantine/{id}/retry", Need::Instance),
     ("GET", "/metrics", Need::Instance),
+    ("POST", "/api/v1/login", Need::Public),
+    ("POST", "/api/v1/logout", Need::Own),
+    ("POST", "/api/v1/enrol", Need::Public),
+    ("GET", "/api/v1/me", Need::Own),
+    ("POST", "/api/v1/me/totp", Need::Own),
+    ("POST", "/api/v1/me/totp/confirm", Need::Own),
+    ("GET", "/api/v1/me/tokens", Need::Own),
+    ("POST", "/api/v1/me/tokens", Need::Own),
+    ("DELETE", "/api/v1/me/tokens/{id}", Need::Own),
+    ("GET", "/api/v1/me/sessions", Need::Own),
+    ("GET", "/api/v1/orgs", Need::Instance),
+    ("POST", "/api/v1/orgs", Need::Instance),
+    ("GET", "/api/v1/users", Need::Org(Action::ManageUsers)),
+    ("POST", "/api/v1/users", Need::Org(Action::ManageUsers)),
+    (
+        "POST",
+        "/api/v1/users/{id}/suspend",
+        Need::Org(Action::ManageUsers),
+    ),
+    (
+        "POST",
+        "/api/v1/users/{id}/activate",
+        Need::Org(Action::ManageUsers),
+    ),
+    (
+        "DELETE",
+        "/api/v1/users/{id}/sessions",
+        Need::Org(Action::ManageUsers),
+    ),
+    ("GET", "/api/v1/grants", Need::Own),
+    ("POST", "/api/v1/grants", Need::Org(Action::RequestGrants)),
+    (
+        "POST",
+        "/api/v1/grants/{id}/approve",
+        Need::Org(Action::ApproveGrants),
+    ),
+    (
+        "POST",
+        "/api/v1/grants/{id}/refuse",
+        Need::Org(Action::ApproveGrants),
+    ),
+    ("POST", "/api/v1/grants/{id}/revoke", Need::Own),
+    (
+        "POST",
+        "/api/v1/elevations",
+        Need::Tenant(Action::ReadAlerts),
+    ),
+    (
+        "POST",
+        "/api/v1/elevations/{id}/approve",
+        Need::Org(Action::ApproveGrants),
+    ),
+    (
+        "POST",
+        "/api/v1/elevations/{id}/refuse",
+        Need::Org(Action::ApproveGrants),
+    ),
+    (
+        "GET",
+        "/api/v1/audit",
+        Need::TenantOrInstance(Action::ReadAudit),
+    ),
 ];
 
 /// The handler of a route of [`ROUTES`].
@@ -139,6 +208,32 @@ fn handler(method: &str, path: &str) -> Option<MethodRouter<App>> {
         ("DELETE", "/api/v1/quarantine/{id}") => delete(quarantine::quarantine_drop),
         ("POST", "/api/v1/quarantine/{id}/retry") => post(quarantine::quarantine_retry),
         ("GET", "/metrics") => get(metrics::metrics),
+        ("POST", "/api/v1/login") => post(login::login),
+        ("POST", "/api/v1/logout") => post(login::logout),
+        ("POST", "/api/v1/enrol") => post(login::enrol),
+        ("GET", "/api/v1/me") => get(me::me),
+        ("POST", "/api/v1/me/totp") => post(me::totp_start),
+        ("POST", "/api/v1/me/totp/confirm") => post(me::totp_confirm),
+        ("GET", "/api/v1/me/tokens") => get(me::tokens),
+        ("POST", "/api/v1/me/tokens") => post(me::create_token),
+        ("DELETE", "/api/v1/me/tokens/{id}") => delete(me::revoke_token),
+        ("GET", "/api/v1/me/sessions") => get(me::sessions),
+        ("GET", "/api/v1/orgs") => get(people::orgs),
+        ("POST", "/api/v1/orgs") => post(people::create_org),
+        ("GET", "/api/v1/users") => get(people::users),
+        ("POST", "/api/v1/users") => post(people::create_user),
+        ("POST", "/api/v1/users/{id}/suspend") => post(people::suspend),
+        ("POST", "/api/v1/users/{id}/activate") => post(people::activate),
+        ("DELETE", "/api/v1/users/{id}/sessions") => delete(people::end_sessions),
+        ("GET", "/api/v1/grants") => get(people::grants),
+        ("POST", "/api/v1/grants") => post(people::request_grant),
+        ("POST", "/api/v1/grants/{id}/approve") => post(people::approve_grant),
+        ("POST", "/api/v1/grants/{id}/refuse") => post(people::refuse_grant),
+        ("POST", "/api/v1/grants/{id}/revoke") => post(people::revoke_grant),
+        ("POST", "/api/v1/elevations") => post(people::request_elevation),
+        ("POST", "/api/v1/elevations/{id}/approve") => post(people::approve_elevation),
+        ("POST", "/api/v1/elevations/{id}/refuse") => post(people::refuse_elevation),
+        ("GET", "/api/v1/audit") => get(audit::audit),
         _ => return None,
     })
 }
