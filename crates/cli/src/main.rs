@@ -8,11 +8,15 @@ use clap::{Parser, Subcommand};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+#[cfg(feature = "server")]
+mod audit;
 mod bench;
 mod decode;
 #[cfg(feature = "server")]
 mod demo;
 mod hunt;
+#[cfg(feature = "server")]
+mod people;
 mod rules;
 #[cfg(feature = "server")]
 mod serve;
@@ -46,9 +50,14 @@ enum Command {
     /// Configuration file tools (`vigie config check FILE`).
     #[cfg(feature = "server")]
     Config(serve::ConfigArgs),
-    /// Administration of the state database (`vigie admin tenant create NAME`).
+    /// Administration of the state database: the first operator, organisations, users,
+    /// grants, tenants (`vigie admin init`, `vigie admin user create …`).
     #[cfg(feature = "server")]
     Admin(serve::AdminArgs),
+    /// The audit trail: `vigie audit verify` checks every chain against its signatures and
+    /// the checkpoints kept outside; `vigie audit key` prints the checkpoint key.
+    #[cfg(feature = "server")]
+    Audit(audit::AuditArgs),
 }
 
 /// The `crates/cli` folder of the checkout: `CARGO_MANIFEST_DIR` as cargo sets it when it
@@ -76,6 +85,8 @@ fn main() -> ExitCode {
         Command::Config(args) => serve::run_config(&args),
         #[cfg(feature = "server")]
         Command::Admin(args) => serve::run_admin(&args),
+        #[cfg(feature = "server")]
+        Command::Audit(args) => audit::run(&args),
     };
     match result {
         Ok(code) => code,

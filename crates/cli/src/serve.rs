@@ -64,8 +64,31 @@ enum AdminCommand {
         #[command(subcommand)]
         command: TenantCommand,
     },
-    /// Another administrator token.
-    AdminToken,
+    /// First start: the operator organisation, the first operator and their one-time
+    /// enrolment token, the instance's secrets (and the audit checkpoint key).
+    Init {
+        /// The operator's login.
+        #[arg(long, default_value = "operator")]
+        login: String,
+        /// The operator's display name.
+        #[arg(long, default_value = "Instance operator")]
+        name: String,
+    },
+    /// Organisations (`create`, `list`).
+    Org {
+        #[command(subcommand)]
+        command: crate::people::OrgCommand,
+    },
+    /// Users (`create`, `suspend`, `activate`, `enrol`, `list`).
+    User {
+        #[command(subcommand)]
+        command: crate::people::UserCommand,
+    },
+    /// Grants (`list`, `request`, `approve`, `refuse`, `revoke`).
+    Grant {
+        #[command(subcommand)]
+        command: crate::people::GrantCommand,
+    },
     /// Journal records the pipeline set aside (`list`, `show`, `retry`, `drop`).
     Quarantine {
         #[command(subcommand)]
@@ -118,8 +141,24 @@ enum TenantCommand {
         /// The tenant's name: lower-case letters, digits, `-` and `_`, starting with a letter
         /// or a digit; at most 64.
         name: String,
+        /// The client organisation that owns it (default: one of the tenant's name, made
+        /// when missing).
+        #[arg(long)]
+        org: Option<String>,
     },
-    /// Prints a new token for an existing tenant.
+    /// Sets a tenant's sensitive fields (their values reach provider users as pseudonyms)
+    /// and its longest elevation; prints them.
+    Settings {
+        /// The tenant.
+        name: String,
+        /// Field names, comma-separated (an empty string clears them).
+        #[arg(long)]
+        sensitive: Option<String>,
+        /// The longest elevation a client admin may approve, in hours (1 to 72).
+        #[arg(long)]
+        max_elevation_hours: Option<u32>,
+    },
+    /// Prints a new ingest token for an existing tenant.
     Token {
         /// The tenant.
         name: String,
@@ -161,9 +200,6 @@ pub(crate) fn run_serve(args: &ServeArgs) -> Result<ExitCode> {
     let rt = runtime()?;
     rt.block_on(async {
         let (server, started) = Server::start(config).await?;
-        if let Some(token) = &started.admin_token {
-            println!("administrator token (shown once, keep it): {token}");
-        }
         println!("HTTP API on http://{}/api/v1/", started.http);
         for (name, protocol, addr) in &started.syslog {
             println!("syslog {protocol:?} listener {name:?} on {addr}");
@@ -333,14 +369,44 @@ pub(crate) fn run_admin(args: &AdminArgs) -> Result<ExitCode> {
     let rt = runtime()?;
     rt.block_on(async {
         let state = config.open_state().await?;
-        if let Some(token) = state.ensure_admin_token().await? {
-            println!("administrator token (shown once, keep it): {token}");
-        }
         match &args.command {
+            AdminCommand::Init { login, name } => {
+                crate::people::init(&state, &config, login, name).await?;
+            }
+            AdminCommand::Org { command } => {
+                crate::people::org(&state, command).await?;
+            }
+            AdminCommand::User { command } => {
+                crate::people::user(&state, command).await?;
+            }
+            AdminCommand::Grant { command } => {
+                crate::people::grant(&state, command).await?;
+            }
             AdminCommand::Tenant { command } => match command {
-                TenantCommand::Create { name } => {
+                TenantCommand::Settings {
+                    name,
+                    sensitive,
+                    max_elevation_hours,
+                } => {
+                    crate::people::tenant_settings(
+                        &state,
+                        name,
+                        sensitive.as_deref(),
+                        *max_elevation_hours,
+                    )
+                    .await?;
+                }
+                TenantCommand::Create { name, org } => {
                     let tenant = TenantId::new(name)?;
-                    state.create_tenant(&tenant).await?;
+                    match org {
+                        Some(org) => {
+                            let owner = state.org_by_name(org).await?.with_context(|| {
+                                format!("no organisation {org:?} (vigie admin org create)")
+                            })?;
+                            state.create_tenant_for(&tenant, owner.id).await?;
+                        }
+                        None => state.create_tenant(&tenant).await?,
+                    }
                     let token = state
                         .create_tenant_token(&tenant, "created with the tenant")
                         .await?;
@@ -359,10 +425,6 @@ pub(crate) fn run_admin(args: &AdminArgs) -> Result<ExitCode> {
                     }
                 }
             },
-            AdminCommand::AdminToken => {
-                let token = state.create_admin_token("vigie admin admin-token").await?;
-                println!("{token}");
-            }
             AdminCommand::Quarantine { .. } => unreachable!("handled before the state opens"),
         }
         state.close().await;

@@ -57,20 +57,45 @@ impl Pseudonymizer {
     /// in `fields` by its pseudonym: at any depth, under the field's name as an object key.
     /// Scalars become pseudonyms of their text (`4688` and `"4688"` alike); arrays, each
     /// scalar; `null` stays `null` (absence is not personal data).
+    ///
+    /// The same values also hide wherever else they appear as text in `json` — an event's
+    /// raw message repeats its fields' values — when they are at least
+    /// [`MIN_EMBEDDED_CHARS`] long (a shorter one would rewrite unrelated text and says
+    /// little alone).
     pub fn apply(&self, fields: &SensitiveFields, json: &mut Value) {
+        let mut seen = BTreeSet::new();
+        self.hide_fields(fields, json, &mut seen);
+        let embedded: Vec<(String, String)> = seen
+            .into_iter()
+            .filter(|v: &String| v.chars().count() >= MIN_EMBEDDED_CHARS)
+            .map(|v| {
+                let p = self.pseudonym(&v);
+                (v, p)
+            })
+            .collect();
+        if !embedded.is_empty() {
+            // Longest first, so that a value containing another is replaced whole.
+            let mut embedded = embedded;
+            embedded.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+            replace_text(json, &embedded);
+        }
+    }
+
+    fn hide_fields(&self, fields: &SensitiveFields, json: &mut Value, seen: &mut BTreeSet<String>) {
         match json {
             Value::Object(map) => {
                 for (key, value) in map.iter_mut() {
                     if fields.contains(key) {
+                        collect(value, seen);
                         self.hide(value);
                     } else {
-                        self.apply(fields, value);
+                        self.hide_fields(fields, value, seen);
                     }
                 }
             }
             Value::Array(items) => {
                 for item in items {
-                    self.apply(fields, item);
+                    self.hide_fields(fields, item, seen);
                 }
             }
             _ => {}
@@ -89,6 +114,45 @@ impl Pseudonymizer {
             // A structured value under a sensitive name: every leaf is hidden.
             Value::Object(map) => map.values_mut().for_each(|v| self.hide(v)),
         }
+    }
+}
+
+/// The shortest sensitive value also hidden inside other text.
+pub const MIN_EMBEDDED_CHARS: usize = 4;
+
+/// The texts of the scalars in `value`.
+fn collect(value: &Value, seen: &mut BTreeSet<String>) {
+    match value {
+        Value::Null => {}
+        Value::String(s) => {
+            seen.insert(s.clone());
+        }
+        Value::Number(n) => {
+            seen.insert(n.to_string());
+        }
+        Value::Bool(_) => {}
+        Value::Array(items) => items.iter().for_each(|v| collect(v, seen)),
+        Value::Object(map) => map.values().for_each(|v| collect(v, seen)),
+    }
+}
+
+/// Replaces each `(value, pseudonym)` inside every string of `json` that is not already a
+/// pseudonym.
+fn replace_text(json: &mut Value, pairs: &[(String, String)]) {
+    match json {
+        Value::String(s) => {
+            if s.starts_with(PREFIX) && s.len() == PREFIX.len() + 16 {
+                return;
+            }
+            for (value, pseudonym) in pairs {
+                if s.contains(value.as_str()) {
+                    *s = s.replace(value.as_str(), pseudonym);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| replace_text(v, pairs)),
+        Value::Object(map) => map.values_mut().for_each(|v| replace_text(v, pairs)),
+        _ => {}
     }
 }
 
@@ -228,6 +292,48 @@ mod tests {
         let mut f = json!({"email": false});
         p.apply(&fields, &mut f);
         assert_eq!(f["email"], p.pseudonym("false"));
+    }
+
+    #[test]
+    fn sensitive_values_hide_inside_other_text_too() {
+        let p = Pseudonymizer::new(&[1; 32]);
+        let fields = SensitiveFields::new(["patient_id", "user"]);
+        let mut event = json!({
+            "message": "access to record P-1234567 by jdoe from 10.0.0.1 (jdoe)",
+            "fields": {"patient_id": "P-1234567", "user": "jdoe", "short": "ab"},
+            "context": [{"message": "P-1234567 exported"}],
+            "user2": "ab", "n": 7
+        });
+        p.apply(&fields, &mut event);
+        let text = event.to_string();
+        assert!(!text.contains("P-1234567"), "{text}");
+        assert!(!text.contains("jdoe"), "{text}");
+        assert_eq!(
+            event["message"],
+            format!(
+                "access to record {} by {} from 10.0.0.1 ({})",
+                p.pseudonym("P-1234567"),
+                p.pseudonym("jdoe"),
+                p.pseudonym("jdoe")
+            )
+        );
+        assert_eq!(
+            event["context"][0]["message"],
+            format!("{} exported", p.pseudonym("P-1234567"))
+        );
+        // A pseudonym is never rewritten, and values under four characters stay in place
+        // outside their own field.
+        assert_eq!(event["fields"]["patient_id"], p.pseudonym("P-1234567"));
+        assert_eq!(event["user2"], "ab");
+        assert_eq!(event["fields"]["short"], "ab");
+        let mut short = json!({"user": "abc", "message": "abc"});
+        p.apply(&fields, &mut short);
+        assert_eq!(short["message"], "abc");
+        assert_eq!(short["user"], p.pseudonym("abc"));
+        // A value that contains another is replaced whole.
+        let mut nested = json!({"user": ["admin", "administrator"], "message": "administrator"});
+        p.apply(&fields, &mut nested);
+        assert_eq!(nested["message"], p.pseudonym("administrator"));
     }
 
     #[test]

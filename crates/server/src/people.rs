@@ -99,6 +99,8 @@ pub struct Change {
     pub before: Option<Value>,
     /// After.
     pub after: Option<Value>,
+    /// The tenant it concerns (its chain gets the record).
+    pub tenant: Option<TenantId>,
 }
 
 /// Creates an organisation (the operator's).
@@ -127,6 +129,7 @@ pub async fn create_org(
             objects: vec![format!("org:{}", id.0)],
             before: None,
             after: Some(json!({"name": name, "kind": kind.as_str()})),
+            tenant: None,
         },
     ))
 }
@@ -225,6 +228,7 @@ pub async fn create_user(
         objects: vec![format!("user:{}", id.0)],
         before: None,
         after: Some(user_json(&user)),
+        tenant: None,
     };
     Ok((user, token, change))
 }
@@ -260,6 +264,7 @@ pub async fn set_status(
         objects: vec![format!("user:{}", id.0)],
         before: Some(json!({"status": user.status.as_str()})),
         after: Some(json!({"status": status.as_str()})),
+        tenant: None,
     })
 }
 
@@ -277,6 +282,7 @@ pub async fn end_sessions(
             objects: vec![format!("user:{}", id.0)],
             before: None,
             after: Some(json!({"sessions_ended": ended})),
+            tenant: None,
         },
     ))
 }
@@ -387,6 +393,7 @@ pub async fn request_grant(
             objects: vec![format!("grant:{}", id.0), format!("user:{}", analyst.id.0)],
             before: None,
             after: Some(grant_json(&stored)),
+            tenant: Some(tenant),
         },
     ))
 }
@@ -446,6 +453,7 @@ pub async fn decide_grant(
         ],
         before: Some(json!({"status": status_name(from)})),
         after: Some(json!({"status": status_name(to)})),
+        tenant: Some(stored.tenant),
     })
 }
 
@@ -531,6 +539,7 @@ pub async fn request_elevation(
                 "grant": grant.id.0.to_string(), "widening": widening_name(widening),
                 "hours": input.hours, "status": "pending",
             })),
+            tenant: Some(tenant.clone()),
         },
     ))
 }
@@ -579,6 +588,7 @@ pub async fn decide_elevation(
         after: Some(
             json!({"status": status, "hours": elevation.hours, "widening": widening_name(elevation.elevation.widening)}),
         ),
+        tenant: Some(grant.tenant),
     })
 }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use vigie_event::TenantId;
-use vigie_state::{State, Token};
+use vigie_state::State;
 use vigie_store::{RetentionPolicy, RetentionTask, Store, StoreConfig};
 
 use crate::ServerError;
@@ -30,8 +30,6 @@ pub struct Started {
     pub http: SocketAddr,
     /// Each syslog listener: name, protocol, address.
     pub syslog: Vec<(String, Protocol, SocketAddr)>,
-    /// The administrator token, on the very first start only.
-    pub admin_token: Option<Token>,
     /// Rules loaded and rejected.
     pub rules: (usize, usize),
 }
@@ -70,7 +68,6 @@ impl Server {
             Arc::clone(&secrets),
             config.audit.clone(),
         );
-        let admin_token = state.ensure_admin_token().await?;
         for l in &config.syslog {
             let tenant = TenantId::new(&l.tenant).map_err(|e| ServerError::Config {
                 file: "syslog".into(),
@@ -223,7 +220,6 @@ impl Server {
         let started = Started {
             http,
             syslog: bound,
-            admin_token,
             rules: (
                 book.rules.len() + book.correlation_rules.len(),
                 book.rejected.len(),

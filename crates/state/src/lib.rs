@@ -43,7 +43,7 @@ pub use grants::{ElevationId, GrantId, NewGrant, StoredElevation, StoredGrant};
 pub use idempotency::{IDEMPOTENCY_RETENTION, Idempotent};
 pub use people::{NewUser, Organisation, User, UserStatus};
 pub use sessions::Session;
-pub use tokens::{PersonalToken, Principal, Role, Token};
+pub use tokens::{PersonalToken, Principal, Token};
 
 /// The file name of the state database inside the data directory.
 pub const DATABASE_FILE: &str = "state.db";
@@ -301,11 +301,14 @@ pub struct TenantSettings {
     pub max_elevation_hours: u32,
 }
 
-/// A fresh random id: positive, 62 bits (unguessable, and an `i64` in both databases).
+/// A fresh random id: positive and below 2^53 — unguessable enough for names (access is
+/// decided by rules, not by secrecy of ids), an `i64` in both databases, and exact as a
+/// JSON number everywhere, RFC 8785's canonical audit bytes included (which write numbers
+/// as IEEE doubles: a larger id would be rounded in the trail).
 pub(crate) fn new_id() -> Result<i64, StateError> {
     let mut bytes = [0u8; 8];
     getrandom::fill(&mut bytes).map_err(|e| StateError::Random(e.to_string()))?;
-    Ok((u64::from_le_bytes(bytes) >> 2).max(1) as i64)
+    Ok((u64::from_le_bytes(bytes) >> 11).max(1) as i64)
 }
 
 pub(crate) fn ser_org<S: serde::Serializer>(
@@ -352,3 +355,15 @@ pub fn redact(url: &str) -> String {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod id_tests {
+    #[test]
+    fn ids_are_exact_as_json_numbers() {
+        for _ in 0..1000 {
+            let id = super::new_id().expect("id");
+            assert!(id > 0 && id < (1 << 53), "{id}");
+            assert_eq!(id as f64 as i64, id);
+        }
+    }
+}

@@ -14,30 +14,13 @@ use crate::{State, StateError};
 /// The prefix of every Vigie token, so that secret scanners can recognise leaked ones.
 const PREFIX: &str = "vgi_";
 
-/// What a token may do.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Role {
-    /// Administers the platform and may act for any tenant (naming it per request).
-    Admin,
-    /// Ingests and reads one tenant's data.
-    Tenant,
-}
-
-impl Role {
-    fn as_str(self) -> &'static str {
-        match self {
-            Role::Admin => "admin",
-            Role::Tenant => "tenant",
-        }
-    }
-}
+/// What an ingest token's row says it is (`role` column): `tenant`. Rows `admin` (tokens
+/// of versions before people existed), `personal` and `enrolment` are read elsewhere.
+const INGEST_ROLE: &str = "tenant";
 
 /// Who a request comes from, once its token is checked.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Principal {
-    /// A legacy administrator token (from before people existed): it may ingest for any
-    /// tenant it names and read health, nothing else; people sign in instead.
-    Admin,
     /// A tenant's ingest token: it may only ingest, for that tenant.
     Tenant(TenantId),
     /// A person's API token: that user's rights, checked per request.
@@ -106,24 +89,19 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 }
 
 /// The stored form of a token's text.
-fn digest(text: &str) -> String {
+pub(crate) fn digest(text: &str) -> String {
     hex(&Sha256::digest(text.as_bytes()))
 }
 
 impl State {
-    async fn insert_token(
-        &self,
-        role: Role,
-        tenant: Option<&TenantId>,
-        label: &str,
-    ) -> Result<Token, StateError> {
+    async fn insert_token(&self, tenant: &TenantId, label: &str) -> Result<Token, StateError> {
         let token = Token::mint()?;
         sqlx::query(
             "INSERT INTO tokens (hash, role, tenant, label, created_at) VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(digest(token.as_str()))
-        .bind(role.as_str())
-        .bind(tenant.map(TenantId::as_str))
+        .bind(INGEST_ROLE)
+        .bind(tenant.as_str())
         .bind(label)
         .bind(Timestamp::now().as_nanos())
         .execute(&self.pool)
@@ -132,28 +110,7 @@ impl State {
         Ok(token)
     }
 
-    /// On first start: mints the administrator token when none exists and returns it (to be
-    /// shown once); `None` when one exists already.
-    pub async fn ensure_admin_token(&self) -> Result<Option<Token>, StateError> {
-        let row = sqlx::query("SELECT COUNT(*) FROM tokens WHERE role = $1")
-            .bind(Role::Admin.as_str())
-            .fetch_one(&self.pool)
-            .await
-            .map_err(StateError::sql("count admin tokens"))?;
-        if row.get::<i64, _>(0) > 0 {
-            return Ok(None);
-        }
-        self.insert_token(Role::Admin, None, "first start")
-            .await
-            .map(Some)
-    }
-
-    /// Mints another administrator token.
-    pub async fn create_admin_token(&self, label: &str) -> Result<Token, StateError> {
-        self.insert_token(Role::Admin, None, label).await
-    }
-
-    /// Mints a token for `tenant` (ingest and read of that tenant only).
+    /// Mints an ingest token for `tenant`.
     pub async fn create_tenant_token(
         &self,
         tenant: &TenantId,
@@ -162,7 +119,7 @@ impl State {
         if !self.tenant_exists(tenant).await? {
             return Err(StateError::NoTenant(tenant.to_string()));
         }
-        self.insert_token(Role::Tenant, Some(tenant), label).await
+        self.insert_token(tenant, label).await
     }
 
     /// Mints a personal API token for `user`, valid until `expires` (at most a year: a
@@ -341,7 +298,9 @@ impl State {
         let role: String = row.get(0);
         let tenant: Option<String> = row.get(1);
         match (role.as_str(), tenant) {
-            ("admin", _) => Ok(Some(Principal::Admin)),
+            // Administrator tokens of versions before people existed: no longer accepted
+            // (the operator is a person, made by `vigie admin init`).
+            ("admin", _) => Ok(None),
             ("tenant", Some(t)) => TenantId::new(&t)
                 .map(|t| Some(Principal::Tenant(t)))
                 .map_err(|e| StateError::Corrupt(e.to_string())),

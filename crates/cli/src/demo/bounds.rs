@@ -34,7 +34,7 @@ pub(crate) fn show(targets: &Targets) -> Result<()> {
         .into();
     let base = format!("http://{}/api/v1", targets.http);
     let auth = format!("Bearer {}", targets.tokens[1]);
-    println!("  bounds     what globex, a careless tenant, gets (acme is not slowed):");
+    println!("  bounds     what globex, a careless tenant, gets (mutuelle is not slowed):");
 
     let flood = "{}\n".repeat(100_001);
     let (status, answer, _) = send(

@@ -6,6 +6,7 @@
 //! (events, alerts by level and rule, which story steps were detected) before exiting.
 
 mod bounds;
+mod people;
 mod story;
 mod traffic;
 
@@ -73,7 +74,7 @@ fn project_rules() -> Option<PathBuf> {
     ours(&beside).then_some(beside)
 }
 
-const TENANTS: [&str; 2] = ["acme-clinic", "globex-bank"];
+const TENANTS: [&str; 2] = ["mutuelle", "globex-bank"];
 
 #[allow(clippy::print_stdout)]
 pub(crate) fn run(args: &DemoArgs) -> Result<ExitCode> {
@@ -124,14 +125,13 @@ pub(crate) fn run(args: &DemoArgs) -> Result<ExitCode> {
     let outcome = rt.block_on(async {
         std::fs::create_dir_all(&config.data_dir)?;
         let state = config.open_state().await?;
-        let admin = state
-            .ensure_admin_token()
-            .await?
-            .context("a fresh data directory has no administrator token yet")?;
+        let secrets = vigie_server::secrets::Secrets::load_or_create(
+            &vigie_server::secrets::Secrets::dir(&config),
+        )?;
+        let cast = people::setup(&state, &secrets, TENANTS).await?;
         let mut tokens = Vec::new();
         for name in TENANTS {
             let tenant = TenantId::new(name)?;
-            state.create_tenant(&tenant).await?;
             tokens.push(state.create_tenant_token(&tenant, "demo").await?);
         }
         state.close().await;
@@ -157,10 +157,10 @@ pub(crate) fn run(args: &DemoArgs) -> Result<ExitCode> {
             "  API        http://{}/api/v1/  (OpenAPI: /api/v1/openapi.json)",
             started.http
         );
-        println!("  admin      {admin}");
         for (name, token) in TENANTS.iter().zip(&tokens) {
-            println!("  {name:<12} {token}");
+            println!("  ingest     {name:<12} {token}");
         }
+        people::print_logins(&cast, started.http);
         for (name, protocol, a) in &started.syslog {
             println!("  syslog     {name} ({protocol:?}) on {a}");
         }
@@ -169,14 +169,25 @@ pub(crate) fn run(args: &DemoArgs) -> Result<ExitCode> {
             started.rules.0, started.rules.1
         );
         println!(
-            "  try        curl -H 'Authorization: Bearer {}' 'http://{}/api/v1/alerts'",
-            tokens[0], started.http
+            "  try        curl -c jar -d '{{\"login\":\"lea.l1\",\"password\":\"…\",\"code\":\"…\"}}' \
+             -H 'Content-Type: application/json' http://{0}/api/v1/login; curl -b jar http://{0}/api/v1/alerts",
+            started.http
         );
         let shown = targets.clone();
         tokio::task::spawn_blocking(move || bounds::show(&shown))
             .await
             .context("the bounds demo stopped")??;
         let result = drive(&server, &targets, args).await;
+        let result = match result {
+            Ok(()) => {
+                let http = started.http;
+                let cast = cast.clone();
+                tokio::task::spawn_blocking(move || people::story(http, &cast, TENANTS[0]))
+                    .await
+                    .context("the access story stopped")?
+            }
+            e => e,
+        };
         server.shutdown().await?;
         result
     });

@@ -32,27 +32,27 @@ pub(crate) struct Step {
 /// The steps, in order.
 pub(crate) const STEPS: [Step; 6] = [
     Step {
-        name: "phishing document starts PowerShell (acme, ws-0042)",
+        name: "phishing document starts PowerShell (mutuelle, ws-0042)",
         at: 0.10,
         rules: &["5d0c6d21-7d0e-4f35-9a57-3f1c9e1b0a01"],
     },
     Step {
-        name: "PowerShell downloads a second stage (acme, ws-0042)",
+        name: "PowerShell downloads a second stage (mutuelle, ws-0042)",
         at: 0.20,
         rules: &["5d0c6d21-7d0e-4f35-9a57-3f1c9e1b0a02"],
     },
     Step {
-        name: "LSASS memory dumped with comsvcs.dll (acme, ws-0042)",
+        name: "LSASS memory dumped with comsvcs.dll (mutuelle, ws-0042)",
         at: 0.30,
         rules: &["5d0c6d21-7d0e-4f35-9a57-3f1c9e1b0a03"],
     },
     Step {
-        name: "lateral movement with PsExec to srv-file01 (acme)",
+        name: "lateral movement with PsExec to srv-file01 (mutuelle)",
         at: 0.40,
         rules: &["5d0c6d21-7d0e-4f35-9a57-3f1c9e1b0a04"],
     },
     Step {
-        name: "DNS tunnelling exfiltration from 10.1.0.42 (acme)",
+        name: "DNS tunnelling exfiltration from 10.1.0.42 (mutuelle)",
         at: 0.50,
         rules: &[
             "5d0c6d21-7d0e-4f35-9a57-3f1c9e1b0a05",

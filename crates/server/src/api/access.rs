@@ -74,8 +74,6 @@ pub enum Caller {
     },
     /// A tenant's ingest token.
     Ingest(TenantId),
-    /// A legacy administrator token.
-    LegacyAdmin,
 }
 
 impl Caller {
@@ -142,6 +140,9 @@ pub struct AuditNote {
     pub after: Option<serde_json::Value>,
     /// The action's name when more precise than the route's need (e.g. `grant-approve`).
     pub action: Option<&'static str>,
+    /// The tenant whose chain the record joins, for a route that names none (a grant's or
+    /// an elevation's decision concerns its tenant).
+    pub tenant: Option<TenantId>,
 }
 
 /// The address of the client, as the audit record names it.
@@ -187,8 +188,10 @@ pub(super) async fn resolve(app: &App, headers: &HeaderMap) -> ApiResult<Option<
                 }))
             }
             Ok(Some(Principal::Tenant(t))) => Ok(Some(Caller::Ingest(t))),
-            Ok(Some(Principal::Admin)) => Ok(Some(Caller::LegacyAdmin)),
-            Ok(None) => Err(unauthorized("unknown, expired or revoked token")),
+            Ok(None) => Err(unauthorized(
+                "unknown, expired or revoked token (administrator tokens of versions before \
+                 people existed no longer work: `vigie admin init` makes the operator)",
+            )),
             Err(e) => Err(ApiError::internal(e)),
         };
     }
@@ -293,43 +296,11 @@ async fn decide_need(
             Some(other) if other != *own => Err(refused("this token belongs to another tenant")),
             _ => Ok((Some(own.clone()), None, false)),
         },
-        (Need::Ingest, Caller::LegacyAdmin) => {
-            let tenant = named.ok_or_else(|| {
-                ApiError::coded(
-                    StatusCode::BAD_REQUEST,
-                    "bad_tenant",
-                    "an administrator token must name the tenant in the Vigie-Tenant header",
-                )
-            })?;
-            match app.state.tenant_exists(&tenant).await {
-                Ok(true) => Ok((Some(tenant), None, false)),
-                Ok(false) => Err(ApiError::new(
-                    StatusCode::NOT_FOUND,
-                    format!("no tenant {:?}", tenant.as_str()),
-                )),
-                Err(e) => Err(ApiError::internal(e)),
-            }
-        }
         (Need::Ingest, Caller::Person { .. }) => Err(refused(
             "ingest takes an ingest token (vigie admin tenant token), not a person's",
         )),
-        (_, Caller::Ingest(own)) => match need {
-            // Transition (issue 25): tenant tokens made before people existed still read
-            // their tenant, as the tests and scripts of earlier versions do; this arm goes
-            // when the read API takes user tokens only.
-            Need::Tenant(Action::ReadAlerts | Action::SearchEvents) => match named {
-                Some(other) if other != *own => {
-                    Err(refused("this token belongs to another tenant"))
-                }
-                _ => Ok((Some(own.clone()), None, false)),
-            },
-            _ => Err(refused("an ingest token may only ingest")),
-        },
-        // Transition (issue 25): the administrator token of earlier versions keeps its
-        // instance routes (quarantine, rules reload, metrics) until people replace it.
-        (Need::Instance, Caller::LegacyAdmin) => Ok((existing(app, named).await?, None, false)),
-        (_, Caller::LegacyAdmin) => Err(refused(
-            "administrator tokens only ingest and administer now: sign in as a person",
+        (_, Caller::Ingest(_)) => Err(refused(
+            "an ingest token may only ingest; reading takes a person's token or session",
         )),
         (Need::Own, Caller::Person { .. }) => Ok((None, None, false)),
         (Need::TenantOrInstance(_), Caller::Person { .. }) => {
@@ -348,13 +319,10 @@ async fn decide_need(
         }
         (Need::Tenant(action), Caller::Person { .. }) => {
             let actor = caller.actor().ok_or_else(|| refused("not a person"))?;
-            let tenant = named.ok_or_else(|| {
-                ApiError::coded(
-                    StatusCode::BAD_REQUEST,
-                    "bad_tenant",
-                    "name the tenant in the Vigie-Tenant header",
-                )
-            })?;
+            let tenant = match named {
+                Some(t) => t,
+                None => only_tenant(app, &actor).await?,
+            };
             // A tenant that does not exist and one the caller may not reach get the same
             // answer: no oracle of other clients' tenant names.
             let no_access = || refused("no access to this tenant");
@@ -383,10 +351,45 @@ async fn decide_need(
 
 /// Whether `caller` acts as the instance's operator.
 fn is_operator(caller: &Caller) -> bool {
-    match caller {
-        Caller::LegacyAdmin => true,
-        Caller::Person { user, .. } => user.role == Role::Operator,
-        Caller::Ingest(_) => false,
+    caller.user().is_some_and(|u| u.role == Role::Operator)
+}
+
+/// The one tenant `actor` reaches, for a request that names none: a client's
+/// organisation's only tenant, a provider analyst's only active grant. Several, or none:
+/// the request must name one.
+async fn only_tenant(app: &App, actor: &Actor) -> ApiResult<TenantId> {
+    let now = Timestamp::now();
+    let reached: Vec<TenantId> = match actor.role.org_kind() {
+        vigie_govern::OrgKind::Client => app
+            .state
+            .tenants_of(actor.org)
+            .await
+            .map_err(ApiError::internal)?,
+        vigie_govern::OrgKind::Provider => {
+            let mut tenants: Vec<TenantId> = app
+                .state
+                .grants_of_provider(actor.org)
+                .await
+                .map_err(ApiError::internal)?
+                .into_iter()
+                .filter(|g| {
+                    g.grant.analyst.user == actor.user
+                        && vigie_govern::grant::is_active(&g.grant, now)
+                })
+                .map(|g| g.tenant)
+                .collect();
+            tenants.dedup();
+            tenants
+        }
+        vigie_govern::OrgKind::Operator => Vec::new(),
+    };
+    match <[TenantId; 1]>::try_from(reached) {
+        Ok([tenant]) => Ok(tenant),
+        Err(_) => Err(ApiError::coded(
+            StatusCode::BAD_REQUEST,
+            "bad_tenant",
+            "name the tenant in the Vigie-Tenant header",
+        )),
     }
 }
 
@@ -430,7 +433,15 @@ pub(super) async fn authorize(
     let (tenant, role, own_only) = match decide_need(&app, need, &caller, request.headers()).await {
         Ok(found) => found,
         Err(e) => {
-            let tenant = named_tenant(request.headers()).ok().flatten();
+            // The refusal goes to the chain of the tenant asked for: named, or the one the
+            // caller would have reached by default.
+            let mut tenant = named_tenant(request.headers()).ok().flatten();
+            if tenant.is_none()
+                && matches!(need, Need::Tenant(_) | Need::TenantOrInstance(_))
+                && let Some(actor) = caller.actor()
+            {
+                tenant = only_tenant(&app, &actor).await.ok();
+            }
             let record = entry(
                 need,
                 who,
@@ -461,14 +472,21 @@ pub(super) async fn authorize(
         .remove::<AuditNote>()
         .unwrap_or_default();
     let status = response.status();
+    let why = response
+        .extensions()
+        .get::<super::error::ErrorMessage>()
+        .map_or_else(
+            || status.to_string(),
+            |m| format!("{}: {}", status.as_u16(), m.0),
+        );
     let outcome = if status.is_server_error() {
-        Outcome::Failed(status.to_string())
+        Outcome::Failed(why)
     } else if status.is_client_error() {
-        Outcome::Refused(status.to_string())
+        Outcome::Refused(why)
     } else {
         Outcome::Allowed
     };
-    let mut record = entry(need, who, tenant.as_ref(), outcome);
+    let mut record = entry(need, who, note.tenant.as_ref().or(tenant.as_ref()), outcome);
     if let Some(action) = note.action {
         action.clone_into(&mut record.record.action);
     }
@@ -493,7 +511,7 @@ fn who_of(caller: &Caller, address: Option<String>) -> Who {
             token: token.clone(),
             address,
         },
-        Caller::Ingest(_) | Caller::LegacyAdmin => Who {
+        Caller::Ingest(_) => Who {
             address,
             ..Who::default()
         },

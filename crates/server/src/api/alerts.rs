@@ -7,16 +7,18 @@ use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 use vigie_event::{EventId, render};
 use vigie_state::{AlertCursor, AlertFilter, AlertId, AlertStatus};
 
 use super::App;
-use super::access::Authorized;
+use super::access::{AuditNote, Authorized};
 use super::buffers::held;
 use super::error::{ApiError, ApiResult};
 use super::events::{query_slot, range, store_error};
+use super::sensitive::mask;
 
 #[derive(Debug, Deserialize)]
 pub(super) struct AlertsParams {
@@ -33,7 +35,7 @@ pub(super) async fn alerts(
     State(app): State<App>,
     Extension(auth): Extension<Authorized>,
     p: Result<Query<AlertsParams>, QueryRejection>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let tenant = auth.tenant_id()?;
     let Query(p) = p?;
     let range = range(p.from.as_deref(), p.to.as_deref())?;
@@ -68,10 +70,23 @@ pub(super) async fn alerts(
         .alerts(&tenant, &filter)
         .await
         .map_err(ApiError::internal)?;
-    Ok(Json(json!({
+    let note = AuditNote {
+        count: Some(page.alerts.len() as u64),
+        objects: page
+            .alerts
+            .iter()
+            .map(|a| format!("alert:{}", a.id))
+            .collect(),
+        ..AuditNote::default()
+    };
+    let mut body = json!({
         "alerts": page.alerts,
         "next": page.next.map(|c| c.to_string()),
-    })))
+    });
+    if let Some(mask) = mask(&app, &auth, None).await? {
+        mask.apply(&mut body);
+    }
+    Ok((Extension(note), Json(body)).into_response())
 }
 
 /// A comma-separated list of levels; an unknown one is a 400 (it could never match).
@@ -107,7 +122,7 @@ pub(super) async fn alert(
     State(app): State<App>,
     Extension(auth): Extension<Authorized>,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let tenant = auth.tenant_id()?;
     let id: AlertId = id
         .parse()
@@ -143,11 +158,34 @@ pub(super) async fn alert(
         Ok((event, context))
     })
     .await?;
-    Ok(Json(json!({
+    let mut body = json!({
         "alert": alert,
         "event": event.as_ref().map(render::event),
         "context": context.iter().map(render::event).collect::<Vec<_>>(),
-    })))
+    });
+    // An elevation to clear fields on this alert lifts the mask for it.
+    let masked = match mask(&app, &auth, Some(id.as_str())).await? {
+        Some(mask) => {
+            mask.apply(&mut body);
+            true
+        }
+        None => false,
+    };
+    let mut objects = vec![format!("alert:{id}")];
+    objects.extend(body["event"]["id"].as_str().map(|e| format!("event:{e}")));
+    let note = AuditNote {
+        objects,
+        count: Some(1 + body["context"].as_array().map_or(0, Vec::len) as u64),
+        // Who saw sensitive values in clear is what a DPO asks first.
+        query: (!masked
+            && auth
+                .caller
+                .user()
+                .is_some_and(|u| u.role.org_kind() == vigie_govern::OrgKind::Provider))
+        .then(|| "sensitive fields shown in clear".to_owned()),
+        ..AuditNote::default()
+    };
+    Ok((Extension(note), Json(body)).into_response())
 }
 
 #[cfg(test)]

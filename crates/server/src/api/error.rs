@@ -117,6 +117,10 @@ impl From<axum::extract::rejection::JsonRejection> for ApiError {
     }
 }
 
+/// The message of an error answer, kept in the response's extensions for the audit record.
+#[derive(Clone, Debug)]
+pub(super) struct ErrorMessage(pub(super) String);
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = (
@@ -124,6 +128,8 @@ impl IntoResponse for ApiError {
             Json(json!({ "error": { "code": self.code, "message": self.message } })),
         )
             .into_response();
+        // For the request's audit record: why it was refused or failed.
+        response.extensions_mut().insert(ErrorMessage(self.message));
         if let Some(seconds) = self.retry_after {
             response
                 .headers_mut()

@@ -7,16 +7,18 @@ use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 use vigie_event::time::Timestamp;
 use vigie_event::{EventId, TenantId, render};
 use vigie_store::{Aggregation, AggregationResult, Cursor, Order, Search, TimeRange};
 
 use super::App;
-use super::access::Authorized;
+use super::access::{AuditNote, Authorized};
 use super::buffers::held;
 use super::error::{ApiError, ApiResult};
+use super::sensitive::mask;
 
 #[derive(Debug, Deserialize)]
 pub(super) struct EventsParams {
@@ -43,11 +45,16 @@ pub(super) async fn events(
     State(app): State<App>,
     Extension(auth): Extension<Authorized>,
     p: Result<Query<EventsParams>, QueryRejection>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let tenant = auth.tenant_id()?;
     let Query(p) = p?;
+    let mask = mask(&app, &auth, None).await?;
+    let parsed = query(p.q.as_deref())?;
+    if let Some(mask) = &mask {
+        mask.check(&parsed)?;
+    }
     let mut search = Search::new(
-        query(p.q.as_deref())?,
+        parsed,
         p.limit.unwrap_or(100).clamp(1, vigie_store::MAX_PAGE),
     );
     search.range = range(p.from.as_deref(), p.to.as_deref())?;
@@ -78,11 +85,20 @@ pub(super) async fn events(
         store.search(&tenant, &search).map_err(|e| store_error(&e))
     })
     .await?;
-    Ok(Json(json!({
+    let note = AuditNote {
+        query: Some(p.q.clone().unwrap_or_default()),
+        count: Some(page.total),
+        ..AuditNote::default()
+    };
+    let mut body = json!({
         "total": page.total,
         "events": page.events.iter().map(render::event).collect::<Vec<_>>(),
         "next": page.next.map(|c| c.to_string()),
-    })))
+    });
+    if let Some(mask) = &mask {
+        mask.apply(&mut body);
+    }
+    Ok((Extension(note), Json(body)).into_response())
 }
 
 /// One of the tenant's `max_concurrent_queries` slots, held while its store query runs, or a
@@ -123,11 +139,12 @@ pub(super) async fn event(
     State(app): State<App>,
     Extension(auth): Extension<Authorized>,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let tenant = auth.tenant_id()?;
     let id: EventId = id
         .parse()
         .map_err(|e: vigie_event::EventError| ApiError::bad_request(e.to_string()))?;
+    let mask = mask(&app, &auth, None).await?;
     let slot = query_slot(&app, &tenant)?;
     let store = Arc::clone(&app.store);
     let found = held(slot, move || {
@@ -135,7 +152,18 @@ pub(super) async fn event(
     })
     .await?;
     match found {
-        Some(e) => Ok(Json(render::event(&e))),
+        Some(e) => {
+            let mut body = render::event(&e);
+            if let Some(mask) = &mask {
+                mask.apply(&mut body);
+            }
+            let note = AuditNote {
+                objects: vec![format!("event:{id}")],
+                count: Some(1),
+                ..AuditNote::default()
+            };
+            Ok((Extension(note), Json(body)).into_response())
+        }
         None => Err(ApiError::new(
             StatusCode::NOT_FOUND,
             format!("no event {id}"),
@@ -156,10 +184,13 @@ pub(super) async fn histogram(
     State(app): State<App>,
     Extension(auth): Extension<Authorized>,
     p: Result<Query<HistogramParams>, QueryRejection>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let tenant = auth.tenant_id()?;
     let Query(p) = p?;
     let q = query(p.q.as_deref())?;
+    if let Some(mask) = mask(&app, &auth, None).await? {
+        mask.check(&q)?;
+    }
     let range = range(p.from.as_deref(), p.to.as_deref())?;
     if p.interval.is_some_and(|s| s <= 0) {
         return Err(ApiError::bad_request("interval: seconds > 0"));
@@ -178,11 +209,20 @@ pub(super) async fn histogram(
     let AggregationResult::DateHistogram { interval, buckets } = result else {
         return Err(ApiError::internal("the store answered another aggregation"));
     };
-    Ok(Json(json!({
-        "interval_seconds": interval / 1_000_000_000,
-        "buckets": buckets.iter().map(|b| json!({
-            "start": b.start.to_rfc3339(vigie_event::UtcOffset::UTC),
-            "count": b.count,
-        })).collect::<Vec<_>>(),
-    })))
+    let note = AuditNote {
+        query: Some(p.q.clone().unwrap_or_default()),
+        count: Some(buckets.iter().map(|b| b.count).sum()),
+        ..AuditNote::default()
+    };
+    Ok((
+        Extension(note),
+        Json(json!({
+            "interval_seconds": interval / 1_000_000_000,
+            "buckets": buckets.iter().map(|b| json!({
+                "start": b.start.to_rfc3339(vigie_event::UtcOffset::UTC),
+                "count": b.count,
+            })).collect::<Vec<_>>(),
+        })),
+    )
+        .into_response())
 }

@@ -32,7 +32,6 @@ pub(super) async fn ready(State(app): State<App>, headers: HeaderMap) -> Respons
         "ready"
     };
     let operator = match resolve(&app, &headers).await {
-        Ok(Some(Caller::LegacyAdmin)) => true,
         Ok(Some(Caller::Person { user, .. })) => user.role == vigie_govern::Role::Operator,
         _ => false,
     };

@@ -43,6 +43,7 @@ mod metrics;
 mod people;
 mod quarantine;
 mod rules;
+mod sensitive;
 
 pub use access::{AuditNote, Authorized, Need};
 pub use buffers::Buffers;

@@ -32,6 +32,7 @@ fn note(action: &'static str, change: Change) -> AuditNote {
         objects: change.objects,
         before: change.before,
         after: change.after,
+        tenant: change.tenant,
         ..AuditNote::default()
     }
 }

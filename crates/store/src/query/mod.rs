@@ -38,6 +38,29 @@ pub enum Query {
     },
 }
 
+impl Query {
+    /// The event fields this query tests, `None` standing for a full-text test (which
+    /// reads every field): what the sensitive-field check of a caller who may not see them
+    /// looks at. `fields.NAME` names the field `NAME`.
+    pub fn named_fields(&self) -> Vec<Option<&str>> {
+        let mut out = Vec::new();
+        self.collect_fields(&mut out);
+        out
+    }
+
+    fn collect_fields<'a>(&'a self, out: &mut Vec<Option<&'a str>>) {
+        match self {
+            Query::All => {}
+            Query::And(qs) | Query::Or(qs) => qs.iter().for_each(|q| q.collect_fields(out)),
+            Query::Not(q) => q.collect_fields(out),
+            Query::Text(_) => out.push(None),
+            Query::Field { field, .. } => {
+                out.push(Some(field.strip_prefix("fields.").unwrap_or(field)));
+            }
+        }
+    }
+}
+
 /// A full-text test (bare words, phrases and wildcards).
 #[derive(Clone, Debug, PartialEq)]
 pub enum TextMatch {

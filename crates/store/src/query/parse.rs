@@ -938,4 +938,16 @@ mod doc_examples {
         let doc = include_str!("../../../../docs/query-language.md");
         assert!(doc.contains(&err.to_string()), "{err}");
     }
+
+    #[test]
+    fn a_query_names_the_fields_it_tests() {
+        let q =
+            crate::parse("patient_id:123 AND (host:ws1 OR NOT fields.user:x*) OR \"free text\"")
+                .expect("parses");
+        assert_eq!(
+            q.named_fields(),
+            vec![Some("patient_id"), Some("host"), Some("user"), None]
+        );
+        assert!(crate::parse("*").expect("parses").named_fields().is_empty());
+    }
 }
