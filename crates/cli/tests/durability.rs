@@ -8,7 +8,6 @@
 mod support;
 
 use std::collections::HashMap;
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -20,11 +19,6 @@ const BATCH: u64 = 200;
 
 fn vigie() -> Command {
     Command::new(env!("CARGO_BIN_EXE_vigie"))
-}
-
-fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
 }
 
 fn agent() -> ureq::Agent {
@@ -76,41 +70,10 @@ fn jitter(max_ms: u64) -> u64 {
 
 #[test]
 fn acknowledged_events_survive_sigkill_exactly_once() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let port = free_port();
-    let config = dir.path().join("vigie.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "data_dir = \"{}\"\n[http]\nlisten = \"127.0.0.1:{port}\"\n[pipeline]\ncommit_interval_ms = 200\n[rules]\nreload_poll_ms = 0\n",
-            dir.path().join("data").display()
-        ),
-    )
-    .expect("config");
-    let out = vigie()
-        .args(["admin", "--config"])
-        .arg(&config)
-        .args(["tenant", "create", "acme"])
-        .output()
-        .expect("admin");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8(out.stdout).expect("utf-8");
-    let admin = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("administrator token (shown once, keep it): "))
-        .expect("an administrator token line")
-        .trim()
-        .to_owned();
-    let token = stdout
-        .lines()
-        .find(|l| l.contains("ingest token"))
-        .and_then(|l| l.split_whitespace().last())
-        .expect("a token line")
-        .to_owned();
+    // Its folder, configuration, tenant and people, made with `vigie admin`.
+    let instance = support::Instance::new(&["acme"], "[rules]\nreload_poll_ms = 0\n");
+    let (dir, config, port) = (instance.dir.path(), instance.config.clone(), instance.port);
+    let token = instance.tokens["acme"].clone();
     let base = format!("http://127.0.0.1:{port}");
     let agent = agent();
 
@@ -149,7 +112,7 @@ fn acknowledged_events_survive_sigkill_exactly_once() {
     };
 
     for kill in 0..KILLS {
-        let mut child = start(&config, &dir.path().join(format!("serve-{kill}.log")));
+        let mut child = start(&config, &dir.join(format!("serve-{kill}.log")));
         wait_healthy(&agent, &base, &mut child);
         std::thread::sleep(Duration::from_millis(300 + jitter(1500)));
         child.kill().expect("SIGKILL");
@@ -159,8 +122,11 @@ fn acknowledged_events_survive_sigkill_exactly_once() {
     sender.join().expect("sender");
 
     // A last start replays the journal; wait until it has processed everything.
-    let mut child = start(&config, &dir.path().join("serve-final.log"));
+    let mut child = start(&config, &dir.join("serve-final.log"));
     wait_healthy(&agent, &base, &mut child);
+    // Reading takes people: the operator for readiness, the tenant's reader for events.
+    let admin = instance.operator();
+    let reader = instance.as_reader(&token);
     let start_wait = Instant::now();
     loop {
         let mut r = agent
@@ -190,7 +156,7 @@ fn acknowledged_events_survive_sigkill_exactly_once() {
         }
         let mut r = agent
             .get(url)
-            .header("Authorization", format!("Bearer {token}"))
+            .header("Authorization", format!("Bearer {reader}"))
             .call()
             .expect("search");
         assert_eq!(r.status(), 200);

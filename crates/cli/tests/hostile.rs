@@ -325,7 +325,7 @@ fn events_over_thousands_of_days_are_windowed_and_do_not_delay_others() {
         (2590..=2600).contains(&clamped),
         "{clamped} events clamped of {days}"
     );
-    let (status, metrics) = i.get("/metrics", &i.admin);
+    let (status, metrics) = i.get("/metrics", &i.operator());
     assert_eq!(status, 200);
     assert!(
         metrics
@@ -447,11 +447,13 @@ fn every_error_is_json_with_a_stable_code() {
     assert_error(s, &b, 404, "not_found");
     let (s, b) = i.get("/api/v1/events", "vgi_unknown");
     assert_error(s, &b, 401, "unauthorized");
+    // The bearer scheme is case-insensitive (RFC 9110 §11.1).
+    let reader = i.as_reader(a);
     let (s, b) = i.call(
         "GET",
         "/api/v1/events?q=*",
         None,
-        &[("Authorization", &format!("bearer {a}"))],
+        &[("Authorization", &format!("bearer {reader}"))],
         None,
     );
     assert_eq!(s, 200, "{b}");
@@ -459,13 +461,16 @@ fn every_error_is_json_with_a_stable_code() {
         "GET",
         "/api/v1/events?q=*",
         None,
-        &[("Authorization", &format!("BEARER  {a}"))],
+        &[("Authorization", &format!("BEARER  {reader}"))],
         None,
     );
     assert_eq!(s, 200, "{b}");
+    // An ingest token does not read.
+    let (s, b) = i.call("GET", "/api/v1/events?q=*", Some(a), &[], None);
+    assert_error(s, &b, 403, "forbidden");
     let (s, b) = i.call("GET", "/api/v1/ready", None, &[], None);
     assert_eq!((s, b.as_str()), (200, "{\"status\":\"ready\"}"));
-    let (s, b) = i.get("/api/v1/ready", &i.admin);
+    let (s, b) = i.get("/api/v1/ready", &i.operator());
     assert_eq!(s, 200);
     assert!(json(&b)["journal"]["lag_bytes"].is_u64(), "{b}");
 
@@ -679,7 +684,7 @@ fn syslog_lines_starting_with_digits_are_lines_and_bogus_counts_end_their_stream
     i.wait_count(a, "countedcanary", 1, Duration::from_secs(30));
     assert_eq!(i.count(a, "%22first%20lf%20line%22"), 1);
     assert_eq!(i.count(a, "junk"), 0);
-    let (_, metrics) = i.get("/metrics", &i.admin);
+    let (_, metrics) = i.get("/metrics", &i.operator());
     assert!(
         metrics.contains(
             "vigie_dropped_messages_total{tenant=\"a\",source=\"a-tcp\",reason=\"framing\"} 1"
@@ -705,14 +710,15 @@ fn concurrent_queries_are_bounded_per_tenant() {
     let (s, b) = i.ingest(&a, body.as_bytes());
     assert_eq!(s, 200, "{b}");
     i.wait_count(&a, "n:*", 20_000, Duration::from_secs(60));
+    let reader = i.as_reader(&a);
     type Answer = (u16, Vec<(String, String)>, String);
     let answers: Vec<Answer> = std::thread::scope(|scope| {
         let senders: Vec<_> = (0..12)
             .map(|k| {
-                let (i, a) = (&i, &a);
+                let (i, reader) = (&i, &reader);
                 scope.spawn(move || {
                     let path = format!("/api/v1/events?q=CommandLine:*task-{k}*&limit=1");
-                    i.exchange("GET", &path, Some(a), &[], None)
+                    i.exchange("GET", &path, Some(reader), &[], None)
                 })
             })
             .collect();

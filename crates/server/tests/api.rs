@@ -25,7 +25,7 @@ fn seed(h: &Harness) -> Vec<(String, String, String)> {
     }
     h.settle();
     for (tenant, _, ids) in &mut out {
-        let token = &h.tokens[tenant.as_str()];
+        let token = &h.readers[tenant.as_str()];
         let (status, body) = h.get("/api/v1/alerts", token, None);
         assert_eq!(status, 200, "{body}");
         let alerts = json(&body);
@@ -47,6 +47,7 @@ fn every_route_is_scoped_to_the_tenant_of_the_token() {
     let (a_event, a_alert) = a.2.split_once(' ').expect("ids");
     let (b_event, b_alert) = b.2.split_once(' ').expect("ids");
     let token_a = &h.tokens["tenant-a"];
+    let reader_a = &h.readers["tenant-a"];
     let covered = std::cell::RefCell::new(BTreeSet::new());
     let check = |route: &str, path: &str, expect: u16, token: &str, tenant: Option<&str>| {
         covered.borrow_mut().insert(route.to_owned());
@@ -59,15 +60,15 @@ fn every_route_is_scoped_to_the_tenant_of_the_token() {
         body
     };
 
-    // Reads with A's token see A's data and never B's.
-    let body = check("/api/v1/events", "/api/v1/events?q=*", 200, token_a, None);
+    // Reads by A's reader (a client analyst of A's owner) see A's data and never B's.
+    let body = check("/api/v1/events", "/api/v1/events?q=*", 200, reader_a, None);
     assert_eq!(json(&body)["total"], 1);
     assert!(body.contains(&a.1));
     let body = check(
         "/api/v1/events",
         &format!("/api/v1/events?q={}", b.1),
         200,
-        token_a,
+        reader_a,
         None,
     );
     assert_eq!(json(&body)["total"], 0);
@@ -75,7 +76,7 @@ fn every_route_is_scoped_to_the_tenant_of_the_token() {
         "/api/v1/events/histogram",
         "/api/v1/events/histogram",
         200,
-        token_a,
+        reader_a,
         None,
     );
     let total: u64 = json(&body)["buckets"]
@@ -89,23 +90,23 @@ fn every_route_is_scoped_to_the_tenant_of_the_token() {
         "/api/v1/events/{id}",
         &format!("/api/v1/events/{a_event}"),
         200,
-        token_a,
+        reader_a,
         None,
     );
     check(
         "/api/v1/events/{id}",
         &format!("/api/v1/events/{b_event}"),
         404,
-        token_a,
+        reader_a,
         None,
     );
-    let body = check("/api/v1/alerts", "/api/v1/alerts", 200, token_a, None);
+    let body = check("/api/v1/alerts", "/api/v1/alerts", 200, reader_a, None);
     assert_eq!(json(&body)["alerts"].as_array().expect("alerts").len(), 1);
     let body = check(
         "/api/v1/alerts/{id}",
         &format!("/api/v1/alerts/{a_alert}"),
         200,
-        token_a,
+        reader_a,
         None,
     );
     assert!(body.contains(&a.1), "the alert shows its event: {body}");
@@ -113,29 +114,29 @@ fn every_route_is_scoped_to_the_tenant_of_the_token() {
         "/api/v1/alerts/{id}",
         &format!("/api/v1/alerts/{b_alert}"),
         404,
-        token_a,
+        reader_a,
         None,
     );
-    // Naming the other tenant with A's token is refused on every tenant route.
+    // Naming the other tenant is refused on every tenant route (no access to it).
     for path in [
         "/api/v1/events",
         "/api/v1/events/histogram",
         "/api/v1/alerts",
     ] {
-        check(path, path, 403, token_a, Some("tenant-b"));
+        check(path, path, 403, reader_a, Some("tenant-b"));
     }
     check(
         "/api/v1/events/{id}",
         &format!("/api/v1/events/{b_event}"),
         403,
-        token_a,
+        reader_a,
         Some("tenant-b"),
     );
     check(
         "/api/v1/alerts/{id}",
         &format!("/api/v1/alerts/{b_alert}"),
         403,
-        token_a,
+        reader_a,
         Some("tenant-b"),
     );
     let (status, _) = h.post("/api/v1/ingest", token_a, Some("tenant-b"), b"{}\n");
@@ -148,16 +149,16 @@ fn every_route_is_scoped_to_the_tenant_of_the_token() {
     covered
         .borrow_mut()
         .insert("/api/v1/rules/reload".to_owned());
-    let body = check("/api/v1/rules", "/api/v1/rules", 200, token_a, None);
+    let body = check("/api/v1/rules", "/api/v1/rules", 200, reader_a, None);
     assert_eq!(json(&body)["rules"], 6);
     // Open routes.
-    check("/api/v1/health", "/api/v1/health", 200, token_a, None);
-    check("/api/v1/ready", "/api/v1/ready", 200, token_a, None);
+    check("/api/v1/health", "/api/v1/health", 200, reader_a, None);
+    check("/api/v1/ready", "/api/v1/ready", 200, reader_a, None);
     check(
         "/api/v1/openapi.json",
         "/api/v1/openapi.json",
         200,
-        token_a,
+        reader_a,
         None,
     );
 
@@ -166,8 +167,13 @@ fn every_route_is_scoped_to_the_tenant_of_the_token() {
         let (status, _) = h.get(path, "vgi_0000", None);
         assert_eq!(status, 401, "{path}");
     }
-    // The administrator token of earlier versions reads no tenant's data any more (people
-    // do, under their role and grants); it keeps ingest and the instance routes.
+    // An ingest token only ingests.
+    for path in ["/api/v1/events?q=*", "/api/v1/alerts", "/api/v1/rules"] {
+        let (status, _) = h.get(path, token_a, None);
+        assert_eq!(status, 403, "{path}");
+    }
+    // The operator reaches no tenant's data (people of the client and its provider do,
+    // under their role and grants); the instance routes are theirs.
     for tenant in [None, Some("tenant-b"), Some("nobody")] {
         let (status, _) = h.get("/api/v1/events?q=*", &h.admin, tenant);
         assert_eq!(status, 403, "{tenant:?}");
@@ -182,14 +188,14 @@ fn every_route_is_scoped_to_the_tenant_of_the_token() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(json(&body)["generation"], 2);
 
-    // The quarantine: a tenant reads its own records; retrying and dropping are an
-    // administrator's; naming another tenant is refused.
+    // The quarantine: a tenant's people read its own records; retrying and dropping are
+    // the operator's; naming another tenant is refused.
     let none = "0000000000000001";
     let body = check(
         "/api/v1/quarantine",
         "/api/v1/quarantine",
         200,
-        token_a,
+        reader_a,
         None,
     );
     assert_eq!(json(&body)["records"], serde_json::json!([]));
@@ -197,14 +203,14 @@ fn every_route_is_scoped_to_the_tenant_of_the_token() {
         "/api/v1/quarantine",
         "/api/v1/quarantine",
         403,
-        token_a,
+        reader_a,
         Some("tenant-b"),
     );
     check(
         "/api/v1/quarantine",
         "/api/v1/quarantine?all=true",
         403,
-        token_a,
+        reader_a,
         None,
     );
     let (status, body) = h.get("/api/v1/quarantine?all=true", &h.admin, None);
@@ -213,21 +219,21 @@ fn every_route_is_scoped_to_the_tenant_of_the_token() {
         "/api/v1/quarantine/{id}",
         &format!("/api/v1/quarantine/{none}"),
         404,
-        token_a,
+        reader_a,
         None,
     );
     check(
         "/api/v1/quarantine/{id}",
         "/api/v1/quarantine/..%2F..%2Fetc",
         400,
-        token_a,
+        reader_a,
         None,
     );
     check(
         "/api/v1/quarantine/{id}",
         &format!("/api/v1/quarantine/{none}"),
         403,
-        token_a,
+        reader_a,
         Some("tenant-b"),
     );
     let retry = format!("/api/v1/quarantine/{none}/retry");
@@ -247,12 +253,28 @@ fn every_route_is_scoped_to_the_tenant_of_the_token() {
     );
     assert_eq!(status, 404);
 
-    // Every documented route was checked.
+    // The routes of people and access are walked by the route × role × tenant matrix
+    // (tests/access_matrix.rs), which enumerates every route; these are the data routes.
     let doc = json(vigie_server::api::OPENAPI);
     let documented: BTreeSet<String> = doc["paths"]
         .as_object()
         .expect("paths")
         .keys()
+        .filter(|p| {
+            [
+                "/api/v1/events",
+                "/api/v1/alerts",
+                "/api/v1/rules",
+                "/api/v1/quarantine",
+                "/api/v1/ingest",
+                "/api/v1/health",
+                "/api/v1/ready",
+                "/api/v1/openapi.json",
+                "/metrics",
+            ]
+            .iter()
+            .any(|prefix| p.starts_with(prefix))
+        })
         .cloned()
         .collect();
     assert_eq!(covered.into_inner(), documented);
@@ -314,13 +336,13 @@ fn ingest_reports_rejected_lines_and_enforces_limits() {
 
     // Accepted events are searchable once processed, with their logsource.
     h.settle();
-    let (status, body) = h.get("/api/v1/events?q=source:dns-01", token, None);
+    let (status, body) = h.get("/api/v1/events?q=source:dns-01", &h.readers["acme"], None);
     assert_eq!(status, 200, "{body}");
     assert_eq!(json(&body)["total"], 2, "{body}");
-    let (_, body) = h.get("/api/v1/events?q=*", token, None);
+    let (_, body) = h.get("/api/v1/events?q=*", &h.readers["acme"], None);
     assert_eq!(json(&body)["total"], 4, "{body}");
     // A bad query names its position.
-    let (status, body) = h.get("/api/v1/events?q=a:(b", token, None);
+    let (status, body) = h.get("/api/v1/events?q=a:(b", &h.readers["acme"], None);
     assert_eq!(status, 400);
     // The documented shape: {"error": {"code", "message"}}.
     let error = &json(&body)["error"];
@@ -338,6 +360,7 @@ fn ingest_reports_rejected_lines_and_enforces_limits() {
 fn a_restart_replays_nothing_twice() {
     let h = Harness::start(&["acme"], Vec::new(), |_| {});
     let token = h.tokens["acme"].clone();
+    let reader = h.readers["acme"].clone();
     let body: String = (0..50).map(|i| format!("{{\"n\":{i}}}\n")).collect();
     assert_eq!(
         h.post("/api/v1/ingest", &token, None, body.as_bytes()).0,
@@ -375,7 +398,7 @@ fn a_restart_replays_nothing_twice() {
             "http://{}/api/v1/events?q=*&limit=1000",
             started.http
         ))
-        .header("Authorization", format!("Bearer {token}"))
+        .header("Authorization", format!("Bearer {reader}"))
         .call()
         .expect("get");
     let page = json(&response.body_mut().read_to_string().expect("body"));
@@ -429,7 +452,7 @@ fn rules_reload_when_their_folder_changes() {
     let ingest = "/api/v1/ingest?logsource=test";
     assert_eq!(h.post(ingest, &token, None, event.as_bytes()).0, 200);
     h.settle();
-    let (_, body) = h.get("/api/v1/alerts", &token, None);
+    let (_, body) = h.get("/api/v1/alerts", &h.readers["acme"], None);
     assert_eq!(json(&body)["alerts"].as_array().expect("alerts").len(), 0);
     std::fs::write(
         rules.path().join("canary.yml"),
@@ -438,7 +461,7 @@ fn rules_reload_when_their_folder_changes() {
     .expect("write rule");
     let start = std::time::Instant::now();
     loop {
-        let (_, body) = h.get("/api/v1/rules", &token, None);
+        let (_, body) = h.get("/api/v1/rules", &h.readers["acme"], None);
         if json(&body)["generation"] == 2 {
             assert_eq!(json(&body)["rules"], 1);
             break;
@@ -455,7 +478,7 @@ fn rules_reload_when_their_folder_changes() {
     loop {
         let (_, body) = h.get(
             "/api/v1/alerts?rule=0f0e0d0c-0b0a-4909-8807-060504030201",
-            &token,
+            &h.readers["acme"],
             None,
         );
         if json(&body)["alerts"].as_array().expect("alerts").len() == 1 {

@@ -44,7 +44,7 @@ fn found(name: &str) -> Option<std::path::PathBuf> {
 fn total(h: &Harness, q: &str) -> u64 {
     let (status, body) = h.get(
         &format!("/api/v1/events?q={q}&limit=1"),
-        &h.tokens["acme"],
+        &h.readers["acme"],
         None,
     );
     assert_eq!(status, 200, "{body}");

@@ -103,7 +103,7 @@ fn tls_client(
 fn count(h: &Harness, tenant: &str, q: &str) -> u64 {
     let (status, body) = h.get(
         &format!("/api/v1/events?q={q}&limit=1"),
-        &h.tokens[tenant],
+        &h.readers[tenant],
         None,
     );
     assert_eq!(status, 200, "{body}");

@@ -60,10 +60,18 @@ pub struct Instance {
     pub config: PathBuf,
     pub port: u16,
     pub base: String,
-    pub admin: String,
+    /// Each tenant's ingest token.
     pub tokens: BTreeMap<String, String>,
+    /// One-time enrolment tokens of the people `vigie admin` made: the operator and each
+    /// tenant's reader (a client analyst of its owner), by login.
+    enrolments: BTreeMap<String, String>,
+    /// Their personal tokens, once enrolled through the API (the server must run).
+    personal: std::sync::Mutex<BTreeMap<String, String>>,
     extra: String,
 }
+
+/// The password the test people choose at enrolment.
+const PASSWORD: &str = "vigie test passphrase, not a real one 7f3a";
 
 /// A running child.
 pub struct Running {
@@ -82,27 +90,143 @@ impl Instance {
             base: format!("http://127.0.0.1:{port}"),
             dir,
             port,
-            admin: String::new(),
             tokens: BTreeMap::new(),
+            enrolments: BTreeMap::new(),
+            personal: std::sync::Mutex::new(BTreeMap::new()),
             extra: extra.to_owned(),
         };
         instance.write_config(extra);
+        let enrolment = |out: &str| {
+            out.lines()
+                .find(|l| l.contains("enrolment token"))
+                .and_then(|l| l.split_whitespace().last())
+                .expect("an enrolment token printed")
+                .to_owned()
+        };
+        let out = instance.admin(&["init", "--login", "operator"]);
+        instance
+            .enrolments
+            .insert("operator".to_owned(), enrolment(&out));
         for t in tenants {
             let out = instance.admin(&["tenant", "create", t]);
-            for line in out.lines() {
-                if let Some(token) =
-                    line.strip_prefix("administrator token (shown once, keep it): ")
-                {
-                    instance.admin = token.trim().to_owned();
-                }
-                if line.contains("ingest token") {
-                    let token = line.split_whitespace().last().expect("token");
-                    instance.tokens.insert((*t).to_owned(), token.to_owned());
-                }
-            }
+            let token = out
+                .lines()
+                .find(|l| l.contains("ingest token"))
+                .and_then(|l| l.split_whitespace().last())
+                .expect("an ingest token printed");
+            instance.tokens.insert((*t).to_owned(), token.to_owned());
+            let login = format!("reader-{t}");
+            let out = instance.admin(&[
+                "user",
+                "create",
+                "--org",
+                t,
+                "--login",
+                &login,
+                "--name",
+                &login,
+                "--role",
+                "client-analyst",
+            ]);
+            instance.enrolments.insert(login, enrolment(&out));
         }
-        assert!(!instance.admin.is_empty(), "no administrator token printed");
         instance
+    }
+
+    /// The personal token of `login`, enrolling them through the API on first use (set a
+    /// password with the enrolment token, sign in, enrol TOTP when the role needs it,
+    /// mint a token): the server must be running.
+    pub fn personal_token(&self, login: &str) -> String {
+        if let Some(t) = self.personal.lock().expect("lock").get(login) {
+            return t.clone();
+        }
+        let enrol = &self.enrolments[login];
+        let body = serde_json::json!({"token": enrol, "password": PASSWORD}).to_string();
+        let (status, answer) = self.call(
+            "POST",
+            "/api/v1/enrol",
+            None,
+            &[("Content-Type", "application/json")],
+            Some(body.as_bytes()),
+        );
+        assert_eq!(status, 200, "enrol {login}: {answer}");
+        let cookie = self.sign_in(login, None);
+        let (_, me) = self.call("GET", "/api/v1/me", None, &[("Cookie", &cookie)], None);
+        let cookie = if json(&me)["user"]["must_enrol_mfa"] == true {
+            let (status, started) = self.call(
+                "POST",
+                "/api/v1/me/totp",
+                None,
+                &[("Cookie", &cookie)],
+                None,
+            );
+            assert_eq!(status, 200, "totp {login}: {started}");
+            let secret = json(&started)["secret"]
+                .as_str()
+                .expect("secret")
+                .to_owned();
+            let seed = base32_decode(&secret);
+            let code = totp_now(&seed);
+            let body = serde_json::json!({"code": code}).to_string();
+            let (status, headers, confirmed) = self.exchange(
+                "POST",
+                "/api/v1/me/totp/confirm",
+                None,
+                &[("Cookie", &cookie), ("Content-Type", "application/json")],
+                Some(body.as_bytes()),
+            );
+            assert_eq!(status, 200, "confirm {login}: {confirmed}");
+            cookie_of(&headers)
+        } else {
+            cookie
+        };
+        let body = serde_json::json!({"label": "tests", "days": 2}).to_string();
+        let (status, minted) = self.call(
+            "POST",
+            "/api/v1/me/tokens",
+            None,
+            &[("Cookie", &cookie), ("Content-Type", "application/json")],
+            Some(body.as_bytes()),
+        );
+        assert_eq!(status, 201, "token {login}: {minted}");
+        let token = json(&minted)["token"].as_str().expect("token").to_owned();
+        self.personal
+            .lock()
+            .expect("lock")
+            .insert(login.to_owned(), token.clone());
+        token
+    }
+
+    /// Signs `login` in (with a TOTP `seed` when given); the session cookie.
+    pub fn sign_in(&self, login: &str, seed: Option<&[u8]>) -> String {
+        let mut body = serde_json::json!({"login": login, "password": PASSWORD});
+        if let Some(seed) = seed {
+            body["code"] = serde_json::json!(totp_now(seed));
+        }
+        let (status, headers, answer) = self.exchange(
+            "POST",
+            "/api/v1/login",
+            None,
+            &[("Content-Type", "application/json")],
+            Some(body.to_string().as_bytes()),
+        );
+        assert_eq!(status, 200, "sign in {login}: {answer}");
+        cookie_of(&headers)
+    }
+
+    /// The operator's personal token (instance routes).
+    pub fn operator(&self) -> String {
+        self.personal_token("operator")
+    }
+
+    /// The reader of the tenant whose ingest token is `token` (reads take a person's
+    /// token; tests name the tenant by its ingest token), or `token` itself when it is
+    /// not an ingest token.
+    pub fn as_reader(&self, token: &str) -> String {
+        match self.tokens.iter().find(|(_, t)| t.as_str() == token) {
+            Some((tenant, _)) => self.personal_token(&format!("reader-{tenant}")),
+            None => token.to_owned(),
+        }
     }
 
     pub fn data_dir(&self) -> PathBuf {
@@ -242,8 +366,10 @@ impl Instance {
         )
     }
 
+    /// GET by the reader of the tenant of `token` (see [`Instance::as_reader`]).
     pub fn get(&self, path: &str, token: &str) -> (u16, String) {
-        self.call("GET", path, Some(token), &[], None)
+        let reader = self.as_reader(token);
+        self.call("GET", path, Some(&reader), &[], None)
     }
 
     pub fn ingest(&self, token: &str, body: &[u8]) -> (u16, String) {
@@ -394,6 +520,47 @@ pub fn raw(port: u16, request: &[u8], wait: Duration) -> String {
     let mut out = Vec::new();
     let _ = s.read_to_end(&mut out);
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The session cookie a response set (`name=value`).
+fn cookie_of(headers: &[(String, String)]) -> String {
+    headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("set-cookie"))
+        .and_then(|(_, v)| v.split(';').next())
+        .expect("a session cookie")
+        .to_owned()
+}
+
+/// RFC 4648 base32 (no padding) to bytes.
+fn base32_decode(text: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    let (mut buffer, mut bits) = (0u32, 0);
+    for c in text.bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'2'..=b'7' => c - b'2' + 26,
+            _ => panic!("not base32: {text}"),
+        };
+        buffer = (buffer << 5) | u32::from(v);
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buffer >> bits) as u8);
+        }
+    }
+    out
+}
+
+/// The TOTP code of `seed` now.
+pub fn totp_now(seed: &[u8]) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    vigie_govern::totp::Totp::standard(seed)
+        .expect("seed")
+        .code_at(now)
 }
 
 /// Merges tables of `text` that appear more than once into the first, a later key replacing

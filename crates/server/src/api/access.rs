@@ -385,6 +385,10 @@ async fn only_tenant(app: &App, actor: &Actor) -> ApiResult<TenantId> {
     };
     match <[TenantId; 1]>::try_from(reached) {
         Ok([tenant]) => Ok(tenant),
+        Err(reached) if reached.is_empty() => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "no access to any tenant",
+        )),
         Err(_) => Err(ApiError::coded(
             StatusCode::BAD_REQUEST,
             "bad_tenant",

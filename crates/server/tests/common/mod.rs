@@ -9,17 +9,22 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use vigie_event::TenantId;
+use vigie_govern::{OrgKind, Role};
 use vigie_server::config::Syslog;
 use vigie_server::{Config, Server};
-use vigie_state::State;
+use vigie_state::{NewUser, State};
 
 pub struct Harness {
     pub rt: tokio::runtime::Runtime,
     pub server: Option<Server>,
     pub http: SocketAddr,
     pub syslog: BTreeMap<String, SocketAddr>,
+    /// The operator's personal token (instance routes: metrics, quarantine, rules reload).
     pub admin: String,
+    /// Each tenant's ingest token.
     pub tokens: BTreeMap<String, String>,
+    /// Each tenant's reader: a client analyst of its owner, by personal token.
+    pub readers: BTreeMap<String, String>,
     pub dir: tempfile::TempDir,
     pub agent: ureq::Agent,
 }
@@ -30,6 +35,38 @@ pub fn rules_dir() -> PathBuf {
         std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
     )
     .join("../../rules")
+}
+
+/// A user `login` with `role` in the organisation `org` (made when missing), enrolled in a
+/// second factor when the role needs one (a sealed seed no code opens: they use their
+/// personal token, never sign in), and their personal token.
+pub async fn person(state: &State, org: &str, kind: OrgKind, login: &str, role: Role) -> String {
+    let org = match state.org_by_name(org).await.expect("org") {
+        Some(o) => o.id,
+        None => state.create_org(org, kind).await.expect("create org"),
+    };
+    let id = state
+        .create_user(&NewUser {
+            org,
+            login: login.to_owned(),
+            name: login.to_owned(),
+            role,
+            password: None,
+            contract_end: None,
+        })
+        .await
+        .expect("user");
+    if role.requires_mfa() {
+        state.enrol_totp(id, "v1.test", &[]).await.expect("enrol");
+    }
+    let until = vigie_event::Timestamp::from_nanos(
+        vigie_event::Timestamp::now().as_nanos() + 86_400_000_000_000,
+    );
+    state
+        .create_personal_token(id, "test", until)
+        .await
+        .expect("token")
+        .to_string()
 }
 
 impl Harness {
@@ -50,15 +87,19 @@ impl Harness {
             .enable_all()
             .build()
             .expect("runtime");
-        let (server, started, admin, tokens) = rt.block_on(async {
+        let (server, started, admin, tokens, readers) = rt.block_on(async {
             std::fs::create_dir_all(&config.data_dir).expect("data dir");
             let state = State::open(&config.state_path()).await.expect("state");
-            let admin = state
-                .ensure_admin_token()
-                .await
-                .expect("admin token")
-                .expect("first start");
+            let admin = person(
+                &state,
+                "Operator",
+                OrgKind::Operator,
+                "operator",
+                Role::Operator,
+            )
+            .await;
             let mut tokens = BTreeMap::new();
+            let mut readers = BTreeMap::new();
             for name in tenants {
                 let tenant = TenantId::new(name).expect("tenant");
                 state.create_tenant(&tenant).await.expect("create");
@@ -67,10 +108,19 @@ impl Harness {
                     .await
                     .expect("token");
                 tokens.insert((*name).to_owned(), token.to_string());
+                let reader = person(
+                    &state,
+                    name,
+                    OrgKind::Client,
+                    &format!("reader-{name}"),
+                    Role::ClientAnalyst,
+                )
+                .await;
+                readers.insert((*name).to_owned(), reader);
             }
             state.close().await;
             let (server, started) = Server::start(config).await.expect("server starts");
-            (server, started, admin.to_string(), tokens)
+            (server, started, admin, tokens, readers)
         });
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
@@ -87,6 +137,7 @@ impl Harness {
             rt,
             admin,
             tokens,
+            readers,
             dir,
             agent,
         }
