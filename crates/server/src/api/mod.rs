@@ -165,11 +165,15 @@ pub const ROUTES: &[(&str, &str, Need)] = &[
         "/api/v1/grants/{id}/refuse",
         Need::Org(Action::ApproveGrants),
     ),
-    ("POST", "/api/v1/grants/{id}/revoke", Need::Own),
+    (
+        "POST",
+        "/api/v1/grants/{id}/revoke",
+        Need::Org(Action::RevokeGrants),
+    ),
     (
         "POST",
         "/api/v1/elevations",
-        Need::Tenant(Action::ReadAlerts),
+        Need::Tenant(Action::RequestElevation),
     ),
     (
         "POST",
