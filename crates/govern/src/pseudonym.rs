@@ -76,7 +76,7 @@ impl Pseudonymizer {
         if !embedded.is_empty() {
             // Longest first, so that a value containing another is replaced whole.
             let mut embedded = embedded;
-            embedded.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+            embedded.sort_by_key(|(value, _)| std::cmp::Reverse(value.len()));
             replace_text(json, &embedded);
         }
     }

@@ -38,7 +38,7 @@ pub const BATCH: usize = 512;
 type Reply = oneshot::Sender<Result<u64, String>>;
 
 enum Message {
-    Record(AuditEntry, Reply),
+    Record(Box<AuditEntry>, Reply),
     Checkpoint(oneshot::Sender<Result<usize, String>>),
 }
 
@@ -73,7 +73,7 @@ impl Auditor {
     pub async fn record(&self, entry: AuditEntry) -> Result<u64, String> {
         let (reply, answer) = oneshot::channel();
         self.tx
-            .send(Message::Record(entry, reply))
+            .send(Message::Record(Box::new(entry), reply))
             .await
             .map_err(|_| "the audit writer stopped".to_owned())?;
         answer
@@ -133,7 +133,7 @@ impl Writer {
                     for message in batch.drain(..) {
                         match message {
                             Message::Record(entry, reply) => {
-                                entries.push(entry);
+                                entries.push(*entry);
                                 replies.push(reply);
                             }
                             Message::Checkpoint(reply) => {

@@ -9,6 +9,8 @@
 //! other tenant's, and the value of a sensitive field, which no provider user may see in
 //! clear.
 
+#![allow(clippy::print_stderr)]
+
 mod common;
 
 use std::collections::BTreeMap;
@@ -191,8 +193,7 @@ async fn grant(
     tier: Tier,
     status: GrantStatus,
     by: UserId,
-    from: i64,
-    until: i64,
+    (from, until): (i64, i64),
 ) -> GrantId {
     let id = state
         .insert_grant(&NewGrant {
@@ -355,8 +356,7 @@ fn world() -> World {
                 tier,
                 GrantStatus::Approved,
                 admin_a,
-                now - HOUR,
-                now + 24 * HOUR,
+                (now - HOUR, now + 24 * HOUR),
             )
             .await;
             person(label, t, Role::ProviderAnalyst(tier), 'P', Some(A), true);
@@ -370,8 +370,7 @@ fn world() -> World {
             Tier::L2,
             GrantStatus::Approved,
             admin_a,
-            now - 48 * HOUR,
-            now - HOUR,
+            (now - 48 * HOUR, now - HOUR),
         )
         .await;
         person("l2-expired-grant", t, l2, 'P', None, true);
@@ -383,8 +382,7 @@ fn world() -> World {
             Tier::L2,
             GrantStatus::Revoked,
             admin_a,
-            now - HOUR,
-            now + 24 * HOUR,
+            (now - HOUR, now + 24 * HOUR),
         )
         .await;
         person("l2-revoked-grant", t, l2, 'P', None, true);
@@ -396,8 +394,7 @@ fn world() -> World {
             Tier::L2,
             GrantStatus::Pending,
             admin_a,
-            now - HOUR,
-            now + 24 * HOUR,
+            (now - HOUR, now + 24 * HOUR),
         )
         .await;
         person("l2-pending-grant", t, l2, 'P', None, true);
@@ -419,8 +416,7 @@ fn world() -> World {
             Tier::L2,
             GrantStatus::Approved,
             admin_a,
-            now - HOUR,
-            now + 24 * HOUR,
+            (now - HOUR, now + 24 * HOUR),
         )
         .await;
         person("l2-without-mfa", t, l2, 'P', Some(A), false);
@@ -452,8 +448,7 @@ fn world() -> World {
             Tier::L3,
             GrantStatus::Approved,
             admin_a,
-            now - HOUR,
-            now + 24 * HOUR,
+            (now - HOUR, now + 24 * HOUR),
         )
         .await;
         let (victim, _) = user(
@@ -531,8 +526,7 @@ fn concrete(w: &World, method: &str, route: &str, tenant: &'static str) -> (Stri
                 Tier::L2,
                 GrantStatus::Pending,
                 w.spare,
-                now,
-                now + HOUR,
+                (now, now + HOUR),
             ),
         );
         path = route.replace("{id}", &id.0.to_string());

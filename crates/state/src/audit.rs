@@ -330,15 +330,13 @@ impl State {
 /// busy answer to a lock upgrade: both are retried from the new head.
 fn is_conflict(error: &StateError) -> bool {
     match error {
-        StateError::Sql { source, .. } => match source {
-            sqlx::Error::Database(db) => {
-                matches!(db.kind(), sqlx::error::ErrorKind::UniqueViolation)
-                    || db.code().as_deref() == Some("5")
-                    || db.code().as_deref() == Some("517")
-                    || db.code().as_deref() == Some("40001")
-            }
-            _ => false,
-        },
+        StateError::Sql {
+            source: sqlx::Error::Database(db),
+            ..
+        } => {
+            matches!(db.kind(), sqlx::error::ErrorKind::UniqueViolation)
+                || matches!(db.code().as_deref(), Some("5" | "517" | "40001"))
+        }
         _ => false,
     }
 }

@@ -8,7 +8,6 @@ use vigie_event::time::Timestamp;
 use vigie_event::{EventIdGenerator, TenantId};
 use vigie_testkit::postgres::Cluster;
 
-use crate::idempotency::tests::a_key_keeps_its_first_time_then_its_answer_for_a_day;
 use crate::*;
 
 pub(crate) fn rt() -> tokio::runtime::Runtime {
@@ -874,4 +873,105 @@ async fn alert_batches_over_one_statement_keep_every_row_once(db: Fresh) {
 fn the_insert_statement_has_one_parameter_per_column() {
     let names = alerts::COLUMNS.split(',').count();
     assert_eq!(names, alerts::COLUMN_COUNT);
+}
+
+const DAY: i64 = 86_400_000_000_000;
+
+/// Idempotency keys: the first attempt's time, then its answer, for a day.
+async fn a_key_keeps_its_first_time_then_its_answer_for_a_day(db: Fresh) {
+    {
+        let state = db.open().await;
+        let a = TenantId::new("a").expect("tenant");
+        let b = TenantId::new("b").expect("tenant");
+        state.create_tenant(&a).await.expect("a");
+        state.create_tenant(&b).await.expect("b");
+        let t0 = Timestamp::from_nanos(1_795_132_800 * 1_000_000_000);
+        let later = Timestamp::from_nanos(t0.as_nanos() + 5_000_000_000);
+        assert_eq!(
+            state
+                .idempotency_begin(&a, "k1", t0, 10)
+                .await
+                .expect("begin"),
+            Idempotent::Process(t0)
+        );
+        // Retried before an answer: the first attempt's time.
+        assert_eq!(
+            state
+                .idempotency_begin(&a, "k1", later, 10)
+                .await
+                .expect("begin"),
+            Idempotent::Process(t0)
+        );
+        // Another tenant's same key is its own.
+        assert_eq!(
+            state
+                .idempotency_begin(&b, "k1", later, 10)
+                .await
+                .expect("begin"),
+            Idempotent::Process(later)
+        );
+        state
+            .idempotency_finish(&a, "k1", "{\"accepted\":3}")
+            .await
+            .expect("finish");
+        assert_eq!(
+            state
+                .idempotency_begin(&a, "k1", later, 10)
+                .await
+                .expect("begin"),
+            Idempotent::Answered("{\"accepted\":3}".to_owned())
+        );
+        assert_eq!(state.idempotency_keys(&a).await.expect("count"), 1);
+        // A day and a nanosecond later, the key is new again.
+        let next_day = Timestamp::from_nanos(t0.as_nanos() + DAY + 1);
+        assert_eq!(
+            state
+                .idempotency_begin(&a, "k1", next_day, 10)
+                .await
+                .expect("begin"),
+            Idempotent::Process(next_day)
+        );
+        // Exactly a day after it was made, b's key is still remembered.
+        let b_day = Timestamp::from_nanos(later.as_nanos() + DAY);
+        assert_eq!(
+            state
+                .idempotency_begin(&b, "k1", b_day, 10)
+                .await
+                .expect("begin"),
+            Idempotent::Process(later)
+        );
+        // At the limit, a new key is refused; an expired one frees a place.
+        assert_eq!(
+            state
+                .idempotency_begin(&a, "k2", next_day, 1)
+                .await
+                .expect("begin"),
+            Idempotent::OverQuota
+        );
+        assert_eq!(
+            state
+                .idempotency_begin(&a, "k1", next_day, 1)
+                .await
+                .expect("begin"),
+            Idempotent::Process(next_day)
+        );
+        let much_later = Timestamp::from_nanos(next_day.as_nanos() + 2 * DAY);
+        assert_eq!(
+            state
+                .idempotency_begin(&a, "k3", much_later, 1)
+                .await
+                .expect("begin"),
+            Idempotent::Process(much_later)
+        );
+        assert_eq!(state.idempotency_keys(&a).await.expect("count"), 1);
+        assert_eq!(
+            state
+                .idempotency_purge(Timestamp::from_nanos(later.as_nanos() + DAY + 1))
+                .await
+                .expect("purge"),
+            1
+        );
+        assert_eq!(state.idempotency_keys(&b).await.expect("count"), 0);
+        assert_eq!(state.idempotency_keys(&a).await.expect("count"), 1);
+    }
 }

@@ -188,7 +188,7 @@ impl Verifier {
     /// A verifier for a chain with these checkpoints kept outside.
     pub fn new(checkpoints: &[Checkpoint]) -> Verifier {
         let mut pending = checkpoints.to_vec();
-        pending.sort_by(|a, b| b.size.cmp(&a.size));
+        pending.sort_by_key(|c| std::cmp::Reverse(c.size));
         Verifier {
             previous: GENESIS,
             range: CompactRange::new(),

@@ -342,6 +342,13 @@ async fn method_not_allowed() -> ApiError {
     )
 }
 
+async fn not_found() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "no such route (see /api/v1/openapi.json)",
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -379,11 +386,4 @@ mod tests {
             );
         }
     }
-}
-
-async fn not_found() -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_FOUND,
-        "no such route (see /api/v1/openapi.json)",
-    )
 }
