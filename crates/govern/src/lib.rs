@@ -12,6 +12,8 @@
 //!   role, and does the table allow the action;
 //! - [`grant`]: provider access to a tenant — requests, approvals, validity, elevation;
 //! - [`pseudonym`]: sensitive fields, their keyed pseudonyms, and the searches refused;
+//! - [`review`]: access governance — deactivation (inactivity, contract end) and review
+//!   campaigns;
 //! - [`password`]: the password policy (length, guessability) and Argon2id hashes;
 //! - [`session`]: session ids and API tokens (their form, the cookie, the hash kept,
 //!   idle and absolute expiry);
@@ -28,6 +30,7 @@ pub mod grant;
 pub mod password;
 pub mod permission;
 pub mod pseudonym;
+pub mod review;
 pub mod role;
 pub mod seal;
 pub mod session;

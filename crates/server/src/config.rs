@@ -55,6 +55,8 @@
 //! [access]
 //! session_idle_minutes = 30         # a session unused this long ends
 //! session_absolute_hours = 12       # and any session ends this long after sign-in
+//! governance_interval_s = 60        # deactivations (inactivity, contract end) and review
+//!                                   #   deadlines are applied this often
 //!
 //! [rules]
 //! paths = ["rules"]                 # Sigma rule folders or files
@@ -266,6 +268,8 @@ pub struct Access {
     pub session_idle_minutes: u64,
     /// Any session ends this long after sign-in.
     pub session_absolute_hours: u64,
+    /// How often the governance task runs (deactivations, review deadlines).
+    pub governance_interval_s: u64,
 }
 
 impl Default for Access {
@@ -273,6 +277,7 @@ impl Default for Access {
         Access {
             session_idle_minutes: 30,
             session_absolute_hours: 12,
+            governance_interval_s: 60,
         }
     }
 }

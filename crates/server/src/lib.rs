@@ -21,6 +21,7 @@ pub mod api;
 pub mod auditor;
 pub mod config;
 mod error;
+pub mod governance;
 pub mod intake;
 pub mod limits;
 pub mod metrics;

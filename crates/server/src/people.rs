@@ -617,3 +617,94 @@ pub async fn elevated(
             && grant::elevation_active(&e.elevation, now)
     }))
 }
+
+/// Opens an access review campaign on `tenant` (its owner's client admin).
+pub async fn open_review(
+    state: &State,
+    by: &Actor,
+    tenant: &TenantId,
+    deadline: &str,
+) -> Result<(vigie_state::ReviewId, Change), ServerError> {
+    let owner = state.tenant_owner(tenant).await?;
+    if by.role != Role::ClientAdmin || owner != Some(by.org) {
+        return Err(refuse(
+            Refusal::Forbidden,
+            "only a client admin of the tenant's owner opens a review",
+        ));
+    }
+    let deadline = rfc3339("deadline", deadline)?;
+    vigie_govern::review::check_deadline(deadline, Timestamp::now())
+        .map_err(|e| refuse(Refusal::Invalid, e.to_string()))?;
+    let id = state.open_review(tenant, by.user, deadline).await?;
+    let review = state
+        .review(id)
+        .await?
+        .ok_or_else(|| refuse(Refusal::NotFound, "the review vanished"))?;
+    Ok((
+        id,
+        Change {
+            objects: vec![format!("review:{}", id.0)],
+            before: None,
+            after: Some(json!({
+                "deadline": deadline.to_rfc3339(vigie_event::UtcOffset::UTC),
+                "grants": review.items.len(),
+            })),
+            tenant: Some(tenant.clone()),
+        },
+    ))
+}
+
+/// Confirms (`keep`) or removes (revokes) one grant of an open campaign on `tenant`.
+pub async fn decide_review_item(
+    state: &State,
+    by: &Actor,
+    tenant: &TenantId,
+    review: vigie_state::ReviewId,
+    grant: GrantId,
+    keep: bool,
+) -> Result<Change, ServerError> {
+    use vigie_govern::review::ItemDecision;
+    let found = state.review(review).await?;
+    let Some(found) = found.filter(|r| &r.tenant == tenant) else {
+        return Err(refuse(Refusal::NotFound, format!("no review {}", review.0)));
+    };
+    if by.role != Role::ClientAdmin || state.tenant_owner(tenant).await? != Some(by.org) {
+        return Err(refuse(
+            Refusal::Forbidden,
+            "only a client admin of the tenant's owner answers a review",
+        ));
+    }
+    if !found.items.iter().any(|(g, _)| *g == grant) {
+        return Err(refuse(
+            Refusal::NotFound,
+            format!("grant {} is not in review {}", grant.0, review.0),
+        ));
+    }
+    let decision = if keep {
+        ItemDecision::Confirmed
+    } else {
+        ItemDecision::Removed
+    };
+    if !state
+        .decide_review_item(review, grant, decision, by.user)
+        .await?
+    {
+        return Err(refuse(
+            Refusal::Conflict,
+            "this grant was answered already, or the review closed",
+        ));
+    }
+    let mut change = Change {
+        objects: vec![format!("review:{}", review.0), format!("grant:{}", grant.0)],
+        before: Some(json!({"decision": "open"})),
+        after: Some(json!({"decision": vigie_state::reviews::item_name(decision)})),
+        tenant: Some(tenant.clone()),
+    };
+    if !keep {
+        let revoked = decide_grant(state, by, grant, GrantDecision::Revoke).await;
+        if let Ok(r) = revoked {
+            change.after = Some(json!({"decision": "removed", "grant": r.after}));
+        }
+    }
+    Ok(change)
+}

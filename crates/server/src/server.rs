@@ -216,6 +216,12 @@ impl Server {
             bound.push((l.name.clone(), l.protocol, b.local));
             tasks.push(tokio::spawn(b.run(shutdown_rx.clone())));
         }
+        tasks.push(crate::governance::spawn(
+            state.clone(),
+            auditor.clone(),
+            Duration::from_secs(config.access.governance_interval_s.max(1)),
+            shutdown_rx.clone(),
+        ));
         tracing::info!(%http, rules = book.rules.len(), rejected = book.rejected.len(), "vigie serving");
         let started = Started {
             http,
@@ -241,6 +247,11 @@ impl Server {
             },
             started,
         ))
+    }
+
+    /// The audit trail's writer.
+    pub fn auditor(&self) -> &crate::auditor::Auditor {
+        &self.auditor
     }
 
     /// The state database.

@@ -515,7 +515,8 @@ fn concrete(w: &World, method: &str, route: &str, tenant: &'static str) -> (Stri
         .replace("/events/{id}", &format!("/events/{event}"))
         .replace("/quarantine/{id}", "/quarantine/0000000000000001")
         .replace("/users/{id}", &format!("/users/{}", w.victim.0))
-        .replace("/me/tokens/{id}", "/me/tokens/0000000000000000");
+        .replace("/me/tokens/{id}", "/me/tokens/0000000000000000")
+        .replace("/reviews/{id}/grants/{grant}", "/reviews/1/grants/1");
     if route.starts_with("/api/v1/grants/{id}") {
         let id = block(
             &w.h,
@@ -569,6 +570,11 @@ fn concrete(w: &World, method: &str, route: &str, tenant: &'static str) -> (Stri
             r#"{{"alert":"{alert}","widening":"l3","hours":1,"justification":"matrix elevation request"}}"#
         ),
         ("POST", "/api/v1/me/tokens") => r#"{"label":"matrix","days":1}"#.to_owned(),
+        ("POST", "/api/v1/reviews") => {
+            let deadline =
+                Timestamp::from_nanos(now + 7 * 24 * HOUR).to_rfc3339(vigie_event::UtcOffset::UTC);
+            format!(r#"{{"deadline":"{deadline}"}}"#)
+        }
         ("POST", "/api/v1/ingest") => "{\"message\":\"matrix\"}\n".to_owned(),
         _ => String::new(),
     };

@@ -21,6 +21,7 @@ mod error;
 pub mod grants;
 mod idempotency;
 pub mod people;
+pub mod reviews;
 mod schema;
 mod sessions;
 mod tokens;
@@ -42,6 +43,7 @@ pub use error::StateError;
 pub use grants::{ElevationId, GrantId, NewGrant, StoredElevation, StoredGrant};
 pub use idempotency::{IDEMPOTENCY_RETENTION, Idempotent};
 pub use people::{NewUser, Organisation, User, UserStatus};
+pub use reviews::{Review, ReviewId};
 pub use sessions::Session;
 pub use tokens::{PersonalToken, Principal, Token};
 

@@ -393,6 +393,21 @@ impl State {
         Ok(())
     }
 
+    /// Sets (or clears) a provider user's contract end.
+    pub async fn set_contract_end(
+        &self,
+        id: UserId,
+        end: Option<Timestamp>,
+    ) -> Result<(), StateError> {
+        sqlx::query("UPDATE users SET contract_end = $1 WHERE id = $2")
+            .bind(end.map(Timestamp::as_nanos))
+            .bind(id.0 as i64)
+            .execute(&self.pool)
+            .await
+            .map_err(StateError::sql("set a contract end"))?;
+        Ok(())
+    }
+
     /// Replaces a user's password hash.
     pub async fn set_password(&self, id: UserId, phc: &str) -> Result<(), StateError> {
         sqlx::query("UPDATE users SET password = $1 WHERE id = $2")

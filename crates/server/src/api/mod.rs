@@ -190,6 +190,22 @@ pub const ROUTES: &[(&str, &str, Need)] = &[
         "/api/v1/audit",
         Need::TenantOrInstance(Action::ReadAudit),
     ),
+    ("GET", "/api/v1/reviews", Need::Tenant(Action::ReadAudit)),
+    (
+        "POST",
+        "/api/v1/reviews",
+        Need::Tenant(Action::ApproveGrants),
+    ),
+    (
+        "POST",
+        "/api/v1/reviews/{id}/grants/{grant}/confirm",
+        Need::Tenant(Action::ApproveGrants),
+    ),
+    (
+        "POST",
+        "/api/v1/reviews/{id}/grants/{grant}/remove",
+        Need::Tenant(Action::ApproveGrants),
+    ),
 ];
 
 /// The handler of a route of [`ROUTES`].
@@ -239,6 +255,10 @@ fn handler(method: &str, path: &str) -> Option<MethodRouter<App>> {
         ("POST", "/api/v1/elevations/{id}/approve") => post(people::approve_elevation),
         ("POST", "/api/v1/elevations/{id}/refuse") => post(people::refuse_elevation),
         ("GET", "/api/v1/audit") => get(audit::audit),
+        ("GET", "/api/v1/reviews") => get(people::reviews),
+        ("POST", "/api/v1/reviews") => post(people::open_review),
+        ("POST", "/api/v1/reviews/{id}/grants/{grant}/confirm") => post(people::confirm_item),
+        ("POST", "/api/v1/reviews/{id}/grants/{grant}/remove") => post(people::remove_item),
         _ => return None,
     })
 }

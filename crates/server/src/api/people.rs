@@ -285,3 +285,113 @@ pub(super) async fn refuse_elevation(
 ) -> ApiResult<Response> {
     decide_elevation(&app, &auth, &elevation, false).await
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ReviewBody {
+    deadline: String,
+}
+
+/// `POST /api/v1/reviews` (on the tenant of `Vigie-Tenant`).
+pub(super) async fn open_review(
+    State(app): State<App>,
+    Extension(auth): Extension<Authorized>,
+    body: Result<Json<ReviewBody>, JsonRejection>,
+) -> ApiResult<Response> {
+    let Json(body) = body?;
+    let tenant = auth.tenant_id()?;
+    let (review, change) =
+        people::open_review(&app.state, &actor(&auth)?, &tenant, &body.deadline).await?;
+    Ok((
+        StatusCode::CREATED,
+        Extension(note("review-open", change)),
+        Json(json!({"id": review.0.to_string()})),
+    )
+        .into_response())
+}
+
+/// `GET /api/v1/reviews`: the tenant's campaigns and their items (a provider user sees the
+/// items of their organisation's grants).
+pub(super) async fn reviews(
+    State(app): State<App>,
+    Extension(auth): Extension<Authorized>,
+) -> ApiResult<Json<Value>> {
+    let tenant = auth.tenant_id()?;
+    let by = actor(&auth)?;
+    let grants: std::collections::BTreeMap<GrantId, vigie_state::StoredGrant> = app
+        .state
+        .grants_on(&tenant)
+        .await
+        .map_err(ApiError::internal)?
+        .into_iter()
+        .map(|g| (g.id, g))
+        .collect();
+    let reviews: Vec<Value> = app
+        .state
+        .reviews_of(&tenant)
+        .await
+        .map_err(ApiError::internal)?
+        .iter()
+        .map(|r| {
+            let items: Vec<Value> = r
+                .items
+                .iter()
+                .filter(|(g, _)| {
+                    !auth.own_only || grants.get(g).is_some_and(|g| g.grant.analyst.org == by.org)
+                })
+                .map(|(g, d)| {
+                    json!({
+                        "grant": grants.get(g).map(grant_json),
+                        "decision": vigie_state::reviews::item_name(*d),
+                    })
+                })
+                .collect();
+            json!({
+                "id": r.id.0.to_string(),
+                "deadline": r.deadline.to_rfc3339(vigie_event::UtcOffset::UTC),
+                "closed_at": r.closed_at.map(|t| t.to_rfc3339(vigie_event::UtcOffset::UTC)),
+                "items": items,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "reviews": reviews })))
+}
+
+async fn answer(
+    app: &App,
+    auth: &Authorized,
+    review: &str,
+    grant: &str,
+    keep: bool,
+) -> ApiResult<Response> {
+    let tenant = auth.tenant_id()?;
+    let review = vigie_state::ReviewId(id(review, "review")?);
+    let grant = GrantId(id(grant, "grant")?);
+    let change =
+        people::decide_review_item(&app.state, &actor(auth)?, &tenant, review, grant, keep).await?;
+    let after = change.after.clone().unwrap_or(Value::Null);
+    let action = if keep {
+        "review-confirm"
+    } else {
+        "review-remove"
+    };
+    Ok((Extension(note(action, change)), Json(after)).into_response())
+}
+
+/// `POST /api/v1/reviews/{id}/grants/{grant}/confirm`.
+pub(super) async fn confirm_item(
+    State(app): State<App>,
+    Extension(auth): Extension<Authorized>,
+    Path((review, grant)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    answer(&app, &auth, &review, &grant, true).await
+}
+
+/// `POST /api/v1/reviews/{id}/grants/{grant}/remove`.
+pub(super) async fn remove_item(
+    State(app): State<App>,
+    Extension(auth): Extension<Authorized>,
+    Path((review, grant)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    answer(&app, &auth, &review, &grant, false).await
+}

@@ -178,6 +178,30 @@ impl Harness {
         self.bodyless(self.agent.delete(self.url(path)), token, tenant)
     }
 
+    /// POST a JSON body with a token: (status, body).
+    pub fn post_json(
+        &self,
+        path: &str,
+        token: &str,
+        tenant: Option<&str>,
+        body: &str,
+    ) -> (u16, String) {
+        let mut request = self
+            .agent
+            .post(self.url(path))
+            .header("Authorization", format!("Bearer {token}"))
+            .header("Content-Type", "application/json");
+        if let Some(t) = tenant {
+            request = request.header("Vigie-Tenant", t);
+        }
+        let mut response = request.send(body.as_bytes()).expect("request");
+        let status = response.status().as_u16();
+        (
+            status,
+            response.body_mut().read_to_string().unwrap_or_default(),
+        )
+    }
+
     /// POST with a token: (status, body).
     pub fn post(
         &self,
