@@ -183,6 +183,30 @@ impl State {
         Ok(token)
     }
 
+    /// The user of a live enrolment token, without spending it (to check a new password
+    /// against their own words first).
+    pub async fn enrolment_user(
+        &self,
+        text: &str,
+        now: Timestamp,
+    ) -> Result<Option<UserId>, StateError> {
+        if token_kind(text) != Some(TokenKind::Enrolment) {
+            return Ok(None);
+        }
+        let row = sqlx::query(
+            "SELECT user_id FROM tokens WHERE hash = $1 AND role = 'enrolment' \
+             AND revoked_at IS NULL AND expires_at > $2",
+        )
+        .bind(digest(text))
+        .bind(now.as_nanos())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(StateError::sql("look up an enrolment token"))?;
+        Ok(row
+            .and_then(|r| r.get::<Option<i64>, _>(0))
+            .map(|u| UserId(u as u64)))
+    }
+
     /// Spends an enrolment token: its user, once; `None` when unknown, spent or expired.
     pub async fn redeem_enrolment(
         &self,

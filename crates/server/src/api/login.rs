@@ -344,8 +344,6 @@ async fn enrol_inner(
     who: &mut Who,
 ) -> ApiResult<Response> {
     let Json(body) = body?;
-    // The policy is checked before the token is spent, so a refused password can be
-    // corrected with the same token.
     let now = Timestamp::now();
     if vigie_govern::session::token_kind(&body.token)
         != Some(vigie_govern::session::TokenKind::Enrolment)
@@ -355,7 +353,29 @@ async fn enrol_inner(
             "not an enrolment token",
         ));
     }
-    password::check_policy(&body.password, &[])
+    let unknown = || {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unknown, used or expired enrolment token (ask an admin for another)",
+        )
+    };
+    // The policy is checked, with the user's own words, before the token is spent: a
+    // refused password is corrected with the same token.
+    let account = match app
+        .state
+        .enrolment_user(&body.token, now)
+        .await
+        .map_err(ApiError::internal)?
+    {
+        Some(id) => app
+            .state
+            .user(id)
+            .await
+            .map_err(ApiError::internal)?
+            .ok_or_else(unknown)?,
+        None => return Err(unknown()),
+    };
+    password::check_policy(&body.password, &[&account.login, &account.name])
         .map_err(|e| ApiError::coded(StatusCode::BAD_REQUEST, "weak_password", e.to_string()))?;
     let user = app
         .state
