@@ -534,15 +534,27 @@ impl State {
         }))
     }
 
-    /// Counts one more failed sign-in under `key`.
-    pub async fn record_login_failure(&self, key: &str, now: Timestamp) -> Result<(), StateError> {
+    /// Counts one more failed sign-in under `key`; a count whose last failure is older
+    /// than `forget_after` starts again at one (an address shared by many people is not
+    /// throttled for ever by typos spread over weeks).
+    pub async fn record_login_failure(
+        &self,
+        key: &str,
+        now: Timestamp,
+        forget_after: std::time::Duration,
+    ) -> Result<(), StateError> {
+        let horizon = now
+            .as_nanos()
+            .saturating_sub(i64::try_from(forget_after.as_nanos()).unwrap_or(i64::MAX));
         sqlx::query(
             "INSERT INTO login_failures (key, failures, last_at) VALUES ($1, 1, $2) \
-             ON CONFLICT (key) DO UPDATE SET failures = login_failures.failures + 1, \
+             ON CONFLICT (key) DO UPDATE SET failures = CASE \
+             WHEN login_failures.last_at < $3 THEN 1 ELSE login_failures.failures + 1 END, \
              last_at = excluded.last_at",
         )
         .bind(key)
         .bind(now.as_nanos())
+        .bind(horizon)
         .execute(&self.pool)
         .await
         .map_err(StateError::sql("count a failed sign-in"))?;

@@ -27,6 +27,11 @@ use super::App;
 use super::access::{Need, entry, finish};
 use super::error::{ApiError, ApiResult};
 
+/// A failure count whose last failure is older than this starts again (the longest
+/// throttle wait: by then a guesser has gained nothing from waiting).
+const FORGET_FAILURES: std::time::Duration =
+    std::time::Duration::from_secs(vigie_govern::throttle::MAX_WAIT_SECS);
+
 /// Sign-ins waiting for a hashing slot at most; beyond: 503.
 pub(super) const MAX_WAITING: usize = 64;
 
@@ -215,7 +220,7 @@ async fn attempt(
         async move {
             for key in &keys {
                 app.state
-                    .record_login_failure(key, now)
+                    .record_login_failure(key, now, FORGET_FAILURES)
                     .await
                     .map_err(ApiError::internal)?;
             }
@@ -239,7 +244,7 @@ async fn attempt(
             // faster an oracle than a wrong password.
             for key in &keys {
                 app.state
-                    .record_login_failure(key, now)
+                    .record_login_failure(key, now, FORGET_FAILURES)
                     .await
                     .map_err(ApiError::internal)?;
             }
@@ -253,12 +258,12 @@ async fn attempt(
             return fail(app).await;
         }
     }
-    for key in &keys {
-        app.state
-            .clear_login_failures(key)
-            .await
-            .map_err(ApiError::internal)?;
-    }
+    // A success forgets the account's failures, not the address's: owning one account
+    // must not reset the throttle of an address guessing at others.
+    app.state
+        .clear_login_failures(&keys[0])
+        .await
+        .map_err(ApiError::internal)?;
     app.state
         .record_login(user.id, now)
         .await
