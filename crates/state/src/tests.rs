@@ -482,19 +482,37 @@ async fn second_factors_are_spent_once(db: Fresh) {
             .await
             .expect("unknown")
     );
-    // Failed sign-ins count up and clear.
+    // Failed sign-ins count up, forget themselves after a while, and clear.
     let t = Timestamp::now();
+    let forget = std::time::Duration::from_secs(900);
+    for _ in 0..2 {
+        state
+            .record_login_failure("user:lea", t, forget)
+            .await
+            .expect("fail");
+    }
+    assert_eq!(
+        state.login_failures("user:lea").await.expect("read"),
+        (2, Some(t))
+    );
+    // Fifteen minutes to the nanosecond: still counted; one more: the count starts again.
+    let edge = Timestamp::from_nanos(t.as_nanos() + 900_000_000_000);
     state
-        .record_login_failure("user:lea", t)
-        .await
-        .expect("fail");
-    state
-        .record_login_failure("user:lea", t)
+        .record_login_failure("user:lea", edge, forget)
         .await
         .expect("fail");
     assert_eq!(
         state.login_failures("user:lea").await.expect("read"),
-        (2, Some(t))
+        (3, Some(edge))
+    );
+    let later = Timestamp::from_nanos(edge.as_nanos() + 900_000_000_001);
+    state
+        .record_login_failure("user:lea", later, forget)
+        .await
+        .expect("fail");
+    assert_eq!(
+        state.login_failures("user:lea").await.expect("read"),
+        (1, Some(later))
     );
     state.clear_login_failures("user:lea").await.expect("clear");
     assert_eq!(
