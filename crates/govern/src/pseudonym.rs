@@ -295,6 +295,27 @@ mod tests {
     }
 
     #[test]
+    fn pseudonyms_are_never_rewritten_and_other_text_of_their_length_is() {
+        let p = Pseudonymizer::new(&[1; 32]);
+        let first = p.pseudonym("alice@example.org");
+        // A sensitive value that happens to be inside the first value's pseudonym.
+        let inner = first[5..9].to_owned();
+        let fields = SensitiveFields::new(["email", "code"]);
+        let mut event = serde_json::json!({"email": "alice@example.org", "code": inner});
+        p.apply(&fields, &mut event);
+        assert_eq!(event["email"], first, "a pseudonym is left whole");
+        // A text as long as a pseudonym but not one is searched like any other.
+        let padded = "login by bob1 ok...";
+        assert_eq!(padded.len(), PREFIX.len() + 16);
+        let mut other = serde_json::json!({"code": "bob1", "message": padded});
+        p.apply(&fields, &mut other);
+        assert_eq!(
+            other["message"],
+            format!("login by {} ok...", p.pseudonym("bob1"))
+        );
+    }
+
+    #[test]
     fn sensitive_values_hide_inside_other_text_too() {
         let p = Pseudonymizer::new(&[1; 32]);
         let fields = SensitiveFields::new(["patient_id", "user"]);

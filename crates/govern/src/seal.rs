@@ -72,6 +72,8 @@ impl SealKey {
         let bad = || GovernError::Seal("the sealed secret does not open with this key".into());
         let body = sealed.strip_prefix(VERSION).ok_or_else(bad)?;
         let mut bytes = B64URL.decode(body).map_err(|_| bad())?;
+        // (Twelve bytes exactly — a nonce and no tag — fails in `open_in_place` as well:
+        // `<` and `<=` are the same test here.)
         if bytes.len() < NONCE_LEN {
             return Err(bad());
         }
@@ -114,6 +116,8 @@ mod tests {
         assert!(key.open(&flipped, "user:42").is_err());
         assert!(key.open("v1.", "user:42").is_err());
         assert!(key.open("v2.AAAA", "user:42").is_err());
+        // The key never shows in logs.
+        assert_eq!(format!("{key:?}"), "SealKey(…)");
         // Different nonces, different texts.
         assert_ne!(sealed, key.seal(b"JBSWY3DPEHPK3PXP", "user:42", [2; 12]));
     }

@@ -215,3 +215,21 @@ fn the_compact_range_gives_the_merkle_root_at_every_size() {
         assert_eq!(range.root(), merkle_root(&leaves[..n]), "size {n}");
     }
 }
+
+#[test]
+fn the_verifier_reports_its_size_head_and_root_as_it_goes() {
+    let records = chain(5);
+    let mut v = Verifier::new(&[]);
+    assert_eq!(
+        (v.size(), v.head(), v.root()),
+        (0, GENESIS, merkle_root(&[]))
+    );
+    for (i, r) in records.iter().enumerate() {
+        v.push(r).expect("a good record");
+        let leaves: Vec<Hash> = records[..=i].iter().map(|r| r.leaf).collect();
+        assert_eq!(v.size(), i as u64 + 1);
+        assert_eq!(v.head(), r.chain);
+        assert_eq!(v.root(), merkle_root(&leaves));
+    }
+    assert_eq!(v.finish(), Ok(5));
+}
