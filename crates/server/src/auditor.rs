@@ -9,8 +9,8 @@
 //! The same task signs checkpoints: for each chain it keeps the head and the Merkle root
 //! (a compact range, O(log n)), and every `audit.checkpoint_every` records, or
 //! `audit.checkpoint_interval_s` after the last checkpoint of a chain that grew, it signs
-//! one with the instance key, keeps it in the database and appends it to
-//! `audit.checkpoint_file`. A chain that another node appended to in between is read again
+//! one with the instance key, keeps it in the database, appends it to
+//! `audit.checkpoint_file` and hands it to the delivery to `audit.checkpoint_url`. A chain that another node appended to in between is read again
 //! from the database before its next checkpoint.
 
 use std::collections::HashMap;
@@ -59,11 +59,16 @@ impl Auditor {
     pub fn start(state: State, secrets: Arc<Secrets>, config: AuditConfig) -> Auditor {
         let (tx, rx) = mpsc::channel(QUEUE);
         let written = Arc::new(AtomicU64::new(0));
+        let pusher = config
+            .checkpoint_url
+            .clone()
+            .map(crate::checkpoint_push::Pusher::start);
         let writer = Writer {
             state,
             secrets,
             config,
             chains: HashMap::new(),
+            pusher,
         };
         tokio::spawn(writer.run(rx, written.clone()));
         Auditor { tx, written }
@@ -115,6 +120,7 @@ struct Writer {
     secrets: Arc<Secrets>,
     config: AuditConfig,
     chains: HashMap<String, Chain>,
+    pusher: Option<crate::checkpoint_push::Pusher>,
 }
 
 impl Writer {
@@ -277,6 +283,9 @@ impl Writer {
                 .map_err(|e| e.to_string())?;
             if let Some(path) = &self.config.checkpoint_file {
                 append_note(path, &note).map_err(|e| format!("{}: {e}", path.display()))?;
+            }
+            if let Some(pusher) = &self.pusher {
+                pusher.push(&name, &note);
             }
             chain.checkpointed = checkpoint.size;
             signed += 1;

@@ -51,6 +51,8 @@
 //! checkpoint_file = "/mnt/worm/vigie-checkpoints.txt"  # optional: every checkpoint is also
 //!                                   #   appended here (a place the database's admins cannot
 //!                                   #   rewrite); `vigie audit verify --checkpoints` reads it
+//! checkpoint_url = "https://soc.client.example/vigie-checkpoints"  # optional: every
+//!                                   #   checkpoint is also POSTed there (text/plain)
 //!
 //! [access]
 //! session_idle_minutes = 30         # a session unused this long ends
@@ -248,6 +250,8 @@ pub struct Audit {
     pub checkpoint_interval_s: u64,
     /// A file every checkpoint is appended to.
     pub checkpoint_file: Option<PathBuf>,
+    /// A URL every checkpoint is POSTed to (`http://` or `https://`), kept by the client.
+    pub checkpoint_url: Option<String>,
 }
 
 impl Default for Audit {
@@ -256,6 +260,7 @@ impl Default for Audit {
             checkpoint_every: 1000,
             checkpoint_interval_s: 60,
             checkpoint_file: None,
+            checkpoint_url: None,
         }
     }
 }
@@ -424,6 +429,13 @@ impl Config {
             )));
         }
         self.limits.check().map_err(bad)?;
+        if let Some(url) = &self.audit.checkpoint_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(bad(format!(
+                "audit.checkpoint_url = {url:?}: an http:// or https:// URL"
+            )));
+        }
         if let Some(url) = &self.state
             && !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
         {
@@ -574,6 +586,22 @@ mod tests {
         let message = err.to_string();
         assert!(message.contains("not a PostgreSQL URL"), "{message}");
         assert!(!message.contains("pw@"), "the password leaked: {message}");
+    }
+
+    #[test]
+    fn the_checkpoint_url_is_http_or_https() {
+        let ok = Config::parse(
+            "[audit]\ncheckpoint_url = \"https://soc.example/cp\"\n",
+            Path::new("vigie.toml"),
+        )
+        .expect("https");
+        assert!(ok.audit.checkpoint_url.is_some());
+        let err = Config::parse(
+            "[audit]\ncheckpoint_url = \"file:///etc/passwd\"\n",
+            Path::new("vigie.toml"),
+        )
+        .expect_err("not http");
+        assert!(err.to_string().contains("checkpoint_url"), "{err}");
     }
 
     #[test]

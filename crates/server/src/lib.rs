@@ -19,6 +19,7 @@
 
 pub mod api;
 pub mod auditor;
+pub mod checkpoint_push;
 pub mod config;
 mod error;
 pub mod governance;

@@ -77,6 +77,7 @@ async fn write_trail(db: &Db) -> (Arc<Secrets>, Vec<String>) {
             checkpoint_every: 5,
             checkpoint_interval_s: 3600,
             checkpoint_file: Some(file.clone()),
+            checkpoint_url: None,
         },
     );
     for n in 0..21 {
@@ -307,4 +308,104 @@ fn every_tampering_is_found_on_postgres() {
             dir: tempfile::tempdir().expect("tempdir"),
         }
     }));
+}
+
+/// A loopback receiver of checkpoint POSTs: refuses the first with 503, then keeps the
+/// bodies of the others.
+fn receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!(
+        "http://{}/checkpoints",
+        listener.local_addr().expect("addr")
+    );
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = std::sync::Arc::clone(&got);
+    std::thread::spawn(move || {
+        let mut first = true;
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; length];
+            let _ = reader.read_exact(&mut body);
+            let status = if first {
+                "503 Service Unavailable"
+            } else {
+                "200 OK"
+            };
+            if !first {
+                kept.lock()
+                    .expect("lock")
+                    .push(String::from_utf8_lossy(&body).into_owned());
+            }
+            first = false;
+            let _ = stream.write_all(
+                format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                    .as_bytes(),
+            );
+        }
+    });
+    (url, got)
+}
+
+#[test]
+fn checkpoints_reach_the_clients_url_despite_a_refusal() {
+    rt().block_on(async {
+        sqlx::any::install_default_drivers();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let state = State::open(&dir.path().join("state.db"))
+            .await
+            .expect("open");
+        let secrets =
+            Arc::new(Secrets::load_or_create(&dir.path().join("secrets")).expect("secrets"));
+        let (url, got) = receiver();
+        let auditor = Auditor::start(
+            state.clone(),
+            Arc::clone(&secrets),
+            Audit {
+                checkpoint_every: 5,
+                checkpoint_interval_s: 3600,
+                checkpoint_file: None,
+                checkpoint_url: Some(url),
+            },
+        );
+        for n in 0..21 {
+            auditor.record(entry(n)).await.expect("record");
+        }
+        auditor.checkpoint_now().await.expect("checkpoint");
+        // The first POST was refused; the latest note of each chain arrives on a retry.
+        let start = std::time::Instant::now();
+        loop {
+            let notes = got.lock().expect("lock").clone();
+            let sizes: Vec<(String, u64)> = notes
+                .iter()
+                .map(|n| {
+                    let c =
+                        vigie_govern::audit::checkpoint::verify(n, KEY_NAME, secrets.public_key())
+                            .expect("a note signed by the instance");
+                    (c.origin, c.size)
+                })
+                .collect();
+            if sizes.contains(&("vigie/tenant:mutuelle".to_owned(), 16))
+                && sizes.contains(&("vigie/platform".to_owned(), 5))
+            {
+                break;
+            }
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(30),
+                "delivered: {sizes:?}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    });
 }
