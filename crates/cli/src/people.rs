@@ -29,6 +29,24 @@ pub(crate) enum OrgCommand {
     },
     /// Lists the organisations.
     List,
+    /// Lets the organisation's people sign in with its identity provider (OpenID Connect):
+    /// an issuer belongs to one organisation.
+    Oidc {
+        /// The organisation's name.
+        name: String,
+        /// The issuer URL, exactly as its discovery document states it.
+        #[arg(long)]
+        issuer: String,
+        /// Vigie's client id at the provider.
+        #[arg(long)]
+        client_id: String,
+        /// A file holding Vigie's client secret (none: a public client).
+        #[arg(long)]
+        client_secret_file: Option<std::path::PathBuf>,
+        /// The ID token claim holding the Vigie login: email, preferred_username or sub.
+        #[arg(long, default_value = "email")]
+        claim: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -261,8 +279,57 @@ pub(crate) async fn init(
 }
 
 #[allow(clippy::print_stdout)]
-pub(crate) async fn org(state: &State, command: &OrgCommand) -> Result<ExitCode> {
+pub(crate) async fn org(state: &State, config: &Config, command: &OrgCommand) -> Result<ExitCode> {
     match command {
+        OrgCommand::Oidc {
+            name,
+            issuer,
+            client_id,
+            client_secret_file,
+            claim,
+        } => {
+            let by = operator(state).await?;
+            let org = state
+                .org_by_name(name)
+                .await?
+                .with_context(|| format!("no organisation {name:?}"))?;
+            let secret = match client_secret_file {
+                Some(file) => Some(
+                    std::fs::read_to_string(file)
+                        .with_context(|| format!("cannot read {}", file.display()))?
+                        .trim()
+                        .to_owned(),
+                ),
+                None => None,
+            };
+            let secrets = Secrets::load_or_create(&Secrets::dir(config))?;
+            vigie_server::oidc::configure(
+                state,
+                &secrets,
+                org.id,
+                issuer,
+                client_id,
+                secret.as_deref(),
+                claim,
+            )
+            .await?;
+            audit(
+                state,
+                Some(&by),
+                "org-identity-provider",
+                None,
+                Change {
+                    objects: vec![format!("org:{}", org.id.0)],
+                    before: None,
+                    after: Some(serde_json::json!({"issuer": issuer, "client_id": client_id, "claim": claim})),
+                    tenant: None,
+                },
+            )
+            .await?;
+            println!(
+                "{name:?} signs in with {issuer} (claim {claim}): GET /api/v1/oidc/{{org}}/start"
+            );
+        }
         OrgCommand::Create { name, kind } => {
             let by = operator(state).await?;
             let kind: OrgKind = kind.parse()?;

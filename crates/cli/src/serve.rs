@@ -374,7 +374,7 @@ pub(crate) fn run_admin(args: &AdminArgs) -> Result<ExitCode> {
                 crate::people::init(&state, &config, login, name).await?;
             }
             AdminCommand::Org { command } => {
-                crate::people::org(&state, command).await?;
+                crate::people::org(&state, &config, command).await?;
             }
             AdminCommand::User { command } => {
                 crate::people::user(&state, command).await?;

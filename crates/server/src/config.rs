@@ -59,6 +59,8 @@
 //! session_absolute_hours = 12       # and any session ends this long after sign-in
 //! governance_interval_s = 60        # deactivations (inactivity, contract end) and review
 //!                                   #   deadlines are applied this often
+//! public_url = "https://vigie.example.org"  # optional: where browsers reach the server
+//!                                   #   (identity providers send them back there)
 //!
 //! [rules]
 //! paths = ["rules"]                 # Sigma rule folders or files
@@ -275,6 +277,9 @@ pub struct Access {
     pub session_absolute_hours: u64,
     /// How often the governance task runs (deactivations, review deadlines).
     pub governance_interval_s: u64,
+    /// The URL browsers reach the server at (identity providers redirect to its
+    /// `/api/v1/oidc/callback`); default: `http://` and the bound address.
+    pub public_url: Option<String>,
 }
 
 impl Default for Access {
@@ -283,6 +288,7 @@ impl Default for Access {
             session_idle_minutes: 30,
             session_absolute_hours: 12,
             governance_interval_s: 60,
+            public_url: None,
         }
     }
 }

@@ -26,6 +26,7 @@ pub mod governance;
 pub mod intake;
 pub mod limits;
 pub mod metrics;
+pub mod oidc;
 pub mod people;
 pub mod pipeline;
 pub mod quarantine;

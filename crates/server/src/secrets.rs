@@ -124,6 +124,12 @@ impl Secrets {
             .unwrap_or_else(|| config.data_dir.join("secrets"))
     }
 
+    /// The instance secret itself, for keys derived for other purposes (OIDC client
+    /// secrets).
+    pub fn instance_secret(&self) -> &[u8; 32] {
+        &self.instance
+    }
+
     /// The key TOTP seeds are sealed with.
     pub fn totp(&self) -> &SealKey {
         &self.totp

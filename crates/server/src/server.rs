@@ -178,6 +178,15 @@ impl Server {
             shutdown_rx.clone(),
         )));
 
+        let listener = tokio::net::TcpListener::bind(config.http.listen)
+            .await
+            .map_err(ServerError::io(format!(
+                "cannot listen on {}",
+                config.http.listen
+            )))?;
+        let http = listener
+            .local_addr()
+            .map_err(ServerError::io("cannot read the HTTP address"))?;
         let app = App {
             state: state.clone(),
             store: Arc::clone(&store),
@@ -192,16 +201,14 @@ impl Server {
             auditor: auditor.clone(),
             secrets: Arc::clone(&secrets),
             hashing: Arc::new(crate::api::Hashing::new()),
+            public_url: Arc::new(
+                config
+                    .access
+                    .public_url
+                    .clone()
+                    .unwrap_or_else(|| format!("http://{http}")),
+            ),
         };
-        let listener = tokio::net::TcpListener::bind(config.http.listen)
-            .await
-            .map_err(ServerError::io(format!(
-                "cannot listen on {}",
-                config.http.listen
-            )))?;
-        let http = listener
-            .local_addr()
-            .map_err(ServerError::io("cannot read the HTTP address"))?;
         let router = api::router(app);
         tasks.push(tokio::spawn(serve_http(
             listener,

@@ -20,6 +20,7 @@ pub mod audit;
 mod error;
 pub mod grants;
 mod idempotency;
+pub mod oidc;
 pub mod people;
 pub mod reviews;
 mod schema;

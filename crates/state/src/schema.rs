@@ -176,6 +176,24 @@ const MIGRATIONS: &[&str] = &[
         decided_at BIGINT,
         PRIMARY KEY (review, grant_id)
     );",
+    // 5: sign-in through an organisation's identity provider (OpenID Connect). An issuer
+    // belongs to one organisation (UNIQUE): its tokens can never sign anyone into another.
+    // A sign-in in progress is kept under the SHA-256 of its `state`, once, for ten minutes.
+    "CREATE TABLE identity_providers (
+        org BIGINT PRIMARY KEY REFERENCES organisations (id),
+        issuer TEXT NOT NULL UNIQUE,
+        client_id TEXT NOT NULL,
+        client_secret TEXT,
+        claim TEXT NOT NULL,
+        created_at BIGINT NOT NULL
+    );
+    CREATE TABLE oidc_pending (
+        state TEXT PRIMARY KEY,
+        org BIGINT NOT NULL REFERENCES organisations (id),
+        verifier TEXT NOT NULL,
+        nonce TEXT NOT NULL,
+        expires_at BIGINT NOT NULL
+    );",
 ];
 
 /// Applies the migrations the database has not seen.

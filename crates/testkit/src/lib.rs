@@ -20,6 +20,8 @@
 //!   Windows events for the Sigma engine benchmark.
 
 #[cfg(feature = "fixtures")]
+pub mod oidc;
+#[cfg(feature = "fixtures")]
 pub mod postgres;
 pub mod synth;
 

@@ -281,7 +281,13 @@ async fn decide_need(
         need => need,
     };
     if let Caller::Person { user, session, .. } = caller {
-        let enrolled = user.mfa_enrolled && session.as_ref().is_none_or(|s| s.mfa);
+        // A session carries whether the second factor was given (a code at sign-in or a
+        // step-up, or an identity provider that says so); a token, whether its user
+        // enrolled one (tokens are minted only from such a session).
+        let enrolled = match session {
+            Some(s) => s.mfa,
+            None => user.mfa_enrolled,
+        };
         if user.role.requires_mfa() && !enrolled && need != Need::Own {
             return Err(ApiError::coded(
                 StatusCode::FORBIDDEN,

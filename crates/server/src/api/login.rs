@@ -418,6 +418,112 @@ async fn enrol_inner(
     Ok(Json(json!({"enrolled": true, "next": "POST /api/v1/login"})).into_response())
 }
 
+/// `GET /api/v1/oidc/{org}/start`: sends the browser to the organisation's identity
+/// provider (303).
+pub(super) async fn oidc_start(
+    State(app): State<App>,
+    axum::extract::Path(org): axum::extract::Path<String>,
+) -> ApiResult<Response> {
+    let callback = format!(
+        "{}/api/v1/oidc/callback",
+        app.public_url.trim_end_matches('/')
+    );
+    let url = crate::oidc::start(&app.state, &app.secrets, &org, &callback).await?;
+    let mut response = StatusCode::SEE_OTHER.into_response();
+    response.headers_mut().insert(
+        header::LOCATION,
+        HeaderValue::from_str(&url).map_err(ApiError::internal)?,
+    );
+    Ok(response)
+}
+
+#[derive(Deserialize)]
+pub(super) struct CallbackParams {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+}
+
+/// `GET /api/v1/oidc/callback`: the provider sends the browser back with a code; a
+/// session for the user of that organisation its ID token names. Every attempt is an audit
+/// record of the platform chain.
+pub(super) async fn oidc_callback(
+    State(app): State<App>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    headers: HeaderMap,
+    params: Result<axum::extract::Query<CallbackParams>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let address = peer.ip().to_string();
+    let mut who = Who {
+        address: Some(address.clone()),
+        ..Who::default()
+    };
+    let result = async {
+        let axum::extract::Query(p) = params?;
+        if let Some(error) = p.error {
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                format!("the identity provider refused: {error}"),
+            ));
+        }
+        let (Some(code), Some(csrf)) = (p.code, p.state) else {
+            return Err(ApiError::bad_request("code and state are required"));
+        };
+        let callback = format!(
+            "{}/api/v1/oidc/callback",
+            app.public_url.trim_end_matches('/')
+        );
+        let (user, strong) =
+            crate::oidc::finish(&app.state, &app.secrets, &csrf, &code, &callback).await?;
+        who.user = Some(user.id.0);
+        who.org = Some(user.org.0);
+        let now = Timestamp::now();
+        app.state
+            .record_login(user.id, now)
+            .await
+            .map_err(ApiError::internal)?;
+        if let Some(old) = super::access::session_cookie(&headers)
+            && let Ok(Some(s)) = app.state.session(old).await
+        {
+            let _ = app.state.end_session(&s.hash).await;
+        }
+        // The provider's word counts as the second factor only when its `amr` says one
+        // was used; otherwise a user who must have one steps up with their own
+        // (`POST /api/v1/me/step-up`).
+        let id = app
+            .state
+            .create_session(user.id, strong, Some(&address), now)
+            .await
+            .map_err(ApiError::internal)?;
+        let mut response = Json(json!({
+            "user": {
+                "id": user.id.0.to_string(), "login": user.login, "name": user.name,
+                "role": user.role.as_str(), "org": user.org.0.to_string(),
+            },
+            "second_factor_given": strong,
+            "must_step_up": user.role.requires_mfa() && !strong,
+        }))
+        .into_response();
+        response.headers_mut().insert(
+            header::SET_COOKIE,
+            HeaderValue::from_str(&session::cookie(&id)).map_err(ApiError::internal)?,
+        );
+        Ok(response)
+    }
+    .await;
+    let outcome = match &result {
+        Ok(_) => Outcome::Allowed,
+        Err(e) => Outcome::Refused(e.message.clone()),
+    };
+    let mut record = entry(Need::Public, who, None, outcome);
+    record.record.action = "sign-in-oidc".to_owned();
+    let response = match result {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    };
+    finish(&app, record, response).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -396,6 +396,46 @@ pub(super) async fn sessions(
     Ok(Json(json!({ "sessions": sessions })))
 }
 
+/// `POST /api/v1/me/step-up`: a session opened without the second factor (an identity
+/// provider that did not say one was used) gives it now.
+pub(super) async fn step_up(
+    State(app): State<App>,
+    Extension(auth): Extension<Authorized>,
+    body: Result<Json<ConfirmBody>, JsonRejection>,
+) -> ApiResult<Response> {
+    let Json(body) = body?;
+    let user = person(&auth)?;
+    let super::access::Caller::Person {
+        session: Some(session),
+        ..
+    } = auth.caller.as_ref()
+    else {
+        return Err(ApiError::bad_request(
+            "a step-up is for a session, not a token",
+        ));
+    };
+    if !user.mfa_enrolled {
+        return Err(ApiError::coded(
+            StatusCode::CONFLICT,
+            "not_enrolled",
+            "enrol a second factor first (POST /api/v1/me/totp)",
+        ));
+    }
+    if !second_factor(&app, user, &body.code).await? {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "wrong code"));
+    }
+    app.state
+        .set_session_mfa(&session.hash)
+        .await
+        .map_err(ApiError::internal)?;
+    let note = AuditNote {
+        action: Some("mfa-step-up"),
+        objects: vec![format!("user:{}", user.id.0)],
+        ..AuditNote::default()
+    };
+    Ok((Extension(note), Json(json!({"second_factor_given": true}))).into_response())
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

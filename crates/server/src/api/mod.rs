@@ -82,6 +82,9 @@ pub struct App {
     pub secrets: Arc<crate::secrets::Secrets>,
     /// The bound on password hashes at once.
     pub hashing: Arc<login::Hashing>,
+    /// The URL browsers reach this server at (`access.public_url`, else the bound
+    /// address): identity providers send them back to its `/api/v1/oidc/callback`.
+    pub public_url: Arc<String>,
 }
 
 /// Every route: method, path, and what it needs of its caller ([`Need`]). The router is
@@ -190,6 +193,9 @@ pub const ROUTES: &[(&str, &str, Need)] = &[
         "/api/v1/audit",
         Need::TenantOrInstance(Action::ReadAudit),
     ),
+    ("GET", "/api/v1/oidc/{org}/start", Need::Public),
+    ("GET", "/api/v1/oidc/callback", Need::Public),
+    ("POST", "/api/v1/me/step-up", Need::Own),
     ("GET", "/api/v1/reviews", Need::Tenant(Action::ReadAudit)),
     (
         "POST",
@@ -255,6 +261,9 @@ fn handler(method: &str, path: &str) -> Option<MethodRouter<App>> {
         ("POST", "/api/v1/elevations/{id}/approve") => post(people::approve_elevation),
         ("POST", "/api/v1/elevations/{id}/refuse") => post(people::refuse_elevation),
         ("GET", "/api/v1/audit") => get(audit::audit),
+        ("GET", "/api/v1/oidc/{org}/start") => get(login::oidc_start),
+        ("GET", "/api/v1/oidc/callback") => get(login::oidc_callback),
+        ("POST", "/api/v1/me/step-up") => post(me::step_up),
         ("GET", "/api/v1/reviews") => get(people::reviews),
         ("POST", "/api/v1/reviews") => post(people::open_review),
         ("POST", "/api/v1/reviews/{id}/grants/{grant}/confirm") => post(people::confirm_item),
