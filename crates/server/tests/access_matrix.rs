@@ -686,4 +686,27 @@ fn every_route_every_role_every_tenant() {
         failures.join("\n")
     );
     assert_eq!(cells, ROUTES.len() * w.callers.len() * 2);
+
+    // The cells left their records in tenant A's chain: each names the route's action and
+    // the caller's address, allowed or refused.
+    let trail = block(&w.h, async {
+        state(&w.h)
+            .audit_rows(
+                &vigie_state::audit::tenant_chain(A),
+                &vigie_state::audit::AuditFilter {
+                    action: Some("search-events".into()),
+                    limit: Some(1000),
+                    ..Default::default()
+                },
+            )
+            .await
+            .expect("audit")
+    });
+    assert!(!trail.is_empty(), "no search-events record on tenant A");
+    for r in &trail {
+        assert_eq!(r.record["action"], "search-events");
+        assert_eq!(r.record["who"]["address"], "127.0.0.1", "{}", r.record);
+    }
+    assert!(trail.iter().any(|r| r.record["outcome"] == "allowed"));
+    assert!(trail.iter().any(|r| r.record["outcome"] == "refused"));
 }
