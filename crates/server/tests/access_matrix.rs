@@ -710,3 +710,37 @@ fn every_route_every_role_every_tenant() {
     assert!(trail.iter().any(|r| r.record["outcome"] == "allowed"));
     assert!(trail.iter().any(|r| r.record["outcome"] == "refused"));
 }
+
+#[test]
+fn a_request_naming_no_tenant_reaches_the_callers_only_one() {
+    let w = world();
+    let token = |label: &str| {
+        w.callers
+            .iter()
+            .find(|c| c.label == label)
+            .expect("caller")
+            .token
+            .clone()
+    };
+    // An analyst with one active grant: its tenant.
+    let (status, body) = w.h.get("/api/v1/alerts", &token("l1"), None);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(&w.objects[A].0), "{body}");
+    // Another analyst's grants do not count: none of their own is active.
+    let (status, body) = w.h.get("/api/v1/alerts", &token("l2-expired-grant"), None);
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("no access to any tenant"), "{body}");
+    // A client with one tenant: it; with two: the request must name one.
+    let (status, _) = w.h.get("/api/v1/alerts", &token("client-analyst"), None);
+    assert_eq!(status, 200);
+    block(&w.h, async {
+        let s = state(&w.h);
+        let owner = s.org_by_name(A).await.expect("org").expect("A").id;
+        s.create_tenant_for(&TenantId::new("tenant-c").expect("tenant"), owner)
+            .await
+            .expect("second tenant");
+    });
+    let (status, body) = w.h.get("/api/v1/alerts", &token("client-analyst"), None);
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("bad_tenant"), "{body}");
+}
