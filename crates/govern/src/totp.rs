@@ -34,6 +34,43 @@ pub struct Totp {
     step: u64,
 }
 
+const BASE32: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+
+/// RFC 4648 base32 without padding: how authenticator apps take a TOTP secret (the
+/// `secret=` of an `otpauth://` URI).
+pub fn base32(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len().div_ceil(5) * 8);
+    let (mut buffer, mut bits) = (0u32, 0);
+    for &b in bytes {
+        buffer = (buffer << 8) | u32::from(b);
+        bits += 8;
+        while bits >= 5 {
+            bits -= 5;
+            out.push(char::from(BASE32[((buffer >> bits) & 31) as usize]));
+        }
+    }
+    if bits > 0 {
+        out.push(char::from(BASE32[((buffer << (5 - bits)) & 31) as usize]));
+    }
+    out
+}
+
+/// Reads [`base32`] text back (upper case, no padding); `None` for any other character.
+pub fn base32_decode(text: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(text.len() * 5 / 8);
+    let (mut buffer, mut bits) = (0u32, 0);
+    for c in text.bytes() {
+        let v = BASE32.iter().position(|&a| a == c)? as u32;
+        buffer = (buffer << 5) | v;
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buffer >> bits) as u8);
+        }
+    }
+    Some(out)
+}
+
 impl std::fmt::Debug for Totp {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Totp")
@@ -249,5 +286,24 @@ mod tests {
         let one = Totp::new(&[0; 20], Algorithm::Sha1, 6, 1).unwrap();
         assert_eq!(one.step_of(59), 59);
         assert!(format!("{one:?}").contains("digits"));
+    }
+
+    #[test]
+    fn base32_follows_rfc_4648_both_ways() {
+        // RFC 4648 §10, without padding.
+        for (plain, encoded) in [
+            ("", ""),
+            ("f", "MY"),
+            ("fo", "MZXQ"),
+            ("foo", "MZXW6"),
+            ("foob", "MZXW6YQ"),
+            ("fooba", "MZXW6YTB"),
+            ("foobar", "MZXW6YTBOI"),
+        ] {
+            assert_eq!(base32(plain.as_bytes()), encoded);
+            assert_eq!(base32_decode(encoded).as_deref(), Some(plain.as_bytes()));
+        }
+        assert_eq!(base32_decode("MZ1"), None);
+        assert_eq!(base32_decode("mzxq"), None);
     }
 }

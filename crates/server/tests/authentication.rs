@@ -351,7 +351,7 @@ fn enrolment_and_recovery_codes() {
             .expect("uri")
             .starts_with("otpauth://totp/Vigie:claire.dubois?secret=")
     );
-    let seed = base32(&secret);
+    let seed = vigie_govern::totp::base32_decode(&secret).expect("base32");
     let (status, cookie2, body) = post(
         &h,
         "/api/v1/me/totp/confirm",
@@ -385,23 +385,4 @@ fn enrolment_and_recovery_codes() {
         &json!({"login": "claire.dubois", "password": PASSWORD, "code": codes[3]}),
     );
     assert_eq!(status, 401, "a recovery code serves once");
-}
-
-fn base32(text: &str) -> Vec<u8> {
-    let mut out = Vec::new();
-    let (mut buffer, mut bits) = (0u32, 0);
-    for c in text.bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'2'..=b'7' => c - b'2' + 26,
-            _ => panic!("not base32"),
-        };
-        buffer = (buffer << 5) | u32::from(v);
-        bits += 5;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((buffer >> bits) as u8);
-        }
-    }
-    out
 }

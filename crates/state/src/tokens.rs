@@ -213,31 +213,18 @@ impl State {
         text: &str,
         now: Timestamp,
     ) -> Result<Option<UserId>, StateError> {
-        if token_kind(text) != Some(TokenKind::Enrolment) {
+        let Some(user) = self.enrolment_user(text, now).await? else {
             return Ok(None);
-        }
-        let hash = digest(text);
-        let row = sqlx::query(
-            "SELECT user_id FROM tokens WHERE hash = $1 AND role = 'enrolment' \
-             AND revoked_at IS NULL AND expires_at > $2",
-        )
-        .bind(&hash)
-        .bind(now.as_nanos())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(StateError::sql("look up an enrolment token"))?;
-        let Some(row) = row else { return Ok(None) };
+        };
+        // Only the request whose update spends it gets the user (two at once: one wins).
         let done =
             sqlx::query("UPDATE tokens SET revoked_at = $1 WHERE hash = $2 AND revoked_at IS NULL")
                 .bind(now.as_nanos())
-                .bind(&hash)
+                .bind(digest(text))
                 .execute(&self.pool)
                 .await
                 .map_err(StateError::sql("spend an enrolment token"))?;
-        if done.rows_affected() != 1 {
-            return Ok(None);
-        }
-        Ok(row.get::<Option<i64>, _>(0).map(|u| UserId(u as u64)))
+        Ok((done.rows_affected() == 1).then_some(user))
     }
 
     /// The live personal tokens of `user`.

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use vigie_event::TenantId;
 use vigie_event::time::Timestamp;
 use vigie_govern::seal::SealKey;
-use vigie_govern::totp::Totp;
+use vigie_govern::totp::{Totp, base32};
 use vigie_govern::{OrgKind, Role, Tier, password};
 use vigie_server::people::{self, GrantDecision, GrantInput, actor};
 use vigie_server::secrets::Secrets;
@@ -60,25 +60,6 @@ fn random_password() -> Result<String> {
         &text[10..15],
         &text[15..20]
     ))
-}
-
-/// RFC 4648 base32, no padding (for TOTP secrets and passwords).
-pub(crate) fn base32(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    let mut out = String::new();
-    let (mut buffer, mut bits) = (0u32, 0);
-    for &b in bytes {
-        buffer = (buffer << 8) | u32::from(b);
-        bits += 8;
-        while bits >= 5 {
-            bits -= 5;
-            out.push(char::from(ALPHABET[((buffer >> bits) & 31) as usize]));
-        }
-    }
-    if bits > 0 {
-        out.push(char::from(ALPHABET[((buffer << (5 - bits)) & 31) as usize]));
-    }
-    out
 }
 
 /// Creates the organisations, tenants, people and grants; `tenants[0]` is the client's,

@@ -165,7 +165,7 @@ impl Instance {
                 .as_str()
                 .expect("secret")
                 .to_owned();
-            let seed = base32_decode(&secret);
+            let seed = vigie_govern::totp::base32_decode(&secret).expect("base32");
             let code = totp_now(&seed);
             let body = serde_json::json!({"code": code}).to_string();
             let (status, headers, confirmed) = self.exchange(
@@ -530,26 +530,6 @@ fn cookie_of(headers: &[(String, String)]) -> String {
         .and_then(|(_, v)| v.split(';').next())
         .expect("a session cookie")
         .to_owned()
-}
-
-/// RFC 4648 base32 (no padding) to bytes.
-fn base32_decode(text: &str) -> Vec<u8> {
-    let mut out = Vec::new();
-    let (mut buffer, mut bits) = (0u32, 0);
-    for c in text.bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'2'..=b'7' => c - b'2' + 26,
-            _ => panic!("not base32: {text}"),
-        };
-        buffer = (buffer << 5) | u32::from(v);
-        bits += 5;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((buffer >> bits) as u8);
-        }
-    }
-    out
 }
 
 /// The TOTP code of `seed` now.

@@ -150,6 +150,20 @@ pub(super) async fn second_factor(app: &App, user: &User, code: &str) -> ApiResu
         .map_err(ApiError::internal)
 }
 
+/// Answers `result` after committing the audit record of a public route that signs
+/// someone in (its caller is known only once it succeeds): `action`, by `who`, allowed or
+/// refused with the error's message.
+async fn audited(app: &App, who: Who, action: &str, result: ApiResult<Response>) -> Response {
+    let outcome = match &result {
+        Ok(_) => Outcome::Allowed,
+        Err(e) => Outcome::Refused(e.message.clone()),
+    };
+    let mut record = entry(Need::Public, who, None, outcome);
+    action.clone_into(&mut record.record.action);
+    let response = result.unwrap_or_else(IntoResponse::into_response);
+    finish(app, record, response).await
+}
+
 /// `POST /api/v1/login`.
 pub(super) async fn login(
     State(app): State<App>,
@@ -163,17 +177,7 @@ pub(super) async fn login(
         ..Who::default()
     };
     let result = attempt(&app, &address, &headers, body, &mut who).await;
-    let outcome = match &result {
-        Ok(_) => Outcome::Allowed,
-        Err(e) => Outcome::Refused(e.message.clone()),
-    };
-    let mut record = entry(Need::Public, who, None, outcome);
-    record.record.action = "sign-in".to_owned();
-    let response = match result {
-        Ok(response) => response,
-        Err(e) => e.into_response(),
-    };
-    finish(&app, record, response).await
+    audited(&app, who, "sign-in", result).await
 }
 
 async fn attempt(
@@ -330,17 +334,7 @@ pub(super) async fn enrol(
         ..Who::default()
     };
     let result = enrol_inner(&app, body, &mut who).await;
-    let outcome = match &result {
-        Ok(_) => Outcome::Allowed,
-        Err(e) => Outcome::Refused(e.message.clone()),
-    };
-    let mut record = entry(Need::Public, who, None, outcome);
-    record.record.action = "enrol".to_owned();
-    let response = match result {
-        Ok(r) => r,
-        Err(e) => e.into_response(),
-    };
-    finish(&app, record, response).await
+    audited(&app, who, "enrol", result).await
 }
 
 async fn enrol_inner(
@@ -511,17 +505,7 @@ pub(super) async fn oidc_callback(
         Ok(response)
     }
     .await;
-    let outcome = match &result {
-        Ok(_) => Outcome::Allowed,
-        Err(e) => Outcome::Refused(e.message.clone()),
-    };
-    let mut record = entry(Need::Public, who, None, outcome);
-    record.record.action = "sign-in-oidc".to_owned();
-    let response = match result {
-        Ok(r) => r,
-        Err(e) => e.into_response(),
-    };
-    finish(&app, record, response).await
+    audited(&app, who, "sign-in-oidc", result).await
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use vigie_event::time::Timestamp;
 use vigie_govern::grant::is_active;
 use vigie_govern::session;
-use vigie_govern::totp::Totp;
+use vigie_govern::totp::{Totp, base32};
 use vigie_govern::{OrgKind, Role};
 use vigie_state::User;
 
@@ -31,26 +31,6 @@ fn person(auth: &Authorized) -> ApiResult<&User> {
     auth.caller
         .user()
         .ok_or_else(|| ApiError::new(StatusCode::FORBIDDEN, "only a person has an account"))
-}
-
-/// RFC 4648 base32 without padding: how authenticator apps take a TOTP secret.
-pub(super) fn base32(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    let mut out = String::new();
-    let mut buffer = 0u32;
-    let mut bits = 0;
-    for &b in bytes {
-        buffer = (buffer << 8) | u32::from(b);
-        bits += 8;
-        while bits >= 5 {
-            bits -= 5;
-            out.push(char::from(ALPHABET[((buffer >> bits) & 31) as usize]));
-        }
-    }
-    if bits > 0 {
-        out.push(char::from(ALPHABET[((buffer << (5 - bits)) & 31) as usize]));
-    }
-    out
 }
 
 /// `GET /api/v1/me`: the user, their organisation and the tenants they reach now.
@@ -434,23 +414,4 @@ pub(super) async fn step_up(
         ..AuditNote::default()
     };
     Ok((Extension(note), Json(json!({"second_factor_given": true}))).into_response())
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn base32_follows_rfc_4648() {
-        // RFC 4648 §10, without padding.
-        for (plain, encoded) in [
-            ("", ""),
-            ("f", "MY"),
-            ("fo", "MZXQ"),
-            ("foo", "MZXW6"),
-            ("foob", "MZXW6YQ"),
-            ("fooba", "MZXW6YTB"),
-            ("foobar", "MZXW6YTBOI"),
-        ] {
-            assert_eq!(super::base32(plain.as_bytes()), encoded);
-        }
-    }
 }
