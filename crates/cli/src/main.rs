@@ -20,6 +20,8 @@ mod people;
 mod rules;
 #[cfg(feature = "server")]
 mod serve;
+#[cfg(feature = "server")]
+mod totp;
 
 /// Vigie: a security operations platform for the hybrid SOC, in one binary.
 #[derive(Debug, Parser)]
@@ -58,6 +60,9 @@ enum Command {
     /// the checkpoints kept outside; `vigie audit key` prints the checkpoint key.
     #[cfg(feature = "server")]
     Audit(audit::AuditArgs),
+    /// Prints the current code of a TOTP secret (the demo's people, scripts).
+    #[cfg(feature = "server")]
+    Totp(totp::TotpArgs),
 }
 
 /// The `crates/cli` folder of the checkout: `CARGO_MANIFEST_DIR` as cargo sets it when it
@@ -87,6 +92,8 @@ fn main() -> ExitCode {
         Command::Admin(args) => serve::run_admin(&args),
         #[cfg(feature = "server")]
         Command::Audit(args) => audit::run(&args),
+        #[cfg(feature = "server")]
+        Command::Totp(args) => totp::run(&args),
     };
     match result {
         Ok(code) => code,

@@ -23,6 +23,13 @@ pub struct RuleMeta {
     pub level: Level,
     /// Its `tags`.
     pub tags: Vec<String>,
+    /// Its `logsource` as `product/category/service` (the parts it names), for readers;
+    /// empty for a correlation.
+    pub logsource: String,
+    /// The file it was read from and the line it starts at: where its text is.
+    pub file: String,
+    /// 1-based line of the rule in `file`.
+    pub line: usize,
     /// Whether its matches become alerts: not when a correlation with `generate: false`
     /// swallows them, nor when the reader asked for other rules or a higher level
     /// (`vigie hunt --rule`, `--min-level`).
@@ -36,6 +43,18 @@ impl RuleMeta {
             title: rule.title.clone(),
             level: Level::of(rule.level.as_deref()),
             tags: rule.tags.clone(),
+            logsource: [
+                &rule.logsource.product,
+                &rule.logsource.category,
+                &rule.logsource.service,
+            ]
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("/"),
+            file: rule.file.clone(),
+            line: rule.line,
             alerts,
         }
     }
@@ -46,6 +65,9 @@ impl RuleMeta {
             title: c.title.clone(),
             level: Level::of(c.level.as_deref()),
             tags: c.tags.clone(),
+            logsource: String::new(),
+            file: c.file.clone(),
+            line: c.line,
             alerts,
         }
     }

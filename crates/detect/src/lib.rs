@@ -3,6 +3,8 @@
 //! - [`book`]: loading rule files and folders (placeholders, filters, correlations) into a
 //!   [`RuleBook`], one consistent generation of compiled rules and their metadata;
 //! - [`reload`]: [`Rules`], the current book of a running server and its hot reload;
+//! - [`coverage`]: the ATT&CK matrix of a book's rules (from their tags) and its Navigator
+//!   layer;
 //! - [`level`]: the one [`Level`] type (Sigma's five levels, ordered);
 //! - [`alert`]: the one function from a Sigma match or a correlation result to an
 //!   [`Alert`] — the server stores it, the hunt reports it, so they cannot drift;
@@ -14,6 +16,7 @@
 
 pub mod alert;
 pub mod book;
+pub mod coverage;
 pub mod detector;
 mod error;
 pub mod level;

@@ -18,6 +18,7 @@
 //! - [`session`]: session ids and API tokens (their form, the cookie, the hash kept,
 //!   idle and absolute expiry);
 //! - [`throttle`]: the wait after failed logins, per account and per address;
+//! - [`csrf`]: the console's form tokens and origin check;
 //! - [`seal`]: secrets sealed in the database under a key kept outside it (TOTP seeds);
 //! - [`totp`]: RFC 6238 one-time codes, with replay refusal;
 //! - [`audit`]: canonical record bytes (RFC 8785), leaf and chain hashes, RFC 6962 Merkle
@@ -25,6 +26,7 @@
 
 pub mod access;
 pub mod audit;
+pub mod csrf;
 mod error;
 pub mod grant;
 pub mod password;

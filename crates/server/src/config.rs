@@ -116,6 +116,8 @@ pub struct Config {
     pub rules: Rules,
     /// People's sessions.
     pub access: Access,
+    /// `[console]`: the web console's bounds.
+    pub console: Console,
     /// syslog listeners.
     pub syslog: Vec<Syslog>,
     /// Per-tenant bounds.
@@ -135,6 +137,7 @@ impl Default for Config {
             store: Store::default(),
             rules: Rules::default(),
             access: Access::default(),
+            console: Console::default(),
             syslog: Vec::new(),
             limits: crate::limits::LimitsConfig::default(),
         }
@@ -302,6 +305,30 @@ impl Access {
     /// The absolute lifetime.
     pub fn absolute(&self) -> std::time::Duration {
         std::time::Duration::from_secs(self.session_absolute_hours.saturating_mul(3600))
+    }
+}
+
+/// `[console]`: what the web console may hold open.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Console {
+    /// Live alert queues (server-sent event streams) open at once per tenant; one more
+    /// is refused with 429 and the page still works, refreshed by hand.
+    pub max_live_per_tenant: usize,
+    /// How often an open live queue looks for new alerts, in milliseconds.
+    pub live_poll_ms: u64,
+    /// How long a live queue stays open before the browser reconnects (it re-checks the
+    /// session and the grant at each new connection as well as at each poll), in seconds.
+    pub live_max_s: u64,
+}
+
+impl Default for Console {
+    fn default() -> Self {
+        Console {
+            max_live_per_tenant: 32,
+            live_poll_ms: 2000,
+            live_max_s: 600,
+        }
     }
 }
 

@@ -21,6 +21,7 @@ pub mod api;
 pub mod auditor;
 pub mod checkpoint_push;
 pub mod config;
+pub mod console;
 mod error;
 pub mod governance;
 pub mod intake;

@@ -34,7 +34,8 @@ impl DropReason {
         DropReason::Shutdown,
     ];
 
-    fn as_str(self) -> &'static str {
+    /// Its name in the metrics and on the health page.
+    pub fn as_str(self) -> &'static str {
         match self {
             DropReason::QueueFull => "queue_full",
             DropReason::Oversize => "oversize",
@@ -116,6 +117,7 @@ type Getter = fn(&SourceCounters) -> u64;
 #[derive(Debug, Default)]
 pub struct Metrics {
     sources: Mutex<BTreeMap<(String, String), Arc<SourceCounters>>>,
+    history: Mutex<BTreeMap<(String, String), History>>,
     /// The pipeline's.
     pub pipeline: PipelineCounters,
 }
@@ -258,6 +260,65 @@ fn escape(label: &str) -> String {
         .replace('\n', "\\n")
 }
 
+/// Samples of a source's received count kept for the health page: one per
+/// [`SAMPLE_EVERY`], the last [`SAMPLES`] of them (ten minutes), and when it last grew.
+#[derive(Clone, Debug, Default)]
+pub struct History {
+    /// (time in seconds, messages received so far), oldest first.
+    pub samples: std::collections::VecDeque<(i64, u64)>,
+    /// The last sample at which the count had grown (seconds), if it ever did.
+    pub last_seen: Option<i64>,
+}
+
+/// How often the health page's samples are taken.
+pub const SAMPLE_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+/// How many samples are kept per source.
+pub const SAMPLES: usize = 61;
+
+impl History {
+    /// Messages per second between consecutive samples (oldest first).
+    pub fn rates(&self) -> Vec<f64> {
+        self.samples
+            .iter()
+            .zip(self.samples.iter().skip(1))
+            .map(|((t0, c0), (t1, c1))| {
+                let dt = (t1 - t0).max(1) as f64;
+                c1.saturating_sub(*c0) as f64 / dt
+            })
+            .collect()
+    }
+}
+
+impl Metrics {
+    /// Takes one sample of every source's received count at `now` (seconds).
+    pub fn sample(&self, now: i64) {
+        let sources = self.sources();
+        let mut history = self.history.lock().unwrap_or_else(|p| p.into_inner());
+        for (key, counters) in sources {
+            let total = counters.received.load(Ordering::Relaxed);
+            let h = history.entry(key).or_default();
+            if h.samples.back().is_some_and(|(_, last)| total > *last)
+                || (h.samples.is_empty() && total > 0)
+            {
+                h.last_seen = Some(now);
+            }
+            h.samples.push_back((now, total));
+            while h.samples.len() > SAMPLES {
+                h.samples.pop_front();
+            }
+        }
+    }
+
+    /// Every source's history.
+    pub fn history(&self) -> Vec<((String, String), History)> {
+        let history = self.history.lock().unwrap_or_else(|p| p.into_inner());
+        history
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -277,5 +338,22 @@ mod tests {
             "vigie_dropped_messages_total{tenant=\"acme\",source=\"fw\\\"1\",reason=\"queue_full\"} 2"
         ));
         assert!(text.contains("vigie_journal_lag_bytes 5"));
+    }
+
+    #[test]
+    fn samples_give_rates_and_the_last_time_a_source_sent() {
+        let m = Metrics::default();
+        let c = m.source("t", "http");
+        m.sample(0);
+        c.received.fetch_add(100, Ordering::Relaxed);
+        m.sample(10);
+        m.sample(20);
+        let h = &m.history()[0].1;
+        assert_eq!(h.rates(), vec![10.0, 0.0]);
+        assert_eq!(h.last_seen, Some(10));
+        for t in 0..100 {
+            m.sample(30 + t);
+        }
+        assert_eq!(m.history()[0].1.samples.len(), SAMPLES);
     }
 }

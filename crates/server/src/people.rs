@@ -72,6 +72,8 @@ pub fn grant_json(g: &StoredGrant) -> Value {
         "status": status_name(g.grant.status),
         "active": is_active(&g.grant, Timestamp::now()),
         "decided_by": g.decided_by.map(|u| u.0.to_string()),
+        "decided_at": g.decided_at.map(|t| t.to_rfc3339(vigie_event::UtcOffset::UTC)),
+        "requested_at": g.created_at.to_rfc3339(vigie_event::UtcOffset::UTC),
     })
 }
 

@@ -172,6 +172,10 @@ impl Server {
             )));
         }
 
+        tasks.push(tokio::spawn(sample_metrics(
+            Arc::clone(&metrics),
+            shutdown_rx.clone(),
+        )));
         tasks.push(tokio::spawn(purge_idempotency_keys(
             state.clone(),
             Duration::from_secs(3600),
@@ -201,6 +205,9 @@ impl Server {
             auditor: auditor.clone(),
             secrets: Arc::clone(&secrets),
             hashing: Arc::new(crate::api::Hashing::new()),
+            live: Arc::new(crate::console::Live::new(
+                config.console.max_live_per_tenant,
+            )),
             public_url: Arc::new(
                 config
                     .access
@@ -405,6 +412,17 @@ async fn purge_idempotency_keys(
         }
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+/// Samples the sources' counters for the console's health page.
+async fn sample_metrics(metrics: Arc<Metrics>, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        metrics.sample(vigie_event::time::Timestamp::now().as_nanos() / 1_000_000_000);
+        tokio::select! {
+            _ = tokio::time::sleep(crate::metrics::SAMPLE_EVERY) => {}
             _ = shutdown.changed() => return,
         }
     }

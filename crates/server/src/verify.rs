@@ -104,6 +104,44 @@ pub async fn verify_audit(
     public_key: &[u8],
     external: &[String],
 ) -> Result<Vec<ChainReport>, ServerError> {
+    verify_some(state, key_name, public_key, external, None).await
+}
+
+/// Verifies the chain `chain` alone (the console's "verify" button on a tenant's trail).
+pub async fn verify_chain(
+    state: &State,
+    key_name: &str,
+    public_key: &[u8],
+    external: &[String],
+    chain: &str,
+) -> Result<ChainReport, ServerError> {
+    let mut reports = verify_some(state, key_name, public_key, external, Some(chain)).await?;
+    Ok(reports.pop().unwrap_or(ChainReport {
+        chain: chain.to_owned(),
+        records: 0,
+        checkpoints: 0,
+        problem: None,
+    }))
+}
+
+/// The checkpoints kept outside the database in `audit.checkpoint_file`, if there is one.
+pub fn external_notes(config: &crate::config::Config) -> Result<Vec<String>, ServerError> {
+    match &config.audit.checkpoint_file {
+        Some(path) if path.exists() => Ok(split_notes(
+            &std::fs::read_to_string(path)
+                .map_err(ServerError::io(format!("cannot read {}", path.display())))?,
+        )),
+        _ => Ok(Vec::new()),
+    }
+}
+
+async fn verify_some(
+    state: &State,
+    key_name: &str,
+    public_key: &[u8],
+    external: &[String],
+    only: Option<&str>,
+) -> Result<Vec<ChainReport>, ServerError> {
     let mut chains: BTreeMap<String, (Vec<Checkpoint>, Option<Problem>)> = BTreeMap::new();
     for (chain, _) in state.audit_chains().await? {
         chains.entry(chain).or_default();
@@ -139,6 +177,10 @@ pub async fn verify_audit(
                 slot.1.get_or_insert(Problem::Forged(where_));
             }
         }
+    }
+    if let Some(only) = only {
+        chains.retain(|chain, _| chain == only);
+        chains.entry(only.to_owned()).or_default();
     }
     let mut reports = Vec::new();
     for (chain, (checkpoints, forged)) in chains {

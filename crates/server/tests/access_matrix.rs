@@ -23,6 +23,7 @@ use vigie_govern::grant::{GrantStatus, UserId, Widening};
 use vigie_govern::permission::{Action, Cell, allows};
 use vigie_govern::{OrgKind, Role, Tier};
 use vigie_server::api::{Need, ROUTES};
+use vigie_server::console::PAGES;
 use vigie_state::{GrantId, NewGrant, NewUser, State, TenantSettings, UserStatus};
 
 const A: &str = "tenant-a";
@@ -107,7 +108,7 @@ fn expected(need: Need, path: &str, method: &str, kind: &Kind, tenant: &str) -> 
     if need == Need::Own {
         // A user who must enrol a second factor may do nothing else until enrolled: not
         // even mint a token that would carry their rights.
-        return able || path != "/api/v1/me/tokens";
+        return able || (path != "/api/v1/me/tokens" && path != "/console/me/tokens");
     }
     if !able {
         return false;
@@ -246,7 +247,11 @@ async fn grant(
 }
 
 fn world() -> World {
-    let h = Harness::start(&[A, B], Vec::new(), |_| {});
+    // A live queue ends after a second, so that its cells end.
+    let h = Harness::start(&[A, B], Vec::new(), |c| {
+        c.console.live_max_s = 1;
+        c.console.live_poll_ms = 200;
+    });
     // One alerting event per tenant, each with its canary; tenant A's also names a patient,
     // a field tenant A declares sensitive.
     for (tenant, canary) in [(A, A_CANARY), (B, B_CANARY)] {
@@ -743,4 +748,157 @@ fn a_request_naming_no_tenant_reaches_the_callers_only_one() {
     let (status, body) = w.h.get("/api/v1/alerts", &token("client-analyst"), None);
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("bad_tenant"), "{body}");
+}
+
+/// The concrete path of console page `route` for `tenant`'s objects, and a form body.
+fn concrete_page(w: &World, method: &str, route: &str, tenant: &'static str) -> (String, Vec<u8>) {
+    let (alert, _) = &w.objects[tenant];
+    let api_like = route
+        .replace("/console/access/grants/{id}", "/api/v1/grants/{id}")
+        .replace("/console/access/elevations/{id}", "/api/v1/elevations/{id}");
+    // Fresh grants and elevations to decide, as the API's cells make them.
+    let (decided, _) = concrete(w, method, &api_like, tenant);
+    let mut path = route
+        .replace("{tenant}", tenant)
+        .replace("/alerts/{id}", &format!("/alerts/{alert}"))
+        .replace("/users/{id}", &format!("/users/{}", w.victim.0))
+        .replace("/me/tokens/{id}", "/me/tokens/0000000000000000")
+        .replace("/assets/{name}", "/assets/none.css");
+    if api_like != route {
+        path = decided
+            .replace("/api/v1/grants/", "/console/access/grants/")
+            .replace("/api/v1/elevations/", "/console/access/elevations/");
+    }
+    let now = Timestamp::now().as_nanos();
+    let until = Timestamp::from_nanos(now + 24 * HOUR).to_rfc3339(vigie_event::UtcOffset::UTC);
+    let body = match (method, route) {
+        ("POST", "/console/users") => format!("login=c{now}&name=someone&role=client-analyst"),
+        ("POST", "/console/access/grants") => format!(
+            "analyst=l2-none&tenant={A}&tier=l2&until={}&justification=matrix+grant+request",
+            until.replace(':', "%3A")
+        ),
+        ("POST", "/console/me/tokens") => "label=matrix&days=1".to_owned(),
+        ("POST", "/console/me/language") => "lang=fr".to_owned(),
+        ("POST", "/console/signin") => "login=nobody&password=wrong".to_owned(),
+        ("POST", "/console/signin/code") => "pending=v1.x&code=000000".to_owned(),
+        ("POST", "/console/me/mfa/confirm" | "/console/me/step-up") => "code=000000".to_owned(),
+        _ => String::new(),
+    };
+    (path, body.into_bytes())
+}
+
+/// A console request with a bearer token (a page takes a session or a token, as the API
+/// does): (status, where it redirects, body).
+fn call_page(
+    h: &Harness,
+    method: &str,
+    path: &str,
+    token: &str,
+    body: &[u8],
+) -> (u16, String, String) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .timeout_global(Some(std::time::Duration::from_secs(30)))
+        .build()
+        .into();
+    let mut builder = ureq::http::Request::builder()
+        .method(method)
+        .uri(h.url(path));
+    if !token.is_empty() {
+        builder = builder.header("Authorization", format!("Bearer {token}"));
+    }
+    if method == "POST" {
+        builder = builder.header("Content-Type", "application/x-www-form-urlencoded");
+    }
+    let mut response = agent
+        .run(builder.body(body.to_vec()).expect("request"))
+        .expect("response");
+    let location = response
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    (
+        response.status().as_u16(),
+        location,
+        response.body_mut().read_to_string().unwrap_or_default(),
+    )
+}
+
+#[test]
+fn every_console_page_every_role_every_tenant() {
+    let w = world();
+    let mut cells = 0;
+    let mut failures = Vec::new();
+    for (method, route, need) in PAGES {
+        for caller in &w.callers {
+            for tenant in [A, B] {
+                let (path, body) = concrete_page(&w, method, route, tenant);
+                let (status, location, text) = call_page(&w.h, method, &path, &caller.token, &body);
+                cells += 1;
+                // The tenant of a console page is the one its path names.
+                let want = expected(*need, route, method, &caller.kind, tenant);
+                // Refused: 401/403, or sent to the sign-in page (no or an ended session)
+                // or to the second factor's enrolment.
+                // Replacing an enrolled second factor takes a code of the current one: the
+                // caller is let in, the form is incomplete (the API's `code_required`).
+                let incomplete = text.contains("takes a code of the current one");
+                let denied = ((status == 401 || status == 403) && !incomplete)
+                    || location.starts_with("/console/signin?next=")
+                    || location == "/console/me/mfa";
+                let hidden = status == 404 && route.contains('{');
+                let ok = if *need == Need::Public {
+                    // The sign-in pages answer wrong credentials with 401: the route at
+                    // work, not a refusal of access.
+                    status < 500
+                } else if want {
+                    !denied && status < 500
+                } else {
+                    denied || hidden
+                };
+                if !ok {
+                    failures.push(format!(
+                        "{method} {route} as {} on {tenant}: HTTP {status} {location}, expected {}: {}",
+                        caller.label,
+                        if want { "allowed" } else { "refused" },
+                        text.chars().take(300).collect::<String>()
+                    ));
+                }
+                let reaches_b = matches!(caller.kind, Kind::Person { org: 'B', .. });
+                let reaches_a = matches!(caller.kind, Kind::Person { org: 'A' | 'P', .. })
+                    || caller.kind == Kind::Ingest;
+                if (!reaches_b && text.contains(B_CANARY))
+                    || (!reaches_a && text.contains(A_CANARY))
+                {
+                    failures.push(format!(
+                        "{method} {route} as {} on {tenant}: another tenant's canary",
+                        caller.label
+                    ));
+                }
+                if let Kind::Person { role, .. } = caller.kind
+                    && role.org_kind() == OrgKind::Provider
+                    && text.contains(SENSITIVE_CANARY)
+                {
+                    failures.push(format!(
+                        "{method} {route} as {}: the sensitive value in clear",
+                        caller.label
+                    ));
+                }
+            }
+        }
+    }
+    eprintln!(
+        "console page × role × tenant matrix: {} pages × {} callers × 2 tenants = {cells} cells",
+        PAGES.len(),
+        w.callers.len()
+    );
+    assert!(
+        failures.is_empty(),
+        "{} of {cells} cells failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    assert_eq!(cells, PAGES.len() * w.callers.len() * 2);
 }

@@ -161,6 +161,13 @@ pub struct AlertFilter {
     pub rule: Option<String>,
     /// Only this status.
     pub status: Option<AlertStatus>,
+    /// Only alerts of this host.
+    pub host: Option<String>,
+    /// Only alerts whose rule title, rule id or host contains this text (any case).
+    pub text: Option<String>,
+    /// Only alerts recorded after this one (ids grow with the time of recording): what a
+    /// live view has not shown yet.
+    pub recorded_after: Option<AlertId>,
     /// Events at or after this time.
     pub from: Option<Timestamp>,
     /// Events before this time.
@@ -196,6 +203,19 @@ impl FromStr for AlertCursor {
             id: id.to_owned(),
         })
     }
+}
+
+/// `%text%` for `LIKE … ESCAPE '\\'`, lower case, with `%`, `_` and `\\` taken literally.
+fn like_pattern(text: &str) -> String {
+    let mut pattern = String::from("%");
+    for c in text.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
 }
 
 impl AlertFilter {
@@ -355,6 +375,20 @@ impl State {
         if filter.status.is_some() {
             next(&mut sql, " AND status = ?");
         }
+        if filter.host.is_some() {
+            next(&mut sql, " AND host = ?");
+        }
+        if filter.text.is_some() {
+            next(&mut sql, " AND (LOWER(rule_title) LIKE ? ESCAPE '\\'");
+            next(&mut sql, " OR LOWER(rule_id) LIKE ? ESCAPE '\\'");
+            next(
+                &mut sql,
+                " OR LOWER(COALESCE(host, '')) LIKE ? ESCAPE '\\')",
+            );
+        }
+        if filter.recorded_after.is_some() {
+            next(&mut sql, " AND id > ?");
+        }
         if filter.from.is_some() {
             next(&mut sql, " AND event_time >= ?");
         }
@@ -377,6 +411,19 @@ impl State {
         }
         if let Some(status) = filter.status {
             query = query.bind(status.as_str());
+        }
+        if let Some(host) = &filter.host {
+            query = query.bind(host);
+        }
+        if let Some(text) = &filter.text {
+            let pattern = like_pattern(text);
+            query = query
+                .bind(pattern.clone())
+                .bind(pattern.clone())
+                .bind(pattern);
+        }
+        if let Some(after) = &filter.recorded_after {
+            query = query.bind(after.as_str());
         }
         if let Some(from) = filter.from {
             query = query.bind(from.as_nanos());
@@ -449,6 +496,28 @@ impl State {
                     u64::try_from(r.get::<i64, _>(3)).unwrap_or(0),
                 )
             })
+            .collect())
+    }
+
+    /// `tenant`'s alerts per rule id whose event is at or after `since` (the rules page's
+    /// hits in the last day and month; a range of the `(tenant, event_time)` index).
+    pub async fn alert_counts_since(
+        &self,
+        tenant: &TenantId,
+        since: Timestamp,
+    ) -> Result<std::collections::HashMap<String, u64>, StateError> {
+        let rows = sqlx::query(
+            "SELECT rule_id, COUNT(*) AS n FROM alerts WHERE tenant = $1 AND event_time >= $2 \
+             GROUP BY rule_id",
+        )
+        .bind(tenant.as_str())
+        .bind(since.as_nanos())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StateError::sql("count alerts per rule"))?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get(0), u64::try_from(r.get::<i64, _>(1)).unwrap_or(0)))
             .collect())
     }
 }

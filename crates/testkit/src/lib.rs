@@ -14,11 +14,14 @@
 //!   with a visible message, except under `CI=true`, where it fails;
 //! - [`files_with_suffix`]: the files of a folder tree, sorted, so that every run reads the
 //!   same sequence;
+//! - [`browser`]: headless Chromium through WebDriver, for the console's tests;
 //! - [`postgres`]: a throwaway PostgreSQL cluster on loopback, stopped when dropped;
 //! - [`synth`]: the one synthetic event generator (seeded, reproducible): mixed telemetry on
 //!   the wire for the ingest and store benchmarks and the demo, and a sink's mix of decoded
 //!   Windows events for the Sigma engine benchmark.
 
+#[cfg(feature = "fixtures")]
+pub mod browser;
 #[cfg(feature = "fixtures")]
 pub mod oidc;
 #[cfg(feature = "fixtures")]

@@ -223,7 +223,11 @@ async fn record(
 /// Prints who can sign in, with what.
 #[allow(clippy::print_stdout)]
 pub(crate) fn print_logins(cast: &Cast, http: SocketAddr) {
-    println!("  people     (sign in: POST http://{http}/api/v1/login {{login, password, code}})");
+    println!("  console    http://{http}/console  (sign in as one of the people below)");
+    println!(
+        "  people     (the TOTP secret goes into an authenticator app, or `vigie totp SECRET` \
+         prints the current code; the API: POST http://{http}/api/v1/login {{login, password, code}})"
+    );
     for p in &cast.people {
         let second = match &p.seed {
             Some(seed) => format!("  TOTP secret {}", base32(seed)),

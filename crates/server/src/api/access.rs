@@ -113,7 +113,7 @@ pub struct Authorized {
 impl Authorized {
     /// The tenant of a tenant route (set by [`authorize`] for [`Need::Tenant`],
     /// [`Need::Ingest`], and [`Need::Instance`] when the request names one).
-    pub(super) fn tenant_id(&self) -> ApiResult<TenantId> {
+    pub(crate) fn tenant_id(&self) -> ApiResult<TenantId> {
         self.tenant.clone().ok_or_else(|| {
             ApiError::coded(
                 StatusCode::BAD_REQUEST,
@@ -154,7 +154,7 @@ fn address(request: &Request) -> Option<String> {
 }
 
 /// The session id in the request's cookie.
-pub(super) fn session_cookie(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn session_cookie(headers: &HeaderMap) -> Option<&str> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -171,7 +171,21 @@ fn unauthorized(message: &str) -> ApiError {
 }
 
 /// Resolves the caller of a request; `None` when it brings no credentials.
-pub(super) async fn resolve(app: &App, headers: &HeaderMap) -> ApiResult<Option<Caller>> {
+pub(crate) async fn resolve(app: &App, headers: &HeaderMap) -> ApiResult<Option<Caller>> {
+    resolve_as(app, headers, true).await
+}
+
+/// Whether the caller of `headers` still may do what `need` asks, without counting as use
+/// of the session (a live view re-checks at each poll; an idle reader's session must still
+/// end at its idle timeout).
+pub(crate) async fn still_allowed(app: &App, headers: &HeaderMap, need: Need) -> bool {
+    match resolve_as(app, headers, false).await {
+        Ok(Some(caller)) => decide_need(app, need, &caller, headers).await.is_ok(),
+        _ => false,
+    }
+}
+
+async fn resolve_as(app: &App, headers: &HeaderMap, touch: bool) -> ApiResult<Option<Caller>> {
     let now = Timestamp::now();
     if let Some(token) = headers
         .get(header::AUTHORIZATION)
@@ -219,10 +233,12 @@ pub(super) async fn resolve(app: &App, headers: &HeaderMap) -> ApiResult<Option<
             .map_err(ApiError::internal)?;
         return Err(unauthorized("the session expired; sign in again"));
     }
-    app.state
-        .touch_session(&session.hash, now)
-        .await
-        .map_err(ApiError::internal)?;
+    if touch {
+        app.state
+            .touch_session(&session.hash, now)
+            .await
+            .map_err(ApiError::internal)?;
+    }
     let user = active_user(app, session.user).await?;
     Ok(Some(Caller::Person {
         user: Box::new(user),
@@ -245,7 +261,7 @@ async fn active_user(app: &App, id: vigie_govern::grant::UserId) -> ApiResult<Us
 }
 
 /// The tenant a request names in `Vigie-Tenant`.
-pub(super) fn named_tenant(headers: &HeaderMap) -> ApiResult<Option<TenantId>> {
+pub(crate) fn named_tenant(headers: &HeaderMap) -> ApiResult<Option<TenantId>> {
     headers
         .get("vigie-tenant")
         .map(|v| {
@@ -417,7 +433,7 @@ async fn existing(app: &App, named: Option<TenantId>) -> ApiResult<Option<Tenant
 }
 
 /// The middleware of every route: see the module documentation.
-pub(super) async fn authorize(
+pub(crate) async fn authorize(
     State((app, need)): State<(App, Need)>,
     mut request: Request,
     next: Next,
@@ -508,7 +524,7 @@ pub(super) async fn authorize(
     finish(&app, record, response).await
 }
 
-fn who_of(caller: &Caller, address: Option<String>) -> Who {
+pub(crate) fn who_of(caller: &Caller, address: Option<String>) -> Who {
     match caller {
         Caller::Person {
             user,
@@ -544,7 +560,7 @@ fn refusal(
 }
 
 /// An audit entry for `need` by `who` on `tenant`.
-pub(super) fn entry(
+pub(crate) fn entry(
     need: Need,
     who: Who,
     tenant: Option<&TenantId>,
@@ -571,7 +587,7 @@ pub(super) fn entry(
 
 /// Commits `record`, then answers `response`; a record that cannot be committed turns the
 /// answer into a 503 (nothing is answered unaudited).
-pub(super) async fn finish(app: &App, record: AuditEntry, response: Response) -> Response {
+pub(crate) async fn finish(app: &App, record: AuditEntry, response: Response) -> Response {
     match app.auditor.record(record).await {
         Ok(_) => response,
         Err(e) => ApiError::new(

@@ -20,18 +20,23 @@ use super::error::{ApiError, ApiResult};
 use super::events::{query_slot, range, store_error};
 use super::sensitive::mask;
 
-#[derive(Debug, Deserialize)]
-pub(super) struct AlertsParams {
-    level: Option<String>,
-    rule: Option<String>,
-    status: Option<String>,
-    from: Option<String>,
-    to: Option<String>,
-    limit: Option<usize>,
-    cursor: Option<String>,
+#[derive(Debug, Deserialize, Default)]
+pub(crate) struct AlertsParams {
+    pub(crate) level: Option<String>,
+    pub(crate) rule: Option<String>,
+    pub(crate) status: Option<String>,
+    pub(crate) host: Option<String>,
+    /// Text in the rule's title or id or the host (any case).
+    pub(crate) q: Option<String>,
+    pub(crate) from: Option<String>,
+    pub(crate) to: Option<String>,
+    pub(crate) limit: Option<usize>,
+    pub(crate) cursor: Option<String>,
+    /// Only alerts recorded after this alert id (a live view's last).
+    pub(crate) after_id: Option<String>,
 }
 
-pub(super) async fn alerts(
+pub(crate) async fn alerts(
     State(app): State<App>,
     Extension(auth): Extension<Authorized>,
     p: Result<Query<AlertsParams>, QueryRejection>,
@@ -54,6 +59,16 @@ pub(super) async fn alerts(
                     ApiError::bad_request(format!(
                         "status {s:?}: expected new, acknowledged or closed"
                     ))
+                })
+            })
+            .transpose()?,
+        host: p.host.filter(|h| !h.is_empty()),
+        text: p.q.filter(|q| !q.trim().is_empty()),
+        recorded_after: p
+            .after_id
+            .map(|id| {
+                id.parse::<AlertId>().map_err(|_| {
+                    ApiError::bad_request(format!("after_id: invalid alert id {id:?}"))
                 })
             })
             .transpose()?,
@@ -90,7 +105,7 @@ pub(super) async fn alerts(
 }
 
 /// A comma-separated list of levels; an unknown one is a 400 (it could never match).
-pub(super) fn levels(text: &str) -> ApiResult<Vec<String>> {
+pub(crate) fn levels(text: &str) -> ApiResult<Vec<String>> {
     text.split(',')
         .map(|l| {
             vigie_detect::Level::parse(l)
@@ -116,9 +131,9 @@ pub(super) fn levels(text: &str) -> ApiResult<Vec<String>> {
 }
 
 /// Events shown before and after an alert's event on the same host.
-pub(super) const CONTEXT_EVENTS: usize = 5;
+pub(crate) const CONTEXT_EVENTS: usize = 5;
 
-pub(super) async fn alert(
+pub(crate) async fn alert(
     State(app): State<App>,
     Extension(auth): Extension<Authorized>,
     Path(id): Path<String>,

@@ -20,7 +20,7 @@ use super::error::{ApiError, ApiResult};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct AuditParams {
+pub(crate) struct AuditParams {
     actor: Option<String>,
     org: Option<String>,
     action: Option<String>,
@@ -56,7 +56,7 @@ fn time(name: &str, text: &Option<String>) -> ApiResult<Option<vigie_event::Time
 }
 
 /// `GET /api/v1/audit`.
-pub(super) async fn audit(
+pub(crate) async fn audit(
     State(app): State<App>,
     Extension(auth): Extension<Authorized>,
     params: Result<Query<AuditParams>, QueryRejection>,

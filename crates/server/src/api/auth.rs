@@ -1,7 +1,7 @@
 //! The bearer token of a request (who it is and what it may do: `super::access`).
 
 /// The token of an `Authorization` value: the scheme is case-insensitive (RFC 9110 §11.1).
-pub(super) fn bearer(value: &str) -> Option<&str> {
+pub(crate) fn bearer(value: &str) -> Option<&str> {
     let (scheme, token) = value.trim_start().split_once(' ')?;
     scheme
         .eq_ignore_ascii_case("bearer")

@@ -80,7 +80,7 @@ impl Buffers {
 
 /// [`blocking`] holding a query slot until the work is done (not until the request ends: a
 /// client that goes away does not free a slot its query still occupies).
-pub(super) async fn held<T: Send + 'static>(
+pub(crate) async fn held<T: Send + 'static>(
     slot: tokio::sync::OwnedSemaphorePermit,
     f: impl FnOnce() -> ApiResult<T> + Send + 'static,
 ) -> ApiResult<T> {

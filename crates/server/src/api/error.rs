@@ -9,15 +9,15 @@ use serde_json::json;
 /// An error answer: a status, a stable code and a message, as
 /// `{"error": {"code": …, "message": …}}`.
 #[derive(Debug)]
-pub(super) struct ApiError {
-    pub(super) status: StatusCode,
-    pub(super) code: &'static str,
-    pub(super) message: String,
-    pub(super) retry_after: Option<u32>,
+pub(crate) struct ApiError {
+    pub(crate) status: StatusCode,
+    pub(crate) code: &'static str,
+    pub(crate) message: String,
+    pub(crate) retry_after: Option<u32>,
 }
 
 /// The stable code of a status, for errors that have no more specific one.
-pub(super) fn default_code(status: StatusCode) -> &'static str {
+pub(crate) fn default_code(status: StatusCode) -> &'static str {
     match status {
         StatusCode::BAD_REQUEST => "bad_request",
         StatusCode::UNAUTHORIZED => "unauthorized",
@@ -37,10 +37,10 @@ pub(super) fn default_code(status: StatusCode) -> &'static str {
 }
 
 impl ApiError {
-    pub(super) fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
+    pub(crate) fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
         ApiError::coded(status, default_code(status), message)
     }
-    pub(super) fn coded(
+    pub(crate) fn coded(
         status: StatusCode,
         code: &'static str,
         message: impl Into<String>,
@@ -53,25 +53,25 @@ impl ApiError {
         }
     }
     /// A bad query parameter or path segment.
-    pub(super) fn bad_request(message: impl Into<String>) -> ApiError {
+    pub(crate) fn bad_request(message: impl Into<String>) -> ApiError {
         ApiError::coded(StatusCode::BAD_REQUEST, "bad_parameter", message)
     }
-    pub(super) fn internal(message: impl std::fmt::Display) -> ApiError {
+    pub(crate) fn internal(message: impl std::fmt::Display) -> ApiError {
         tracing::error!(error = %message, "request failed");
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, message.to_string())
     }
-    pub(super) fn busy(status: StatusCode, message: impl Into<String>) -> ApiError {
+    pub(crate) fn busy(status: StatusCode, message: impl Into<String>) -> ApiError {
         ApiError::new(status, message).retry_later()
     }
     /// The same error, telling the client to retry after `secs` seconds.
-    pub(super) fn with_retry_after(self, secs: u32) -> ApiError {
+    pub(crate) fn with_retry_after(self, secs: u32) -> ApiError {
         ApiError {
             retry_after: Some(secs),
             ..self
         }
     }
     /// The same error, telling the client to retry after a second.
-    pub(super) fn retry_later(self) -> ApiError {
+    pub(crate) fn retry_later(self) -> ApiError {
         ApiError {
             retry_after: Some(1),
             ..self
@@ -119,7 +119,7 @@ impl From<axum::extract::rejection::JsonRejection> for ApiError {
 
 /// The message of an error answer, kept in the response's extensions for the audit record.
 #[derive(Clone, Debug)]
-pub(super) struct ErrorMessage(pub(super) String);
+pub(crate) struct ErrorMessage(pub(crate) String);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
@@ -139,7 +139,7 @@ impl IntoResponse for ApiError {
     }
 }
 
-pub(super) type ApiResult<T> = Result<T, ApiError>;
+pub(crate) type ApiResult<T> = Result<T, ApiError>;
 
 #[cfg(test)]
 mod tests {

@@ -20,28 +20,28 @@ use super::buffers::held;
 use super::error::{ApiError, ApiResult};
 use super::sensitive::mask;
 
-#[derive(Debug, Deserialize)]
-pub(super) struct EventsParams {
-    q: Option<String>,
-    from: Option<String>,
-    to: Option<String>,
-    cursor: Option<String>,
-    limit: Option<usize>,
-    order: Option<String>,
-    fields: Option<String>,
+#[derive(Debug, Deserialize, Default)]
+pub(crate) struct EventsParams {
+    pub(crate) q: Option<String>,
+    pub(crate) from: Option<String>,
+    pub(crate) to: Option<String>,
+    pub(crate) cursor: Option<String>,
+    pub(crate) limit: Option<usize>,
+    pub(crate) order: Option<String>,
+    pub(crate) fields: Option<String>,
 }
 
-pub(super) fn range(from: Option<&str>, to: Option<&str>) -> ApiResult<TimeRange> {
+pub(crate) fn range(from: Option<&str>, to: Option<&str>) -> ApiResult<TimeRange> {
     TimeRange::parse(from.unwrap_or(""), to.unwrap_or(""), Timestamp::now())
         .map_err(|e| ApiError::coded(StatusCode::BAD_REQUEST, "bad_parameter", e.to_string()))
 }
 
-pub(super) fn query(q: Option<&str>) -> ApiResult<vigie_store::Query> {
+pub(crate) fn query(q: Option<&str>) -> ApiResult<vigie_store::Query> {
     vigie_store::parse(q.unwrap_or(""))
         .map_err(|e| ApiError::coded(StatusCode::BAD_REQUEST, "bad_query", e.to_string()))
 }
 
-pub(super) async fn events(
+pub(crate) async fn events(
     State(app): State<App>,
     Extension(auth): Extension<Authorized>,
     p: Result<Query<EventsParams>, QueryRejection>,
@@ -103,7 +103,7 @@ pub(super) async fn events(
 
 /// One of the tenant's `max_concurrent_queries` slots, held while its store query runs, or a
 /// 429: the queries of one tenant cannot take every core and blocking thread from the others.
-pub(super) fn query_slot(
+pub(crate) fn query_slot(
     app: &App,
     tenant: &TenantId,
 ) -> ApiResult<tokio::sync::OwnedSemaphorePermit> {
@@ -123,7 +123,7 @@ pub(super) fn query_slot(
         })
 }
 
-pub(super) fn store_error(e: &vigie_store::StoreError) -> ApiError {
+pub(crate) fn store_error(e: &vigie_store::StoreError) -> ApiError {
     match e {
         vigie_store::StoreError::InvalidQuery { .. } | vigie_store::StoreError::Parse(_) => {
             ApiError::coded(StatusCode::BAD_REQUEST, "bad_query", e.to_string())
@@ -135,7 +135,7 @@ pub(super) fn store_error(e: &vigie_store::StoreError) -> ApiError {
     }
 }
 
-pub(super) async fn event(
+pub(crate) async fn event(
     State(app): State<App>,
     Extension(auth): Extension<Authorized>,
     Path(id): Path<String>,
@@ -171,16 +171,16 @@ pub(super) async fn event(
     }
 }
 
-#[derive(Debug, Deserialize)]
-pub(super) struct HistogramParams {
-    q: Option<String>,
-    from: Option<String>,
-    to: Option<String>,
+#[derive(Debug, Deserialize, Default)]
+pub(crate) struct HistogramParams {
+    pub(crate) q: Option<String>,
+    pub(crate) from: Option<String>,
+    pub(crate) to: Option<String>,
     /// Bucket width in seconds (automatic when absent).
-    interval: Option<i64>,
+    pub(crate) interval: Option<i64>,
 }
 
-pub(super) async fn histogram(
+pub(crate) async fn histogram(
     State(app): State<App>,
     Extension(auth): Extension<Authorized>,
     p: Result<Query<HistogramParams>, QueryRejection>,
@@ -222,6 +222,82 @@ pub(super) async fn histogram(
                 "start": b.start.to_rfc3339(vigie_event::UtcOffset::UTC),
                 "count": b.count,
             })).collect::<Vec<_>>(),
+        })),
+    )
+        .into_response())
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub(crate) struct TermsParams {
+    pub(crate) q: Option<String>,
+    pub(crate) from: Option<String>,
+    pub(crate) to: Option<String>,
+    /// The field whose values are counted.
+    pub(crate) field: String,
+    /// How many values (1 to [`MAX_TERMS`], default 10).
+    pub(crate) size: Option<usize>,
+}
+
+/// The most values a terms answer lists.
+pub(crate) const MAX_TERMS: usize = 50;
+
+/// `GET /api/v1/events/terms`: the most frequent values of a field among the events a
+/// query matches (the console's facets). A sensitive field is refused to a caller who sees
+/// pseudonyms: its counts would tell the values' distribution.
+pub(crate) async fn terms(
+    State(app): State<App>,
+    Extension(auth): Extension<Authorized>,
+    p: Result<Query<TermsParams>, QueryRejection>,
+) -> ApiResult<Response> {
+    let tenant = auth.tenant_id()?;
+    let Query(p) = p?;
+    let q = query(p.q.as_deref())?;
+    let field = p.field.trim().to_owned();
+    if field.is_empty() || field.len() > 256 {
+        return Err(ApiError::bad_request("field: 1 to 256 bytes"));
+    }
+    if let Some(mask) = mask(&app, &auth, None).await? {
+        mask.check(&q)?;
+        if mask.hides(&field) {
+            return Err(ApiError::coded(
+                StatusCode::FORBIDDEN,
+                "sensitive_field",
+                format!("{field} is a sensitive field of this tenant"),
+            ));
+        }
+    }
+    let size = p.size.unwrap_or(10).clamp(1, MAX_TERMS);
+    let range = range(p.from.as_deref(), p.to.as_deref())?;
+    let aggregation = Aggregation::Terms {
+        field: field.clone(),
+        size,
+        then: None,
+    };
+    let slot = query_slot(&app, &tenant)?;
+    let store = Arc::clone(&app.store);
+    let result = held(slot, move || {
+        store
+            .aggregate(&tenant, &q, range, &aggregation)
+            .map_err(|e| store_error(&e))
+    })
+    .await?;
+    let AggregationResult::Terms { buckets, other } = result else {
+        return Err(ApiError::internal("the store answered another aggregation"));
+    };
+    let note = AuditNote {
+        query: Some(format!(
+            "{} | terms {field}",
+            p.q.clone().unwrap_or_default()
+        )),
+        count: Some(buckets.iter().map(|b| b.count).sum()),
+        ..AuditNote::default()
+    };
+    Ok((
+        Extension(note),
+        Json(json!({
+            "field": field,
+            "buckets": buckets.iter().map(|b| json!({"value": b.key, "count": b.count})).collect::<Vec<_>>(),
+            "other": other,
         })),
     )
         .into_response())

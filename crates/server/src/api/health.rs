@@ -9,13 +9,13 @@ use serde_json::{Value, json};
 use super::access::{Caller, resolve};
 use super::{App, OPENAPI};
 
-pub(super) async fn health() -> Json<Value> {
+pub(crate) async fn health() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
 /// Ready or not, to anyone (a load balancer's probe); the journal, store and pipeline
 /// details only to an administrator, as they tell how much every tenant sends.
-pub(super) async fn ready(State(app): State<App>, headers: HeaderMap) -> Response {
+pub(crate) async fn ready(State(app): State<App>, headers: HeaderMap) -> Response {
     let failure = app
         .pipeline_failure
         .lock()
@@ -48,6 +48,6 @@ pub(super) async fn ready(State(app): State<App>, headers: HeaderMap) -> Respons
     (status, Json(body)).into_response()
 }
 
-pub(super) async fn openapi() -> Response {
+pub(crate) async fn openapi() -> Response {
     ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
 }

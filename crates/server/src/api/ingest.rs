@@ -24,13 +24,13 @@ use crate::ServerError;
 use crate::intake::body;
 
 #[derive(Debug, Deserialize)]
-pub(super) struct IngestParams {
+pub(crate) struct IngestParams {
     source: Option<String>,
     logsource: Option<String>,
 }
 
 /// Reads `body` within `timeout`, refusing it past `limit` bytes.
-pub(super) async fn read_body(
+pub(crate) async fn read_body(
     body: Body,
     limit: usize,
     timeout: std::time::Duration,
@@ -68,7 +68,7 @@ pub(super) async fn read_body(
 
 /// Whether the body is gzip (`Content-Encoding: gzip`), plain (none, `identity`), or
 /// something this server does not inflate (415).
-pub(super) fn encoding(headers: &HeaderMap) -> ApiResult<bool> {
+pub(crate) fn encoding(headers: &HeaderMap) -> ApiResult<bool> {
     let Some(value) = headers.get(header::CONTENT_ENCODING) else {
         return Ok(false);
     };
@@ -87,7 +87,7 @@ pub(super) fn encoding(headers: &HeaderMap) -> ApiResult<bool> {
     }
 }
 
-pub(super) async fn ingest_batch(
+pub(crate) async fn ingest_batch(
     State(app): State<App>,
     params: Result<Query<IngestParams>, QueryRejection>,
     request: Request,
@@ -301,10 +301,10 @@ pub(super) async fn ingest_batch(
 }
 
 /// The header a replayed answer carries.
-pub(super) const REPLAYED: &str = "idempotency-replayed";
+pub(crate) const REPLAYED: &str = "idempotency-replayed";
 
 /// The `Idempotency-Key` of a request: 1 to 255 visible ASCII characters.
-pub(super) fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
+pub(crate) fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
     let Some(value) = headers.get("idempotency-key") else {
         return Ok(None);
     };

@@ -33,7 +33,7 @@ const FORGET_FAILURES: std::time::Duration =
     std::time::Duration::from_secs(vigie_govern::throttle::MAX_WAIT_SECS);
 
 /// Sign-ins waiting for a hashing slot at most; beyond: 503.
-pub(super) const MAX_WAITING: usize = 64;
+pub(crate) const MAX_WAITING: usize = 64;
 
 /// The bound on concurrent password hashes.
 #[derive(Debug)]
@@ -82,7 +82,7 @@ const DUMMY_PHC: &str = "$argon2id$v=19$m=19456,t=2,p=1$dmlnaWVkdW1teXNhbHQ$\
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct LoginBody {
+pub(crate) struct LoginBody {
     login: String,
     password: String,
     /// A TOTP code or a recovery code, for an enrolled user.
@@ -108,7 +108,7 @@ fn wrong() -> ApiError {
 }
 
 /// The hash of a recovery code as stored (normalised: lower case, no dashes or spaces).
-pub(super) fn recovery_hash(code: &str) -> String {
+pub(crate) fn recovery_hash(code: &str) -> String {
     let normal: String = code
         .chars()
         .filter(|c| c.is_ascii_alphanumeric())
@@ -122,7 +122,7 @@ pub(super) fn recovery_hash(code: &str) -> String {
 
 /// Checks a second-factor `code` of `user`: a TOTP code (recorded as used) or an unused
 /// recovery code (spent).
-pub(super) async fn second_factor(app: &App, user: &User, code: &str) -> ApiResult<bool> {
+pub(crate) async fn second_factor(app: &App, user: &User, code: &str) -> ApiResult<bool> {
     let Some(sealed) = &user.totp_seed else {
         return Ok(false);
     };
@@ -153,7 +153,12 @@ pub(super) async fn second_factor(app: &App, user: &User, code: &str) -> ApiResu
 /// Answers `result` after committing the audit record of a public route that signs
 /// someone in (its caller is known only once it succeeds): `action`, by `who`, allowed or
 /// refused with the error's message.
-async fn audited(app: &App, who: Who, action: &str, result: ApiResult<Response>) -> Response {
+pub(crate) async fn audited(
+    app: &App,
+    who: Who,
+    action: &str,
+    result: ApiResult<Response>,
+) -> Response {
     let outcome = match &result {
         Ok(_) => Outcome::Allowed,
         Err(e) => Outcome::Refused(e.message.clone()),
@@ -165,7 +170,7 @@ async fn audited(app: &App, who: Who, action: &str, result: ApiResult<Response>)
 }
 
 /// `POST /api/v1/login`.
-pub(super) async fn login(
+pub(crate) async fn login(
     State(app): State<App>,
     ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
     headers: HeaderMap,
@@ -188,70 +193,12 @@ async fn attempt(
     who: &mut Who,
 ) -> ApiResult<Response> {
     let Json(body) = body?;
-    let now = Timestamp::now();
-    let keys = [format!("user:{}", body.login), format!("addr:{address}")];
-    for key in &keys {
-        let (failures, last) = app
-            .state
-            .login_failures(key)
-            .await
-            .map_err(ApiError::internal)?;
-        if let Err(wait) = throttle::check(failures, last, now) {
-            return Err(too_many(wait));
-        }
-    }
-    let user = app
-        .state
-        .user_by_login(&body.login)
-        .await
-        .map_err(ApiError::internal)?;
-    let stored = user
-        .as_ref()
-        .and_then(|u| u.password.clone())
-        .unwrap_or_else(|| DUMMY_PHC.to_owned());
-    let given = body.password.clone();
-    let matches = app
-        .hashing
-        .run(move || password::verify(&given, &stored))
-        .await
-        .ok_or_else(|| {
-            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "too many sign-ins at once")
-                .retry_later()
-        })?;
-    let fail = |app: &App| {
-        let app = app.clone();
-        let keys = keys.clone();
-        async move {
-            for key in &keys {
-                app.state
-                    .record_login_failure(key, now, FORGET_FAILURES)
-                    .await
-                    .map_err(ApiError::internal)?;
-            }
-            Err::<Response, ApiError>(wrong())
-        }
-    };
-    let Some(user) = user.filter(|u| matches && u.password.is_some()) else {
-        return fail(app).await;
-    };
-    who.user = Some(user.id.0);
-    who.org = Some(user.org.0);
-    if user.status != UserStatus::Active {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "the account is suspended or deactivated",
-        ));
-    }
+    let user = check_password(app, address, &body.login, &body.password, who).await?;
     if user.mfa_enrolled {
         let Some(code) = body.code.as_deref() else {
             // The password was right: counted all the same, so that this answer is no
             // faster an oracle than a wrong password.
-            for key in &keys {
-                app.state
-                    .record_login_failure(key, now, FORGET_FAILURES)
-                    .await
-                    .map_err(ApiError::internal)?;
-            }
+            record_failure(app, &failure_keys(&body.login, address)).await?;
             return Err(ApiError::coded(
                 StatusCode::UNAUTHORIZED,
                 "code_required",
@@ -259,30 +206,11 @@ async fn attempt(
             ));
         };
         if !second_factor(app, &user, code).await? {
-            return fail(app).await;
+            record_failure(app, &failure_keys(&body.login, address)).await?;
+            return Err(wrong());
         }
     }
-    // A success forgets the account's failures, not the address's: owning one account
-    // must not reset the throttle of an address guessing at others.
-    app.state
-        .clear_login_failures(&keys[0])
-        .await
-        .map_err(ApiError::internal)?;
-    app.state
-        .record_login(user.id, now)
-        .await
-        .map_err(ApiError::internal)?;
-    // A session id the browser brought is never kept (session fixation): a new one.
-    if let Some(old) = super::access::session_cookie(headers)
-        && let Ok(Some(s)) = app.state.session(old).await
-    {
-        let _ = app.state.end_session(&s.hash).await;
-    }
-    let id = app
-        .state
-        .create_session(user.id, user.mfa_enrolled, Some(address), now)
-        .await
-        .map_err(ApiError::internal)?;
+    let id = open_session(app, headers, &user, user.mfa_enrolled, address).await?;
     let mut response = Json(json!({
         "user": {
             "id": user.id.0.to_string(), "login": user.login, "name": user.name,
@@ -298,8 +226,118 @@ async fn attempt(
     Ok(response)
 }
 
+/// The throttle's keys of a sign-in: the account, and the address it comes from.
+pub(crate) fn failure_keys(login: &str, address: &str) -> [String; 2] {
+    [format!("user:{login}"), format!("addr:{address}")]
+}
+
+/// Refuses when any of `keys` failed too often lately (429 with the wait).
+pub(crate) async fn check_throttle(app: &App, keys: &[String]) -> ApiResult<()> {
+    let now = Timestamp::now();
+    for key in keys {
+        let (failures, last) = app
+            .state
+            .login_failures(key)
+            .await
+            .map_err(ApiError::internal)?;
+        if let Err(wait) = throttle::check(failures, last, now) {
+            return Err(too_many(wait));
+        }
+    }
+    Ok(())
+}
+
+/// Counts a failure against each of `keys`.
+pub(crate) async fn record_failure(app: &App, keys: &[String]) -> ApiResult<()> {
+    let now = Timestamp::now();
+    for key in keys {
+        app.state
+            .record_login_failure(key, now, FORGET_FAILURES)
+            .await
+            .map_err(ApiError::internal)?;
+    }
+    Ok(())
+}
+
+/// The first step of every password sign-in (API and console): the throttle, then the
+/// password, checked against a dummy hash when the login does not exist (the same time
+/// either way). A wrong one counts against the account and the address. Gives the user,
+/// active, and names them in `who`.
+pub(crate) async fn check_password(
+    app: &App,
+    address: &str,
+    login: &str,
+    password: &str,
+    who: &mut Who,
+) -> ApiResult<User> {
+    let keys = failure_keys(login, address);
+    check_throttle(app, &keys).await?;
+    let user = app
+        .state
+        .user_by_login(login)
+        .await
+        .map_err(ApiError::internal)?;
+    let stored = user
+        .as_ref()
+        .and_then(|u| u.password.clone())
+        .unwrap_or_else(|| DUMMY_PHC.to_owned());
+    let given = password.to_owned();
+    let matches = app
+        .hashing
+        .run(move || password::verify(&given, &stored))
+        .await
+        .ok_or_else(|| {
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "too many sign-ins at once")
+                .retry_later()
+        })?;
+    let Some(user) = user.filter(|u| matches && u.password.is_some()) else {
+        record_failure(app, &keys).await?;
+        return Err(wrong());
+    };
+    who.user = Some(user.id.0);
+    who.org = Some(user.org.0);
+    if user.status != UserStatus::Active {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "the account is suspended or deactivated",
+        ));
+    }
+    Ok(user)
+}
+
+/// The last step of a sign-in: forgets the account's failures, records the sign-in, ends
+/// any session the browser brought (session fixation) and opens a new one. Gives its id.
+pub(crate) async fn open_session(
+    app: &App,
+    headers: &HeaderMap,
+    user: &User,
+    mfa: bool,
+    address: &str,
+) -> ApiResult<String> {
+    let now = Timestamp::now();
+    // A success forgets the account's failures, not the address's: owning one account
+    // must not reset the throttle of an address guessing at others.
+    app.state
+        .clear_login_failures(&format!("user:{}", user.login))
+        .await
+        .map_err(ApiError::internal)?;
+    app.state
+        .record_login(user.id, now)
+        .await
+        .map_err(ApiError::internal)?;
+    if let Some(old) = super::access::session_cookie(headers)
+        && let Ok(Some(s)) = app.state.session(old).await
+    {
+        let _ = app.state.end_session(&s.hash).await;
+    }
+    app.state
+        .create_session(user.id, mfa, Some(address), now)
+        .await
+        .map_err(ApiError::internal)
+}
+
 /// `POST /api/v1/logout`: ends the session of the cookie.
-pub(super) async fn logout(State(app): State<App>, headers: HeaderMap) -> ApiResult<Response> {
+pub(crate) async fn logout(State(app): State<App>, headers: HeaderMap) -> ApiResult<Response> {
     if let Some(id) = super::access::session_cookie(&headers)
         && let Some(s) = app.state.session(id).await.map_err(ApiError::internal)?
     {
@@ -318,13 +356,13 @@ pub(super) async fn logout(State(app): State<App>, headers: HeaderMap) -> ApiRes
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct EnrolBody {
+pub(crate) struct EnrolBody {
     token: String,
     password: String,
 }
 
 /// `POST /api/v1/enrol`: a one-time enrolment token and the new password.
-pub(super) async fn enrol(
+pub(crate) async fn enrol(
     State(app): State<App>,
     ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
     body: Result<Json<EnrolBody>, JsonRejection>,
@@ -414,7 +452,7 @@ async fn enrol_inner(
 
 /// `GET /api/v1/oidc/{org}/start`: sends the browser to the organisation's identity
 /// provider (303).
-pub(super) async fn oidc_start(
+pub(crate) async fn oidc_start(
     State(app): State<App>,
     axum::extract::Path(org): axum::extract::Path<String>,
 ) -> ApiResult<Response> {
@@ -432,7 +470,7 @@ pub(super) async fn oidc_start(
 }
 
 #[derive(Deserialize)]
-pub(super) struct CallbackParams {
+pub(crate) struct CallbackParams {
     code: Option<String>,
     state: Option<String>,
     error: Option<String>,
@@ -441,7 +479,7 @@ pub(super) struct CallbackParams {
 /// `GET /api/v1/oidc/callback`: the provider sends the browser back with a code; a
 /// session for the user of that organisation its ID token names. Every attempt is an audit
 /// record of the platform chain.
-pub(super) async fn oidc_callback(
+pub(crate) async fn oidc_callback(
     State(app): State<App>,
     ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
     headers: HeaderMap,

@@ -22,10 +22,10 @@ use super::error::{ApiError, ApiResult};
 use super::login::{recovery_hash, second_factor};
 
 /// Recovery codes made at enrolment.
-pub(super) const RECOVERY_CODES: usize = 10;
+pub(crate) const RECOVERY_CODES: usize = 10;
 
 /// The longest a personal token may live, in days.
-pub(super) const MAX_TOKEN_DAYS: u32 = 365;
+pub(crate) const MAX_TOKEN_DAYS: u32 = 365;
 
 fn person(auth: &Authorized) -> ApiResult<&User> {
     auth.caller
@@ -33,8 +33,53 @@ fn person(auth: &Authorized) -> ApiResult<&User> {
         .ok_or_else(|| ApiError::new(StatusCode::FORBIDDEN, "only a person has an account"))
 }
 
+/// A tenant a person reaches now.
+#[derive(Clone, Debug)]
+pub(crate) struct Reached {
+    /// The tenant.
+    pub tenant: vigie_event::TenantId,
+    /// A provider analyst's tier there (their active grant's).
+    pub tier: Option<&'static str>,
+    /// Until when (the grant's end).
+    pub until: Option<Timestamp>,
+}
+
+/// The tenants `user` reaches now: a client's organisation's, a provider analyst's active
+/// grants'. Nobody else reaches a tenant as a person of it (the operator administers them).
+pub(crate) async fn reached(app: &App, user: &User) -> ApiResult<Vec<Reached>> {
+    let now = Timestamp::now();
+    Ok(match (user.role.org_kind(), user.role) {
+        (OrgKind::Client, _) => app
+            .state
+            .tenants_of(user.org)
+            .await
+            .map_err(ApiError::internal)?
+            .into_iter()
+            .map(|tenant| Reached {
+                tenant,
+                tier: None,
+                until: None,
+            })
+            .collect(),
+        (OrgKind::Provider, Role::ProviderAnalyst(_)) => app
+            .state
+            .grants_of_provider(user.org)
+            .await
+            .map_err(ApiError::internal)?
+            .into_iter()
+            .filter(|g| g.grant.analyst.user == user.id && is_active(&g.grant, now))
+            .map(|g| Reached {
+                tenant: g.tenant,
+                tier: Some(g.grant.tier.as_str()),
+                until: Some(g.grant.until),
+            })
+            .collect(),
+        _ => Vec::new(),
+    })
+}
+
 /// `GET /api/v1/me`: the user, their organisation and the tenants they reach now.
-pub(super) async fn me(
+pub(crate) async fn me(
     State(app): State<App>,
     Extension(auth): Extension<Authorized>,
 ) -> ApiResult<Json<Value>> {
@@ -45,32 +90,17 @@ pub(super) async fn me(
         .await
         .map_err(ApiError::internal)?
         .ok_or_else(|| ApiError::internal("the user's organisation vanished"))?;
-    let now = Timestamp::now();
-    let tenants: Vec<Value> = match (org.kind, user.role) {
-        (OrgKind::Client, _) => app
-            .state
-            .tenants_of(org.id)
-            .await
-            .map_err(ApiError::internal)?
-            .into_iter()
-            .map(|t| json!({"tenant": t.as_str(), "role": user.role.as_str()}))
-            .collect(),
-        (OrgKind::Provider, Role::ProviderAnalyst(_)) => app
-            .state
-            .grants_of_provider(org.id)
-            .await
-            .map_err(ApiError::internal)?
-            .into_iter()
-            .filter(|g| g.grant.analyst.user == user.id && is_active(&g.grant, now))
-            .map(|g| {
-                json!({
-                    "tenant": g.tenant.as_str(), "tier": g.grant.tier.as_str(),
-                    "until": g.grant.until.to_rfc3339(vigie_event::UtcOffset::UTC),
-                })
-            })
-            .collect(),
-        _ => Vec::new(),
-    };
+    let tenants: Vec<Value> = reached(&app, user)
+        .await?
+        .into_iter()
+        .map(|r| match r.tier {
+            Some(tier) => json!({
+                "tenant": r.tenant.as_str(), "tier": tier,
+                "until": r.until.map(|u| u.to_rfc3339(vigie_event::UtcOffset::UTC)),
+            }),
+            None => json!({"tenant": r.tenant.as_str(), "role": user.role.as_str()}),
+        })
+        .collect();
     Ok(Json(json!({
         "user": {
             "id": user.id.0.to_string(), "login": user.login, "name": user.name,
@@ -85,7 +115,7 @@ pub(super) async fn me(
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-pub(super) struct CodeBody {
+pub(crate) struct CodeBody {
     code: Option<String>,
 }
 
@@ -104,7 +134,7 @@ fn code_body(body: &Bytes) -> ApiResult<CodeBody> {
 
 /// `POST /api/v1/me/totp`: a new TOTP secret to put in an authenticator app (replacing an
 /// enrolled one takes a code of the current one).
-pub(super) async fn totp_start(
+pub(crate) async fn totp_start(
     State(app): State<App>,
     Extension(auth): Extension<Authorized>,
     body: Bytes,
@@ -154,14 +184,14 @@ pub(super) async fn totp_start(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct ConfirmBody {
+pub(crate) struct ConfirmBody {
     code: String,
 }
 
 /// `POST /api/v1/me/totp/confirm`: a code from the new secret enrols it; the answer holds
 /// the recovery codes, shown once. Every other session of the user ends, and this one is
 /// replaced (its privilege changed).
-pub(super) async fn totp_confirm(
+pub(crate) async fn totp_confirm(
     State(app): State<App>,
     Extension(auth): Extension<Authorized>,
     body: Result<Json<ConfirmBody>, JsonRejection>,
@@ -242,7 +272,7 @@ pub(super) async fn totp_confirm(
 }
 
 /// `GET /api/v1/me/tokens`.
-pub(super) async fn tokens(
+pub(crate) async fn tokens(
     State(app): State<App>,
     Extension(auth): Extension<Authorized>,
 ) -> ApiResult<Json<Value>> {
@@ -257,7 +287,7 @@ pub(super) async fn tokens(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct TokenBody {
+pub(crate) struct TokenBody {
     label: String,
     days: u32,
 }
@@ -265,7 +295,7 @@ pub(super) struct TokenBody {
 /// `POST /api/v1/me/tokens`: a personal token (shown once) with the user's rights, for at
 /// most [`MAX_TOKEN_DAYS`]. A user who must have a second factor mints one only from a
 /// session that gave it.
-pub(super) async fn create_token(
+pub(crate) async fn create_token(
     State(app): State<App>,
     Extension(auth): Extension<Authorized>,
     body: Result<Json<TokenBody>, JsonRejection>,
@@ -320,7 +350,7 @@ pub(super) async fn create_token(
 }
 
 /// `DELETE /api/v1/me/tokens/{id}`.
-pub(super) async fn revoke_token(
+pub(crate) async fn revoke_token(
     State(app): State<App>,
     Extension(auth): Extension<Authorized>,
     Path(id): Path<String>,
@@ -346,7 +376,7 @@ pub(super) async fn revoke_token(
 }
 
 /// `GET /api/v1/me/sessions`.
-pub(super) async fn sessions(
+pub(crate) async fn sessions(
     State(app): State<App>,
     Extension(auth): Extension<Authorized>,
 ) -> ApiResult<Json<Value>> {
@@ -378,7 +408,7 @@ pub(super) async fn sessions(
 
 /// `POST /api/v1/me/step-up`: a session opened without the second factor (an identity
 /// provider that did not say one was used) gives it now.
-pub(super) async fn step_up(
+pub(crate) async fn step_up(
     State(app): State<App>,
     Extension(auth): Extension<Authorized>,
     body: Result<Json<ConfirmBody>, JsonRejection>,

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use super::App;
 use super::error::ApiResult;
 
-pub(super) async fn metrics(State(app): State<App>) -> ApiResult<Response> {
+pub(crate) async fn metrics(State(app): State<App>) -> ApiResult<Response> {
     let journal = app.appender.shared();
     let stats = &journal.stats;
     let extra = [

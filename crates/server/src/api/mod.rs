@@ -29,21 +29,21 @@ use crate::metrics::Metrics;
 use crate::quarantine::Quarantine;
 
 pub mod access;
-mod alerts;
-mod audit;
-mod auth;
-mod buffers;
-mod error;
-mod events;
-mod health;
-mod ingest;
-mod login;
-mod me;
-mod metrics;
-mod people;
-mod quarantine;
-mod rules;
-mod sensitive;
+pub(crate) mod alerts;
+pub(crate) mod audit;
+pub(crate) mod auth;
+pub(crate) mod buffers;
+pub(crate) mod error;
+pub(crate) mod events;
+pub(crate) mod health;
+pub(crate) mod ingest;
+pub(crate) mod login;
+pub(crate) mod me;
+pub(crate) mod metrics;
+pub(crate) mod people;
+pub(crate) mod quarantine;
+pub(crate) mod rules;
+pub(crate) mod sensitive;
 
 pub use access::{AuditNote, Authorized, Need};
 pub use buffers::Buffers;
@@ -85,6 +85,8 @@ pub struct App {
     /// The URL browsers reach this server at (`access.public_url`, else the bound
     /// address): identity providers send them back to its `/api/v1/oidc/callback`.
     pub public_url: Arc<String>,
+    /// The console's live queues open, per tenant.
+    pub live: Arc<crate::console::Live>,
 }
 
 /// Every route: method, path, and what it needs of its caller ([`Need`]). The router is
@@ -99,6 +101,11 @@ pub const ROUTES: &[(&str, &str, Need)] = &[
     (
         "GET",
         "/api/v1/events/histogram",
+        Need::Tenant(Action::SearchEvents),
+    ),
+    (
+        "GET",
+        "/api/v1/events/terms",
         Need::Tenant(Action::SearchEvents),
     ),
     (
@@ -225,6 +232,7 @@ fn handler(method: &str, path: &str) -> Option<MethodRouter<App>> {
         }
         ("GET", "/api/v1/events") => get(events::events),
         ("GET", "/api/v1/events/histogram") => get(events::histogram),
+        ("GET", "/api/v1/events/terms") => get(events::terms),
         ("GET", "/api/v1/events/{id}") => get(events::event),
         ("GET", "/api/v1/alerts") => get(alerts::alerts),
         ("GET", "/api/v1/alerts/{id}") => get(alerts::alert),
@@ -290,6 +298,7 @@ pub fn router(app: App) -> Router {
         );
     }
     router
+        .merge(crate::console::routes(app.clone()))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn(json_errors))
@@ -319,6 +328,8 @@ async fn json_errors(request: Request, next: axum::middleware::Next) -> Response
         .uri()
         .path_and_query()
         .map_or(0, |p| p.as_str().len());
+    // The console answers in HTML, errors included.
+    let console = request.uri().path() == "/" || request.uri().path().starts_with("/console");
     if target > MAX_URI_BYTES {
         return ApiError::coded(
             StatusCode::URI_TOO_LONG,
@@ -328,6 +339,9 @@ async fn json_errors(request: Request, next: axum::middleware::Next) -> Response
         .into_response();
     }
     let response = next.run(request).await;
+    if console {
+        return response;
+    }
     let status = response.status();
     let is_json = response
         .headers()

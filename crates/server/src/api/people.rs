@@ -43,20 +43,20 @@ fn id(text: &str, what: &str) -> ApiResult<u64> {
 }
 
 /// `GET /api/v1/orgs`.
-pub(super) async fn orgs(State(app): State<App>) -> ApiResult<Json<Value>> {
+pub(crate) async fn orgs(State(app): State<App>) -> ApiResult<Json<Value>> {
     let orgs = app.state.orgs().await.map_err(ApiError::internal)?;
     Ok(Json(json!({ "organisations": orgs })))
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct OrgBody {
+pub(crate) struct OrgBody {
     name: String,
     kind: String,
 }
 
 /// `POST /api/v1/orgs`.
-pub(super) async fn create_org(
+pub(crate) async fn create_org(
     State(app): State<App>,
     Extension(auth): Extension<Authorized>,
     body: Result<Json<OrgBody>, JsonRejection>,
@@ -76,7 +76,7 @@ pub(super) async fn create_org(
 }
 
 /// `GET /api/v1/users`: the users of the caller's organisation.
-pub(super) async fn users(
+pub(crate) async fn users(
     State(app): State<App>,
     Extension(auth): Extension<Authorized>,
 ) -> ApiResult<Json<Value>> {
@@ -90,7 +90,7 @@ pub(super) async fn users(
 }
 
 /// `POST /api/v1/users`: answers the user and their enrolment token (shown once).
-pub(super) async fn create_user(
+pub(crate) async fn create_user(
     State(app): State<App>,
     Extension(auth): Extension<Authorized>,
     body: Result<Json<UserInput>, JsonRejection>,
@@ -126,7 +126,7 @@ async fn set_status(
 }
 
 /// `POST /api/v1/users/{id}/suspend`.
-pub(super) async fn suspend(
+pub(crate) async fn suspend(
     State(app): State<App>,
     Extension(auth): Extension<Authorized>,
     Path(user): Path<String>,
@@ -135,7 +135,7 @@ pub(super) async fn suspend(
 }
 
 /// `POST /api/v1/users/{id}/activate`.
-pub(super) async fn activate(
+pub(crate) async fn activate(
     State(app): State<App>,
     Extension(auth): Extension<Authorized>,
     Path(user): Path<String>,
@@ -145,7 +145,7 @@ pub(super) async fn activate(
 
 /// `DELETE /api/v1/users/{id}/sessions`: ends every session of a user of the admin's
 /// organisation.
-pub(super) async fn end_sessions(
+pub(crate) async fn end_sessions(
     State(app): State<App>,
     Extension(auth): Extension<Authorized>,
     Path(user): Path<String>,
@@ -160,7 +160,7 @@ pub(super) async fn end_sessions(
 }
 
 /// `GET /api/v1/grants`: the grants the caller may see.
-pub(super) async fn grants(
+pub(crate) async fn grants(
     State(app): State<App>,
     Extension(auth): Extension<Authorized>,
 ) -> ApiResult<Response> {
@@ -174,7 +174,7 @@ pub(super) async fn grants(
 }
 
 /// `POST /api/v1/grants`: a provider admin requests a grant.
-pub(super) async fn request_grant(
+pub(crate) async fn request_grant(
     State(app): State<App>,
     Extension(auth): Extension<Authorized>,
     body: Result<Json<GrantInput>, JsonRejection>,
@@ -207,7 +207,7 @@ async fn decide(
 }
 
 /// `POST /api/v1/grants/{id}/approve`.
-pub(super) async fn approve_grant(
+pub(crate) async fn approve_grant(
     State(app): State<App>,
     Extension(auth): Extension<Authorized>,
     Path(grant): Path<String>,
@@ -216,7 +216,7 @@ pub(super) async fn approve_grant(
 }
 
 /// `POST /api/v1/grants/{id}/refuse`.
-pub(super) async fn refuse_grant(
+pub(crate) async fn refuse_grant(
     State(app): State<App>,
     Extension(auth): Extension<Authorized>,
     Path(grant): Path<String>,
@@ -225,7 +225,7 @@ pub(super) async fn refuse_grant(
 }
 
 /// `POST /api/v1/grants/{id}/revoke`.
-pub(super) async fn revoke_grant(
+pub(crate) async fn revoke_grant(
     State(app): State<App>,
     Extension(auth): Extension<Authorized>,
     Path(grant): Path<String>,
@@ -234,7 +234,7 @@ pub(super) async fn revoke_grant(
 }
 
 /// `POST /api/v1/elevations` (on the tenant of `Vigie-Tenant`).
-pub(super) async fn request_elevation(
+pub(crate) async fn request_elevation(
     State(app): State<App>,
     Extension(auth): Extension<Authorized>,
     body: Result<Json<ElevationInput>, JsonRejection>,
@@ -269,7 +269,7 @@ async fn decide_elevation(
 }
 
 /// `POST /api/v1/elevations/{id}/approve`.
-pub(super) async fn approve_elevation(
+pub(crate) async fn approve_elevation(
     State(app): State<App>,
     Extension(auth): Extension<Authorized>,
     Path(elevation): Path<String>,
@@ -278,7 +278,7 @@ pub(super) async fn approve_elevation(
 }
 
 /// `POST /api/v1/elevations/{id}/refuse`.
-pub(super) async fn refuse_elevation(
+pub(crate) async fn refuse_elevation(
     State(app): State<App>,
     Extension(auth): Extension<Authorized>,
     Path(elevation): Path<String>,
@@ -288,12 +288,12 @@ pub(super) async fn refuse_elevation(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct ReviewBody {
+pub(crate) struct ReviewBody {
     deadline: String,
 }
 
 /// `POST /api/v1/reviews` (on the tenant of `Vigie-Tenant`).
-pub(super) async fn open_review(
+pub(crate) async fn open_review(
     State(app): State<App>,
     Extension(auth): Extension<Authorized>,
     body: Result<Json<ReviewBody>, JsonRejection>,
@@ -312,7 +312,7 @@ pub(super) async fn open_review(
 
 /// `GET /api/v1/reviews`: the tenant's campaigns and their items (a provider user sees the
 /// items of their organisation's grants).
-pub(super) async fn reviews(
+pub(crate) async fn reviews(
     State(app): State<App>,
     Extension(auth): Extension<Authorized>,
 ) -> ApiResult<Json<Value>> {
@@ -379,7 +379,7 @@ async fn answer(
 }
 
 /// `POST /api/v1/reviews/{id}/grants/{grant}/confirm`.
-pub(super) async fn confirm_item(
+pub(crate) async fn confirm_item(
     State(app): State<App>,
     Extension(auth): Extension<Authorized>,
     Path((review, grant)): Path<(String, String)>,
@@ -388,7 +388,7 @@ pub(super) async fn confirm_item(
 }
 
 /// `POST /api/v1/reviews/{id}/grants/{grant}/remove`.
-pub(super) async fn remove_item(
+pub(crate) async fn remove_item(
     State(app): State<App>,
     Extension(auth): Extension<Authorized>,
     Path((review, grant)): Path<(String, String)>,

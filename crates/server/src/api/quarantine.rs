@@ -14,12 +14,12 @@ use super::error::{ApiError, ApiResult};
 use super::{App, blocking};
 
 #[derive(Debug, Deserialize)]
-pub(super) struct QuarantineParams {
+pub(crate) struct QuarantineParams {
     /// An administrator's listing of every tenant (`all=true`, no `Vigie-Tenant`).
     all: Option<bool>,
 }
 
-pub(super) fn quarantine_error(e: crate::ServerError) -> ApiError {
+pub(crate) fn quarantine_error(e: crate::ServerError) -> ApiError {
     match e {
         crate::ServerError::NotQuarantined { .. } => {
             ApiError::new(StatusCode::NOT_FOUND, e.to_string())
@@ -31,7 +31,7 @@ pub(super) fn quarantine_error(e: crate::ServerError) -> ApiError {
 
 /// The tenant's quarantined records (an administrator's token with `all=true` and no
 /// `Vigie-Tenant`: every tenant's, unreadable records included).
-pub(super) async fn quarantine_list(
+pub(crate) async fn quarantine_list(
     State(app): State<App>,
     Extension(auth): Extension<Authorized>,
     headers: HeaderMap,
@@ -58,7 +58,7 @@ pub(super) async fn quarantine_list(
     Ok(Json(json!({ "records": entries })))
 }
 
-pub(super) async fn quarantine_show(
+pub(crate) async fn quarantine_show(
     State(app): State<App>,
     Extension(auth): Extension<Authorized>,
     Path(id): Path<String>,
@@ -72,7 +72,7 @@ pub(super) async fn quarantine_show(
 /// Asks the pipeline to process a record again (administrator; after a limit was raised or
 /// a fix deployed). The answer comes before the retry runs: the entry leaves the list when it
 /// succeeds, or stays with its new reason.
-pub(super) async fn quarantine_retry(
+pub(crate) async fn quarantine_retry(
     State(app): State<App>,
     Extension(auth): Extension<Authorized>,
     Path(id): Path<String>,
@@ -88,7 +88,7 @@ pub(super) async fn quarantine_retry(
 }
 
 /// Removes a record for good: its events are lost (administrator).
-pub(super) async fn quarantine_drop(
+pub(crate) async fn quarantine_drop(
     State(app): State<App>,
     Extension(auth): Extension<Authorized>,
     Path(id): Path<String>,

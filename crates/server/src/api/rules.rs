@@ -12,12 +12,12 @@ use vigie_detect::RuleBook;
 use super::error::{ApiError, ApiResult};
 use super::{App, blocking};
 
-pub(super) async fn rules(State(app): State<App>) -> ApiResult<Json<Value>> {
+pub(crate) async fn rules(State(app): State<App>) -> ApiResult<Json<Value>> {
     Ok(Json(summary(&app.rules.current())))
 }
 
 /// What `/rules` and `/rules/reload` say about a rule book.
-pub(super) fn summary(book: &RuleBook) -> Value {
+pub(crate) fn summary(book: &RuleBook) -> Value {
     json!({
         "generation": book.generation,
         "rules": book.rules.len(),
@@ -27,7 +27,7 @@ pub(super) fn summary(book: &RuleBook) -> Value {
     })
 }
 
-pub(super) async fn reload(State(app): State<App>) -> ApiResult<Json<Value>> {
+pub(crate) async fn reload(State(app): State<App>) -> ApiResult<Json<Value>> {
     let rules = Arc::clone(&app.rules);
     let book = blocking(move || {
         rules

@@ -15,19 +15,24 @@ use super::access::Authorized;
 use super::error::{ApiError, ApiResult};
 
 /// What a response must hide from its caller.
-pub(super) struct Mask {
+pub(crate) struct Mask {
     pseudonyms: Pseudonymizer,
     fields: SensitiveFields,
 }
 
 impl Mask {
     /// Hides the sensitive values in `json`.
-    pub(super) fn apply(&self, json: &mut Value) {
+    pub(crate) fn apply(&self, json: &mut Value) {
         self.pseudonyms.apply(&self.fields, json);
     }
 
+    /// Whether `field` is one of the tenant's sensitive fields (its values are hidden).
+    pub(crate) fn hides(&self, field: &str) -> bool {
+        self.fields.contains(field)
+    }
+
     /// Refuses a search that reaches a sensitive field.
-    pub(super) fn check(&self, query: &vigie_store::Query) -> ApiResult<()> {
+    pub(crate) fn check(&self, query: &vigie_store::Query) -> ApiResult<()> {
         self.fields
             .check_search(query.named_fields())
             .map_err(|e| ApiError::coded(StatusCode::FORBIDDEN, "sensitive_field", e.to_string()))
@@ -36,7 +41,7 @@ impl Mask {
 
 /// The mask of the caller on the request's tenant (`None`: they see values in clear). An
 /// elevation to clear fields on `alert` lifts it for that alert only.
-pub(super) async fn mask(
+pub(crate) async fn mask(
     app: &App,
     auth: &Authorized,
     alert: Option<&str>,

@@ -1,0 +1,178 @@
+//! Where a reader lands: their first page (the queue of their tenant, else what their role
+//! reads), the tenant switcher's target, and the operator's platform health.
+
+use axum::Extension;
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use vigie_govern::permission::{Action, Cell, allows};
+use vigie_govern::role::Tier;
+use vigie_govern::{OrgKind, Role};
+
+use super::chrome::{Chrome, see_other};
+use super::svg::sparkline;
+use super::view::{Health, Page, TenantHealth};
+use crate::api::App;
+use crate::api::access::Authorized;
+use crate::metrics::DropReason;
+
+/// `GET /`.
+pub(crate) async fn root() -> Response {
+    see_other("/console")
+}
+
+#[derive(Deserialize, Default)]
+pub(crate) struct HomeParams {
+    tenant: Option<String>,
+}
+
+/// `GET /console`: the reader's first page, on `?tenant=` if they reach it.
+pub(crate) async fn home(
+    State(app): State<App>,
+    Extension(auth): Extension<Authorized>,
+    Query(p): Query<HomeParams>,
+) -> Response {
+    let Some(user) = auth.caller.user() else {
+        return see_other("/console/signin");
+    };
+    if user.role.org_kind() == OrgKind::Operator {
+        return see_other("/console/health");
+    }
+    let reached = match crate::api::me::reached(&app, user).await {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
+    };
+    let chosen = p
+        .tenant
+        .as_deref()
+        .and_then(|t| reached.iter().find(|r| r.tenant.as_str() == t))
+        .or_else(|| reached.first());
+    let Some(r) = chosen else {
+        return see_other("/console/access");
+    };
+    let role = match r.tier.and_then(|t| t.parse::<Tier>().ok()) {
+        Some(tier) => Role::ProviderAnalyst(tier),
+        None => user.role,
+    };
+    let t = r.tenant.as_str();
+    for (action, page) in [
+        (Action::ReadAlerts, "alerts"),
+        (Action::SearchEvents, "search"),
+        (Action::ReadAudit, "audit"),
+    ] {
+        if allows(role, action) != Cell::Deny {
+            return see_other(&format!("/console/t/{t}/{page}"));
+        }
+    }
+    see_other("/console/access")
+}
+
+fn rate(r: f64) -> String {
+    if r >= 100.0 {
+        format!("{r:.0}/s")
+    } else {
+        format!("{r:.1}/s")
+    }
+}
+
+/// `GET /console/health`: events per second per tenant (ten minutes, sampled every ten
+/// seconds), the last time each source sent, drops by reason, the journal's lag.
+pub(crate) async fn health(
+    State(app): State<App>,
+    Extension(auth): Extension<Authorized>,
+    headers: HeaderMap,
+) -> Response {
+    let chrome = match Chrome::of(&app, &auth, &headers, "health.title", "/console/health").await {
+        Ok(c) => c,
+        Err(e) => return e.into_response(),
+    };
+    let history = app.metrics.history();
+    let mut per_tenant: std::collections::BTreeMap<String, Vec<f64>> = Default::default();
+    let mut sources = Vec::new();
+    for ((tenant, source), h) in &history {
+        let rates = h.rates();
+        let sum = per_tenant.entry(tenant.clone()).or_default();
+        if sum.len() < rates.len() {
+            sum.resize(rates.len(), 0.0);
+        }
+        // Align the newest samples (a source seen later has fewer).
+        let offset = sum.len() - rates.len();
+        for (i, r) in rates.iter().enumerate() {
+            sum[offset + i] += r;
+        }
+        let last = h.last_seen.map_or_else(
+            || chrome.t.t("health.never").to_owned(),
+            |s| {
+                vigie_event::Timestamp::from_nanos(s.saturating_mul(1_000_000_000))
+                    .to_rfc3339(vigie_event::UtcOffset::UTC)
+            },
+        );
+        sources.push((tenant.clone(), source.clone(), last));
+    }
+    let totals: std::collections::BTreeMap<String, u64> =
+        app.metrics
+            .sources()
+            .into_iter()
+            .fold(Default::default(), |mut m, ((t, _), c)| {
+                *m.entry(t).or_default() += c.received.load(std::sync::atomic::Ordering::Relaxed);
+                m
+            });
+    let tenants = per_tenant
+        .into_iter()
+        .map(|(name, rates)| TenantHealth {
+            rate: rate(rates.last().copied().unwrap_or(0.0)),
+            spark: sparkline(&rates, &format!("{name}: {}", chrome.t.t("health.trend"))),
+            total: totals.get(&name).copied().unwrap_or(0),
+            name,
+        })
+        .collect();
+    let mut drops: Vec<(String, u64)> = DropReason::ALL
+        .into_iter()
+        .map(|why| {
+            let n = app
+                .metrics
+                .sources()
+                .iter()
+                .map(|(_, c)| c.dropped(why))
+                .sum();
+            (why.as_str().to_owned(), n)
+        })
+        .collect();
+    drops.push((
+        "rejected".to_owned(),
+        app.metrics
+            .sources()
+            .iter()
+            .map(|(_, c)| c.rejected.load(std::sync::atomic::Ordering::Relaxed))
+            .sum(),
+    ));
+    let p = &app.metrics.pipeline;
+    let journaled: u64 = app
+        .metrics
+        .sources()
+        .iter()
+        .map(|(_, c)| c.journaled.load(std::sync::atomic::Ordering::Relaxed))
+        .sum();
+    let processed = p.events.load(std::sync::atomic::Ordering::Relaxed);
+    let book = app.rules.current();
+    Health {
+        chrome,
+        lag: format!(
+            "{} ({} journaled, {} processed)",
+            journaled.saturating_sub(processed),
+            journaled,
+            processed
+        ),
+        rules: format!(
+            "{} rules, {} correlations, generation {}",
+            book.rules.len(),
+            book.correlation_rules.len(),
+            book.generation
+        ),
+        tenants,
+        sources,
+        drops,
+    }
+    .page()
+}

@@ -1,0 +1,237 @@
+//! The live alert queue: a server-sent event stream that pushes the rows of new alerts to
+//! an open queue page (`console.js` inserts them; without JavaScript the page is reloaded by
+//! hand and shows the same rows).
+//!
+//! What a stream may cost is bounded: at most `console.max_live_per_tenant` open per
+//! tenant (a tenant's readers cannot hold every connection of the server), one query per
+//! `console.live_poll_ms`, and at most `console.live_max_s` per stream (the browser
+//! reconnects). At each poll the stream checks again, without counting as the reader's
+//! activity, that the session is alive and the grant still allows reading alerts: a
+//! revoked grant or an idle session ends the stream at the next poll. Every batch of alerts
+//! pushed is an audit record, as the queue's read is.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Extension;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use vigie_govern::audit::record::Outcome;
+use vigie_govern::permission::Action;
+
+use super::chrome::Chrome;
+use super::queue::rows_of;
+use super::view::LiveRows;
+use crate::api::App;
+use crate::api::access::{Authorized, Need, entry, still_allowed, who_of};
+use crate::api::alerts::AlertsParams;
+use crate::api::error::ApiError;
+
+/// The streams open per tenant.
+#[derive(Debug)]
+pub struct Live {
+    max: usize,
+    open: Mutex<HashMap<String, usize>>,
+}
+
+/// A stream's place; given back when dropped.
+#[derive(Debug)]
+pub(crate) struct Slot {
+    live: Arc<Live>,
+    tenant: String,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut open = self.live.open.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = open.get_mut(&self.tenant) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                open.remove(&self.tenant);
+            }
+        }
+    }
+}
+
+impl Live {
+    /// At most `max` streams per tenant.
+    pub fn new(max: usize) -> Live {
+        Live {
+            max,
+            open: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// A place for one more stream of `tenant`, if it has one left.
+    pub(crate) fn enter(self: &Arc<Live>, tenant: &str) -> Option<Slot> {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        let n = open.entry(tenant.to_owned()).or_insert(0);
+        if *n >= self.max {
+            return None;
+        }
+        *n += 1;
+        Some(Slot {
+            live: Arc::clone(self),
+            tenant: tenant.to_owned(),
+        })
+    }
+
+    /// Streams open for `tenant`.
+    pub fn open(&self, tenant: &str) -> usize {
+        let open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        open.get(tenant).copied().unwrap_or(0)
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct LiveParams {
+    /// The newest alert id the page shows.
+    after: Option<String>,
+}
+
+struct Polling {
+    app: App,
+    auth: Authorized,
+    headers: HeaderMap,
+    after: Option<String>,
+    until: Instant,
+    every: Duration,
+    chrome: Chrome,
+    _slot: Slot,
+    ended: bool,
+}
+
+const NEED: Need = Need::Tenant(Action::ReadAlerts);
+
+/// `GET /console/t/{tenant}/alerts/live`.
+pub(crate) async fn stream(
+    State(app): State<App>,
+    Extension(auth): Extension<Authorized>,
+    headers: HeaderMap,
+    Query(p): Query<LiveParams>,
+) -> Response {
+    let Some(tenant) = auth.tenant.clone() else {
+        return ApiError::bad_request("no tenant").into_response();
+    };
+    let Some(slot) = app.live.enter(tenant.as_str()) else {
+        return ApiError::coded(
+            StatusCode::TOO_MANY_REQUESTS,
+            "live_quota",
+            format!(
+                "this tenant has {} live queues open (console.max_live_per_tenant)",
+                app.config.console.max_live_per_tenant
+            ),
+        )
+        .retry_later()
+        .into_response();
+    };
+    let chrome = match Chrome::of(&app, &auth, &headers, "queue.title", "").await {
+        Ok(c) => c,
+        Err(e) => return e.into_response(),
+    };
+    let polling = Polling {
+        every: Duration::from_millis(app.config.console.live_poll_ms.max(200)),
+        until: Instant::now() + Duration::from_secs(app.config.console.live_max_s),
+        app,
+        auth,
+        headers,
+        after: p.after.filter(|a| !a.is_empty()),
+        chrome,
+        _slot: slot,
+        ended: false,
+    };
+    let events = futures_util::stream::unfold(polling, |mut p| async move {
+        if p.ended {
+            return None;
+        }
+        loop {
+            tokio::time::sleep(p.every).await;
+            if Instant::now() >= p.until || !still_allowed(&p.app, &p.headers, NEED).await {
+                p.ended = true;
+                let end = Event::default().event("end").data("reload");
+                return Some((Ok::<_, Infallible>(end), p));
+            }
+            match poll(&mut p).await {
+                Some(event) => return Some((Ok(event), p)),
+                None => continue,
+            }
+        }
+    });
+    Sse::new(events)
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}
+
+/// One poll: the rows of alerts newer than the last shown, as an event (and an audit
+/// record), or nothing new.
+async fn poll(p: &mut Polling) -> Option<Event> {
+    let params = AlertsParams {
+        after_id: p.after.clone(),
+        limit: Some(100),
+        ..AlertsParams::default()
+    };
+    let api = crate::api::alerts::alerts(
+        State(p.app.clone()),
+        Extension(p.auth.clone()),
+        Ok(Query(params)),
+    )
+    .await;
+    let Ok((json, carry)) = super::through(api).await else {
+        return None;
+    };
+    let tenant = p.auth.tenant.clone()?;
+    let mut rows = rows_of(&json, tenant.as_str());
+    if rows.is_empty() {
+        return None;
+    }
+    // Ids grow with the time of recording: the newest is the largest.
+    p.after = rows.iter().map(|r| r.id.clone()).max();
+    rows.sort_by(|a, b| b.time.cmp(&a.time));
+    let note = carry.into_note();
+    let mut record = entry(
+        NEED,
+        who_of(&p.auth.caller, None),
+        Some(&tenant),
+        Outcome::Allowed,
+    );
+    record.record.objects = note.objects;
+    record.record.count = note.count;
+    record.record.query = Some("live queue".to_owned());
+    // Nothing is shown unaudited: a record that cannot be written ends the stream.
+    if p.app.auditor.record(record).await.is_err() {
+        p.until = Instant::now();
+        return None;
+    }
+    let html = LiveRows {
+        chrome: p.chrome.clone(),
+        alerts: rows,
+    };
+    let html = askama::Template::render(&html).ok()?;
+    Some(Event::default().event("alerts").data(html))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn streams_are_bounded_per_tenant_and_given_back() {
+        let live = Arc::new(Live::new(2));
+        let a = live.enter("a").expect("one");
+        let b = live.enter("a").expect("two");
+        assert!(live.enter("a").is_none(), "a third for the same tenant");
+        let other = live.enter("b").expect("another tenant is not affected");
+        assert_eq!(live.open("a"), 2);
+        drop(a);
+        assert_eq!(live.open("a"), 1);
+        let _c = live.enter("a").expect("a place came back");
+        drop(b);
+        drop(other);
+        assert_eq!(live.open("b"), 0);
+    }
+}

@@ -1,0 +1,335 @@
+//! The alert queue and the alert page, rendered from `GET /api/v1/alerts` and
+//! `GET /api/v1/alerts/{id}` (the same handlers, masks and audit records).
+//!
+//! Pagination is the API's keyset cursor (event time, alert id): the page after the
+//! thousandth costs what the first does, with a million alerts in the tenant.
+
+use axum::Extension;
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+
+use super::chrome::Chrome;
+use super::through;
+use super::view::{AlertPage, AlertRow, ContextRow, FieldRow, Page, Queue, QueueFilter};
+use crate::api::App;
+use crate::api::access::Authorized;
+use crate::api::alerts::AlertsParams;
+use crate::api::error::ApiError;
+
+/// Alerts per page of the queue.
+pub(crate) const PAGE: usize = 50;
+
+fn text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+/// `2026-12-07T10:11:12.123Z` → `12-07 10:11:12`.
+fn short_time(rfc3339: &str) -> String {
+    match (rfc3339.get(5..10), rfc3339.get(11..19)) {
+        (Some(day), Some(time)) => format!("{day} {time}"),
+        _ => rfc3339.to_owned(),
+    }
+}
+
+/// The rows of the alerts of an API answer (`{"alerts": […]}`).
+pub(crate) fn rows_of(json: &Value, tenant: &str) -> Vec<AlertRow> {
+    json["alerts"]
+        .as_array()
+        .map(|alerts| alerts.iter().map(|a| row_of(a, tenant)).collect())
+        .unwrap_or_default()
+}
+
+fn row_of(a: &Value, tenant: &str) -> AlertRow {
+    let id = text(&a["id"]);
+    let time = text(&a["event_time"]);
+    AlertRow {
+        href: format!("/console/t/{tenant}/alerts/{id}"),
+        time_short: short_time(&time),
+        time,
+        level: text(&a["level"]),
+        title: text(&a["rule_title"]),
+        host: text(&a["host"]),
+        status: text(&a["status"]),
+        id,
+    }
+}
+
+fn non_empty(v: &Option<String>) -> Option<String> {
+    v.as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+}
+
+/// The query string of `filter` (and a cursor), for the next page's link.
+fn query_of(filter: &QueueFilter, cursor: Option<&str>) -> String {
+    let mut out = form_urlencoded::Serializer::new(String::new());
+    for (name, value) in [
+        ("level", &filter.level),
+        ("status", &filter.status),
+        ("rule", &filter.rule),
+        ("host", &filter.host),
+        ("from", &filter.from),
+        ("to", &filter.to),
+        ("q", &filter.q),
+    ] {
+        if let Some(v) = non_empty(value) {
+            out.append_pair(name, &v);
+        }
+    }
+    if let Some(c) = cursor {
+        out.append_pair("cursor", c);
+    }
+    out.finish()
+}
+
+/// `GET /console/t/{tenant}/alerts`.
+pub(crate) async fn queue(
+    State(app): State<App>,
+    Extension(auth): Extension<Authorized>,
+    headers: HeaderMap,
+    Query(filter): Query<QueueFilter>,
+) -> Response {
+    let Some(tenant) = auth.tenant.clone() else {
+        return ApiError::bad_request("no tenant").into_response();
+    };
+    let params = AlertsParams {
+        level: non_empty(&filter.level),
+        status: non_empty(&filter.status),
+        rule: non_empty(&filter.rule),
+        host: non_empty(&filter.host),
+        q: non_empty(&filter.q),
+        from: non_empty(&filter.from),
+        to: non_empty(&filter.to),
+        cursor: non_empty(&filter.cursor),
+        limit: Some(PAGE),
+        after_id: None,
+    };
+    let api = crate::api::alerts::alerts(
+        State(app.clone()),
+        Extension(auth.clone()),
+        Ok(Query(params)),
+    )
+    .await;
+    let (json, carry) = match through(api).await {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    let base = format!("/console/t/{}/alerts", tenant.as_str());
+    let chrome = match Chrome::of(&app, &auth, &headers, "queue.title", &base).await {
+        Ok(c) => c,
+        Err(e) => return e.into_response(),
+    };
+    let alerts = rows_of(&json, tenant.as_str());
+    // Live arrivals on the queue as it opens (no filter, first page): the newest id shown.
+    let unfiltered = query_of(&filter, None).is_empty() && non_empty(&filter.cursor).is_none();
+    let live = if unfiltered {
+        let newest = alerts.iter().map(|a| a.id.as_str()).max().unwrap_or("");
+        format!("{base}/live?after={newest}")
+    } else {
+        String::new()
+    };
+    let next = json["next"]
+        .as_str()
+        .map(|c| format!("{base}?{}", query_of(&filter, Some(c))));
+    let page = Queue {
+        chrome,
+        live,
+        filter,
+        levels: vigie_detect::Level::ALL
+            .iter()
+            .rev()
+            .map(|l| l.as_str().to_owned())
+            .collect(),
+        statuses: ["new", "acknowledged", "closed"]
+            .map(str::to_owned)
+            .to_vec(),
+        alerts,
+        next,
+        base,
+    };
+    carry.onto(page.page())
+}
+
+/// A one-line summary of an event: its fields as `name=value`, cut at 300 characters.
+pub(crate) fn summary(event: &Value) -> String {
+    let mut out = String::new();
+    if let Some(fields) = event["fields"].as_object() {
+        for (name, value) in fields {
+            if !out.is_empty() {
+                out.push(' ');
+            }
+            out.push_str(name);
+            out.push('=');
+            out.push_str(&text(value));
+            if out.chars().count() > 300 {
+                let cut: String = out.chars().take(300).collect();
+                return format!("{cut}…");
+            }
+        }
+    }
+    out
+}
+
+/// The text of a rule, from its file at its line, bounded: a rule file is read up to
+/// 256 KiB, and the document that starts at `line` up to the next `---`.
+fn rule_text(app: &App, rule_id: &str) -> Option<String> {
+    let book = app.rules.current();
+    let meta = book
+        .rules
+        .iter()
+        .chain(book.correlation_rules.iter())
+        .find(|r| r.alert_id() == rule_id)?;
+    use std::io::Read as _;
+    let mut text = String::new();
+    std::fs::File::open(&meta.file)
+        .ok()?
+        .take(256 * 1024)
+        .read_to_string(&mut text)
+        .ok()?;
+    let mut out = Vec::new();
+    for line in text.lines().skip(meta.line.saturating_sub(1)) {
+        if line.trim_end() == "---" && !out.is_empty() {
+            break;
+        }
+        out.push(line);
+    }
+    Some(out.join("\n"))
+}
+
+/// `GET /console/t/{tenant}/alerts/{id}`.
+pub(crate) async fn alert(
+    State(app): State<App>,
+    Extension(auth): Extension<Authorized>,
+    headers: HeaderMap,
+    Path((_tenant, id)): Path<(String, String)>,
+) -> Response {
+    let Some(tenant) = auth.tenant.clone() else {
+        return ApiError::bad_request("no tenant").into_response();
+    };
+    let api = crate::api::alerts::alert(
+        State(app.clone()),
+        Extension(auth.clone()),
+        Path(id.clone()),
+    )
+    .await;
+    let (json, carry) = match through(api).await {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    let base = format!("/console/t/{}/alerts", tenant.as_str());
+    let chrome = match Chrome::of(&app, &auth, &headers, "alert.title", &base).await {
+        Ok(c) => c,
+        Err(e) => return e.into_response(),
+    };
+    let a = &json["alert"];
+    let matched = a["matched"].as_object().cloned().unwrap_or_default();
+    let mut fields: Vec<FieldRow> = json["event"]["fields"]
+        .as_object()
+        .map(|f| {
+            f.iter()
+                .map(|(name, value)| FieldRow {
+                    name: name.clone(),
+                    value: text(value),
+                    matched: matched.contains_key(name),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    // What matched but is not a field of the event (a correlation's value, group-by).
+    for (name, value) in &matched {
+        if !fields.iter().any(|f| &f.name == name) {
+            fields.push(FieldRow {
+                name: name.clone(),
+                value: text(value),
+                matched: true,
+            });
+        }
+    }
+    // The matched fields first, then the others as the event has them.
+    fields.sort_by_key(|f| !f.matched);
+    let current = text(&json["event"]["id"]);
+    let context = json["context"]
+        .as_array()
+        .map(|events| {
+            events
+                .iter()
+                .map(|e| ContextRow {
+                    time: text(&e["time"]),
+                    summary: summary(e),
+                    current: text(&e["id"]) == current,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let masked = json.to_string().contains("\"pz:");
+    let rule_id = text(&a["rule_id"]);
+    let rules_app = app.clone();
+    let rule_for_text = rule_id.clone();
+    let rule_text = tokio::task::spawn_blocking(move || rule_text(&rules_app, &rule_for_text))
+        .await
+        .ok()
+        .flatten();
+    let page = AlertPage {
+        chrome,
+        back: base,
+        alert: row_of(a, tenant.as_str()),
+        tags: a["tags"]
+            .as_array()
+            .map(|t| t.iter().map(text).collect())
+            .unwrap_or_default(),
+        rule_id,
+        masked,
+        fields,
+        context,
+        rule_text,
+    };
+    carry.onto(page.page())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn rows_and_links() {
+        let rows = rows_of(
+            &json!({"alerts": [{"id": "01X", "event_time": "2026-12-07T10:11:12Z",
+                "level": "high", "rule_title": "T", "host": null, "status": "new"}]}),
+            "acme",
+        );
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].href, "/console/t/acme/alerts/01X");
+        assert_eq!(rows[0].time_short, "12-07 10:11:12");
+        assert_eq!(rows[0].host, "");
+    }
+
+    #[test]
+    fn the_next_page_keeps_the_filter() {
+        let f = QueueFilter {
+            level: Some("high".into()),
+            q: Some("a b&c".into()),
+            host: Some(" ".into()),
+            ..QueueFilter::default()
+        };
+        assert_eq!(query_of(&f, Some("1.X")), "level=high&q=a+b%26c&cursor=1.X");
+        assert_eq!(query_of(&QueueFilter::default(), None), "");
+    }
+
+    #[test]
+    fn summaries_are_cut() {
+        let e = json!({"fields": {"a": "x".repeat(400)}});
+        let s = summary(&e);
+        assert!(s.ends_with('…'));
+        assert_eq!(s.chars().count(), 301);
+        assert_eq!(summary(&json!({"fields": {"a": 1, "b": "c"}})), "a=1 b=c");
+    }
+}

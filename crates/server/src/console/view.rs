@@ -1,0 +1,360 @@
+//! The pages' templates (`templates/console/*.html`) and what each one reads. askama checks
+//! every template against its struct when the crate compiles; values are HTML-escaped unless
+//! a template says `|safe`, which only the server-drawn SVG does.
+
+use askama::Template;
+use axum::response::{Html, IntoResponse, Response};
+
+use super::chrome::Chrome;
+
+/// A template rendered as a page.
+pub(crate) trait Page: Template {
+    /// The HTML answer (a 500 page if the template fails, which askama makes unlikely).
+    fn page(&self) -> Response {
+        match self.render() {
+            Ok(html) => Html(html).into_response(),
+            Err(e) => crate::api::error::ApiError::internal(e).into_response(),
+        }
+    }
+}
+
+impl<T: Template> Page for T {}
+
+/// An error.
+#[derive(Template)]
+#[template(path = "console/error.html")]
+pub(crate) struct ErrorPage {
+    pub chrome: Chrome,
+    pub status: u16,
+    pub message: String,
+}
+
+/// The sign-in page (password, then code).
+#[derive(Template)]
+#[template(path = "console/signin.html")]
+pub(crate) struct SignIn {
+    pub chrome: Chrome,
+    pub error: Option<String>,
+    /// The sealed proof of a right password, for the code step.
+    pub pending: Option<String>,
+    pub next: String,
+    pub login: String,
+    pub langs: Vec<(&'static str, &'static str)>,
+}
+
+/// An alert as a row of the queue.
+#[derive(Clone, Debug)]
+pub(crate) struct AlertRow {
+    pub id: String,
+    pub href: String,
+    pub time: String,
+    pub time_short: String,
+    pub level: String,
+    pub title: String,
+    pub host: String,
+    pub status: String,
+}
+
+/// The queue's filter, as typed.
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+pub(crate) struct QueueFilter {
+    pub level: Option<String>,
+    pub status: Option<String>,
+    pub rule: Option<String>,
+    pub host: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub q: Option<String>,
+    pub cursor: Option<String>,
+}
+
+/// The alert queue.
+#[derive(Template)]
+#[template(path = "console/queue.html")]
+pub(crate) struct Queue {
+    pub chrome: Chrome,
+    pub base: String,
+    pub live: String,
+    pub filter: QueueFilter,
+    pub levels: Vec<String>,
+    pub statuses: Vec<String>,
+    pub alerts: Vec<AlertRow>,
+    pub next: Option<String>,
+}
+
+/// Rows pushed to an open queue.
+#[derive(Template)]
+#[template(path = "console/live_rows.html")]
+pub(crate) struct LiveRows {
+    pub chrome: Chrome,
+    pub alerts: Vec<AlertRow>,
+}
+
+/// A field of an event, and whether the rule matched on it.
+#[derive(Clone, Debug)]
+pub(crate) struct FieldRow {
+    pub name: String,
+    pub value: String,
+    pub matched: bool,
+}
+
+/// An event around an alert's.
+#[derive(Clone, Debug)]
+pub(crate) struct ContextRow {
+    pub time: String,
+    pub summary: String,
+    pub current: bool,
+}
+
+/// One alert.
+#[derive(Template)]
+#[template(path = "console/alert.html")]
+pub(crate) struct AlertPage {
+    pub chrome: Chrome,
+    pub back: String,
+    pub alert: AlertRow,
+    pub rule_id: String,
+    pub tags: Vec<String>,
+    pub masked: bool,
+    pub fields: Vec<FieldRow>,
+    pub context: Vec<ContextRow>,
+    pub rule_text: Option<String>,
+}
+
+/// A query's error, with a caret under its position.
+#[derive(Clone, Debug)]
+pub(crate) struct QueryError {
+    pub column: usize,
+    pub message: String,
+    pub line: String,
+    pub pointer: String,
+}
+
+/// An event as a row of results.
+#[derive(Clone, Debug)]
+pub(crate) struct EventRow {
+    pub time: String,
+    pub host: String,
+    pub summary: String,
+}
+
+/// A value of a facet, with the link that adds it to the query.
+#[derive(Clone, Debug)]
+pub(crate) struct FacetValue {
+    pub value: String,
+    pub count: u64,
+    pub href: String,
+}
+
+/// A field's top values.
+#[derive(Clone, Debug)]
+pub(crate) struct Facet {
+    pub field: String,
+    pub values: Vec<FacetValue>,
+}
+
+/// Event search.
+#[derive(Template)]
+#[template(path = "console/search.html")]
+pub(crate) struct Search {
+    pub chrome: Chrome,
+    pub base: String,
+    pub q: String,
+    pub from: String,
+    pub ranges: Vec<(&'static str, &'static str)>,
+    pub error: Option<QueryError>,
+    pub total: u64,
+    pub histogram: String,
+    pub facets: Vec<Facet>,
+    pub events: Vec<EventRow>,
+    pub next: Option<String>,
+    pub export_ndjson: String,
+    pub export_csv: String,
+}
+
+/// A session of the reader.
+#[derive(Clone, Debug)]
+pub(crate) struct SessionRow {
+    pub since: String,
+    pub last_used: String,
+    pub address: String,
+    pub current: bool,
+}
+
+/// A personal token of the reader.
+#[derive(Clone, Debug)]
+pub(crate) struct TokenRow {
+    pub id: String,
+    pub label: String,
+    pub expires: String,
+}
+
+/// The reader's account.
+#[derive(Template)]
+#[template(path = "console/me.html")]
+pub(crate) struct Me {
+    pub chrome: Chrome,
+    pub done: Option<&'static str>,
+    pub login: String,
+    pub role: String,
+    pub mfa: bool,
+    pub langs: Vec<(&'static str, &'static str)>,
+    pub sessions: Vec<SessionRow>,
+    pub tokens: Vec<TokenRow>,
+    pub new_token: Option<String>,
+}
+
+/// The second factor: enrol, confirm, recovery codes, step up.
+#[derive(Template)]
+#[template(path = "console/mfa.html")]
+pub(crate) struct Mfa {
+    pub chrome: Chrome,
+    pub error: Option<String>,
+    pub enrolled: bool,
+    pub step_up: bool,
+    pub secret: Option<String>,
+    pub qr: String,
+    pub codes: Vec<String>,
+}
+
+/// A grant as the access page lists it.
+#[derive(Clone, Debug)]
+pub(crate) struct GrantRow {
+    pub id: String,
+    pub tenant: String,
+    pub analyst: String,
+    pub tier: String,
+    pub from: String,
+    pub until: String,
+    pub justification: String,
+    pub status: String,
+    pub decided: String,
+}
+
+/// An elevation as the access page lists it.
+#[derive(Clone, Debug)]
+pub(crate) struct ElevationRow {
+    pub id: String,
+    pub tenant: String,
+    pub alert: String,
+    pub hours: u32,
+    pub justification: String,
+    pub status: String,
+}
+
+/// Grants and elevations.
+#[derive(Template)]
+#[template(path = "console/access.html")]
+pub(crate) struct Access {
+    pub chrome: Chrome,
+    pub done: Option<&'static str>,
+    pub grants: Vec<GrantRow>,
+    pub elevations: Vec<ElevationRow>,
+    pub may_approve: bool,
+    pub may_revoke: bool,
+    pub may_request: bool,
+}
+
+/// A user as the users page lists them.
+#[derive(Clone, Debug)]
+pub(crate) struct UserRow {
+    pub id: String,
+    pub login: String,
+    pub name: String,
+    pub role: String,
+    pub status: String,
+}
+
+/// The organisation's users.
+#[derive(Template)]
+#[template(path = "console/users.html")]
+pub(crate) struct Users {
+    pub chrome: Chrome,
+    pub done: Option<&'static str>,
+    pub enrolment: Option<String>,
+    pub users: Vec<UserRow>,
+    pub roles: Vec<&'static str>,
+}
+
+/// An audit record as a row.
+#[derive(Clone, Debug)]
+pub(crate) struct AuditRow {
+    pub seq: u64,
+    pub time: String,
+    pub who: String,
+    pub action: String,
+    pub objects: String,
+    pub outcome: String,
+}
+
+/// A trail.
+#[derive(Template)]
+#[template(path = "console/audit.html")]
+pub(crate) struct Audit {
+    pub chrome: Chrome,
+    pub base: String,
+    pub actor: String,
+    pub action: String,
+    pub verified: Option<(bool, String)>,
+    pub records: Vec<AuditRow>,
+    pub next: Option<String>,
+}
+
+/// A rule as the rules page lists it.
+#[derive(Clone, Debug)]
+pub(crate) struct RuleRow {
+    pub id: String,
+    pub title: String,
+    pub level: String,
+    pub logsource: String,
+    pub day: u64,
+    pub month: u64,
+}
+
+/// A tactic's column of the ATT&CK matrix.
+#[derive(Clone, Debug)]
+pub(crate) struct TacticColumn {
+    pub tactic: String,
+    pub techniques: Vec<(String, usize)>,
+}
+
+/// A rule that did not load.
+#[derive(Clone, Debug)]
+pub(crate) struct RejectedRow {
+    pub file: String,
+    pub line: usize,
+    pub message: String,
+}
+
+/// The rules.
+#[derive(Template)]
+#[template(path = "console/rules.html")]
+pub(crate) struct Rules {
+    pub chrome: Chrome,
+    pub base: String,
+    pub loaded: usize,
+    pub rejected: Vec<RejectedRow>,
+    pub matrix: Vec<TacticColumn>,
+    pub rules: Vec<RuleRow>,
+}
+
+/// A tenant's line on the health page.
+#[derive(Clone, Debug)]
+pub(crate) struct TenantHealth {
+    pub name: String,
+    pub rate: String,
+    pub spark: String,
+    pub total: u64,
+}
+
+/// Platform health.
+#[derive(Template)]
+#[template(path = "console/health.html")]
+pub(crate) struct Health {
+    pub chrome: Chrome,
+    pub lag: String,
+    pub rules: String,
+    pub tenants: Vec<TenantHealth>,
+    pub sources: Vec<(String, String, String)>,
+    pub drops: Vec<(String, u64)>,
+}

@@ -1,0 +1,770 @@
+//! The web console in a real browser (headless Chromium through WebDriver,
+//! `vigie_testkit::browser`), against a real server: signing in with a password and a TOTP
+//! code, enrolling a second factor, the queue by keyboard alone, a grant approved by the
+//! client's admin and then used by the provider's analyst, what an L1 may not do (absent
+//! buttons, refused forms), search with a syntax error then a good query, French and
+//! English, and pages without JavaScript. Each test saves a screenshot when it fails.
+//!
+//! With `VIGIE_BLESS=1` the tests also write the screenshots of `docs/console/` (each
+//! page in English and French), which the README links.
+//!
+//! The console's forms without a browser (CSRF token, origin, sizes) are tested at the end
+//! with plain HTTP.
+
+mod common;
+
+use std::path::PathBuf;
+
+use common::{Harness, alerting_event};
+use serde_json::json;
+use vigie_event::time::Timestamp;
+use vigie_govern::totp::Totp;
+use vigie_govern::{OrgKind, Role, Tier, password};
+use vigie_server::Config;
+use vigie_server::secrets::Secrets;
+use vigie_state::{NewUser, State};
+use vigie_testkit::browser::{Browser, Options, keys};
+
+/// A person the tests sign in as.
+#[derive(Clone, Debug)]
+struct Person {
+    login: String,
+    password: String,
+    seed: Option<Vec<u8>>,
+}
+
+impl Person {
+    /// The TOTP code now (a fresh step each call would be refused as a replay: wait for
+    /// the next step when the same person signs in twice within 30 s).
+    fn code(&self) -> String {
+        let seed = self.seed.as_ref().expect("enrolled");
+        let now = u64::try_from(Timestamp::now().as_nanos() / 1_000_000_000).expect("time");
+        Totp::standard(seed).expect("totp").code_at(now)
+    }
+}
+
+/// Makes `login` with `role` in `org` (created when missing), with a password, and a TOTP
+/// seed when `enrolled`.
+fn make_person(
+    h: &Harness,
+    org: &str,
+    kind: OrgKind,
+    login: &str,
+    role: Role,
+    enrolled: bool,
+) -> Person {
+    let config = Config {
+        data_dir: h.dir.path().join("data"),
+        ..Config::default()
+    };
+    let secrets = Secrets::load_or_create(&Secrets::dir(&config)).expect("secrets");
+    let password_text = format!("correct horse {login} battery staple");
+    h.rt.block_on(async {
+        let state = State::open(&config.state_path()).await.expect("state");
+        let org = match state.org_by_name(org).await.expect("org") {
+            Some(o) => o.id,
+            None => state.create_org(org, kind).await.expect("create org"),
+        };
+        let id = state
+            .create_user(&NewUser {
+                org,
+                login: login.to_owned(),
+                name: format!("{login} (test)"),
+                role,
+                password: Some(
+                    password::hash(&password_text, &[7; password::SALT_BYTES]).expect("hash"),
+                ),
+                contract_end: None,
+            })
+            .await
+            .expect("user");
+        let seed = if enrolled {
+            let seed = vec![login.len() as u8; 20];
+            let sealed = secrets
+                .totp()
+                .seal(&seed, &format!("user:{}", id.0), [1; 12]);
+            state.enrol_totp(id, &sealed, &[]).await.expect("enrol");
+            Some(seed)
+        } else {
+            None
+        };
+        state.close().await;
+        Person {
+            login: login.to_owned(),
+            password: password_text,
+            seed,
+        }
+    })
+}
+
+/// A server with tenant `mutuelle` and a few alerts in it.
+fn server() -> Harness {
+    let h = Harness::start(&["mutuelle"], Vec::new(), |_| {});
+    let mut body = String::new();
+    for i in 0..6 {
+        body.push_str(&alerting_event(
+            &format!("canary-{i}"),
+            &format!("ws-{i:02}.corp.local"),
+        ));
+        body.push('\n');
+    }
+    let (status, text) = h.post(
+        "/api/v1/ingest",
+        &h.tokens["mutuelle"],
+        None,
+        body.as_bytes(),
+    );
+    assert_eq!(status, 200, "{text}");
+    h.settle();
+    h
+}
+
+fn browser(name: &str, lang: &str) -> Option<Browser> {
+    Browser::start(
+        name,
+        &Options {
+            lang: lang.to_owned(),
+            ..Options::default()
+        },
+    )
+}
+
+/// Signs `p` in through the sign-in page (password, then the code when enrolled).
+fn sign_in(b: &Browser, h: &Harness, p: &Person) {
+    b.goto(&h.url("/console/signin"));
+    b.fill_in("#login", &p.login);
+    b.fill_in("#password", &p.password);
+    b.click(&b.find("form[action='/console/signin'] button[type=submit]"));
+    if p.seed.is_some() {
+        let code = b.find("#code");
+        b.fill(&code, &p.code());
+        b.click(&b.find("form[action='/console/signin/code'] button[type=submit]"));
+    }
+    b.wait_for_url("/console/");
+    assert!(!b.url().contains("/signin"), "still at {}", b.url());
+}
+
+/// Saves `docs/console/<name>.png` when blessing.
+fn document(b: &Browser, name: &str) {
+    if std::env::var("VIGIE_BLESS").as_deref() != Ok("1") {
+        return;
+    }
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/console");
+    b.screenshot_page(&dir.join(format!("{name}.png")));
+}
+
+fn texts(b: &Browser, css: &str) -> Vec<String> {
+    b.find_all(css).iter().map(|e| b.text(e)).collect()
+}
+
+#[test]
+fn sign_in_with_password_and_totp_then_the_queue_and_an_alert() {
+    let h = server();
+    let claire = make_person(
+        &h,
+        "mutuelle",
+        OrgKind::Client,
+        "claire",
+        Role::ClientAnalyst,
+        true,
+    );
+    let Some(b) = browser("sign_in_queue_alert", "en") else {
+        return;
+    };
+    b.goto(&h.url("/console/t/mutuelle/alerts"));
+    // No session: the sign-in page, which will come back here.
+    b.wait_for_url("/console/signin?next=");
+    document(&b, "signin-en");
+    b.fill_in("#login", "claire");
+    b.fill_in("#password", "not the password");
+    b.click(&b.find("form[action='/console/signin'] button[type=submit]"));
+    assert_eq!(b.text(&b.find(".error")), "Wrong login or password.");
+    b.fill_in("#login", "claire");
+    b.fill_in("#password", &claire.password);
+    b.click(&b.find("form[action='/console/signin'] button[type=submit]"));
+    // The code step: a wrong code keeps the step, the right one signs in.
+    b.fill_in("#code", "000000");
+    b.click(&b.find("form[action='/console/signin/code'] button[type=submit]"));
+    assert!(b.text(&b.find(".error")).contains("Wrong code"));
+    document(&b, "signin-code-en");
+    b.fill_in("#code", &claire.code());
+    b.click(&b.find("form[action='/console/signin/code'] button[type=submit]"));
+    b.wait_for_url("/console/t/mutuelle/alerts");
+    let rows = b.find_all("table.queue tbody tr");
+    assert_eq!(rows.len(), 6, "the six alerts");
+    assert!(
+        texts(&b, "table.queue tbody td:nth-child(4)")
+            .iter()
+            .all(|t| t.contains("PowerShell"))
+    );
+    document(&b, "queue-en");
+    // Filters: a host.
+    b.fill_in("#f-host", "ws-03.corp.local");
+    b.click(&b.find("form.filters button[type=submit]"));
+    b.wait_for_url("host=ws-03");
+    assert_eq!(b.find_all("table.queue tbody tr").len(), 1);
+    // The alert page: matched fields highlighted, the rule's text and tags.
+    b.click(&b.find("table.queue tbody tr a"));
+    b.wait_for_url("/alerts/");
+    let marked = texts(&b, "table.fields tr.hit mark");
+    assert!(
+        marked.iter().any(|m| m.contains("powershell.exe")),
+        "{marked:?}"
+    );
+    assert!(b.text(&b.find("pre.rule")).contains("detection:"));
+    assert!(b.text(&b.find("dl.facts")).contains("attack."));
+    document(&b, "alert-en");
+}
+
+#[test]
+fn the_queue_by_keyboard_alone() {
+    let h = server();
+    let analyst = make_person(
+        &h,
+        "mutuelle",
+        OrgKind::Client,
+        "kbd",
+        Role::ClientAnalyst,
+        false,
+    );
+    let Some(b) = browser("queue_keyboard", "en") else {
+        return;
+    };
+    sign_in(&b, &h, &analyst);
+    b.goto(&h.url("/console/t/mutuelle/alerts"));
+    b.find("table.queue");
+    // j twice, x selects the second alert, Enter opens it.
+    b.press("jjx");
+    let selected = b.find("[data-selected-count]");
+    assert_eq!(b.text(&selected), "1");
+    let focused = b.active();
+    let href = b.attribute(&focused, "href").expect("a link has the focus");
+    assert!(href.contains("/console/t/mutuelle/alerts/"), "{href}");
+    let second = b.find_all("table.queue tbody tr a");
+    assert_eq!(b.attribute(&second[1], "href"), Some(href.clone()));
+    b.press(keys::ENTER);
+    b.wait_for_url(&href);
+    // Tab alone reaches the skip link first, then the navigation.
+    b.goto(&h.url("/console/t/mutuelle/alerts"));
+    b.press(keys::TAB);
+    assert_eq!(b.attribute(&b.active(), "class").as_deref(), Some("skip"));
+    // `/` goes to the text filter.
+    b.press("/");
+    assert_eq!(b.attribute(&b.active(), "id").as_deref(), Some("f-q"));
+}
+
+#[test]
+fn enrolling_a_second_factor_with_the_qr_code() {
+    let h = server();
+    // A client admin must have a second factor; this one has none yet.
+    let admin = make_person(
+        &h,
+        "mutuelle",
+        OrgKind::Client,
+        "newadmin",
+        Role::ClientAdmin,
+        false,
+    );
+    let Some(b) = browser("enrol_mfa", "en") else {
+        return;
+    };
+    b.goto(&h.url("/console/signin"));
+    b.fill_in("#login", &admin.login);
+    b.fill_in("#password", &admin.password);
+    b.click(&b.find("form[action='/console/signin'] button[type=submit]"));
+    // Anything else first asks for the enrolment.
+    b.wait_for_url("/console/");
+    b.goto(&h.url("/console/access"));
+    b.wait_for_url("/console/me/mfa");
+    b.click(&b.find("form[action='/console/me/mfa'] button[type=submit]"));
+    let svg = b.find("figure.qr svg");
+    assert_eq!(b.attribute(&svg, "role").as_deref(), Some("img"));
+    let secret = b.text(&b.find("#totp-secret"));
+    document(&b, "mfa-en");
+    let seed = vigie_govern::totp::base32_decode(&secret).expect("base32");
+    let now = u64::try_from(Timestamp::now().as_nanos() / 1_000_000_000).expect("time");
+    let code = Totp::standard(&seed).expect("totp").code_at(now);
+    b.fill_in("#code", &code);
+    b.click(&b.find("form[action='/console/me/mfa/confirm'] button[type=submit]"));
+    let codes = texts(&b, "ul.codes code");
+    assert_eq!(codes.len(), 10, "ten recovery codes, shown once");
+    // The new session carries the second factor: the admin's pages open.
+    b.goto(&h.url("/console/access"));
+    b.wait_for_url("/console/access");
+    b.find("table.grants");
+}
+
+#[test]
+fn a_grant_approved_by_the_client_admin_opens_the_tenant_to_the_analyst_and_an_l1_does_only_what_it_may()
+ {
+    let h = server();
+    let paul = make_person(
+        &h,
+        "Veille SOC",
+        OrgKind::Provider,
+        "paul",
+        Role::ProviderAdmin,
+        true,
+    );
+    let lea = make_person(
+        &h,
+        "Veille SOC",
+        OrgKind::Provider,
+        "lea",
+        Role::ProviderAnalyst(Tier::L1),
+        true,
+    );
+    let claire = make_person(
+        &h,
+        "mutuelle",
+        OrgKind::Client,
+        "claire",
+        Role::ClientAdmin,
+        true,
+    );
+    // Léa has no grant yet: no tenant.
+    let Some(b) = browser("grant_flow", "en") else {
+        return;
+    };
+    sign_in(&b, &h, &lea);
+    b.goto(&h.url("/console/t/mutuelle/alerts"));
+    assert!(b.text(&b.find("h1")).contains("Something went wrong"));
+    assert!(
+        b.text(&b.find(".error")).contains("no access"),
+        "{}",
+        b.source()
+    );
+    // Paul requests it with the console's form.
+    let b2 = browser("grant_flow_paul", "en").expect("a second browser");
+    sign_in(&b2, &h, &paul);
+    b2.goto(&h.url("/console/access"));
+    b2.fill_in("#g-analyst", "lea");
+    b2.fill_in("#g-tenant", "mutuelle");
+    b2.select("#g-tier", "l1");
+    let until = Timestamp::from_nanos(Timestamp::now().as_nanos() + 30 * 86_400 * 1_000_000_000)
+        .to_rfc3339(vigie_event::UtcOffset::UTC);
+    b2.fill_in("#g-until", &until);
+    b2.fill_in("#g-why", "monthly triage contract");
+    b2.click(&b2.find("form[action='/console/access/grants'] button[type=submit]"));
+    b2.wait_for_url("done=requested");
+    assert!(
+        b2.find_all("form[action$='/approve']").is_empty(),
+        "a provider admin does not approve"
+    );
+    drop(b2);
+    // Claire approves it.
+    let b3 = browser("grant_flow_claire", "en").expect("a third browser");
+    sign_in(&b3, &h, &claire);
+    b3.goto(&h.url("/console/access"));
+    let row = b3.find("tr[data-grant]");
+    assert!(b3.text(&row).contains("lea (test)"));
+    document(&b3, "access-en");
+    b3.click(&b3.find("tr[data-grant] form[action$='/approve'] button"));
+    b3.wait_for_url("done=approved");
+    let decided = b3.text(&b3.find("tr[data-grant]"));
+    assert!(
+        decided.contains("claire (test)"),
+        "the approver's name: {decided}"
+    );
+    drop(b3);
+    // Léa now reaches the tenant: its queue.
+    b.goto(&h.url("/console"));
+    b.wait_for_url("/console/t/mutuelle/alerts");
+    assert_eq!(b.find_all("table.queue tbody tr").len(), 6);
+    // What an L1 may not do: no search in the navigation, the page refused, no approve
+    // button on the access page, and the approve form refused even with her own token.
+    let nav = texts(&b, "header nav a");
+    assert!(
+        nav.contains(&"Alerts".to_owned()) && !nav.contains(&"Search".to_owned()),
+        "{nav:?}"
+    );
+    b.goto(&h.url("/console/t/mutuelle/search?q=x"));
+    assert!(
+        b.text(&b.find(".error")).contains("does not allow"),
+        "{}",
+        b.source()
+    );
+    b.goto(&h.url("/console/access"));
+    assert!(b.find_all("form[action$='/approve']").is_empty());
+    assert!(b.find_all("form[action$='/revoke']").is_empty());
+    let grant = b
+        .attribute(&b.find("tr[data-grant]"), "data-grant")
+        .expect("grant id");
+    let status = b.execute(
+        "const csrf = document.querySelector('input[name=csrf]').value;
+         return fetch(arguments[0], {method: 'POST', body: new URLSearchParams({csrf}),
+           redirect: 'manual'}).then(r => r.status);",
+        json!([format!("/console/access/grants/{grant}/revoke")]),
+    );
+    assert_eq!(status, json!(403), "an L1 cannot revoke");
+}
+
+#[test]
+fn search_shows_a_syntax_error_at_its_position_then_results_with_histogram_and_facets() {
+    let h = server();
+    let hugo = make_person(
+        &h,
+        "mutuelle",
+        OrgKind::Client,
+        "hugo",
+        Role::ClientAnalyst,
+        false,
+    );
+    let Some(b) = browser("search", "en") else {
+        return;
+    };
+    sign_in(&b, &h, &hugo);
+    b.goto(&h.url("/console/t/mutuelle/search"));
+    b.fill_in("#q", "EventID:1 AND (Image:x");
+    b.select("#from", "");
+    b.click(&b.find("form.search button[type=submit]"));
+    let error = b.text(&b.find("#q-error"));
+    assert!(error.contains("Query error at character 15"), "{error}");
+    assert!(error.contains("never closed"), "{error}");
+    let caret = b.text(&b.find("#q-error pre.caret"));
+    assert!(caret.ends_with('^'), "{caret:?}");
+    document(&b, "search-error-en");
+    b.fill_in("#q", "EventID:1");
+    b.click(&b.find("form.search button[type=submit]"));
+    b.find("svg.histogram rect");
+    let total = b.text(&b.find("p.total"));
+    assert!(total.starts_with("6 matching events"), "{total}");
+    assert_eq!(b.find_all("table.events tbody tr").len(), 6);
+    // A facet value narrows the query.
+    let host_facet = b
+        .find_all(".facets a")
+        .into_iter()
+        .find(|a| b.text(a).starts_with("ws-04"))
+        .expect("a facet of the hosts");
+    b.click(&host_facet);
+    b.wait_for_url("q=EventID");
+    assert_eq!(b.find_all("table.events tbody tr").len(), 1);
+    assert!(
+        b.attribute(&b.find("#q"), "value")
+            .unwrap_or_default()
+            .contains("ws-04")
+    );
+    document(&b, "search-en");
+}
+
+#[test]
+fn french_and_english() {
+    let h = server();
+    let analyst = make_person(
+        &h,
+        "mutuelle",
+        OrgKind::Client,
+        "amelie",
+        Role::ClientAnalyst,
+        false,
+    );
+    let Some(b) = browser("languages", "fr-FR") else {
+        return;
+    };
+    // The browser's language first.
+    b.goto(&h.url("/console/signin"));
+    assert_eq!(b.text(&b.find("h1")), "Connexion");
+    assert_eq!(b.attribute(&b.find("html"), "lang").as_deref(), Some("fr"));
+    document(&b, "signin-fr");
+    sign_in(&b, &h, &analyst);
+    b.goto(&h.url("/console/t/mutuelle/alerts"));
+    assert_eq!(b.text(&b.find("h1")), "File d'alertes");
+    document(&b, "queue-fr");
+    b.goto(&h.url("/console/t/mutuelle/search?q=EventID:1&from="));
+    assert!(
+        b.text(&b.find("p.total"))
+            .contains("événements correspondants")
+    );
+    document(&b, "search-fr");
+    // The reader's choice then wins over the browser's.
+    b.goto(&h.url("/console/me"));
+    b.select("#lang", "en");
+    b.click(&b.find("form[action='/console/me/language'] button"));
+    b.wait_for_url("done=language");
+    assert_eq!(b.text(&b.find("h1")), "My account");
+    b.goto(&h.url("/console/t/mutuelle/alerts"));
+    assert_eq!(b.text(&b.find("h1")), "Alert queue");
+}
+
+#[test]
+fn every_page_works_without_javascript() {
+    let h = server();
+    let claire = make_person(
+        &h,
+        "mutuelle",
+        OrgKind::Client,
+        "claire",
+        Role::ClientAnalyst,
+        true,
+    );
+    let Some(b) = Browser::start(
+        "no_javascript",
+        &Options {
+            javascript: false,
+            ..Options::default()
+        },
+    ) else {
+        return;
+    };
+    sign_in(&b, &h, &claire);
+    b.goto(&h.url("/console/t/mutuelle/alerts?level=high"));
+    assert_eq!(b.find_all("table.queue tbody tr").len(), 6);
+    // A form posts and redirects: a personal token, shown once.
+    b.goto(&h.url("/console/me"));
+    b.fill_in("#tlabel", "laptop");
+    b.click(&b.find("form[action='/console/me/tokens'] button"));
+    let token = b.text(&b.find(".secret code"));
+    assert!(token.starts_with("vgp_"), "{token}");
+    document(&b, "me-en");
+    // And it is a working token of the API.
+    let (status, _) = h.get("/api/v1/me", &token, None);
+    assert_eq!(status, 200);
+    // Signing out ends the session.
+    b.click(&b.find("form[action='/console/signout'] button"));
+    b.wait_for_url("/console/signin");
+    b.goto(&h.url("/console/t/mutuelle/alerts"));
+    b.wait_for_url("/console/signin?next=");
+}
+
+// ---- The console's forms without a browser. ----
+
+/// A session cookie and the CSRF token of its pages, by signing in over HTTP.
+fn http_session(h: &Harness, p: &Person) -> (String, String) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .build()
+        .into();
+    let mut r = agent
+        .post(h.url("/console/signin"))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .send(
+            format!(
+                "login={}&password={}",
+                p.login,
+                p.password.replace(' ', "+")
+            )
+            .as_bytes(),
+        )
+        .expect("sign in");
+    assert_eq!(
+        r.status(),
+        303,
+        "{}",
+        r.body_mut().read_to_string().unwrap_or_default()
+    );
+    let cookie = r
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .expect("a session cookie")
+        .to_owned();
+    let mut page = agent
+        .get(h.url("/console/me"))
+        .header("Cookie", &cookie)
+        .call()
+        .expect("me");
+    let html = page.body_mut().read_to_string().expect("html");
+    let csrf = html
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("a csrf token")
+        .to_owned();
+    (cookie, csrf)
+}
+
+fn post_form(
+    h: &Harness,
+    path: &str,
+    cookie: &str,
+    origin: Option<&str>,
+    body: &str,
+) -> (u16, String) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .build()
+        .into();
+    let mut request = agent
+        .post(h.url(path))
+        .header("Cookie", cookie)
+        .header("Content-Type", "application/x-www-form-urlencoded");
+    if let Some(o) = origin {
+        request = request.header("Origin", o);
+    }
+    let mut r = request.send(body.as_bytes()).expect("post");
+    (
+        r.status().as_u16(),
+        r.body_mut().read_to_string().unwrap_or_default(),
+    )
+}
+
+#[test]
+fn forms_need_the_sessions_token_and_this_origin() {
+    let h = server();
+    let a = make_person(
+        &h,
+        "mutuelle",
+        OrgKind::Client,
+        "anne",
+        Role::ClientAnalyst,
+        false,
+    );
+    let (cookie, csrf) = http_session(&h, &a);
+    let here = format!("http://{}", h.http);
+    // With the token and the right origin: done (a redirect).
+    let (status, _) = post_form(
+        &h,
+        "/console/me/language",
+        &cookie,
+        Some(&here),
+        &format!("csrf={csrf}&lang=fr"),
+    );
+    assert_eq!(status, 303);
+    // No token, a wrong one, another session's: refused before any handler.
+    for body in [
+        "lang=fr".to_owned(),
+        "csrf=00&lang=fr".to_owned(),
+        format!("csrf={}&lang=fr", "0".repeat(64)),
+    ] {
+        let (status, page) = post_form(&h, "/console/me/language", &cookie, Some(&here), &body);
+        assert_eq!(status, 403, "{body}");
+        assert!(page.contains("token"), "{page}");
+    }
+    // Another site's page, even with the token.
+    let (status, page) = post_form(
+        &h,
+        "/console/me/language",
+        &cookie,
+        Some("https://evil.example"),
+        &format!("csrf={csrf}&lang=fr"),
+    );
+    assert_eq!(status, 403);
+    assert!(page.contains("another site"), "{page}");
+    // A form over the size limit.
+    let big = format!(
+        "csrf={csrf}&lang={}",
+        "x".repeat(vigie_server::console::MAX_FORM_BYTES)
+    );
+    let (status, _) = post_form(&h, "/console/me/language", &cookie, Some(&here), &big);
+    assert_eq!(status, 413);
+    // A page answers with the security headers.
+    let agent = &h.agent;
+    let r = agent
+        .get(h.url("/console/signin"))
+        .call()
+        .expect("signin page");
+    let csp = r
+        .headers()
+        .get("content-security-policy")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    assert!(
+        csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
+    assert!(!csp.contains("unsafe-inline"));
+    assert_eq!(
+        r.headers()
+            .get("x-content-type-options")
+            .and_then(|v| v.to_str().ok()),
+        Some("nosniff")
+    );
+    // Assets: hashed names, a year of cache; an unknown name is a 404.
+    let html = agent
+        .get(h.url("/console/signin"))
+        .call()
+        .expect("page")
+        .body_mut()
+        .read_to_string()
+        .expect("html");
+    let css = html
+        .split("href=\"/console/assets/")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("the stylesheet");
+    let r = agent
+        .get(h.url(&format!("/console/assets/{css}")))
+        .call()
+        .expect("css");
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.headers()
+            .get("cache-control")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("immutable"))
+    );
+    let r = agent
+        .get(h.url("/console/assets/console.css"))
+        .call()
+        .expect("css");
+    assert_eq!(r.status(), 404);
+}
+
+#[test]
+fn a_page_view_is_audited_like_the_api_read() {
+    let h = server();
+    let a = make_person(
+        &h,
+        "mutuelle",
+        OrgKind::Client,
+        "audrey",
+        Role::ClientAnalyst,
+        false,
+    );
+    let (cookie, _) = http_session(&h, &a);
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let r = agent
+        .get(h.url("/console/t/mutuelle/alerts?host=ws-01.corp.local"))
+        .header("Cookie", &cookie)
+        .call()
+        .expect("queue");
+    assert_eq!(r.status(), 200);
+    let r = agent
+        .get(h.url("/console/t/mutuelle/search?q=EventID:1&from="))
+        .header("Cookie", &cookie)
+        .call()
+        .expect("search");
+    assert_eq!(r.status(), 200);
+    // The operator reads the platform chain; the tenant's trail is read by its client: a
+    // client admin's token.
+    let admin = h.rt.block_on(async {
+        let config = Config {
+            data_dir: h.dir.path().join("data"),
+            ..Config::default()
+        };
+        let state = State::open(&config.state_path()).await.expect("state");
+        common::person(
+            &state,
+            "mutuelle",
+            OrgKind::Client,
+            "auditor",
+            Role::Auditor,
+        )
+        .await
+    });
+    let (status, body) = h.get("/api/v1/audit?limit=50", &admin, Some("mutuelle"));
+    assert_eq!(status, 200, "{body}");
+    let trail: serde_json::Value = serde_json::from_str(&body).expect("json");
+    let records = trail["records"].as_array().expect("records");
+    let read = records
+        .iter()
+        .find(|r| r["record"]["action"] == "read-alerts" && r["record"]["count"] == 1)
+        .expect("the queue's read, with its one alert");
+    assert!(
+        read["record"]["objects"][0]
+            .as_str()
+            .is_some_and(|o| o.starts_with("alert:"))
+    );
+    let search = records
+        .iter()
+        .find(|r| r["record"]["action"] == "search-events")
+        .expect("the search's read");
+    assert_eq!(search["record"]["query"], "EventID:1");
+    assert_eq!(search["record"]["count"], 6);
+}
