@@ -86,6 +86,14 @@ fn every_route_is_scoped_to_the_tenant_of_the_token() {
         .map(|b| b["count"].as_u64().expect("count"))
         .sum();
     assert_eq!(total, 1);
+    let body = check(
+        "/api/v1/events/terms",
+        "/api/v1/events/terms?field=CommandLine",
+        200,
+        reader_a,
+        None,
+    );
+    assert!(body.contains(&a.1), "A's values: {body}");
     check(
         "/api/v1/events/{id}",
         &format!("/api/v1/events/{a_event}"),
@@ -121,6 +129,7 @@ fn every_route_is_scoped_to_the_tenant_of_the_token() {
     for path in [
         "/api/v1/events",
         "/api/v1/events/histogram",
+        "/api/v1/events/terms",
         "/api/v1/alerts",
     ] {
         check(path, path, 403, reader_a, Some("tenant-b"));

@@ -3,9 +3,13 @@
 //! - `corpus`: builds hunt corpora from real EVTX chunks ([`corpus`]);
 //! - `ingest`: drives a child `vigie serve` over HTTP and syslog TCP and measures
 //!   throughput and latencies ([`ingest`]);
+//! - `console`: the web console's pages on a tenant of a million events and alerts
+//!   ([`console`]);
 //! - `store`: generates mixed events for several tenants, ingests them into a store and
 //!   times the store's queries ([`store`]).
 
+#[cfg(feature = "server")]
+mod console;
 mod corpus;
 #[cfg(feature = "server")]
 mod ingest;
@@ -34,6 +38,10 @@ enum BenchCommand {
     /// events/s, acknowledgement latency, ack → searchable and ack → alert.
     #[cfg(feature = "server")]
     Ingest(ingest::IngestArgs),
+    /// Fills one tenant with events and alerts, starts a server, and measures the web
+    /// console's pages (alert queue, event search): p50/p95/p99.
+    #[cfg(feature = "server")]
+    Console(console::ConsoleArgs),
 }
 
 pub(crate) fn run(args: &BenchArgs) -> Result<ExitCode> {
@@ -42,5 +50,7 @@ pub(crate) fn run(args: &BenchArgs) -> Result<ExitCode> {
         BenchCommand::Store(s) => store::run(s),
         #[cfg(feature = "server")]
         BenchCommand::Ingest(i) => ingest::run(i),
+        #[cfg(feature = "server")]
+        BenchCommand::Console(c) => console::run(c),
     }
 }

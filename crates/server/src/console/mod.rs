@@ -32,6 +32,8 @@ use vigie_govern::permission::Action;
 use crate::api::error::ErrorMessage;
 use crate::api::{App, AuditNote, Need};
 
+#[cfg(test)]
+mod a11y;
 mod admin;
 pub mod assets;
 mod audit;
