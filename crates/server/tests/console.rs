@@ -140,8 +140,7 @@ fn sign_in(b: &Browser, h: &Harness, p: &Person) {
         b.fill(&code, &p.code());
         b.click(&b.find("form[action='/console/signin/code'] button[type=submit]"));
     }
-    b.wait_for_url("/console/");
-    assert!(!b.url().contains("/signin"), "still at {}", b.url());
+    b.wait_to_leave("/console/signin");
 }
 
 /// Saves `docs/console/<name>.png` when blessing.
@@ -273,7 +272,7 @@ fn enrolling_a_second_factor_with_the_qr_code() {
     b.fill_in("#password", &admin.password);
     b.click(&b.find("form[action='/console/signin'] button[type=submit]"));
     // Anything else first asks for the enrolment.
-    b.wait_for_url("/console/");
+    b.wait_to_leave("/console/signin");
     b.goto(&h.url("/console/access"));
     b.wait_for_url("/console/me/mfa");
     b.click(&b.find("form[action='/console/me/mfa'] button[type=submit]"));
@@ -437,7 +436,7 @@ fn search_shows_a_syntax_error_at_its_position_then_results_with_histogram_and_f
         .find(|a| b.text(a).starts_with("ws-04"))
         .expect("a facet of the hosts");
     b.click(&host_facet);
-    b.wait_for_url("q=EventID");
+    b.wait_for_url("ws-04");
     assert_eq!(b.find_all("table.events tbody tr").len(), 1);
     assert!(
         b.attribute(&b.find("#q"), "value")
@@ -767,4 +766,193 @@ fn a_page_view_is_audited_like_the_api_read() {
         .expect("the search's read");
     assert_eq!(search["record"]["query"], "EventID:1");
     assert_eq!(search["record"]["count"], 6);
+}
+
+#[test]
+fn new_alerts_arrive_in_an_open_queue() {
+    let h = Harness::start(&["mutuelle"], Vec::new(), |c| {
+        c.console.live_poll_ms = 300;
+    });
+    let analyst = make_person(
+        &h,
+        "mutuelle",
+        OrgKind::Client,
+        "live",
+        Role::ClientAnalyst,
+        false,
+    );
+    let Some(b) = browser("live_queue", "en") else {
+        return;
+    };
+    sign_in(&b, &h, &analyst);
+    b.goto(&h.url("/console/t/mutuelle/alerts"));
+    b.find("#queue");
+    assert!(b.find_all("table.queue tbody tr").is_empty());
+    // An alert is written while the page is open: it appears without a reload.
+    let (status, text) = h.post(
+        "/api/v1/ingest",
+        &h.tokens["mutuelle"],
+        None,
+        format!("{}\n", alerting_event("live-canary", "ws-live.corp.local")).as_bytes(),
+    );
+    assert_eq!(status, 200, "{text}");
+    let row = b.find("table.queue tbody tr.fresh");
+    assert!(b.text(&row).contains("ws-live.corp.local"));
+    assert_eq!(b.url(), h.url("/console/t/mutuelle/alerts"), "no reload");
+}
+
+/// Every page, in English and French, as each person who may see it; documented when
+/// blessing.
+#[test]
+fn a_tour_of_every_page_in_english_and_french() {
+    let h = server();
+    let analyst = make_person(
+        &h,
+        "mutuelle",
+        OrgKind::Client,
+        "tour.analyst",
+        Role::ClientAnalyst,
+        false,
+    );
+    let admin = make_person(
+        &h,
+        "mutuelle",
+        OrgKind::Client,
+        "tour.admin",
+        Role::ClientAdmin,
+        true,
+    );
+    let operator = make_person(
+        &h,
+        "Operator",
+        OrgKind::Operator,
+        "tour.operator",
+        Role::Operator,
+        true,
+    );
+    let first_alert = h
+        .get("/api/v1/alerts", &h.readers["mutuelle"], None)
+        .1
+        .split("\"id\":\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("an alert")
+        .to_owned();
+    let pages = |lang: &str| -> Vec<(&'static str, String, &'static str, &'static str)> {
+        let t = |en: &'static str, fr: &'static str| if lang == "en" { en } else { fr };
+        vec![
+            (
+                "analyst",
+                "/console/t/mutuelle/alerts".into(),
+                t("Alert queue", "File d'alertes"),
+                "queue",
+            ),
+            (
+                "analyst",
+                format!("/console/t/mutuelle/alerts/{first_alert}"),
+                "",
+                "alert",
+            ),
+            (
+                "analyst",
+                "/console/t/mutuelle/search?q=EventID:1&from=".into(),
+                t("Event search", "Recherche d'événements"),
+                "search",
+            ),
+            (
+                "analyst",
+                "/console/t/mutuelle/rules".into(),
+                t("Rules", "Règles"),
+                "rules",
+            ),
+            (
+                "analyst",
+                "/console/me".into(),
+                t("My account", "Mon compte"),
+                "me",
+            ),
+            (
+                "admin",
+                "/console/access".into(),
+                t("Access", "Accès"),
+                "access",
+            ),
+            (
+                "admin",
+                "/console/users".into(),
+                t(
+                    "Users of the organisation",
+                    "Utilisateurs de l'organisation",
+                ),
+                "users",
+            ),
+            (
+                "admin",
+                "/console/t/mutuelle/audit".into(),
+                t("Audit trail", "Journal d'audit"),
+                "audit",
+            ),
+            (
+                "operator",
+                "/console/health".into(),
+                t("Platform health", "Santé de la plateforme"),
+                "health",
+            ),
+            (
+                "operator",
+                "/console/audit".into(),
+                t("Audit trail", "Journal d'audit"),
+                "platform-audit",
+            ),
+        ]
+    };
+    // One browser per person, signed in once (a TOTP code serves once); English first,
+    // then French, chosen on the account page.
+    for (who, person) in [
+        ("analyst", &analyst),
+        ("admin", &admin),
+        ("operator", &operator),
+    ] {
+        let Some(b) = browser(&format!("tour_{who}"), "en") else {
+            return;
+        };
+        sign_in(&b, &h, person);
+        for lang in ["en", "fr"] {
+            if lang == "fr" {
+                b.goto(&h.url("/console/me"));
+                b.select("#lang", "fr");
+                b.click(&b.find("form[action='/console/me/language'] button"));
+                b.wait_for_url("done=language");
+            }
+            for (owner, path, title, name) in pages(lang) {
+                if owner != who {
+                    continue;
+                }
+                b.goto(&h.url(&path));
+                let h1 = b.text(&b.find("h1"));
+                if !title.is_empty() {
+                    assert_eq!(h1, title, "{path} in {lang}");
+                }
+                assert_eq!(b.attribute(&b.find("html"), "lang").as_deref(), Some(lang));
+                if name == "audit" {
+                    // Verify the chain from the page.
+                    b.click(&b.find("form[action$='/audit/verify'] button"));
+                    let status = b.text(&b.find("main p.notice"));
+                    let holds = if lang == "en" {
+                        "The chain holds"
+                    } else {
+                        "La chaîne est intègre"
+                    };
+                    assert!(status.contains(holds), "{status}");
+                }
+                if name == "rules" {
+                    assert!(!b.find_all(".matrix td li").is_empty(), "the ATT&CK matrix");
+                }
+                if name == "health" {
+                    assert!(b.text(&b.find("main")).contains("mutuelle"));
+                }
+                document(&b, &format!("{name}-{lang}"));
+            }
+        }
+    }
 }

@@ -378,6 +378,20 @@ impl Browser {
         }
     }
 
+    /// Waits up to [`WAIT`] until the page's address no longer contains `part` (a form
+    /// sent, its answer loaded).
+    pub fn wait_to_leave(&self, part: &str) {
+        let deadline = Instant::now() + WAIT;
+        while self.url().contains(part) {
+            assert!(
+                Instant::now() < deadline,
+                "the page stayed at {} (waiting to leave {part:?})",
+                self.url()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// An element's visible text.
     pub fn text(&self, e: &Element) -> String {
         self.ok("GET", &format!("/element/{}/text", e.0), None)

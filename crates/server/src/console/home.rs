@@ -87,12 +87,16 @@ pub(crate) async fn health(
         Ok(c) => c,
         Err(e) => return e.into_response(),
     };
-    let history = app.metrics.history();
-    let mut per_tenant: std::collections::BTreeMap<String, Vec<f64>> = Default::default();
+    let history: std::collections::BTreeMap<(String, String), crate::metrics::History> =
+        app.metrics.history().into_iter().collect();
+    let mut per_tenant: std::collections::BTreeMap<String, (Vec<f64>, u64)> = Default::default();
     let mut sources = Vec::new();
-    for ((tenant, source), h) in &history {
-        let rates = h.rates();
-        let sum = per_tenant.entry(tenant.clone()).or_default();
+    for ((tenant, source), counters) in app.metrics.sources() {
+        let received = counters.received.load(std::sync::atomic::Ordering::Relaxed);
+        let h = history.get(&(tenant.clone(), source.clone()));
+        let rates = h.map(crate::metrics::History::rates).unwrap_or_default();
+        let (sum, total) = per_tenant.entry(tenant.clone()).or_default();
+        *total += received;
         if sum.len() < rates.len() {
             sum.resize(rates.len(), 0.0);
         }
@@ -101,29 +105,21 @@ pub(crate) async fn health(
         for (i, r) in rates.iter().enumerate() {
             sum[offset + i] += r;
         }
-        let last = h.last_seen.map_or_else(
-            || chrome.t.t("health.never").to_owned(),
-            |s| {
-                vigie_event::Timestamp::from_nanos(s.saturating_mul(1_000_000_000))
-                    .to_rfc3339(vigie_event::UtcOffset::UTC)
-            },
-        );
-        sources.push((tenant.clone(), source.clone(), last));
+        let last = match h.and_then(|h| h.last_seen) {
+            Some(s) => vigie_event::Timestamp::from_nanos(s.saturating_mul(1_000_000_000))
+                .to_rfc3339(vigie_event::UtcOffset::UTC),
+            // Counted, but not yet between two samples.
+            None if received > 0 => chrome.t.t("health.recent").to_owned(),
+            None => chrome.t.t("health.never").to_owned(),
+        };
+        sources.push((tenant, source, last));
     }
-    let totals: std::collections::BTreeMap<String, u64> =
-        app.metrics
-            .sources()
-            .into_iter()
-            .fold(Default::default(), |mut m, ((t, _), c)| {
-                *m.entry(t).or_default() += c.received.load(std::sync::atomic::Ordering::Relaxed);
-                m
-            });
     let tenants = per_tenant
         .into_iter()
-        .map(|(name, rates)| TenantHealth {
+        .map(|(name, (rates, total))| TenantHealth {
             rate: rate(rates.last().copied().unwrap_or(0.0)),
             spark: sparkline(&rates, &format!("{name}: {}", chrome.t.t("health.trend"))),
-            total: totals.get(&name).copied().unwrap_or(0),
+            total,
             name,
         })
         .collect();
