@@ -9,7 +9,7 @@ seconds=${1:-300}
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(json json_differential evtx evtx_direct syslog framing cef leef sigma_rule correlation yaml query regex_existence)
+  targets=(json json_differential evtx evtx_direct syslog framing cef leef sigma_rule correlation yaml query regex_existence csrf)
 fi
 status=0
 # The EVTX corpora (whole files and chunks, mostly empty space) are kept compressed in git.

@@ -524,38 +524,22 @@ pub(crate) async fn tenant_settings(
     max_elevation_hours: Option<u32>,
 ) -> Result<ExitCode> {
     let tenant = TenantId::new(tenant)?;
-    let before = state
-        .tenant_settings(&tenant)
-        .await?
-        .with_context(|| format!("no tenant {:?}", tenant.as_str()))?;
-    let mut after = before.clone();
-    if let Some(list) = sensitive {
-        after.sensitive_fields = list
-            .split(',')
-            .map(|f| f.trim().to_owned())
-            .filter(|f| !f.is_empty())
-            .collect();
-    }
-    if let Some(hours) = max_elevation_hours {
-        if hours == 0 || hours > 72 {
-            bail!("--max-elevation-hours {hours}: from 1 to 72");
-        }
-        after.max_elevation_hours = hours;
-    }
-    if after != before {
-        state.set_tenant_settings(&tenant, &after).await?;
+    let (after, change) = vigie_server::people::update_tenant_settings(
+        state,
+        &tenant,
+        sensitive,
+        max_elevation_hours,
+    )
+    .await?;
+    if let Some(mut change) = change {
+        change.tenant = None;
         let by = operator(state).await.ok();
         audit(
             state,
             by.as_ref(),
             "tenant-settings",
             Some(tenant.as_str()),
-            Change {
-                objects: vec![format!("tenant:{}", tenant.as_str())],
-                before: Some(serde_json::to_value(&before)?),
-                after: Some(serde_json::to_value(&after)?),
-                tenant: None,
-            },
+            change,
         )
         .await?;
     }

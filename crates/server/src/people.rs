@@ -270,6 +270,26 @@ pub async fn set_status(
     })
 }
 
+/// Removes the second factor of a user of the admin's organisation (a lost device): they
+/// enrol again at their next sign-in; their sessions end. An admin does not reset their own
+/// (they replace it from their account, with a code of the current one).
+pub async fn reset_mfa(state: &State, by: &Actor, id: UserId) -> Result<Change, ServerError> {
+    let user = managed_user(state, by, id).await?;
+    if user.id == by.user {
+        return Err(refuse(
+            Refusal::Invalid,
+            "an admin does not reset their own second factor (replace it from the account page)",
+        ));
+    }
+    state.reset_mfa(id).await?;
+    Ok(Change {
+        objects: vec![format!("user:{}", id.0)],
+        before: Some(json!({"mfa_enrolled": user.mfa_enrolled})),
+        after: Some(json!({"mfa_enrolled": false, "sessions_ended": true})),
+        tenant: None,
+    })
+}
+
 /// Ends every session of a user of the admin's organisation.
 pub async fn end_sessions(
     state: &State,
@@ -709,4 +729,70 @@ pub async fn decide_review_item(
         }
     }
     Ok(change)
+}
+
+/// The longest elevation a tenant may allow, in hours.
+pub const MAX_ELEVATION_HOURS: u32 = 72;
+
+/// Changes a tenant's access settings: its sensitive fields (a comma-separated list,
+/// replacing the current one) and the longest elevation (1 to [`MAX_ELEVATION_HOURS`]).
+/// Gives the settings in force and, when they changed, the change to audit. Who may is the
+/// caller's decision (the route's need; the CLI is the operator's).
+pub async fn update_tenant_settings(
+    state: &State,
+    tenant: &TenantId,
+    sensitive: Option<&str>,
+    max_elevation_hours: Option<u32>,
+) -> Result<(vigie_state::TenantSettings, Option<Change>), ServerError> {
+    let before = state.tenant_settings(tenant).await?.ok_or_else(|| {
+        refuse(
+            Refusal::NotFound,
+            format!("no tenant {:?}", tenant.as_str()),
+        )
+    })?;
+    let mut after = before.clone();
+    if let Some(list) = sensitive {
+        let fields: Vec<String> = list
+            .split(',')
+            .map(|f| f.trim().to_owned())
+            .filter(|f| !f.is_empty())
+            .collect();
+        if let Some(bad) = fields
+            .iter()
+            .find(|f| f.len() > 128 || f.chars().any(char::is_control))
+        {
+            return Err(refuse(
+                Refusal::Invalid,
+                format!("sensitive field {bad:?}: a field name of at most 128 bytes"),
+            ));
+        }
+        if fields.len() > 256 {
+            return Err(refuse(Refusal::Invalid, "at most 256 sensitive fields"));
+        }
+        after.sensitive_fields = fields;
+    }
+    if let Some(hours) = max_elevation_hours {
+        if hours == 0 || hours > MAX_ELEVATION_HOURS {
+            return Err(refuse(
+                Refusal::Invalid,
+                format!("max_elevation_hours {hours}: from 1 to {MAX_ELEVATION_HOURS}"),
+            ));
+        }
+        after.max_elevation_hours = hours;
+    }
+    if after == before {
+        return Ok((after, None));
+    }
+    state.set_tenant_settings(tenant, &after).await?;
+    let change = Change {
+        objects: vec![format!("tenant:{}", tenant.as_str())],
+        before: Some(
+            json!({"sensitive_fields": before.sensitive_fields, "max_elevation_hours": before.max_elevation_hours}),
+        ),
+        after: Some(
+            json!({"sensitive_fields": after.sensitive_fields, "max_elevation_hours": after.max_elevation_hours}),
+        ),
+        tenant: Some(tenant.clone()),
+    };
+    Ok((after, Some(change)))
 }

@@ -766,6 +766,119 @@ fn a_page_view_is_audited_like_the_api_read() {
         .expect("the search's read");
     assert_eq!(search["record"]["query"], "EventID:1");
     assert_eq!(search["record"]["count"], 6);
+
+    // An export: CSV with the formula-like values defused, one audit record with its count.
+    let mut r = agent
+        .get(h.url("/console/t/mutuelle/search/export?q=EventID:1&from=&format=csv"))
+        .header("Cookie", &cookie)
+        .call()
+        .expect("export");
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.headers()
+            .get("content-disposition")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("attachment"))
+    );
+    let csv = r.body_mut().read_to_string().expect("csv");
+    assert_eq!(csv.lines().count(), 7, "a header and six events: {csv}");
+    assert!(csv.starts_with("time,host,source,fields\r\n"));
+    let (_, body) = h.get(
+        "/api/v1/audit?action=export-events",
+        &admin,
+        Some("mutuelle"),
+    );
+    let trail: serde_json::Value = serde_json::from_str(&body).expect("json");
+    let export = &trail["records"][0]["record"];
+    assert_eq!(export["count"], 6, "{body}");
+    assert!(
+        export["query"]
+            .as_str()
+            .is_some_and(|q| q.starts_with("EventID:1"))
+    );
+    let r = agent
+        .get(h.url("/console/t/mutuelle/search/export?format=xlsx"))
+        .header("Cookie", &cookie)
+        .call()
+        .expect("export");
+    assert_eq!(r.status(), 400);
+}
+
+#[test]
+fn an_admin_resets_a_lost_second_factor_and_sets_the_sensitive_fields() {
+    let h = server();
+    let admin = make_person(
+        &h,
+        "mutuelle",
+        OrgKind::Client,
+        "claire",
+        Role::ClientAdmin,
+        true,
+    );
+    let lost = make_person(
+        &h,
+        "mutuelle",
+        OrgKind::Client,
+        "lost",
+        Role::ClientAdmin,
+        true,
+    );
+    let Some(b) = browser("reset_mfa", "en") else {
+        return;
+    };
+    sign_in(&b, &h, &admin);
+    b.goto(&h.url("/console/users"));
+    // Not one's own second factor (replaced from the account page): the other admin's.
+    let reset = b.find_all("form[action$='/mfa/reset']");
+    assert_eq!(reset.len(), 1, "only the other enrolled admin's");
+    let row = b
+        .find_all("table tbody tr")
+        .into_iter()
+        .find(|r| b.text(r).starts_with("lost"))
+        .expect("the lost device's owner");
+    let button = b.find_all("form[action$='/mfa/reset'] button").remove(0);
+    assert!(b.text(&row).contains(&b.text(&button)));
+    b.click(&button);
+    assert!(
+        b.answer_dialog(true)
+            .is_some_and(|q| q.contains("second factor")),
+        "a confirmation"
+    );
+    b.wait_for_url("done=mfa-reset");
+    // Their password alone now signs them in, straight to the enrolment.
+    let b2 = browser("reset_mfa_lost", "en").expect("a second browser");
+    b2.goto(&h.url("/console/signin"));
+    b2.fill_in("#login", &lost.login);
+    b2.fill_in("#password", &lost.password);
+    b2.click(&b2.find("form[action='/console/signin'] button[type=submit]"));
+    b2.wait_to_leave("/console/signin");
+    b2.goto(&h.url("/console/users"));
+    b2.wait_for_url("/console/me/mfa");
+    drop(b2);
+    // The sensitive fields of the tenant, from the governance page.
+    b.goto(&h.url("/console/t/mutuelle/governance"));
+    b.fill_in("#s-fields", "TargetUserName, patient_id");
+    b.fill_in("#s-hours", "2");
+    b.click(&b.find("form[action$='/settings'] button"));
+    b.wait_for_url("done=settings");
+    assert_eq!(
+        b.attribute(&b.find("#s-fields"), "value").as_deref(),
+        Some("TargetUserName, patient_id")
+    );
+    let (status, body) = h.get("/api/v1/settings", &h.readers["mutuelle"], None);
+    assert_eq!(
+        status, 403,
+        "a client analyst does not read the access settings: {body}"
+    );
+    document(&b, "governance-en");
+    // An out-of-range elevation is refused on the page.
+    b.fill_in("#s-hours", "500");
+    b.execute(
+        "document.querySelector('#s-hours').removeAttribute('max');",
+        json!([]),
+    );
+    b.click(&b.find("form[action$='/settings'] button"));
+    assert!(b.text(&b.find(".error")).contains("from 1 to 72"));
 }
 
 #[test]

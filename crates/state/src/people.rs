@@ -474,6 +474,38 @@ impl State {
             .map_err(StateError::sql("commit an enrolment"))
     }
 
+    /// Removes a user's second factor (seed, pending enrolment, recovery codes) and ends
+    /// their sessions: a user who lost their device enrols again at their next sign-in.
+    pub async fn reset_mfa(&self, id: UserId) -> Result<(), StateError> {
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(StateError::sql("begin a second-factor reset"))?;
+        sqlx::query(
+            "UPDATE users SET totp_seed = NULL, totp_pending = NULL, totp_last_step = NULL \
+             WHERE id = $1",
+        )
+        .bind(id.0 as i64)
+        .execute(&mut *tx)
+        .await
+        .map_err(StateError::sql("reset a second factor"))?;
+        sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1")
+            .bind(id.0 as i64)
+            .execute(&mut *tx)
+            .await
+            .map_err(StateError::sql("drop recovery codes"))?;
+        sqlx::query("UPDATE sessions SET ended_at = $1 WHERE user_id = $2 AND ended_at IS NULL")
+            .bind(Timestamp::now().as_nanos())
+            .bind(id.0 as i64)
+            .execute(&mut *tx)
+            .await
+            .map_err(StateError::sql("end the sessions of a reset user"))?;
+        tx.commit()
+            .await
+            .map_err(StateError::sql("commit a second-factor reset"))
+    }
+
     /// Records TOTP step `step` as used, if it is later than the last one used: `false`
     /// when it was already used (a replay), atomically, so two requests racing with one
     /// code cannot both pass.

@@ -163,6 +163,11 @@ pub const ROUTES: &[(&str, &str, Need)] = &[
         "/api/v1/users/{id}/sessions",
         Need::Org(Action::ManageUsers),
     ),
+    (
+        "POST",
+        "/api/v1/users/{id}/mfa/reset",
+        Need::Org(Action::ManageUsers),
+    ),
     ("GET", "/api/v1/grants", Need::Own),
     ("POST", "/api/v1/grants", Need::Org(Action::RequestGrants)),
     (
@@ -204,6 +209,12 @@ pub const ROUTES: &[(&str, &str, Need)] = &[
     ("GET", "/api/v1/oidc/callback", Need::Public),
     ("POST", "/api/v1/me/step-up", Need::Own),
     ("GET", "/api/v1/reviews", Need::Tenant(Action::ReadAudit)),
+    ("GET", "/api/v1/settings", Need::Tenant(Action::ReadAudit)),
+    (
+        "POST",
+        "/api/v1/settings",
+        Need::Tenant(Action::ApproveGrants),
+    ),
     (
         "POST",
         "/api/v1/reviews",
@@ -260,6 +271,7 @@ fn handler(method: &str, path: &str) -> Option<MethodRouter<App>> {
         ("POST", "/api/v1/users/{id}/suspend") => post(people::suspend),
         ("POST", "/api/v1/users/{id}/activate") => post(people::activate),
         ("DELETE", "/api/v1/users/{id}/sessions") => delete(people::end_sessions),
+        ("POST", "/api/v1/users/{id}/mfa/reset") => post(people::reset_mfa),
         ("GET", "/api/v1/grants") => get(people::grants),
         ("POST", "/api/v1/grants") => post(people::request_grant),
         ("POST", "/api/v1/grants/{id}/approve") => post(people::approve_grant),
@@ -273,6 +285,8 @@ fn handler(method: &str, path: &str) -> Option<MethodRouter<App>> {
         ("GET", "/api/v1/oidc/callback") => get(login::oidc_callback),
         ("POST", "/api/v1/me/step-up") => post(me::step_up),
         ("GET", "/api/v1/reviews") => get(people::reviews),
+        ("GET", "/api/v1/settings") => get(people::settings),
+        ("POST", "/api/v1/settings") => post(people::set_settings),
         ("POST", "/api/v1/reviews") => post(people::open_review),
         ("POST", "/api/v1/reviews/{id}/grants/{grant}/confirm") => post(people::confirm_item),
         ("POST", "/api/v1/reviews/{id}/grants/{grant}/remove") => post(people::remove_item),

@@ -143,6 +143,21 @@ pub(crate) async fn activate(
     set_status(&app, &auth, &user, UserStatus::Active).await
 }
 
+/// `POST /api/v1/users/{id}/mfa/reset`: removes a user's second factor (a lost device).
+pub(crate) async fn reset_mfa(
+    State(app): State<App>,
+    Extension(auth): Extension<Authorized>,
+    Path(user): Path<String>,
+) -> ApiResult<Response> {
+    let target = UserId(id(&user, "user")?);
+    let change = people::reset_mfa(&app.state, &actor(&auth)?, target).await?;
+    Ok((
+        Extension(note("mfa-reset", change)),
+        Json(json!({"mfa_enrolled": false})),
+    )
+        .into_response())
+}
+
 /// `DELETE /api/v1/users/{id}/sessions`: ends every session of a user of the admin's
 /// organisation.
 pub(crate) async fn end_sessions(
@@ -394,4 +409,66 @@ pub(crate) async fn remove_item(
     Path((review, grant)): Path<(String, String)>,
 ) -> ApiResult<Response> {
     answer(&app, &auth, &review, &grant, false).await
+}
+
+/// `GET /api/v1/settings` (on the tenant of `Vigie-Tenant`): its sensitive fields and the
+/// longest elevation it allows.
+pub(crate) async fn settings(
+    State(app): State<App>,
+    Extension(auth): Extension<Authorized>,
+) -> ApiResult<Json<Value>> {
+    let tenant = auth.tenant_id()?;
+    let settings = app
+        .state
+        .tenant_settings(&tenant)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "no such tenant"))?;
+    Ok(Json(json!({
+        "sensitive_fields": settings.sensitive_fields,
+        "max_elevation_hours": settings.max_elevation_hours,
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SettingsBody {
+    /// The sensitive fields, replacing the current list.
+    pub(crate) sensitive_fields: Option<Vec<String>>,
+    /// The longest elevation, in hours.
+    pub(crate) max_elevation_hours: Option<u32>,
+}
+
+/// `POST /api/v1/settings` (on the tenant of `Vigie-Tenant`): the client admin sets the
+/// tenant's sensitive fields and longest elevation.
+pub(crate) async fn set_settings(
+    State(app): State<App>,
+    Extension(auth): Extension<Authorized>,
+    body: Result<Json<SettingsBody>, JsonRejection>,
+) -> ApiResult<Response> {
+    let Json(body) = body?;
+    let tenant = auth.tenant_id()?;
+    if body
+        .sensitive_fields
+        .as_ref()
+        .is_some_and(|f| f.iter().any(|f| f.contains(',')))
+    {
+        return Err(ApiError::bad_request("a sensitive field name has no comma"));
+    }
+    let list = body.sensitive_fields.map(|f| f.join(","));
+    let (after, change) = people::update_tenant_settings(
+        &app.state,
+        &tenant,
+        list.as_deref(),
+        body.max_elevation_hours,
+    )
+    .await?;
+    let answer = Json(json!({
+        "sensitive_fields": after.sensitive_fields,
+        "max_elevation_hours": after.max_elevation_hours,
+    }));
+    Ok(match change {
+        Some(change) => (Extension(note("tenant-settings", change)), answer).into_response(),
+        None => answer.into_response(),
+    })
 }

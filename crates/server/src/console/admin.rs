@@ -48,6 +48,7 @@ fn done_key(done: Option<&str>) -> Option<&'static str> {
         "elevation-refused" => "done.elevation.refused",
         "suspended" => "done.user.suspended",
         "activated" => "done.user.activated",
+        "mfa-reset" => "done.user.mfareset",
         _ => return None,
     })
 }
@@ -287,11 +288,16 @@ async fn users_page(
                         name: text(&u["name"]),
                         role: text(&u["role"]),
                         status: text(&u["status"]),
+                        mfa: u["mfa_enrolled"].as_bool().unwrap_or(false),
                     })
                     .collect()
             })
             .unwrap_or_default(),
         roles: roles_of(kind),
+        me: auth
+            .caller
+            .user()
+            .map_or_else(String::new, |u| u.id.0.to_string()),
     };
     carry.onto(page.page())
 }
@@ -363,4 +369,14 @@ pub(crate) async fn activate(
 ) -> Response {
     let api = api::activate(State(app), Extension(auth), Path(id)).await;
     after(api, "/console/users?done=activated").await
+}
+
+/// `POST /console/users/{id}/mfa/reset`.
+pub(crate) async fn reset_mfa(
+    State(app): State<App>,
+    Extension(auth): Extension<Authorized>,
+    Path(id): Path<String>,
+) -> Response {
+    let api = api::reset_mfa(State(app), Extension(auth), Path(id)).await;
+    after(api, "/console/users?done=mfa-reset").await
 }

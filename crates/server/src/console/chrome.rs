@@ -145,6 +145,7 @@ fn nav(role: Role, on_tenant: Option<Role>, tenant: Option<&str>, path: &str) ->
         }
         if may(acting, Action::ReadAudit) {
             push(format!("/console/t/{t}/audit"), "nav.audit");
+            push(format!("/console/t/{t}/governance"), "nav.governance");
         }
     }
     if role.org_kind() != OrgKind::Operator {
@@ -190,6 +191,7 @@ mod tests {
                 "nav.alerts",
                 "nav.rules",
                 "nav.audit",
+                "nav.governance",
                 "nav.access",
                 "nav.me"
             ],
@@ -199,7 +201,13 @@ mod tests {
         let admin = nav(Role::ClientAdmin, None, Some("m"), "/console/access");
         assert_eq!(
             hrefs(&admin),
-            ["nav.audit", "nav.access", "nav.users", "nav.me"]
+            [
+                "nav.audit",
+                "nav.governance",
+                "nav.access",
+                "nav.users",
+                "nav.me"
+            ]
         );
         let op = nav(Role::Operator, None, Some("m"), "/console/health");
         assert_eq!(

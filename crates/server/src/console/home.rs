@@ -114,15 +114,49 @@ pub(crate) async fn health(
         };
         sources.push((tenant, source, last));
     }
-    let tenants = per_tenant
-        .into_iter()
-        .map(|(name, (rates, total))| TenantHealth {
+    // Every tenant of the instance, with its owner, traffic or not.
+    let mut tenants = Vec::new();
+    let all = match app.state.tenants().await {
+        Ok(t) => t,
+        Err(e) => return crate::api::error::ApiError::internal(e).into_response(),
+    };
+    for tenant in all {
+        let owner = match app.state.tenant_owner(&tenant).await {
+            Ok(Some(org)) => app
+                .state
+                .org(org)
+                .await
+                .ok()
+                .flatten()
+                .map_or_else(String::new, |o| o.name),
+            _ => String::new(),
+        };
+        let (rates, total) = per_tenant.remove(tenant.as_str()).unwrap_or_default();
+        tenants.push(TenantHealth {
             rate: rate(rates.last().copied().unwrap_or(0.0)),
-            spark: sparkline(&rates, &format!("{name}: {}", chrome.t.t("health.trend"))),
+            spark: sparkline(
+                &rates,
+                &format!("{}: {}", tenant.as_str(), chrome.t.t("health.trend")),
+            ),
             total,
-            name,
-        })
-        .collect();
+            owner,
+            name: tenant.as_str().to_owned(),
+        });
+    }
+    let mut listeners = vec![(
+        "http".to_owned(),
+        "HTTP".to_owned(),
+        app.public_url.as_str().to_owned(),
+        chrome.t.t("health.anytenant").to_owned(),
+    )];
+    for l in &app.config.syslog {
+        listeners.push((
+            l.name.clone(),
+            format!("syslog {:?}", l.protocol).to_lowercase(),
+            l.listen.to_string(),
+            l.tenant.clone(),
+        ));
+    }
     let mut drops: Vec<(String, u64)> = DropReason::ALL
         .into_iter()
         .map(|why| {
@@ -152,21 +186,23 @@ pub(crate) async fn health(
         .sum();
     let processed = p.events.load(std::sync::atomic::Ordering::Relaxed);
     let book = app.rules.current();
+    let t = chrome.t;
     Health {
         chrome,
-        lag: format!(
-            "{} ({} journaled, {} processed)",
-            journaled.saturating_sub(processed),
-            journaled,
-            processed
+        lag: t.fs(
+            "health.lag.value",
+            &[&journaled.saturating_sub(processed), &journaled, &processed],
         ),
-        rules: format!(
-            "{} rules, {} correlations, generation {}",
-            book.rules.len(),
-            book.correlation_rules.len(),
-            book.generation
+        rules: t.fs(
+            "health.rules.value",
+            &[
+                &book.rules.len(),
+                &book.correlation_rules.len(),
+                &book.generation,
+            ],
         ),
         tenants,
+        listeners,
         sources,
         drops,
     }

@@ -131,6 +131,15 @@ impl Tr {
     pub fn f(&self, key: &str, value: impl std::fmt::Display) -> String {
         self.t(key).replacen("{}", &value.to_string(), 1)
     }
+
+    /// The text of `key` with each `{}` replaced by the next of `values`.
+    pub fn fs(&self, key: &str, values: &[&dyn std::fmt::Display]) -> String {
+        let mut out = self.t(key).to_owned();
+        for v in values {
+            out = out.replacen("{}", &v.to_string(), 1);
+        }
+        out
+    }
 }
 
 #[cfg(test)]
@@ -262,5 +271,9 @@ mod tests {
         let tr = Tr { lang: Lang::En };
         assert_eq!(tr.t("no.such.key"), "no.such.key");
         assert!(tr.f("queue.count", 3).contains('3'));
+        assert_eq!(
+            tr.fs("health.lag.value", &[&1, &2, &3]),
+            "1 (2 journaled, 3 processed)"
+        );
     }
 }

@@ -38,6 +38,7 @@ mod admin;
 pub mod assets;
 mod audit;
 mod chrome;
+mod governance;
 mod home;
 pub mod i18n;
 mod live;
@@ -123,6 +124,31 @@ pub const PAGES: &[(&str, &str, Need)] = &[
         "/console/t/{tenant}/audit/verify",
         Need::TenantOrInstance(Action::ReadAudit),
     ),
+    (
+        "GET",
+        "/console/t/{tenant}/governance",
+        Need::Tenant(Action::ReadAudit),
+    ),
+    (
+        "POST",
+        "/console/t/{tenant}/settings",
+        Need::Tenant(Action::ApproveGrants),
+    ),
+    (
+        "POST",
+        "/console/t/{tenant}/reviews",
+        Need::Tenant(Action::ApproveGrants),
+    ),
+    (
+        "POST",
+        "/console/t/{tenant}/reviews/{id}/grants/{grant}/confirm",
+        Need::Tenant(Action::ApproveGrants),
+    ),
+    (
+        "POST",
+        "/console/t/{tenant}/reviews/{id}/grants/{grant}/remove",
+        Need::Tenant(Action::ApproveGrants),
+    ),
     ("GET", "/console/access", Need::Own),
     (
         "POST",
@@ -166,6 +192,11 @@ pub const PAGES: &[(&str, &str, Need)] = &[
         "/console/users/{id}/activate",
         Need::Org(Action::ManageUsers),
     ),
+    (
+        "POST",
+        "/console/users/{id}/mfa/reset",
+        Need::Org(Action::ManageUsers),
+    ),
     ("GET", "/console/health", Need::Instance),
     ("GET", "/console/audit", Need::Instance),
     ("POST", "/console/audit/verify", Need::Instance),
@@ -198,6 +229,15 @@ fn handler(method: &str, path: &str) -> Option<MethodRouter<App>> {
         ("GET", "/console/t/{tenant}/rules/navigator.json") => get(rules::navigator),
         ("GET", "/console/t/{tenant}/audit") => get(audit::page),
         ("POST", "/console/t/{tenant}/audit/verify") => post(audit::verify),
+        ("GET", "/console/t/{tenant}/governance") => get(governance::page),
+        ("POST", "/console/t/{tenant}/settings") => post(governance::settings),
+        ("POST", "/console/t/{tenant}/reviews") => post(governance::open_review),
+        ("POST", "/console/t/{tenant}/reviews/{id}/grants/{grant}/confirm") => {
+            post(governance::confirm)
+        }
+        ("POST", "/console/t/{tenant}/reviews/{id}/grants/{grant}/remove") => {
+            post(governance::remove)
+        }
         ("GET", "/console/access") => get(admin::access),
         ("POST", "/console/access/grants") => post(admin::request_grant),
         ("POST", "/console/access/grants/{id}/approve") => post(admin::approve_grant),
@@ -209,6 +249,7 @@ fn handler(method: &str, path: &str) -> Option<MethodRouter<App>> {
         ("POST", "/console/users") => post(admin::create_user),
         ("POST", "/console/users/{id}/suspend") => post(admin::suspend),
         ("POST", "/console/users/{id}/activate") => post(admin::activate),
+        ("POST", "/console/users/{id}/mfa/reset") => post(admin::reset_mfa),
         ("GET", "/console/health") => get(home::health),
         ("GET", "/console/audit") => get(audit::page),
         ("POST", "/console/audit/verify") => post(audit::verify),

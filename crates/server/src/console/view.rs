@@ -263,6 +263,8 @@ pub(crate) struct UserRow {
     pub name: String,
     pub role: String,
     pub status: String,
+    /// Whether a second factor is enrolled (it can be reset).
+    pub mfa: bool,
 }
 
 /// The organisation's users.
@@ -274,6 +276,8 @@ pub(crate) struct Users {
     pub enrolment: Option<String>,
     pub users: Vec<UserRow>,
     pub roles: Vec<&'static str>,
+    /// The reader's own id (no reset of one's own second factor).
+    pub me: String,
 }
 
 /// An audit record as a row.
@@ -342,6 +346,7 @@ pub(crate) struct Rules {
 #[derive(Clone, Debug)]
 pub(crate) struct TenantHealth {
     pub name: String,
+    pub owner: String,
     pub rate: String,
     pub spark: String,
     pub total: u64,
@@ -355,6 +360,41 @@ pub(crate) struct Health {
     pub lag: String,
     pub rules: String,
     pub tenants: Vec<TenantHealth>,
+    /// (name, kind, address, tenant)
+    pub listeners: Vec<(String, String, String, String)>,
     pub sources: Vec<(String, String, String)>,
     pub drops: Vec<(String, u64)>,
+}
+
+/// A grant under review.
+#[derive(Clone, Debug)]
+pub(crate) struct ReviewItemRow {
+    pub grant: String,
+    pub analyst: String,
+    pub tier: String,
+    pub until: String,
+    pub decision: String,
+}
+
+/// A review campaign and its progress.
+#[derive(Clone, Debug)]
+pub(crate) struct ReviewRow {
+    pub id: String,
+    pub deadline: String,
+    pub closed: Option<String>,
+    pub decided: usize,
+    pub items: Vec<ReviewItemRow>,
+}
+
+/// A tenant's access governance.
+#[derive(Template)]
+#[template(path = "console/governance.html")]
+pub(crate) struct Governance {
+    pub chrome: Chrome,
+    pub base: String,
+    pub done: Option<&'static str>,
+    pub fields: String,
+    pub hours: u64,
+    pub may_decide: bool,
+    pub reviews: Vec<ReviewRow>,
 }
