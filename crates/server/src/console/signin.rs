@@ -124,21 +124,38 @@ fn pending_key(app: &App) -> SealKey {
 /// Seals the proof that `user`'s password was right, from `address`, until five minutes
 /// from now.
 fn seal_pending(app: &App, user: u64, address: &str) -> ApiResult<String> {
-    let until = Timestamp::now().as_nanos() / 1_000_000_000 + PENDING_SECS;
     let mut nonce = [0u8; 12];
     getrandom::fill(&mut nonce).map_err(ApiError::internal)?;
-    Ok(pending_key(app).seal(format!("{user}:{until}").as_bytes(), address, nonce))
+    Ok(seal_proof(&pending_key(app), user, address, now_s(), nonce))
 }
 
 /// The user of a pending proof made for `address`, if it opens and has not expired.
 fn open_pending(app: &App, sealed: &str, address: &str) -> Option<u64> {
-    let plain = pending_key(app).open(sealed, address).ok()?;
+    open_proof(&pending_key(app), sealed, address, now_s())
+}
+
+fn now_s() -> i64 {
+    Timestamp::now().as_nanos() / 1_000_000_000
+}
+
+/// The proof: `user:deadline` sealed for `address` (the address is the seal's associated
+/// data: the proof opens for that address only).
+fn seal_proof(key: &SealKey, user: u64, address: &str, now: i64, nonce: [u8; 12]) -> String {
+    let until = now + PENDING_SECS;
+    key.seal(format!("{user}:{until}").as_bytes(), address, nonce)
+}
+
+/// The user of a proof sealed for `address`, at `now` (seconds), if its deadline has not
+/// passed.
+fn open_proof(key: &SealKey, sealed: &str, address: &str, now: i64) -> Option<u64> {
+    let plain = key.open(sealed, address).ok()?;
     let text = String::from_utf8(plain).ok()?;
     let (user, until) = text.split_once(':')?;
     let until: i64 = until.parse().ok()?;
-    (Timestamp::now().as_nanos() / 1_000_000_000 <= until)
-        .then(|| user.parse().ok())
-        .flatten()
+    if now > until {
+        return None;
+    }
+    user.parse().ok()
 }
 
 /// The session cookie, and a 303 to `next`.
@@ -348,6 +365,30 @@ mod tests {
         assert_eq!(safe_next(Some("//evil.example")), "/console");
         assert_eq!(safe_next(Some("/console/x?u=https://evil")), "/console");
         assert_eq!(safe_next(None), "/console");
+    }
+
+    #[test]
+    fn a_pending_proof_opens_for_its_address_until_its_deadline() {
+        let key = SealKey::new(&[9; 32], "test");
+        let proof = seal_proof(&key, 42, "10.0.0.1", 1_000, [1; 12]);
+        assert_eq!(open_proof(&key, &proof, "10.0.0.1", 1_000), Some(42));
+        assert_eq!(open_proof(&key, &proof, "10.0.0.1", 1_000 + PENDING_SECS), Some(42));
+        assert_eq!(open_proof(&key, &proof, "10.0.0.1", 1_001 + PENDING_SECS), None, "expired");
+        assert_eq!(open_proof(&key, &proof, "10.0.0.2", 1_000), None, "another address");
+        let other = SealKey::new(&[8; 32], "test");
+        assert_eq!(open_proof(&other, &proof, "10.0.0.1", 1_000), None, "another key");
+        let mut forged = proof.clone().into_bytes();
+        let last = forged.len() - 2;
+        forged[last] = if forged[last] == b'A' { b'B' } else { b'A' };
+        assert_eq!(
+            open_proof(&key, &String::from_utf8(forged).unwrap(), "10.0.0.1", 1_000),
+            None
+        );
+        // What is sealed must be a user and a deadline.
+        let junk = key.seal(b"nonsense", "10.0.0.1", [2; 12]);
+        assert_eq!(open_proof(&key, &junk, "10.0.0.1", 0), None);
+        let no_user = key.seal(b"x:5000", "10.0.0.1", [3; 12]);
+        assert_eq!(open_proof(&key, &no_user, "10.0.0.1", 0), None);
     }
 
     #[test]
