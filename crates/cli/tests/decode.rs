@@ -104,6 +104,13 @@ fn demo_runs_the_live_pipeline_and_detects_the_attack_story() {
     let (code, stdout, stderr) = vigie(&["demo", "--for", "12s", "--rate", "300"]);
     assert_eq!(code, 0, "{stderr}\n{stdout}");
     assert!(stdout.contains("http://127.0.0.1:"), "{stdout}");
+    assert!(
+        stdout.lines().any(
+            |l| l.trim_start().starts_with("console    http://127.0.0.1:")
+                && l.contains("/console")
+        ),
+        "the console's address: {stdout}"
+    );
     assert!(stdout.contains("8 loaded, 0 rejected"), "{stdout}");
     // Every source delivered and nothing was dropped or rejected.
     for source in ["acme-syslog", "globex-syslog", "globex-firewall", "http"] {
@@ -114,6 +121,18 @@ fn demo_runs_the_live_pipeline_and_detects_the_attack_story() {
     }
     assert!(stdout.contains("HTTP errors 0"), "{stdout}");
     assert!(stdout.contains("6 of 6 story steps detected"), "{stdout}");
+}
+
+#[test]
+fn totp_prints_the_current_code_of_a_secret() {
+    let (code, stdout, stderr) = vigie(&["totp", "JBSWY3DPEHPK3PXP"]);
+    assert_eq!(code, 0, "{stderr}");
+    let printed = stdout.trim();
+    assert_eq!(printed.len(), 6, "{stdout}");
+    assert!(printed.bytes().all(|b| b.is_ascii_digit()), "{stdout}");
+    let (code, _, stderr) = vigie(&["totp", "not base32!"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("not a base32 secret"), "{stderr}");
 }
 
 #[test]

@@ -269,6 +269,63 @@ impl Quotas {
     }
 }
 
+/// The console's live queues (server-sent event streams) open per tenant, at most
+/// `console.max_live_per_tenant` each: a tenant's readers cannot hold every connection.
+#[derive(Debug)]
+pub struct LiveStreams {
+    max: usize,
+    open: Mutex<HashMap<String, usize>>,
+}
+
+/// A stream's place; given back when dropped.
+#[derive(Debug)]
+pub(crate) struct Slot {
+    live: Arc<LiveStreams>,
+    tenant: String,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut open = self.live.open.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = open.get_mut(&self.tenant) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                open.remove(&self.tenant);
+            }
+        }
+    }
+}
+
+impl LiveStreams {
+    /// At most `max` streams per tenant.
+    pub fn new(max: usize) -> LiveStreams {
+        LiveStreams {
+            max,
+            open: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// A place for one more stream of `tenant`, if it has one left.
+    pub(crate) fn enter(self: &Arc<LiveStreams>, tenant: &str) -> Option<Slot> {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        let n = open.entry(tenant.to_owned()).or_insert(0);
+        if *n >= self.max {
+            return None;
+        }
+        *n += 1;
+        Some(Slot {
+            live: Arc::clone(self),
+            tenant: tenant.to_owned(),
+        })
+    }
+
+    /// Streams open for `tenant`.
+    pub fn open(&self, tenant: &str) -> usize {
+        let open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        open.get(tenant).copied().unwrap_or(0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -404,5 +461,21 @@ mod tests {
             &a,
             &quotas.tenant(&TenantId::new("a").unwrap())
         ));
+    }
+
+    #[test]
+    fn streams_are_bounded_per_tenant_and_given_back() {
+        let live = Arc::new(LiveStreams::new(2));
+        let a = live.enter("a").expect("one");
+        let b = live.enter("a").expect("two");
+        assert!(live.enter("a").is_none(), "a third for the same tenant");
+        let other = live.enter("b").expect("another tenant is not affected");
+        assert_eq!(live.open("a"), 2);
+        drop(a);
+        assert_eq!(live.open("a"), 1);
+        let _c = live.enter("a").expect("a place came back");
+        drop(b);
+        drop(other);
+        assert_eq!(live.open("b"), 0);
     }
 }

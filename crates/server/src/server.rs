@@ -205,7 +205,7 @@ impl Server {
             auditor: auditor.clone(),
             secrets: Arc::clone(&secrets),
             hashing: Arc::new(crate::api::Hashing::new()),
-            live: Arc::new(crate::console::Live::new(
+            live: Arc::new(crate::limits::LiveStreams::new(
                 config.console.max_live_per_tenant,
             )),
             public_url: Arc::new(
@@ -216,7 +216,7 @@ impl Server {
                     .unwrap_or_else(|| format!("http://{http}")),
             ),
         };
-        let router = api::router(app);
+        let router = api::router(app.clone(), crate::console::routes(app));
         tasks.push(tokio::spawn(serve_http(
             listener,
             router,

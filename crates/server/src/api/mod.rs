@@ -86,7 +86,7 @@ pub struct App {
     /// address): identity providers send them back to its `/api/v1/oidc/callback`.
     pub public_url: Arc<String>,
     /// The console's live queues open, per tenant.
-    pub live: Arc<crate::console::Live>,
+    pub live: Arc<crate::limits::LiveStreams>,
 }
 
 /// Every route: method, path, and what it needs of its caller ([`Need`]). The router is
@@ -295,8 +295,9 @@ fn handler(method: &str, path: &str) -> Option<MethodRouter<App>> {
 }
 
 /// The router of every route of [`ROUTES`], each behind [`access::authorize`] with its
-/// need.
-pub fn router(app: App) -> Router {
+/// need, and the routes of `pages` (the console's, which answer in HTML) before the
+/// fallback.
+pub fn router(app: App, pages: Router<App>) -> Router {
     let mut router = Router::new();
     for (method, path, need) in ROUTES {
         let Some(handler) = handler(method, path) else {
@@ -312,7 +313,7 @@ pub fn router(app: App) -> Router {
         );
     }
     router
-        .merge(crate::console::routes(app.clone()))
+        .merge(pages)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn(json_errors))

@@ -10,9 +10,7 @@
 //! revoked grant or an idle session ends the stream at the next poll. Every batch of alerts
 //! pushed is an audit record, as the queue's read is.
 
-use std::collections::HashMap;
 use std::convert::Infallible;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::Extension;
@@ -31,62 +29,7 @@ use crate::api::App;
 use crate::api::access::{Authorized, Need, entry, still_allowed, who_of};
 use crate::api::alerts::AlertsParams;
 use crate::api::error::ApiError;
-
-/// The streams open per tenant.
-#[derive(Debug)]
-pub struct Live {
-    max: usize,
-    open: Mutex<HashMap<String, usize>>,
-}
-
-/// A stream's place; given back when dropped.
-#[derive(Debug)]
-pub(crate) struct Slot {
-    live: Arc<Live>,
-    tenant: String,
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        let mut open = self.live.open.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(n) = open.get_mut(&self.tenant) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                open.remove(&self.tenant);
-            }
-        }
-    }
-}
-
-impl Live {
-    /// At most `max` streams per tenant.
-    pub fn new(max: usize) -> Live {
-        Live {
-            max,
-            open: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// A place for one more stream of `tenant`, if it has one left.
-    pub(crate) fn enter(self: &Arc<Live>, tenant: &str) -> Option<Slot> {
-        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
-        let n = open.entry(tenant.to_owned()).or_insert(0);
-        if *n >= self.max {
-            return None;
-        }
-        *n += 1;
-        Some(Slot {
-            live: Arc::clone(self),
-            tenant: tenant.to_owned(),
-        })
-    }
-
-    /// Streams open for `tenant`.
-    pub fn open(&self, tenant: &str) -> usize {
-        let open = self.open.lock().unwrap_or_else(|p| p.into_inner());
-        open.get(tenant).copied().unwrap_or(0)
-    }
-}
+use crate::limits::Slot;
 
 #[derive(Deserialize)]
 pub(crate) struct LiveParams {
@@ -213,25 +156,4 @@ async fn poll(p: &mut Polling) -> Option<Event> {
     };
     let html = askama::Template::render(&html).ok()?;
     Some(Event::default().event("alerts").data(html))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn streams_are_bounded_per_tenant_and_given_back() {
-        let live = Arc::new(Live::new(2));
-        let a = live.enter("a").expect("one");
-        let b = live.enter("a").expect("two");
-        assert!(live.enter("a").is_none(), "a third for the same tenant");
-        let other = live.enter("b").expect("another tenant is not affected");
-        assert_eq!(live.open("a"), 2);
-        drop(a);
-        assert_eq!(live.open("a"), 1);
-        let _c = live.enter("a").expect("a place came back");
-        drop(b);
-        drop(other);
-        assert_eq!(live.open("b"), 0);
-    }
 }

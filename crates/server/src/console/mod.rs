@@ -51,8 +51,6 @@ mod signin;
 pub mod svg;
 mod view;
 
-pub use live::Live;
-
 use chrome::Chrome;
 use i18n::Lang;
 use view::Page as _;

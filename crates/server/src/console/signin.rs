@@ -372,12 +372,27 @@ mod tests {
         let key = SealKey::new(&[9; 32], "test");
         let proof = seal_proof(&key, 42, "10.0.0.1", 1_000, [1; 12]);
         assert_eq!(open_proof(&key, &proof, "10.0.0.1", 1_000), Some(42));
-        assert_eq!(open_proof(&key, &proof, "10.0.0.1", 1_000 + PENDING_SECS), Some(42));
-        assert_eq!(open_proof(&key, &proof, "10.0.0.1", 1_001 + PENDING_SECS), None, "expired");
-        assert_eq!(open_proof(&key, &proof, "10.0.0.2", 1_000), None, "another address");
+        assert_eq!(
+            open_proof(&key, &proof, "10.0.0.1", 1_000 + PENDING_SECS),
+            Some(42)
+        );
+        assert_eq!(
+            open_proof(&key, &proof, "10.0.0.1", 1_001 + PENDING_SECS),
+            None,
+            "expired"
+        );
+        assert_eq!(
+            open_proof(&key, &proof, "10.0.0.2", 1_000),
+            None,
+            "another address"
+        );
         let other = SealKey::new(&[8; 32], "test");
-        assert_eq!(open_proof(&other, &proof, "10.0.0.1", 1_000), None, "another key");
-        let mut forged = proof.clone().into_bytes();
+        assert_eq!(
+            open_proof(&other, &proof, "10.0.0.1", 1_000),
+            None,
+            "another key"
+        );
+        let mut forged = proof.into_bytes();
         let last = forged.len() - 2;
         forged[last] = if forged[last] == b'A' { b'B' } else { b'A' };
         assert_eq!(
