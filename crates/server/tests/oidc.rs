@@ -164,6 +164,17 @@ fn sign_in_with_the_organisations_provider_only() {
     let (status, _, _, _) = exchange(agent().get(&callback));
     assert_eq!(status, 403);
 
+    // A browser lands in the console (it asks for HTML), with its session.
+    let callback = through_provider(&h, "acme", "alice@acme.example");
+    let (status, location, cookie, _) = exchange(
+        agent()
+            .get(&callback)
+            .header("Accept", "text/html,application/xhtml+xml"),
+    );
+    assert_eq!(status, 303);
+    assert_eq!(location.as_deref(), Some("/console"));
+    assert!(cookie.is_some_and(|c| c.starts_with("__Host-vigie-session=")));
+
     // The provider vouches for a user of another organisation: refused.
     let callback = through_provider(&h, "acme", "bob@other.example");
     let (status, _, _, body) = exchange(agent().get(&callback));
@@ -216,12 +227,12 @@ fn sign_in_with_the_organisations_provider_only() {
             },
         ))
         .expect("audit");
-    assert_eq!(records.len(), 5, "{records:?}");
+    assert_eq!(records.len(), 6, "{records:?}");
     assert_eq!(
         records
             .iter()
             .filter(|r| r.record["outcome"] == "allowed")
             .count(),
-        2
+        3
     );
 }

@@ -527,15 +527,28 @@ pub(crate) async fn oidc_callback(
             .create_session(user.id, strong, Some(&address), now)
             .await
             .map_err(ApiError::internal)?;
-        let mut response = Json(json!({
-            "user": {
-                "id": user.id.0.to_string(), "login": user.login, "name": user.name,
-                "role": user.role.as_str(), "org": user.org.0.to_string(),
-            },
-            "second_factor_given": strong,
-            "must_step_up": user.role.requires_mfa() && !strong,
-        }))
-        .into_response();
+        // A browser (it asks for HTML) goes on to the console, which asks for a step-up
+        // when one is due; a client of the API gets the JSON.
+        let wants_html = headers
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("text/html"));
+        let mut response = if wants_html {
+            let mut r = StatusCode::SEE_OTHER.into_response();
+            r.headers_mut()
+                .insert(header::LOCATION, HeaderValue::from_static("/console"));
+            r
+        } else {
+            Json(json!({
+                "user": {
+                    "id": user.id.0.to_string(), "login": user.login, "name": user.name,
+                    "role": user.role.as_str(), "org": user.org.0.to_string(),
+                },
+                "second_factor_given": strong,
+                "must_step_up": user.role.requires_mfa() && !strong,
+            }))
+            .into_response()
+        };
         response.headers_mut().insert(
             header::SET_COOKIE,
             HeaderValue::from_str(&session::cookie(&id)).map_err(ApiError::internal)?,
