@@ -372,6 +372,15 @@ fn a_grant_approved_by_the_client_admin_opens_the_tenant_to_the_analyst_and_an_l
     assert_eq!(b.find_all("table.queue tbody tr").len(), 6);
     // What an L1 may not do: no search in the navigation, the page refused, no approve
     // button on the access page, and the approve form refused even with her own token.
+    // She asks to see an alert in clear, from its page.
+    b.click(&b.find("table.queue tbody tr a"));
+    b.wait_for_url("/alerts/");
+    b.click(&b.find("details.elevate summary"));
+    b.fill_in("#e-hours", "1");
+    b.fill_in("#e-why", "check the user behind this process");
+    b.click(&b.find("details.elevate button[type=submit]"));
+    b.wait_for_url("done=elevation");
+    assert!(b.text(&b.find("p.notice")).contains("Elevation requested"));
     let nav = texts(&b, "header nav a");
     assert!(
         nav.contains(&"Alerts".to_owned()) && !nav.contains(&"Search".to_owned()),

@@ -51,8 +51,8 @@ pub(crate) async fn orgs(State(app): State<App>) -> ApiResult<Json<Value>> {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct OrgBody {
-    name: String,
-    kind: String,
+    pub(crate) name: String,
+    pub(crate) kind: String,
 }
 
 /// `POST /api/v1/orgs`.

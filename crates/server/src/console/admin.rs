@@ -380,3 +380,68 @@ pub(crate) async fn reset_mfa(
     let api = api::reset_mfa(State(app), Extension(auth), Path(id)).await;
     after(api, "/console/users?done=mfa-reset").await
 }
+
+/// `GET /console/orgs`: every organisation with its kind and tenants (the operator's).
+pub(crate) async fn orgs(
+    State(app): State<App>,
+    Extension(auth): Extension<Authorized>,
+    headers: HeaderMap,
+    Query(p): Query<DoneParams>,
+) -> Response {
+    let (json, carry) = match through(api::orgs(State(app.clone())).await).await {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    let chrome = match Chrome::of(&app, &auth, &headers, "orgs.title", "/console/orgs").await {
+        Ok(c) => c,
+        Err(e) => return e.into_response(),
+    };
+    let mut orgs = Vec::new();
+    for o in json["organisations"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+    {
+        let tenants = match text(&o["id"]).parse::<u64>() {
+            Ok(id) => app
+                .state
+                .tenants_of(vigie_govern::grant::OrgId(id))
+                .await
+                .map(|t| {
+                    t.iter()
+                        .map(|t| t.as_str().to_owned())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
+                .unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        orgs.push((text(&o["name"]), text(&o["kind"]), tenants));
+    }
+    let page = super::view::Orgs {
+        chrome,
+        done: (p.done.as_deref() == Some("created")).then_some("done.org.created"),
+        orgs,
+    };
+    carry.onto(page.page())
+}
+
+#[derive(Deserialize)]
+pub(crate) struct OrgForm {
+    name: String,
+    kind: String,
+}
+
+/// `POST /console/orgs`.
+pub(crate) async fn create_org(
+    State(app): State<App>,
+    Extension(auth): Extension<Authorized>,
+    Form(f): Form<OrgForm>,
+) -> Response {
+    let body = api::OrgBody {
+        name: f.name.trim().to_owned(),
+        kind: f.kind,
+    };
+    let api = api::create_org(State(app), Extension(auth), Ok(Json(body))).await;
+    after(api, "/console/orgs?done=created").await
+}

@@ -156,6 +156,7 @@ fn nav(role: Role, on_tenant: Option<Role>, tenant: Option<&str>, path: &str) ->
     }
     if may(role, Action::AdministerInstance) {
         push("/console/health".to_owned(), "nav.health");
+        push("/console/orgs".to_owned(), "nav.orgs");
         push("/console/audit".to_owned(), "nav.audit");
     }
     push("/console/me".to_owned(), "nav.me");
@@ -212,7 +213,7 @@ mod tests {
         let op = nav(Role::Operator, None, Some("m"), "/console/health");
         assert_eq!(
             hrefs(&op),
-            ["nav.users", "nav.health", "nav.audit", "nav.me"]
+            ["nav.users", "nav.health", "nav.orgs", "nav.audit", "nav.me"]
         );
     }
 }

@@ -112,7 +112,17 @@ pub(crate) async fn health(
             None if received > 0 => chrome.t.t("health.recent").to_owned(),
             None => chrome.t.t("health.never").to_owned(),
         };
-        sources.push((tenant, source, last));
+        let spark = sparkline(
+            &rates,
+            &format!("{tenant}/{source}: {}", chrome.t.t("health.trend")),
+        );
+        sources.push((
+            tenant,
+            source,
+            last,
+            rate(rates.last().copied().unwrap_or(0.0)),
+            spark,
+        ));
     }
     // Every tenant of the instance, with its owner, traffic or not.
     let mut tenants = Vec::new();

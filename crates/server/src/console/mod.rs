@@ -93,6 +93,11 @@ pub const PAGES: &[(&str, &str, Need)] = &[
         Need::Tenant(Action::ReadAlerts),
     ),
     (
+        "POST",
+        "/console/t/{tenant}/alerts/{id}/elevation",
+        Need::Tenant(Action::RequestElevation),
+    ),
+    (
         "GET",
         "/console/t/{tenant}/search",
         Need::Tenant(Action::SearchEvents),
@@ -196,6 +201,8 @@ pub const PAGES: &[(&str, &str, Need)] = &[
         Need::Org(Action::ManageUsers),
     ),
     ("GET", "/console/health", Need::Instance),
+    ("GET", "/console/orgs", Need::Instance),
+    ("POST", "/console/orgs", Need::Instance),
     ("GET", "/console/audit", Need::Instance),
     ("POST", "/console/audit/verify", Need::Instance),
 ];
@@ -221,6 +228,7 @@ fn handler(method: &str, path: &str) -> Option<MethodRouter<App>> {
         ("GET", "/console/t/{tenant}/alerts") => get(queue::queue),
         ("GET", "/console/t/{tenant}/alerts/live") => get(live::stream),
         ("GET", "/console/t/{tenant}/alerts/{id}") => get(queue::alert),
+        ("POST", "/console/t/{tenant}/alerts/{id}/elevation") => post(queue::request_elevation),
         ("GET", "/console/t/{tenant}/search") => get(search::page),
         ("GET", "/console/t/{tenant}/search/export") => get(search::export),
         ("GET", "/console/t/{tenant}/rules") => get(rules::page),
@@ -249,6 +257,8 @@ fn handler(method: &str, path: &str) -> Option<MethodRouter<App>> {
         ("POST", "/console/users/{id}/activate") => post(admin::activate),
         ("POST", "/console/users/{id}/mfa/reset") => post(admin::reset_mfa),
         ("GET", "/console/health") => get(home::health),
+        ("GET", "/console/orgs") => get(admin::orgs),
+        ("POST", "/console/orgs") => post(admin::create_org),
         ("GET", "/console/audit") => get(audit::page),
         ("POST", "/console/audit/verify") => post(audit::verify),
         _ => return None,

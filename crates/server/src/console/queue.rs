@@ -17,6 +17,7 @@ use crate::api::App;
 use crate::api::access::Authorized;
 use crate::api::alerts::AlertsParams;
 use crate::api::error::ApiError;
+use vigie_govern::permission::{Action, Cell, allows};
 
 /// Alerts per page of the queue.
 pub(crate) const PAGE: usize = 50;
@@ -203,12 +204,18 @@ fn rule_text(app: &App, rule_id: &str) -> Option<String> {
     Some(out.join("\n"))
 }
 
+#[derive(serde::Deserialize, Default)]
+pub(crate) struct DoneParams {
+    done: Option<String>,
+}
+
 /// `GET /console/t/{tenant}/alerts/{id}`.
 pub(crate) async fn alert(
     State(app): State<App>,
     Extension(auth): Extension<Authorized>,
     headers: HeaderMap,
     Path((_tenant, id)): Path<(String, String)>,
+    Query(p): Query<DoneParams>,
 ) -> Response {
     let Some(tenant) = auth.tenant.clone() else {
         return ApiError::bad_request("no tenant").into_response();
@@ -276,8 +283,14 @@ pub(crate) async fn alert(
         .await
         .ok()
         .flatten();
+    let may_elevate = auth
+        .role
+        .is_some_and(|r| allows(r, Action::RequestElevation) != Cell::Deny);
     let page = AlertPage {
         chrome,
+        self_href: format!("{base}/{id}"),
+        done: (p.done.as_deref() == Some("elevation")).then_some("done.elevation.requested"),
+        may_elevate,
         back: base,
         alert: row_of(a, tenant.as_str()),
         tags: a["tags"]
@@ -331,5 +344,37 @@ mod tests {
         assert!(s.ends_with('…'));
         assert_eq!(s.chars().count(), 301);
         assert_eq!(summary(&json!({"fields": {"a": 1, "b": "c"}})), "a=1 b=c");
+    }
+}
+
+#[derive(serde::Deserialize)]
+pub(crate) struct ElevationForm {
+    widening: String,
+    hours: u32,
+    justification: String,
+}
+
+/// `POST /console/t/{tenant}/alerts/{id}/elevation`: a provider analyst asks to see this
+/// alert in clear (or at a higher tier) for some hours; the client's admin decides.
+pub(crate) async fn request_elevation(
+    State(app): State<App>,
+    Extension(auth): Extension<Authorized>,
+    Path((tenant, id)): Path<(String, String)>,
+    axum::Form(f): axum::Form<ElevationForm>,
+) -> Response {
+    let input = crate::people::ElevationInput {
+        alert: id.clone(),
+        widening: f.widening,
+        hours: f.hours,
+        justification: f.justification,
+    };
+    let api =
+        crate::api::people::request_elevation(State(app), Extension(auth), Ok(axum::Json(input)))
+            .await;
+    match through(api).await {
+        Ok((_, carry)) => carry.onto(super::chrome::see_other(&format!(
+            "/console/t/{tenant}/alerts/{id}?done=elevation"
+        ))),
+        Err(response) => response,
     }
 }

@@ -112,6 +112,12 @@ pub(crate) struct ContextRow {
 pub(crate) struct AlertPage {
     pub chrome: Chrome,
     pub back: String,
+    /// The page's own address (its forms post below it).
+    pub self_href: String,
+    /// What a form's redirect says was done.
+    pub done: Option<&'static str>,
+    /// Whether the reader may ask for an elevation on this alert (a provider analyst).
+    pub may_elevate: bool,
     pub alert: AlertRow,
     pub rule_id: String,
     pub tags: Vec<String>,
@@ -362,7 +368,8 @@ pub(crate) struct Health {
     pub tenants: Vec<TenantHealth>,
     /// (name, kind, address, tenant)
     pub listeners: Vec<(String, String, String, String)>,
-    pub sources: Vec<(String, String, String)>,
+    /// (tenant, source, last message, rate now, sparkline)
+    pub sources: Vec<(String, String, String, String, String)>,
     pub drops: Vec<(String, u64)>,
 }
 
@@ -397,4 +404,14 @@ pub(crate) struct Governance {
     pub hours: u64,
     pub may_decide: bool,
     pub reviews: Vec<ReviewRow>,
+}
+
+/// The instance's organisations (the operator's).
+#[derive(Template)]
+#[template(path = "console/orgs.html")]
+pub(crate) struct Orgs {
+    pub chrome: Chrome,
+    pub done: Option<&'static str>,
+    /// (name, kind, tenants)
+    pub orgs: Vec<(String, String, String)>,
 }
