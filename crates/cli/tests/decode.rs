@@ -125,7 +125,7 @@ fn demo_runs_the_live_pipeline_and_detects_the_attack_story() {
 
 #[test]
 fn totp_prints_the_current_code_of_a_secret() {
-    let (code, stdout, stderr) = vigie(&["totp", "JBSWY3DPEHPK3PXP"]);
+    let (code, stdout, stderr) = vigie(&["totp", "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"]);
     assert_eq!(code, 0, "{stderr}");
     let printed = stdout.trim();
     assert_eq!(printed.len(), 6, "{stdout}");
