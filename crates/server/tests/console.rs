@@ -1026,6 +1026,13 @@ fn a_tour_of_every_page_in_english_and_french() {
                 t("Audit trail", "Journal d'audit"),
                 "platform-audit",
             ),
+            ("operator", "/console/orgs".into(), "Organisations", "orgs"),
+            (
+                "admin",
+                "/console/t/mutuelle/governance".into(),
+                t("Access governance", "Gouvernance des accès"),
+                "governance",
+            ),
         ]
     };
     // One browser per person, signed in once (a TOTP code serves once); English first,
