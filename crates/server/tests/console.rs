@@ -1085,3 +1085,105 @@ fn a_tour_of_every_page_in_english_and_french() {
         }
     }
 }
+
+/// The platform chain's records of `action`, newest first (read by the operator).
+fn platform_records(h: &Harness, action: &str) -> Vec<serde_json::Value> {
+    let (status, body) = h.get(
+        &format!("/api/v1/audit?action={action}&limit=100"),
+        &h.admin,
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    let trail: serde_json::Value = serde_json::from_str(&body).expect("json");
+    trail["records"]
+        .as_array()
+        .expect("records")
+        .iter()
+        .map(|r| r["record"].clone())
+        .collect()
+}
+
+#[test]
+fn signing_in_and_out_of_the_console_is_in_the_platform_trail() {
+    let h = server();
+    let p = make_person(
+        &h,
+        "mutuelle",
+        OrgKind::Client,
+        "trail",
+        Role::ClientAdmin,
+        true,
+    );
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .build()
+        .into();
+    // The password: a page with the pending proof, recorded as its own step.
+    let mut r = agent
+        .post(h.url("/console/signin"))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .send(format!("login=trail&password={}", p.password.replace(' ', "+")).as_bytes())
+        .expect("password");
+    assert_eq!(r.status(), 200);
+    let html = r.body_mut().read_to_string().expect("html");
+    let pending = html
+        .split("name=\"pending\" value=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("a pending proof")
+        .to_owned();
+    let first = &platform_records(&h, "sign-in-password")[0];
+    assert_eq!(first["outcome"], "allowed");
+    assert_eq!(first["who"]["address"], "127.0.0.1");
+    assert!(first["who"]["user"].is_number());
+    // The code: the session, recorded as the sign-in.
+    let body = format!("pending={}&code={}", pending.replace('=', "%3D"), p.code());
+    let r = agent
+        .post(h.url("/console/signin/code"))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .send(body.as_bytes())
+        .expect("code");
+    assert_eq!(r.status(), 303);
+    let cookie = r
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .expect("a session")
+        .to_owned();
+    let signed = &platform_records(&h, "sign-in")[0];
+    assert_eq!(signed["outcome"], "allowed");
+    assert_eq!(signed["who"]["address"], "127.0.0.1");
+    assert_eq!(signed["who"]["user"], first["who"]["user"]);
+    // Signing out, from a page's form (its token).
+    let mut page = agent
+        .get(h.url("/console/me"))
+        .header("Cookie", &cookie)
+        .call()
+        .expect("me");
+    let html = page.body_mut().read_to_string().expect("html");
+    let csrf = html
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("a token")
+        .to_owned();
+    let r = agent
+        .post(h.url("/console/signout"))
+        .header("Cookie", &cookie)
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .send(format!("csrf={csrf}").as_bytes())
+        .expect("sign out");
+    assert_eq!(r.status(), 303);
+    let out = &platform_records(&h, "sign-out")[0];
+    assert_eq!(out["who"]["user"], first["who"]["user"]);
+    assert_eq!(out["who"]["address"], "127.0.0.1");
+    // The session is over.
+    let r = agent
+        .get(h.url("/console/me"))
+        .header("Cookie", &cookie)
+        .call()
+        .expect("me");
+    assert_eq!(r.status(), 303);
+}

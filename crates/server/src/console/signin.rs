@@ -200,9 +200,12 @@ pub(crate) async fn password(
         address: Some(address.clone()),
         ..Who::default()
     };
+    // The first of two steps is its own record: the password was right, no session yet.
+    let mut action = "sign-in";
     let result = async {
         let user = login::check_password(&app, &address, &f.login, &f.password, &mut who).await?;
         if user.mfa_enrolled {
+            action = "sign-in-password";
             login::record_failure(&app, &[format!("user:{}", f.login)]).await?;
             let mut page = form(&app, lang, next.clone());
             page.pending = Some(seal_pending(&app, user.id.0, &address)?);
@@ -214,7 +217,7 @@ pub(crate) async fn password(
     .await;
     let result =
         result.map_err(|e| Failed(again(&app, lang, next.clone(), f.login.clone(), &e), e));
-    finish_audited(&app, who, "sign-in", result).await
+    finish_audited(&app, who, action, result).await
 }
 
 /// An error, with the page that shows it.
