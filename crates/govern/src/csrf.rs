@@ -44,8 +44,10 @@ pub fn check(secret: &[u8; 32], session_hash: &str, given: &str) -> bool {
     hmac::verify(&key(secret), &message(session_hash), &tag).is_ok()
 }
 
+/// The 32 bytes of 64 hex digits; anything else (`from_str_radix` alone would take a
+/// `+` sign: `+4` for `04`, found by the `csrf` fuzz target) is `None`.
 fn hex(text: &str) -> Option<Vec<u8>> {
-    if text.len() != 64 {
+    if text.len() != 64 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
     (0..text.len())
@@ -117,6 +119,21 @@ mod tests {
         assert!(!check(&KEY, "abc", &String::from_utf8(flipped).unwrap()));
         assert!(!check(&KEY, "abc", &"zz".repeat(32)), "not hex");
         assert!(check(&KEY, "abc", &t.to_uppercase()), "hex of either case");
+        // A digit pair `0X` written `+X` is not the token (the fuzzer's find).
+        if let Some(at) = (0..64).step_by(2).find(|&i| &t[i..=i] == "0") {
+            let mut signed = t.clone();
+            signed.replace_range(at..=at, "+");
+            assert!(!check(&KEY, "abc", &signed), "{signed}");
+        }
+    }
+
+    #[test]
+    fn hex_takes_digits_only() {
+        assert_eq!(hex(&"0a".repeat(32)), Some(vec![10; 32]));
+        assert!(hex(&format!("+4{}", "0".repeat(62))).is_none(), "a sign");
+        assert!(hex(&format!("-4{}", "0".repeat(62))).is_none());
+        assert!(hex(&format!("4 {}", "0".repeat(62))).is_none());
+        assert!(hex(&"0".repeat(63)).is_none());
     }
 
     #[test]
