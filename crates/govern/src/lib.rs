@@ -21,6 +21,8 @@
 //! - [`csrf`]: the console's form tokens and origin check;
 //! - [`seal`]: secrets sealed in the database under a key kept outside it (TOTP seeds);
 //! - [`totp`]: RFC 6238 one-time codes, with replay refusal;
+//! - [`triage`]: the alert lifecycle — which transition, from which status, by whom, with
+//!   which note;
 //! - [`audit`]: canonical record bytes (RFC 8785), leaf and chain hashes, RFC 6962 Merkle
 //!   roots, and the verification that names the first record that does not hold.
 
@@ -38,6 +40,7 @@ pub mod seal;
 pub mod session;
 pub mod throttle;
 pub mod totp;
+pub mod triage;
 
 pub use error::GovernError;
 pub use permission::{Action, Cell, allows};
