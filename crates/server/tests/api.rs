@@ -125,6 +125,67 @@ fn every_route_is_scoped_to_the_tenant_of_the_token() {
         reader_a,
         None,
     );
+    // Triage: A's reader acknowledges A's alert, then escalates it without the note the
+    // lifecycle wants (400), then with it; the history has both rows. B's alert is not
+    // found from A.
+    covered
+        .borrow_mut()
+        .insert("/api/v1/alerts/{id}/transitions".to_owned());
+    let (status, body) = h.post_json(
+        &format!("/api/v1/alerts/{a_alert}/transitions"),
+        reader_a,
+        None,
+        r#"{"action":"acknowledge"}"#,
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(json(&body)["to"]["status"], "acknowledged");
+    let (status, body) = h.post_json(
+        &format!("/api/v1/alerts/{a_alert}/transitions"),
+        reader_a,
+        None,
+        r#"{"action":"escalate","tier":"l2"}"#,
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("handover note"), "{body}");
+    let (status, body) = h.post_json(
+        &format!("/api/v1/alerts/{a_alert}/transitions"),
+        reader_a,
+        None,
+        r#"{"action":"acknowledge"}"#,
+    );
+    assert_eq!(status, 409, "{body}");
+    let (status, body) = h.post_json(
+        &format!("/api/v1/alerts/{a_alert}/transitions"),
+        reader_a,
+        None,
+        r#"{"action":"escalate","tier":"l2","note":"checked the parent process"}"#,
+    );
+    assert_eq!(status, 200, "{body}");
+    let body = check(
+        "/api/v1/alerts/{id}/history",
+        &format!("/api/v1/alerts/{a_alert}/history"),
+        200,
+        reader_a,
+        None,
+    );
+    let history = json(&body)["history"].as_array().expect("history").clone();
+    assert_eq!(history.len(), 2, "{body}");
+    assert_eq!(history[1]["note"], "checked the parent process");
+    assert_eq!(history[1]["queue"], "l2");
+    check(
+        "/api/v1/alerts/{id}/history",
+        &format!("/api/v1/alerts/{b_alert}/history"),
+        404,
+        reader_a,
+        None,
+    );
+    let (status, _) = h.post_json(
+        &format!("/api/v1/alerts/{b_alert}/transitions"),
+        reader_a,
+        None,
+        r#"{"action":"acknowledge"}"#,
+    );
+    assert_eq!(status, 404);
     // Naming the other tenant is refused on every tenant route (no access to it).
     for path in [
         "/api/v1/events",

@@ -66,8 +66,14 @@ pub enum AlertStatus {
     New,
     /// Someone is on it.
     Acknowledged,
+    /// Said what it is.
+    Qualified,
+    /// Handed to a higher tier.
+    Escalated,
     /// Done with.
     Closed,
+    /// Part of a case.
+    Linked,
 }
 
 impl AlertStatus {
@@ -76,7 +82,10 @@ impl AlertStatus {
         match self {
             AlertStatus::New => "new",
             AlertStatus::Acknowledged => "acknowledged",
+            AlertStatus::Qualified => "qualified",
+            AlertStatus::Escalated => "escalated",
             AlertStatus::Closed => "closed",
+            AlertStatus::Linked => "linked",
         }
     }
 
@@ -85,7 +94,10 @@ impl AlertStatus {
         match text {
             "new" => Some(AlertStatus::New),
             "acknowledged" => Some(AlertStatus::Acknowledged),
+            "qualified" => Some(AlertStatus::Qualified),
+            "escalated" => Some(AlertStatus::Escalated),
             "closed" => Some(AlertStatus::Closed),
+            "linked" => Some(AlertStatus::Linked),
             _ => None,
         }
     }

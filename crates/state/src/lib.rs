@@ -26,6 +26,7 @@ pub mod reviews;
 mod schema;
 mod sessions;
 mod tokens;
+pub mod triage;
 
 use std::path::Path;
 use std::time::Duration;

@@ -194,6 +194,24 @@ const MIGRATIONS: &[&str] = &[
         nonce TEXT NOT NULL,
         expires_at BIGINT NOT NULL
     );",
+    // 6: triage (issue 27). An alert sits in a tier's queue and may be qualified; every
+    // transition is a row of its history (actor, time, from, to, note), never rewritten:
+    // SLA figures are computed from these rows alone.
+    "ALTER TABLE alerts ADD COLUMN queue TEXT NOT NULL DEFAULT 'l1';
+    ALTER TABLE alerts ADD COLUMN qualification TEXT;
+    CREATE TABLE alert_history (
+        alert TEXT NOT NULL REFERENCES alerts (id),
+        seq BIGINT NOT NULL,
+        at BIGINT NOT NULL,
+        actor BIGINT,
+        action TEXT NOT NULL,
+        from_status TEXT NOT NULL,
+        to_status TEXT NOT NULL,
+        queue TEXT NOT NULL,
+        qualification TEXT,
+        note TEXT,
+        PRIMARY KEY (alert, seq)
+    );",
 ];
 
 /// Applies the migrations the database has not seen.

@@ -103,6 +103,7 @@ on_both!(
     sessions_and_personal_tokens_end_when_they_should,
     second_factors_are_spent_once,
     the_audit_trail_chains_and_verifies,
+    alerts_move_through_triage_and_keep_their_history,
 );
 
 use vigie_govern::grant::{GrantStatus, UserId, Widening};
@@ -992,4 +993,155 @@ async fn a_key_keeps_its_first_time_then_its_answer_for_a_day(db: Fresh) {
         assert_eq!(state.idempotency_keys(&b).await.expect("count"), 0);
         assert_eq!(state.idempotency_keys(&a).await.expect("count"), 1);
     }
+}
+
+async fn alerts_move_through_triage_and_keep_their_history(db: Fresh) {
+    use vigie_govern::triage::{Qualification, Refusal, Status, Transition};
+
+    use crate::triage::Outcome;
+    let (state, tenants) = db.with(&["a", "b"]).await;
+    let (a, b) = (tenants[0].clone(), tenants[1].clone());
+    let mut ids = EventIdGenerator::new();
+    state
+        .insert_alerts(&[alert(&a, "r1", "high", ids.next_now(), 1)])
+        .await
+        .expect("insert");
+    let id = state
+        .alerts(&a, &AlertFilter::default())
+        .await
+        .expect("list")
+        .alerts[0]
+        .id
+        .clone();
+    let l1 = Role::ProviderAnalyst(Tier::L1);
+    let l2 = Role::ProviderAnalyst(Tier::L2);
+    let (lea, hugo) = (UserId(11), UserId(22));
+    let at = |s: i64| Timestamp::from_nanos(s * 1_000_000_000);
+    let go = |t: Transition, role: Role, who: UserId, note: Option<&'static str>, s: i64| {
+        let (state, a, id) = (state.clone(), a.clone(), id.clone());
+        async move {
+            state
+                .transition_alert(&a, &id, t, role, Some(who), note, at(s))
+                .await
+                .expect("transition")
+        }
+    };
+    // Acknowledged once; the second time is refused by the lifecycle, nothing written.
+    assert!(matches!(
+        go(Transition::Acknowledge, l1, lea, None, 10).await,
+        Outcome::Done { seq: 1, .. }
+    ));
+    assert!(matches!(
+        go(Transition::Acknowledge, l1, lea, None, 11).await,
+        Outcome::Refused(Refusal::Status(_))
+    ));
+    // Escalation needs its note; then L1 no longer reaches it, L2 does.
+    assert!(matches!(
+        go(Transition::Escalate(Tier::L2), l1, lea, None, 12).await,
+        Outcome::Refused(Refusal::Note(_))
+    ));
+    let done = go(
+        Transition::Escalate(Tier::L2),
+        l1,
+        lea,
+        Some("lsass read by rundll32"),
+        13,
+    )
+    .await;
+    let Outcome::Done { from, to, seq } = done else {
+        panic!("{done:?}")
+    };
+    assert_eq!(
+        (from.status, to.status, to.queue, seq),
+        (Status::Acknowledged, Status::Escalated, Tier::L2, 2)
+    );
+    assert_eq!(
+        go(
+            Transition::Qualify(Qualification::TruePositive),
+            l1,
+            lea,
+            Some("x"),
+            14
+        )
+        .await,
+        Outcome::Refused(Refusal::Queue)
+    );
+    assert!(matches!(
+        go(
+            Transition::Qualify(Qualification::TruePositive),
+            l2,
+            hugo,
+            Some("credential dumping"),
+            15
+        )
+        .await,
+        Outcome::Done { seq: 3, .. }
+    ));
+    assert!(matches!(
+        go(Transition::Close, l2, hugo, None, 16).await,
+        Outcome::Done { seq: 4, .. }
+    ));
+    // The alert's row says where it is now.
+    let now = state.alert(&a, &id).await.expect("read").expect("alert");
+    assert_eq!(now.status, AlertStatus::Closed);
+    // The history, in order, with who and what.
+    let history = state.alert_history(&a, &id).await.expect("history");
+    let steps: Vec<(&str, &str, &str)> = history
+        .iter()
+        .map(|h| (h.action.as_str(), h.from.as_str(), h.to.as_str()))
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            ("acknowledge", "new", "acknowledged"),
+            ("escalate", "acknowledged", "escalated"),
+            ("qualify", "escalated", "qualified"),
+            ("close", "qualified", "closed"),
+        ]
+    );
+    assert_eq!(history[0].actor, Some(11));
+    assert_eq!(history[0].at, 10_000_000_000);
+    assert_eq!(history[1].note.as_deref(), Some("lsass read by rundll32"));
+    assert_eq!(history[1].queue, "l2");
+    assert_eq!(history[2].qualification.as_deref(), Some("true-positive"));
+    assert_eq!(history[2].actor, Some(22));
+    assert_eq!(history[3].note, None);
+    // Another tenant neither moves nor reads it.
+    assert_eq!(
+        state
+            .transition_alert(
+                &b,
+                &id,
+                Transition::Reopen,
+                l2,
+                Some(hugo),
+                Some("x"),
+                at(20)
+            )
+            .await
+            .expect("other tenant"),
+        Outcome::NoAlert
+    );
+    assert!(
+        state
+            .alert_history(&b, &id)
+            .await
+            .expect("history")
+            .is_empty()
+    );
+    // The status filter knows the new statuses.
+    let closed = AlertFilter {
+        status: Some(AlertStatus::Closed),
+        ..AlertFilter::default()
+    };
+    assert_eq!(
+        state
+            .alerts(&a, &closed)
+            .await
+            .expect("closed")
+            .alerts
+            .len(),
+        1
+    );
+    state.close().await;
 }

@@ -11,6 +11,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 use vigie_event::{EventId, render};
+use vigie_govern::triage::{Qualification, Refusal, Transition};
+use vigie_state::triage::Outcome as TransitionOutcome;
 use vigie_state::{AlertCursor, AlertFilter, AlertId, AlertStatus};
 
 use super::App;
@@ -57,7 +59,7 @@ pub(crate) async fn alerts(
             .map(|s| {
                 AlertStatus::parse(&s).ok_or_else(|| {
                     ApiError::bad_request(format!(
-                        "status {s:?}: expected new, acknowledged or closed"
+                        "status {s:?}: expected new, acknowledged, qualified, escalated, closed or linked"
                     ))
                 })
             })
@@ -201,6 +203,159 @@ pub(crate) async fn alert(
         ..AuditNote::default()
     };
     Ok((Extension(note), Json(body)).into_response())
+}
+
+/// A transition as the API takes it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TransitionBody {
+    /// `acknowledge`, `qualify`, `escalate`, `deescalate`, `close`, `reopen`.
+    pub(crate) action: String,
+    /// For `qualify`: `true-positive`, `false-positive`, `benign`, `duplicate`.
+    pub(crate) qualification: Option<String>,
+    /// For `escalate` and `deescalate`: `l1`, `l2`, `l3`.
+    pub(crate) tier: Option<String>,
+    /// The reason or handover note (required by qualify, escalate, deescalate, reopen).
+    pub(crate) note: Option<String>,
+}
+
+fn transition_of(body: &TransitionBody) -> ApiResult<Transition> {
+    let tier = || {
+        let t = body.tier.as_deref().unwrap_or("");
+        t.parse::<vigie_govern::Tier>()
+            .map_err(|_| ApiError::bad_request(format!("tier {t:?}: l1, l2 or l3")))
+    };
+    Ok(match body.action.as_str() {
+        "acknowledge" => Transition::Acknowledge,
+        "qualify" => {
+            let q = body.qualification.as_deref().unwrap_or("");
+            Transition::Qualify(Qualification::parse(q).ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "qualification {q:?}: true-positive, false-positive, benign or duplicate"
+                ))
+            })?)
+        }
+        "escalate" => Transition::Escalate(tier()?),
+        "deescalate" => Transition::Deescalate(tier()?),
+        "close" => Transition::Close,
+        "reopen" => Transition::Reopen,
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "action {other:?}: acknowledge, qualify, escalate, deescalate, close or reopen"
+            )));
+        }
+    })
+}
+
+/// `POST /api/v1/alerts/{id}/transitions`: acknowledge, qualify, escalate, de-escalate,
+/// close or reopen an alert, as the lifecycle allows the caller's role on this tenant
+/// (`vigie_govern::triage`); a refusal is a 409 (the alert's state) or 403 (the role, the
+/// queue) naming why. Every transition is a row of the alert's history.
+pub(crate) async fn transition(
+    State(app): State<App>,
+    Extension(auth): Extension<Authorized>,
+    Path(id): Path<String>,
+    body: Result<Json<TransitionBody>, axum::extract::rejection::JsonRejection>,
+) -> ApiResult<Response> {
+    let Json(body) = body?;
+    let tenant = auth.tenant_id()?;
+    let id: AlertId = id
+        .parse()
+        .map_err(|_| ApiError::bad_request(format!("invalid alert id {id:?}")))?;
+    let transition = transition_of(&body)?;
+    let user = auth
+        .caller
+        .user()
+        .ok_or_else(|| ApiError::new(StatusCode::FORBIDDEN, "only a person triages"))?;
+    let role = auth.role.unwrap_or(user.role);
+    let outcome = app
+        .state
+        .transition_alert(
+            &tenant,
+            &id,
+            transition,
+            role,
+            Some(user.id),
+            body.note.as_deref(),
+            vigie_event::time::Timestamp::now(),
+        )
+        .await
+        .map_err(ApiError::internal)?;
+    match outcome {
+        TransitionOutcome::NoAlert => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("no alert {id}"),
+        )),
+        TransitionOutcome::Refused(why) => {
+            let status = match why {
+                Refusal::Role | Refusal::Queue => StatusCode::FORBIDDEN,
+                Refusal::Status(_) => StatusCode::CONFLICT,
+                Refusal::Note(_) | Refusal::Tier(_) => StatusCode::BAD_REQUEST,
+            };
+            Err(ApiError::coded(
+                status,
+                "transition_refused",
+                why.to_string(),
+            ))
+        }
+        TransitionOutcome::Done { from, to, seq } => {
+            let state = |s: vigie_govern::triage::AlertState| {
+                json!({
+                    "status": s.status.as_str(), "queue": s.queue.as_str(),
+                    "qualification": s.qualification.map(Qualification::as_str),
+                })
+            };
+            let note = AuditNote {
+                action: Some("alert-transition"),
+                objects: vec![format!("alert:{id}")],
+                before: Some(state(from)),
+                after: Some(
+                    json!({"transition": transition.as_str(), "state": state(to), "history": seq}),
+                ),
+                ..AuditNote::default()
+            };
+            Ok((
+                Extension(note),
+                Json(json!({"from": state(from), "to": state(to), "history": seq})),
+            )
+                .into_response())
+        }
+    }
+}
+
+/// `GET /api/v1/alerts/{id}/history`: every transition of an alert, oldest first.
+pub(crate) async fn history(
+    State(app): State<App>,
+    Extension(auth): Extension<Authorized>,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let tenant = auth.tenant_id()?;
+    let id: AlertId = id
+        .parse()
+        .map_err(|_| ApiError::bad_request(format!("invalid alert id {id:?}")))?;
+    if app
+        .state
+        .alert(&tenant, &id)
+        .await
+        .map_err(ApiError::internal)?
+        .is_none()
+    {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("no alert {id}"),
+        ));
+    }
+    let rows = app
+        .state
+        .alert_history(&tenant, &id)
+        .await
+        .map_err(ApiError::internal)?;
+    let note = AuditNote {
+        objects: vec![format!("alert:{id}")],
+        count: Some(rows.len() as u64),
+        ..AuditNote::default()
+    };
+    Ok((Extension(note), Json(json!({ "history": rows }))).into_response())
 }
 
 #[cfg(test)]

@@ -119,6 +119,16 @@ pub const ROUTES: &[(&str, &str, Need)] = &[
         "/api/v1/alerts/{id}",
         Need::Tenant(Action::ReadAlerts),
     ),
+    (
+        "POST",
+        "/api/v1/alerts/{id}/transitions",
+        Need::Tenant(Action::TriageAlerts),
+    ),
+    (
+        "GET",
+        "/api/v1/alerts/{id}/history",
+        Need::Tenant(Action::ReadAlerts),
+    ),
     ("GET", "/api/v1/rules", Need::Tenant(Action::ReadAlerts)),
     ("POST", "/api/v1/rules/reload", Need::Instance),
     (
@@ -247,6 +257,8 @@ fn handler(method: &str, path: &str) -> Option<MethodRouter<App>> {
         ("GET", "/api/v1/events/{id}") => get(events::event),
         ("GET", "/api/v1/alerts") => get(alerts::alerts),
         ("GET", "/api/v1/alerts/{id}") => get(alerts::alert),
+        ("POST", "/api/v1/alerts/{id}/transitions") => post(alerts::transition),
+        ("GET", "/api/v1/alerts/{id}/history") => get(alerts::history),
         ("GET", "/api/v1/rules") => get(rules::rules),
         ("POST", "/api/v1/rules/reload") => post(rules::reload),
         ("GET", "/api/v1/quarantine") => get(quarantine::quarantine_list),
