@@ -1187,3 +1187,71 @@ fn signing_in_and_out_of_the_console_is_in_the_platform_trail() {
         .expect("me");
     assert_eq!(r.status(), 303);
 }
+
+#[test]
+fn an_analyst_triages_an_alert_from_its_page_and_the_history_shows_it() {
+    let h = server();
+    let analyst = make_person(
+        &h,
+        "mutuelle",
+        OrgKind::Client,
+        "triager",
+        Role::ClientAnalyst,
+        false,
+    );
+    let Some(b) = browser("triage_page", "en") else {
+        return;
+    };
+    sign_in(&b, &h, &analyst);
+    b.goto(&h.url("/console/t/mutuelle/alerts"));
+    b.click(&b.find("table.queue tbody tr a"));
+    b.wait_for_url("/alerts/");
+    let page = b.url();
+    assert!(
+        b.text(&b.find("main"))
+            .contains("Nothing done on this alert yet")
+    );
+    // New: only acknowledging is offered.
+    let offered = |b: &Browser| -> Vec<String> {
+        b.find_all("#t-action option")
+            .iter()
+            .filter_map(|o| b.attribute(o, "value"))
+            .collect()
+    };
+    assert_eq!(offered(&b), ["acknowledge"]);
+    b.click(&b.find("section.triage button[type=submit]"));
+    b.wait_for_url("done=transition");
+    assert_eq!(offered(&b), ["qualify", "escalate"]);
+    // Qualifying without a reason is refused, with the lifecycle's words.
+    b.select("#t-action", "qualify");
+    b.select("#t-qualification", "false-positive");
+    b.click(&b.find("section.triage button[type=submit]"));
+    assert!(
+        b.text(&b.find(".error"))
+            .contains("qualifying takes a reason")
+    );
+    b.goto(&page);
+    b.select("#t-action", "qualify");
+    b.select("#t-qualification", "false-positive");
+    b.fill_in("#t-note", "the nightly macro of the finance team");
+    b.click(&b.find("section.triage button[type=submit]"));
+    b.wait_for_url("done=transition");
+    b.select("#t-action", "close");
+    b.click(&b.find("section.triage button[type=submit]"));
+    b.wait_for_url("done=transition");
+    assert_eq!(offered(&b), ["reopen"]);
+    let rows = texts(&b, "table.history tbody tr");
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    assert!(
+        rows[1].contains("false-positive") && rows[1].contains("nightly macro"),
+        "{rows:?}"
+    );
+    assert!(
+        rows[0].contains("triager (test)"),
+        "the actor's name: {rows:?}"
+    );
+    // The queue shows the alert closed.
+    b.goto(&h.url("/console/t/mutuelle/alerts?status=closed"));
+    assert_eq!(b.find_all("table.queue tbody tr").len(), 1);
+    document(&b, "queue-closed-en");
+}

@@ -158,6 +158,10 @@ pub struct Alert {
     pub matched: serde_json::Value,
     /// When the alert was recorded, RFC 3339 UTC.
     pub created_at: String,
+    /// The tier whose queue it is in (`l1` until escalated).
+    pub queue: String,
+    /// What it was qualified as, once it was.
+    pub qualification: Option<String>,
 }
 
 fn tenant_text<S: serde::Serializer>(t: &TenantId, s: S) -> Result<S::Ok, S::Error> {
@@ -273,6 +277,8 @@ fn alert_of(row: &AnyRow) -> Result<Alert, StateError> {
         host: row.get("host"),
         matched: serde_json::from_str(&matched).map_err(|_| corrupt("alert fields"))?,
         created_at: utc(row.get("created_at")),
+        queue: row.get("queue"),
+        qualification: row.get("qualification"),
     })
 }
 
@@ -368,7 +374,8 @@ impl State {
         filter: &AlertFilter,
     ) -> Result<AlertPage, StateError> {
         let limit = filter.limit.unwrap_or(100).clamp(1, AlertFilter::MAX_LIMIT);
-        let mut sql = format!("SELECT {COLUMNS} FROM alerts WHERE tenant = $1");
+        let mut sql =
+            format!("SELECT {COLUMNS}, queue, qualification FROM alerts WHERE tenant = $1");
         let mut n = 1;
         let mut next = |sql: &mut String, clause: &str| {
             n += 1;
@@ -474,7 +481,9 @@ impl State {
         tenant: &TenantId,
         id: &AlertId,
     ) -> Result<Option<Alert>, StateError> {
-        let sql = format!("SELECT {COLUMNS} FROM alerts WHERE tenant = $1 AND id = $2");
+        let sql = format!(
+            "SELECT {COLUMNS}, queue, qualification FROM alerts WHERE tenant = $1 AND id = $2"
+        );
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(tenant.as_str())
             .bind(id.as_str())

@@ -98,6 +98,11 @@ pub const PAGES: &[(&str, &str, Need)] = &[
         Need::Tenant(Action::RequestElevation),
     ),
     (
+        "POST",
+        "/console/t/{tenant}/alerts/{id}/transition",
+        Need::Tenant(Action::TriageAlerts),
+    ),
+    (
         "GET",
         "/console/t/{tenant}/search",
         Need::Tenant(Action::SearchEvents),
@@ -229,6 +234,7 @@ fn handler(method: &str, path: &str) -> Option<MethodRouter<App>> {
         ("GET", "/console/t/{tenant}/alerts/live") => get(live::stream),
         ("GET", "/console/t/{tenant}/alerts/{id}") => get(queue::alert),
         ("POST", "/console/t/{tenant}/alerts/{id}/elevation") => post(queue::request_elevation),
+        ("POST", "/console/t/{tenant}/alerts/{id}/transition") => post(queue::transition),
         ("GET", "/console/t/{tenant}/search") => get(search::page),
         ("GET", "/console/t/{tenant}/search/export") => get(search::export),
         ("GET", "/console/t/{tenant}/rules") => get(rules::page),

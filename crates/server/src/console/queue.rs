@@ -148,9 +148,10 @@ pub(crate) async fn queue(
             .rev()
             .map(|l| l.as_str().to_owned())
             .collect(),
-        statuses: ["new", "acknowledged", "closed"]
-            .map(str::to_owned)
-            .to_vec(),
+        statuses: vigie_govern::triage::Status::ALL
+            .iter()
+            .map(|s| s.as_str().to_owned())
+            .collect(),
         alerts,
         next,
         base,
@@ -283,14 +284,90 @@ pub(crate) async fn alert(
         .await
         .ok()
         .flatten();
+    // Its history, and what the reader may do now (the lifecycle's answer for each
+    // transition: the forms it would refuse are not offered).
+    let history_json = match through(
+        crate::api::alerts::history(
+            State(app.clone()),
+            Extension(auth.clone()),
+            Path(id.clone()),
+        )
+        .await,
+    )
+    .await
+    {
+        Ok((json, _)) => json,
+        Err(response) => return response,
+    };
+    let mut names: std::collections::HashMap<u64, String> = std::collections::HashMap::new();
+    let mut history = Vec::new();
+    for h in history_json["history"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+    {
+        let actor = match h["actor"].as_u64() {
+            Some(u) => {
+                if !names.contains_key(&u)
+                    && let Ok(Some(user)) = app.state.user(vigie_govern::grant::UserId(u)).await
+                {
+                    names.insert(u, user.name);
+                }
+                names.get(&u).cloned().unwrap_or_else(|| u.to_string())
+            }
+            None => "Vigie".to_owned(),
+        };
+        let at = h["at"].as_i64().map_or_else(String::new, |t| {
+            vigie_event::Timestamp::from_nanos(t).to_rfc3339(vigie_event::UtcOffset::UTC)
+        });
+        let qualification = h["qualification"]
+            .as_str()
+            .map(|q| format!(" ({q})"))
+            .unwrap_or_default();
+        history.push((
+            at,
+            actor,
+            text(&h["action"]),
+            format!("{} → {}{qualification}", text(&h["from"]), text(&h["to"])),
+            text(&h["queue"]),
+            text(&h["note"]),
+        ));
+    }
+    let queue = text(&a["queue"]);
+    let qualification = a["qualification"].as_str().map(str::to_owned);
+    let actions = match (
+        vigie_govern::triage::Status::parse(&text(&a["status"])),
+        queue.parse::<vigie_govern::Tier>(),
+        auth.role,
+    ) {
+        (Some(status), Ok(tier), Some(role)) => possible_actions(
+            vigie_govern::triage::AlertState {
+                status,
+                queue: tier,
+                qualification: qualification
+                    .as_deref()
+                    .and_then(vigie_govern::triage::Qualification::parse),
+            },
+            role,
+        ),
+        _ => Vec::new(),
+    };
     let may_elevate = auth
         .role
         .is_some_and(|r| allows(r, Action::RequestElevation) != Cell::Deny);
     let page = AlertPage {
         chrome,
         self_href: format!("{base}/{id}"),
-        done: (p.done.as_deref() == Some("elevation")).then_some("done.elevation.requested"),
+        done: match p.done.as_deref() {
+            Some("elevation") => Some("done.elevation.requested"),
+            Some("transition") => Some("done.transition"),
+            _ => None,
+        },
         may_elevate,
+        queue,
+        qualification,
+        actions,
+        history,
         back: base,
         alert: row_of(a, tenant.as_str()),
         tags: a["tags"]
@@ -374,6 +451,95 @@ pub(crate) async fn request_elevation(
     match through(api).await {
         Ok((_, carry)) => carry.onto(super::chrome::see_other(&format!(
             "/console/t/{tenant}/alerts/{id}?done=elevation"
+        ))),
+        Err(response) => response,
+    }
+}
+
+/// The transitions `role` may make on an alert in `state` (with a note, which the form
+/// asks for): (the API's action name, catalog key).
+fn possible_actions(
+    state: vigie_govern::triage::AlertState,
+    role: vigie_govern::Role,
+) -> Vec<(&'static str, &'static str)> {
+    use vigie_govern::Tier;
+    use vigie_govern::triage::{Qualification, Transition, apply};
+    let candidates: [(&str, &str, &[Transition]); 6] = [
+        (
+            "acknowledge",
+            "triage.acknowledge",
+            &[Transition::Acknowledge],
+        ),
+        (
+            "qualify",
+            "triage.qualify",
+            &[Transition::Qualify(Qualification::FalsePositive)],
+        ),
+        (
+            "escalate",
+            "triage.escalate",
+            &[
+                Transition::Escalate(Tier::L2),
+                Transition::Escalate(Tier::L3),
+            ],
+        ),
+        (
+            "deescalate",
+            "triage.deescalate",
+            &[
+                Transition::Deescalate(Tier::L1),
+                Transition::Deescalate(Tier::L2),
+            ],
+        ),
+        ("close", "triage.close", &[Transition::Close]),
+        ("reopen", "triage.reopen", &[Transition::Reopen]),
+    ];
+    candidates
+        .into_iter()
+        .filter(|(_, _, ts)| {
+            ts.iter()
+                .any(|t| apply(state, *t, role, Some("note")).is_ok())
+        })
+        .map(|(name, key, _)| (name, key))
+        .collect()
+}
+
+#[derive(serde::Deserialize)]
+pub(crate) struct TransitionForm {
+    action: String,
+    #[serde(default)]
+    qualification: String,
+    #[serde(default)]
+    tier: String,
+    #[serde(default)]
+    note: String,
+}
+
+/// `POST /console/t/{tenant}/alerts/{id}/transition`: the API's transition, back to the
+/// alert's page.
+pub(crate) async fn transition(
+    State(app): State<App>,
+    Extension(auth): Extension<Authorized>,
+    Path((tenant, id)): Path<(String, String)>,
+    axum::Form(f): axum::Form<TransitionForm>,
+) -> Response {
+    let some = |s: String| (!s.trim().is_empty()).then_some(s);
+    let body = crate::api::alerts::TransitionBody {
+        action: f.action,
+        qualification: some(f.qualification),
+        tier: some(f.tier),
+        note: some(f.note),
+    };
+    let api = crate::api::alerts::transition(
+        State(app),
+        Extension(auth),
+        Path(id.clone()),
+        Ok(axum::Json(body)),
+    )
+    .await;
+    match through(api).await {
+        Ok((_, carry)) => carry.onto(super::chrome::see_other(&format!(
+            "/console/t/{tenant}/alerts/{id}?done=transition"
         ))),
         Err(response) => response,
     }

@@ -118,6 +118,14 @@ pub(crate) struct AlertPage {
     pub done: Option<&'static str>,
     /// Whether the reader may ask for an elevation on this alert (a provider analyst).
     pub may_elevate: bool,
+    /// The tier whose queue it is in.
+    pub queue: String,
+    /// What it was qualified as.
+    pub qualification: Option<String>,
+    /// The transitions the reader may make now: (action, catalog key).
+    pub actions: Vec<(&'static str, &'static str)>,
+    /// Its history: (time, actor, action, from → to, queue, note).
+    pub history: Vec<(String, String, String, String, String, String)>,
     pub alert: AlertRow,
     pub rule_id: String,
     pub tags: Vec<String>,
