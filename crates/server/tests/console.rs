@@ -651,6 +651,19 @@ fn forms_need_the_sessions_token_and_this_origin() {
     );
     assert_eq!(status, 403);
     assert!(page.contains("another site"), "{page}");
+    // A malformed form (a number that is not one): an HTML page naming the field.
+    let (status, page) = post_form(
+        &h,
+        "/console/me/tokens",
+        &cookie,
+        Some(&here),
+        &format!("csrf={csrf}&label=x&days=many"),
+    );
+    assert!((400..500).contains(&status), "{status}");
+    assert!(
+        page.starts_with("<!doctype html>") && page.contains("days"),
+        "{page}"
+    );
     // A form over the size limit.
     let big = format!(
         "csrf={csrf}&lang={}",
@@ -1211,17 +1224,29 @@ fn an_analyst_triages_an_alert_from_its_page_and_the_history_shows_it() {
         b.text(&b.find("main"))
             .contains("Nothing done on this alert yet")
     );
-    // New: only acknowledging is offered.
-    let offered = |b: &Browser| -> Vec<String> {
-        b.find_all("#t-action option")
-            .iter()
-            .filter_map(|o| b.attribute(o, "value"))
-            .collect()
+    // New: only acknowledging is offered. (The options are read in one script call, and
+    // waited for: the page after a form replaces the one before.)
+    let offered = |b: &Browser, want: &[&str]| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let got = b.execute(
+                "return Array.from(document.querySelectorAll('#t-action option')).map(o => o.value);",
+                json!([]),
+            );
+            if got == json!(want) {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "offered {got}, expected {want:?}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
     };
-    assert_eq!(offered(&b), ["acknowledge"]);
+    offered(&b, &["acknowledge"]);
     b.click(&b.find("section.triage button[type=submit]"));
     b.wait_for_url("done=transition");
-    assert_eq!(offered(&b), ["qualify", "escalate"]);
+    offered(&b, &["qualify", "escalate"]);
     // Qualifying without a reason is refused, with the lifecycle's words.
     b.select("#t-action", "qualify");
     b.select("#t-qualification", "false-positive");
@@ -1239,7 +1264,7 @@ fn an_analyst_triages_an_alert_from_its_page_and_the_history_shows_it() {
     b.select("#t-action", "close");
     b.click(&b.find("section.triage button[type=submit]"));
     b.wait_for_url("done=transition");
-    assert_eq!(offered(&b), ["reopen"]);
+    offered(&b, &["reopen"]);
     let rows = texts(&b, "table.history tbody tr");
     assert_eq!(rows.len(), 3, "{rows:?}");
     assert!(

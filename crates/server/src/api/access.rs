@@ -153,17 +153,22 @@ fn address(request: &Request) -> Option<String> {
         .map(|c| c.0.ip().to_string())
 }
 
-/// The session id in the request's cookie.
-pub(crate) fn session_cookie(headers: &HeaderMap) -> Option<&str> {
+/// The value of cookie `name` the request brings (not empty).
+pub(crate) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == session::COOKIE)
+        .find(|(n, _)| *n == name)
         .map(|(_, value)| value)
         .filter(|v| !v.is_empty())
+}
+
+/// The session id in the request's cookie.
+pub(crate) fn session_cookie(headers: &HeaderMap) -> Option<&str> {
+    cookie(headers, session::COOKIE)
 }
 
 fn unauthorized(message: &str) -> ApiError {

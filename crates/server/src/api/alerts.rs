@@ -106,6 +106,12 @@ pub(crate) async fn alerts(
     Ok((Extension(note), Json(body)).into_response())
 }
 
+/// An alert id from a path; a malformed one is a 400.
+fn alert_id(text: &str) -> ApiResult<AlertId> {
+    text.parse()
+        .map_err(|_| ApiError::bad_request(format!("invalid alert id {text:?}")))
+}
+
 /// A comma-separated list of levels; an unknown one is a 400 (it could never match).
 pub(crate) fn levels(text: &str) -> ApiResult<Vec<String>> {
     text.split(',')
@@ -141,9 +147,7 @@ pub(crate) async fn alert(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let tenant = auth.tenant_id()?;
-    let id: AlertId = id
-        .parse()
-        .map_err(|_| ApiError::bad_request(format!("invalid alert id {id:?}")))?;
+    let id = alert_id(&id)?;
     let Some(alert) = app
         .state
         .alert(&tenant, &id)
@@ -259,9 +263,7 @@ pub(crate) async fn transition(
 ) -> ApiResult<Response> {
     let Json(body) = body?;
     let tenant = auth.tenant_id()?;
-    let id: AlertId = id
-        .parse()
-        .map_err(|_| ApiError::bad_request(format!("invalid alert id {id:?}")))?;
+    let id = alert_id(&id)?;
     let transition = transition_of(&body)?;
     let user = auth
         .caller
@@ -330,9 +332,7 @@ pub(crate) async fn history(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let tenant = auth.tenant_id()?;
-    let id: AlertId = id
-        .parse()
-        .map_err(|_| ApiError::bad_request(format!("invalid alert id {id:?}")))?;
+    let id = alert_id(&id)?;
     if app
         .state
         .alert(&tenant, &id)

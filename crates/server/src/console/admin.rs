@@ -15,21 +15,13 @@ use vigie_govern::grant::UserId;
 use vigie_govern::permission::{Action, Cell, allows};
 use vigie_govern::{OrgKind, Role};
 
-use super::chrome::{Chrome, see_other};
-use super::through;
+use super::chrome::Chrome;
 use super::view::{Access, ElevationRow, GrantRow, Page, UserRow, Users};
+use super::{DoneParams, after, text, through};
 use crate::api::App;
 use crate::api::access::Authorized;
 use crate::api::error::ApiError;
 use crate::api::people as api;
-
-fn text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Null => String::new(),
-        other => other.to_string(),
-    }
-}
 
 fn may(auth: &Authorized, action: Action) -> bool {
     auth.caller
@@ -51,11 +43,6 @@ fn done_key(done: Option<&str>) -> Option<&'static str> {
         "mfa-reset" => "done.user.mfareset",
         _ => return None,
     })
-}
-
-#[derive(Deserialize, Default)]
-pub(crate) struct DoneParams {
-    done: Option<String>,
 }
 
 /// The display names of users by id, looked up once each.
@@ -176,14 +163,6 @@ pub(crate) async fn request_grant(
     };
     let api = api::request_grant(State(app), Extension(auth), Ok(Json(input))).await;
     after(api, "/console/access?done=requested").await
-}
-
-/// Carries the API's note onto a redirect to `to`, or its error.
-async fn after(api: impl IntoResponse, to: &str) -> Response {
-    match through(api).await {
-        Ok((_, carry)) => carry.onto(see_other(to)),
-        Err(response) => response,
-    }
 }
 
 /// `POST /console/access/grants/{id}/approve`.

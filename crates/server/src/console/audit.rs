@@ -12,22 +12,14 @@ use serde_json::Value;
 use tokio::sync::Semaphore;
 
 use super::chrome::Chrome;
-use super::through;
 use super::view::{Audit, AuditRow, Page};
+use super::{text, through};
 use crate::api::App;
 use crate::api::access::{AuditNote, Authorized};
 use crate::api::error::ApiError;
 
 /// Records per page.
 const PAGE: usize = 100;
-
-fn text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Null => String::new(),
-        other => other.to_string(),
-    }
-}
 
 #[derive(Deserialize, Default)]
 pub(crate) struct AuditPageParams {

@@ -7,24 +7,15 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Form, Json};
 use serde::Deserialize;
-use serde_json::Value;
 use vigie_govern::permission::{Action, Cell, allows};
 
-use super::chrome::{Chrome, see_other};
-use super::through;
+use super::chrome::Chrome;
 use super::view::{Governance, Page, ReviewItemRow, ReviewRow};
+use super::{DoneParams, after, text, through};
 use crate::api::App;
 use crate::api::access::Authorized;
 use crate::api::error::ApiError;
 use crate::api::people as api;
-
-fn text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Null => String::new(),
-        other => other.to_string(),
-    }
-}
 
 fn done_key(done: Option<&str>) -> Option<&'static str> {
     Some(match done? {
@@ -34,11 +25,6 @@ fn done_key(done: Option<&str>) -> Option<&'static str> {
         "removed" => "done.review.removed",
         _ => return None,
     })
-}
-
-#[derive(Deserialize, Default)]
-pub(crate) struct DoneParams {
-    done: Option<String>,
 }
 
 fn base(auth: &Authorized) -> String {
@@ -124,14 +110,6 @@ pub(crate) struct SettingsForm {
     max_elevation_hours: u32,
 }
 
-/// Carries the API's note onto a redirect to `to`, or its error.
-async fn after(api: impl IntoResponse, to: String) -> Response {
-    match through(api).await {
-        Ok((_, carry)) => carry.onto(see_other(&to)),
-        Err(response) => response,
-    }
-}
-
 /// `POST /console/t/{tenant}/settings`.
 pub(crate) async fn settings(
     State(app): State<App>,
@@ -151,7 +129,7 @@ pub(crate) async fn settings(
     let to = format!("{}/governance?done=settings", base(&auth));
     after(
         api::set_settings(State(app), Extension(auth), Ok(Json(body))).await,
-        to,
+        &to,
     )
     .await
 }
@@ -174,7 +152,7 @@ pub(crate) async fn open_review(
     let to = format!("{}/governance?done=review-opened", base(&auth));
     after(
         api::open_review(State(app), Extension(auth), Ok(Json(body))).await,
-        to,
+        &to,
     )
     .await
 }
@@ -188,7 +166,7 @@ pub(crate) async fn confirm(
     let to = format!("{}/governance?done=confirmed", base(&auth));
     after(
         api::confirm_item(State(app), Extension(auth), Path((review, grant))).await,
-        to,
+        &to,
     )
     .await
 }
@@ -202,7 +180,7 @@ pub(crate) async fn remove(
     let to = format!("{}/governance?done=removed", base(&auth));
     after(
         api::remove_item(State(app), Extension(auth), Path((review, grant))).await,
-        to,
+        &to,
     )
     .await
 }

@@ -91,7 +91,9 @@ pub(crate) async fn health(
         app.metrics.history().into_iter().collect();
     let mut per_tenant: std::collections::BTreeMap<String, (Vec<f64>, u64)> = Default::default();
     let mut sources = Vec::new();
-    for ((tenant, source), counters) in app.metrics.sources() {
+    let all_sources = app.metrics.sources();
+    for ((tenant, source), counters) in &all_sources {
+        let (tenant, source) = (tenant.clone(), source.clone());
         let received = counters.received.load(std::sync::atomic::Ordering::Relaxed);
         let h = history.get(&(tenant.clone(), source.clone()));
         let rates = h.map(crate::metrics::History::rates).unwrap_or_default();
@@ -167,33 +169,17 @@ pub(crate) async fn health(
             l.tenant.clone(),
         ));
     }
+    let sum = |get: &dyn Fn(&crate::metrics::SourceCounters) -> u64| -> u64 {
+        all_sources.iter().map(|(_, c)| get(c)).sum()
+    };
+    let relaxed = std::sync::atomic::Ordering::Relaxed;
     let mut drops: Vec<(String, u64)> = DropReason::ALL
         .into_iter()
-        .map(|why| {
-            let n = app
-                .metrics
-                .sources()
-                .iter()
-                .map(|(_, c)| c.dropped(why))
-                .sum();
-            (why.as_str().to_owned(), n)
-        })
+        .map(|why| (why.as_str().to_owned(), sum(&|c| c.dropped(why))))
         .collect();
-    drops.push((
-        "rejected".to_owned(),
-        app.metrics
-            .sources()
-            .iter()
-            .map(|(_, c)| c.rejected.load(std::sync::atomic::Ordering::Relaxed))
-            .sum(),
-    ));
+    drops.push(("rejected".to_owned(), sum(&|c| c.rejected.load(relaxed))));
     let p = &app.metrics.pipeline;
-    let journaled: u64 = app
-        .metrics
-        .sources()
-        .iter()
-        .map(|(_, c)| c.journaled.load(std::sync::atomic::Ordering::Relaxed))
-        .sum();
+    let journaled = sum(&|c| c.journaled.load(relaxed));
     let processed = p.events.load(std::sync::atomic::Ordering::Relaxed);
     let book = app.rules.current();
     let t = chrome.t;

@@ -58,14 +58,7 @@ impl Lang {
     /// The reader's language: the cookie, else the first language of `Accept-Language`
     /// (by its q-values) the console has, else English.
     pub fn of(headers: &HeaderMap) -> Lang {
-        let chosen = headers
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .filter_map(|pair| pair.trim().split_once('='))
-            .find(|(name, _)| *name == COOKIE)
-            .and_then(|(_, value)| Lang::parse(value));
+        let chosen = crate::api::access::cookie(headers, COOKIE).and_then(Lang::parse);
         if let Some(lang) = chosen {
             return lang;
         }

@@ -8,24 +8,15 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Form, Json};
 use serde::Deserialize;
-use serde_json::Value;
 
 use super::chrome::{Chrome, see_other};
 use super::i18n::Lang;
 use super::signin::remember;
-use super::through;
 use super::view::{Me, Mfa, Page, SessionRow, TokenRow};
+use super::{DoneParams, text, through};
 use crate::api::App;
 use crate::api::access::{Authorized, Caller};
 use crate::api::me as api;
-
-fn text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Null => String::new(),
-        other => other.to_string(),
-    }
-}
 
 /// What the account page says was done (`?done=`), as a catalog key.
 fn done_key(done: Option<&str>) -> Option<&'static str> {
@@ -35,11 +26,6 @@ fn done_key(done: Option<&str>) -> Option<&'static str> {
         "stepped-up" => Some("done.steppedup"),
         _ => None,
     }
-}
-
-#[derive(Deserialize, Default)]
-pub(crate) struct DoneParams {
-    done: Option<String>,
 }
 
 async fn account(

@@ -351,6 +351,25 @@ async fn guard(State(app): State<App>, request: Request, next: Next) -> Response
         }
         return secure(page);
     }
+    // An answer of axum's own extractors (a malformed form or path: plain text) is a page
+    // too, with its reason.
+    let html = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    if (status.is_client_error() || status.is_server_error()) && !html {
+        let bytes = axum::body::to_bytes(response.into_body(), 4096)
+            .await
+            .unwrap_or_default();
+        let reason = String::from_utf8_lossy(&bytes).trim().to_owned();
+        let reason = if reason.is_empty() {
+            status.canonical_reason().unwrap_or("error").to_owned()
+        } else {
+            reason
+        };
+        return secure(error_page(&app, lang, status, &reason));
+    }
     secure(response)
 }
 
@@ -479,6 +498,31 @@ impl Carry {
             response.headers_mut().append(header::SET_COOKIE, cookie);
         }
         response
+    }
+}
+
+/// A JSON value as a page shows it: a string as is, null as nothing, anything else as
+/// JSON text.
+pub(crate) fn text(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+/// What a form's redirect says was done (`?done=`).
+#[derive(serde::Deserialize, Default)]
+pub(crate) struct DoneParams {
+    pub(crate) done: Option<String>,
+}
+
+/// A form's answer: the API's audit note carried onto a 303 to `to`, or the API's error
+/// (which [`guard`] renders).
+pub(crate) async fn after(api: impl IntoResponse, to: &str) -> Response {
+    match through(api).await {
+        Ok((_, carry)) => carry.onto(chrome::see_other(to)),
+        Err(response) => response,
     }
 }
 

@@ -11,8 +11,8 @@ use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
 use super::chrome::Chrome;
-use super::through;
 use super::view::{AlertPage, AlertRow, ContextRow, FieldRow, Page, Queue, QueueFilter};
+use super::{DoneParams, text, through};
 use crate::api::App;
 use crate::api::access::Authorized;
 use crate::api::alerts::AlertsParams;
@@ -21,14 +21,6 @@ use vigie_govern::permission::{Action, Cell, allows};
 
 /// Alerts per page of the queue.
 pub(crate) const PAGE: usize = 50;
-
-fn text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Null => String::new(),
-        other => other.to_string(),
-    }
-}
 
 /// `2026-12-07T10:11:12.123Z` → `12-07 10:11:12`.
 fn short_time(rfc3339: &str) -> String {
@@ -159,24 +151,27 @@ pub(crate) async fn queue(
     carry.onto(page.page())
 }
 
-/// A one-line summary of an event: its fields as `name=value`, cut at 300 characters.
+/// An event's fields as `name=value`, space-separated (the export's column).
+pub(crate) fn summary_full(event: &Value) -> String {
+    event["fields"]
+        .as_object()
+        .map(|f| {
+            f.iter()
+                .map(|(k, v)| format!("{k}={}", text(v)))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_default()
+}
+
+/// A one-line summary of an event: [`summary_full`] cut at 300 characters.
 pub(crate) fn summary(event: &Value) -> String {
-    let mut out = String::new();
-    if let Some(fields) = event["fields"].as_object() {
-        for (name, value) in fields {
-            if !out.is_empty() {
-                out.push(' ');
-            }
-            out.push_str(name);
-            out.push('=');
-            out.push_str(&text(value));
-            if out.chars().count() > 300 {
-                let cut: String = out.chars().take(300).collect();
-                return format!("{cut}…");
-            }
-        }
+    let full = summary_full(event);
+    if full.chars().count() <= 300 {
+        return full;
     }
-    out
+    let cut: String = full.chars().take(300).collect();
+    format!("{cut}…")
 }
 
 /// The text of a rule, from its file at its line, bounded: a rule file is read up to
@@ -203,11 +198,6 @@ fn rule_text(app: &App, rule_id: &str) -> Option<String> {
         out.push(line);
     }
     Some(out.join("\n"))
-}
-
-#[derive(serde::Deserialize, Default)]
-pub(crate) struct DoneParams {
-    done: Option<String>,
 }
 
 /// `GET /console/t/{tenant}/alerts/{id}`.
@@ -448,12 +438,11 @@ pub(crate) async fn request_elevation(
     let api =
         crate::api::people::request_elevation(State(app), Extension(auth), Ok(axum::Json(input)))
             .await;
-    match through(api).await {
-        Ok((_, carry)) => carry.onto(super::chrome::see_other(&format!(
-            "/console/t/{tenant}/alerts/{id}?done=elevation"
-        ))),
-        Err(response) => response,
-    }
+    super::after(
+        api,
+        &format!("/console/t/{tenant}/alerts/{id}?done=elevation"),
+    )
+    .await
 }
 
 /// The transitions `role` may make on an alert in `state` (with a note, which the form
@@ -537,10 +526,9 @@ pub(crate) async fn transition(
         Ok(axum::Json(body)),
     )
     .await;
-    match through(api).await {
-        Ok((_, carry)) => carry.onto(super::chrome::see_other(&format!(
-            "/console/t/{tenant}/alerts/{id}?done=transition"
-        ))),
-        Err(response) => response,
-    }
+    super::after(
+        api,
+        &format!("/console/t/{tenant}/alerts/{id}?done=transition"),
+    )
+    .await
 }

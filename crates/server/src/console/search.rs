@@ -15,10 +15,10 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::chrome::Chrome;
-use super::queue::summary;
+use super::queue::{summary, summary_full};
 use super::svg::{Bar, histogram};
-use super::through;
 use super::view::{EventRow, Facet, FacetValue, Page, QueryError, Search};
+use super::{text, through};
 use crate::api::App;
 use crate::api::access::{AuditNote, Authorized};
 use crate::api::error::ApiError;
@@ -49,14 +49,6 @@ pub(crate) struct SearchParams {
     q: String,
     from: Option<String>,
     cursor: Option<String>,
-}
-
-fn text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Null => String::new(),
-        other => other.to_string(),
-    }
 }
 
 /// The page's link with `q`, `from` (and a cursor).
@@ -372,19 +364,6 @@ pub(crate) async fn export(
         ..AuditNote::default()
     });
     response
-}
-
-/// Every field as `name=value`, uncut.
-fn summary_full(event: &Value) -> String {
-    event["fields"]
-        .as_object()
-        .map(|f| {
-            f.iter()
-                .map(|(k, v)| format!("{k}={}", text(v)))
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
-        .unwrap_or_default()
 }
 
 /// A CSV cell (RFC 4180), with a leading `=`, `+`, `-` or `@` defused (a spreadsheet would
