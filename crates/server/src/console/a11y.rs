@@ -161,6 +161,23 @@ mod tests {
             if html.contains("{% extends") {
                 assert_eq!(html.matches("<h1").count(), 1, "{}: one h1", path.display());
             }
+            // Nothing inline that the CSP would block (and that would be an injection
+            // point): no style attribute, no event handler, no script but the one file.
+            assert!(!html.contains("style="), "{}: style=", path.display());
+            assert!(
+                !html.contains(" onclick=")
+                    && !html.contains(" onload=")
+                    && !html.contains(" onsubmit="),
+                "{}: an inline handler",
+                path.display()
+            );
+            assert_eq!(
+                html.matches("<script").count(),
+                html.matches("<script src=\"{{ chrome.js }}\" defer></script>")
+                    .count(),
+                "{}: an inline script",
+                path.display()
+            );
             // Tables have header cells with a scope.
             assert_eq!(
                 html.matches("<th>").count(),
