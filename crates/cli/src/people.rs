@@ -529,6 +529,7 @@ pub(crate) async fn tenant_settings(
         &tenant,
         sensitive,
         max_elevation_hours,
+        None,
     )
     .await?;
     if let Some(mut change) = change {
@@ -546,6 +547,7 @@ pub(crate) async fn tenant_settings(
     let TenantSettings {
         sensitive_fields,
         max_elevation_hours,
+        ..
     } = after;
     println!(
         "{}: sensitive fields [{}], elevations up to {max_elevation_hours} h",

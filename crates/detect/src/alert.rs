@@ -128,6 +128,49 @@ impl Alert {
     }
 }
 
+/// Fields that name the user an event is about, most specific first (Windows Security's
+/// target and subject, Sysmon's `User`, ECS, common syslog decoders).
+pub const USER_FIELDS: [&str; 7] = [
+    "TargetUserName",
+    "SubjectUserName",
+    "User",
+    "user.name",
+    "UserName",
+    "user",
+    "suser",
+];
+
+/// Fields that name the source address an event is about (Windows logons, Sysmon network,
+/// ECS, Zeek, CEF).
+pub const SOURCE_FIELDS: [&str; 7] = [
+    "IpAddress",
+    "SourceIp",
+    "source.ip",
+    "src_ip",
+    "id.orig_h",
+    "src",
+    "SourceAddress",
+];
+
+/// The first non-empty text of `names` in `event` ("-", Windows' "none", counts as empty).
+fn first_text(event: &Event, names: &[&str]) -> Option<String> {
+    names.iter().find_map(|name| {
+        let value = event.fields.get_by_name(name)?;
+        let text = value.as_text()?;
+        let text = text.trim();
+        (!text.is_empty() && text != "-").then(|| text.to_owned())
+    })
+}
+
+/// The user and the source address an alert's event names, for grouping alerts by entity
+/// (`vigie_govern::grouping`).
+pub fn entities(event: &Event) -> (Option<String>, Option<String>) {
+    (
+        first_text(event, &USER_FIELDS),
+        first_text(event, &SOURCE_FIELDS),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -25,6 +25,14 @@ pub enum GovernError {
     /// A sealed secret does not open.
     #[error("sealed secret: {0}")]
     Seal(String),
+    /// An asset list that cannot be read (the line and what is wrong).
+    #[error("asset list, line {line}: {message}")]
+    Assets {
+        /// The line (from 1).
+        line: u64,
+        /// What is wrong there.
+        message: String,
+    },
     /// A role, tier or action name that does not exist.
     #[error("unknown {what} {name:?}")]
     Unknown {

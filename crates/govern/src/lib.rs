@@ -27,12 +27,15 @@
 //!   roots, and the verification that names the first record that does not hold.
 
 pub mod access;
+pub mod assets;
 pub mod audit;
 pub mod csrf;
 mod error;
 pub mod grant;
+pub mod grouping;
 pub mod password;
 pub mod permission;
+pub mod priority;
 pub mod pseudonym;
 pub mod review;
 pub mod role;

@@ -113,6 +113,9 @@ pub enum Refusal {
     Note(&'static str),
     /// Escalating to a tier not above the queue's, or de-escalating to one not below.
     Tier(&'static str),
+    /// The person an alert is assigned to could not work on it (their role on the tenant
+    /// does not triage, or does not reach the alert's queue).
+    Assignee,
 }
 
 impl std::fmt::Display for Refusal {
@@ -120,6 +123,10 @@ impl std::fmt::Display for Refusal {
         match self {
             Refusal::Role => f.write_str("the role does not allow this on alerts"),
             Refusal::Queue => f.write_str("the alert is in a higher tier's queue"),
+            Refusal::Assignee => f.write_str(
+                "the assignee cannot work on this alert: their role on the tenant does not \
+                 triage alerts of its queue",
+            ),
             Refusal::Status(why) | Refusal::Note(why) | Refusal::Tier(why) => f.write_str(why),
         }
     }
@@ -332,6 +339,48 @@ pub fn apply(
             })
         }
     }
+}
+
+/// Whether `role` may assign an alert in `state` to a person whose role on the tenant is
+/// `assignee`, or (`None`) hand it back to its queue, unassigned.
+///
+/// Decisions: assigning is triage work (`triage-alerts`, on a queue the role reaches); an
+/// alert is assigned only while open (a closed alert has nobody to work it; reopening puts
+/// it back in its queue); the assignee must be able to act on it (a provider L1 is never
+/// given an alert of L2's queue, an auditor never any). Moving an alert to another tier's
+/// queue is escalation or de-escalation, never assignment, because those take a handover
+/// note.
+pub fn assign(state: AlertState, role: Role, assignee: Option<Role>) -> Result<(), Refusal> {
+    if allows(role, Action::TriageAlerts) == Cell::Deny {
+        return Err(Refusal::Role);
+    }
+    if !reaches(role, state.queue) {
+        return Err(Refusal::Queue);
+    }
+    if !state.status.is_open() {
+        return Err(Refusal::Status("a closed or linked alert is not assigned"));
+    }
+    if let Some(assignee) = assignee
+        && (allows(assignee, Action::TriageAlerts) == Cell::Deny || !reaches(assignee, state.queue))
+    {
+        return Err(Refusal::Assignee);
+    }
+    Ok(())
+}
+
+/// Whether `role` may comment on an alert in `queue` with `note`.
+///
+/// Decisions: whoever may triage the alert may comment on it, in any status (a closed
+/// alert's comment records what was learnt later); a comment is a note of 1 to
+/// [`MAX_NOTE`] characters.
+pub fn comment(queue: Tier, role: Role, note: Option<&str>) -> Result<(), Refusal> {
+    if allows(role, Action::TriageAlerts) == Cell::Deny {
+        return Err(Refusal::Role);
+    }
+    if !reaches(role, queue) {
+        return Err(Refusal::Queue);
+    }
+    note_of(note, "a comment has text")
 }
 
 #[cfg(test)]
@@ -583,6 +632,57 @@ mod tests {
         assert_eq!(
             Refusal::Queue.to_string(),
             "the alert is in a higher tier's queue"
+        );
+    }
+
+    #[test]
+    fn assignment_follows_the_queue_and_the_assignee() {
+        let ack = at(Status::Acknowledged, Tier::L1);
+        let on_l2 = at(Status::Escalated, Tier::L2);
+        // Anyone who triages the queue assigns it to someone who can work it.
+        assert_eq!(assign(ack, L1, Some(L1)), Ok(()));
+        assert_eq!(assign(ack, L1, Some(L2)), Ok(()));
+        assert_eq!(assign(ack, L1, None), Ok(()));
+        assert_eq!(assign(on_l2, L2, Some(L3)), Ok(()));
+        assert_eq!(assign(on_l2, Role::ClientAnalyst, Some(L2)), Ok(()));
+        // Not to someone the queue is out of reach of, nor to a role that does not triage.
+        assert_eq!(assign(on_l2, L2, Some(L1)), Err(Refusal::Assignee));
+        assert_eq!(assign(ack, L1, Some(Role::Auditor)), Err(Refusal::Assignee));
+        assert_eq!(
+            assign(ack, L1, Some(Role::ClientAdmin)),
+            Err(Refusal::Assignee)
+        );
+        // Not by a role that does not triage, nor on a queue out of the caller's reach.
+        assert_eq!(assign(ack, Role::Ciso, Some(L1)), Err(Refusal::Role));
+        assert_eq!(assign(on_l2, L1, Some(L2)), Err(Refusal::Queue));
+        assert_eq!(assign(on_l2, L1, None), Err(Refusal::Queue));
+        // Not once closed or linked; in every open status.
+        for status in Status::ALL {
+            let got = assign(at(status, Tier::L1), L1, Some(L1));
+            assert_eq!(got.is_ok(), status.is_open(), "{status:?}");
+        }
+    }
+
+    #[test]
+    fn comments_need_text_and_reach() {
+        assert_eq!(comment(Tier::L1, L1, Some("checked the host")), Ok(()));
+        assert_eq!(comment(Tier::L2, L3, Some("seen before")), Ok(()));
+        assert!(matches!(
+            comment(Tier::L1, L1, Some("  ")),
+            Err(Refusal::Note(_))
+        ));
+        assert!(matches!(comment(Tier::L1, L1, None), Err(Refusal::Note(_))));
+        let long = "x".repeat(MAX_NOTE + 1);
+        assert!(matches!(
+            comment(Tier::L1, L1, Some(&long)),
+            Err(Refusal::Note(_))
+        ));
+        let longest = "x".repeat(MAX_NOTE);
+        assert_eq!(comment(Tier::L1, L1, Some(&longest)), Ok(()));
+        assert_eq!(comment(Tier::L2, L1, Some("hm")), Err(Refusal::Queue));
+        assert_eq!(
+            comment(Tier::L1, Role::Auditor, Some("hm")),
+            Err(Refusal::Role)
         );
     }
 }

@@ -734,15 +734,26 @@ pub async fn decide_review_item(
 /// The longest elevation a tenant may allow, in hours.
 pub const MAX_ELEVATION_HOURS: u32 = 72;
 
-/// Changes a tenant's access settings: its sensitive fields (a comma-separated list,
-/// replacing the current one) and the longest elevation (1 to [`MAX_ELEVATION_HOURS`]).
-/// Gives the settings in force and, when they changed, the change to audit. Who may is the
-/// caller's decision (the route's need; the CLI is the operator's).
+/// A tenant's settings as the API shows them and the audit trail records them.
+pub fn settings_json(s: &vigie_state::TenantSettings) -> serde_json::Value {
+    json!({
+        "sensitive_fields": s.sensitive_fields,
+        "max_elevation_hours": s.max_elevation_hours,
+        "grouping": s.grouping,
+    })
+}
+
+/// Changes a tenant's settings: its sensitive fields (a comma-separated list, replacing the
+/// current one), the longest elevation (1 to [`MAX_ELEVATION_HOURS`]) and how alerts are
+/// grouped (`vigie_govern::grouping::Grouping::check`). Gives the settings in force and,
+/// when they changed, the change to audit. Who may is the caller's decision (the route's
+/// need; the CLI is the operator's).
 pub async fn update_tenant_settings(
     state: &State,
     tenant: &TenantId,
     sensitive: Option<&str>,
     max_elevation_hours: Option<u32>,
+    grouping: Option<vigie_govern::grouping::Grouping>,
 ) -> Result<(vigie_state::TenantSettings, Option<Change>), ServerError> {
     let before = state.tenant_settings(tenant).await?.ok_or_else(|| {
         refuse(
@@ -780,18 +791,20 @@ pub async fn update_tenant_settings(
         }
         after.max_elevation_hours = hours;
     }
+    if let Some(grouping) = grouping {
+        grouping
+            .check()
+            .map_err(|why| refuse(Refusal::Invalid, why))?;
+        after.grouping = grouping;
+    }
     if after == before {
         return Ok((after, None));
     }
     state.set_tenant_settings(tenant, &after).await?;
     let change = Change {
         objects: vec![format!("tenant:{}", tenant.as_str())],
-        before: Some(
-            json!({"sensitive_fields": before.sensitive_fields, "max_elevation_hours": before.max_elevation_hours}),
-        ),
-        after: Some(
-            json!({"sensitive_fields": after.sensitive_fields, "max_elevation_hours": after.max_elevation_hours}),
-        ),
+        before: Some(settings_json(&before)),
+        after: Some(settings_json(&after)),
         tenant: Some(tenant.clone()),
     };
     Ok((after, Some(change)))

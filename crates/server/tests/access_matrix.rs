@@ -296,6 +296,7 @@ fn world() -> World {
             &TenantSettings {
                 sensitive_fields: vec!["patient_id".into(), "CommandLine".into()],
                 max_elevation_hours: 4,
+                grouping: Default::default(),
             },
         )
         .await

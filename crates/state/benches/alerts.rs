@@ -26,6 +26,8 @@ fn batch(tenant: &TenantId, ids: &mut EventIdGenerator) -> Vec<NewAlert> {
             event_id: ids.next_now(),
             event_time: Timestamp::now(),
             host: Some(format!("ws-{:03}.corp.example", i % 40)),
+            user: None,
+            source: None,
             matched: serde_json::json!({
                 "Image": "C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe",
                 "CommandLine": "powershell.exe -nop -w hidden -enc SQBFAFgA",

@@ -9,7 +9,9 @@ use sqlx::any::AnyRow;
 use vigie_event::time::Timestamp;
 use vigie_event::{EventId, EventIdGenerator, TenantId};
 
-use crate::{Backend, State, StateError};
+use std::collections::HashMap;
+
+use crate::{Backend, State, StateError, enrich};
 
 /// An alert's id: a ULID minted when the alert is first written (sorts by creation time).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -124,6 +126,10 @@ pub struct NewAlert {
     pub event_time: Timestamp,
     /// That event's host.
     pub host: Option<String>,
+    /// The user the event names, when it names one (an alert may be grouped on it).
+    pub user: Option<String>,
+    /// The source address the event names, when it names one (likewise).
+    pub source: Option<String>,
     /// The fields that made the rule match (a JSON object).
     pub matched: serde_json::Value,
 }
@@ -162,6 +168,12 @@ pub struct Alert {
     pub queue: String,
     /// What it was qualified as, once it was.
     pub qualification: Option<String>,
+    /// The person it is assigned to (a user id), if any.
+    pub assignee: Option<String>,
+    /// Its group (alerts of one rule on one entity within the tenant's window).
+    pub group: Option<String>,
+    /// Its priority, 0 to 100 (`vigie_govern::priority`).
+    pub priority: u8,
 }
 
 fn tenant_text<S: serde::Serializer>(t: &TenantId, s: S) -> Result<S::Ok, S::Error> {
@@ -179,6 +191,14 @@ pub struct AlertFilter {
     pub status: Option<AlertStatus>,
     /// Only alerts of this host.
     pub host: Option<String>,
+    /// Only alerts in this tier's queue (`l1`, `l2`, `l3`).
+    pub queue: Option<String>,
+    /// Only open alerts (not closed, not linked to a case): a queue's work.
+    pub open: bool,
+    /// Only alerts assigned to this user.
+    pub assignee: Option<u64>,
+    /// Only alerts of this group.
+    pub group: Option<String>,
     /// Only alerts whose rule title, rule id or host contains this text (any case).
     pub text: Option<String>,
     /// Only alerts recorded after this one (ids grow with the time of recording): what a
@@ -239,6 +259,101 @@ impl AlertFilter {
     pub const MAX_LIMIT: usize = 1000;
 }
 
+/// A bound value of a built statement.
+enum Bind {
+    Text(String),
+    Int(i64),
+}
+
+/// The `WHERE` of a filter: constant fragments with numbered parameters, and their values.
+struct Where {
+    sql: String,
+    binds: Vec<Bind>,
+}
+
+impl Where {
+    fn of(tenant: &TenantId, filter: &AlertFilter) -> Where {
+        let mut w = Where {
+            sql: String::new(),
+            binds: Vec::new(),
+        };
+        w.push("tenant = ?", Bind::Text(tenant.as_str().to_owned()));
+        if !filter.levels.is_empty() {
+            w.sql.push_str(" AND level IN (");
+            for (i, level) in filter.levels.iter().enumerate() {
+                w.push(if i == 0 { "?" } else { ", ?" }, Bind::Text(level.clone()));
+            }
+            w.sql.push(')');
+        }
+        let text = |v: &str| Bind::Text(v.to_owned());
+        if let Some(rule) = &filter.rule {
+            w.push(" AND rule_id = ?", text(rule));
+        }
+        if let Some(status) = filter.status {
+            w.push(" AND status = ?", text(status.as_str()));
+        }
+        if let Some(host) = &filter.host {
+            w.push(" AND host = ?", text(host));
+        }
+        if let Some(queue) = &filter.queue {
+            w.push(" AND queue = ?", text(queue));
+        }
+        if filter.open {
+            w.sql.push_str(" AND status NOT IN ('closed', 'linked')");
+        }
+        if let Some(assignee) = filter.assignee {
+            w.push(" AND assignee = ?", Bind::Int(assignee as i64));
+        }
+        if let Some(group) = &filter.group {
+            w.push(" AND group_id = ?", text(group));
+        }
+        if let Some(t) = &filter.text {
+            let pattern = like_pattern(t);
+            w.push(" AND (LOWER(rule_title) LIKE ? ESCAPE '\\'", text(&pattern));
+            w.push(" OR LOWER(rule_id) LIKE ? ESCAPE '\\'", text(&pattern));
+            w.push(
+                " OR LOWER(COALESCE(host, '')) LIKE ? ESCAPE '\\')",
+                text(&pattern),
+            );
+        }
+        if let Some(after) = &filter.recorded_after {
+            w.push(" AND id > ?", text(after.as_str()));
+        }
+        if let Some(from) = filter.from {
+            w.push(" AND event_time >= ?", Bind::Int(from.as_nanos()));
+        }
+        if let Some(to) = filter.to {
+            w.push(" AND event_time < ?", Bind::Int(to.as_nanos()));
+        }
+        if let Some(after) = &filter.after {
+            w.push(" AND (event_time < ?", Bind::Int(after.time));
+            w.push(" OR (event_time = ?", Bind::Int(after.time));
+            w.push(" AND id < ?))", text(&after.id));
+        }
+        w
+    }
+
+    /// Appends `clause`, its one `?` numbered as the next parameter.
+    fn push(&mut self, clause: &str, value: Bind) {
+        self.binds.push(value);
+        let n = self.binds.len();
+        self.sql.push_str(&clause.replace('?', &format!("${n}")));
+    }
+
+    fn bind<'q>(
+        self,
+        mut query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+        for b in self.binds {
+            query = match b {
+                Bind::Text(t) => query.bind(t),
+                Bind::Int(i) => query.bind(i),
+            };
+        }
+        query
+    }
+}
+
 /// A page of alerts and the cursor of the next one.
 #[derive(Debug)]
 pub struct AlertPage {
@@ -279,16 +394,22 @@ fn alert_of(row: &AnyRow) -> Result<Alert, StateError> {
         created_at: utc(row.get("created_at")),
         queue: row.get("queue"),
         qualification: row.get("qualification"),
+        assignee: row.get::<Option<i64>, _>("assignee").map(|a| a.to_string()),
+        group: row.get("group_id"),
+        priority: u8::try_from(row.get::<i64, _>("priority")).unwrap_or(0),
     })
 }
 
 pub(crate) const COLUMNS: &str = "id, tenant, kind, rule_id, rule_title, level, tags, status, event_id, \
-                       event_time, host, matched, created_at";
+                       event_time, host, matched, created_at, group_id, priority";
+
+/// What a read adds to [`COLUMNS`]: the columns triage changes.
+pub(crate) const READ_COLUMNS: &str = "queue, qualification, assignee";
 
 /// The number of names in [`COLUMNS`] (checked by a test).
-pub(crate) const COLUMN_COUNT: usize = 13;
+pub(crate) const COLUMN_COUNT: usize = 15;
 
-/// Alerts per `INSERT` statement: 13 parameters each, well under SQLite's limit of 32,766
+/// Alerts per `INSERT` statement: 15 parameters each, well under SQLite's limit of 32,766
 /// parameters a statement (and PostgreSQL's 65,535).
 pub(crate) const INSERT_ROWS: usize = 50;
 
@@ -306,14 +427,15 @@ fn insert_sql(backend: Backend, rows: usize) -> String {
         }
         sql.push(')');
     }
-    sql.push_str(" ON CONFLICT (tenant, rule_id, event_id) DO NOTHING");
+    sql.push_str(" ON CONFLICT (tenant, rule_id, event_id) DO NOTHING RETURNING id");
     sql
 }
 
 impl State {
     /// Records `alerts` in one transaction; an alert whose (tenant, rule, event) exists
     /// already is skipped, so a replayed journal never duplicates alerts. Returns how many
-    /// were new.
+    /// were new. Each new alert gets its priority and its group ([`crate::enrich`]), in the
+    /// same transaction.
     ///
     /// Rows go in multi-row `INSERT`s of up to [`INSERT_ROWS`] alerts, which halves the
     /// statement overhead of a replay (every row a conflict); new rows cost mostly B-tree
@@ -329,9 +451,10 @@ impl State {
             .begin()
             .await
             .map_err(StateError::sql("begin an alert batch"))?;
+        let mut plan = enrich::plan(&mut tx, self.backend, alerts, &mut ids, now).await?;
         let mut inserted = 0;
         let full = insert_sql(self.backend, INSERT_ROWS);
-        for chunk in alerts.chunks(INSERT_ROWS) {
+        for (c, chunk) in alerts.chunks(INSERT_ROWS).enumerate() {
             // The text is built from constants and row counts only, never from input.
             let sql = if chunk.len() == INSERT_ROWS {
                 full.clone()
@@ -339,9 +462,15 @@ impl State {
                 insert_sql(self.backend, chunk.len())
             };
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for a in chunk {
+            let mut minted = HashMap::with_capacity(chunk.len());
+            for (j, a) in chunk.iter().enumerate() {
+                let i = c * INSERT_ROWS + j;
+                let id = ids.next_at(now).to_string();
+                let (g, priority) = plan.of_alert[i];
+                let group = plan.groups[g].id.clone();
+                minted.insert(id.clone(), i);
                 query = query
-                    .bind(ids.next_at(now).to_string())
+                    .bind(id)
                     .bind(a.tenant.as_str())
                     .bind(a.kind.as_str())
                     .bind(&a.rule_id)
@@ -353,14 +482,23 @@ impl State {
                     .bind(a.event_time.as_nanos())
                     .bind(a.host.as_deref())
                     .bind(a.matched.to_string())
-                    .bind(now.as_nanos());
+                    .bind(now.as_nanos())
+                    .bind(group)
+                    .bind(i64::from(priority));
             }
-            let result = query
-                .execute(&mut *tx)
+            let rows = query
+                .fetch_all(&mut *tx)
                 .await
                 .map_err(StateError::sql("insert alerts"))?;
-            inserted += result.rows_affected();
+            for row in rows {
+                let id: String = row.get(0);
+                if let Some(&i) = minted.get(&id) {
+                    plan.inserted(i, alerts);
+                    inserted += 1;
+                }
+            }
         }
+        plan.record(&mut tx, alerts, now).await?;
         tx.commit()
             .await
             .map_err(StateError::sql("commit an alert batch"))?;
@@ -374,87 +512,16 @@ impl State {
         filter: &AlertFilter,
     ) -> Result<AlertPage, StateError> {
         let limit = filter.limit.unwrap_or(100).clamp(1, AlertFilter::MAX_LIMIT);
-        let mut sql =
-            format!("SELECT {COLUMNS}, queue, qualification FROM alerts WHERE tenant = $1");
-        let mut n = 1;
-        let mut next = |sql: &mut String, clause: &str| {
-            n += 1;
-            sql.push_str(&clause.replace('?', &format!("${n}")));
-        };
-        if !filter.levels.is_empty() {
-            sql.push_str(" AND level IN (");
-            for i in 0..filter.levels.len() {
-                next(&mut sql, if i == 0 { "?" } else { ", ?" });
-            }
-            sql.push(')');
-        }
-        if filter.rule.is_some() {
-            next(&mut sql, " AND rule_id = ?");
-        }
-        if filter.status.is_some() {
-            next(&mut sql, " AND status = ?");
-        }
-        if filter.host.is_some() {
-            next(&mut sql, " AND host = ?");
-        }
-        if filter.text.is_some() {
-            next(&mut sql, " AND (LOWER(rule_title) LIKE ? ESCAPE '\\'");
-            next(&mut sql, " OR LOWER(rule_id) LIKE ? ESCAPE '\\'");
-            next(
-                &mut sql,
-                " OR LOWER(COALESCE(host, '')) LIKE ? ESCAPE '\\')",
-            );
-        }
-        if filter.recorded_after.is_some() {
-            next(&mut sql, " AND id > ?");
-        }
-        if filter.from.is_some() {
-            next(&mut sql, " AND event_time >= ?");
-        }
-        if filter.to.is_some() {
-            next(&mut sql, " AND event_time < ?");
-        }
-        if filter.after.is_some() {
-            next(&mut sql, " AND (event_time < ?");
-            next(&mut sql, " OR (event_time = ?");
-            next(&mut sql, " AND id < ?))");
-        }
-        next(&mut sql, " ORDER BY event_time DESC, id DESC LIMIT ?");
-        // Built from the constant fragments above only; every value is bound.
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant.as_str());
-        for level in &filter.levels {
-            query = query.bind(level);
-        }
-        if let Some(rule) = &filter.rule {
-            query = query.bind(rule);
-        }
-        if let Some(status) = filter.status {
-            query = query.bind(status.as_str());
-        }
-        if let Some(host) = &filter.host {
-            query = query.bind(host);
-        }
-        if let Some(text) = &filter.text {
-            let pattern = like_pattern(text);
-            query = query
-                .bind(pattern.clone())
-                .bind(pattern.clone())
-                .bind(pattern);
-        }
-        if let Some(after) = &filter.recorded_after {
-            query = query.bind(after.as_str());
-        }
-        if let Some(from) = filter.from {
-            query = query.bind(from.as_nanos());
-        }
-        if let Some(to) = filter.to {
-            query = query.bind(to.as_nanos());
-        }
-        if let Some(after) = &filter.after {
-            query = query.bind(after.time).bind(after.time).bind(&after.id);
-        }
-        query = query.bind(limit as i64);
-        let rows = query
+        let mut built = Where::of(tenant, filter);
+        let n = built.binds.len() + 1;
+        let sql = format!(
+            "SELECT {COLUMNS}, {READ_COLUMNS} FROM alerts WHERE {} \
+             ORDER BY event_time DESC, id DESC LIMIT ${n}",
+            built.sql
+        );
+        built.binds.push(Bind::Int(limit as i64));
+        let rows = built
+            .bind(sqlx::query(sqlx::AssertSqlSafe(sql)))
             .fetch_all(&self.pool)
             .await
             .map_err(StateError::sql("list alerts"))?;
@@ -475,15 +542,77 @@ impl State {
         })
     }
 
+    /// How many of `tenant`'s alerts match `filter` (its `limit` and `after` ignored),
+    /// counting at most `max + 1`: enough to tell "more than `max`" without counting a
+    /// million rows.
+    pub async fn count_alerts(
+        &self,
+        tenant: &TenantId,
+        filter: &AlertFilter,
+        max: u64,
+    ) -> Result<u64, StateError> {
+        let filter = AlertFilter {
+            after: None,
+            limit: None,
+            ..filter.clone()
+        };
+        let mut built = Where::of(tenant, &filter);
+        let n = built.binds.len() + 1;
+        let sql = format!(
+            "SELECT COUNT(*) FROM (SELECT id FROM alerts WHERE {} LIMIT ${n}) AS matched",
+            built.sql
+        );
+        built
+            .binds
+            .push(Bind::Int(max.saturating_add(1).min(i64::MAX as u64) as i64));
+        let row = built
+            .bind(sqlx::query(sqlx::AssertSqlSafe(sql)))
+            .fetch_one(&self.pool)
+            .await
+            .map_err(StateError::sql("count alerts"))?;
+        Ok(u64::try_from(row.get::<i64, _>(0)).unwrap_or(0))
+    }
+
+    /// The ids of `tenant`'s alerts matching `filter` (from its `after` cursor; its `limit`
+    /// ignored), newest first, at most `max`, and the cursor after the last one when there
+    /// were `max`.
+    pub async fn alert_ids(
+        &self,
+        tenant: &TenantId,
+        filter: &AlertFilter,
+        max: usize,
+    ) -> Result<(Vec<AlertId>, Option<AlertCursor>), StateError> {
+        let mut built = Where::of(tenant, filter);
+        let n = built.binds.len() + 1;
+        let sql = format!(
+            "SELECT id, event_time FROM alerts WHERE {} ORDER BY event_time DESC, id DESC \
+             LIMIT ${n}",
+            built.sql
+        );
+        built.binds.push(Bind::Int(max as i64));
+        let rows = built
+            .bind(sqlx::query(sqlx::AssertSqlSafe(sql)))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(StateError::sql("list alert ids"))?;
+        let next = (rows.len() == max && max > 0)
+            .then(|| rows.last())
+            .flatten()
+            .map(|r| AlertCursor {
+                time: r.get(1),
+                id: r.get(0),
+            });
+        Ok((rows.iter().map(|r| AlertId(r.get(0))).collect(), next))
+    }
+
     /// One of `tenant`'s alerts; `None` when it does not exist or belongs to another tenant.
     pub async fn alert(
         &self,
         tenant: &TenantId,
         id: &AlertId,
     ) -> Result<Option<Alert>, StateError> {
-        let sql = format!(
-            "SELECT {COLUMNS}, queue, qualification FROM alerts WHERE tenant = $1 AND id = $2"
-        );
+        let sql =
+            format!("SELECT {COLUMNS}, {READ_COLUMNS} FROM alerts WHERE tenant = $1 AND id = $2");
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(tenant.as_str())
             .bind(id.as_str())

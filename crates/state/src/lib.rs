@@ -16,9 +16,12 @@
 //! entropy.
 
 mod alerts;
+mod assets;
 pub mod audit;
+mod enrich;
 mod error;
 pub mod grants;
+pub mod groups;
 mod idempotency;
 pub mod oidc;
 pub mod people;
@@ -43,6 +46,7 @@ pub use alerts::{
 };
 pub use error::StateError;
 pub use grants::{ElevationId, GrantId, NewGrant, StoredElevation, StoredGrant};
+pub use groups::{AlertGroup, GroupFilter, GroupId};
 pub use idempotency::{IDEMPOTENCY_RETENTION, Idempotent};
 pub use people::{NewUser, Organisation, User, UserStatus};
 pub use reviews::{Review, ReviewId};
@@ -250,18 +254,21 @@ impl State {
         &self,
         tenant: &TenantId,
     ) -> Result<Option<TenantSettings>, StateError> {
-        let row =
-            sqlx::query("SELECT sensitive_fields, max_elevation_hours FROM tenants WHERE id = $1")
-                .bind(tenant.as_str())
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(StateError::sql("read a tenant's settings"))?;
+        let row = sqlx::query(
+            "SELECT sensitive_fields, max_elevation_hours, grouping FROM tenants WHERE id = $1",
+        )
+        .bind(tenant.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(StateError::sql("read a tenant's settings"))?;
         row.map(|r| {
             let fields: String = r.get(0);
             Ok(TenantSettings {
                 sensitive_fields: serde_json::from_str(&fields)
                     .map_err(|_| StateError::Corrupt("sensitive fields".into()))?,
                 max_elevation_hours: u32::try_from(r.get::<i64, _>(1)).unwrap_or(4),
+                grouping: serde_json::from_str(&r.get::<String, _>(2))
+                    .map_err(|_| StateError::Corrupt("grouping settings".into()))?,
             })
         })
         .transpose()
@@ -275,11 +282,16 @@ impl State {
     ) -> Result<(), StateError> {
         let fields = serde_json::to_string(&settings.sensitive_fields)
             .map_err(|e| StateError::Invalid(e.to_string()))?;
+        settings.grouping.check().map_err(StateError::Invalid)?;
+        let grouping = serde_json::to_string(&settings.grouping)
+            .map_err(|e| StateError::Invalid(e.to_string()))?;
         let done = sqlx::query(
-            "UPDATE tenants SET sensitive_fields = $1, max_elevation_hours = $2 WHERE id = $3",
+            "UPDATE tenants SET sensitive_fields = $1, max_elevation_hours = $2, grouping = $3 \
+             WHERE id = $4",
         )
         .bind(fields)
         .bind(i64::from(settings.max_elevation_hours))
+        .bind(grouping)
         .bind(tenant.as_str())
         .execute(&self.pool)
         .await
@@ -303,6 +315,9 @@ pub struct TenantSettings {
     pub sensitive_fields: Vec<String>,
     /// The longest elevation a client admin may approve, in hours.
     pub max_elevation_hours: u32,
+    /// How alerts are grouped as they are written.
+    #[serde(default)]
+    pub grouping: vigie_govern::grouping::Grouping,
 }
 
 /// A fresh random id: positive and below 2^53 — unguessable enough for names (access is

@@ -212,6 +212,52 @@ const MIGRATIONS: &[&str] = &[
         note TEXT,
         PRIMARY KEY (alert, seq)
     );",
+    // 7: triage, continued (issue 27). An alert may be assigned to a person (the history
+    // row of an assignment names them; comments are history rows too), belongs to a
+    // group (one rule, one entity, a window; `open_count` is kept by the transitions so
+    // that "is the group open" reads one row), and has a priority computed when written.
+    // `rule_quality` counts qualifications per (tenant, rule, day the alert was recorded),
+    // kept by the transitions, so that a rule's false-positive rate over 30 days reads at
+    // most 30 rows per rule. `assets` is the tenant's host list with a criticality.
+    "ALTER TABLE alerts ADD COLUMN assignee BIGINT;
+    ALTER TABLE alert_history ADD COLUMN assignee BIGINT;
+    ALTER TABLE alerts ADD COLUMN group_id TEXT;
+    ALTER TABLE alerts ADD COLUMN priority BIGINT NOT NULL DEFAULT 0;
+    ALTER TABLE tenants ADD COLUMN grouping TEXT NOT NULL DEFAULT '{}';
+    CREATE TABLE alert_groups (
+        id TEXT PRIMARY KEY,
+        tenant TEXT NOT NULL REFERENCES tenants (id),
+        key TEXT NOT NULL,
+        rule_id TEXT NOT NULL,
+        rule_title TEXT NOT NULL,
+        level TEXT NOT NULL,
+        entity TEXT NOT NULL,
+        entity_value TEXT NOT NULL,
+        first_at BIGINT NOT NULL,
+        last_at BIGINT NOT NULL,
+        count BIGINT NOT NULL,
+        open_count BIGINT NOT NULL,
+        priority BIGINT NOT NULL,
+        created_at BIGINT NOT NULL
+    );
+    CREATE INDEX alert_groups_by_key ON alert_groups (tenant, key, last_at);
+    CREATE INDEX alert_groups_by_time ON alert_groups (tenant, last_at);
+    CREATE INDEX alerts_by_group ON alerts (group_id);
+    CREATE TABLE rule_quality (
+        tenant TEXT NOT NULL REFERENCES tenants (id),
+        rule_id TEXT NOT NULL,
+        day BIGINT NOT NULL,
+        qualified BIGINT NOT NULL,
+        false_positives BIGINT NOT NULL,
+        PRIMARY KEY (tenant, rule_id, day)
+    );
+    CREATE TABLE assets (
+        tenant TEXT NOT NULL REFERENCES tenants (id),
+        host TEXT NOT NULL,
+        criticality TEXT NOT NULL,
+        owner TEXT,
+        PRIMARY KEY (tenant, host)
+    );",
 ];
 
 /// Applies the migrations the database has not seen.

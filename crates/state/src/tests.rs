@@ -104,6 +104,9 @@ on_both!(
     second_factors_are_spent_once,
     the_audit_trail_chains_and_verifies,
     alerts_move_through_triage_and_keep_their_history,
+    alerts_are_grouped_as_they_are_written,
+    priority_weighs_the_rule_record_and_the_host,
+    alerts_are_assigned_commented_and_acted_on_in_bulk,
 );
 
 use vigie_govern::grant::{GrantStatus, UserId, Widening};
@@ -222,6 +225,7 @@ async fn organisations_own_tenants_and_users_belong_to_one(db: Fresh) {
     let settings = TenantSettings {
         sensitive_fields: vec!["User".into(), "SourceIp".into()],
         max_elevation_hours: 2,
+        grouping: Default::default(),
     };
     state
         .set_tenant_settings(&tenant, &settings)
@@ -694,6 +698,8 @@ fn alert(
         event_id: event,
         event_time: Timestamp::from_nanos(t),
         host: Some("ws-1".to_owned()),
+        user: None,
+        source: None,
         matched: serde_json::json!({"Image": "C:\\x.exe"}),
     }
 }
@@ -1142,6 +1148,651 @@ async fn alerts_move_through_triage_and_keep_their_history(db: Fresh) {
             .alerts
             .len(),
         1
+    );
+    state.close().await;
+}
+
+fn on_host(mut a: NewAlert, host: &str, user: Option<&str>) -> NewAlert {
+    a.host = Some(host.to_owned());
+    a.user = user.map(str::to_owned);
+    a
+}
+
+async fn alerts_are_grouped_as_they_are_written(db: Fresh) {
+    use vigie_govern::grouping::{Entity, Grouping, WhenClosed};
+    use vigie_govern::triage::{Qualification, Transition};
+    let (state, tenants) = db.with(&["a", "b"]).await;
+    let (a, b) = (tenants[0].clone(), tenants[1].clone());
+    let mut ids = EventIdGenerator::new();
+    let min = 60_000_000_000i64;
+    // One rule on one host within the window: one group, even across batches; another
+    // host, another rule or another tenant: other groups.
+    let first = vec![
+        on_host(
+            alert(&a, "r1", "high", ids.next_now(), 10 * min),
+            "ws-1",
+            None,
+        ),
+        on_host(
+            alert(&a, "r1", "high", ids.next_now(), 11 * min),
+            "ws-1",
+            None,
+        ),
+        on_host(
+            alert(&a, "r1", "high", ids.next_now(), 12 * min),
+            "ws-2",
+            None,
+        ),
+        on_host(
+            alert(&a, "r2", "low", ids.next_now(), 12 * min),
+            "ws-1",
+            None,
+        ),
+        on_host(
+            alert(&b, "r1", "high", ids.next_now(), 12 * min),
+            "ws-1",
+            None,
+        ),
+    ];
+    assert_eq!(state.insert_alerts(&first).await.expect("insert"), 5);
+    // A replay adds nothing, to the alerts or to the groups' counts.
+    assert_eq!(state.insert_alerts(&first).await.expect("replay"), 0);
+    let late = on_host(
+        alert(&a, "r1", "high", ids.next_now(), 9 * min),
+        "ws-1",
+        None,
+    );
+    assert_eq!(state.insert_alerts(&[late]).await.expect("late"), 1);
+    let groups = state
+        .alert_groups(&a, &GroupFilter::default())
+        .await
+        .expect("groups");
+    assert_eq!(groups.len(), 3, "{groups:?}");
+    let g = groups
+        .iter()
+        .find(|g| g.rule_id == "r1" && g.entity_value == "ws-1")
+        .expect("r1 on ws-1");
+    assert_eq!((g.count, g.open), (3, 3));
+    assert_eq!(g.entity, "host");
+    assert_eq!(g.first, "1970-01-01T00:09:00Z");
+    assert_eq!(g.last, "1970-01-01T00:11:00Z");
+    assert_eq!(
+        state
+            .alert_groups(&b, &GroupFilter::default())
+            .await
+            .expect("b")
+            .len(),
+        1
+    );
+    assert!(state.alert_group(&b, &g.id).await.expect("read").is_none());
+    // Closing every alert closes the group (its open count); a new alert reopens it.
+    let members = state
+        .alerts(
+            &a,
+            &AlertFilter {
+                group: Some(g.id.to_string()),
+                ..AlertFilter::default()
+            },
+        )
+        .await
+        .expect("members")
+        .alerts;
+    assert_eq!(members.len(), 3);
+    let ids_of: Vec<AlertId> = members.iter().map(|m| m.id.clone()).collect();
+    let l1 = Role::ProviderAnalyst(Tier::L1);
+    let now = Timestamp::from_nanos(HOUR);
+    for (t, note) in [
+        (Transition::Acknowledge, None),
+        (
+            Transition::Qualify(Qualification::FalsePositive),
+            Some("backup job"),
+        ),
+        (Transition::Close, None),
+    ] {
+        let out = state
+            .transition_alerts(&a, &ids_of, t, l1, Some(UserId(1)), note, now)
+            .await
+            .expect("bulk");
+        assert_eq!(out.done, 3, "{t:?} {out:?}");
+    }
+    let closed = state
+        .alert_group(&a, &g.id)
+        .await
+        .expect("read")
+        .expect("group");
+    assert_eq!((closed.count, closed.open), (3, 0));
+    let open_only = GroupFilter {
+        open: true,
+        ..GroupFilter::default()
+    };
+    assert!(
+        !state
+            .alert_groups(&a, &open_only)
+            .await
+            .expect("open")
+            .iter()
+            .any(|x| x.id == g.id)
+    );
+    let again = on_host(
+        alert(&a, "r1", "high", ids.next_now(), 11 * min + 5),
+        "ws-1",
+        None,
+    );
+    state.insert_alerts(&[again]).await.expect("insert");
+    let reopened = state
+        .alert_group(&a, &g.id)
+        .await
+        .expect("read")
+        .expect("group");
+    assert_eq!((reopened.count, reopened.open), (4, 1));
+    // Beyond the window (a day by default), a new group.
+    let next_day = on_host(
+        alert(&a, "r1", "high", ids.next_now(), 12 * min + 24 * 60 * min),
+        "ws-1",
+        None,
+    );
+    state.insert_alerts(&[next_day]).await.expect("insert");
+    assert_eq!(
+        state
+            .alert_groups(
+                &a,
+                &GroupFilter {
+                    rule: Some("r1".into()),
+                    ..GroupFilter::default()
+                }
+            )
+            .await
+            .expect("groups")
+            .len(),
+        3
+    );
+    // With `when_closed = new` and grouping by user, a closed group stays closed.
+    let mut settings = state
+        .tenant_settings(&a)
+        .await
+        .expect("settings")
+        .expect("tenant");
+    settings.grouping = Grouping {
+        when_closed: WhenClosed::New,
+        entity: Entity::User,
+        ..Grouping::default()
+    };
+    state.set_tenant_settings(&a, &settings).await.expect("set");
+    let by_user = vec![
+        on_host(
+            alert(&a, "r9", "high", ids.next_now(), 10 * min),
+            "ws-1",
+            Some("alice"),
+        ),
+        on_host(
+            alert(&a, "r9", "high", ids.next_now(), 10 * min),
+            "ws-2",
+            Some("alice"),
+        ),
+        on_host(
+            alert(&a, "r9", "high", ids.next_now(), 10 * min),
+            "ws-2",
+            Some("bob"),
+        ),
+    ];
+    state.insert_alerts(&by_user).await.expect("insert");
+    let r9 = state
+        .alert_groups(
+            &a,
+            &GroupFilter {
+                rule: Some("r9".into()),
+                ..GroupFilter::default()
+            },
+        )
+        .await
+        .expect("groups");
+    let mut seen: Vec<(String, String, u64)> = r9
+        .iter()
+        .map(|g| (g.entity.clone(), g.entity_value.clone(), g.count))
+        .collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            ("user".into(), "alice".into(), 2),
+            ("user".into(), "bob".into(), 1)
+        ]
+    );
+    let alice = r9
+        .iter()
+        .find(|g| g.entity_value == "alice")
+        .expect("alice");
+    let of_alice: Vec<AlertId> = state
+        .alerts(
+            &a,
+            &AlertFilter {
+                group: Some(alice.id.to_string()),
+                ..AlertFilter::default()
+            },
+        )
+        .await
+        .expect("alice's")
+        .alerts
+        .iter()
+        .map(|x| x.id.clone())
+        .collect();
+    for (t, note) in [
+        (Transition::Acknowledge, None),
+        (Transition::Qualify(Qualification::Benign), Some("admin")),
+        (Transition::Close, None),
+    ] {
+        state
+            .transition_alerts(&a, &of_alice, t, l1, Some(UserId(1)), note, now)
+            .await
+            .expect("bulk");
+    }
+    let more = on_host(
+        alert(&a, "r9", "high", ids.next_now(), 10 * min + 1),
+        "ws-3",
+        Some("alice"),
+    );
+    state.insert_alerts(&[more]).await.expect("insert");
+    let r9 = state
+        .alert_groups(
+            &a,
+            &GroupFilter {
+                rule: Some("r9".into()),
+                ..GroupFilter::default()
+            },
+        )
+        .await
+        .expect("groups");
+    assert_eq!(r9.len(), 3, "a closed group stays closed: {r9:?}");
+    // Grouping settings are checked.
+    settings.grouping.window_minutes = 0;
+    assert!(state.set_tenant_settings(&a, &settings).await.is_err());
+    state.close().await;
+}
+
+async fn priority_weighs_the_rule_record_and_the_host(db: Fresh) {
+    use vigie_govern::assets::Asset;
+    use vigie_govern::priority::Criticality;
+    use vigie_govern::triage::{Qualification, Transition};
+    let (state, tenants) = db.with(&["a", "b"]).await;
+    let (a, b) = (tenants[0].clone(), tenants[1].clone());
+    state
+        .replace_assets(
+            &a,
+            &[
+                Asset {
+                    host: "dc01".into(),
+                    criticality: Criticality::Critical,
+                    owner: Some("it".into()),
+                },
+                Asset {
+                    host: "kiosk".into(),
+                    criticality: Criticality::Low,
+                    owner: None,
+                },
+            ],
+        )
+        .await
+        .expect("assets");
+    assert_eq!(state.assets(&a).await.expect("list").len(), 2);
+    assert!(state.assets(&b).await.expect("list").is_empty());
+    let mut ids = EventIdGenerator::new();
+    let t = Timestamp::now().as_nanos();
+    let batch = vec![
+        on_host(
+            alert(&a, "r1", "high", ids.next_now(), t),
+            "DC01.corp.example",
+            None,
+        ),
+        on_host(alert(&a, "r1", "high", ids.next_now(), t), "kiosk", None),
+        on_host(alert(&a, "r1", "high", ids.next_now(), t), "ws-9", None),
+        on_host(alert(&b, "r1", "high", ids.next_now(), t), "dc01", None),
+    ];
+    state.insert_alerts(&batch).await.expect("insert");
+    let prio = |tenant: TenantId, host: &'static str| {
+        let state = state.clone();
+        async move {
+            state
+                .alerts(
+                    &tenant,
+                    &AlertFilter {
+                        host: Some(host.into()),
+                        ..AlertFilter::default()
+                    },
+                )
+                .await
+                .expect("list")
+                .alerts
+                .iter()
+                .map(|x| x.priority)
+                .max()
+                .expect("one")
+        }
+    };
+    assert_eq!(prio(a.clone(), "DC01.corp.example").await, 98);
+    assert_eq!(prio(a.clone(), "kiosk").await, 56);
+    assert_eq!(prio(a.clone(), "ws-9").await, 70);
+    // Another tenant's list does not count.
+    assert_eq!(prio(b.clone(), "dc01").await, 70);
+    // Five false positives of r1 in this tenant: its next alerts sink (40 % of the base).
+    let mut fp = Vec::new();
+    for _ in 0..5 {
+        fp.push(on_host(
+            alert(&a, "r1", "high", ids.next_now(), t),
+            "fp-host",
+            None,
+        ));
+    }
+    state.insert_alerts(&fp).await.expect("insert");
+    let fp_ids: Vec<AlertId> = state
+        .alerts(
+            &a,
+            &AlertFilter {
+                host: Some("fp-host".into()),
+                ..AlertFilter::default()
+            },
+        )
+        .await
+        .expect("list")
+        .alerts
+        .iter()
+        .map(|x| x.id.clone())
+        .collect();
+    let l1 = Role::ProviderAnalyst(Tier::L1);
+    let now = Timestamp::now();
+    for (tr, note) in [
+        (Transition::Acknowledge, None),
+        (
+            Transition::Qualify(Qualification::FalsePositive),
+            Some("noise"),
+        ),
+    ] {
+        let out = state
+            .transition_alerts(&a, &fp_ids, tr, l1, Some(UserId(1)), note, now)
+            .await
+            .expect("bulk");
+        assert_eq!(out.done, 5);
+    }
+    state
+        .insert_alerts(&[on_host(
+            alert(&a, "r1", "high", ids.next_now(), t),
+            "after",
+            None,
+        )])
+        .await
+        .expect("insert");
+    assert_eq!(prio(a.clone(), "after").await, 28);
+    // Not in the other tenant, whose record of r1 is its own.
+    state
+        .insert_alerts(&[on_host(
+            alert(&b, "r1", "high", ids.next_now(), t),
+            "after",
+            None,
+        )])
+        .await
+        .expect("insert");
+    assert_eq!(prio(b.clone(), "after").await, 70);
+    // Requalified as true positives, the rule recovers (the counts follow the change).
+    for id in &fp_ids {
+        state
+            .transition_alert(
+                &a,
+                id,
+                Transition::Qualify(Qualification::TruePositive),
+                l1,
+                Some(UserId(1)),
+                Some("real"),
+                now,
+            )
+            .await
+            .expect("requalify");
+    }
+    state
+        .insert_alerts(&[on_host(
+            alert(&a, "r1", "high", ids.next_now(), t),
+            "later",
+            None,
+        )])
+        .await
+        .expect("insert");
+    assert_eq!(prio(a.clone(), "later").await, 70);
+    // An import replaces the list.
+    state.replace_assets(&a, &[]).await.expect("clear");
+    assert!(state.assets(&a).await.expect("list").is_empty());
+    state.close().await;
+}
+
+async fn alerts_are_assigned_commented_and_acted_on_in_bulk(db: Fresh) {
+    use vigie_govern::triage::{Refusal, Transition};
+
+    use crate::triage::{MAX_BULK, Outcome};
+    let (state, tenants) = db.with(&["a", "b"]).await;
+    let (a, b) = (tenants[0].clone(), tenants[1].clone());
+    let mut ids = EventIdGenerator::new();
+    let batch: Vec<NewAlert> = (0..4)
+        .map(|i| alert(&a, &format!("r{i}"), "medium", ids.next_now(), i))
+        .collect();
+    state.insert_alerts(&batch).await.expect("insert");
+    let all: Vec<AlertId> = state
+        .alerts(&a, &AlertFilter::default())
+        .await
+        .expect("list")
+        .alerts
+        .iter()
+        .map(|x| x.id.clone())
+        .collect();
+    let l1 = Role::ProviderAnalyst(Tier::L1);
+    let l2 = Role::ProviderAnalyst(Tier::L2);
+    let now = Timestamp::from_nanos(5 * HOUR);
+    // Assigned to a person who can work it, then back to the queue.
+    let out = state
+        .assign_alert(
+            &a,
+            &all[0],
+            l1,
+            Some(UserId(1)),
+            Some((UserId(7), l1)),
+            Some("yours"),
+            now,
+        )
+        .await
+        .expect("assign");
+    assert!(matches!(out, Outcome::Done { seq: 1, .. }), "{out:?}");
+    let read = state
+        .alert(&a, &all[0])
+        .await
+        .expect("read")
+        .expect("alert");
+    assert_eq!(read.assignee.as_deref(), Some("7"));
+    let mine = AlertFilter {
+        assignee: Some(7),
+        ..AlertFilter::default()
+    };
+    assert_eq!(state.alerts(&a, &mine).await.expect("mine").alerts.len(), 1);
+    assert_eq!(state.count_alerts(&a, &mine, 10).await.expect("count"), 1);
+    assert_eq!(state.count_alerts(&b, &mine, 10).await.expect("count"), 0);
+    // Not to an auditor; not by a role that does not triage; not in another tenant.
+    assert_eq!(
+        state
+            .assign_alert(
+                &a,
+                &all[0],
+                l1,
+                Some(UserId(1)),
+                Some((UserId(8), Role::Auditor)),
+                None,
+                now
+            )
+            .await
+            .expect("assign"),
+        Outcome::Refused(Refusal::Assignee)
+    );
+    assert_eq!(
+        state
+            .assign_alert(&a, &all[0], Role::Ciso, Some(UserId(1)), None, None, now)
+            .await
+            .expect("assign"),
+        Outcome::Refused(Refusal::Role)
+    );
+    assert_eq!(
+        state
+            .assign_alert(&b, &all[0], l1, Some(UserId(1)), None, None, now)
+            .await
+            .expect("assign"),
+        Outcome::NoAlert
+    );
+    state
+        .assign_alert(&a, &all[0], l1, Some(UserId(1)), None, None, now)
+        .await
+        .expect("unassign");
+    assert_eq!(
+        state
+            .alert(&a, &all[0])
+            .await
+            .expect("read")
+            .expect("alert")
+            .assignee,
+        None
+    );
+    // A comment is a history row; an empty one is refused.
+    let out = state
+        .comment_alert(
+            &a,
+            &all[0],
+            l1,
+            Some(UserId(1)),
+            "seen on the proxy too",
+            now,
+        )
+        .await
+        .expect("comment");
+    assert!(matches!(out, Outcome::Done { seq: 3, .. }), "{out:?}");
+    assert!(matches!(
+        state
+            .comment_alert(&a, &all[0], l1, Some(UserId(1)), " ", now)
+            .await
+            .expect("comment"),
+        Outcome::Refused(Refusal::Note(_))
+    ));
+    let history = state.alert_history(&a, &all[0]).await.expect("history");
+    let actions: Vec<(&str, Option<u64>, Option<&str>)> = history
+        .iter()
+        .map(|h| (h.action.as_str(), h.assignee, h.note.as_deref()))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            ("assign", Some(7), Some("yours")),
+            ("assign", None, None),
+            ("comment", None, Some("seen on the proxy too")),
+        ]
+    );
+    // Bulk: what the lifecycle refuses is counted, the rest done, all in one go; another
+    // tenant's ids are missing, never touched.
+    state
+        .transition_alert(
+            &a,
+            &all[1],
+            Transition::Acknowledge,
+            l1,
+            Some(UserId(1)),
+            None,
+            now,
+        )
+        .await
+        .expect("ack one");
+    let mut mixed = all.clone();
+    mixed.push("01ARZ3NDEKTSV4RRFFQ69G5FAV".parse().expect("an id"));
+    let out = state
+        .transition_alerts(
+            &a,
+            &mixed,
+            Transition::Acknowledge,
+            l1,
+            Some(UserId(1)),
+            None,
+            now,
+        )
+        .await
+        .expect("bulk");
+    assert_eq!(out.done, 3);
+    assert_eq!(out.refused.values().sum::<u64>(), 1);
+    assert_eq!(out.missing, 1);
+    let out = state
+        .transition_alerts(
+            &b,
+            &all,
+            Transition::Acknowledge,
+            l2,
+            Some(UserId(1)),
+            None,
+            now,
+        )
+        .await
+        .expect("bulk other tenant");
+    assert_eq!((out.done, out.missing), (0, 4));
+    let out = state
+        .assign_alerts(
+            &a,
+            &all,
+            l1,
+            Some(UserId(1)),
+            Some((UserId(9), l2)),
+            None,
+            now,
+        )
+        .await
+        .expect("bulk assign");
+    assert_eq!(out.done, 4);
+    // The queue filter: escalated ones are in L2's.
+    state
+        .transition_alert(
+            &a,
+            &all[2],
+            Transition::Escalate(Tier::L2),
+            l1,
+            Some(UserId(1)),
+            Some("why"),
+            now,
+        )
+        .await
+        .expect("escalate");
+    let l2_queue = AlertFilter {
+        queue: Some("l2".into()),
+        open: true,
+        ..AlertFilter::default()
+    };
+    assert_eq!(
+        state.alerts(&a, &l2_queue).await.expect("l2").alerts.len(),
+        1
+    );
+    assert_eq!(
+        state
+            .count_alerts(&a, &AlertFilter::default(), 2)
+            .await
+            .expect("count"),
+        3,
+        "counts stop at max + 1"
+    );
+    let (page, next) = state
+        .alert_ids(&a, &AlertFilter::default(), 3)
+        .await
+        .expect("ids");
+    assert_eq!(page.len(), 3);
+    let rest = AlertFilter {
+        after: next,
+        ..AlertFilter::default()
+    };
+    assert_eq!(
+        state.alert_ids(&a, &rest, 3).await.expect("rest").0.len(),
+        1
+    );
+    // The size of a bulk action is bounded.
+    let too_many = vec![all[0].clone(); MAX_BULK + 1];
+    assert!(
+        state
+            .transition_alerts(&a, &too_many, Transition::Acknowledge, l1, None, None, now)
+            .await
+            .is_err()
     );
     state.close().await;
 }

@@ -158,6 +158,8 @@ pub(crate) fn run(args: &ConsoleArgs) -> Result<ExitCode> {
                 event_id: ids.next_at(time),
                 event_time: time,
                 host: Some(format!("ws-{:04}.corp.local", i % HOSTS)),
+                user: None,
+                source: None,
                 matched: serde_json::json!({"Image": "C:\\Windows\\System32\\cmd.exe"}),
             });
             if batch.len() == batch.capacity() {

@@ -80,6 +80,7 @@ pub(crate) async fn setup(state: &State, secrets: &Secrets, tenants: [&str; 2]) 
             &TenantSettings {
                 sensitive_fields: SENSITIVE.iter().map(|s| (*s).to_owned()).collect(),
                 max_elevation_hours: 4,
+                grouping: Default::default(),
             },
         )
         .await?;

@@ -376,6 +376,45 @@ async fn decide_need(
     }
 }
 
+/// The role `user` would triage alerts of `tenant` with now (a provider analyst's: their
+/// active grant's tier), or `None` when they may not triage there (no access, or a role
+/// that does not triage): who an alert may be assigned to.
+pub(crate) async fn role_on(app: &App, user: &User, tenant: &TenantId) -> ApiResult<Option<Role>> {
+    let actor = Actor {
+        user: user.id,
+        org: user.org,
+        role: user.role,
+    };
+    let Some(owner) = app
+        .state
+        .tenant_owner(tenant)
+        .await
+        .map_err(ApiError::internal)?
+    else {
+        return Ok(None);
+    };
+    let grants: Vec<_> = app
+        .state
+        .grants_on(tenant)
+        .await
+        .map_err(ApiError::internal)?
+        .into_iter()
+        .map(|g| g.grant)
+        .collect();
+    Ok(
+        match decide(
+            &actor,
+            Some(owner),
+            &grants,
+            Action::TriageAlerts,
+            Timestamp::now(),
+        ) {
+            Decision::Allow(role) => Some(role),
+            Decision::Own(_) | Decision::Deny(_) => None,
+        },
+    )
+}
+
 /// Whether `caller` acts as the instance's operator.
 fn is_operator(caller: &Caller) -> bool {
     caller.user().is_some_and(|u| u.role == Role::Operator)

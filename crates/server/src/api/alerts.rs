@@ -36,26 +36,31 @@ pub(crate) struct AlertsParams {
     pub(crate) cursor: Option<String>,
     /// Only alerts recorded after this alert id (a live view's last).
     pub(crate) after_id: Option<String>,
+    /// Only alerts in this tier's queue (`l1`, `l2`, `l3`).
+    pub(crate) queue: Option<String>,
+    /// `true`: only open alerts (not closed, not linked).
+    pub(crate) open: Option<bool>,
+    /// Only alerts assigned to this user id (`me`: the caller).
+    pub(crate) assignee: Option<String>,
+    /// Only alerts of this group.
+    pub(crate) group: Option<String>,
 }
 
-pub(crate) async fn alerts(
-    State(app): State<App>,
-    Extension(auth): Extension<Authorized>,
-    p: Result<Query<AlertsParams>, QueryRejection>,
-) -> ApiResult<Response> {
-    let tenant = auth.tenant_id()?;
-    let Query(p) = p?;
+/// The filter of a list or bulk request.
+pub(crate) fn filter_of(p: AlertsParams, auth: &Authorized) -> ApiResult<AlertFilter> {
     let range = range(p.from.as_deref(), p.to.as_deref())?;
-    let filter = AlertFilter {
+    Ok(AlertFilter {
         levels: p
             .level
             .as_deref()
+            .filter(|l| !l.is_empty())
             .map(levels)
             .transpose()?
             .unwrap_or_default(),
-        rule: p.rule,
+        rule: p.rule.filter(|r| !r.is_empty()),
         status: p
             .status
+            .filter(|s| !s.is_empty())
             .map(|s| {
                 AlertStatus::parse(&s).ok_or_else(|| {
                     ApiError::bad_request(format!(
@@ -74,6 +79,38 @@ pub(crate) async fn alerts(
                 })
             })
             .transpose()?,
+        queue: p
+            .queue
+            .filter(|q| !q.is_empty())
+            .map(|q| {
+                q.parse::<vigie_govern::Tier>()
+                    .map(|t| t.as_str().to_owned())
+                    .map_err(|_| ApiError::bad_request(format!("queue {q:?}: l1, l2 or l3")))
+            })
+            .transpose()?,
+        open: p.open.unwrap_or(false),
+        assignee: p
+            .assignee
+            .filter(|a| !a.is_empty())
+            .map(|a| {
+                if a == "me" {
+                    return auth.caller.user().map(|u| u.id.0).ok_or_else(|| {
+                        ApiError::bad_request("assignee=me: the caller is not a person")
+                    });
+                }
+                a.parse::<u64>()
+                    .map_err(|_| ApiError::bad_request(format!("assignee {a:?}: a user id or me")))
+            })
+            .transpose()?,
+        group: p
+            .group
+            .filter(|g| !g.is_empty())
+            .map(|g| {
+                g.parse::<vigie_state::GroupId>()
+                    .map(|g| g.to_string())
+                    .map_err(|e| ApiError::bad_request(e.to_string()))
+            })
+            .transpose()?,
         from: range.from,
         to: range.to,
         limit: p.limit,
@@ -81,7 +118,17 @@ pub(crate) async fn alerts(
             .cursor
             .map(|c| c.parse::<AlertCursor>().map_err(ApiError::bad_request))
             .transpose()?,
-    };
+    })
+}
+
+pub(crate) async fn alerts(
+    State(app): State<App>,
+    Extension(auth): Extension<Authorized>,
+    p: Result<Query<AlertsParams>, QueryRejection>,
+) -> ApiResult<Response> {
+    let tenant = auth.tenant_id()?;
+    let Query(p) = p?;
+    let filter = filter_of(p, &auth)?;
     let page = app
         .state
         .alerts(&tenant, &filter)
@@ -223,7 +270,30 @@ pub(crate) struct TransitionBody {
     pub(crate) note: Option<String>,
 }
 
-fn transition_of(body: &TransitionBody) -> ApiResult<Transition> {
+/// A lifecycle refusal as an API error: 403 for the role or the queue, 409 for the alert's
+/// state, 400 for what the request said.
+pub(crate) fn refused(why: Refusal) -> ApiError {
+    let status = match why {
+        Refusal::Role | Refusal::Queue => StatusCode::FORBIDDEN,
+        Refusal::Status(_) => StatusCode::CONFLICT,
+        Refusal::Note(_) | Refusal::Tier(_) | Refusal::Assignee => StatusCode::BAD_REQUEST,
+    };
+    ApiError::coded(status, "transition_refused", why.to_string())
+}
+
+/// The role the caller triages with on this tenant (a provider analyst's: their grant's
+/// tier), and their id; only a person triages.
+pub(crate) fn triager(
+    auth: &Authorized,
+) -> ApiResult<(vigie_govern::Role, vigie_govern::grant::UserId)> {
+    let user = auth
+        .caller
+        .user()
+        .ok_or_else(|| ApiError::new(StatusCode::FORBIDDEN, "only a person triages"))?;
+    Ok((auth.role.unwrap_or(user.role), user.id))
+}
+
+pub(crate) fn transition_of(body: &TransitionBody) -> ApiResult<Transition> {
     let tier = || {
         let t = body.tier.as_deref().unwrap_or("");
         t.parse::<vigie_govern::Tier>()
@@ -265,11 +335,7 @@ pub(crate) async fn transition(
     let tenant = auth.tenant_id()?;
     let id = alert_id(&id)?;
     let transition = transition_of(&body)?;
-    let user = auth
-        .caller
-        .user()
-        .ok_or_else(|| ApiError::new(StatusCode::FORBIDDEN, "only a person triages"))?;
-    let role = auth.role.unwrap_or(user.role);
+    let (role, user) = triager(&auth)?;
     let outcome = app
         .state
         .transition_alert(
@@ -277,7 +343,7 @@ pub(crate) async fn transition(
             &id,
             transition,
             role,
-            Some(user.id),
+            Some(user),
             body.note.as_deref(),
             vigie_event::time::Timestamp::now(),
         )
@@ -288,18 +354,7 @@ pub(crate) async fn transition(
             StatusCode::NOT_FOUND,
             format!("no alert {id}"),
         )),
-        TransitionOutcome::Refused(why) => {
-            let status = match why {
-                Refusal::Role | Refusal::Queue => StatusCode::FORBIDDEN,
-                Refusal::Status(_) => StatusCode::CONFLICT,
-                Refusal::Note(_) | Refusal::Tier(_) => StatusCode::BAD_REQUEST,
-            };
-            Err(ApiError::coded(
-                status,
-                "transition_refused",
-                why.to_string(),
-            ))
-        }
+        TransitionOutcome::Refused(why) => Err(refused(why)),
         TransitionOutcome::Done { from, to, seq } => {
             let state = |s: vigie_govern::triage::AlertState| {
                 json!({
@@ -356,6 +411,158 @@ pub(crate) async fn history(
         ..AuditNote::default()
     };
     Ok((Extension(note), Json(json!({ "history": rows }))).into_response())
+}
+
+/// An assignment as the API takes it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AssignBody {
+    /// The user id to assign to (`me`: the caller); absent or null: back to the queue.
+    pub(crate) assignee: Option<String>,
+    /// Why (optional).
+    pub(crate) note: Option<String>,
+}
+
+/// The person an alert of `tenant` is assigned to, and their role there (their grant's tier
+/// for a provider analyst); a user that does not exist or is suspended is a 400, as is one
+/// with no access to the tenant.
+pub(crate) async fn assignee_of(
+    app: &App,
+    auth: &Authorized,
+    tenant: &vigie_event::TenantId,
+    text: Option<&str>,
+) -> ApiResult<Option<(vigie_govern::grant::UserId, vigie_govern::Role)>> {
+    let Some(text) = text.map(str::trim).filter(|t| !t.is_empty()) else {
+        return Ok(None);
+    };
+    let id =
+        if text == "me" {
+            triager(auth)?.1
+        } else {
+            vigie_govern::grant::UserId(text.parse().map_err(|_| {
+                ApiError::bad_request(format!("assignee {text:?}: a user id or me"))
+            })?)
+        };
+    let nobody = || ApiError::bad_request(format!("assignee {text:?}: no such active user"));
+    let user = app
+        .state
+        .user(id)
+        .await
+        .map_err(ApiError::internal)?
+        .filter(|u| u.status == vigie_state::UserStatus::Active)
+        .ok_or_else(nobody)?;
+    let role = super::access::role_on(app, &user, tenant)
+        .await?
+        .ok_or_else(|| {
+            ApiError::coded(
+                StatusCode::BAD_REQUEST,
+                "transition_refused",
+                format!("assignee {text:?} does not triage alerts on this tenant"),
+            )
+        })?;
+    Ok(Some((id, role)))
+}
+
+/// `POST /api/v1/alerts/{id}/assign`: gives an open alert to a person who can work it, or
+/// back to its queue (`vigie_govern::triage::assign`); a history row records it.
+pub(crate) async fn assign(
+    State(app): State<App>,
+    Extension(auth): Extension<Authorized>,
+    Path(id): Path<String>,
+    body: Result<Json<AssignBody>, axum::extract::rejection::JsonRejection>,
+) -> ApiResult<Response> {
+    let Json(body) = body?;
+    let tenant = auth.tenant_id()?;
+    let id = alert_id(&id)?;
+    let (role, user) = triager(&auth)?;
+    let assignee = assignee_of(&app, &auth, &tenant, body.assignee.as_deref()).await?;
+    let outcome = app
+        .state
+        .assign_alert(
+            &tenant,
+            &id,
+            role,
+            Some(user),
+            assignee,
+            body.note.as_deref(),
+            vigie_event::time::Timestamp::now(),
+        )
+        .await
+        .map_err(ApiError::internal)?;
+    match outcome {
+        TransitionOutcome::NoAlert => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("no alert {id}"),
+        )),
+        TransitionOutcome::Refused(why) => Err(refused(why)),
+        TransitionOutcome::Done { seq, .. } => {
+            let to = assignee.map(|(u, _)| u.0.to_string());
+            let note = AuditNote {
+                action: Some("alert-assign"),
+                objects: vec![format!("alert:{id}")],
+                after: Some(json!({"assignee": to, "history": seq})),
+                ..AuditNote::default()
+            };
+            Ok((
+                Extension(note),
+                Json(json!({"assignee": to, "history": seq})),
+            )
+                .into_response())
+        }
+    }
+}
+
+/// A comment as the API takes it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CommentBody {
+    /// The text (1 to 4,000 characters).
+    pub(crate) text: String,
+}
+
+/// `POST /api/v1/alerts/{id}/comments`: a comment, as a row of the alert's history.
+pub(crate) async fn comment(
+    State(app): State<App>,
+    Extension(auth): Extension<Authorized>,
+    Path(id): Path<String>,
+    body: Result<Json<CommentBody>, axum::extract::rejection::JsonRejection>,
+) -> ApiResult<Response> {
+    let Json(body) = body?;
+    let tenant = auth.tenant_id()?;
+    let id = alert_id(&id)?;
+    let (role, user) = triager(&auth)?;
+    let outcome = app
+        .state
+        .comment_alert(
+            &tenant,
+            &id,
+            role,
+            Some(user),
+            &body.text,
+            vigie_event::time::Timestamp::now(),
+        )
+        .await
+        .map_err(ApiError::internal)?;
+    match outcome {
+        TransitionOutcome::NoAlert => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("no alert {id}"),
+        )),
+        TransitionOutcome::Refused(why) => Err(refused(why)),
+        TransitionOutcome::Done { seq, .. } => {
+            let note = AuditNote {
+                action: Some("alert-comment"),
+                objects: vec![format!("alert:{id}")],
+                after: Some(json!({"history": seq})),
+                ..AuditNote::default()
+            };
+            Ok((
+                Extension(note),
+                (StatusCode::CREATED, Json(json!({"history": seq}))),
+            )
+                .into_response())
+        }
+    }
 }
 
 #[cfg(test)]

@@ -14,6 +14,8 @@ pub(crate) struct ApiError {
     pub(crate) code: &'static str,
     pub(crate) message: String,
     pub(crate) retry_after: Option<u32>,
+    /// Facts a client acts on (a bulk action's count to confirm), as `error.details`.
+    pub(crate) details: Option<Box<serde_json::Value>>,
 }
 
 /// The stable code of a status, for errors that have no more specific one.
@@ -50,6 +52,7 @@ impl ApiError {
             code,
             message: message.into(),
             retry_after: None,
+            details: None,
         }
     }
     /// A bad query parameter or path segment.
@@ -123,11 +126,11 @@ pub(crate) struct ErrorMessage(pub(crate) String);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut response = (
-            self.status,
-            Json(json!({ "error": { "code": self.code, "message": self.message } })),
-        )
-            .into_response();
+        let mut error = json!({ "code": self.code, "message": self.message });
+        if let Some(details) = self.details {
+            error["details"] = *details;
+        }
+        let mut response = (self.status, Json(json!({ "error": error }))).into_response();
         // For the request's audit record: why it was refused or failed.
         response.extensions_mut().insert(ErrorMessage(self.message));
         if let Some(seconds) = self.retry_after {

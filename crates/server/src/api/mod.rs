@@ -30,11 +30,14 @@ use crate::quarantine::Quarantine;
 
 pub mod access;
 pub(crate) mod alerts;
+pub(crate) mod assets;
 pub(crate) mod audit;
 pub(crate) mod auth;
 pub(crate) mod buffers;
+pub(crate) mod bulk;
 pub(crate) mod error;
 pub(crate) mod events;
+pub(crate) mod groups;
 pub(crate) mod health;
 pub(crate) mod ingest;
 pub(crate) mod login;
@@ -124,6 +127,38 @@ pub const ROUTES: &[(&str, &str, Need)] = &[
         "/api/v1/alerts/{id}/transitions",
         Need::Tenant(Action::TriageAlerts),
     ),
+    (
+        "POST",
+        "/api/v1/alerts/bulk",
+        Need::Tenant(Action::TriageAlerts),
+    ),
+    (
+        "POST",
+        "/api/v1/alerts/{id}/assign",
+        Need::Tenant(Action::TriageAlerts),
+    ),
+    (
+        "POST",
+        "/api/v1/alerts/{id}/comments",
+        Need::Tenant(Action::TriageAlerts),
+    ),
+    (
+        "GET",
+        "/api/v1/alert-groups",
+        Need::Tenant(Action::ReadAlerts),
+    ),
+    (
+        "GET",
+        "/api/v1/alert-groups/{id}",
+        Need::Tenant(Action::ReadAlerts),
+    ),
+    (
+        "POST",
+        "/api/v1/alert-groups/{id}/transitions",
+        Need::Tenant(Action::TriageAlerts),
+    ),
+    ("GET", "/api/v1/assets", Need::Tenant(Action::ReadAlerts)),
+    ("PUT", "/api/v1/assets", Need::Tenant(Action::ApproveGrants)),
     (
         "GET",
         "/api/v1/alerts/{id}/history",
@@ -259,6 +294,16 @@ fn handler(method: &str, path: &str) -> Option<MethodRouter<App>> {
         ("GET", "/api/v1/alerts/{id}") => get(alerts::alert),
         ("POST", "/api/v1/alerts/{id}/transitions") => post(alerts::transition),
         ("GET", "/api/v1/alerts/{id}/history") => get(alerts::history),
+        ("POST", "/api/v1/alerts/bulk") => post(bulk::bulk),
+        ("POST", "/api/v1/alerts/{id}/assign") => post(alerts::assign),
+        ("POST", "/api/v1/alerts/{id}/comments") => post(alerts::comment),
+        ("GET", "/api/v1/alert-groups") => get(groups::groups),
+        ("GET", "/api/v1/alert-groups/{id}") => get(groups::group),
+        ("POST", "/api/v1/alert-groups/{id}/transitions") => post(groups::transition),
+        ("GET", "/api/v1/assets") => get(assets::assets),
+        ("PUT", "/api/v1/assets") => axum::routing::put(assets::import).layer(
+            axum::extract::DefaultBodyLimit::max(assets::MAX_IMPORT_BYTES),
+        ),
         ("GET", "/api/v1/rules") => get(rules::rules),
         ("POST", "/api/v1/rules/reload") => post(rules::reload),
         ("GET", "/api/v1/quarantine") => get(quarantine::quarantine_list),

@@ -424,10 +424,7 @@ pub(crate) async fn settings(
         .await
         .map_err(ApiError::internal)?
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "no such tenant"))?;
-    Ok(Json(json!({
-        "sensitive_fields": settings.sensitive_fields,
-        "max_elevation_hours": settings.max_elevation_hours,
-    })))
+    Ok(Json(people::settings_json(&settings)))
 }
 
 #[derive(Deserialize)]
@@ -437,6 +434,8 @@ pub(crate) struct SettingsBody {
     pub(crate) sensitive_fields: Option<Vec<String>>,
     /// The longest elevation, in hours.
     pub(crate) max_elevation_hours: Option<u32>,
+    /// How alerts are grouped (replacing the current settings).
+    pub(crate) grouping: Option<vigie_govern::grouping::Grouping>,
 }
 
 /// `POST /api/v1/settings` (on the tenant of `Vigie-Tenant`): the client admin sets the
@@ -461,12 +460,10 @@ pub(crate) async fn set_settings(
         &tenant,
         list.as_deref(),
         body.max_elevation_hours,
+        body.grouping,
     )
     .await?;
-    let answer = Json(json!({
-        "sensitive_fields": after.sensitive_fields,
-        "max_elevation_hours": after.max_elevation_hours,
-    }));
+    let answer = Json(people::settings_json(&after));
     Ok(match change {
         Some(change) => (Extension(note("tenant-settings", change)), answer).into_response(),
         None => answer.into_response(),

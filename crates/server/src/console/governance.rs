@@ -125,6 +125,7 @@ pub(crate) async fn settings(
     let body = api::SettingsBody {
         sensitive_fields: Some(fields),
         max_elevation_hours: Some(f.max_elevation_hours),
+        grouping: None,
     };
     let to = format!("{}/governance?done=settings", base(&auth));
     after(

@@ -49,6 +49,7 @@ mod rules;
 mod search;
 mod signin;
 pub mod svg;
+mod triage;
 mod view;
 
 use chrome::Chrome;
@@ -100,6 +101,31 @@ pub const PAGES: &[(&str, &str, Need)] = &[
     (
         "POST",
         "/console/t/{tenant}/alerts/{id}/transition",
+        Need::Tenant(Action::TriageAlerts),
+    ),
+    (
+        "POST",
+        "/console/t/{tenant}/alerts/{id}/assign",
+        Need::Tenant(Action::TriageAlerts),
+    ),
+    (
+        "POST",
+        "/console/t/{tenant}/alerts/{id}/comment",
+        Need::Tenant(Action::TriageAlerts),
+    ),
+    (
+        "POST",
+        "/console/t/{tenant}/alerts/bulk",
+        Need::Tenant(Action::TriageAlerts),
+    ),
+    (
+        "GET",
+        "/console/t/{tenant}/groups/{id}",
+        Need::Tenant(Action::ReadAlerts),
+    ),
+    (
+        "POST",
+        "/console/t/{tenant}/groups/{id}/transition",
         Need::Tenant(Action::TriageAlerts),
     ),
     (
@@ -235,6 +261,11 @@ fn handler(method: &str, path: &str) -> Option<MethodRouter<App>> {
         ("GET", "/console/t/{tenant}/alerts/{id}") => get(queue::alert),
         ("POST", "/console/t/{tenant}/alerts/{id}/elevation") => post(queue::request_elevation),
         ("POST", "/console/t/{tenant}/alerts/{id}/transition") => post(queue::transition),
+        ("POST", "/console/t/{tenant}/alerts/{id}/assign") => post(triage::assign),
+        ("POST", "/console/t/{tenant}/alerts/{id}/comment") => post(triage::comment),
+        ("POST", "/console/t/{tenant}/alerts/bulk") => post(triage::bulk),
+        ("GET", "/console/t/{tenant}/groups/{id}") => get(triage::group),
+        ("POST", "/console/t/{tenant}/groups/{id}/transition") => post(triage::group_transition),
         ("GET", "/console/t/{tenant}/search") => get(search::page),
         ("GET", "/console/t/{tenant}/search/export") => get(search::export),
         ("GET", "/console/t/{tenant}/rules") => get(rules::page),

@@ -49,8 +49,21 @@ fn row_of(a: &Value, tenant: &str) -> AlertRow {
         title: text(&a["rule_title"]),
         host: text(&a["host"]),
         status: text(&a["status"]),
+        priority: text(&a["priority"]),
+        assignee: String::new(),
         id,
     }
+}
+
+/// The lifecycle state of an alert of an API answer.
+pub(crate) fn state_of(a: &Value) -> Option<vigie_govern::triage::AlertState> {
+    Some(vigie_govern::triage::AlertState {
+        status: vigie_govern::triage::Status::parse(a["status"].as_str()?)?,
+        queue: a["queue"].as_str()?.parse().ok()?,
+        qualification: a["qualification"]
+            .as_str()
+            .and_then(vigie_govern::triage::Qualification::parse),
+    })
 }
 
 fn non_empty(v: &Option<String>) -> Option<String> {
@@ -71,6 +84,10 @@ fn query_of(filter: &QueueFilter, cursor: Option<&str>) -> String {
         ("from", &filter.from),
         ("to", &filter.to),
         ("q", &filter.q),
+        ("queue", &filter.queue),
+        ("open", &filter.open),
+        ("assignee", &filter.assignee),
+        ("view", &filter.view),
     ] {
         if let Some(v) = non_empty(value) {
             out.append_pair(name, &v);
@@ -103,7 +120,20 @@ pub(crate) async fn queue(
         cursor: non_empty(&filter.cursor),
         limit: Some(PAGE),
         after_id: None,
+        queue: non_empty(&filter.queue),
+        open: non_empty(&filter.open).map(|o| o == "1" || o == "true"),
+        assignee: non_empty(&filter.assignee),
+        group: None,
     };
+    let base = format!("/console/t/{}/alerts", tenant.as_str());
+    let tabs = tabs(&base, &filter, auth.role);
+    let hidden = form_urlencoded::parse(query_of(&filter, None).as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .filter(|(k, _)| k != "view")
+        .collect();
+    if non_empty(&filter.view).as_deref() == Some("groups") {
+        return group_view(app, auth, headers, filter, base, tabs).await;
+    }
     let api = crate::api::alerts::alerts(
         State(app.clone()),
         Extension(auth.clone()),
@@ -114,12 +144,12 @@ pub(crate) async fn queue(
         Ok(found) => found,
         Err(response) => return response,
     };
-    let base = format!("/console/t/{}/alerts", tenant.as_str());
     let chrome = match Chrome::of(&app, &auth, &headers, "queue.title", &base).await {
         Ok(c) => c,
         Err(e) => return e.into_response(),
     };
-    let alerts = rows_of(&json, tenant.as_str());
+    let mut alerts = rows_of(&json, tenant.as_str());
+    super::triage::name_assignees(&app, &json, &mut alerts).await;
     // Live arrivals on the queue as it opens (no filter, first page): the newest id shown.
     let unfiltered = query_of(&filter, None).is_empty() && non_empty(&filter.cursor).is_none();
     let live = if unfiltered {
@@ -147,6 +177,129 @@ pub(crate) async fn queue(
         alerts,
         next,
         base,
+        tabs,
+        groups: None,
+        hidden,
+        bulk_actions: bulk_actions(auth.role),
+    };
+    carry.onto(page.page())
+}
+
+/// The queue's tabs: each tier's open alerts, the reader's own, the group view, all.
+fn tabs(
+    base: &str,
+    filter: &QueueFilter,
+    role: Option<vigie_govern::Role>,
+) -> Vec<super::view::Tab> {
+    let current = (
+        non_empty(&filter.queue),
+        non_empty(&filter.assignee),
+        non_empty(&filter.view),
+    );
+    let mut out = Vec::new();
+    let tiers: &[(&str, &str)] = &[
+        ("l1", "queue.tab.l1"),
+        ("l2", "queue.tab.l2"),
+        ("l3", "queue.tab.l3"),
+    ];
+    for (tier, key) in tiers {
+        out.push((
+            *key,
+            format!("{base}?queue={tier}&open=1"),
+            current == (Some((*tier).to_owned()), None, None),
+        ));
+    }
+    if role.is_some_and(|r| allows(r, Action::TriageAlerts) != Cell::Deny) {
+        out.push((
+            "queue.tab.mine",
+            format!("{base}?assignee=me&open=1"),
+            current == (None, Some("me".to_owned()), None),
+        ));
+    }
+    out.push((
+        "queue.tab.groups",
+        format!("{base}?view=groups&open=1"),
+        current.2.as_deref() == Some("groups"),
+    ));
+    out.push((
+        "queue.tab.all",
+        base.to_owned(),
+        current == (None, None, None),
+    ));
+    out
+}
+
+/// The bulk actions offered to `role`: those of a transition its role may make on some
+/// alert (the lifecycle decides for each alert).
+fn bulk_actions(role: Option<vigie_govern::Role>) -> Vec<(&'static str, &'static str)> {
+    let Some(role) = role else {
+        return Vec::new();
+    };
+    if allows(role, Action::TriageAlerts) == Cell::Deny {
+        return Vec::new();
+    }
+    vec![
+        ("acknowledge", "triage.acknowledge"),
+        ("qualify", "triage.qualify"),
+        ("escalate", "triage.escalate"),
+        ("deescalate", "triage.deescalate"),
+        ("close", "triage.close"),
+        ("reopen", "triage.reopen"),
+    ]
+}
+
+/// The queue's group view: `GET /api/v1/alert-groups` with the tab's tier and openness.
+async fn group_view(
+    app: App,
+    auth: Authorized,
+    headers: HeaderMap,
+    filter: QueueFilter,
+    base: String,
+    tabs: Vec<super::view::Tab>,
+) -> Response {
+    let Some(tenant) = auth.tenant.clone() else {
+        return ApiError::bad_request("no tenant").into_response();
+    };
+    let params = crate::api::groups::GroupsParams {
+        open: non_empty(&filter.open).map(|o| o == "1" || o == "true"),
+        queue: non_empty(&filter.queue),
+        rule: non_empty(&filter.rule),
+        limit: Some(PAGE),
+    };
+    let api = crate::api::groups::groups(
+        State(app.clone()),
+        Extension(auth.clone()),
+        Ok(Query(params)),
+    )
+    .await;
+    let (json, carry) = match through(api).await {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    let chrome = match Chrome::of(&app, &auth, &headers, "queue.title", &base).await {
+        Ok(c) => c,
+        Err(e) => return e.into_response(),
+    };
+    let page = Queue {
+        chrome,
+        live: String::new(),
+        filter,
+        levels: vigie_detect::Level::ALL
+            .iter()
+            .rev()
+            .map(|l| l.as_str().to_owned())
+            .collect(),
+        statuses: vigie_govern::triage::Status::ALL
+            .iter()
+            .map(|s| s.as_str().to_owned())
+            .collect(),
+        alerts: Vec::new(),
+        next: None,
+        groups: Some(super::triage::group_rows(&json, tenant.as_str())),
+        base,
+        tabs,
+        hidden: Vec::new(),
+        bulk_actions: Vec::new(),
     };
     carry.onto(page.page())
 }
@@ -314,13 +467,29 @@ pub(crate) async fn alert(
             .as_str()
             .map(|q| format!(" ({q})"))
             .unwrap_or_default();
+        let action = text(&h["action"]);
+        let mut note = text(&h["note"]);
+        if action == "assign" {
+            let to = match h["assignee"].as_u64() {
+                Some(u) => super::triage::names(&app, std::iter::once(u))
+                    .await
+                    .remove(&u)
+                    .unwrap_or_default(),
+                None => "—".to_owned(),
+            };
+            note = if note.is_empty() {
+                format!("→ {to}")
+            } else {
+                format!("→ {to}: {note}")
+            };
+        }
         history.push((
             at,
             actor,
-            text(&h["action"]),
+            action,
             format!("{} → {}{qualification}", text(&h["from"]), text(&h["to"])),
             text(&h["queue"]),
-            text(&h["note"]),
+            note,
         ));
     }
     let queue = text(&a["queue"]);
@@ -342,6 +511,26 @@ pub(crate) async fn alert(
         ),
         _ => Vec::new(),
     };
+    let alert_state = state_of(a);
+    let may_triage = match (alert_state, auth.role) {
+        (Some(st), Some(role)) => vigie_govern::triage::comment(st.queue, role, Some("x")).is_ok(),
+        _ => false,
+    };
+    let assignees = match (alert_state, auth.role) {
+        (Some(st), Some(role)) if may_triage && st.status.is_open() => {
+            super::triage::assignees(&app, &tenant, st, role).await
+        }
+        _ => Vec::new(),
+    };
+    let assignee = match a["assignee"].as_str().and_then(|s| s.parse::<u64>().ok()) {
+        Some(u) => super::triage::names(&app, std::iter::once(u))
+            .await
+            .remove(&u),
+        None => None,
+    };
+    let group_href = a["group"]
+        .as_str()
+        .map(|g| format!("/console/t/{}/groups/{g}", tenant.as_str()));
     let may_elevate = auth
         .role
         .is_some_and(|r| allows(r, Action::RequestElevation) != Cell::Deny);
@@ -351,6 +540,8 @@ pub(crate) async fn alert(
         done: match p.done.as_deref() {
             Some("elevation") => Some("done.elevation.requested"),
             Some("transition") => Some("done.transition"),
+            Some("assign") => Some("done.assign"),
+            Some("comment") => Some("done.comment"),
             _ => None,
         },
         may_elevate,
@@ -358,6 +549,11 @@ pub(crate) async fn alert(
         qualification,
         actions,
         history,
+        assignee,
+        group_href,
+        priority: text(&a["priority"]),
+        may_triage,
+        assignees,
         back: base,
         alert: row_of(a, tenant.as_str()),
         tags: a["tags"]
@@ -447,7 +643,7 @@ pub(crate) async fn request_elevation(
 
 /// The transitions `role` may make on an alert in `state` (with a note, which the form
 /// asks for): (the API's action name, catalog key).
-fn possible_actions(
+pub(crate) fn possible_actions(
     state: vigie_govern::triage::AlertState,
     role: vigie_govern::Role,
 ) -> Vec<(&'static str, &'static str)> {

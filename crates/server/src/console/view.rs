@@ -53,6 +53,8 @@ pub(crate) struct AlertRow {
     pub title: String,
     pub host: String,
     pub status: String,
+    pub priority: String,
+    pub assignee: String,
 }
 
 /// The queue's filter, as typed.
@@ -66,7 +68,33 @@ pub(crate) struct QueueFilter {
     pub to: Option<String>,
     pub q: Option<String>,
     pub cursor: Option<String>,
+    /// A tier's queue (`l1`, `l2`, `l3`).
+    pub queue: Option<String>,
+    /// `1`: open alerts only.
+    pub open: Option<String>,
+    /// A user id, or `me`.
+    pub assignee: Option<String>,
+    /// `groups`: the group view.
+    pub view: Option<String>,
 }
+
+/// A group of the queue's group view.
+#[derive(Clone, Debug)]
+pub(crate) struct GroupRow {
+    pub href: String,
+    pub title: String,
+    pub level: String,
+    pub entity: String,
+    pub value: String,
+    pub count: u64,
+    pub open: u64,
+    pub first: String,
+    pub last: String,
+    pub priority: String,
+}
+
+/// A tab of the queue: (catalog key, link, whether it is the one shown).
+pub(crate) type Tab = (&'static str, String, bool);
 
 /// The alert queue.
 #[derive(Template)]
@@ -80,6 +108,48 @@ pub(crate) struct Queue {
     pub statuses: Vec<String>,
     pub alerts: Vec<AlertRow>,
     pub next: Option<String>,
+    /// The tier queues, "mine", all.
+    pub tabs: Vec<Tab>,
+    /// The group view's groups (when `view=groups`).
+    pub groups: Option<Vec<GroupRow>>,
+    /// The filter's fields, carried by the bulk form's "every alert of the filter".
+    pub hidden: Vec<(String, String)>,
+    /// The bulk actions the reader's role may try: (action, catalog key).
+    pub bulk_actions: Vec<(&'static str, &'static str)>,
+}
+
+/// One group and its latest alerts, with the form that acts on the group at once.
+#[derive(Template)]
+#[template(path = "console/group.html")]
+pub(crate) struct GroupPage {
+    pub chrome: Chrome,
+    pub back: String,
+    pub self_href: String,
+    pub done: Option<String>,
+    pub group: GroupRow,
+    pub alerts: Vec<AlertRow>,
+    pub actions: Vec<(&'static str, &'static str)>,
+}
+
+/// "The filter matches N alerts": the bulk form again, with the count to confirm.
+#[derive(Template)]
+#[template(path = "console/bulk_confirm.html")]
+pub(crate) struct BulkConfirm {
+    pub chrome: Chrome,
+    pub back: String,
+    pub action_href: String,
+    pub count: u64,
+    pub fields: Vec<(String, String)>,
+}
+
+/// What a bulk action did.
+#[derive(Template)]
+#[template(path = "console/bulk_done.html")]
+pub(crate) struct BulkDone {
+    pub chrome: Chrome,
+    pub back: String,
+    pub done: u64,
+    pub refused: Vec<(String, u64)>,
 }
 
 /// Rows pushed to an open queue.
@@ -126,6 +196,16 @@ pub(crate) struct AlertPage {
     pub actions: Vec<(&'static str, &'static str)>,
     /// Its history: (time, actor, action, from → to, queue, note).
     pub history: Vec<(String, String, String, String, String, String)>,
+    /// Who it is assigned to (a name), if anyone.
+    pub assignee: Option<String>,
+    /// Its group's page.
+    pub group_href: Option<String>,
+    /// Its priority.
+    pub priority: String,
+    /// Whether the reader may assign and comment (triages this alert's queue).
+    pub may_triage: bool,
+    /// The people it may be assigned to: (user id, name).
+    pub assignees: Vec<(String, String)>,
     pub alert: AlertRow,
     pub rule_id: String,
     pub tags: Vec<String>,

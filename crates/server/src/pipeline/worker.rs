@@ -331,7 +331,10 @@ fn process(
 /// The alert record the state keeps, of an alert of `event` (for a correlation: the
 /// event that completed its window, whose host and id stand in where the window has none).
 pub(super) fn alert_record(mut alert: Alert, event: &Event) -> NewAlert {
+    let (user, source) = vigie_detect::alert::entities(event);
     NewAlert {
+        user,
+        source,
         matched: alert.take_matched_json(),
         tenant: alert.tenant.clone(),
         kind: match alert.kind {

@@ -1,0 +1,416 @@
+//! What an alert gets as it is written (issue 27): its priority (`vigie_govern::priority`,
+//! from the rule's recent qualifications and the host's criticality) and its group
+//! (`vigie_govern::grouping`). Both are read in a few statements per batch, never per
+//! alert, so that the pipeline's commit stays cheap (measured by `vigie bench ingest`).
+//!
+//! Decisions: a group is created only when an alert of it is actually inserted (a
+//! replayed batch, all conflicts, creates nothing); two writers racing on the same new key
+//! may create two groups, which only splits a group, never loses an alert.
+
+use std::collections::{BTreeSet, HashMap};
+
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
+use vigie_event::time::Timestamp;
+use vigie_event::{EventIdGenerator, TenantId};
+use vigie_govern::grouping::{self, Entity, GroupSpan, Grouping};
+use vigie_govern::priority::{Criticality, RuleRecord, priority};
+
+use crate::alerts::NewAlert;
+use crate::{Backend, StateError};
+
+/// Values per `IN (…)` list.
+const IN_CHUNK: usize = 500;
+
+/// One day in nanoseconds (the unit of `rule_quality.day`).
+pub(crate) const DAY: i64 = 86_400_000_000_000;
+
+/// The window of a rule's false-positive rate.
+pub(crate) const QUALITY_DAYS: i64 = 30;
+
+/// A group as the batch sees it.
+#[derive(Debug)]
+pub(crate) struct Group {
+    pub(crate) id: String,
+    tenant: TenantId,
+    key: String,
+    entity: Entity,
+    value: String,
+    /// Its span before this batch (None: created by it).
+    stored: Option<GroupSpan>,
+    /// Its span with this batch's alerts that chose it.
+    span: GroupSpan,
+    rule: usize,
+    /// What this batch's inserted alerts add.
+    added: i64,
+    first: i64,
+    last: i64,
+    priority: u8,
+}
+
+/// Each alert's group (an index into `groups`) and priority.
+#[derive(Debug)]
+pub(crate) struct Plan {
+    pub(crate) groups: Vec<Group>,
+    pub(crate) of_alert: Vec<(usize, u8)>,
+}
+
+/// The value of `entity` in `alert` (empty when it has none).
+fn value_of(alert: &NewAlert, entity: Entity) -> String {
+    let v = match entity {
+        Entity::Host => alert.host.as_deref(),
+        Entity::User => alert.user.as_deref(),
+        Entity::Source => alert.source.as_deref(),
+    };
+    v.unwrap_or("").to_owned()
+}
+
+/// The names a host is listed under: its name in lower case, and its first label (a list
+/// names `dc01`, events say `DC01.corp.example`).
+pub(crate) fn host_names(host: &str) -> (String, Option<String>) {
+    let full = host.trim().to_lowercase();
+    let short = full
+        .split_once('.')
+        .map(|(s, _)| s.to_owned())
+        .filter(|s| !s.is_empty() && full.parse::<std::net::IpAddr>().is_err());
+    (full, short)
+}
+
+fn placeholders(backend: Backend, from: usize, n: usize) -> String {
+    (0..n)
+        .map(|i| backend.placeholder(from + i))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+async fn grouping_of(
+    tx: &mut Transaction<'_, Any>,
+    tenant: &TenantId,
+) -> Result<Grouping, StateError> {
+    let text: Option<String> = sqlx::query("SELECT grouping FROM tenants WHERE id = $1")
+        .bind(tenant.as_str())
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(StateError::sql("read a tenant's grouping"))?
+        .map(|r| r.get(0));
+    // A tenant not (yet) in the table, or settings from a newer binary: the defaults.
+    Ok(text
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default())
+}
+
+async fn records_of(
+    tx: &mut Transaction<'_, Any>,
+    backend: Backend,
+    tenant: &TenantId,
+    rules: &BTreeSet<&str>,
+    now: Timestamp,
+) -> Result<HashMap<String, RuleRecord>, StateError> {
+    let since = now.as_nanos().div_euclid(DAY) - QUALITY_DAYS;
+    let mut records: HashMap<String, RuleRecord> = HashMap::new();
+    let rules: Vec<&str> = rules.iter().copied().collect();
+    for chunk in rules.chunks(IN_CHUNK) {
+        let sql = format!(
+            "SELECT rule_id, qualified, false_positives FROM rule_quality \
+             WHERE tenant = {} AND day >= {} AND rule_id IN ({})",
+            backend.placeholder(1),
+            backend.placeholder(2),
+            placeholders(backend, 3, chunk.len())
+        );
+        // Built from placeholders only; every value is bound.
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(tenant.as_str())
+            .bind(since);
+        for r in chunk {
+            q = q.bind(*r);
+        }
+        for row in q
+            .fetch_all(&mut **tx)
+            .await
+            .map_err(StateError::sql("read rules' qualifications"))?
+        {
+            let r = records.entry(row.get(0)).or_default();
+            r.qualified += u64::try_from(row.get::<i64, _>(1)).unwrap_or(0);
+            r.false_positives += u64::try_from(row.get::<i64, _>(2)).unwrap_or(0);
+        }
+    }
+    Ok(records)
+}
+
+async fn criticality_of(
+    tx: &mut Transaction<'_, Any>,
+    backend: Backend,
+    tenant: &TenantId,
+    hosts: &BTreeSet<String>,
+) -> Result<HashMap<String, Criticality>, StateError> {
+    let mut found = HashMap::new();
+    let hosts: Vec<&String> = hosts.iter().collect();
+    for chunk in hosts.chunks(IN_CHUNK) {
+        let sql = format!(
+            "SELECT host, criticality FROM assets WHERE tenant = {} AND host IN ({})",
+            backend.placeholder(1),
+            placeholders(backend, 2, chunk.len())
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant.as_str());
+        for h in chunk {
+            q = q.bind(h.as_str());
+        }
+        for row in q
+            .fetch_all(&mut **tx)
+            .await
+            .map_err(StateError::sql("read assets"))?
+        {
+            let text: String = row.get(1);
+            if let Ok(c) = text.parse() {
+                found.insert(row.get::<String, _>(0), c);
+            }
+        }
+    }
+    Ok(found)
+}
+
+fn span_of(row: &AnyRow) -> GroupSpan {
+    GroupSpan {
+        first: row.get(2),
+        last: row.get(3),
+        open: row.get::<i64, _>(4) > 0,
+    }
+}
+
+/// The latest stored group of each key.
+async fn latest_groups(
+    tx: &mut Transaction<'_, Any>,
+    backend: Backend,
+    tenant: &TenantId,
+    keys: &BTreeSet<String>,
+) -> Result<HashMap<String, (String, GroupSpan)>, StateError> {
+    let mut latest: HashMap<String, (String, GroupSpan)> = HashMap::new();
+    let keys: Vec<&String> = keys.iter().collect();
+    for chunk in keys.chunks(IN_CHUNK) {
+        let sql = format!(
+            "SELECT id, key, first_at, last_at, open_count FROM alert_groups \
+             WHERE tenant = {} AND key IN ({})",
+            backend.placeholder(1),
+            placeholders(backend, 2, chunk.len())
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant.as_str());
+        for k in chunk {
+            q = q.bind(k.as_str());
+        }
+        for row in q
+            .fetch_all(&mut **tx)
+            .await
+            .map_err(StateError::sql("read alert groups"))?
+        {
+            let span = span_of(&row);
+            let key: String = row.get(1);
+            let newer = latest.get(&key).is_none_or(|(_, s)| s.last < span.last);
+            if newer {
+                latest.insert(key, (row.get(0), span));
+            }
+        }
+    }
+    Ok(latest)
+}
+
+/// Decides each alert's group and priority, reading what it needs inside `tx`.
+pub(crate) async fn plan(
+    tx: &mut Transaction<'_, Any>,
+    backend: Backend,
+    alerts: &[NewAlert],
+    ids: &mut EventIdGenerator,
+    now: Timestamp,
+) -> Result<Plan, StateError> {
+    let mut by_tenant: HashMap<&TenantId, Vec<usize>> = HashMap::new();
+    for (i, a) in alerts.iter().enumerate() {
+        by_tenant.entry(&a.tenant).or_default().push(i);
+    }
+    let mut of_alert = vec![(0, 0); alerts.len()];
+    let mut groups: Vec<Group> = Vec::new();
+    for (tenant, members) in by_tenant {
+        let settings = grouping_of(tx, tenant).await?;
+        let rules: BTreeSet<&str> = members
+            .iter()
+            .map(|&i| alerts[i].rule_id.as_str())
+            .collect();
+        let records = records_of(tx, backend, tenant, &rules, now).await?;
+        let mut hosts = BTreeSet::new();
+        for &i in &members {
+            if let Some(h) = alerts[i].host.as_deref() {
+                let (full, short) = host_names(h);
+                hosts.insert(full);
+                hosts.extend(short);
+            }
+        }
+        let assets = if hosts.is_empty() {
+            HashMap::new()
+        } else {
+            criticality_of(tx, backend, tenant, &hosts).await?
+        };
+        let keyed: Vec<(usize, Entity, String, String)> = members
+            .iter()
+            .map(|&i| {
+                let a = &alerts[i];
+                let entity = settings.entity_of(&a.rule_id);
+                let value = value_of(a, entity);
+                let key = grouping::key(&a.rule_id, entity, &value);
+                (i, entity, value, key)
+            })
+            .collect();
+        let keys: BTreeSet<String> = keyed.iter().map(|(_, _, _, k)| k.clone()).collect();
+        let stored = latest_groups(tx, backend, tenant, &keys).await?;
+        // The group each key's next alert is measured against: the stored one, then the
+        // latest one this batch made.
+        let mut current: HashMap<String, usize> = HashMap::new();
+        for (i, entity, value, key) in keyed {
+            let a = &alerts[i];
+            let crit = a.host.as_deref().and_then(|h| {
+                let (full, short) = host_names(h);
+                assets
+                    .get(&full)
+                    .or_else(|| short.and_then(|s| assets.get(&s)))
+                    .copied()
+            });
+            let prio = priority(
+                &a.level,
+                records.get(&a.rule_id).copied().unwrap_or_default(),
+                crit,
+            );
+            let time = a.event_time.as_nanos();
+            let candidate = match current.get(&key) {
+                Some(&g) => Some(g),
+                None => stored.get(&key).map(|(id, span)| {
+                    groups.push(Group {
+                        id: id.clone(),
+                        tenant: a.tenant.clone(),
+                        key: key.clone(),
+                        entity,
+                        value: value.clone(),
+                        stored: Some(*span),
+                        span: *span,
+                        rule: i,
+                        added: 0,
+                        first: i64::MAX,
+                        last: i64::MIN,
+                        priority: 0,
+                    });
+                    current.insert(key.clone(), groups.len() - 1);
+                    groups.len() - 1
+                }),
+            };
+            let g = match candidate {
+                Some(g) if grouping::joins(&settings, groups[g].span, time) => g,
+                _ => {
+                    groups.push(Group {
+                        id: ids.next_at(now).to_string(),
+                        tenant: a.tenant.clone(),
+                        key: key.clone(),
+                        entity,
+                        value,
+                        stored: None,
+                        span: GroupSpan {
+                            first: time,
+                            last: time,
+                            open: true,
+                        },
+                        rule: i,
+                        added: 0,
+                        first: i64::MAX,
+                        last: i64::MIN,
+                        priority: 0,
+                    });
+                    current.insert(key, groups.len() - 1);
+                    groups.len() - 1
+                }
+            };
+            let span = &mut groups[g].span;
+            span.first = span.first.min(time);
+            span.last = span.last.max(time);
+            span.open = true;
+            of_alert[i] = (g, prio);
+        }
+    }
+    Ok(Plan { groups, of_alert })
+}
+
+impl Plan {
+    /// Counts alert `i` as inserted.
+    pub(crate) fn inserted(&mut self, i: usize, alerts: &[NewAlert]) {
+        let (g, prio) = self.of_alert[i];
+        let time = alerts[i].event_time.as_nanos();
+        let group = &mut self.groups[g];
+        group.added += 1;
+        group.first = group.first.min(time);
+        group.last = group.last.max(time);
+        group.priority = group.priority.max(prio);
+    }
+
+    /// Writes the groups the inserted alerts made or grew.
+    pub(crate) async fn record(
+        &self,
+        tx: &mut Transaction<'_, Any>,
+        alerts: &[NewAlert],
+        now: Timestamp,
+    ) -> Result<(), StateError> {
+        for g in self.groups.iter().filter(|g| g.added > 0) {
+            if g.stored.is_some() {
+                sqlx::query(
+                    "UPDATE alert_groups SET count = count + $1, open_count = open_count + $1, \
+                     first_at = CASE WHEN first_at > $2 THEN $2 ELSE first_at END, \
+                     last_at = CASE WHEN last_at < $3 THEN $3 ELSE last_at END, \
+                     priority = CASE WHEN priority < $4 THEN $4 ELSE priority END \
+                     WHERE id = $5",
+                )
+                .bind(g.added)
+                .bind(g.first)
+                .bind(g.last)
+                .bind(i64::from(g.priority))
+                .bind(&g.id)
+                .execute(&mut **tx)
+                .await
+                .map_err(StateError::sql("grow an alert group"))?;
+            } else {
+                let a = &alerts[g.rule];
+                sqlx::query(
+                    "INSERT INTO alert_groups (id, tenant, key, rule_id, rule_title, level, \
+                     entity, entity_value, first_at, last_at, count, open_count, priority, \
+                     created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, \
+                     $12, $13)",
+                )
+                .bind(&g.id)
+                .bind(g.tenant.as_str())
+                .bind(&g.key)
+                .bind(&a.rule_id)
+                .bind(&a.rule_title)
+                .bind(&a.level)
+                .bind(g.entity.as_str())
+                .bind(&g.value)
+                .bind(g.first)
+                .bind(g.last)
+                .bind(g.added)
+                .bind(i64::from(g.priority))
+                .bind(now.as_nanos())
+                .execute(&mut **tx)
+                .await
+                .map_err(StateError::sql("create an alert group"))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_are_listed_by_name_and_short_name() {
+        assert_eq!(
+            host_names("DC01.corp.example"),
+            ("dc01.corp.example".into(), Some("dc01".into()))
+        );
+        assert_eq!(host_names(" web "), ("web".into(), None));
+        assert_eq!(host_names("10.0.0.1"), ("10.0.0.1".into(), None));
+        assert_eq!(host_names(".x"), (".x".into(), None));
+    }
+}
