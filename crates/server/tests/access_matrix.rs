@@ -530,6 +530,9 @@ fn concrete(w: &World, method: &str, route: &str, tenant: &'static str) -> (Stri
         .replace("/me/tokens/{id}", "/me/tokens/0000000000000000")
         .replace("/reviews/{id}/grants/{grant}", "/reviews/1/grants/1")
         .replace("/events/terms", "/events/terms?field=Image");
+    if route.contains("/alert-groups/{id}") {
+        path = path.replace("{id}", &group_of(w, tenant));
+    }
     if route.starts_with("/api/v1/grants/{id}") {
         let id = block(
             &w.h,
@@ -589,9 +592,35 @@ fn concrete(w: &World, method: &str, route: &str, tenant: &'static str) -> (Stri
             format!(r#"{{"deadline":"{deadline}"}}"#)
         }
         ("POST", "/api/v1/ingest") => "{\"message\":\"matrix\"}\n".to_owned(),
+        ("POST", "/api/v1/alerts/bulk") => {
+            format!(r#"{{"ids":["{alert}"],"action":"acknowledge"}}"#)
+        }
+        ("POST", "/api/v1/alerts/{id}/assign") => "{}".to_owned(),
+        ("POST", "/api/v1/alerts/{id}/comments") => r#"{"text":"matrix comment"}"#.to_owned(),
+        ("POST", "/api/v1/alert-groups/{id}/transitions") => {
+            r#"{"action":"acknowledge"}"#.to_owned()
+        }
+        ("PUT", "/api/v1/assets") => "host,criticality\nmatrix-host,high\n".to_owned(),
         _ => String::new(),
     };
     (path, body.into_bytes())
+}
+
+/// The group of `tenant`'s object alert.
+fn group_of(w: &World, tenant: &'static str) -> String {
+    let (alert, _) = &w.objects[tenant];
+    block(&w.h, async {
+        state(&w.h)
+            .alert(
+                &TenantId::new(tenant).expect("tenant"),
+                &alert.parse().expect("alert id"),
+            )
+            .await
+            .expect("read")
+            .expect("the alert")
+            .group
+            .expect("its group")
+    })
 }
 
 fn call(
@@ -611,7 +640,11 @@ fn call(
         builder = builder.header("Authorization", format!("Bearer {token}"));
     }
     if !body.is_empty() {
-        builder = builder.header("Content-Type", "application/json");
+        let csv = body.starts_with(b"host,");
+        builder = builder.header(
+            "Content-Type",
+            if csv { "text/csv" } else { "application/json" },
+        );
     }
     let mut response = h
         .agent
@@ -770,6 +803,9 @@ fn concrete_page(w: &World, method: &str, route: &str, tenant: &'static str) -> 
         .replace("/users/{id}", &format!("/users/{}", w.victim.0))
         .replace("/me/tokens/{id}", "/me/tokens/0000000000000000")
         .replace("/assets/{name}", "/assets/none.css");
+    if route.contains("/groups/{id}") {
+        path = path.replace("{id}", &group_of(w, tenant));
+    }
     if api_like != route {
         path = decided
             .replace("/api/v1/grants/", "/console/access/grants/")
@@ -788,6 +824,11 @@ fn concrete_page(w: &World, method: &str, route: &str, tenant: &'static str) -> 
         ("POST", "/console/signin") => "login=nobody&password=wrong".to_owned(),
         ("POST", "/console/signin/code") => "pending=v1.x&code=000000".to_owned(),
         ("POST", "/console/me/mfa/confirm" | "/console/me/step-up") => "code=000000".to_owned(),
+        ("POST", "/console/t/{tenant}/alerts/bulk") => {
+            format!("alert={alert}&scope=selection&action=acknowledge")
+        }
+        ("POST", "/console/t/{tenant}/alerts/{id}/comment") => "text=matrix".to_owned(),
+        ("POST", "/console/t/{tenant}/groups/{id}/transition") => "action=acknowledge".to_owned(),
         _ => String::new(),
     };
     (path, body.into_bytes())

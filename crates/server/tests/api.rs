@@ -186,6 +186,144 @@ fn every_route_is_scoped_to_the_tenant_of_the_token() {
         r#"{"action":"acknowledge"}"#,
     );
     assert_eq!(status, 404);
+    // Assignment and comments on A's alert; B's alert is not found from A.
+    for route in [
+        "/api/v1/alerts/{id}/assign",
+        "/api/v1/alerts/{id}/comments",
+        "/api/v1/alerts/bulk",
+    ] {
+        covered.borrow_mut().insert(route.to_owned());
+    }
+    let (status, body) = h.post_json(
+        &format!("/api/v1/alerts/{a_alert}/assign"),
+        reader_a,
+        None,
+        r#"{"assignee":"me","note":"mine"}"#,
+    );
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = h.get(
+        "/api/v1/alerts?assignee=me&open=true&queue=l2",
+        reader_a,
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        json(&body)["alerts"].as_array().expect("alerts").len(),
+        1,
+        "{body}"
+    );
+    for (path, body) in [
+        (format!("/api/v1/alerts/{b_alert}/assign"), "{}"),
+        (
+            format!("/api/v1/alerts/{b_alert}/comments"),
+            r#"{"text":"x"}"#,
+        ),
+    ] {
+        let (status, answer) = h.post_json(&path, reader_a, None, body);
+        assert_eq!(status, 404, "{path}: {answer}");
+    }
+    let (status, body) = h.post_json(
+        &format!("/api/v1/alerts/{a_alert}/assign"),
+        reader_a,
+        None,
+        r#"{"assignee":"999999999"}"#,
+    );
+    assert_eq!(status, 400, "an unknown assignee: {body}");
+    let (status, body) = h.post_json(
+        &format!("/api/v1/alerts/{a_alert}/comments"),
+        reader_a,
+        None,
+        r#"{"text":"seen on the proxy"}"#,
+    );
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = h.post_json(
+        &format!("/api/v1/alerts/{a_alert}/comments"),
+        reader_a,
+        None,
+        &format!(r#"{{"text":"{}"}}"#, "x".repeat(4001)),
+    );
+    assert_eq!(status, 400, "a comment too long: {body}");
+    // Bulk by ids: B's id is missing from A, never touched.
+    let (status, body) = h.post_json(
+        "/api/v1/alerts/bulk",
+        reader_a,
+        None,
+        &format!(r#"{{"ids":["{a_alert}","{b_alert}"],"action":"qualify","qualification":"true-positive","note":"confirmed"}}"#),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(json(&body)["done"], 1, "{body}");
+    assert_eq!(json(&body)["missing"], 1, "{body}");
+    // Bulk by filter: the count first (409 with it), then with the count confirmed.
+    let filter = r#"{"filter":{"status":"qualified"},"action":"close"}"#;
+    let (status, body) = h.post_json("/api/v1/alerts/bulk", reader_a, None, filter);
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(json(&body)["error"]["code"], "confirm_count");
+    assert_eq!(json(&body)["error"]["details"]["count"], 1, "{body}");
+    let wrong = r#"{"filter":{"status":"qualified"},"action":"close","confirm":5}"#;
+    let (status, _) = h.post_json("/api/v1/alerts/bulk", reader_a, None, wrong);
+    assert_eq!(status, 409);
+    let right = r#"{"filter":{"status":"qualified"},"action":"close","confirm":1}"#;
+    let (status, body) = h.post_json("/api/v1/alerts/bulk", reader_a, None, right);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(json(&body)["done"], 1, "{body}");
+    // Hostile bulk requests: an unknown action costs nothing, neither ids nor filter, both,
+    // too many ids, a malformed id.
+    for bad in [
+        r#"{"ids":["x"],"action":"delete"}"#.to_owned(),
+        r#"{"action":"close"}"#.to_owned(),
+        format!(r#"{{"ids":["{a_alert}"],"filter":{{}},"action":"close"}}"#),
+        format!(
+            r#"{{"ids":[{}],"action":"close"}}"#,
+            vec![format!("\"{a_alert}\""); 10_001].join(",")
+        ),
+        r#"{"ids":["../../etc"],"action":"close"}"#.to_owned(),
+        r#"{"ids":[],"action":"close"}"#.to_owned(),
+        r#"{"filter":{"status":"nope"},"action":"close"}"#.to_owned(),
+    ] {
+        let (status, body) = h.post_json("/api/v1/alerts/bulk", reader_a, None, &bad);
+        assert_eq!(
+            status,
+            400,
+            "{}: {body}",
+            bad.chars().take(80).collect::<String>()
+        );
+    }
+    // The alert's group: listed for A, not found from A with B's.
+    let (status, body) = h.get("/api/v1/alerts?open=false", reader_a, None);
+    assert_eq!(status, 200);
+    let group = json(&body)["alerts"][0]["group"]
+        .as_str()
+        .expect("a group")
+        .to_owned();
+    let (status, body) = h.get("/api/v1/alert-groups", reader_a, None);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(&group), "{body}");
+    let (status, body) = h.get(&format!("/api/v1/alert-groups/{group}"), reader_a, None);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(json(&body)["group"]["count"], 1, "{body}");
+    let (status, body) = h.get("/api/v1/alerts", &h.readers["tenant-b"], None);
+    assert_eq!(status, 200);
+    let b_group = json(&body)["alerts"][0]["group"]
+        .as_str()
+        .expect("B's group")
+        .to_owned();
+    let (status, _) = h.get(&format!("/api/v1/alert-groups/{b_group}"), reader_a, None);
+    assert_eq!(status, 404);
+    let (status, _) = h.post_json(
+        &format!("/api/v1/alert-groups/{b_group}/transitions"),
+        reader_a,
+        None,
+        r#"{"action":"acknowledge"}"#,
+    );
+    assert_eq!(status, 404);
+    // A group's transition with nothing left to change says why (A's only alert is closed).
+    let (status, body) = h.post_json(
+        &format!("/api/v1/alert-groups/{group}/transitions"),
+        reader_a,
+        None,
+        r#"{"action":"acknowledge"}"#,
+    );
+    assert_eq!(status, 409, "{body}");
     // Naming the other tenant is refused on every tenant route (no access to it).
     for path in [
         "/api/v1/events",

@@ -1280,3 +1280,206 @@ fn an_analyst_triages_an_alert_from_its_page_and_the_history_shows_it() {
     assert_eq!(b.find_all("table.queue tbody tr").len(), 1);
     document(&b, "queue-closed-en");
 }
+
+/// Gives `analyst` an approved grant of `tier` on `mutuelle` for a day (the grant flow has
+/// its own browser test; here it is set up directly).
+fn grant_tier(h: &Harness, analyst: &str, requester: &str, tier: Tier) {
+    let path = h.dir.path().join("data").join(vigie_state::DATABASE_FILE);
+    h.rt.block_on(async {
+        let state = State::open(&path).await.expect("state");
+        let user = |login: &str| {
+            let state = state.clone();
+            let login = login.to_owned();
+            async move {
+                state
+                    .user_by_login(&login)
+                    .await
+                    .expect("user")
+                    .expect("exists")
+                    .id
+            }
+        };
+        let (analyst, requester) = (user(analyst).await, user(requester).await);
+        let now = Timestamp::now().as_nanos();
+        let id = state
+            .insert_grant(&vigie_state::NewGrant {
+                analyst,
+                requester,
+                tenant: vigie_event::TenantId::new("mutuelle").expect("tenant"),
+                tier,
+                from: Timestamp::from_nanos(now - 60_000_000_000),
+                until: Timestamp::from_nanos(now + 86_400_000_000_000),
+                justification: "console triage test".into(),
+            })
+            .await
+            .expect("grant");
+        state
+            .set_grant_status(
+                id,
+                vigie_govern::grant::GrantStatus::Pending,
+                vigie_govern::grant::GrantStatus::Approved,
+                requester,
+                Timestamp::now(),
+            )
+            .await
+            .expect("approve");
+        state.close().await;
+    });
+}
+
+#[test]
+fn l1_qualifies_a_group_once_and_escalates_to_the_l2_queue() {
+    let h = server();
+    // Three more alerts of the same rule on ws-00: one group of four.
+    let mut body = String::new();
+    for i in 0..3 {
+        body.push_str(&alerting_event(&format!("again-{i}"), "ws-00.corp.local"));
+        body.push('\n');
+    }
+    let (status, text) = h.post(
+        "/api/v1/ingest",
+        &h.tokens["mutuelle"],
+        None,
+        body.as_bytes(),
+    );
+    assert_eq!(status, 200, "{text}");
+    h.settle();
+    let admin = make_person(
+        &h,
+        "Veille SOC",
+        OrgKind::Provider,
+        "paula",
+        Role::ProviderAdmin,
+        true,
+    );
+    let lea = make_person(
+        &h,
+        "Veille SOC",
+        OrgKind::Provider,
+        "lea",
+        Role::ProviderAnalyst(Tier::L1),
+        true,
+    );
+    let hugo = make_person(
+        &h,
+        "Veille SOC",
+        OrgKind::Provider,
+        "hugo",
+        Role::ProviderAnalyst(Tier::L2),
+        true,
+    );
+    grant_tier(&h, "lea", "paula", Tier::L1);
+    grant_tier(&h, "hugo", "paula", Tier::L2);
+    let _ = admin;
+    let Some(b) = browser("triage_groups", "en") else {
+        return;
+    };
+    sign_in(&b, &h, &lea);
+    // The group view: ws-00's group has four alerts.
+    b.goto(&h.url("/console/t/mutuelle/alerts?view=groups&open=1"));
+    let rows = texts(&b, "table.groups tbody tr");
+    let four = rows
+        .iter()
+        .position(|r| r.contains("ws-00.corp.local"))
+        .unwrap_or_else(|| panic!("no group of ws-00: {rows:?}"));
+    assert!(rows[four].contains('4'), "{rows:?}");
+    document(&b, "queue-groups-en");
+    b.click(&b.find_all("table.groups tbody tr a")[four]);
+    b.wait_for_url("/groups/");
+    let group_page = b.url();
+    b.select("#g-action", "acknowledge");
+    b.click(&b.find("section.triage button[type=submit]"));
+    b.wait_for_url("done=4");
+    b.goto(&group_page);
+    b.select("#g-action", "qualify");
+    b.select("#g-qualification", "false-positive");
+    b.fill_in("#g-note", "the backup agent's nightly script");
+    b.click(&b.find("section.triage button[type=submit]"));
+    b.wait_for_url("done=4");
+    document(&b, "group-en");
+    let listed = texts(&b, "table.queue tbody tr");
+    assert_eq!(listed.len(), 4, "{listed:?}");
+    assert!(listed.iter().all(|r| r.contains("qualified")), "{listed:?}");
+    // Each alert's history has the group's qualification, with its note.
+    let (status, json_text) = h.get(
+        "/api/v1/alerts?host=ws-00.corp.local&status=qualified",
+        &h.readers["mutuelle"],
+        None,
+    );
+    assert_eq!(status, 200);
+    let found: serde_json::Value = serde_json::from_str(&json_text).expect("json");
+    assert_eq!(found["alerts"].as_array().expect("alerts").len(), 4);
+    assert!(
+        found["alerts"]
+            .as_array()
+            .expect("alerts")
+            .iter()
+            .all(|a| a["qualification"] == "false-positive")
+    );
+    // L1 escalates another alert to L2 with a handover note.
+    b.goto(&h.url("/console/t/mutuelle/alerts?host=ws-03.corp.local"));
+    b.click(&b.find("table.queue tbody tr a"));
+    b.wait_for_url("/alerts/");
+    let alert_page = b.url();
+    b.select("#t-action", "acknowledge");
+    b.click(&b.find("section.triage button[type=submit]"));
+    b.wait_for_url("done=transition");
+    b.goto(&alert_page);
+    b.select("#t-action", "escalate");
+    b.select("#t-tier", "l2");
+    b.fill_in("#t-note", "winword spawned powershell; the user denies it");
+    b.click(&b.find("section.triage button[type=submit]"));
+    b.wait_for_url("done=transition");
+    // Out of L1's queue, in L2's.
+    b.goto(&h.url("/console/t/mutuelle/alerts?queue=l1&open=1"));
+    assert!(
+        !b.source().contains("ws-03.corp.local"),
+        "still in L1's queue"
+    );
+    let b = browser("triage_groups_l2", "en").expect("a second browser");
+    sign_in(&b, &h, &hugo);
+    b.goto(&h.url("/console/t/mutuelle/alerts?queue=l2&open=1"));
+    let l2 = texts(&b, "table.queue tbody tr");
+    assert_eq!(l2.len(), 1, "{l2:?}");
+    assert!(
+        l2[0].contains("ws-03.corp.local") && l2[0].contains("escalated"),
+        "{l2:?}"
+    );
+    document(&b, "queue-l2-en");
+    // Hugo takes it: assigned to him, with a comment, both in the history.
+    b.goto(&alert_page);
+    let hugo_option = b.execute(
+        "return Array.from(document.querySelectorAll('#a-assignee option')).filter(o => o.text.includes('hugo')).map(o => o.value)[0];",
+        json!([]),
+    );
+    b.select(
+        "#a-assignee",
+        hugo_option.as_str().expect("hugo is offered"),
+    );
+    b.click(&b.find("form[action$='/assign'] button"));
+    b.wait_for_url("done=assign");
+    b.goto(&alert_page);
+    b.fill_in("#c-text", "same macro seen at two other clients");
+    b.click(&b.find("form[action$='/comment'] button"));
+    b.wait_for_url("done=comment");
+    let history = texts(&b, "table.history tbody tr");
+    assert!(
+        history
+            .iter()
+            .any(|r| r.contains("escalate") && r.contains("user denies it")),
+        "{history:?}"
+    );
+    assert!(
+        history
+            .iter()
+            .any(|r| r.contains("assign") && r.contains("hugo (test)")),
+        "{history:?}"
+    );
+    assert!(
+        history
+            .iter()
+            .any(|r| r.contains("comment") && r.contains("two other clients")),
+        "{history:?}"
+    );
+    document(&b, "alert-assigned-en");
+}
