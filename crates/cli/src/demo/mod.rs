@@ -9,6 +9,7 @@ mod bounds;
 mod people;
 mod story;
 mod traffic;
+mod triage;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -182,9 +183,12 @@ pub(crate) fn run(args: &DemoArgs) -> Result<ExitCode> {
             Ok(()) => {
                 let http = started.http;
                 let cast = cast.clone();
-                tokio::task::spawn_blocking(move || people::story(http, &cast, TENANTS[0]))
-                    .await
-                    .context("the access story stopped")?
+                tokio::task::spawn_blocking(move || {
+                    let (lea, hugo) = people::story(http, &cast, TENANTS[0])?;
+                    triage::story(&cast, TENANTS[0], &lea, &hugo)
+                })
+                .await
+                .context("the access and triage stories stopped")?
             }
             e => e,
         };

@@ -245,14 +245,14 @@ pub(crate) fn print_logins(cast: &Cast, http: SocketAddr) {
 }
 
 /// A signed-in client of the API (its session cookie).
-struct Session {
+pub(crate) struct Session {
     agent: ureq::Agent,
     base: String,
     cookie: String,
 }
 
 impl Session {
-    fn sign_in(http: SocketAddr, person: &Person) -> Result<Session> {
+    pub(crate) fn sign_in(http: SocketAddr, person: &Person) -> Result<Session> {
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(Duration::from_secs(30)))
@@ -285,7 +285,12 @@ impl Session {
         })
     }
 
-    fn call(&self, method: &str, path: &str, body: Option<Value>) -> Result<(u16, Value)> {
+    pub(crate) fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<(u16, Value)> {
         let url = format!("{}{path}", self.base);
         let mut response = match (method, body) {
             ("GET", _) => self.agent.get(&url).header("Cookie", &self.cookie).call(),
@@ -324,9 +329,10 @@ fn sensitive_value(detail: &Value) -> Option<String> {
     })
 }
 
-/// The access story over the real API. Returns the lines it printed.
+/// The access story over the real API; gives back the L1's and the L2's sessions (a second
+/// sign-in within the same 30 s TOTP step would be refused as a replay).
 #[allow(clippy::print_stdout)]
-pub(crate) fn story(http: SocketAddr, cast: &Cast, tenant: &str) -> Result<()> {
+pub(crate) fn story(http: SocketAddr, cast: &Cast, tenant: &str) -> Result<(Session, Session)> {
     println!("  access story (tenant {tenant}, sensitive fields {SENSITIVE:?})");
     let lea = Session::sign_in(http, person(cast, "lea.l1")?)?;
     let (status, alerts) = lea.call("GET", "/api/v1/alerts?limit=50", None)?;
@@ -439,5 +445,5 @@ pub(crate) fn story(http: SocketAddr, cast: &Cast, tenant: &str) -> Result<()> {
             .first()
             .map_or(0, |r| r["seq"].as_u64().unwrap_or(0))
     );
-    Ok(())
+    Ok((lea, hugo))
 }
