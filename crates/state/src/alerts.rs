@@ -7,11 +7,9 @@ use serde::Serialize;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 use vigie_event::time::Timestamp;
-use vigie_event::{EventId, EventIdGenerator, TenantId};
+use vigie_event::{EventId, TenantId};
 
-use std::collections::HashMap;
-
-use crate::{Backend, State, StateError, enrich};
+use crate::{Backend, State, StateError};
 
 /// An alert's id: a ULID minted when the alert is first written (sorts by creation time).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -52,7 +50,7 @@ pub enum AlertKind {
 }
 
 impl AlertKind {
-    fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             AlertKind::Rule => "rule",
             AlertKind::Correlation => "correlation",
@@ -415,7 +413,7 @@ pub(crate) const INSERT_ROWS: usize = 50;
 
 /// `INSERT … VALUES (…), (…) … ON CONFLICT DO NOTHING` for `rows` alerts, with the
 /// backend's parameters ([`Backend::placeholder`]).
-fn insert_sql(backend: Backend, rows: usize) -> String {
+pub(crate) fn insert_sql(backend: Backend, rows: usize) -> String {
     let mut sql = format!("INSERT INTO alerts ({COLUMNS}) VALUES ");
     for row in 0..rows {
         sql.push_str(if row == 0 { "(" } else { ", (" });
@@ -432,79 +430,6 @@ fn insert_sql(backend: Backend, rows: usize) -> String {
 }
 
 impl State {
-    /// Records `alerts` in one transaction; an alert whose (tenant, rule, event) exists
-    /// already is skipped, so a replayed journal never duplicates alerts. Returns how many
-    /// were new. Each new alert gets its priority and its group ([`crate::enrich`]), in the
-    /// same transaction.
-    ///
-    /// Rows go in multi-row `INSERT`s of up to [`INSERT_ROWS`] alerts, which halves the
-    /// statement overhead of a replay (every row a conflict); new rows cost mostly B-tree
-    /// work (see `State::open` and migration 2). Measured by `benches/alerts.rs`.
-    pub async fn insert_alerts(&self, alerts: &[NewAlert]) -> Result<u64, StateError> {
-        if alerts.is_empty() {
-            return Ok(0);
-        }
-        let mut ids = EventIdGenerator::new();
-        let now = Timestamp::now();
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .map_err(StateError::sql("begin an alert batch"))?;
-        let mut plan = enrich::plan(&mut tx, self.backend, alerts, &mut ids, now).await?;
-        let mut inserted = 0;
-        let full = insert_sql(self.backend, INSERT_ROWS);
-        for (c, chunk) in alerts.chunks(INSERT_ROWS).enumerate() {
-            // The text is built from constants and row counts only, never from input.
-            let sql = if chunk.len() == INSERT_ROWS {
-                full.clone()
-            } else {
-                insert_sql(self.backend, chunk.len())
-            };
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-            let mut minted = HashMap::with_capacity(chunk.len());
-            for (j, a) in chunk.iter().enumerate() {
-                let i = c * INSERT_ROWS + j;
-                let id = ids.next_at(now).to_string();
-                let (g, priority) = plan.of_alert[i];
-                let group = plan.groups[g].id.clone();
-                minted.insert(id.clone(), i);
-                query = query
-                    .bind(id)
-                    .bind(a.tenant.as_str())
-                    .bind(a.kind.as_str())
-                    .bind(&a.rule_id)
-                    .bind(&a.rule_title)
-                    .bind(&a.level)
-                    .bind(serde_json::Value::from(a.tags.clone()).to_string())
-                    .bind(AlertStatus::New.as_str())
-                    .bind(a.event_id.to_string())
-                    .bind(a.event_time.as_nanos())
-                    .bind(a.host.as_deref())
-                    .bind(a.matched.to_string())
-                    .bind(now.as_nanos())
-                    .bind(group)
-                    .bind(i64::from(priority));
-            }
-            let rows = query
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(StateError::sql("insert alerts"))?;
-            for row in rows {
-                let id: String = row.get(0);
-                if let Some(&i) = minted.get(&id) {
-                    plan.inserted(i, alerts);
-                    inserted += 1;
-                }
-            }
-        }
-        plan.record(&mut tx, alerts, now).await?;
-        tx.commit()
-            .await
-            .map_err(StateError::sql("commit an alert batch"))?;
-        Ok(inserted)
-    }
-
     /// A page of `tenant`'s alerts matching `filter`, newest event first.
     pub async fn alerts(
         &self,

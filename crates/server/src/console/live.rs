@@ -23,7 +23,7 @@ use vigie_govern::audit::record::Outcome;
 use vigie_govern::permission::Action;
 
 use super::chrome::Chrome;
-use super::queue::rows_of;
+use super::rows::rows_of;
 use super::view::LiveRows;
 use crate::api::App;
 use crate::api::access::{Authorized, Need, entry, still_allowed, who_of};

@@ -45,6 +45,7 @@ mod live;
 mod me;
 pub mod qr;
 mod queue;
+mod rows;
 mod rules;
 mod search;
 mod signin;

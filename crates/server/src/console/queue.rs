@@ -11,7 +11,8 @@ use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
 use super::chrome::Chrome;
-use super::view::{AlertPage, AlertRow, ContextRow, FieldRow, Page, Queue, QueueFilter};
+use super::rows::{possible_actions, row_of, rows_of, state_of};
+use super::view::{AlertPage, ContextRow, FieldRow, Page, Queue, QueueFilter};
 use super::{DoneParams, text, through};
 use crate::api::App;
 use crate::api::access::Authorized;
@@ -21,50 +22,6 @@ use vigie_govern::permission::{Action, Cell, allows};
 
 /// Alerts per page of the queue.
 pub(crate) const PAGE: usize = 50;
-
-/// `2026-12-07T10:11:12.123Z` → `12-07 10:11:12`.
-fn short_time(rfc3339: &str) -> String {
-    match (rfc3339.get(5..10), rfc3339.get(11..19)) {
-        (Some(day), Some(time)) => format!("{day} {time}"),
-        _ => rfc3339.to_owned(),
-    }
-}
-
-/// The rows of the alerts of an API answer (`{"alerts": […]}`).
-pub(crate) fn rows_of(json: &Value, tenant: &str) -> Vec<AlertRow> {
-    json["alerts"]
-        .as_array()
-        .map(|alerts| alerts.iter().map(|a| row_of(a, tenant)).collect())
-        .unwrap_or_default()
-}
-
-fn row_of(a: &Value, tenant: &str) -> AlertRow {
-    let id = text(&a["id"]);
-    let time = text(&a["event_time"]);
-    AlertRow {
-        href: format!("/console/t/{tenant}/alerts/{id}"),
-        time_short: short_time(&time),
-        time,
-        level: text(&a["level"]),
-        title: text(&a["rule_title"]),
-        host: text(&a["host"]),
-        status: text(&a["status"]),
-        priority: text(&a["priority"]),
-        assignee: String::new(),
-        id,
-    }
-}
-
-/// The lifecycle state of an alert of an API answer.
-pub(crate) fn state_of(a: &Value) -> Option<vigie_govern::triage::AlertState> {
-    Some(vigie_govern::triage::AlertState {
-        status: vigie_govern::triage::Status::parse(a["status"].as_str()?)?,
-        queue: a["queue"].as_str()?.parse().ok()?,
-        qualification: a["qualification"]
-            .as_str()
-            .and_then(vigie_govern::triage::Qualification::parse),
-    })
-}
 
 fn non_empty(v: &Option<String>) -> Option<String> {
     v.as_deref()
@@ -576,19 +533,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn rows_and_links() {
-        let rows = rows_of(
-            &json!({"alerts": [{"id": "01X", "event_time": "2026-12-07T10:11:12Z",
-                "level": "high", "rule_title": "T", "host": null, "status": "new"}]}),
-            "acme",
-        );
-        assert_eq!(rows.len(), 1);
-        assert_eq!(rows[0].href, "/console/t/acme/alerts/01X");
-        assert_eq!(rows[0].time_short, "12-07 10:11:12");
-        assert_eq!(rows[0].host, "");
-    }
-
-    #[test]
     fn the_next_page_keeps_the_filter() {
         let f = QueueFilter {
             level: Some("high".into()),
@@ -639,54 +583,6 @@ pub(crate) async fn request_elevation(
         &format!("/console/t/{tenant}/alerts/{id}?done=elevation"),
     )
     .await
-}
-
-/// The transitions `role` may make on an alert in `state` (with a note, which the form
-/// asks for): (the API's action name, catalog key).
-pub(crate) fn possible_actions(
-    state: vigie_govern::triage::AlertState,
-    role: vigie_govern::Role,
-) -> Vec<(&'static str, &'static str)> {
-    use vigie_govern::Tier;
-    use vigie_govern::triage::{Qualification, Transition, apply};
-    let candidates: [(&str, &str, &[Transition]); 6] = [
-        (
-            "acknowledge",
-            "triage.acknowledge",
-            &[Transition::Acknowledge],
-        ),
-        (
-            "qualify",
-            "triage.qualify",
-            &[Transition::Qualify(Qualification::FalsePositive)],
-        ),
-        (
-            "escalate",
-            "triage.escalate",
-            &[
-                Transition::Escalate(Tier::L2),
-                Transition::Escalate(Tier::L3),
-            ],
-        ),
-        (
-            "deescalate",
-            "triage.deescalate",
-            &[
-                Transition::Deescalate(Tier::L1),
-                Transition::Deescalate(Tier::L2),
-            ],
-        ),
-        ("close", "triage.close", &[Transition::Close]),
-        ("reopen", "triage.reopen", &[Transition::Reopen]),
-    ];
-    candidates
-        .into_iter()
-        .filter(|(_, _, ts)| {
-            ts.iter()
-                .any(|t| apply(state, *t, role, Some("note")).is_ok())
-        })
-        .map(|(name, key, _)| (name, key))
-        .collect()
 }
 
 #[derive(serde::Deserialize)]

@@ -141,15 +141,15 @@ pub(crate) async fn group(
         Ok(c) => c,
         Err(e) => return e.into_response(),
     };
-    let mut alerts = super::queue::rows_of(&json, tenant.as_str());
+    let mut alerts = super::rows::rows_of(&json, tenant.as_str());
     name_assignees(&app, &json, &mut alerts).await;
     // What the reader may try on the group: what the lifecycle allows them on at least
     // one of the alerts shown.
     let mut actions: Vec<(&'static str, &'static str)> = Vec::new();
     if let Some(role) = auth.role {
         for a in json["alerts"].as_array().into_iter().flatten() {
-            if let Some(state) = super::queue::state_of(a) {
-                for action in super::queue::possible_actions(state, role) {
+            if let Some(state) = super::rows::state_of(a) {
+                for action in super::rows::possible_actions(state, role) {
                     if !actions.contains(&action) {
                         actions.push(action);
                     }
