@@ -21,6 +21,7 @@ pub mod detector;
 mod error;
 pub mod level;
 pub mod reload;
+pub mod suppress;
 
 pub use alert::{Alert, AlertKind};
 pub use book::{RuleBook, RuleMeta, load};

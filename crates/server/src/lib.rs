@@ -33,6 +33,7 @@ pub mod pipeline;
 pub mod quarantine;
 pub mod secrets;
 mod server;
+pub mod suppressions;
 pub mod verify;
 
 pub use config::Config;

@@ -130,6 +130,8 @@ impl Server {
             config.rules.placeholders.clone(),
         )?);
         let book = rules.current();
+        let suppressions = Arc::new(vigie_detect::suppress::Suppressions::default());
+        crate::suppressions::load_all(&state, &suppressions).await?;
         let metrics = Arc::new(Metrics::default());
         let workers = match config.pipeline.workers {
             0 => std::thread::available_parallelism().map_or(2, usize::from),
@@ -149,6 +151,7 @@ impl Server {
                 store: Arc::clone(&store),
                 state: state.clone(),
                 rules: Arc::clone(&rules),
+                suppressions: Arc::clone(&suppressions),
                 metrics: Arc::clone(&metrics),
                 runtime: tokio::runtime::Handle::current(),
                 quotas: Arc::clone(&quotas),
@@ -197,6 +200,7 @@ impl Server {
             appender: appender.clone(),
             metrics: Arc::clone(&metrics),
             rules: Arc::clone(&rules),
+            suppressions: Arc::clone(&suppressions),
             config: Arc::clone(&config),
             pipeline_failure: pipeline.failure_handle(),
             quotas,

@@ -530,6 +530,9 @@ fn concrete(w: &World, method: &str, route: &str, tenant: &'static str) -> (Stri
         .replace("/me/tokens/{id}", "/me/tokens/0000000000000000")
         .replace("/reviews/{id}/grants/{grant}", "/reviews/1/grants/1")
         .replace("/events/terms", "/events/terms?field=Image");
+    if route.contains("/suppressions/{id}") {
+        path = path.replace("{id}", "1");
+    }
     if route.contains("/alert-groups/{id}") {
         path = path.replace("{id}", &group_of(w, tenant));
     }
@@ -601,10 +604,21 @@ fn concrete(w: &World, method: &str, route: &str, tenant: &'static str) -> (Stri
             r#"{"action":"acknowledge"}"#.to_owned()
         }
         ("PUT", "/api/v1/assets") => "host,criticality\nmatrix-host,high\n".to_owned(),
+        ("POST", "/api/v1/suppressions/preview") => {
+            serde_json::json!({ "document": MATRIX_SUPPRESSION }).to_string()
+        }
+        ("POST", "/api/v1/suppressions") => serde_json::json!({
+            "document": MATRIX_SUPPRESSION, "justification": "matrix suppression",
+        })
+        .to_string(),
         _ => String::new(),
     };
     (path, body.into_bytes())
 }
+
+/// A suppression the matrix previews and creates.
+const MATRIX_SUPPRESSION: &str =
+    "title: matrix\nfilter:\n  rules: [matrix-rule]\n  s:\n    Image: x\n  condition: not s\n";
 
 /// The group of `tenant`'s object alert.
 fn group_of(w: &World, tenant: &'static str) -> String {

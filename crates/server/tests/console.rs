@@ -192,7 +192,7 @@ fn sign_in_with_password_and_totp_then_the_queue_and_an_alert() {
     let rows = b.find_all("table.queue tbody tr");
     assert_eq!(rows.len(), 6, "the six alerts");
     assert!(
-        texts(&b, "table.queue tbody td:nth-child(4)")
+        texts(&b, "table.queue tbody td:nth-child(5)")
             .iter()
             .all(|t| t.contains("PowerShell"))
     );
@@ -1482,4 +1482,102 @@ fn l1_qualifies_a_group_once_and_escalates_to_the_l2_queue() {
         "{history:?}"
     );
     document(&b, "alert-assigned-en");
+}
+
+#[test]
+fn a_suppression_previewed_then_created_stops_new_alerts_of_that_kind() {
+    let h = server();
+    let analyst = make_person(
+        &h,
+        "mutuelle",
+        OrgKind::Client,
+        "tuner",
+        Role::ClientAnalyst,
+        false,
+    );
+    let Some(b) = browser("suppression", "en") else {
+        return;
+    };
+    sign_in(&b, &h, &analyst);
+    // From the rules page, the rule's "tune" link opens the editor with its id.
+    b.goto(&h.url("/console/t/mutuelle/rules"));
+    let tune = b
+        .find_all("table a")
+        .into_iter()
+        .find(|a| {
+            b.attribute(a, "href")
+                .is_some_and(|h| h.contains("suppressions?rule=5d0c6d21"))
+        })
+        .expect("the PowerShell rule's tune link");
+    b.click(&tune);
+    b.wait_for_url("/suppressions");
+    let template = b.execute(
+        "return document.querySelector('#s-document').value;",
+        json!([]),
+    );
+    assert!(
+        template
+            .as_str()
+            .unwrap_or("")
+            .contains("5d0c6d21-7d0e-4f35-9a57-3f1c9e1b0a01"),
+        "{template}"
+    );
+    let filter = "title: canary-1 is the finance team's macro\nlogsource:\n  product: windows\nfilter:\n  rules:\n    - 5d0c6d21-7d0e-4f35-9a57-3f1c9e1b0a01\n  selection:\n    CommandLine|contains: canary-1\n  condition: not selection\n";
+    b.execute(
+        "document.querySelector('#s-document').value = arguments[0];",
+        json!([filter]),
+    );
+    b.click(&b.find("button[formaction$='/preview']"));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !b.source().contains("It would have kept back") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no preview: {}",
+            b.source()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let summary = b.text(&b.find("section.notice p"));
+    assert!(summary.contains("kept back 1 of the 6 alerts"), "{summary}");
+    assert_eq!(b.find_all("section.notice table tbody tr").len(), 1);
+    document(&b, "suppression-preview-en");
+    // The form kept the document; created with a justification.
+    b.fill_in("#s-why", "the finance team's nightly macro");
+    b.click(&b.find("form.stack button:not([formaction])"));
+    b.wait_for_url("done=created");
+    // New alerts of that kind are kept back and counted; others still arrive.
+    let mut body = String::new();
+    for (i, canary) in ["canary-1-again", "canary-1-more", "fresh-one"]
+        .iter()
+        .enumerate()
+    {
+        body.push_str(&alerting_event(canary, &format!("ws-9{i}.corp.local")));
+        body.push('\n');
+    }
+    let (status, text) = h.post(
+        "/api/v1/ingest",
+        &h.tokens["mutuelle"],
+        None,
+        body.as_bytes(),
+    );
+    assert_eq!(status, 200, "{text}");
+    h.settle();
+    b.goto(&h.url("/console/t/mutuelle/alerts"));
+    assert_eq!(b.find_all("table.queue tbody tr").len(), 7);
+    b.goto(&h.url("/console/t/mutuelle/suppressions"));
+    let rows = texts(&b, "table.suppressions tbody tr");
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert!(
+        rows[0].contains("active") && rows[0].contains("tuner (test)"),
+        "{rows:?}"
+    );
+    let hits = b.text(&b.find("table.suppressions tbody td:nth-child(7)"));
+    assert!(hits.starts_with('2'), "{hits}");
+    document(&b, "suppressions-en");
+    // The rules page counts them.
+    b.goto(&h.url("/console/t/mutuelle/rules"));
+    assert!(
+        b.source().contains("2 kept back"),
+        "the rules page counts them"
+    );
 }

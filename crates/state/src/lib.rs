@@ -28,6 +28,7 @@ pub mod people;
 pub mod reviews;
 mod schema;
 mod sessions;
+pub mod suppressions;
 mod tokens;
 pub mod triage;
 

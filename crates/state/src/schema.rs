@@ -258,6 +258,25 @@ const MIGRATIONS: &[&str] = &[
         owner TEXT,
         PRIMARY KEY (tenant, host)
     );",
+    // 8: suppressions (issue 27): a tenant's Sigma filter documents, with who wrote them,
+    // why, until when, and how many alerts each kept from being raised. A removed one stays
+    // (removed_at, removed_by): the trail of tuning is part of the audit.
+    "CREATE TABLE suppressions (
+        id BIGINT PRIMARY KEY,
+        tenant TEXT NOT NULL REFERENCES tenants (id),
+        title TEXT NOT NULL,
+        rules TEXT NOT NULL,
+        document TEXT NOT NULL,
+        justification TEXT NOT NULL,
+        author BIGINT NOT NULL,
+        created_at BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL,
+        removed_at BIGINT,
+        removed_by BIGINT,
+        hits BIGINT NOT NULL DEFAULT 0,
+        last_hit BIGINT
+    );
+    CREATE INDEX suppressions_by_tenant ON suppressions (tenant, expires_at);",
 ];
 
 /// Applies the migrations the database has not seen.

@@ -47,6 +47,7 @@ pub(crate) mod people;
 pub(crate) mod quarantine;
 pub(crate) mod rules;
 pub(crate) mod sensitive;
+pub(crate) mod suppressions;
 
 pub use access::{AuditNote, Authorized, Need};
 pub use buffers::Buffers;
@@ -69,6 +70,8 @@ pub struct App {
     pub metrics: Arc<Metrics>,
     /// The rules.
     pub rules: Arc<Rules>,
+    /// The tenants' suppressions (the pipeline applies them; the API changes them).
+    pub suppressions: Arc<vigie_detect::suppress::Suppressions>,
     /// The configuration.
     pub config: Arc<Config>,
     /// Set when the pipeline stopped on an error.
@@ -158,6 +161,26 @@ pub const ROUTES: &[(&str, &str, Need)] = &[
         Need::Tenant(Action::TriageAlerts),
     ),
     ("GET", "/api/v1/assets", Need::Tenant(Action::ReadAlerts)),
+    (
+        "GET",
+        "/api/v1/suppressions",
+        Need::Tenant(Action::ReadAlerts),
+    ),
+    (
+        "POST",
+        "/api/v1/suppressions",
+        Need::Tenant(Action::ManageRules),
+    ),
+    (
+        "POST",
+        "/api/v1/suppressions/preview",
+        Need::Tenant(Action::ManageRules),
+    ),
+    (
+        "DELETE",
+        "/api/v1/suppressions/{id}",
+        Need::Tenant(Action::ManageRules),
+    ),
     ("PUT", "/api/v1/assets", Need::Tenant(Action::ApproveGrants)),
     (
         "GET",
@@ -301,6 +324,10 @@ fn handler(method: &str, path: &str) -> Option<MethodRouter<App>> {
         ("GET", "/api/v1/alert-groups/{id}") => get(groups::group),
         ("POST", "/api/v1/alert-groups/{id}/transitions") => post(groups::transition),
         ("GET", "/api/v1/assets") => get(assets::assets),
+        ("GET", "/api/v1/suppressions") => get(suppressions::list),
+        ("POST", "/api/v1/suppressions") => post(suppressions::create),
+        ("POST", "/api/v1/suppressions/preview") => post(suppressions::preview),
+        ("DELETE", "/api/v1/suppressions/{id}") => axum::routing::delete(suppressions::remove),
         ("PUT", "/api/v1/assets") => axum::routing::put(assets::import).layer(
             axum::extract::DefaultBodyLimit::max(assets::MAX_IMPORT_BYTES),
         ),

@@ -49,6 +49,7 @@ mod rows;
 mod rules;
 mod search;
 mod signin;
+mod suppressions;
 pub mod svg;
 mod triage;
 mod view;
@@ -123,6 +124,26 @@ pub const PAGES: &[(&str, &str, Need)] = &[
         "GET",
         "/console/t/{tenant}/groups/{id}",
         Need::Tenant(Action::ReadAlerts),
+    ),
+    (
+        "GET",
+        "/console/t/{tenant}/suppressions",
+        Need::Tenant(Action::ReadAlerts),
+    ),
+    (
+        "POST",
+        "/console/t/{tenant}/suppressions",
+        Need::Tenant(Action::ManageRules),
+    ),
+    (
+        "POST",
+        "/console/t/{tenant}/suppressions/preview",
+        Need::Tenant(Action::ManageRules),
+    ),
+    (
+        "POST",
+        "/console/t/{tenant}/suppressions/{id}/remove",
+        Need::Tenant(Action::ManageRules),
     ),
     (
         "POST",
@@ -266,6 +287,10 @@ fn handler(method: &str, path: &str) -> Option<MethodRouter<App>> {
         ("POST", "/console/t/{tenant}/alerts/{id}/comment") => post(triage::comment),
         ("POST", "/console/t/{tenant}/alerts/bulk") => post(triage::bulk),
         ("GET", "/console/t/{tenant}/groups/{id}") => get(triage::group),
+        ("GET", "/console/t/{tenant}/suppressions") => get(suppressions::page),
+        ("POST", "/console/t/{tenant}/suppressions") => post(suppressions::create),
+        ("POST", "/console/t/{tenant}/suppressions/preview") => post(suppressions::preview),
+        ("POST", "/console/t/{tenant}/suppressions/{id}/remove") => post(suppressions::remove),
         ("POST", "/console/t/{tenant}/groups/{id}/transition") => post(triage::group_transition),
         ("GET", "/console/t/{tenant}/search") => get(search::page),
         ("GET", "/console/t/{tenant}/search/export") => get(search::export),

@@ -43,6 +43,24 @@ pub(crate) async fn page(
         (Ok(d), Ok(m)) => (d, m),
         (Err(e), _) | (_, Err(e)) => return ApiError::internal(e).into_response(),
     };
+    // Alerts each rule's suppressions kept back (those in force), and a link to tune it.
+    let suppressions = match app.state.suppressions(&tenant).await {
+        Ok(s) => s,
+        Err(e) => return ApiError::internal(e).into_response(),
+    };
+    let mut suppressed: std::collections::HashMap<&str, (u64, usize)> =
+        std::collections::HashMap::new();
+    for s in suppressions
+        .iter()
+        .filter(|s| s.removed_at.is_none() && s.expires_at > now)
+    {
+        for r in &s.rules {
+            let e = suppressed.entry(r.as_str()).or_default();
+            e.0 += s.hits;
+            e.1 += 1;
+        }
+    }
+    let suppressions_href = format!("/console/t/{}/suppressions", tenant.as_str());
     let book = app.rules.current();
     let mut rules: Vec<RuleRow> = book
         .rules
@@ -51,7 +69,11 @@ pub(crate) async fn page(
         .filter(|r| r.alerts)
         .map(|r| {
             let id = r.alert_id().to_owned();
+            let (kept, count) = suppressed.get(id.as_str()).copied().unwrap_or((0, 0));
             RuleRow {
+                suppressed: kept,
+                suppressions: count,
+                tune: format!("{suppressions_href}?rule={id}"),
                 day: day.get(&id).copied().unwrap_or(0),
                 month: month.get(&id).copied().unwrap_or(0),
                 title: r.title.clone(),

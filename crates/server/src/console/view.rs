@@ -407,6 +407,11 @@ pub(crate) struct RuleRow {
     pub logsource: String,
     pub day: u64,
     pub month: u64,
+    /// Alerts its suppressions in force kept back, and how many suppressions there are.
+    pub suppressed: u64,
+    pub suppressions: usize,
+    /// The suppression editor for this rule.
+    pub tune: String,
 }
 
 /// A tactic's column of the ATT&CK matrix.
@@ -502,4 +507,46 @@ pub(crate) struct Orgs {
     pub done: Option<&'static str>,
     /// (name, kind, tenants)
     pub orgs: Vec<(String, String, String)>,
+}
+
+/// A suppression as the editor lists it.
+#[derive(Clone, Debug)]
+pub(crate) struct SuppressionRow {
+    pub id: String,
+    pub title: String,
+    pub rules: String,
+    pub justification: String,
+    pub author: String,
+    pub created: String,
+    pub expires: String,
+    pub state: String,
+    pub hits: u64,
+    pub last_hit: String,
+    pub document: String,
+}
+
+/// A preview's answer.
+#[derive(Clone, Debug)]
+pub(crate) struct PreviewView {
+    /// "It would have kept back N of the M alerts…", in the reader's language.
+    pub summary: String,
+    pub checked: u64,
+    pub suppressed: u64,
+    pub missing: u64,
+    pub samples: Vec<AlertRow>,
+}
+
+/// The suppression editor: the tenant's suppressions, and the form (with a preview).
+#[derive(Template)]
+#[template(path = "console/suppressions.html")]
+pub(crate) struct SuppressionsPage {
+    pub chrome: Chrome,
+    pub base: String,
+    pub done: Option<&'static str>,
+    pub may_manage: bool,
+    pub rows: Vec<SuppressionRow>,
+    pub document: String,
+    pub justification: String,
+    pub days: u32,
+    pub preview: Option<PreviewView>,
 }

@@ -14,6 +14,7 @@ use crate::quarantine;
 pub(super) fn commit(
     parts: &Parts,
     alerts: &mut Vec<NewAlert>,
+    suppressed: &mut std::collections::HashMap<i64, (u64, i64)>,
     applied: u64,
 ) -> Result<(), ServerError> {
     parts.store.commit()?;
@@ -33,6 +34,16 @@ pub(super) fn commit(
             .pipeline
             .alerts
             .fetch_add(inserted, Ordering::Relaxed);
+    }
+    // Suppressions' counts: a crash before the checkpoint replays the records and counts
+    // them again (a count, not an alert: over- rather than under-counting).
+    if !suppressed.is_empty() {
+        let state = parts.state.clone();
+        let hits: Vec<(i64, u64, i64)> =
+            suppressed.drain().map(|(id, (n, t))| (id, n, t)).collect();
+        parts
+            .runtime
+            .block_on(async move { state.count_suppressed(&hits).await })?;
     }
     parts
         .journal

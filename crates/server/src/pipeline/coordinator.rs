@@ -70,6 +70,8 @@ struct Coordinator<'p> {
     applied: u64,
     /// Alerts of applied results, not yet committed.
     alerts: Vec<NewAlert>,
+    /// Alerts kept back by suppressions, not yet counted: id → (count, last event time).
+    suppressed: std::collections::HashMap<i64, (u64, i64)>,
     last_commit: Instant,
     correlations: Correlations,
     /// Quarantined records retried since the last commit, removed once it is done.
@@ -105,6 +107,7 @@ impl<'p> Coordinator<'p> {
             in_flight: 0,
             applied: journal.checkpoint(),
             alerts: Vec::new(),
+            suppressed: std::collections::HashMap::new(),
             last_commit: Instant::now(),
             correlations: Correlations::new(parts.rules.current()),
             retried: Vec::new(),
@@ -262,6 +265,11 @@ impl<'p> Coordinator<'p> {
                 self.applied = next;
             }
             self.alerts.extend(d.alerts);
+            for (id, time) in d.suppressed {
+                let e = self.suppressed.entry(id).or_insert((0, time));
+                e.0 += 1;
+                e.1 = e.1.max(time);
+            }
             if !d.correlate.is_empty() {
                 self.correlations
                     .feed(self.parts, d.generation, &d.correlate, &mut self.alerts);
@@ -274,11 +282,17 @@ impl<'p> Coordinator<'p> {
     fn commit_progress(&mut self) -> Result<(), ServerError> {
         let progress = self.applied > self.parts.journal.checkpoint()
             || !self.alerts.is_empty()
+            || !self.suppressed.is_empty()
             || !self.retried.is_empty();
         if !progress {
             return Ok(());
         }
-        commit(self.parts, &mut self.alerts, self.applied)?;
+        commit(
+            self.parts,
+            &mut self.alerts,
+            &mut self.suppressed,
+            self.applied,
+        )?;
         for entry in self.retried.drain(..) {
             self.retrying
                 .remove(&(entry.tenant.clone(), entry.id.clone()));

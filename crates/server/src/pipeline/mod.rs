@@ -44,6 +44,7 @@
 mod commit;
 mod coordinator;
 mod correlate;
+mod suppress;
 mod worker;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -82,6 +83,8 @@ pub struct Parts {
     pub state: State,
     /// The rules.
     pub rules: Arc<Rules>,
+    /// The tenants' suppressions.
+    pub suppressions: Arc<vigie_detect::suppress::Suppressions>,
     /// Counters.
     pub metrics: Arc<Metrics>,
     /// The runtime the state database's async calls run on.

@@ -18,6 +18,7 @@ use vigie_journal::record::{Batch, Framing, RecordIds};
 use vigie_state::{AlertKind, NewAlert};
 
 use super::Parts;
+use super::suppress::Suppress;
 use crate::ServerError;
 use crate::limits::{TenantLimits, TenantQuota, TimeVerdict, judge_time};
 use crate::quarantine;
@@ -40,6 +41,8 @@ pub(super) struct Done {
     /// The rule generation the record was matched with.
     pub(super) generation: u64,
     pub(super) alerts: Vec<NewAlert>,
+    /// Alerts a tenant's suppression kept from being raised: (suppression id, event time).
+    pub(super) suppressed: Vec<(i64, i64)>,
     /// Events at least one correlation listens to, with the rules they matched.
     pub(super) correlate: Vec<(Vec<usize>, Event)>,
     /// The storage failed: the pipeline stops.
@@ -73,6 +76,7 @@ const MAX_DECODERS: usize = 256;
 /// One worker: takes jobs until the channel closes.
 pub(super) fn work(parts: &Parts, jobs: &Mutex<Receiver<Job>>, done: &Sender<Done>) {
     let mut detector = Detector::new(parts.rules.current());
+    let mut suppress = Suppress::new(&parts.suppressions);
     let mut decoders: Decoders = HashMap::new();
     loop {
         let job = {
@@ -91,11 +95,13 @@ pub(super) fn work(parts: &Parts, jobs: &Mutex<Receiver<Job>>, done: &Sender<Don
         if parts.rules.generation() != detector.book().generation {
             detector.set_book(parts.rules.current());
         }
+        suppress.refresh(&parts.suppressions);
         let mut result = Done {
             seq,
             next: retry.is_none().then_some(entry.next),
             generation: detector.book().generation,
             alerts: Vec::new(),
+            suppressed: Vec::new(),
             correlate: Vec::new(),
             error: None,
             quarantine: None,
@@ -109,7 +115,10 @@ pub(super) fn work(parts: &Parts, jobs: &Mutex<Receiver<Job>>, done: &Sender<Don
                 position,
                 epoch,
                 payload.clone(),
-                &mut detector,
+                &mut Matchers {
+                    detector: &mut detector,
+                    suppress: &mut suppress,
+                },
                 &mut decoders,
                 &mut result,
             )
@@ -135,6 +144,7 @@ pub(super) fn work(parts: &Parts, jobs: &Mutex<Receiver<Job>>, done: &Sender<Don
             // Alerts and correlation input of a failed record are dropped: a retry makes them.
             result.alerts.clear();
             result.correlate.clear();
+            result.suppressed.clear();
             result.quarantine =
                 Some((quarantine_entry(position, epoch, reason, &payload), payload));
         }
@@ -275,16 +285,24 @@ fn decode_message(
     Some((event, clamped))
 }
 
+/// What a record's events are matched with: the rules, and the tenants' suppressions.
+struct Matchers<'a> {
+    detector: &'a mut Detector,
+    suppress: &'a mut Suppress,
+}
+
 /// Reads, decodes, detects on and stores the messages of one record.
 fn process(
     parts: &Parts,
     position: u64,
     epoch: u8,
     payload: Bytes,
-    detector: &mut Detector,
+    matchers: &mut Matchers<'_>,
     decoders: &mut Decoders,
     out: &mut Done,
 ) -> Result<(), Failure> {
+    let Matchers { detector, suppress } = matchers;
+    let now = vigie_event::Timestamp::now();
     let (mut batch, quota) = read_record(parts, payload)?;
     let ids = if batch.idempotency_key.is_empty() {
         parts.id_key.record(epoch, position)
@@ -306,8 +324,16 @@ fn process(
             }
         };
         let hits = detector.detect(&event);
-        out.alerts
-            .extend(hits.alerts(&event).map(|a| alert_record(a, &event)));
+        for alert in hits.alerts(&event) {
+            // A tenant's suppression keeps a rule's alert from being raised (counted).
+            if alert.kind == vigie_detect::AlertKind::Rule
+                && let Some(id) = suppress.check(alert.rule.alert_id(), &event, now)
+            {
+                out.suppressed.push((id, event.time.as_nanos()));
+                continue;
+            }
+            out.alerts.push(alert_record(alert, &event));
+        }
         let listened: Vec<usize> = hits.listened().collect();
         if !listened.is_empty() {
             out.correlate.push((listened, event.clone()));

@@ -1,0 +1,150 @@
+//! Triage beyond one alert, end to end over HTTP: suppressions (preview, creation, what the
+//! pipeline then keeps back, removal), tenant by tenant.
+
+mod common;
+
+use common::{Harness, alerting_event};
+use serde_json::Value;
+
+fn json(body: &str) -> Value {
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
+}
+
+const RULE: &str = "5d0c6d21-7d0e-4f35-9a57-3f1c9e1b0a01";
+
+fn document(rule: &str) -> String {
+    format!(
+        "title: the nightly backup's macro\nlogsource:\n  product: windows\nfilter:\n  rules:\n    - {rule}\n  \
+         selection:\n    CommandLine|contains: nightly-backup\n  condition: not selection\n"
+    )
+}
+
+fn ingest(h: &Harness, tenant: &str, canaries: &[String]) {
+    let body: String = canaries
+        .iter()
+        .map(|c| format!("{}\n", alerting_event(c, "ws-42.corp.local")))
+        .collect();
+    let (status, text) = h.post("/api/v1/ingest", &h.tokens[tenant], None, body.as_bytes());
+    assert_eq!(status, 200, "{text}");
+    h.settle();
+}
+
+fn alert_count(h: &Harness, tenant: &str) -> usize {
+    let (status, body) = h.get("/api/v1/alerts?limit=1000", &h.readers[tenant], None);
+    assert_eq!(status, 200, "{body}");
+    json(&body)["alerts"].as_array().expect("alerts").len()
+}
+
+fn canaries(prefix: &str, n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("{prefix}-{i}")).collect()
+}
+
+#[test]
+fn a_suppression_is_previewed_then_keeps_new_alerts_back_on_its_tenant_only() {
+    let h = Harness::start(&["tenant-a", "tenant-b"], Vec::new(), |_| {});
+    ingest(&h, "tenant-a", &canaries("nightly-backup", 3));
+    ingest(&h, "tenant-a", &canaries("other", 2));
+    assert_eq!(alert_count(&h, "tenant-a"), 5);
+    let reader = &h.readers["tenant-a"];
+    let doc = document(RULE);
+    // The preview runs the filter over the stored events of the last 30 days' alerts.
+    let body = serde_json::json!({ "document": doc }).to_string();
+    let (status, answer) = h.post_json("/api/v1/suppressions/preview", reader, None, &body);
+    assert_eq!(status, 200, "{answer}");
+    let p = json(&answer);
+    assert_eq!(p["alerts_checked"], 5, "{answer}");
+    assert_eq!(p["would_suppress"], 3, "{answer}");
+    assert_eq!(p["samples"].as_array().expect("samples").len(), 3);
+    // Created, it keeps the new matching alerts back, counted; the others still alert.
+    let body = serde_json::json!({
+        "document": doc, "justification": "the finance team's backup macro, known", "days": 30,
+    })
+    .to_string();
+    let (status, answer) = h.post_json("/api/v1/suppressions", reader, None, &body);
+    assert_eq!(status, 201, "{answer}");
+    let id = json(&answer)["id"].as_str().expect("id").to_owned();
+    ingest(&h, "tenant-a", &canaries("nightly-backup-again", 2));
+    ingest(&h, "tenant-a", &canaries("other-again", 1));
+    assert_eq!(alert_count(&h, "tenant-a"), 6);
+    let (status, answer) = h.get("/api/v1/suppressions", reader, None);
+    assert_eq!(status, 200, "{answer}");
+    let listed = &json(&answer)["suppressions"][0];
+    assert_eq!(listed["id"], id.as_str());
+    assert_eq!(listed["hits"], 2, "{answer}");
+    assert_eq!(listed["state"], "active");
+    // Another tenant's alerts are not its business.
+    ingest(&h, "tenant-b", &canaries("nightly-backup-b", 2));
+    assert_eq!(alert_count(&h, "tenant-b"), 2);
+    let (status, answer) = h.get("/api/v1/suppressions", &h.readers["tenant-b"], None);
+    assert_eq!(status, 200);
+    assert!(!answer.contains(&id), "{answer}");
+    let (status, _) = h.delete(
+        &format!("/api/v1/suppressions/{id}"),
+        &h.readers["tenant-b"],
+        None,
+    );
+    assert_eq!(status, 404);
+    // Removed, it stops applying; its record stays, marked.
+    let (status, answer) = h.delete(&format!("/api/v1/suppressions/{id}"), reader, None);
+    assert_eq!(status, 200, "{answer}");
+    ingest(&h, "tenant-a", &canaries("nightly-backup-after", 1));
+    assert_eq!(alert_count(&h, "tenant-a"), 7);
+    let (_, answer) = h.get("/api/v1/suppressions", reader, None);
+    assert_eq!(json(&answer)["suppressions"][0]["state"], "removed");
+    let (status, _) = h.delete(&format!("/api/v1/suppressions/{id}"), reader, None);
+    assert_eq!(status, 404, "removed twice");
+    h.stop();
+}
+
+#[test]
+fn hostile_suppressions_are_refused_with_their_reason() {
+    let h = Harness::start(&["tenant-a"], Vec::new(), |_| {});
+    let reader = &h.readers["tenant-a"];
+    let post = |path: &str, body: Value| {
+        let (status, answer) = h.post_json(path, reader, None, &body.to_string());
+        (status, json(&answer))
+    };
+    let any = document(RULE).replace(&format!("rules:\n    - {RULE}"), "rules: any");
+    for (doc, words) in [
+        (any.as_str(), "rules: any"),
+        (
+            "title: x\nfilter:\n  rules: [a]\n  selection:\n    a: [\n",
+            "line ",
+        ),
+        (
+            "title: r\nlogsource: {}\ndetection:\n  s:\n    a: b\n  condition: s\n",
+            "not a rule",
+        ),
+        ("", "filter"),
+    ] {
+        for path in ["/api/v1/suppressions/preview", "/api/v1/suppressions"] {
+            let body = if path.ends_with("preview") {
+                serde_json::json!({"document": doc})
+            } else {
+                serde_json::json!({"document": doc, "justification": "x"})
+            };
+            let (status, answer) = post(path, body);
+            assert_eq!(status, 400, "{path} {doc:?}: {answer}");
+            let message = answer["error"]["message"].as_str().unwrap_or("");
+            assert!(message.contains(words), "{path} {doc:?}: {answer}");
+        }
+    }
+    let big = format!("{}#{}", document(RULE), "x".repeat(70_000));
+    let (status, _) = post(
+        "/api/v1/suppressions/preview",
+        serde_json::json!({"document": big}),
+    );
+    assert_eq!(status, 400);
+    for body in [
+        serde_json::json!({"document": document(RULE), "justification": " "}),
+        serde_json::json!({"document": document(RULE), "justification": "x", "days": 0}),
+        serde_json::json!({"document": document(RULE), "justification": "x", "days": 366}),
+        serde_json::json!({"document": document(RULE), "justification": "x", "extra": 1}),
+    ] {
+        let (status, answer) = post("/api/v1/suppressions", body.clone());
+        assert!(status == 400 || status == 422, "{body}: {status} {answer}");
+    }
+    let (status, _) = h.delete("/api/v1/suppressions/not-a-number", reader, None);
+    assert_eq!(status, 400);
+    h.stop();
+}
