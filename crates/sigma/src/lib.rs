@@ -22,6 +22,7 @@ pub mod filter;
 mod literals;
 pub mod load;
 pub mod mapping;
+pub mod narrow;
 pub mod placeholder;
 pub mod rule;
 pub mod value;
