@@ -24,6 +24,7 @@ pub mod config;
 pub mod console;
 mod error;
 pub mod governance;
+pub mod hunts;
 pub mod intake;
 pub mod limits;
 pub mod metrics;

@@ -132,6 +132,15 @@ impl Server {
         let book = rules.current();
         let suppressions = Arc::new(vigie_detect::suppress::Suppressions::default());
         crate::suppressions::load_all(&state, &suppressions).await?;
+        let interrupted = state
+            .fail_interrupted_hunts(vigie_event::Timestamp::now())
+            .await?;
+        if interrupted > 0 {
+            tracing::warn!(
+                interrupted,
+                "retro-hunts left running by the last stop marked failed"
+            );
+        }
         let metrics = Arc::new(Metrics::default());
         let workers = match config.pipeline.workers {
             0 => std::thread::available_parallelism().map_or(2, usize::from),
@@ -201,6 +210,7 @@ impl Server {
             metrics: Arc::clone(&metrics),
             rules: Arc::clone(&rules),
             suppressions: Arc::clone(&suppressions),
+            hunts: Arc::new(crate::hunts::Hunts::default()),
             config: Arc::clone(&config),
             pipeline_failure: pipeline.failure_handle(),
             quotas,

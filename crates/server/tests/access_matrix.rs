@@ -530,6 +530,9 @@ fn concrete(w: &World, method: &str, route: &str, tenant: &'static str) -> (Stri
         .replace("/me/tokens/{id}", "/me/tokens/0000000000000000")
         .replace("/reviews/{id}/grants/{grant}", "/reviews/1/grants/1")
         .replace("/events/terms", "/events/terms?field=Image");
+    if route.contains("/hunts/{id}") {
+        path = path.replace("{id}", "1");
+    }
     if route.contains("/suppressions/{id}") {
         path = path.replace("{id}", "1");
     }
@@ -604,6 +607,10 @@ fn concrete(w: &World, method: &str, route: &str, tenant: &'static str) -> (Stri
             r#"{"action":"acknowledge"}"#.to_owned()
         }
         ("PUT", "/api/v1/assets") => "host,criticality\nmatrix-host,high\n".to_owned(),
+        ("POST", "/api/v1/hunts") => serde_json::json!({
+            "document": "title: matrix hunt\nlogsource: {product: windows}\ndetection:\n  s:\n    Image|endswith: x.exe\n  condition: s\n",
+        })
+        .to_string(),
         ("POST", "/api/v1/suppressions/preview") => {
             serde_json::json!({ "document": MATRIX_SUPPRESSION }).to_string()
         }

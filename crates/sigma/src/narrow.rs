@@ -74,8 +74,27 @@ fn one_of(parts: Vec<Need>) -> Need {
 fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
-        if matches!(c, '\\' | ' ' | '(' | ')' | '"' | ':' | '*' | '?' | '[' | ']' | '{' | '}' | '<' | '>' | '=' | '!' | '-' | '&' | '|')
-            || c.is_whitespace()
+        if matches!(
+            c,
+            '\\' | ' '
+                | '('
+                | ')'
+                | '"'
+                | ':'
+                | '*'
+                | '?'
+                | '['
+                | ']'
+                | '{'
+                | '}'
+                | '<'
+                | '>'
+                | '='
+                | '!'
+                | '-'
+                | '&'
+                | '|'
+        ) || c.is_whitespace()
         {
             out.push('\\');
         }
@@ -166,7 +185,14 @@ fn item_need(item: &Item) -> Need {
     let per_value: Vec<Need> = item
         .values
         .iter()
-        .map(|alternatives| one_of(alternatives.iter().map(|m| matcher_need(&fields, m)).collect()))
+        .map(|alternatives| {
+            one_of(
+                alternatives
+                    .iter()
+                    .map(|m| matcher_need(&fields, m))
+                    .collect(),
+            )
+        })
         .collect();
     if item.all {
         all(per_value)
@@ -246,7 +272,8 @@ mod tests {
 
     #[test]
     fn lists_conditions_and_what_is_not_narrowed() {
-        let r = rule("  s:\n    EventID: 4688\n    User|contains|all: [a b, 'c:d']\n  condition: s\n");
+        let r =
+            rule("  s:\n    EventID: 4688\n    User|contains|all: [a b, 'c:d']\n  condition: s\n");
         assert_eq!(
             store_query(&r).as_deref(),
             Some("(fields.EventID:4688 AND fields.User:*a\\ b* AND fields.User:*c\\:d*)")
@@ -278,7 +305,16 @@ mod tests {
 
     #[test]
     fn escaped_words_parse_in_the_store_language() {
-        for v in ["a b", "c:d", "(x)", "\"q\"", "back\\slash", "t-1", "a|b", "[x]"] {
+        for v in [
+            "a b",
+            "c:d",
+            "(x)",
+            "\"q\"",
+            "back\\slash",
+            "t-1",
+            "a|b",
+            "[x]",
+        ] {
             let e = escape(v);
             assert!(!e.is_empty());
             // Every special character is preceded by a backslash.

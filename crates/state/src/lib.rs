@@ -22,6 +22,7 @@ mod enrich;
 mod error;
 pub mod grants;
 pub mod groups;
+pub mod hunts;
 mod idempotency;
 pub mod oidc;
 pub mod people;

@@ -277,6 +277,41 @@ const MIGRATIONS: &[&str] = &[
         last_hit BIGINT
     );
     CREATE INDEX suppressions_by_tenant ON suppressions (tenant, expires_at);",
+    // 9: retro-hunts (issue 27): a rule run over a tenant's stored events for a time
+    // range, as a job (its progress kept as it runs) and its results (at most
+    // `hunts::MAX_RESULTS` stored; `matched` counts them all).
+    "CREATE TABLE hunts (
+        id BIGINT PRIMARY KEY,
+        tenant TEXT NOT NULL REFERENCES tenants (id),
+        rule_id TEXT NOT NULL,
+        rule_title TEXT NOT NULL,
+        rule_level TEXT NOT NULL,
+        rule_tags TEXT NOT NULL,
+        document TEXT NOT NULL,
+        query TEXT NOT NULL,
+        from_at BIGINT NOT NULL,
+        to_at BIGINT NOT NULL,
+        status TEXT NOT NULL,
+        in_range BIGINT NOT NULL DEFAULT 0,
+        candidates BIGINT NOT NULL DEFAULT 0,
+        checked BIGINT NOT NULL DEFAULT 0,
+        matched BIGINT NOT NULL DEFAULT 0,
+        alerts_raised BIGINT NOT NULL DEFAULT 0,
+        error TEXT,
+        created_by BIGINT NOT NULL,
+        created_at BIGINT NOT NULL,
+        finished_at BIGINT,
+        elapsed_ms BIGINT
+    );
+    CREATE INDEX hunts_by_tenant ON hunts (tenant, created_at);
+    CREATE TABLE hunt_results (
+        hunt BIGINT NOT NULL REFERENCES hunts (id),
+        event_id TEXT NOT NULL,
+        event_time BIGINT NOT NULL,
+        host TEXT,
+        matched TEXT NOT NULL,
+        PRIMARY KEY (hunt, event_id)
+    );",
 ];
 
 /// Applies the migrations the database has not seen.

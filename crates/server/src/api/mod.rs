@@ -39,6 +39,7 @@ pub(crate) mod error;
 pub(crate) mod events;
 pub(crate) mod groups;
 pub(crate) mod health;
+pub(crate) mod hunts;
 pub(crate) mod ingest;
 pub(crate) mod login;
 pub(crate) mod me;
@@ -72,6 +73,8 @@ pub struct App {
     pub rules: Arc<Rules>,
     /// The tenants' suppressions (the pipeline applies them; the API changes them).
     pub suppressions: Arc<vigie_detect::suppress::Suppressions>,
+    /// The retro-hunts running.
+    pub hunts: Arc<crate::hunts::Hunts>,
     /// The configuration.
     pub config: Arc<Config>,
     /// Set when the pipeline stopped on an error.
@@ -161,6 +164,23 @@ pub const ROUTES: &[(&str, &str, Need)] = &[
         Need::Tenant(Action::TriageAlerts),
     ),
     ("GET", "/api/v1/assets", Need::Tenant(Action::ReadAlerts)),
+    ("GET", "/api/v1/hunts", Need::Tenant(Action::SearchEvents)),
+    ("POST", "/api/v1/hunts", Need::Tenant(Action::SearchEvents)),
+    (
+        "GET",
+        "/api/v1/hunts/{id}",
+        Need::Tenant(Action::SearchEvents),
+    ),
+    (
+        "POST",
+        "/api/v1/hunts/{id}/cancel",
+        Need::Tenant(Action::SearchEvents),
+    ),
+    (
+        "POST",
+        "/api/v1/hunts/{id}/alerts",
+        Need::Tenant(Action::SearchEvents),
+    ),
     (
         "GET",
         "/api/v1/suppressions",
@@ -324,6 +344,11 @@ fn handler(method: &str, path: &str) -> Option<MethodRouter<App>> {
         ("GET", "/api/v1/alert-groups/{id}") => get(groups::group),
         ("POST", "/api/v1/alert-groups/{id}/transitions") => post(groups::transition),
         ("GET", "/api/v1/assets") => get(assets::assets),
+        ("GET", "/api/v1/hunts") => get(hunts::list),
+        ("POST", "/api/v1/hunts") => post(hunts::start),
+        ("GET", "/api/v1/hunts/{id}") => get(hunts::show),
+        ("POST", "/api/v1/hunts/{id}/cancel") => post(hunts::cancel),
+        ("POST", "/api/v1/hunts/{id}/alerts") => post(hunts::alerts),
         ("GET", "/api/v1/suppressions") => get(suppressions::list),
         ("POST", "/api/v1/suppressions") => post(suppressions::create),
         ("POST", "/api/v1/suppressions/preview") => post(suppressions::preview),
