@@ -850,6 +850,7 @@ fn concrete_page(w: &World, method: &str, route: &str, tenant: &'static str) -> 
         }
         ("POST", "/console/t/{tenant}/alerts/{id}/comment") => "text=matrix".to_owned(),
         ("POST", "/console/t/{tenant}/groups/{id}/transition") => "action=acknowledge".to_owned(),
+        ("POST", "/console/t/{tenant}/hunts") => "document=title%3A+matrix%0Alogsource%3A+%7Bproduct%3A+windows%7D%0Adetection%3A%0A++s%3A%0A++++Image%3A+x%0A++condition%3A+s%0A&from=-1d".to_owned(),
         _ => String::new(),
     };
     (path, body.into_bytes())

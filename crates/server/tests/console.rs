@@ -1581,3 +1581,47 @@ fn a_suppression_previewed_then_created_stops_new_alerts_of_that_kind() {
         "the rules page counts them"
     );
 }
+
+#[test]
+fn a_retro_hunt_from_the_console_runs_to_its_results() {
+    let h = server();
+    let analyst = make_person(
+        &h,
+        "mutuelle",
+        OrgKind::Client,
+        "hunter",
+        Role::ClientAnalyst,
+        false,
+    );
+    let Some(b) = browser("hunt", "en") else {
+        return;
+    };
+    sign_in(&b, &h, &analyst);
+    b.goto(&h.url("/console/t/mutuelle/hunts"));
+    b.select("#h-rule", "5d0c6d21-7d0e-4f35-9a57-3f1c9e1b0a01");
+    b.fill_in("#h-from", "2026-11-01T00:00:00Z");
+    b.click(&b.find("form.stack button[type=submit]"));
+    b.wait_for_url("/hunts/");
+    // The page refreshes itself until the job ends.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while b.source().contains("http-equiv=\"refresh\"") {
+        assert!(std::time::Instant::now() < deadline, "the hunt never ended");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        b.goto(&b.url());
+    }
+    let facts = b.text(&b.find("dl.facts"));
+    assert!(facts.contains("done"), "{facts}");
+    assert_eq!(
+        b.find_all("table.queue tbody tr").len(),
+        6,
+        "six events matched"
+    );
+    document(&b, "hunt-en");
+    b.goto(&h.url("/console/t/mutuelle/hunts"));
+    let rows = texts(&b, "table.hunts tbody tr");
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert!(
+        rows[0].contains("Office Application Spawns PowerShell"),
+        "{rows:?}"
+    );
+}

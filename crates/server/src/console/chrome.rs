@@ -139,6 +139,7 @@ fn nav(role: Role, on_tenant: Option<Role>, tenant: Option<&str>, path: &str) ->
         }
         if may(acting, Action::SearchEvents) {
             push(format!("/console/t/{t}/search"), "nav.search");
+            push(format!("/console/t/{t}/hunts"), "nav.hunts");
         }
         if may(acting, Action::ReadAlerts) {
             push(format!("/console/t/{t}/rules"), "nav.rules");

@@ -40,6 +40,7 @@ mod audit;
 mod chrome;
 mod governance;
 mod home;
+mod hunts;
 pub mod i18n;
 mod live;
 mod me;
@@ -124,6 +125,31 @@ pub const PAGES: &[(&str, &str, Need)] = &[
         "GET",
         "/console/t/{tenant}/groups/{id}",
         Need::Tenant(Action::ReadAlerts),
+    ),
+    (
+        "GET",
+        "/console/t/{tenant}/hunts",
+        Need::Tenant(Action::SearchEvents),
+    ),
+    (
+        "POST",
+        "/console/t/{tenant}/hunts",
+        Need::Tenant(Action::SearchEvents),
+    ),
+    (
+        "GET",
+        "/console/t/{tenant}/hunts/{id}",
+        Need::Tenant(Action::SearchEvents),
+    ),
+    (
+        "POST",
+        "/console/t/{tenant}/hunts/{id}/cancel",
+        Need::Tenant(Action::SearchEvents),
+    ),
+    (
+        "POST",
+        "/console/t/{tenant}/hunts/{id}/alerts",
+        Need::Tenant(Action::SearchEvents),
     ),
     (
         "GET",
@@ -287,6 +313,11 @@ fn handler(method: &str, path: &str) -> Option<MethodRouter<App>> {
         ("POST", "/console/t/{tenant}/alerts/{id}/comment") => post(triage::comment),
         ("POST", "/console/t/{tenant}/alerts/bulk") => post(triage::bulk),
         ("GET", "/console/t/{tenant}/groups/{id}") => get(triage::group),
+        ("GET", "/console/t/{tenant}/hunts") => get(hunts::page),
+        ("POST", "/console/t/{tenant}/hunts") => post(hunts::start),
+        ("GET", "/console/t/{tenant}/hunts/{id}") => get(hunts::job),
+        ("POST", "/console/t/{tenant}/hunts/{id}/cancel") => post(hunts::cancel),
+        ("POST", "/console/t/{tenant}/hunts/{id}/alerts") => post(hunts::alerts),
         ("GET", "/console/t/{tenant}/suppressions") => get(suppressions::page),
         ("POST", "/console/t/{tenant}/suppressions") => post(suppressions::create),
         ("POST", "/console/t/{tenant}/suppressions/preview") => post(suppressions::preview),

@@ -550,3 +550,46 @@ pub(crate) struct SuppressionsPage {
     pub days: u32,
     pub preview: Option<PreviewView>,
 }
+
+/// A retro-hunt as the jobs page lists it.
+#[derive(Clone, Debug)]
+pub(crate) struct HuntRow {
+    pub href: String,
+    pub rule: String,
+    pub range: String,
+    pub status: String,
+    pub in_range: u64,
+    pub candidates: u64,
+    pub checked: u64,
+    pub matched: u64,
+    pub raised: u64,
+    pub elapsed: String,
+    pub rate: String,
+    pub error: String,
+    pub query: String,
+    pub document: String,
+}
+
+/// The retro-hunt jobs and the form that starts one.
+#[derive(Template)]
+#[template(path = "console/hunts.html")]
+pub(crate) struct HuntsPage {
+    pub chrome: Chrome,
+    pub base: String,
+    pub rows: Vec<HuntRow>,
+    /// Loaded rules: (id, title).
+    pub rules: Vec<(String, String)>,
+}
+
+/// One retro-hunt: progress, cancel, results, alerts from them.
+#[derive(Template)]
+#[template(path = "console/hunt.html")]
+pub(crate) struct HuntPage {
+    pub chrome: Chrome,
+    pub back: String,
+    pub self_href: String,
+    pub done: Option<String>,
+    pub hunt: HuntRow,
+    pub running: bool,
+    pub results: Vec<AlertRow>,
+}
