@@ -115,11 +115,14 @@ impl Hunts {
                     &job,
                     &cancel,
                     &store,
-                    &state,
-                    &runtime,
                     &mut progress,
                     &mut results,
                     started,
+                    |p| {
+                        if let Err(e) = runtime.block_on(state.hunt_progress(id, *p)) {
+                            tracing::warn!(hunt = id, error = %e, "cannot record a hunt's progress");
+                        }
+                    },
                 );
                 let (status, error) = match outcome {
                     Ok(true) => ("done", None),
@@ -160,17 +163,16 @@ fn matched_json(set: &RuleSet, event: &Event) -> serde_json::Value {
     serde_json::Value::Object(out)
 }
 
-/// The job's work: `Ok(true)` when done, `Ok(false)` when cancelled.
-#[allow(clippy::too_many_arguments)]
-fn run(
+/// The job's work: `Ok(true)` when done, `Ok(false)` when cancelled; `on_page` hears the
+/// progress after each page (the server records it; `vigie bench hunt` does not).
+pub fn run(
     job: &Job,
     cancel: &AtomicBool,
     store: &Store,
-    state: &State,
-    runtime: &tokio::runtime::Handle,
     progress: &mut Progress,
     results: &mut Vec<HuntResult>,
     started: Instant,
+    mut on_page: impl FnMut(&Progress),
 ) -> Result<bool, String> {
     let all = vigie_store::parse("*").map_err(|e| e.to_string())?;
     let mut count = Search::new(all, 0);
@@ -213,9 +215,7 @@ fn run(
                 }
             }
         }
-        if let Err(e) = runtime.block_on(state.hunt_progress(job.id, *progress)) {
-            tracing::warn!(hunt = job.id, error = %e, "cannot record a hunt's progress");
-        }
+        on_page(progress);
         match page.next {
             Some(next) => search.cursor = Some(next),
             None => return Ok(true),

@@ -12,6 +12,8 @@
 mod console;
 mod corpus;
 #[cfg(feature = "server")]
+mod hunt;
+#[cfg(feature = "server")]
 mod ingest;
 mod store;
 
@@ -42,6 +44,10 @@ enum BenchCommand {
     /// console's pages (alert queue, event search): p50/p95/p99.
     #[cfg(feature = "server")]
     Console(console::ConsoleArgs),
+    /// Fills one tenant's store with generated events (10 M by default) and measures
+    /// retro-hunts over them: events in range per second, candidates after narrowing.
+    #[cfg(feature = "server")]
+    Hunt(hunt::HuntArgs),
 }
 
 pub(crate) fn run(args: &BenchArgs) -> Result<ExitCode> {
@@ -52,5 +58,7 @@ pub(crate) fn run(args: &BenchArgs) -> Result<ExitCode> {
         BenchCommand::Ingest(i) => ingest::run(i),
         #[cfg(feature = "server")]
         BenchCommand::Console(c) => console::run(c),
+        #[cfg(feature = "server")]
+        BenchCommand::Hunt(h) => hunt::run(h),
     }
 }
