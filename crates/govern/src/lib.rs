@@ -41,6 +41,7 @@ pub mod review;
 pub mod role;
 pub mod seal;
 pub mod session;
+pub mod silence;
 pub mod throttle;
 pub mod totp;
 pub mod triage;

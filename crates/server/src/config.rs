@@ -118,6 +118,8 @@ pub struct Config {
     pub access: Access,
     /// `[console]`: the web console's bounds.
     pub console: Console,
+    /// `[triage]`: the source inventory's silence check.
+    pub triage: Triage,
     /// syslog listeners.
     pub syslog: Vec<Syslog>,
     /// Per-tenant bounds.
@@ -138,6 +140,7 @@ impl Default for Config {
             rules: Rules::default(),
             access: Access::default(),
             console: Console::default(),
+            triage: Triage::default(),
             syslog: Vec::new(),
             limits: crate::limits::LimitsConfig::default(),
         }
@@ -328,6 +331,23 @@ impl Default for Console {
             max_live_per_tenant: 32,
             live_poll_ms: 2000,
             live_max_s: 600,
+        }
+    }
+}
+
+/// `[triage]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Triage {
+    /// How often the silence check reads the source inventory and raises or closes
+    /// `source_silent` alerts, in milliseconds (0: never).
+    pub silence_check_ms: u64,
+}
+
+impl Default for Triage {
+    fn default() -> Self {
+        Triage {
+            silence_check_ms: 60_000,
         }
     }
 }

@@ -34,6 +34,7 @@ pub mod pipeline;
 pub mod quarantine;
 pub mod secrets;
 mod server;
+pub mod silence;
 pub mod suppressions;
 pub mod verify;
 

@@ -188,6 +188,13 @@ impl Server {
             Arc::clone(&metrics),
             shutdown_rx.clone(),
         )));
+        if config.triage.silence_check_ms > 0 {
+            tasks.push(tokio::spawn(crate::silence::run(
+                state.clone(),
+                Duration::from_millis(config.triage.silence_check_ms),
+                shutdown_rx.clone(),
+            )));
+        }
         tasks.push(tokio::spawn(purge_idempotency_keys(
             state.clone(),
             Duration::from_secs(3600),

@@ -607,6 +607,9 @@ fn concrete(w: &World, method: &str, route: &str, tenant: &'static str) -> (Stri
             r#"{"action":"acknowledge"}"#.to_owned()
         }
         ("PUT", "/api/v1/assets") => "host,criticality\nmatrix-host,high\n".to_owned(),
+        ("PUT", "/api/v1/sources") => {
+            r#"{"source":"matrix","host":"nowhere","threshold_s":60}"#.to_owned()
+        }
         ("POST", "/api/v1/hunts") => serde_json::json!({
             "document": "title: matrix hunt\nlogsource: {product: windows}\ndetection:\n  s:\n    Image|endswith: x.exe\n  condition: s\n",
         })

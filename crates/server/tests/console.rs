@@ -1625,3 +1625,100 @@ fn a_retro_hunt_from_the_console_runs_to_its_results() {
         "{rows:?}"
     );
 }
+
+#[test]
+fn a_silent_source_raises_and_clears_its_alert() {
+    let h = Harness::start(&["mutuelle"], Vec::new(), |c| {
+        c.triage.silence_check_ms = 200;
+    });
+    let send = |canary: &str| {
+        let body = format!("{}\n", alerting_event(canary, "erp-01.corp.local"));
+        let (status, text) = h.post(
+            "/api/v1/ingest",
+            &h.tokens["mutuelle"],
+            None,
+            body.as_bytes(),
+        );
+        assert_eq!(status, 200, "{text}");
+        h.settle();
+    };
+    send("first");
+    let analyst = make_person(
+        &h,
+        "mutuelle",
+        OrgKind::Client,
+        "watcher",
+        Role::ClientAnalyst,
+        false,
+    );
+    let Some(b) = browser("silent_source", "en") else {
+        return;
+    };
+    sign_in(&b, &h, &analyst);
+    b.goto(&h.url("/console/t/mutuelle/sources"));
+    let rows = texts(&b, "table.sources tbody tr");
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert!(
+        rows[0].contains("erp-01.corp.local") && rows[0].contains("learning"),
+        "{rows:?}"
+    );
+    // Its owner from the form; a one-second threshold through the API (the form takes
+    // minutes).
+    b.fill_in("#o-1", "ERP team");
+    b.click(&b.find("table.sources form button"));
+    b.wait_for_url("done=saved");
+    let source = b.text(&b.find("table.sources tbody td"));
+    let body = serde_json::json!({"source": source, "host": "erp-01.corp.local", "owner": "ERP team", "threshold_s": 1});
+    let mut answer = h
+        .agent
+        .put(h.url("/api/v1/sources"))
+        .header("Authorization", format!("Bearer {}", h.readers["mutuelle"]))
+        .header("Content-Type", "application/json")
+        .send(body.to_string().as_bytes())
+        .expect("request");
+    assert_eq!(
+        answer.status().as_u16(),
+        200,
+        "{}",
+        answer.body_mut().read_to_string().unwrap_or_default()
+    );
+    // The check raises the alert: the inventory says silent and links it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        b.goto(&h.url("/console/t/mutuelle/sources"));
+        // Silent as soon as the threshold passes; the link once the check raised the alert.
+        if !b.find_all("tr.source-silent a").is_empty() {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never silent");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    document(&b, "sources-en");
+    b.click(&b.find("tr.source-silent a"));
+    b.wait_for_url("/alerts/");
+    let alert_page = b.url();
+    assert!(
+        b.text(&b.find("h1")).contains("Source silent"),
+        "{}",
+        b.text(&b.find("h1"))
+    );
+    assert!(b.text(&b.find("dl.facts")).contains("new"));
+    // Events return: the platform closes it, the history says so.
+    send("back");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        b.goto(&alert_page);
+        if b.text(&b.find("dl.facts")).contains("closed") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never closed");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let history = texts(&b, "table.history tbody tr");
+    assert!(
+        history
+            .iter()
+            .any(|r| r.contains("source-returned") && r.contains("Vigie")),
+        "{history:?}"
+    );
+}

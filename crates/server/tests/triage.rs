@@ -268,3 +268,127 @@ fn a_retro_hunt_runs_a_rule_over_stored_events_and_raises_its_results() {
     }
     h.stop();
 }
+
+#[test]
+fn a_silent_source_raises_its_alert_and_closes_it_when_events_return() {
+    let h = Harness::start(&["tenant-a", "tenant-b"], Vec::new(), |c| {
+        c.triage.silence_check_ms = 200;
+    });
+    ingest(&h, "tenant-a", &canaries("heard", 2));
+    ingest(&h, "tenant-b", &canaries("heard-b", 1));
+    let reader = &h.readers["tenant-a"];
+    let (status, body) = h.get("/api/v1/sources", reader, None);
+    assert_eq!(status, 200, "{body}");
+    let sources = json(&body)["sources"].as_array().expect("sources").clone();
+    assert_eq!(sources.len(), 1, "{body}");
+    let s = &sources[0];
+    assert_eq!(s["host"], "ws-42.corp.local");
+    assert_eq!(s["events"], 2);
+    assert_eq!(
+        s["state"], "learning",
+        "two events teach no threshold: {body}"
+    );
+    let source = s["source"].as_str().expect("source").to_owned();
+    // Hostile settings are refused; another tenant's source is not found.
+    for bad in [
+        serde_json::json!({"source": source, "host": "ws-42.corp.local", "threshold_s": 0}),
+        serde_json::json!({"source": source, "host": "ws-42.corp.local", "owner": "x".repeat(300)}),
+    ] {
+        let (status, _) = put(&h, reader, &bad);
+        assert_eq!(status, 400, "{bad}");
+    }
+    let (status, _) = put(
+        &h,
+        &h.readers["tenant-b"],
+        &serde_json::json!({"source": source, "host": "ws-43.corp.local", "threshold_s": 1}),
+    );
+    assert_eq!(status, 404, "no such source");
+    // A threshold of one second: the next check raises the alert.
+    let (status, body) = put(
+        &h,
+        reader,
+        &serde_json::json!({"source": source, "host": "ws-42.corp.local", "owner": "IT ops", "threshold_s": 1}),
+    );
+    assert_eq!(status, 200, "{body}");
+    let silent = wait_for(|| {
+        let (_, body) = h.get("/api/v1/alerts?rule=source_silent", reader, None);
+        json(&body)["alerts"]
+            .as_array()
+            .expect("alerts")
+            .first()
+            .cloned()
+    });
+    assert_eq!(silent["kind"], "source_silent");
+    assert_eq!(silent["status"], "new");
+    assert_eq!(silent["host"], "ws-42.corp.local");
+    assert!(
+        silent["rule_title"]
+            .as_str()
+            .unwrap_or("")
+            .contains("Source silent")
+    );
+    // Once: the next checks raise no second one.
+    std::thread::sleep(std::time::Duration::from_millis(600));
+    let (_, body) = h.get("/api/v1/alerts?rule=source_silent", reader, None);
+    assert_eq!(json(&body)["alerts"].as_array().expect("alerts").len(), 1);
+    let (_, body) = h.get("/api/v1/sources", reader, None);
+    assert_eq!(json(&body)["sources"][0]["state"], "silent");
+    assert_eq!(json(&body)["sources"][0]["owner"], "IT ops");
+    // Not in tenant B.
+    let (_, body) = h.get(
+        "/api/v1/alerts?rule=source_silent",
+        &h.readers["tenant-b"],
+        None,
+    );
+    assert!(json(&body)["alerts"].as_array().expect("alerts").is_empty());
+    // Events return: the platform closes it, the history says why.
+    let id = silent["id"].as_str().expect("id").to_owned();
+    let (status, text) = h.post(
+        "/api/v1/ingest",
+        &h.tokens["tenant-a"],
+        None,
+        format!("{}\n", alerting_event("back", "ws-42.corp.local")).as_bytes(),
+    );
+    assert_eq!(status, 200, "{text}");
+    let closed = wait_for(|| {
+        let (_, body) = h.get(&format!("/api/v1/alerts/{id}"), reader, None);
+        let a = json(&body)["alert"].clone();
+        (a["status"] == "closed").then_some(a)
+    });
+    assert_eq!(closed["status"], "closed");
+    let (_, body) = h.get(&format!("/api/v1/alerts/{id}/history"), reader, None);
+    let history = json(&body)["history"].as_array().expect("history").clone();
+    assert_eq!(
+        history.last().expect("a row")["action"],
+        "source-returned",
+        "{body}"
+    );
+    assert!(history.last().expect("a row")["actor"].is_null());
+    h.stop();
+}
+
+fn put(h: &Harness, token: &str, body: &Value) -> (u16, String) {
+    let mut response = h
+        .agent
+        .put(h.url("/api/v1/sources"))
+        .header("Authorization", format!("Bearer {token}"))
+        .header("Content-Type", "application/json")
+        .send(body.to_string().as_bytes())
+        .expect("request");
+    let status = response.status().as_u16();
+    (
+        status,
+        response.body_mut().read_to_string().unwrap_or_default(),
+    )
+}
+
+fn wait_for<T>(mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(std::time::Instant::now() < deadline, "never happened");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}

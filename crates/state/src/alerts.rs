@@ -41,12 +41,14 @@ impl FromStr for AlertId {
 
 /// What raised an alert.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum AlertKind {
     /// A detection rule matched one event.
     Rule,
     /// A correlation rule matched a group of events (the alert points at the last one).
     Correlation,
+    /// A source of the tenant went silent (raised and closed by the platform).
+    SourceSilent,
 }
 
 impl AlertKind {
@@ -54,6 +56,7 @@ impl AlertKind {
         match self {
             AlertKind::Rule => "rule",
             AlertKind::Correlation => "correlation",
+            AlertKind::SourceSilent => "source_silent",
         }
     }
 }
@@ -378,6 +381,7 @@ fn alert_of(row: &AnyRow) -> Result<Alert, StateError> {
         kind: match kind.as_str() {
             "rule" => AlertKind::Rule,
             "correlation" => AlertKind::Correlation,
+            "source_silent" => AlertKind::SourceSilent,
             _ => return Err(corrupt("alert kind")),
         },
         rule_id: row.get("rule_id"),

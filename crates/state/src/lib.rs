@@ -29,6 +29,7 @@ pub mod people;
 pub mod reviews;
 mod schema;
 mod sessions;
+pub mod sources;
 pub mod suppressions;
 mod tokens;
 pub mod triage;

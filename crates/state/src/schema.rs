@@ -312,6 +312,30 @@ const MIGRATIONS: &[&str] = &[
         matched TEXT NOT NULL,
         PRIMARY KEY (hunt, event_id)
     );",
+    // 10: the source inventory (issue 27): every (source, host) a tenant's events come
+    // from, when first and last heard (receive time), its owner and set threshold, the
+    // open `source_silent` alert when there is one; and its events per hour (30 days
+    // kept), from which a threshold is learnt (`vigie_govern::silence`).
+    "CREATE TABLE sources (
+        tenant TEXT NOT NULL REFERENCES tenants (id),
+        source TEXT NOT NULL,
+        host TEXT NOT NULL,
+        first_seen BIGINT NOT NULL,
+        last_seen BIGINT NOT NULL,
+        events BIGINT NOT NULL,
+        owner TEXT,
+        threshold_s BIGINT,
+        silent_alert TEXT,
+        PRIMARY KEY (tenant, source, host)
+    );
+    CREATE TABLE source_hours (
+        tenant TEXT NOT NULL,
+        source TEXT NOT NULL,
+        host TEXT NOT NULL,
+        hour BIGINT NOT NULL,
+        events BIGINT NOT NULL,
+        PRIMARY KEY (tenant, source, host, hour)
+    );",
 ];
 
 /// Applies the migrations the database has not seen.

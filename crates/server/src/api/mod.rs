@@ -48,6 +48,7 @@ pub(crate) mod people;
 pub(crate) mod quarantine;
 pub(crate) mod rules;
 pub(crate) mod sensitive;
+pub(crate) mod sources;
 pub(crate) mod suppressions;
 
 pub use access::{AuditNote, Authorized, Need};
@@ -164,6 +165,8 @@ pub const ROUTES: &[(&str, &str, Need)] = &[
         Need::Tenant(Action::TriageAlerts),
     ),
     ("GET", "/api/v1/assets", Need::Tenant(Action::ReadAlerts)),
+    ("GET", "/api/v1/sources", Need::Tenant(Action::ReadAlerts)),
+    ("PUT", "/api/v1/sources", Need::Tenant(Action::ManageRules)),
     ("GET", "/api/v1/hunts", Need::Tenant(Action::SearchEvents)),
     ("POST", "/api/v1/hunts", Need::Tenant(Action::SearchEvents)),
     (
@@ -344,6 +347,8 @@ fn handler(method: &str, path: &str) -> Option<MethodRouter<App>> {
         ("GET", "/api/v1/alert-groups/{id}") => get(groups::group),
         ("POST", "/api/v1/alert-groups/{id}/transitions") => post(groups::transition),
         ("GET", "/api/v1/assets") => get(assets::assets),
+        ("GET", "/api/v1/sources") => get(sources::list),
+        ("PUT", "/api/v1/sources") => axum::routing::put(sources::set),
         ("GET", "/api/v1/hunts") => get(hunts::list),
         ("POST", "/api/v1/hunts") => post(hunts::start),
         ("GET", "/api/v1/hunts/{id}") => get(hunts::show),

@@ -143,6 +143,7 @@ fn nav(role: Role, on_tenant: Option<Role>, tenant: Option<&str>, path: &str) ->
         }
         if may(acting, Action::ReadAlerts) {
             push(format!("/console/t/{t}/rules"), "nav.rules");
+            push(format!("/console/t/{t}/sources"), "nav.sources");
         }
         if may(acting, Action::ReadAudit) {
             push(format!("/console/t/{t}/audit"), "nav.audit");
@@ -192,6 +193,7 @@ mod tests {
             [
                 "nav.alerts",
                 "nav.rules",
+                "nav.sources",
                 "nav.audit",
                 "nav.governance",
                 "nav.access",

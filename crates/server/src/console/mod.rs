@@ -50,6 +50,7 @@ mod rows;
 mod rules;
 mod search;
 mod signin;
+mod sources;
 mod suppressions;
 pub mod svg;
 mod triage;
@@ -125,6 +126,16 @@ pub const PAGES: &[(&str, &str, Need)] = &[
         "GET",
         "/console/t/{tenant}/groups/{id}",
         Need::Tenant(Action::ReadAlerts),
+    ),
+    (
+        "GET",
+        "/console/t/{tenant}/sources",
+        Need::Tenant(Action::ReadAlerts),
+    ),
+    (
+        "POST",
+        "/console/t/{tenant}/sources",
+        Need::Tenant(Action::ManageRules),
     ),
     (
         "GET",
@@ -313,6 +324,8 @@ fn handler(method: &str, path: &str) -> Option<MethodRouter<App>> {
         ("POST", "/console/t/{tenant}/alerts/{id}/comment") => post(triage::comment),
         ("POST", "/console/t/{tenant}/alerts/bulk") => post(triage::bulk),
         ("GET", "/console/t/{tenant}/groups/{id}") => get(triage::group),
+        ("GET", "/console/t/{tenant}/sources") => get(sources::page),
+        ("POST", "/console/t/{tenant}/sources") => post(sources::set),
         ("GET", "/console/t/{tenant}/hunts") => get(hunts::page),
         ("POST", "/console/t/{tenant}/hunts") => post(hunts::start),
         ("GET", "/console/t/{tenant}/hunts/{id}") => get(hunts::job),

@@ -593,3 +593,33 @@ pub(crate) struct HuntPage {
     pub running: bool,
     pub results: Vec<AlertRow>,
 }
+
+/// A source of the inventory.
+#[derive(Clone, Debug)]
+pub(crate) struct SourceView {
+    pub source: String,
+    pub host: String,
+    pub first: String,
+    pub last: String,
+    pub events: u64,
+    pub per_hour: String,
+    pub per_day: String,
+    pub owner: String,
+    pub threshold: String,
+    pub learnt: bool,
+    pub state: String,
+    pub alert_href: Option<String>,
+    /// The last 7 days per hour, drawn (SVG).
+    pub spark: String,
+}
+
+/// The source inventory.
+#[derive(Template)]
+#[template(path = "console/sources.html")]
+pub(crate) struct SourcesPage {
+    pub chrome: Chrome,
+    pub base: String,
+    pub done: bool,
+    pub may_manage: bool,
+    pub rows: Vec<SourceView>,
+}

@@ -4,6 +4,7 @@
 use std::sync::atomic::Ordering;
 
 use vigie_state::NewAlert;
+use vigie_state::sources::Seen;
 
 use super::Parts;
 use crate::ServerError;
@@ -15,6 +16,7 @@ pub(super) fn commit(
     parts: &Parts,
     alerts: &mut Vec<NewAlert>,
     suppressed: &mut std::collections::HashMap<i64, (u64, i64)>,
+    seen: &mut SeenSince,
     applied: u64,
 ) -> Result<(), ServerError> {
     parts.store.commit()?;
@@ -44,6 +46,14 @@ pub(super) fn commit(
         parts
             .runtime
             .block_on(async move { state.count_suppressed(&hits).await })?;
+    }
+    // The inventory: like the counts above, a replay counts again (receive times stay).
+    if !seen.is_empty() {
+        let state = parts.state.clone();
+        let batch = seen.take();
+        parts
+            .runtime
+            .block_on(async move { state.record_sources(&batch).await })?;
     }
     parts
         .journal
@@ -78,4 +88,35 @@ pub(super) fn set_aside(
             .fetch_add(entry.messages, Ordering::Relaxed);
     }
     Ok(())
+}
+
+/// What each (tenant, source, host) sent since the last commit, per hour of receive time.
+#[derive(Debug, Default)]
+pub(super) struct SeenSince {
+    by_key: std::collections::HashMap<(vigie_event::TenantId, String, String, i64), Seen>,
+}
+
+impl SeenSince {
+    pub(super) fn add(&mut self, s: Seen) {
+        let hour = s.last.div_euclid(3_600_000_000_000);
+        let key = (s.tenant.clone(), s.source.clone(), s.host.clone(), hour);
+        match self.by_key.get_mut(&key) {
+            Some(e) => {
+                e.events += s.events;
+                e.first = e.first.min(s.first);
+                e.last = e.last.max(s.last);
+            }
+            None => {
+                self.by_key.insert(key, s);
+            }
+        }
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.by_key.is_empty()
+    }
+
+    fn take(&mut self) -> Vec<Seen> {
+        std::mem::take(&mut self.by_key).into_values().collect()
+    }
 }

@@ -72,6 +72,8 @@ struct Coordinator<'p> {
     alerts: Vec<NewAlert>,
     /// Alerts kept back by suppressions, not yet counted: id → (count, last event time).
     suppressed: std::collections::HashMap<i64, (u64, i64)>,
+    /// What each (tenant, source, host) sent since the last commit, per hour.
+    seen: super::commit::SeenSince,
     last_commit: Instant,
     correlations: Correlations,
     /// Quarantined records retried since the last commit, removed once it is done.
@@ -108,6 +110,7 @@ impl<'p> Coordinator<'p> {
             applied: journal.checkpoint(),
             alerts: Vec::new(),
             suppressed: std::collections::HashMap::new(),
+            seen: super::commit::SeenSince::default(),
             last_commit: Instant::now(),
             correlations: Correlations::new(parts.rules.current()),
             retried: Vec::new(),
@@ -265,6 +268,9 @@ impl<'p> Coordinator<'p> {
                 self.applied = next;
             }
             self.alerts.extend(d.alerts);
+            for s in d.seen {
+                self.seen.add(s);
+            }
             for (id, time) in d.suppressed {
                 let e = self.suppressed.entry(id).or_insert((0, time));
                 e.0 += 1;
@@ -283,6 +289,7 @@ impl<'p> Coordinator<'p> {
         let progress = self.applied > self.parts.journal.checkpoint()
             || !self.alerts.is_empty()
             || !self.suppressed.is_empty()
+            || !self.seen.is_empty()
             || !self.retried.is_empty();
         if !progress {
             return Ok(());
@@ -291,6 +298,7 @@ impl<'p> Coordinator<'p> {
             self.parts,
             &mut self.alerts,
             &mut self.suppressed,
+            &mut self.seen,
             self.applied,
         )?;
         for entry in self.retried.drain(..) {

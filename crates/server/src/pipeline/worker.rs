@@ -22,6 +22,7 @@ use super::suppress::Suppress;
 use crate::ServerError;
 use crate::limits::{TenantLimits, TenantQuota, TimeVerdict, judge_time};
 use crate::quarantine;
+use vigie_state::sources::Seen;
 
 /// A record handed to a worker.
 pub(super) struct Job {
@@ -43,6 +44,8 @@ pub(super) struct Done {
     pub(super) alerts: Vec<NewAlert>,
     /// Alerts a tenant's suppression kept from being raised: (suppression id, event time).
     pub(super) suppressed: Vec<(i64, i64)>,
+    /// What each (source, host) sent (the source inventory).
+    pub(super) seen: Vec<Seen>,
     /// Events at least one correlation listens to, with the rules they matched.
     pub(super) correlate: Vec<(Vec<usize>, Event)>,
     /// The storage failed: the pipeline stops.
@@ -102,6 +105,7 @@ pub(super) fn work(parts: &Parts, jobs: &Mutex<Receiver<Job>>, done: &Sender<Don
             generation: detector.book().generation,
             alerts: Vec::new(),
             suppressed: Vec::new(),
+            seen: Vec::new(),
             correlate: Vec::new(),
             error: None,
             quarantine: None,
@@ -145,6 +149,7 @@ pub(super) fn work(parts: &Parts, jobs: &Mutex<Receiver<Job>>, done: &Sender<Don
             result.alerts.clear();
             result.correlate.clear();
             result.suppressed.clear();
+            result.seen.clear();
             result.quarantine =
                 Some((quarantine_entry(position, epoch, reason, &payload), payload));
         }
@@ -312,6 +317,8 @@ fn process(
     let messages = std::mem::take(&mut batch.messages);
     let decoder = decoder_for(decoders, &batch, &quota);
     let (mut rejected, mut clamped, mut stored) = (0u64, 0u64, 0u64);
+    // Few hosts per record (one for most sources): a list beats a map.
+    let mut by_host: Vec<(Option<String>, u64)> = Vec::new();
     for (index, message) in messages.into_iter().enumerate() {
         let event = match decode_message(decoder, &batch, &quota.limits, &ids, index, message) {
             Some((event, c)) => {
@@ -338,9 +345,27 @@ fn process(
         if !listened.is_empty() {
             out.correlate.push((listened, event.clone()));
         }
+        // The inventory counts what was heard from each host of the source.
+        match by_host
+            .iter_mut()
+            .find(|(h, _)| h.as_deref() == event.host.as_deref())
+        {
+            Some((_, n)) => *n += 1,
+            None => by_host.push((event.host.as_deref().map(str::to_owned), 1)),
+        }
         parts.store.add(event).map_err(ServerError::from)?;
         stored += 1;
     }
+    let received = batch.received.as_nanos();
+    out.seen
+        .extend(by_host.into_iter().map(|(host, events)| Seen {
+            tenant: batch.tenant.clone(),
+            source: batch.source.clone(),
+            host: host.unwrap_or_default(),
+            events,
+            first: received,
+            last: received,
+        }));
     if rejected > 0 || clamped > 0 {
         let counters = parts.metrics.source(batch.tenant.as_str(), &batch.source);
         counters.rejected.fetch_add(rejected, Ordering::Relaxed);
