@@ -41,6 +41,13 @@ pub(crate) struct ConsoleArgs {
     /// Print the figures as one JSON object.
     #[arg(long)]
     json: bool,
+    /// The state database (`postgres://…`; default: SQLite in the temporary folder). It
+    /// must be an empty database.
+    #[arg(long)]
+    state: Option<String>,
+    /// Triage actions timed, each on an alert of its own.
+    #[arg(long, default_value_t = 200)]
+    actions: usize,
 }
 
 const TENANT: &str = "bench";
@@ -69,6 +76,9 @@ pub(crate) fn run(args: &ConsoleArgs) -> Result<ExitCode> {
         ..Config::default()
     };
     config.http.listen = "127.0.0.1:0".parse().expect("a valid address");
+    config.state = args.state.clone();
+    // The silence check would read the inventory during the measures: not this bench's.
+    config.triage.silence_check_ms = 0;
     std::fs::create_dir_all(&config.data_dir)?;
     let tenant = TenantId::new(TENANT)?;
     let span = i64::from(args.days.max(1)) * 86_400_000_000_000;
@@ -168,9 +178,52 @@ pub(crate) fn run(args: &ConsoleArgs) -> Result<ExitCode> {
             }
         }
         state.insert_alerts(&batch).await?;
+        // A queue as it stands mid-morning: one alert in a hundred escalated to L2 (by the
+        // analyst, through the lifecycle), the newest ones being acknowledged.
+        let (escalate, _) = state
+            .alert_ids(
+                &tenant,
+                &vigie_state::AlertFilter::default(),
+                (args.alerts / 100).min(10_000) as usize,
+            )
+            .await?;
+        let who = Some(reader);
+        let now = Timestamp::now();
+        use vigie_govern::triage::Transition;
+        state
+            .transition_alerts(
+                &tenant,
+                &escalate,
+                Transition::Acknowledge,
+                Role::ClientAnalyst,
+                who,
+                None,
+                now,
+            )
+            .await?;
+        state
+            .transition_alerts(
+                &tenant,
+                &escalate,
+                Transition::Escalate(vigie_govern::Tier::L2),
+                Role::ClientAnalyst,
+                who,
+                Some("bench: lateral movement suspected"),
+                now,
+            )
+            .await?;
+        // The alerts the timed actions act on: the oldest, one each.
+        let oldest = vigie_state::AlertFilter {
+            to: Some(Timestamp::from_nanos(start + span / 2)),
+            ..vigie_state::AlertFilter::default()
+        };
+        let (acted, _) = state
+            .alert_ids(&tenant, &oldest, args.actions.max(1))
+            .await?;
         state.close().await;
-        anyhow::Ok(token.to_string())
+        anyhow::Ok((token.to_string(), acted))
     })?;
+    let (token, acted) = token;
     let alerts_s = t1.elapsed().as_secs_f64();
 
     let (server, started) = rt.block_on(Server::start(config))?;
@@ -214,6 +267,56 @@ pub(crate) fn run(args: &ConsoleArgs) -> Result<ExitCode> {
         };
         deep = next.replace("&amp;", "&");
     }
+    // Triage actions over the API, each on an alert of its own: acknowledge, assign to
+    // oneself, comment, qualify.
+    let post = |path: &str, body: &str| -> Result<f64> {
+        let t = Instant::now();
+        let mut r = agent
+            .post(format!("{base}{path}"))
+            .header("Authorization", format!("Bearer {token}"))
+            .header("Content-Type", "application/json")
+            .send(body.as_bytes())
+            .with_context(|| format!("POST {path}"))?;
+        let status = r.status().as_u16();
+        let text = r.body_mut().read_to_string().unwrap_or_default();
+        anyhow::ensure!(
+            (200..300).contains(&status),
+            "POST {path}: HTTP {status}: {}",
+            &text[..text.len().min(300)]
+        );
+        Ok(t.elapsed().as_secs_f64() * 1000.0)
+    };
+    let mut action_rows = Vec::new();
+    for (name, suffix, body) in [
+        (
+            "action: acknowledge",
+            "transitions",
+            r#"{"action":"acknowledge"}"#,
+        ),
+        ("action: assign to me", "assign", r#"{"assignee":"me"}"#),
+        (
+            "action: comment",
+            "comments",
+            r#"{"text":"checked the parent process"}"#,
+        ),
+        (
+            "action: qualify",
+            "transitions",
+            r#"{"action":"qualify","qualification":"false-positive","note":"backup job"}"#,
+        ),
+    ] {
+        let mut times = Vec::with_capacity(acted.len());
+        for id in &acted {
+            times.push(post(&format!("/api/v1/alerts/{id}/{suffix}"), body)?);
+        }
+        times.sort_by(f64::total_cmp);
+        action_rows.push((
+            name,
+            percentile(&times, 50.0),
+            percentile(&times, 95.0),
+            percentile(&times, 99.0),
+        ));
+    }
     let host = some_host.unwrap_or_else(|| "ws-0001.corp.local".to_owned());
     let pages: Vec<(&str, String)> = vec![
         ("queue: first page", format!("/console/t/{TENANT}/alerts")),
@@ -229,6 +332,18 @@ pub(crate) fn run(args: &ConsoleArgs) -> Result<ExitCode> {
         (
             "queue: text",
             format!("/console/t/{TENANT}/alerts?q=rule+17"),
+        ),
+        (
+            "queue: L1 tier, open",
+            format!("/console/t/{TENANT}/alerts?queue=l1&open=1"),
+        ),
+        (
+            "queue: L2 tier, open",
+            format!("/console/t/{TENANT}/alerts?queue=l2&open=1"),
+        ),
+        (
+            "queue: groups, open",
+            format!("/console/t/{TENANT}/alerts?view=groups&open=1"),
         ),
         (
             "search: last 24 h",
@@ -262,6 +377,7 @@ pub(crate) fn run(args: &ConsoleArgs) -> Result<ExitCode> {
             percentile(&times, 99.0),
         ));
     }
+    rows.extend(action_rows);
     rt.block_on(server.shutdown())?;
     if args.json {
         let pages: Vec<serde_json::Value> = rows
