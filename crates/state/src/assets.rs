@@ -15,8 +15,7 @@ impl State {
         assets: &[Asset],
     ) -> Result<(), StateError> {
         let mut tx = self
-            .pool
-            .begin()
+            .begin_write()
             .await
             .map_err(StateError::sql("begin an asset import"))?;
         sqlx::query("DELETE FROM assets WHERE tenant = $1")

@@ -112,8 +112,7 @@ impl State {
 
     async fn try_append_audit(&self, entries: &[AuditEntry]) -> Result<Vec<Appended>, StateError> {
         let mut tx = self
-            .pool
-            .begin()
+            .begin_write()
             .await
             .map_err(StateError::sql("begin an audit append"))?;
         let mut heads: HashMap<&str, (u64, Hash)> = HashMap::new();

@@ -415,8 +415,7 @@ impl State {
         let mut ids = EventIdGenerator::new();
         let now = Timestamp::now();
         let mut tx = self
-            .pool
-            .begin()
+            .begin_write()
             .await
             .map_err(StateError::sql("begin an alert batch"))?;
         let mut plan = plan(&mut tx, self.backend, alerts, &mut ids, now).await?;

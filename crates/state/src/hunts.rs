@@ -211,8 +211,7 @@ impl State {
         now: Timestamp,
     ) -> Result<(), StateError> {
         let mut tx = self
-            .pool
-            .begin()
+            .begin_write()
             .await
             .map_err(StateError::sql("begin ending a hunt"))?;
         for r in results.iter().take(MAX_RESULTS) {

@@ -55,8 +55,7 @@ impl State {
             .as_nanos()
             .saturating_sub(IDEMPOTENCY_RETENTION.as_nanos() as i64);
         let mut tx = self
-            .pool
-            .begin()
+            .begin_write()
             .await
             .map_err(StateError::sql("begin an idempotency lookup"))?;
         let row = sqlx::query(

@@ -305,6 +305,24 @@ impl State {
         Ok(())
     }
 
+    /// Begins a transaction that writes. On SQLite it takes the write lock at once
+    /// (`BEGIN IMMEDIATE`), waiting for it under `busy_timeout`: a deferred transaction
+    /// that reads and then writes fails at once with "database is locked" when another
+    /// connection wrote since its read began (WAL's snapshot rule, which no busy timeout
+    /// waits out) — under load, the pipeline's alert batch and an analyst's transition
+    /// met exactly there (`tests::concurrent_writers_wait_for_each_other`). PostgreSQL's
+    /// row locks need no such thing.
+    pub(crate) async fn begin_write(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        self.pool
+            .begin_with(match self.backend {
+                Backend::Sqlite => "BEGIN IMMEDIATE",
+                Backend::Postgres => "BEGIN",
+            })
+            .await
+    }
+
     /// Closes the pool, waiting for running statements.
     pub async fn close(&self) {
         self.pool.close().await;

@@ -443,8 +443,7 @@ impl State {
         recovery_hashes: &[String],
     ) -> Result<(), StateError> {
         let mut tx = self
-            .pool
-            .begin()
+            .begin_write()
             .await
             .map_err(StateError::sql("begin an enrolment"))?;
         sqlx::query(
@@ -478,8 +477,7 @@ impl State {
     /// their sessions: a user who lost their device enrols again at their next sign-in.
     pub async fn reset_mfa(&self, id: UserId) -> Result<(), StateError> {
         let mut tx = self
-            .pool
-            .begin()
+            .begin_write()
             .await
             .map_err(StateError::sql("begin a second-factor reset"))?;
         sqlx::query(

@@ -67,8 +67,7 @@ impl State {
             .map(|g| g.id)
             .collect();
         let mut tx = self
-            .pool
-            .begin()
+            .begin_write()
             .await
             .map_err(StateError::sql("begin a review"))?;
         sqlx::query(

@@ -358,8 +358,12 @@ async fn migrate_to(pool: &AnyPool, backend: Backend, target: usize) -> Result<(
         .map_err(StateError::sql("create schema_version"))?;
     let known = MIGRATIONS.len() as i64;
     for (i, script) in MIGRATIONS[..target].iter().enumerate() {
+        // SQLite: the write lock is taken at once (see `State::begin_write`).
         let mut tx = pool
-            .begin()
+            .begin_with(match backend {
+                Backend::Sqlite => "BEGIN IMMEDIATE",
+                Backend::Postgres => "BEGIN",
+            })
             .await
             .map_err(StateError::sql("begin a migration"))?;
         if backend == Backend::Postgres {

@@ -76,8 +76,7 @@ impl State {
             return Ok(());
         }
         let mut tx = self
-            .pool
-            .begin()
+            .begin_write()
             .await
             .map_err(StateError::sql("begin recording sources"))?;
         let mut sizes: HashMap<&str, i64> = HashMap::new();
@@ -298,8 +297,7 @@ impl State {
             "threshold_s": threshold_s,
         });
         let mut tx = self
-            .pool
-            .begin()
+            .begin_write()
             .await
             .map_err(StateError::sql("begin raising a silence"))?;
         sqlx::query(
@@ -348,8 +346,7 @@ impl State {
             return Ok(());
         };
         let mut tx = self
-            .pool
-            .begin()
+            .begin_write()
             .await
             .map_err(StateError::sql("begin clearing a silence"))?;
         let row = sqlx::query("SELECT status, queue FROM alerts WHERE id = $1 AND tenant = $2")

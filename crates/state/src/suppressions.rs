@@ -178,8 +178,7 @@ impl State {
             return Ok(());
         }
         let mut tx = self
-            .pool
-            .begin()
+            .begin_write()
             .await
             .map_err(StateError::sql("begin counting suppressions"))?;
         for (id, n, last) in hits {

@@ -107,6 +107,7 @@ on_both!(
     alerts_are_grouped_as_they_are_written,
     priority_weighs_the_rule_record_and_the_host,
     alerts_are_assigned_commented_and_acted_on_in_bulk,
+    concurrent_writers_wait_for_each_other,
 );
 
 use vigie_govern::grant::{GrantStatus, UserId, Widening};
@@ -1793,6 +1794,80 @@ async fn alerts_are_assigned_commented_and_acted_on_in_bulk(db: Fresh) {
             .transition_alerts(&a, &too_many, Transition::Acknowledge, l1, None, None, now)
             .await
             .is_err()
+    );
+    state.close().await;
+}
+
+/// The pipeline writes alert batches while analysts triage, each on a connection of its
+/// own: every write must wait its turn, never fail with "database is locked" (SQLite's
+/// snapshot rule fails a transaction that read and then writes after another wrote).
+async fn concurrent_writers_wait_for_each_other(db: Fresh) {
+    use vigie_govern::triage::Transition;
+    let (state, tenants) = db.with(&["a"]).await;
+    let a = tenants[0].clone();
+    let mut ids = EventIdGenerator::new();
+    let first: Vec<NewAlert> = (0..40)
+        .map(|i| alert(&a, &format!("r{}", i % 4), "high", ids.next_now(), i))
+        .collect();
+    state.insert_alerts(&first).await.expect("insert");
+    let all: Vec<AlertId> = state
+        .alerts(&a, &AlertFilter::default())
+        .await
+        .expect("list")
+        .alerts
+        .iter()
+        .map(|x| x.id.clone())
+        .collect();
+    let l1 = Role::ProviderAnalyst(Tier::L1);
+    let mut work = Vec::new();
+    for (i, id) in all.iter().enumerate() {
+        let (state, a, id) = (state.clone(), a.clone(), id.clone());
+        work.push(tokio::spawn(async move {
+            let now = Timestamp::from_nanos(HOUR);
+            state
+                .transition_alert(
+                    &a,
+                    &id,
+                    Transition::Acknowledge,
+                    l1,
+                    Some(UserId(1)),
+                    None,
+                    now,
+                )
+                .await
+                .map(|_| ())?;
+            state
+                .comment_alert(&a, &id, l1, Some(UserId(1)), &format!("look {i}"), now)
+                .await
+                .map(|_| ())
+        }));
+    }
+    for round in 0..10i64 {
+        let (state, a) = (state.clone(), a.clone());
+        let batch: Vec<NewAlert> = (0..20)
+            .map(|i| {
+                alert(
+                    &a,
+                    &format!("r{}", i % 4),
+                    "high",
+                    ids.next_now(),
+                    1000 + round * 20 + i,
+                )
+            })
+            .collect();
+        work.push(tokio::spawn(async move {
+            state.insert_alerts(&batch).await.map(|_| ())
+        }));
+    }
+    for w in work {
+        w.await.expect("task").expect("every write succeeds");
+    }
+    assert_eq!(
+        state
+            .count_alerts(&a, &AlertFilter::default(), 10_000)
+            .await
+            .expect("count"),
+        240
     );
     state.close().await;
 }

@@ -363,8 +363,7 @@ impl State {
         now: Timestamp,
     ) -> Result<Outcome, StateError> {
         let mut tx = self
-            .pool
-            .begin()
+            .begin_write()
             .await
             .map_err(StateError::sql("begin a transition"))?;
         let outcome =
@@ -393,8 +392,7 @@ impl State {
     ) -> Result<BulkOutcome, StateError> {
         bulk_size(ids)?;
         let mut tx = self
-            .pool
-            .begin()
+            .begin_write()
             .await
             .map_err(StateError::sql("begin a bulk transition"))?;
         let mut out = BulkOutcome::default();
@@ -424,8 +422,7 @@ impl State {
         now: Timestamp,
     ) -> Result<Outcome, StateError> {
         let mut tx = self
-            .pool
-            .begin()
+            .begin_write()
             .await
             .map_err(StateError::sql("begin an assignment"))?;
         let outcome = assign_in(&mut tx, tenant, id, role, actor, assignee, note, now).await?;
@@ -452,8 +449,7 @@ impl State {
     ) -> Result<BulkOutcome, StateError> {
         bulk_size(ids)?;
         let mut tx = self
-            .pool
-            .begin()
+            .begin_write()
             .await
             .map_err(StateError::sql("begin a bulk assignment"))?;
         let mut out = BulkOutcome::default();
@@ -479,8 +475,7 @@ impl State {
         now: Timestamp,
     ) -> Result<Outcome, StateError> {
         let mut tx = self
-            .pool
-            .begin()
+            .begin_write()
             .await
             .map_err(StateError::sql("begin a comment"))?;
         let Some(row) = read_state(&mut tx, tenant, id).await? else {

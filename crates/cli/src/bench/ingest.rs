@@ -55,6 +55,65 @@ pub(crate) struct IngestArgs {
     /// Time between the server's store commits, milliseconds (its `commit_interval_ms`).
     #[arg(long, default_value_t = 1000)]
     commit_interval_ms: u64,
+    /// The `vigie` binary that serves (default: this one): comparing two builds with the
+    /// same driver, interleaved.
+    #[arg(long)]
+    server: Option<PathBuf>,
+}
+
+/// People the bench reads with (reading takes a person): an operator (for `/metrics`,
+/// with a second factor enrolled, as an operator must) and an analyst of the probe
+/// tenant (its events and alerts), each with a personal token. Made in the state
+/// database before the server starts.
+fn readers(data_dir: &std::path::Path) -> Result<(String, String)> {
+    use vigie_govern::{OrgKind, Role};
+    use vigie_state::NewUser;
+    let config = vigie_server::Config {
+        data_dir: data_dir.to_owned(),
+        ..vigie_server::Config::default()
+    };
+    let rt = crate::serve::runtime()?;
+    rt.block_on(async {
+        let state = config.open_state().await?;
+        let until = vigie_event::Timestamp::from_nanos(
+            vigie_event::Timestamp::now().as_nanos() + 86_400_000_000_000,
+        );
+        let probe = vigie_event::TenantId::new("probe")?;
+        let owner = state
+            .tenant_owner(&probe)
+            .await?
+            .context("the probe tenant has an owner")?;
+        let person = |org, login: &str, role| NewUser {
+            org,
+            login: login.to_owned(),
+            name: login.to_owned(),
+            role,
+            password: None,
+            contract_end: None,
+        };
+        let reader = state
+            .create_user(&person(owner, "bench.reader", Role::ClientAnalyst))
+            .await?;
+        let reader_token = state.create_personal_token(reader, "bench", until).await?;
+        let ops = state
+            .create_org("Bench operators", OrgKind::Operator)
+            .await?;
+        let operator = state
+            .create_user(&person(ops, "bench.operator", Role::Operator))
+            .await?;
+        let secrets = vigie_server::secrets::Secrets::load_or_create(
+            &vigie_server::secrets::Secrets::dir(&config),
+        )?;
+        let sealed = secrets
+            .totp()
+            .seal(&[7; 20], &format!("user:{}", operator.0), [1; 12]);
+        state.enrol_totp(operator, &sealed, &[]).await?;
+        let operator_token = state
+            .create_personal_token(operator, "bench", until)
+            .await?;
+        state.close().await;
+        anyhow::Ok((operator_token.to_string(), reader_token.to_string()))
+    })
 }
 
 fn free_port() -> Result<u16> {
@@ -122,7 +181,10 @@ pub(crate) fn run(args: &IngestArgs) -> Result<ExitCode> {
     let dir = tempfile::Builder::new()
         .prefix("vigie-bench-ingest-")
         .tempdir()?;
-    let exe = std::env::current_exe()?;
+    let exe = match &args.server {
+        Some(p) => p.clone(),
+        None => std::env::current_exe()?,
+    };
     let (http_port, tcp_port) = (free_port()?, free_port()?);
     let rules: Vec<PathBuf> = if args.rules.is_empty() {
         vec![crate::manifest_dir().join("../../rules")]
@@ -145,7 +207,6 @@ pub(crate) fn run(args: &IngestArgs) -> Result<ExitCode> {
         ),
     )?;
     let mut tokens = Vec::new();
-    let mut admin = String::new();
     for tenant in ["bench", "probe"] {
         let out = Command::new(&exe)
             .args(["admin", "--config"])
@@ -160,17 +221,13 @@ pub(crate) fn run(args: &IngestArgs) -> Result<ExitCode> {
         let text = String::from_utf8(out.stdout)?;
         for line in text.lines() {
             let token = line.split_whitespace().last().unwrap_or("").to_owned();
-            if line.starts_with("administrator token") {
-                admin = token;
-            } else if line.contains("ingest token") {
+            if line.contains("ingest token") {
                 tokens.push(token);
             }
         }
     }
-    anyhow::ensure!(
-        tokens.len() == 2 && !admin.is_empty(),
-        "vigie admin printed no tokens"
-    );
+    anyhow::ensure!(tokens.len() == 2, "vigie admin printed no ingest tokens");
+    let (admin, reader) = readers(&dir.path().join("data"))?;
     let log = std::fs::File::create(dir.path().join("serve.log"))?;
     let child = ServeChild {
         child: Command::new(&exe)
@@ -198,7 +255,7 @@ pub(crate) fn run(args: &IngestArgs) -> Result<ExitCode> {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    let rules_info = get_json(&agent, &format!("{base}/api/v1/rules"), &admin)?;
+    let rules_info = get_json(&agent, &format!("{base}/api/v1/rules"), &reader)?;
 
     // Pre-generate the load so that generation does not count.
     let mut http_batches: Vec<(bool, Vec<u8>, usize)> = Vec::new();
@@ -299,8 +356,15 @@ pub(crate) fn run(args: &IngestArgs) -> Result<ExitCode> {
             })
         };
         let probes = {
-            let (done, base, token) = (Arc::clone(&done), base.clone(), tokens[1].clone());
-            scope.spawn(move || -> Result<(Vec<f64>, Vec<f64>)> { probe(&done, &base, &token) })
+            let (done, base, token, reader) = (
+                Arc::clone(&done),
+                base.clone(),
+                tokens[1].clone(),
+                reader.clone(),
+            );
+            scope.spawn(move || -> Result<(Vec<f64>, Vec<f64>)> {
+                probe(&done, &base, &token, &reader)
+            })
         };
         for s in senders {
             s.join()
@@ -410,7 +474,7 @@ pub(crate) fn run(args: &IngestArgs) -> Result<ExitCode> {
 /// Sends probes until `done`; returns ack→searchable and ack→alert latencies (ms). One probe
 /// at a time, into its own tenant: an event that the project's rules (and SigmaHQ's) alert
 /// on, found by a unique marker; its alert is the one naming its event id.
-fn probe(done: &AtomicBool, base: &str, token: &str) -> Result<(Vec<f64>, Vec<f64>)> {
+fn probe(done: &AtomicBool, base: &str, token: &str, reader: &str) -> Result<(Vec<f64>, Vec<f64>)> {
     let agent = http_agent();
     let (mut searchable, mut alerted) = (Vec::new(), Vec::new());
     let mut i = 0u64;
@@ -434,14 +498,14 @@ fn probe(done: &AtomicBool, base: &str, token: &str) -> Result<(Vec<f64>, Vec<f6
                 let page = get_json(
                     &agent,
                     &format!("{base}/api/v1/events?q={marker}&limit=1"),
-                    token,
+                    reader,
                 )?;
                 if let Some(found) = page["events"][0]["id"].as_str() {
                     seen = Some(acked.elapsed().as_secs_f64() * 1e3);
                     id = found.to_owned();
                 }
             } else {
-                let page = get_json(&agent, &format!("{base}/api/v1/alerts?limit=50"), token)?;
+                let page = get_json(&agent, &format!("{base}/api/v1/alerts?limit=50"), reader)?;
                 let mine = page["alerts"]
                     .as_array()
                     .is_some_and(|a| a.iter().any(|x| x["event_id"] == id.as_str()));

@@ -116,6 +116,8 @@ pub(crate) fn run(args: &DemoArgs) -> Result<ExitCode> {
     };
     config.http.listen = "127.0.0.1:0".parse().expect("a valid address");
     config.rules.paths = rules;
+    // The triage story waits for a silent source's alert: check every two seconds.
+    config.triage.silence_check_ms = 2000;
     config.syslog = vec![
         listener("acme-syslog", Protocol::Tcp, TENANTS[0]),
         listener("globex-syslog", Protocol::Udp, TENANTS[1]),

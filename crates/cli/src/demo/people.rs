@@ -294,6 +294,12 @@ impl Session {
         let url = format!("{}{path}", self.base);
         let mut response = match (method, body) {
             ("GET", _) => self.agent.get(&url).header("Cookie", &self.cookie).call(),
+            ("PUT", Some(b)) => self
+                .agent
+                .put(&url)
+                .header("Cookie", &self.cookie)
+                .header("Content-Type", "application/json")
+                .send(b.to_string()),
             (_, Some(b)) => self
                 .agent
                 .post(&url)

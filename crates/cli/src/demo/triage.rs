@@ -124,6 +124,46 @@ pub(crate) fn story(cast: &Cast, tenant: &str, lea: &Session, hugo: &Session) ->
         &format!("/api/v1/alerts/{dump_id}/comments"),
         Some(json!({"text": "isoler le poste, rechercher des connexions latérales"})),
     )?;
+    // A source goes silent: the quietest one gets a five-second threshold (as its owner
+    // would set a short one for a system that must never stop), and its alert arrives.
+    let (_, inventory) = hugo.call("GET", "/api/v1/sources", None)?;
+    let quietest = inventory["sources"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .min_by_key(|s| s["last_seen"].as_str().unwrap_or("").to_owned())
+        .cloned();
+    if let Some(s) = quietest {
+        let body = json!({
+            "source": s["source"], "host": s["host"], "owner": "équipe ERP", "threshold_s": 5,
+        });
+        let (status, _) = hugo.call("PUT", "/api/v1/sources", Some(body))?;
+        println!(
+            "    the inventory lists {} sources; {} on {} (last heard {}) gets a 5 s silence threshold: HTTP {status}",
+            inventory["sources"].as_array().map_or(0, Vec::len),
+            s["source"].as_str().unwrap_or("?"),
+            s["host"].as_str().unwrap_or("?"),
+            s["last_seen"].as_str().unwrap_or("?"),
+        );
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let (_, found) = hugo.call("GET", "/api/v1/alerts?rule=source_silent&limit=5", None)?;
+            if let Some(a) = found["alerts"].as_array().and_then(|a| a.first()) {
+                println!(
+                    "    the silence check raises \"{}\" ({}, {} queue)",
+                    a["rule_title"].as_str().unwrap_or("?"),
+                    a["level"].as_str().unwrap_or("?"),
+                    a["queue"].as_str().unwrap_or("?")
+                );
+                break;
+            }
+            if std::time::Instant::now() > deadline {
+                println!("    (no source_silent alert within 20 s)");
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(500));
+        }
+    }
     // The queue by status, and that alert's history.
     let mut line = String::from("    queue by status:");
     for s in [
