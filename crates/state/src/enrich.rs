@@ -36,8 +36,6 @@ pub(crate) struct Group {
     key: String,
     entity: Entity,
     value: String,
-    /// Its span before this batch (None: created by it).
-    stored: Option<GroupSpan>,
     /// Its span with this batch's alerts that chose it.
     span: GroupSpan,
     rule: usize,
@@ -286,7 +284,6 @@ pub(crate) async fn plan(
                         key: key.clone(),
                         entity,
                         value: value.clone(),
-                        stored: Some(*span),
                         span: *span,
                         rule: i,
                         added: 0,
@@ -307,7 +304,6 @@ pub(crate) async fn plan(
                         key: key.clone(),
                         entity,
                         value,
-                        stored: None,
                         span: GroupSpan {
                             first: time,
                             last: time,
@@ -349,55 +345,72 @@ impl Plan {
     pub(crate) async fn record(
         &self,
         tx: &mut Transaction<'_, Any>,
+        backend: Backend,
         alerts: &[NewAlert],
         now: Timestamp,
     ) -> Result<(), StateError> {
-        for g in self.groups.iter().filter(|g| g.added > 0) {
-            if g.stored.is_some() {
-                sqlx::query(
-                    "UPDATE alert_groups SET count = count + $1, open_count = open_count + $1, \
-                     first_at = CASE WHEN first_at > $2 THEN $2 ELSE first_at END, \
-                     last_at = CASE WHEN last_at < $3 THEN $3 ELSE last_at END, \
-                     priority = CASE WHEN priority < $4 THEN $4 ELSE priority END \
-                     WHERE id = $5",
-                )
-                .bind(g.added)
-                .bind(g.first)
-                .bind(g.last)
-                .bind(i64::from(g.priority))
-                .bind(&g.id)
-                .execute(&mut **tx)
-                .await
-                .map_err(StateError::sql("grow an alert group"))?;
-            } else {
-                let a = &alerts[g.rule];
-                sqlx::query(
-                    "INSERT INTO alert_groups (id, tenant, key, rule_id, rule_title, level, \
-                     entity, entity_value, first_at, last_at, count, open_count, priority, \
-                     created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, \
-                     $12, $13)",
-                )
-                .bind(&g.id)
-                .bind(g.tenant.as_str())
-                .bind(&g.key)
-                .bind(&a.rule_id)
-                .bind(&a.rule_title)
-                .bind(&a.level)
-                .bind(g.entity.as_str())
-                .bind(&g.value)
-                .bind(g.first)
-                .bind(g.last)
-                .bind(g.added)
-                .bind(i64::from(g.priority))
-                .bind(now.as_nanos())
-                .execute(&mut **tx)
-                .await
-                .map_err(StateError::sql("create an alert group"))?;
+        // New and grown groups alike, in multi-row upserts: a grown group's row conflicts
+        // on its id and adds to its counts (one statement per 50 groups, where one per
+        // group cost a tenth of the pipeline's time with 2,400 rules).
+        let touched: Vec<&Group> = self.groups.iter().filter(|g| g.added > 0).collect();
+        for chunk in touched.chunks(GROUP_ROWS) {
+            let mut sql = String::from(
+                "INSERT INTO alert_groups (id, tenant, key, rule_id, rule_title, level, entity, \
+                 entity_value, first_at, last_at, count, open_count, priority, created_at) VALUES ",
+            );
+            for row in 0..chunk.len() {
+                sql.push_str(if row == 0 { "(" } else { ", (" });
+                sql.push_str(&placeholders(
+                    backend,
+                    row * GROUP_COLUMNS + 1,
+                    GROUP_COLUMNS,
+                ));
+                sql.push(')');
             }
+            sql.push_str(
+                " ON CONFLICT (id) DO UPDATE SET \
+                 count = alert_groups.count + excluded.count, \
+                 open_count = alert_groups.open_count + excluded.open_count, \
+                 first_at = CASE WHEN alert_groups.first_at > excluded.first_at \
+                     THEN excluded.first_at ELSE alert_groups.first_at END, \
+                 last_at = CASE WHEN alert_groups.last_at < excluded.last_at \
+                     THEN excluded.last_at ELSE alert_groups.last_at END, \
+                 priority = CASE WHEN alert_groups.priority < excluded.priority \
+                     THEN excluded.priority ELSE alert_groups.priority END",
+            );
+            // Built from constants and placeholders only; every value is bound.
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for g in chunk {
+                let a = &alerts[g.rule];
+                q = q
+                    .bind(&g.id)
+                    .bind(g.tenant.as_str())
+                    .bind(&g.key)
+                    .bind(&a.rule_id)
+                    .bind(&a.rule_title)
+                    .bind(&a.level)
+                    .bind(g.entity.as_str())
+                    .bind(&g.value)
+                    .bind(g.first)
+                    .bind(g.last)
+                    .bind(g.added)
+                    .bind(g.added)
+                    .bind(i64::from(g.priority))
+                    .bind(now.as_nanos());
+            }
+            q.execute(&mut **tx)
+                .await
+                .map_err(StateError::sql("record alert groups"))?;
         }
         Ok(())
     }
 }
+
+/// Groups per upsert statement.
+const GROUP_ROWS: usize = 50;
+
+/// Columns of an upserted group.
+const GROUP_COLUMNS: usize = 14;
 
 impl State {
     /// Records `alerts` in one transaction; an alert whose (tenant, rule, event) exists
@@ -465,7 +478,7 @@ impl State {
                 }
             }
         }
-        plan.record(&mut tx, alerts, now).await?;
+        plan.record(&mut tx, self.backend, alerts, now).await?;
         tx.commit()
             .await
             .map_err(StateError::sql("commit an alert batch"))?;

@@ -26,6 +26,17 @@ pub const KEEP_HOURS: i64 = 30 * 24;
 
 const HOUR: i64 = 3_600_000_000_000;
 
+/// Sources per upsert statement.
+const ROWS: usize = 50;
+
+/// `n` placeholders from the `from`th.
+fn numbered(backend: crate::Backend, from: usize, n: usize) -> String {
+    (0..n)
+        .map(|i| backend.placeholder(from + i))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// What the pipeline saw of one (source, host) of a tenant in one hour.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Seen {
@@ -70,7 +81,9 @@ pub struct SourceRow {
 }
 
 impl State {
-    /// Adds what the pipeline saw to the inventory, in one transaction.
+    /// Adds what the pipeline saw to the inventory, in one transaction: multi-row
+    /// upserts; a source's host is looked up one by one only when its tenant is near
+    /// [`MAX_SOURCES`].
     pub async fn record_sources(&self, seen: &[Seen]) -> Result<(), StateError> {
         if seen.is_empty() {
             return Ok(());
@@ -79,69 +92,133 @@ impl State {
             .begin_write()
             .await
             .map_err(StateError::sql("begin recording sources"))?;
-        let mut sizes: HashMap<&str, i64> = HashMap::new();
+        let mut per_tenant: HashMap<&str, i64> = HashMap::new();
+        for s in seen {
+            *per_tenant.entry(s.tenant.as_str()).or_default() += 1;
+        }
+        // Tenants near the bound: (count now, whether each key is known is asked).
+        let mut near: HashMap<&str, i64> = HashMap::new();
+        for (tenant, entries) in &per_tenant {
+            let n: i64 = sqlx::query("SELECT COUNT(*) FROM sources WHERE tenant = $1")
+                .bind(*tenant)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(StateError::sql("count sources"))?
+                .get(0);
+            if n + entries > MAX_SOURCES {
+                near.insert(tenant, n);
+            }
+        }
+        let mut rows: Vec<(&Seen, &str)> = Vec::with_capacity(seen.len());
         for s in seen {
             let tenant = s.tenant.as_str();
-            if !sizes.contains_key(tenant) {
-                let n: i64 = sqlx::query("SELECT COUNT(*) FROM sources WHERE tenant = $1")
+            let host = match near.get_mut(tenant) {
+                None => s.host.as_str(),
+                Some(size) => {
+                    let known: i64 = sqlx::query(
+                        "SELECT COUNT(*) FROM sources WHERE tenant = $1 AND source = $2 \
+                         AND host = $3",
+                    )
                     .bind(tenant)
+                    .bind(&s.source)
+                    .bind(&s.host)
                     .fetch_one(&mut *tx)
                     .await
-                    .map_err(StateError::sql("count sources"))?
+                    .map_err(StateError::sql("look up a source"))?
                     .get(0);
-                sizes.insert(tenant, n);
-            }
-            let known: i64 = sqlx::query(
-                "SELECT COUNT(*) FROM sources WHERE tenant = $1 AND source = $2 AND host = $3",
-            )
-            .bind(tenant)
-            .bind(&s.source)
-            .bind(&s.host)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(StateError::sql("look up a source"))?
-            .get(0);
-            let size = sizes.entry(tenant).or_default();
-            let host = if known == 0 && *size >= MAX_SOURCES {
-                OTHER
-            } else {
-                if known == 0 {
-                    *size += 1;
+                    if known > 0 {
+                        s.host.as_str()
+                    } else if *size < MAX_SOURCES {
+                        *size += 1;
+                        s.host.as_str()
+                    } else {
+                        OTHER
+                    }
                 }
-                s.host.as_str()
             };
+            rows.push((s, host));
+        }
+        // One row per key in a statement (PostgreSQL refuses to update a row twice in one
+        // upsert): the same host in two hours, or several hosts past the bound.
+        let mut totals: HashMap<(&str, &str, &str), (i64, i64, i64)> = HashMap::new();
+        let mut hourly: HashMap<(&str, &str, &str, i64), i64> = HashMap::new();
+        for (s, host) in &rows {
             let events = i64::try_from(s.events).unwrap_or(i64::MAX);
-            sqlx::query(
-                "INSERT INTO sources (tenant, source, host, first_seen, last_seen, events) \
-                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant, source, host) DO UPDATE SET \
+            let t = totals
+                .entry((s.tenant.as_str(), s.source.as_str(), host))
+                .or_insert((s.first, s.last, 0));
+            t.0 = t.0.min(s.first);
+            t.1 = t.1.max(s.last);
+            t.2 = t.2.saturating_add(events);
+            let h = hourly
+                .entry((
+                    s.tenant.as_str(),
+                    s.source.as_str(),
+                    host,
+                    s.last.div_euclid(HOUR),
+                ))
+                .or_default();
+            *h = h.saturating_add(events);
+        }
+        let totals: Vec<_> = totals.into_iter().collect();
+        for chunk in totals.chunks(ROWS) {
+            let mut sql = String::from(
+                "INSERT INTO sources (tenant, source, host, first_seen, last_seen, events) VALUES ",
+            );
+            for i in 0..chunk.len() {
+                sql.push_str(if i == 0 { "(" } else { ", (" });
+                sql.push_str(&numbered(self.backend, i * 6 + 1, 6));
+                sql.push(')');
+            }
+            sql.push_str(
+                " ON CONFLICT (tenant, source, host) DO UPDATE SET \
                  first_seen = CASE WHEN sources.first_seen > excluded.first_seen \
                      THEN excluded.first_seen ELSE sources.first_seen END, \
                  last_seen = CASE WHEN sources.last_seen < excluded.last_seen \
                      THEN excluded.last_seen ELSE sources.last_seen END, \
                  events = sources.events + excluded.events",
-            )
-            .bind(tenant)
-            .bind(&s.source)
-            .bind(host)
-            .bind(s.first)
-            .bind(s.last)
-            .bind(events)
-            .execute(&mut *tx)
-            .await
-            .map_err(StateError::sql("record a source"))?;
-            sqlx::query(
-                "INSERT INTO source_hours (tenant, source, host, hour, events) \
-                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant, source, host, hour) DO UPDATE \
+            );
+            // Built from constants and placeholders only; every value is bound.
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for ((tenant, source, host), (first, last, events)) in chunk {
+                q = q
+                    .bind(*tenant)
+                    .bind(*source)
+                    .bind(*host)
+                    .bind(*first)
+                    .bind(*last)
+                    .bind(*events);
+            }
+            q.execute(&mut *tx)
+                .await
+                .map_err(StateError::sql("record sources"))?;
+        }
+        let hourly: Vec<_> = hourly.into_iter().collect();
+        for chunk in hourly.chunks(ROWS) {
+            let mut sql = String::from(
+                "INSERT INTO source_hours (tenant, source, host, hour, events) VALUES ",
+            );
+            for i in 0..chunk.len() {
+                sql.push_str(if i == 0 { "(" } else { ", (" });
+                sql.push_str(&numbered(self.backend, i * 5 + 1, 5));
+                sql.push(')');
+            }
+            sql.push_str(
+                " ON CONFLICT (tenant, source, host, hour) DO UPDATE \
                  SET events = source_hours.events + excluded.events",
-            )
-            .bind(tenant)
-            .bind(&s.source)
-            .bind(host)
-            .bind(s.last.div_euclid(HOUR))
-            .bind(events)
-            .execute(&mut *tx)
-            .await
-            .map_err(StateError::sql("record a source's hour"))?;
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for ((tenant, source, host, hour), events) in chunk {
+                q = q
+                    .bind(*tenant)
+                    .bind(*source)
+                    .bind(*host)
+                    .bind(*hour)
+                    .bind(*events);
+            }
+            q.execute(&mut *tx)
+                .await
+                .map_err(StateError::sql("record sources' hours"))?;
         }
         tx.commit().await.map_err(StateError::sql("commit sources"))
     }

@@ -108,6 +108,7 @@ on_both!(
     priority_weighs_the_rule_record_and_the_host,
     alerts_are_assigned_commented_and_acted_on_in_bulk,
     concurrent_writers_wait_for_each_other,
+    the_source_inventory_counts_bounds_and_raises_silences,
 );
 
 use vigie_govern::grant::{GrantStatus, UserId, Widening};
@@ -1868,6 +1869,107 @@ async fn concurrent_writers_wait_for_each_other(db: Fresh) {
             .await
             .expect("count"),
         240
+    );
+    state.close().await;
+}
+
+async fn the_source_inventory_counts_bounds_and_raises_silences(db: Fresh) {
+    use crate::sources::{HOURS, MAX_SOURCES, OTHER, Seen};
+    let (state, tenants) = db.with(&["a", "b"]).await;
+    let (a, b) = (tenants[0].clone(), tenants[1].clone());
+    let seen = |t: &TenantId, host: &str, events: u64, at: i64| Seen {
+        tenant: t.clone(),
+        source: "http".into(),
+        host: host.into(),
+        events,
+        first: at,
+        last: at,
+    };
+    let now = Timestamp::from_nanos(1000 * HOUR + 30 * 60_000_000_000);
+    let at = now.as_nanos();
+    // One key in two hours of the same batch, and in two batches.
+    state
+        .record_sources(&[
+            seen(&a, "web", 3, at - HOUR),
+            seen(&a, "web", 4, at),
+            seen(&b, "web", 1, at),
+        ])
+        .await
+        .expect("record");
+    state
+        .record_sources(&[seen(&a, "web", 5, at)])
+        .await
+        .expect("again");
+    let inv = state.sources(&a, now).await.expect("inventory");
+    assert_eq!(inv.len(), 1);
+    assert_eq!(inv[0].events, 12);
+    assert_eq!(inv[0].first_seen, at - HOUR);
+    assert_eq!(inv[0].last_seen, at);
+    assert_eq!(inv[0].hours.len(), HOURS as usize);
+    assert_eq!(inv[0].hours[HOURS as usize - 1], 9, "this hour");
+    assert_eq!(inv[0].hours[HOURS as usize - 2], 3, "the hour before");
+    assert_eq!(state.sources(&b, now).await.expect("b")[0].events, 1);
+    // Settings, and a silence raised once and cleared.
+    assert!(
+        state
+            .set_source(&a, "http", "web", Some("IT"), Some(60))
+            .await
+            .expect("set")
+    );
+    assert!(
+        !state
+            .set_source(&a, "http", "nope", None, None)
+            .await
+            .expect("set")
+    );
+    let row = state.sources(&a, now).await.expect("inventory").remove(0);
+    assert_eq!(
+        (row.owner.as_deref(), row.threshold_s),
+        (Some("IT"), Some(60))
+    );
+    let id = state.raise_silent(&row, 60, now).await.expect("raise");
+    let alert = state
+        .alert(&a, &id.parse().expect("id"))
+        .await
+        .expect("read")
+        .expect("the alert");
+    assert_eq!(alert.kind, AlertKind::SourceSilent);
+    assert_eq!(alert.status, AlertStatus::New);
+    let row = state.sources(&a, now).await.expect("inventory").remove(0);
+    assert_eq!(row.silent_alert.as_deref(), Some(id.as_str()));
+    state.clear_silent(&row, now).await.expect("clear");
+    let alert = state
+        .alert(&a, &id.parse().expect("id"))
+        .await
+        .expect("read")
+        .expect("the alert");
+    assert_eq!(alert.status, AlertStatus::Closed);
+    let history = state.alert_history(&a, &alert.id).await.expect("history");
+    assert_eq!(
+        history.last().map(|h| h.action.as_str()),
+        Some("source-returned")
+    );
+    assert_eq!(history.last().and_then(|h| h.actor), None);
+    assert_eq!(
+        state.sources(&a, now).await.expect("inventory")[0].silent_alert,
+        None
+    );
+    // Past the bound, new hosts are counted under one.
+    let many: Vec<Seen> = (0..MAX_SOURCES + 5)
+        .map(|i| seen(&b, &format!("h{i}"), 1, at))
+        .collect();
+    state.record_sources(&many).await.expect("many");
+    let inv = state.sources(&b, now).await.expect("b");
+    assert_eq!(
+        inv.len() as i64,
+        MAX_SOURCES + 1,
+        "the bound, and the others' row"
+    );
+    let other = inv.iter().find(|s| s.host == OTHER).expect("the others");
+    assert_eq!(other.events, 6, "the known host web counts as itself");
+    assert_eq!(
+        state.all_sources(now).await.expect("all").len() as i64,
+        MAX_SOURCES + 2
     );
     state.close().await;
 }
