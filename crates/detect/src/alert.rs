@@ -152,23 +152,34 @@ pub const SOURCE_FIELDS: [&str; 7] = [
     "SourceAddress",
 ];
 
-/// The first non-empty text of `names` in `event` ("-", Windows' "none", counts as empty).
-fn first_text(event: &Event, names: &[&str]) -> Option<String> {
-    names.iter().find_map(|name| {
-        let value = event.fields.get_by_name(name)?;
+/// The first non-empty text of `ids` in `event` ("-", Windows' "none", counts as empty).
+fn first_text(event: &Event, ids: &[Option<vigie_event::FieldId>]) -> Option<String> {
+    ids.iter().flatten().find_map(|id| {
+        let value = event.fields.get(*id)?;
         let text = value.as_text()?;
         let text = text.trim();
         (!text.is_empty() && text != "-").then(|| text.to_owned())
     })
 }
 
+/// The field ids of [`USER_FIELDS`] and [`SOURCE_FIELDS`], interned once (a lookup by name
+/// takes the interner's shared lock: fourteen of them per alert showed in the pipeline).
+fn entity_ids() -> &'static [[Option<vigie_event::FieldId>; 7]; 2] {
+    static IDS: std::sync::OnceLock<[[Option<vigie_event::FieldId>; 7]; 2]> =
+        std::sync::OnceLock::new();
+    IDS.get_or_init(|| {
+        [
+            USER_FIELDS.map(|n| vigie_event::FieldId::intern(n).ok()),
+            SOURCE_FIELDS.map(|n| vigie_event::FieldId::intern(n).ok()),
+        ]
+    })
+}
+
 /// The user and the source address an alert's event names, for grouping alerts by entity
 /// (`vigie_govern::grouping`).
 pub fn entities(event: &Event) -> (Option<String>, Option<String>) {
-    (
-        first_text(event, &USER_FIELDS),
-        first_text(event, &SOURCE_FIELDS),
-    )
+    let [user, source] = entity_ids();
+    (first_text(event, user), first_text(event, source))
 }
 
 #[cfg(test)]
@@ -183,5 +194,33 @@ mod tests {
         assert_eq!(correlation_value(1e16).to_string(), "1e+16");
         assert_eq!(correlation_value(f64::NAN), Json::Null);
         assert_eq!(correlation_value(f64::INFINITY), Json::Null);
+    }
+
+    #[test]
+    fn entities_are_the_first_named_user_and_source() {
+        use vigie_event::{Decoder, Origin, Source, SourceKind};
+        let mut d = Decoder::new(Origin::new(
+            TenantId::new("t").unwrap(),
+            Source::new(SourceKind::File, "f"),
+        ));
+        let mut event = |data: serde_json::Value| {
+            let json = serde_json::json!({"Event": {"System": {
+                "Provider": {"#attributes": {"Name": "Microsoft-Windows-Security-Auditing"}},
+                "EventID": 4625, "Channel": "Security", "Computer": "dc1"},
+                "EventData": data}});
+            d.decode_json(bytes::Bytes::from(json.to_string())).unwrap()
+        };
+        let e = event(serde_json::json!({
+            "SubjectUserName": "svc", "TargetUserName": "alice", "IpAddress": "10.0.0.7"}));
+        assert_eq!(
+            entities(&e),
+            (Some("alice".into()), Some("10.0.0.7".into()))
+        );
+        let e = event(
+            serde_json::json!({"TargetUserName": "-", "SubjectUserName": " bob ", "IpAddress": "-"}),
+        );
+        assert_eq!(entities(&e), (Some("bob".into()), None));
+        let e = event(serde_json::json!({"Other": "x"}));
+        assert_eq!(entities(&e), (None, None));
     }
 }

@@ -240,7 +240,7 @@ const MIGRATIONS: &[&str] = &[
         priority BIGINT NOT NULL,
         created_at BIGINT NOT NULL
     );
-    CREATE INDEX alert_groups_by_key ON alert_groups (tenant, key, last_at);
+    CREATE INDEX alert_groups_by_key ON alert_groups (tenant, key);
     CREATE INDEX alert_groups_by_time ON alert_groups (tenant, last_at);
     CREATE INDEX alerts_by_group ON alerts (group_id);
     CREATE TABLE rule_quality (
