@@ -195,6 +195,7 @@ mod tests {
     #[test]
     fn settings_are_checked_and_read() {
         assert_eq!(Grouping::default().check(), Ok(()));
+        assert_eq!(MAX_WINDOW_MINUTES, 43_200, "30 days");
         assert_eq!(Grouping::default().window_nanos(), 24 * 60 * MIN);
         let zero = Grouping {
             window_minutes: 0,

@@ -84,6 +84,10 @@ mod tests {
     #[test]
     fn too_little_to_learn_and_leading_silence() {
         assert_eq!(learnt(&[1; MIN_HOURS - 1]), None);
+        // Quiet hours are not hours of activity, however many.
+        let mut sparse = vec![0u64; 100];
+        sparse.extend([1u64; MIN_HOURS - 1]);
+        assert_eq!(learnt(&sparse), None);
         assert_eq!(learnt(&[]), None);
         let mut h = vec![0u64; 100];
         h.extend([1u64; MIN_HOURS]);
