@@ -285,6 +285,12 @@ filter:
         assert!(parse("").is_err());
         let big = format!("{DOC}#{}", "x".repeat(MAX_DOCUMENT));
         assert!(parse(&big).unwrap_err().contains("bytes"));
+        let at_bound = format!("{DOC}#{}", "x".repeat(MAX_DOCUMENT - DOC.len() - 1));
+        assert_eq!(at_bound.len(), MAX_DOCUMENT);
+        assert!(parse(&at_bound).is_ok(), "a document of exactly the bound");
+        let most: Vec<String> = (0..MAX_RULES).map(|i| format!("    - r{i}")).collect();
+        let most = DOC.replace("    - rule-a", &most.join("\n"));
+        assert_eq!(parse(&most).expect("the most rules").rules.len(), MAX_RULES);
         let many: Vec<String> = (0..=MAX_RULES).map(|i| format!("    - r{i}")).collect();
         let many = DOC.replace("    - rule-a", &many.join("\n"));
         assert!(parse(&many).unwrap_err().contains("1 to"));
@@ -315,6 +321,16 @@ filter:
             None
         );
         assert!(!t.targets("rule-a", Timestamp::from_nanos(10)));
+    }
+
+    #[test]
+    fn sizes_are_counted() {
+        let two = TenantSuppressions::new(vec![active("s1", DOC, 1), active("s2", DOC, 1)]);
+        assert_eq!(two.len(), 2);
+        assert!(!two.is_empty());
+        let none = TenantSuppressions::new(Vec::new());
+        assert_eq!(none.len(), 0);
+        assert!(none.is_empty());
     }
 
     #[test]

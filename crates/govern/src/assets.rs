@@ -159,6 +159,15 @@ mod tests {
         assert!(message.contains("twice"), "{message}");
         assert_eq!(fails("host,criticality\n,low\n").0, 2);
         assert_eq!(fails("host,criticality\na\n").0, 2);
+        let longest = format!(
+            "host,criticality,owner\n{},low,{}\n",
+            "h".repeat(MAX_FIELD),
+            "o".repeat(MAX_FIELD)
+        );
+        assert_eq!(
+            parse_csv(longest.as_bytes()).expect("at the bound").len(),
+            1
+        );
         let long = format!("host,criticality\n{},low\n", "h".repeat(MAX_FIELD + 1));
         assert_eq!(fails(&long).0, 2);
         let long = format!(
