@@ -109,6 +109,24 @@ fn tls_connect(addr: SocketAddr, cert: &[u8]) -> Result<TlsStream> {
     Ok(rustls::StreamOwned::new(connection, tcp))
 }
 
+/// One failed root login of the client's vulnerability scanner, as sshd logs it (RFC 3164).
+fn scanner_line(now: i64, n: u64) -> String {
+    let civil = vigie_event::Timestamp::from_nanos(now).to_civil(vigie_event::UtcOffset::UTC);
+    let months = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let month = months[(civil.month.clamp(1, 12) - 1) as usize];
+    format!(
+        "<38>{month} {:>2} {:02}:{:02}:{:02} srv-0001 sshd[{}]: Failed password for root from 10.20.0.5 port {} ssh2",
+        civil.day,
+        civil.hour,
+        civil.minute,
+        civil.second,
+        20_000 + n % 10_000,
+        50_000 + n % 10_000
+    )
+}
+
 /// Sends generated background traffic at `rate` events per second until `stop`.
 pub(crate) fn background(
     targets: &Targets,
@@ -145,6 +163,12 @@ pub(crate) fn background(
                     let _ = udp.send_to(g.line.as_bytes(), targets.globex_udp);
                 }
             }
+        }
+        // Noise a SOC knows well: the internal vulnerability scanner tries root over SSH
+        // once a second (the triage story qualifies its group as a false positive).
+        if seed.is_multiple_of(10) {
+            octet_counted(&mut tcp_out, &scanner_line(now, seed));
+            n += 1;
         }
         seed += 1;
         for t in 0..2 {

@@ -11,9 +11,10 @@ use super::people::{Cast, Session};
 /// The rule the story escalates.
 const CREDENTIAL_DUMPING: &str = "LSASS Memory Dump";
 
-/// The rule whose alerts are the background's noise (failed SSH logins of the internal
-/// vulnerability scanner), qualified as a false positive group by group.
-const NOISE: &str = "SSH Failed Password";
+/// The rules whose alerts are the background's noise on this tenant (the internal
+/// vulnerability scanner's failed root logins over SSH, raised as "SSH Brute Force on root"
+/// by the correlation), qualified as a false positive group by group.
+const NOISE: &str = "SSH";
 
 fn ids(list: &Value) -> Vec<String> {
     list["alerts"]
