@@ -392,3 +392,92 @@ fn wait_for<T>(mut f: impl FnMut() -> Option<T>) -> T {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
+
+fn put_csv(h: &Harness, token: &str, content_type: &str, body: &[u8]) -> (u16, String) {
+    let mut response = h
+        .agent
+        .put(h.url("/api/v1/assets"))
+        .header("Authorization", format!("Bearer {token}"))
+        .header("Content-Type", content_type)
+        .send(body)
+        .expect("request");
+    let status = response.status().as_u16();
+    (
+        status,
+        response.body_mut().read_to_string().unwrap_or_default(),
+    )
+}
+
+#[test]
+fn an_asset_list_is_imported_whole_or_not_at_all_and_weighs_on_priority() {
+    let h = Harness::start(&["tenant-a", "tenant-b"], Vec::new(), |_| {});
+    let path = h.dir.path().join("data").join(vigie_state::DATABASE_FILE);
+    let admin = h.rt.block_on(async {
+        let state = vigie_state::State::open(&path).await.expect("state");
+        let token = common::person(
+            &state,
+            "tenant-a",
+            vigie_govern::OrgKind::Client,
+            "asset.admin",
+            vigie_govern::Role::ClientAdmin,
+        )
+        .await;
+        state.close().await;
+        token
+    });
+    let (status, body) = put_csv(
+        &h,
+        &admin,
+        "text/csv",
+        b"Host,Criticality,Owner\nWS-42.corp.local,critical,IT\nkiosk,1,\n",
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(json(&body)["hosts"], 2);
+    // An error names its line and imports nothing; the wrong type and the oversized are
+    // refused before parsing; an analyst may read the list, not write it.
+    let (status, body) = put_csv(
+        &h,
+        &admin,
+        "text/csv",
+        b"host,criticality\na,low\nb,urgent\n",
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("line 3"), "{body}");
+    let (status, _) = put_csv(&h, &admin, "application/json", b"{}");
+    assert_eq!(status, 415);
+    let big = vec![b'x'; 17 << 20];
+    let (status, _) = put_csv(&h, &admin, "text/csv", &big);
+    assert_eq!(status, 413);
+    let (status, _) = put_csv(
+        &h,
+        &h.readers["tenant-a"],
+        "text/csv",
+        b"host,criticality\n",
+    );
+    assert_eq!(status, 403);
+    let (status, body) = h.get("/api/v1/assets", &h.readers["tenant-a"], None);
+    assert_eq!(status, 200);
+    assert_eq!(
+        json(&body)["assets"].as_array().expect("assets").len(),
+        2,
+        "{body}"
+    );
+    let (_, body) = h.get("/api/v1/assets", &h.readers["tenant-b"], None);
+    assert!(json(&body)["assets"].as_array().expect("assets").is_empty());
+    // A critical host's alert outranks the same rule's elsewhere.
+    ingest(&h, "tenant-a", &canaries("critical-host", 1));
+    ingest(&h, "tenant-b", &canaries("plain-host", 1));
+    let prio = |tenant: &str| {
+        let (_, body) = h.get("/api/v1/alerts", &h.readers[tenant], None);
+        json(&body)["alerts"][0]["priority"]
+            .as_u64()
+            .expect("priority")
+    };
+    assert!(
+        prio("tenant-a") > prio("tenant-b"),
+        "{} vs {}",
+        prio("tenant-a"),
+        prio("tenant-b")
+    );
+    h.stop();
+}

@@ -260,15 +260,20 @@ pub(crate) async fn plan(
         // The group each key's next alert is measured against: the stored one, then the
         // latest one this batch made.
         let mut current: HashMap<String, usize> = HashMap::new();
+        let mut crit_of: HashMap<&str, Option<Criticality>> = HashMap::new();
         for (i, entity, value, key) in keyed {
             let a = &alerts[i];
-            let crit = a.host.as_deref().and_then(|h| {
-                let (full, short) = host_names(h);
-                assets
-                    .get(&full)
-                    .or_else(|| short.and_then(|s| assets.get(&s)))
-                    .copied()
-            });
+            // Once per distinct host of the batch, and not at all for a tenant with no list.
+            let crit = match a.host.as_deref() {
+                Some(h) if !assets.is_empty() => *crit_of.entry(h).or_insert_with(|| {
+                    let (full, short) = host_names(h);
+                    assets
+                        .get(&full)
+                        .or_else(|| short.and_then(|s| assets.get(&s)))
+                        .copied()
+                }),
+                _ => None,
+            };
             let prio = priority(
                 &a.level,
                 records.get(&a.rule_id).copied().unwrap_or_default(),

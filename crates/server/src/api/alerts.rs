@@ -270,6 +270,27 @@ pub(crate) struct TransitionBody {
     pub(crate) note: Option<String>,
 }
 
+/// What an alert's transition, assignment or comment did: the states before and after and
+/// the history row's number, or the API's error (404 for no such alert in this tenant,
+/// the lifecycle's refusal otherwise).
+fn settled(
+    outcome: TransitionOutcome,
+    id: &AlertId,
+) -> ApiResult<(
+    vigie_govern::triage::AlertState,
+    vigie_govern::triage::AlertState,
+    u64,
+)> {
+    match outcome {
+        TransitionOutcome::NoAlert => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("no alert {id}"),
+        )),
+        TransitionOutcome::Refused(why) => Err(refused(why)),
+        TransitionOutcome::Done { from, to, seq } => Ok((from, to, seq)),
+    }
+}
+
 /// A lifecycle refusal as an API error: 403 for the role or the queue, 409 for the alert's
 /// state, 400 for what the request said.
 pub(crate) fn refused(why: Refusal) -> ApiError {
@@ -349,35 +370,25 @@ pub(crate) async fn transition(
         )
         .await
         .map_err(ApiError::internal)?;
-    match outcome {
-        TransitionOutcome::NoAlert => Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            format!("no alert {id}"),
-        )),
-        TransitionOutcome::Refused(why) => Err(refused(why)),
-        TransitionOutcome::Done { from, to, seq } => {
-            let state = |s: vigie_govern::triage::AlertState| {
-                json!({
-                    "status": s.status.as_str(), "queue": s.queue.as_str(),
-                    "qualification": s.qualification.map(Qualification::as_str),
-                })
-            };
-            let note = AuditNote {
-                action: Some("alert-transition"),
-                objects: vec![format!("alert:{id}")],
-                before: Some(state(from)),
-                after: Some(
-                    json!({"transition": transition.as_str(), "state": state(to), "history": seq}),
-                ),
-                ..AuditNote::default()
-            };
-            Ok((
-                Extension(note),
-                Json(json!({"from": state(from), "to": state(to), "history": seq})),
-            )
-                .into_response())
-        }
-    }
+    let (from, to, seq) = settled(outcome, &id)?;
+    let state = |s: vigie_govern::triage::AlertState| {
+        json!({
+            "status": s.status.as_str(), "queue": s.queue.as_str(),
+            "qualification": s.qualification.map(Qualification::as_str),
+        })
+    };
+    let note = AuditNote {
+        action: Some("alert-transition"),
+        objects: vec![format!("alert:{id}")],
+        before: Some(state(from)),
+        after: Some(json!({"transition": transition.as_str(), "state": state(to), "history": seq})),
+        ..AuditNote::default()
+    };
+    Ok((
+        Extension(note),
+        Json(json!({"from": state(from), "to": state(to), "history": seq})),
+    )
+        .into_response())
 }
 
 /// `GET /api/v1/alerts/{id}/history`: every transition of an alert, oldest first.
@@ -489,27 +500,19 @@ pub(crate) async fn assign(
         )
         .await
         .map_err(ApiError::internal)?;
-    match outcome {
-        TransitionOutcome::NoAlert => Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            format!("no alert {id}"),
-        )),
-        TransitionOutcome::Refused(why) => Err(refused(why)),
-        TransitionOutcome::Done { seq, .. } => {
-            let to = assignee.map(|(u, _)| u.0.to_string());
-            let note = AuditNote {
-                action: Some("alert-assign"),
-                objects: vec![format!("alert:{id}")],
-                after: Some(json!({"assignee": to, "history": seq})),
-                ..AuditNote::default()
-            };
-            Ok((
-                Extension(note),
-                Json(json!({"assignee": to, "history": seq})),
-            )
-                .into_response())
-        }
-    }
+    let (_, _, seq) = settled(outcome, &id)?;
+    let to = assignee.map(|(u, _)| u.0.to_string());
+    let note = AuditNote {
+        action: Some("alert-assign"),
+        objects: vec![format!("alert:{id}")],
+        after: Some(json!({"assignee": to, "history": seq})),
+        ..AuditNote::default()
+    };
+    Ok((
+        Extension(note),
+        Json(json!({"assignee": to, "history": seq})),
+    )
+        .into_response())
 }
 
 /// A comment as the API takes it.
@@ -543,26 +546,18 @@ pub(crate) async fn comment(
         )
         .await
         .map_err(ApiError::internal)?;
-    match outcome {
-        TransitionOutcome::NoAlert => Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            format!("no alert {id}"),
-        )),
-        TransitionOutcome::Refused(why) => Err(refused(why)),
-        TransitionOutcome::Done { seq, .. } => {
-            let note = AuditNote {
-                action: Some("alert-comment"),
-                objects: vec![format!("alert:{id}")],
-                after: Some(json!({"history": seq})),
-                ..AuditNote::default()
-            };
-            Ok((
-                Extension(note),
-                (StatusCode::CREATED, Json(json!({"history": seq}))),
-            )
-                .into_response())
-        }
-    }
+    let (_, _, seq) = settled(outcome, &id)?;
+    let note = AuditNote {
+        action: Some("alert-comment"),
+        objects: vec![format!("alert:{id}")],
+        after: Some(json!({"history": seq})),
+        ..AuditNote::default()
+    };
+    Ok((
+        Extension(note),
+        (StatusCode::CREATED, Json(json!({"history": seq}))),
+    )
+        .into_response())
 }
 
 #[cfg(test)]
