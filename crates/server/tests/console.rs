@@ -1002,6 +1002,30 @@ fn a_tour_of_every_page_in_english_and_french() {
             ),
             (
                 "analyst",
+                "/console/t/mutuelle/alerts?view=groups&open=1".into(),
+                t("Alert queue", "File d'alertes"),
+                "groups",
+            ),
+            (
+                "analyst",
+                "/console/t/mutuelle/suppressions".into(),
+                t("Suppressions", "Suppressions"),
+                "suppressions-empty",
+            ),
+            (
+                "analyst",
+                "/console/t/mutuelle/hunts".into(),
+                t("Retro-hunts", "Chasses rétrospectives"),
+                "hunts",
+            ),
+            (
+                "analyst",
+                "/console/t/mutuelle/sources".into(),
+                t("Source inventory", "Inventaire des sources"),
+                "inventory",
+            ),
+            (
+                "analyst",
                 "/console/me".into(),
                 t("My account", "Mon compte"),
                 "me",
