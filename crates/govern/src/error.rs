@@ -33,6 +33,9 @@ pub enum GovernError {
         /// What is wrong there.
         message: String,
     },
+    /// A notification rule or destination refused (the field and why).
+    #[error("notification: {0}")]
+    Notify(String),
     /// A role, tier or action name that does not exist.
     #[error("unknown {what} {name:?}")]
     Unknown {

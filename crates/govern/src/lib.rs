@@ -21,6 +21,8 @@
 //! - [`csrf`]: the console's form tokens and origin check;
 //! - [`seal`]: secrets sealed in the database under a key kept outside it (TOTP seeds);
 //! - [`totp`]: RFC 6238 one-time codes, with replay refusal;
+//! - [`notify`]: notification rules, the operator's allow-list of destinations, webhook
+//!   signatures and the retry schedule;
 //! - [`triage`]: the alert lifecycle — which transition, from which status, by whom, with
 //!   which note;
 //! - [`audit`]: canonical record bytes (RFC 8785), leaf and chain hashes, RFC 6962 Merkle
@@ -33,6 +35,7 @@ pub mod csrf;
 mod error;
 pub mod grant;
 pub mod grouping;
+pub mod notify;
 pub mod password;
 pub mod permission;
 pub mod priority;

@@ -14,7 +14,10 @@
 //! - nobody at the provider sees sensitive fields in clear but through an elevation;
 //! - response actions are approved by the client (four eyes across the contract);
 //! - provider users read only their own audit records ([`Cell::Own`]);
-//! - the operator administers the instance and its organisations, and nothing in a tenant.
+//! - the operator administers the instance and its organisations, and nothing in a tenant;
+//! - who is told what (notification rules) is kept by the client's admin and CISO, and by
+//!   the provider's admin for its analysts; destinations are bounded by the operator's
+//!   allow-list, not by this table.
 
 use std::fmt::Write as _;
 use std::str::FromStr;
@@ -52,6 +55,8 @@ pub enum Action {
     /// Ask for a just-in-time elevation on one alert (a provider analyst on a tenant of an
     /// active grant).
     RequestElevation,
+    /// Keep the tenant's notification rules (who is told what, where).
+    ManageNotifications,
     /// Read the audit trail.
     ReadAudit,
     /// Read SLA measurements and reports.
@@ -66,7 +71,7 @@ pub enum Action {
 
 impl Action {
     /// Every action, in table order.
-    pub const ALL: [Action; 18] = [
+    pub const ALL: [Action; 19] = [
         Action::ReadAlerts,
         Action::TriageAlerts,
         Action::Escalate,
@@ -80,6 +85,7 @@ impl Action {
         Action::ApproveGrants,
         Action::RevokeGrants,
         Action::RequestElevation,
+        Action::ManageNotifications,
         Action::ReadAudit,
         Action::ReadSla,
         Action::ManageSla,
@@ -103,6 +109,7 @@ impl Action {
             Action::ApproveGrants => "approve-grants",
             Action::RevokeGrants => "revoke-grants",
             Action::RequestElevation => "request-elevation",
+            Action::ManageNotifications => "manage-notifications",
             Action::ReadAudit => "read-audit",
             Action::ReadSla => "read-sla",
             Action::ManageSla => "manage-sla",
@@ -141,7 +148,7 @@ use Cell::{Allow as A, Deny as D, Own as O};
 
 /// The table: per action, one cell per role, in [`Role::ALL`] order (client admin, CISO,
 /// client analyst, auditor, provider admin, provider L1, L2, L3, operator).
-pub const TABLE: [(Action, [Cell; 9]); 18] = [
+pub const TABLE: [(Action, [Cell; 9]); 19] = [
     //                                 cadm ciso cana audi padm  L1   L2   L3   oper
     (Action::ReadAlerts, [D, D, A, D, D, A, A, A, D]),
     (Action::TriageAlerts, [D, D, A, D, D, A, A, A, D]),
@@ -156,6 +163,7 @@ pub const TABLE: [(Action, [Cell; 9]); 18] = [
     (Action::ApproveGrants, [A, D, D, D, D, D, D, D, D]),
     (Action::RevokeGrants, [A, D, D, D, A, D, D, D, D]),
     (Action::RequestElevation, [D, D, D, D, D, A, A, A, D]),
+    (Action::ManageNotifications, [A, A, D, D, A, D, D, D, D]),
     (Action::ReadAudit, [A, A, D, A, O, O, O, O, A]),
     (Action::ReadSla, [A, A, D, A, A, D, D, D, D]),
     (Action::ManageSla, [A, A, D, D, D, D, D, D, D]),
@@ -291,13 +299,13 @@ mod tests {
             written, rendered,
             "docs/permissions.md differs from the table: VIGIE_BLESS=1 cargo test -p vigie-govern"
         );
-        // Every cell is in the document: 18 rows of 9 cells.
+        // Every cell is in the document: 19 rows of 9 cells.
         assert_eq!(
             rendered
                 .lines()
                 .filter(|l| l.starts_with("| ") && !l.starts_with("| action"))
                 .count(),
-            18
+            19
         );
     }
 }

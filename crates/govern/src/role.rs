@@ -22,7 +22,10 @@ pub enum OrgKind {
 }
 
 /// A provider analyst's tier.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum Tier {
     /// Triage: removes false positives, escalates.
     L1,

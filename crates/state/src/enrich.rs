@@ -411,6 +411,73 @@ impl Plan {
     }
 }
 
+/// Outbox rows per statement.
+const NOTIFY_ROWS: usize = 100;
+
+/// Writes the outbox rows of the new alerts `fresh` (id, index in `alerts`) that some
+/// notification rule of their tenant asks for: one indexed question per tenant of the
+/// batch, and nothing more for a tenant without alert rules.
+async fn notify_new(
+    tx: &mut Transaction<'_, Any>,
+    backend: Backend,
+    alerts: &[NewAlert],
+    plan: &Plan,
+    fresh: &[(String, usize)],
+    now: Timestamp,
+) -> Result<(), StateError> {
+    let mut floors: HashMap<&TenantId, Option<u8>> = HashMap::new();
+    let mut rows = Vec::new();
+    for (id, i) in fresh {
+        let a = &alerts[*i];
+        let floor = match floors.get(&a.tenant) {
+            Some(f) => *f,
+            None => {
+                let f = crate::notify::alert_floor(tx, &a.tenant).await?;
+                floors.insert(&a.tenant, f);
+                f
+            }
+        };
+        if !crate::notify::above_floor(&a.level, floor) {
+            continue;
+        }
+        let detail = serde_json::json!({
+            "alert": id,
+            "title": a.rule_title,
+            "level": a.level,
+            "priority": plan.of_alert[*i].1,
+            "host": a.host,
+            "event_time": a.event_time.to_string(),
+            "queue": "l1",
+        });
+        rows.push((a.tenant.as_str(), id.as_str(), detail.to_string()));
+    }
+    for chunk in rows.chunks(NOTIFY_ROWS) {
+        let mut sql =
+            String::from("INSERT INTO notify_events (tenant, kind, reference, at, detail) VALUES ");
+        for row in 0..chunk.len() {
+            sql.push_str(if row == 0 { "(" } else { ", (" });
+            sql.push_str(&placeholders(backend, row * 4 + 1, 1));
+            sql.push_str(", 'alert', ");
+            sql.push_str(&placeholders(backend, row * 4 + 2, 3));
+            sql.push(')');
+        }
+        sql.push_str(" ON CONFLICT (tenant, kind, reference) DO NOTHING");
+        // Built from constants and placeholders only; every value is bound.
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (tenant, id, detail) in chunk {
+            q = q
+                .bind(*tenant)
+                .bind(*id)
+                .bind(now.as_nanos())
+                .bind(detail.as_str());
+        }
+        q.execute(&mut **tx)
+            .await
+            .map_err(StateError::sql("queue alert notifications"))?;
+    }
+    Ok(())
+}
+
 /// Groups per upsert statement.
 const GROUP_ROWS: usize = 50;
 
@@ -438,6 +505,7 @@ impl State {
             .map_err(StateError::sql("begin an alert batch"))?;
         let mut plan = plan(&mut tx, self.backend, alerts, &mut ids, now).await?;
         let mut inserted = 0;
+        let mut fresh: Vec<(String, usize)> = Vec::new();
         let full = insert_sql(self.backend, INSERT_ROWS);
         for (c, chunk) in alerts.chunks(INSERT_ROWS).enumerate() {
             // The text is built from constants and row counts only, never from input.
@@ -480,10 +548,12 @@ impl State {
                 if let Some(&i) = minted.get(&id) {
                     plan.inserted(i, alerts);
                     inserted += 1;
+                    fresh.push((id, i));
                 }
             }
         }
         plan.record(&mut tx, self.backend, alerts, now).await?;
+        notify_new(&mut tx, self.backend, alerts, &plan, &fresh, now).await?;
         tx.commit()
             .await
             .map_err(StateError::sql("commit an alert batch"))?;

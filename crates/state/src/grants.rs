@@ -175,6 +175,11 @@ impl State {
     /// `vigie_govern::grant::check_request`.
     pub async fn insert_grant(&self, grant: &NewGrant) -> Result<GrantId, StateError> {
         let id = new_id()?;
+        let now = Timestamp::now();
+        let mut tx = self
+            .begin_write()
+            .await
+            .map_err(StateError::sql("begin a grant request"))?;
         sqlx::query(
             "INSERT INTO grants (id, analyst, requester, tenant, tier, valid_from, valid_until, \
              justification, status, created_at) \
@@ -189,10 +194,31 @@ impl State {
         .bind(grant.until.as_nanos())
         .bind(&grant.justification)
         .bind(status_name(GrantStatus::Pending))
-        .bind(Timestamp::now().as_nanos())
-        .execute(&self.pool)
+        .bind(now.as_nanos())
+        .execute(&mut *tx)
         .await
         .map_err(StateError::sql("store a grant"))?;
+        // The tenant owner's admin has a request to decide: the notifier tells whom the
+        // tenant's approval rules name.
+        let detail = serde_json::json!({
+            "request": "grant",
+            "id": id.to_string(),
+            "tier": grant.tier.as_str(),
+            "valid_from": grant.from.to_string(),
+            "valid_until": grant.until.to_string(),
+        });
+        crate::notify::enqueue(
+            &mut tx,
+            grant.tenant.as_str(),
+            "approval",
+            &format!("grant:{id}"),
+            now,
+            &detail,
+        )
+        .await?;
+        tx.commit()
+            .await
+            .map_err(StateError::sql("commit a grant request"))?;
         Ok(GrantId(id as u64))
     }
 
@@ -274,6 +300,18 @@ impl State {
         justification: &str,
     ) -> Result<ElevationId, StateError> {
         let id = new_id()?;
+        let now = Timestamp::now();
+        let mut tx = self
+            .begin_write()
+            .await
+            .map_err(StateError::sql("begin an elevation request"))?;
+        let tenant: Option<String> = sqlx::query("SELECT tenant FROM grants WHERE id = $1")
+            .bind(grant.0 as i64)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(StateError::sql("read an elevation's grant"))?
+            .map(|r| r.get(0));
+        let tenant = tenant.ok_or_else(|| StateError::Invalid(format!("no grant {}", grant.0)))?;
         sqlx::query(
             "INSERT INTO elevations (id, grant_id, alert, widening, hours, justification, \
              status, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -285,10 +323,29 @@ impl State {
         .bind(i64::from(hours))
         .bind(justification)
         .bind("pending")
-        .bind(Timestamp::now().as_nanos())
-        .execute(&self.pool)
+        .bind(now.as_nanos())
+        .execute(&mut *tx)
         .await
         .map_err(StateError::sql("store an elevation"))?;
+        let detail = serde_json::json!({
+            "request": "elevation",
+            "id": id.to_string(),
+            "grant": grant.0.to_string(),
+            "alert": alert,
+            "hours": hours,
+        });
+        crate::notify::enqueue(
+            &mut tx,
+            &tenant,
+            "approval",
+            &format!("elevation:{id}"),
+            now,
+            &detail,
+        )
+        .await?;
+        tx.commit()
+            .await
+            .map_err(StateError::sql("commit an elevation request"))?;
         Ok(ElevationId(id as u64))
     }
 

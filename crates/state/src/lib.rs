@@ -24,6 +24,7 @@ pub mod grants;
 pub mod groups;
 pub mod hunts;
 mod idempotency;
+pub mod notify;
 pub mod oidc;
 pub mod people;
 pub mod reviews;

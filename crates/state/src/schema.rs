@@ -336,6 +336,47 @@ const MIGRATIONS: &[&str] = &[
         events BIGINT NOT NULL,
         PRIMARY KEY (tenant, source, host, hour)
     );",
+    // 11: notifications (issue 27). A tenant's rules (the `vigie_govern::notify::RuleSpec`
+    // as JSON; `min_rank` is an alert rule's level rank, so that the pipeline asks one
+    // indexed question per tenant and batch). `notify_events` is an outbox written in the
+    // transaction of what happened (alerts inserted, an escalation, a grant or elevation
+    // request) and emptied by the notifier, which turns it into `notify_deliveries`: one
+    // per rule and round, each tried until delivered or out of attempts.
+    "CREATE TABLE notify_rules (
+        id BIGINT PRIMARY KEY,
+        tenant TEXT NOT NULL REFERENCES tenants (id),
+        name TEXT NOT NULL,
+        trigger_kind TEXT NOT NULL,
+        min_rank BIGINT,
+        spec TEXT NOT NULL,
+        enabled BIGINT NOT NULL,
+        created_by BIGINT,
+        created_at BIGINT NOT NULL
+    );
+    CREATE INDEX notify_rules_by_tenant ON notify_rules (tenant, trigger_kind);
+    CREATE TABLE notify_events (
+        tenant TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        reference TEXT NOT NULL,
+        at BIGINT NOT NULL,
+        detail TEXT NOT NULL,
+        PRIMARY KEY (tenant, kind, reference)
+    );
+    CREATE TABLE notify_deliveries (
+        id BIGINT PRIMARY KEY,
+        tenant TEXT NOT NULL,
+        rule_id BIGINT NOT NULL,
+        channel TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        status TEXT NOT NULL,
+        attempts BIGINT NOT NULL,
+        next_at BIGINT NOT NULL,
+        last_error TEXT,
+        created_at BIGINT NOT NULL,
+        done_at BIGINT
+    );
+    CREATE INDEX notify_deliveries_due ON notify_deliveries (status, next_at);
+    CREATE INDEX notify_deliveries_by_tenant ON notify_deliveries (tenant, created_at);",
 ];
 
 /// Applies the migrations the database has not seen.

@@ -109,6 +109,7 @@ on_both!(
     alerts_are_assigned_commented_and_acted_on_in_bulk,
     concurrent_writers_wait_for_each_other,
     the_source_inventory_counts_bounds_and_raises_silences,
+    notifications_are_queued_with_what_happened_and_delivered_once,
 );
 
 use vigie_govern::grant::{GrantStatus, UserId, Widening};
@@ -1972,4 +1973,328 @@ async fn the_source_inventory_counts_bounds_and_raises_silences(db: Fresh) {
         MAX_SOURCES + 2
     );
     state.close().await;
+}
+
+async fn notifications_are_queued_with_what_happened_and_delivered_once(db: Fresh) {
+    use vigie_govern::notify::{Channel, MAX_ATTEMPTS, MAX_RULES, RuleSpec, Trigger};
+    use vigie_govern::triage::Transition;
+
+    use crate::notify::{DeliveryStatus, MAX_PENDING, NewDelivery};
+    let state = db.open().await;
+    let (_admin, padmin, analyst, tenant) = people(&state).await;
+    let other = TenantId::new("other").expect("tenant");
+    state.create_tenant(&other).await.expect("other");
+    let hook = |name: &str, trigger| RuleSpec {
+        name: name.into(),
+        trigger,
+        channel: Channel::Webhook {
+            url: "http://127.0.0.1:9/h".into(),
+        },
+    };
+    // Without rules, alerts queue nothing.
+    let mut ids = EventIdGenerator::new();
+    state
+        .insert_alerts(&[alert(&tenant, "r0", "critical", ids.next_now(), 1)])
+        .await
+        .expect("insert");
+    assert!(
+        state
+            .tenants_with_notify_events()
+            .await
+            .expect("tenants")
+            .is_empty()
+    );
+    let high = state
+        .insert_notify_rule(
+            &tenant,
+            &hook(
+                "high",
+                Trigger::Alert {
+                    min_level: "high".into(),
+                },
+            ),
+            Some(padmin),
+        )
+        .await
+        .expect("rule");
+    let l2 = state
+        .insert_notify_rule(
+            &tenant,
+            &hook("l2", Trigger::Escalation { tier: Tier::L2 }),
+            None,
+        )
+        .await
+        .expect("rule");
+    let approvals = state
+        .insert_notify_rule(&tenant, &hook("approvals", Trigger::Approval), None)
+        .await
+        .expect("rule");
+    // Another tenant's rule at every level does not make this tenant's alerts queue more.
+    state
+        .insert_notify_rule(
+            &other,
+            &hook(
+                "all",
+                Trigger::Alert {
+                    min_level: "informational".into(),
+                },
+            ),
+            None,
+        )
+        .await
+        .expect("other rule");
+    assert_eq!(state.notify_rules(&tenant).await.expect("rules").len(), 3);
+    assert!(
+        state
+            .notify_rule(&other, high)
+            .await
+            .expect("read")
+            .is_none(),
+        "another tenant's rule is not found"
+    );
+    // A batch: a high and a medium alert of this tenant; the medium one is below the floor.
+    let batch = [
+        alert(&tenant, "r1", "high", ids.next_now(), 2),
+        alert(&tenant, "r2", "medium", ids.next_now(), 3),
+    ];
+    assert_eq!(state.insert_alerts(&batch).await.expect("insert"), 2);
+    // A replay inserts nothing and queues nothing twice.
+    assert_eq!(state.insert_alerts(&batch).await.expect("replay"), 0);
+    // An escalation to L2 and a grant request.
+    let page = state
+        .alerts(&tenant, &AlertFilter::default())
+        .await
+        .expect("list");
+    let high_alert = page
+        .alerts
+        .iter()
+        .find(|a| a.rule_id == "r1")
+        .expect("r1")
+        .id
+        .clone();
+    let l1 = Role::ProviderAnalyst(Tier::L1);
+    for (t, note) in [
+        (Transition::Acknowledge, None),
+        (
+            Transition::Escalate(Tier::L2),
+            Some("checked the parent process; suspect credential theft"),
+        ),
+    ] {
+        let outcome = state
+            .transition_alert(
+                &tenant,
+                &high_alert,
+                t,
+                l1,
+                Some(analyst),
+                note,
+                Timestamp::now(),
+            )
+            .await
+            .expect("transition");
+        assert!(
+            matches!(outcome, crate::triage::Outcome::Done { .. }),
+            "{outcome:?}"
+        );
+    }
+    let now = Timestamp::now();
+    let grant = state
+        .insert_grant(&NewGrant {
+            analyst,
+            requester: padmin,
+            tenant: tenant.clone(),
+            tier: Tier::L2,
+            from: now,
+            until: Timestamp::from_nanos(now.as_nanos() + HOUR),
+            justification: "renfort".into(),
+        })
+        .await
+        .expect("grant");
+    assert_eq!(
+        state.tenants_with_notify_events().await.expect("tenants"),
+        vec![tenant.clone()]
+    );
+    // Routing takes every outbox row once, with the tenant's enabled rules.
+    let mut seen = Vec::new();
+    let routed = state
+        .route_notify_events(&tenant, 100, |events, rules| {
+            seen = events.to_vec();
+            assert_eq!(rules.len(), 3);
+            rules
+                .iter()
+                .map(|r| NewDelivery {
+                    rule: r.id,
+                    channel: "webhook",
+                    payload: serde_json::json!({"rule": r.spec.name, "n": events.len()}),
+                })
+                .collect()
+        })
+        .await
+        .expect("route");
+    assert_eq!(
+        (routed.taken, routed.queued, routed.dropped),
+        (3, 3, 0),
+        "{seen:?}"
+    );
+    let kinds: Vec<&str> = seen.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(kinds, ["alert", "escalation", "approval"]);
+    assert_eq!(seen[0].detail["alert"], high_alert.as_str());
+    assert_eq!(seen[0].detail["level"], "high");
+    assert!(seen[0].detail.get("matched").is_none(), "no event values");
+    assert_eq!(seen[1].detail["queue"], "l2");
+    assert_eq!(seen[1].detail["from"], "l1");
+    assert_eq!(seen[2].detail["id"], grant.0.to_string());
+    assert_eq!(seen[2].reference, format!("grant:{}", grant.0));
+    // Taken means gone: a second round finds nothing.
+    let again = state
+        .route_notify_events(&tenant, 100, |_, _| panic!("nothing to route"))
+        .await
+        .expect("route again");
+    assert_eq!(again.taken, 0);
+    // Claims: one per tenant, each claimed once.
+    let soon = Timestamp::from_nanos(Timestamp::now().as_nanos() + 1_000_000_000);
+    let claimed = state
+        .claim_due_deliveries(soon, 60 * 1_000_000_000, 4)
+        .await
+        .expect("claim");
+    assert_eq!(claimed.len(), 1, "one delivery per tenant per round");
+    let first = claimed[0].clone();
+    // Claimed: not due again within the lease.
+    let more = state
+        .claim_due_deliveries(soon, 60 * 1_000_000_000, 4)
+        .await
+        .expect("claim more");
+    assert!(more.iter().all(|d| d.id != first.id));
+    assert_eq!(
+        state
+            .finish_delivery(&first, Ok(()), soon)
+            .await
+            .expect("delivered"),
+        DeliveryStatus::Delivered
+    );
+    // A failure waits, then out of attempts it fails for good.
+    let later = Timestamp::from_nanos(soon.as_nanos() + 120 * 1_000_000_000);
+    let second = state
+        .claim_due_deliveries(later, 60 * 1_000_000_000, 1)
+        .await
+        .expect("claim")
+        .remove(0);
+    let mut d = second.clone();
+    for attempt in 1..=MAX_ATTEMPTS {
+        let status = state
+            .finish_delivery(&d, Err(format!("HTTP 500 #{attempt}")), later)
+            .await
+            .expect("failed attempt");
+        d.attempts = attempt;
+        let expected = if attempt < MAX_ATTEMPTS {
+            DeliveryStatus::Pending
+        } else {
+            DeliveryStatus::Failed
+        };
+        assert_eq!(status, expected, "attempt {attempt}");
+    }
+    let listed = state.notify_deliveries(&tenant, 10).await.expect("list");
+    assert_eq!(listed.len(), 3);
+    let failed = listed.iter().find(|x| x.id == second.id).expect("listed");
+    assert_eq!(failed.status, DeliveryStatus::Failed);
+    assert_eq!(failed.attempts, MAX_ATTEMPTS);
+    assert_eq!(
+        failed.last_error.as_deref(),
+        Some(format!("HTTP 500 #{MAX_ATTEMPTS}").as_str())
+    );
+    let done = listed.iter().find(|x| x.id == first.id).expect("listed");
+    assert_eq!(done.status, DeliveryStatus::Delivered);
+    assert!(
+        state
+            .notify_deliveries(&other, 10)
+            .await
+            .expect("other")
+            .is_empty()
+    );
+    // Turned off, a rule routes nothing; deleted, it is gone; another tenant's is untouched.
+    assert!(
+        state
+            .set_notify_rule_enabled(&tenant, l2, false)
+            .await
+            .expect("off")
+    );
+    assert!(
+        !state
+            .set_notify_rule_enabled(&other, l2, false)
+            .await
+            .expect("not other's")
+    );
+    assert!(
+        !state
+            .delete_notify_rule(&other, approvals)
+            .await
+            .expect("not other's")
+    );
+    assert!(
+        state
+            .delete_notify_rule(&tenant, approvals)
+            .await
+            .expect("delete")
+    );
+    let rules = state.notify_rules(&tenant).await.expect("rules");
+    assert_eq!(rules.len(), 2);
+    assert!(!rules.iter().find(|r| r.id == l2).expect("l2").enabled);
+    // The bound on waiting deliveries: past it, new ones are recorded as dropped.
+    state
+        .insert_alerts(&[alert(&tenant, "r3", "critical", ids.next_now(), 9)])
+        .await
+        .expect("insert");
+    let flood = state
+        .route_notify_events(&tenant, 100, |_, rules| {
+            (0..MAX_PENDING + 5)
+                .map(|_| NewDelivery {
+                    rule: rules[0].id,
+                    channel: "webhook",
+                    payload: serde_json::json!({}),
+                })
+                .collect()
+        })
+        .await
+        .expect("flood");
+    // One delivery of the first round is still pending (the third, never claimed).
+    assert_eq!(flood.queued, MAX_PENDING - 1);
+    assert_eq!(flood.dropped, 6);
+    let listed = state.notify_deliveries(&tenant, 2000).await.expect("list");
+    let dropped: Vec<_> = listed
+        .iter()
+        .filter(|d| d.status == DeliveryStatus::Dropped)
+        .collect();
+    assert_eq!(dropped.len(), 6);
+    assert!(
+        dropped[0]
+            .last_error
+            .as_deref()
+            .unwrap_or("")
+            .contains("waiting")
+    );
+    // The bound on rules.
+    for i in 2..MAX_RULES {
+        state
+            .insert_notify_rule(&tenant, &hook(&format!("r{i}"), Trigger::Approval), None)
+            .await
+            .expect("within the bound");
+    }
+    assert!(
+        state
+            .insert_notify_rule(&tenant, &hook("one too many", Trigger::Approval), None)
+            .await
+            .is_err()
+    );
+    // Finished deliveries are forgotten after the retention, waiting ones never.
+    let far = Timestamp::from_nanos(Timestamp::now().as_nanos() + 31 * 24 * HOUR);
+    let purged = state.purge_deliveries(far).await.expect("purge");
+    assert_eq!(purged, 2 + 6);
+    assert!(
+        state
+            .notify_deliveries(&tenant, 2000)
+            .await
+            .expect("list")
+            .iter()
+            .all(|d| d.status == DeliveryStatus::Pending)
+    );
 }

@@ -68,6 +68,11 @@ struct Row0 {
     group: Option<String>,
     rule: String,
     created: i64,
+    /// What an escalation's notification tells: title, level, priority, host.
+    title: String,
+    level: String,
+    priority: i64,
+    host: Option<String>,
 }
 
 async fn read_state(
@@ -76,8 +81,8 @@ async fn read_state(
     id: &AlertId,
 ) -> Result<Option<Row0>, StateError> {
     let row = sqlx::query(
-        "SELECT status, queue, qualification, group_id, rule_id, created_at FROM alerts \
-         WHERE tenant = $1 AND id = $2",
+        "SELECT status, queue, qualification, group_id, rule_id, created_at, rule_title, level, \
+         priority, host FROM alerts WHERE tenant = $1 AND id = $2",
     )
     .bind(tenant.as_str())
     .bind(id.as_str())
@@ -106,6 +111,10 @@ async fn read_state(
         group: row.get(3),
         rule: row.get(4),
         created: row.get(5),
+        title: row.get(6),
+        level: row.get(7),
+        priority: row.get(8),
+        host: row.get(9),
     }))
 }
 
@@ -247,6 +256,23 @@ async fn transition_in(
         now,
     };
     let seq = append(tx, id, entry).await?;
+    if matches!(
+        transition,
+        Transition::Escalate(_) | Transition::Deescalate(_)
+    ) {
+        let detail = serde_json::json!({
+            "alert": id.as_str(),
+            "title": row.title,
+            "level": row.level,
+            "priority": row.priority,
+            "host": row.host,
+            "from": from.queue.as_str(),
+            "queue": to.queue.as_str(),
+            "escalated": matches!(transition, Transition::Escalate(_)),
+        });
+        let reference = format!("{}:{seq}", id.as_str());
+        crate::notify::enqueue(tx, tenant.as_str(), "escalation", &reference, now, &detail).await?;
+    }
     Ok(Outcome::Done { from, to, seq })
 }
 
