@@ -62,6 +62,21 @@
 //! public_url = "https://vigie.example.org"  # optional: where browsers reach the server
 //!                                   #   (identity providers send them back there)
 //!
+//! [notify]                        # notifications (tenants keep their rules; the operator
+//!                                   #   bounds where they may go)
+//! webhook_allow = ["https://hooks.client.example/vigie/"]  # webhook URLs must fall under
+//!                                   #   one of these prefixes (scheme, host, port, path)
+//! email_domains = ["client.example"] # mail goes only to addresses in these domains
+//! poll_ms = 2000                    # how often the outbox is read and deliveries tried
+//! timeout_s = 10                    # each attempt (connection and answer)
+//! [notify.smtp]                     # optional: the relay mail goes through, STARTTLS always
+//! host = "smtp.example.org"
+//! port = 587
+//! from = "Vigie <vigie@soc.example>"
+//! username = "vigie"                # optional, with password_file
+//! password_file = "/etc/vigie/smtp.pass"
+//! ca_file = "relay-ca.pem"          # optional: trust this CA (default: the web's roots)
+//!
 //! [rules]
 //! paths = ["rules"]                 # Sigma rule folders or files
 //! placeholders = "placeholders.yml" # optional values for %placeholders%
@@ -120,6 +135,8 @@ pub struct Config {
     pub console: Console,
     /// `[triage]`: the source inventory's silence check.
     pub triage: Triage,
+    /// `[notify]`: where notifications may go, and the mail relay.
+    pub notify: Notify,
     /// syslog listeners.
     pub syslog: Vec<Syslog>,
     /// Per-tenant bounds.
@@ -141,6 +158,7 @@ impl Default for Config {
             access: Access::default(),
             console: Console::default(),
             triage: Triage::default(),
+            notify: Notify::default(),
             syslog: Vec::new(),
             limits: crate::limits::LimitsConfig::default(),
         }
@@ -352,6 +370,60 @@ impl Default for Triage {
     }
 }
 
+/// `[notify]`: the operator's bounds on notifications (`vigie_govern::notify::Allowlist`)
+/// and the mail relay.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Notify {
+    /// URL prefixes webhooks may be sent under.
+    pub webhook_allow: Vec<String>,
+    /// Domains mail may be sent to.
+    pub email_domains: Vec<String>,
+    /// How often the notifier reads the outbox and tries what is due, in milliseconds
+    /// (0: never — notifications wait in the database).
+    pub poll_ms: u64,
+    /// The longest one attempt may take, in seconds.
+    pub timeout_s: u64,
+    /// The mail relay; without it, e-mail rules are refused.
+    pub smtp: Option<Smtp>,
+}
+
+impl Default for Notify {
+    fn default() -> Self {
+        Notify {
+            webhook_allow: Vec::new(),
+            email_domains: Vec::new(),
+            poll_ms: 2000,
+            timeout_s: 10,
+            smtp: None,
+        }
+    }
+}
+
+/// `[notify.smtp]`: the relay, always spoken to with STARTTLS (a relay that does not offer
+/// it gets no mail: notifications name hosts and alerts).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Smtp {
+    /// Its host name (checked against its certificate).
+    pub host: String,
+    /// Its submission port.
+    #[serde(default = "default_smtp_port")]
+    pub port: u16,
+    /// The sender (`Name <address>` or an address).
+    pub from: String,
+    /// The account, if the relay wants one.
+    pub username: Option<String>,
+    /// A file holding its password.
+    pub password_file: Option<PathBuf>,
+    /// A CA certificate (PEM) to trust for the relay, besides the web's roots.
+    pub ca_file: Option<PathBuf>,
+}
+
+fn default_smtp_port() -> u16 {
+    587
+}
+
 /// `[rules]`.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -482,6 +554,24 @@ impl Config {
             )));
         }
         self.limits.check().map_err(bad)?;
+        vigie_govern::notify::Allowlist::new(
+            &self.notify.webhook_allow,
+            &self.notify.email_domains,
+        )
+        .map_err(|e| bad(format!("[notify]: {e}")))?;
+        if self.notify.timeout_s == 0 || self.notify.timeout_s > 300 {
+            return Err(bad(format!(
+                "notify.timeout_s = {}: from 1 to 300",
+                self.notify.timeout_s
+            )));
+        }
+        if let Some(smtp) = &self.notify.smtp
+            && smtp.password_file.is_some() != smtp.username.is_some()
+        {
+            return Err(bad(
+                "notify.smtp: username and password_file go together".to_owned()
+            ));
+        }
         if let Some(url) = &self.audit.checkpoint_url
             && !(url.starts_with("http://") || url.starts_with("https://"))
         {

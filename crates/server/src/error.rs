@@ -42,6 +42,9 @@ pub enum ServerError {
     /// The event store failed.
     #[error(transparent)]
     Store(#[from] vigie_store::StoreError),
+    /// The notification settings cannot be used (`[notify]`).
+    #[error("{0}")]
+    Notify(String),
     /// The pipeline stopped: a worker's storage failed, or every worker is gone.
     #[error("pipeline: {0}")]
     Pipeline(String),

@@ -28,6 +28,7 @@ pub mod hunts;
 pub mod intake;
 pub mod limits;
 pub mod metrics;
+pub mod notify;
 pub mod oidc;
 pub mod people;
 pub mod pipeline;

@@ -210,6 +210,24 @@ impl Server {
         let http = listener
             .local_addr()
             .map_err(ServerError::io("cannot read the HTTP address"))?;
+        let public_url = config
+            .access
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{http}"));
+        let notifier = Arc::new(crate::notify::Notifier::new(
+            &config.notify,
+            secrets.instance_secret(),
+            &public_url,
+        )?);
+        if config.notify.poll_ms > 0 {
+            tasks.push(tokio::spawn(crate::notify::run(
+                Arc::clone(&notifier),
+                state.clone(),
+                Duration::from_millis(config.notify.poll_ms),
+                shutdown_rx.clone(),
+            )));
+        }
         let app = App {
             state: state.clone(),
             store: Arc::clone(&store),
@@ -229,13 +247,8 @@ impl Server {
             live: Arc::new(crate::limits::LiveStreams::new(
                 config.console.max_live_per_tenant,
             )),
-            public_url: Arc::new(
-                config
-                    .access
-                    .public_url
-                    .clone()
-                    .unwrap_or_else(|| format!("http://{http}")),
-            ),
+            public_url: Arc::new(public_url),
+            notifier,
         };
         let router = api::router(app.clone(), crate::console::routes(app));
         tasks.push(tokio::spawn(serve_http(

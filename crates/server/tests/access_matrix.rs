@@ -257,6 +257,10 @@ fn world() -> World {
     let h = Harness::start(&[A, B], Vec::new(), |c| {
         c.console.live_max_s = 1;
         c.console.live_poll_ms = 200;
+        // Rules may be written; nothing is ever sent (port 9 is discard, and the
+        // notifier does not run).
+        c.notify.webhook_allow = vec!["http://127.0.0.1:9/matrix/".into()];
+        c.notify.poll_ms = 0;
     });
     // One alerting event per tenant, each with its canary; tenant A's also names a patient,
     // a field tenant A declares sensitive.
@@ -536,6 +540,20 @@ fn concrete(w: &World, method: &str, route: &str, tenant: &'static str) -> (Stri
     if route.contains("/suppressions/{id}") {
         path = path.replace("{id}", "1");
     }
+    if route.contains("/notification-rules/{id}") {
+        // The tenant's rule, made again when a cell deleted it.
+        let t = TenantId::new(tenant).expect("tenant");
+        let id = block(&w.h, async {
+            match s.notify_rules(&t).await.expect("rules").first() {
+                Some(rule) => rule.id,
+                None => s
+                    .insert_notify_rule(&t, &matrix_rule(), None)
+                    .await
+                    .expect("rule"),
+            }
+        });
+        path = path.replace("{id}", &id.0.to_string());
+    }
     if route.contains("/alert-groups/{id}") {
         path = path.replace("{id}", &group_of(w, tenant));
     }
@@ -617,6 +635,10 @@ fn concrete(w: &World, method: &str, route: &str, tenant: &'static str) -> (Stri
         ("POST", "/api/v1/suppressions/preview") => {
             serde_json::json!({ "document": MATRIX_SUPPRESSION }).to_string()
         }
+        ("POST", "/api/v1/notification-rules") => {
+            serde_json::to_string(&matrix_rule()).expect("json")
+        }
+        ("POST", "/api/v1/notification-rules/{id}/enabled") => r#"{"enabled":false}"#.to_owned(),
         ("POST", "/api/v1/suppressions") => serde_json::json!({
             "document": MATRIX_SUPPRESSION, "justification": "matrix suppression",
         })
@@ -624,6 +646,17 @@ fn concrete(w: &World, method: &str, route: &str, tenant: &'static str) -> (Stri
         _ => String::new(),
     };
     (path, body.into_bytes())
+}
+
+/// A notification rule the matrix writes (never sent: see `world`).
+fn matrix_rule() -> vigie_govern::notify::RuleSpec {
+    vigie_govern::notify::RuleSpec {
+        name: "matrix".into(),
+        trigger: vigie_govern::notify::Trigger::Approval,
+        channel: vigie_govern::notify::Channel::Webhook {
+            url: "http://127.0.0.1:9/matrix/hook".into(),
+        },
+    }
 }
 
 /// A suppression the matrix previews and creates.

@@ -487,11 +487,13 @@ impl State {
     /// Claims up to `max` deliveries due at `now`, at most one per tenant (a slow receiver
     /// of one tenant never holds up another's), by moving their next attempt `lease_ns`
     /// ahead: a node that stops mid-attempt leaves it to be tried again then.
+    /// Tenants in `busy` (an attempt of theirs still running) are passed over.
     pub async fn claim_due_deliveries(
         &self,
         now: Timestamp,
         lease_ns: i64,
         max: usize,
+        busy: &std::collections::HashSet<String>,
     ) -> Result<Vec<Delivery>, StateError> {
         let sql = format!(
             "SELECT {DELIVERY_COLUMNS} FROM notify_deliveries \
@@ -509,7 +511,7 @@ impl State {
                 break;
             }
             let mut d = delivery_of(row)?;
-            if claimed.iter().any(|c| c.tenant == d.tenant) {
+            if busy.contains(&d.tenant) || claimed.iter().any(|c| c.tenant == d.tenant) {
                 continue;
             }
             let lease = now.as_nanos().saturating_add(lease_ns);
@@ -578,6 +580,27 @@ impl State {
         .await
         .map_err(StateError::sql("record a delivery attempt"))?;
         Ok(status)
+    }
+
+    /// Marks a claimed `delivery` failed at once, with why: what no retry can mend (its
+    /// rule deleted, its destination no longer allowed).
+    pub async fn abandon_delivery(
+        &self,
+        delivery: &Delivery,
+        why: &str,
+        now: Timestamp,
+    ) -> Result<(), StateError> {
+        sqlx::query(
+            "UPDATE notify_deliveries SET status = 'failed', done_at = $1, last_error = $2 \
+             WHERE id = $3 AND status = 'pending'",
+        )
+        .bind(now.as_nanos())
+        .bind(why)
+        .bind(delivery.id.0)
+        .execute(&self.pool)
+        .await
+        .map_err(StateError::sql("abandon a delivery"))?;
+        Ok(())
     }
 
     /// The latest `limit` deliveries of `tenant`, newest first.

@@ -2154,14 +2154,14 @@ async fn notifications_are_queued_with_what_happened_and_delivered_once(db: Fres
     // Claims: one per tenant, each claimed once.
     let soon = Timestamp::from_nanos(Timestamp::now().as_nanos() + 1_000_000_000);
     let claimed = state
-        .claim_due_deliveries(soon, 60 * 1_000_000_000, 4)
+        .claim_due_deliveries(soon, 60 * 1_000_000_000, 4, &Default::default())
         .await
         .expect("claim");
     assert_eq!(claimed.len(), 1, "one delivery per tenant per round");
     let first = claimed[0].clone();
     // Claimed: not due again within the lease.
     let more = state
-        .claim_due_deliveries(soon, 60 * 1_000_000_000, 4)
+        .claim_due_deliveries(soon, 60 * 1_000_000_000, 4, &Default::default())
         .await
         .expect("claim more");
     assert!(more.iter().all(|d| d.id != first.id));
@@ -2175,7 +2175,7 @@ async fn notifications_are_queued_with_what_happened_and_delivered_once(db: Fres
     // A failure waits, then out of attempts it fails for good.
     let later = Timestamp::from_nanos(soon.as_nanos() + 120 * 1_000_000_000);
     let second = state
-        .claim_due_deliveries(later, 60 * 1_000_000_000, 1)
+        .claim_due_deliveries(later, 60 * 1_000_000_000, 1, &Default::default())
         .await
         .expect("claim")
         .remove(0);

@@ -16,6 +16,8 @@
 //!   same sequence;
 //! - [`browser`]: headless Chromium through WebDriver, for the console's tests;
 //! - [`postgres`]: a throwaway PostgreSQL cluster on loopback, stopped when dropped;
+//! - [`oidc`] and [`smtp`]: an OpenID Connect provider and an SMTP sink (STARTTLS) from
+//!   PyPI on loopback, killed when dropped;
 //! - [`synth`]: the one synthetic event generator (seeded, reproducible): mixed telemetry on
 //!   the wire for the ingest and store benchmarks and the demo, and a sink's mix of decoded
 //!   Windows events for the Sigma engine benchmark.
@@ -26,6 +28,8 @@ pub mod browser;
 pub mod oidc;
 #[cfg(feature = "fixtures")]
 pub mod postgres;
+#[cfg(feature = "fixtures")]
+pub mod smtp;
 pub mod synth;
 
 #[cfg(feature = "fixtures")]

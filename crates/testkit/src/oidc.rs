@@ -17,7 +17,8 @@ pub struct Provider {
     port: u16,
 }
 
-fn python() -> Option<PathBuf> {
+/// The Python with the test peers from PyPI (`VIGIE_OIDC_PYTHON`, else the venv `.ci/run` makes).
+pub(crate) fn python() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("VIGIE_OIDC_PYTHON") {
         return Some(PathBuf::from(p));
     }

@@ -44,6 +44,7 @@ pub(crate) mod ingest;
 pub(crate) mod login;
 pub(crate) mod me;
 pub(crate) mod metrics;
+pub(crate) mod notifications;
 pub(crate) mod people;
 pub(crate) mod quarantine;
 pub(crate) mod rules;
@@ -97,6 +98,8 @@ pub struct App {
     pub public_url: Arc<String>,
     /// The console's live queues open, per tenant.
     pub live: Arc<crate::limits::LiveStreams>,
+    /// The notifier's allow-list, mail relay and webhook secrets.
+    pub notifier: Arc<crate::notify::Notifier>,
 }
 
 /// Every route: method, path, and what it needs of its caller ([`Need`]). The router is
@@ -205,6 +208,36 @@ pub const ROUTES: &[(&str, &str, Need)] = &[
         Need::Tenant(Action::ManageRules),
     ),
     ("PUT", "/api/v1/assets", Need::Tenant(Action::ApproveGrants)),
+    (
+        "GET",
+        "/api/v1/notification-rules",
+        Need::Tenant(Action::ManageNotifications),
+    ),
+    (
+        "POST",
+        "/api/v1/notification-rules",
+        Need::Tenant(Action::ManageNotifications),
+    ),
+    (
+        "GET",
+        "/api/v1/notification-rules/{id}",
+        Need::Tenant(Action::ManageNotifications),
+    ),
+    (
+        "POST",
+        "/api/v1/notification-rules/{id}/enabled",
+        Need::Tenant(Action::ManageNotifications),
+    ),
+    (
+        "DELETE",
+        "/api/v1/notification-rules/{id}",
+        Need::Tenant(Action::ManageNotifications),
+    ),
+    (
+        "GET",
+        "/api/v1/notification-deliveries",
+        Need::Tenant(Action::ManageNotifications),
+    ),
     (
         "GET",
         "/api/v1/alerts/{id}/history",
@@ -354,6 +387,14 @@ fn handler(method: &str, path: &str) -> Option<MethodRouter<App>> {
         ("GET", "/api/v1/hunts/{id}") => get(hunts::show),
         ("POST", "/api/v1/hunts/{id}/cancel") => post(hunts::cancel),
         ("POST", "/api/v1/hunts/{id}/alerts") => post(hunts::alerts),
+        ("GET", "/api/v1/notification-rules") => get(notifications::list),
+        ("POST", "/api/v1/notification-rules") => post(notifications::create),
+        ("GET", "/api/v1/notification-rules/{id}") => get(notifications::show),
+        ("POST", "/api/v1/notification-rules/{id}/enabled") => post(notifications::set_enabled),
+        ("DELETE", "/api/v1/notification-rules/{id}") => {
+            axum::routing::delete(notifications::remove)
+        }
+        ("GET", "/api/v1/notification-deliveries") => get(notifications::deliveries),
         ("GET", "/api/v1/suppressions") => get(suppressions::list),
         ("POST", "/api/v1/suppressions") => post(suppressions::create),
         ("POST", "/api/v1/suppressions/preview") => post(suppressions::preview),
