@@ -863,6 +863,11 @@ fn concrete_page(w: &World, method: &str, route: &str, tenant: &'static str) -> 
     if route.contains("/groups/{id}") {
         path = path.replace("{id}", &group_of(w, tenant));
     }
+    if route.contains("/notifications/{id}") {
+        let (rule, _) = concrete(w, "GET", "/api/v1/notification-rules/{id}", tenant);
+        let id = rule.rsplit('/').next().unwrap_or_default();
+        path = path.replace("{id}", id);
+    }
     if api_like != route {
         path = decided
             .replace("/api/v1/grants/", "/console/access/grants/")
@@ -886,6 +891,11 @@ fn concrete_page(w: &World, method: &str, route: &str, tenant: &'static str) -> 
         }
         ("POST", "/console/t/{tenant}/alerts/{id}/comment") => "text=matrix".to_owned(),
         ("POST", "/console/t/{tenant}/groups/{id}/transition") => "action=acknowledge".to_owned(),
+        ("POST", "/console/t/{tenant}/notifications") => {
+            "name=matrix&on=approval&kind=webhook&url=http%3A%2F%2F127.0.0.1%3A9%2Fmatrix%2Fhook"
+                .to_owned()
+        }
+        ("POST", "/console/t/{tenant}/notifications/{id}/enabled") => "enabled=0".to_owned(),
         ("POST", "/console/t/{tenant}/hunts") => "document=title%3A+matrix%0Alogsource%3A+%7Bproduct%3A+windows%7D%0Adetection%3A%0A++s%3A%0A++++Image%3A+x%0A++condition%3A+s%0A&from=-1d".to_owned(),
         _ => String::new(),
     };

@@ -1047,6 +1047,12 @@ fn a_tour_of_every_page_in_english_and_french() {
             ),
             (
                 "admin",
+                "/console/t/mutuelle/notifications".into(),
+                t("Notifications", "Notifications"),
+                "notifications",
+            ),
+            (
+                "admin",
                 "/console/t/mutuelle/audit".into(),
                 t("Audit trail", "Journal d'audit"),
                 "audit",
@@ -1745,4 +1751,98 @@ fn a_silent_source_raises_and_clears_its_alert() {
             .any(|r| r.contains("source-returned") && r.contains("Vigie")),
         "{history:?}"
     );
+}
+
+/// The client's admin adds a webhook rule from the console: a destination off the
+/// operator's allow-list is refused with the reason; an allowed one is created, its
+/// signing secret shown once; new high alerts reach the receiver signed with it; the page
+/// lists the delivery; the rule is turned off.
+#[test]
+fn notifications_are_set_from_the_console_and_reach_the_receiver() {
+    let (port, received) = common::receiver(false);
+    let h = Harness::start(&["mutuelle"], Vec::new(), |c| {
+        c.notify.webhook_allow = vec![format!("http://127.0.0.1:{port}/soc/")];
+        c.notify.poll_ms = 100;
+    });
+    let admin = make_person(
+        &h,
+        "mutuelle",
+        OrgKind::Client,
+        "notify.admin",
+        Role::ClientAdmin,
+        true,
+    );
+    let Some(b) = browser("notifications", "en") else {
+        return;
+    };
+    sign_in(&b, &h, &admin);
+    b.goto(&h.url("/console/t/mutuelle/notifications"));
+    assert_eq!(b.text(&b.find("h1")), "Notifications");
+    b.fill_in("#n-name", "SOC on call");
+    b.fill_in("#n-url", "http://10.0.0.1/soc/hook");
+    b.click(&b.find("#notify-form button[type=submit]"));
+    let refusal = b.text(&b.find(".error"));
+    assert!(refusal.contains("allow-list"), "{refusal}");
+    b.goto(&h.url("/console/t/mutuelle/notifications"));
+    b.fill_in("#n-name", "SOC on call");
+    b.fill_in("#n-url", &format!("http://127.0.0.1:{port}/soc/hook"));
+    b.click(&b.find("#notify-form button[type=submit]"));
+    let secret = b.text(&b.find("code.secret"));
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    let rows = texts(&b, "table.notify-rules tbody tr");
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert!(
+        rows[0].contains("new alerts at or above high") && rows[0].contains("/soc/hook"),
+        "{rows:?}"
+    );
+    // High alerts arrive; the receiver gets them signed with the secret shown.
+    let body = format!("{}\n", alerting_event("canary-notify", "ws-77.corp.local"));
+    let (status, text) = h.post(
+        "/api/v1/ingest",
+        &h.tokens["mutuelle"],
+        None,
+        body.as_bytes(),
+    );
+    assert_eq!(status, 200, "{text}");
+    h.settle();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let hit = loop {
+        if let Some(r) = received.lock().expect("lock").first().cloned() {
+            break r;
+        }
+        assert!(std::time::Instant::now() < deadline, "never notified");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert_eq!(hit.path, "/soc/hook");
+    let now = vigie_event::Timestamp::now().as_nanos() / 1_000_000_000;
+    assert!(vigie_govern::notify::verify(
+        secret.as_bytes(),
+        hit.header("X-Vigie-Signature").expect("signed"),
+        hit.body.as_bytes(),
+        now,
+        300
+    ));
+    // The page lists what was sent.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        b.goto(&h.url("/console/t/mutuelle/notifications"));
+        if !b.find_all("tr.delivery-delivered").is_empty() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never listed delivered"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert!(
+        b.find_all("code.secret").is_empty(),
+        "the secret is shown once"
+    );
+    document(&b, "notifications-en");
+    // Turned off.
+    b.click(&b.find("table.notify-rules form button"));
+    b.wait_for_url("done=disabled");
+    assert_eq!(b.find_all("table.notify-rules tr.off").len(), 1);
+    h.stop();
 }

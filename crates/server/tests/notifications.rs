@@ -6,12 +6,9 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{Harness, alerting_event, person};
+use common::{Harness, Received, alerting_event, person, receiver};
 use serde_json::{Value, json};
 use vigie_event::TenantId;
 use vigie_event::time::Timestamp;
@@ -22,76 +19,6 @@ use vigie_state::{NewGrant, State};
 
 fn parse(body: &str) -> Value {
     serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
-}
-
-/// One request the receiver took.
-#[derive(Clone, Debug)]
-struct Received {
-    path: String,
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl Received {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-/// A webhook receiver on 127.0.0.1: answers 500 to its first request, 204 after.
-fn receiver() -> (u16, Arc<Mutex<Vec<Received>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    let seen: Arc<Mutex<Vec<Received>>> = Arc::default();
-    let keep = Arc::clone(&seen);
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-            let mut reader = BufReader::new(stream.try_clone().expect("clone"));
-            let mut line = String::new();
-            if reader.read_line(&mut line).is_err() {
-                continue;
-            }
-            let path = line.split(' ').nth(1).unwrap_or("").to_owned();
-            let mut headers = Vec::new();
-            loop {
-                let mut h = String::new();
-                if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
-                    break;
-                }
-                if let Some((n, v)) = h.trim_end().split_once(':') {
-                    headers.push((n.trim().to_owned(), v.trim().to_owned()));
-                }
-            }
-            let length: usize = headers
-                .iter()
-                .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
-                .and_then(|(_, v)| v.parse().ok())
-                .unwrap_or(0);
-            let mut body = vec![0; length];
-            let _ = reader.read_exact(&mut body);
-            let first = {
-                let mut all = keep.lock().expect("lock");
-                all.push(Received {
-                    path,
-                    headers,
-                    body: String::from_utf8_lossy(&body).into_owned(),
-                });
-                all.len() == 1
-            };
-            let answer = if first {
-                "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-            } else {
-                "HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n"
-            };
-            let _ = stream.write_all(answer.as_bytes());
-        }
-    });
-    (port, seen)
 }
 
 /// A quoted-printable body in plain text (soft line breaks joined, `=XX` decoded).
@@ -142,7 +69,7 @@ fn alerts_escalations_and_approvals_are_told_signed_retried_and_only_where_allow
     else {
         return;
     };
-    let (port, received) = receiver();
+    let (port, received) = receiver(true);
     let smtp_port = sink.port();
     let ca = cert_pem;
     let h = Harness::start(&["tenant-a", "tenant-b"], Vec::new(), |c| {

@@ -145,6 +145,9 @@ fn nav(role: Role, on_tenant: Option<Role>, tenant: Option<&str>, path: &str) ->
             push(format!("/console/t/{t}/rules"), "nav.rules");
             push(format!("/console/t/{t}/sources"), "nav.sources");
         }
+        if may(acting, Action::ManageNotifications) {
+            push(format!("/console/t/{t}/notifications"), "nav.notifications");
+        }
         if may(acting, Action::ReadAudit) {
             push(format!("/console/t/{t}/audit"), "nav.audit");
             push(format!("/console/t/{t}/governance"), "nav.governance");
@@ -206,6 +209,7 @@ mod tests {
         assert_eq!(
             hrefs(&admin),
             [
+                "nav.notifications",
                 "nav.audit",
                 "nav.governance",
                 "nav.access",

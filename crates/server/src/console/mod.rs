@@ -44,6 +44,7 @@ mod hunts;
 pub mod i18n;
 mod live;
 mod me;
+mod notifications;
 pub mod qr;
 mod queue;
 mod rows;
@@ -161,6 +162,26 @@ pub const PAGES: &[(&str, &str, Need)] = &[
         "POST",
         "/console/t/{tenant}/hunts/{id}/alerts",
         Need::Tenant(Action::SearchEvents),
+    ),
+    (
+        "GET",
+        "/console/t/{tenant}/notifications",
+        Need::Tenant(Action::ManageNotifications),
+    ),
+    (
+        "POST",
+        "/console/t/{tenant}/notifications",
+        Need::Tenant(Action::ManageNotifications),
+    ),
+    (
+        "POST",
+        "/console/t/{tenant}/notifications/{id}/enabled",
+        Need::Tenant(Action::ManageNotifications),
+    ),
+    (
+        "POST",
+        "/console/t/{tenant}/notifications/{id}/delete",
+        Need::Tenant(Action::ManageNotifications),
     ),
     (
         "GET",
@@ -331,6 +352,12 @@ fn handler(method: &str, path: &str) -> Option<MethodRouter<App>> {
         ("GET", "/console/t/{tenant}/hunts/{id}") => get(hunts::job),
         ("POST", "/console/t/{tenant}/hunts/{id}/cancel") => post(hunts::cancel),
         ("POST", "/console/t/{tenant}/hunts/{id}/alerts") => post(hunts::alerts),
+        ("GET", "/console/t/{tenant}/notifications") => get(notifications::page),
+        ("POST", "/console/t/{tenant}/notifications") => post(notifications::create),
+        ("POST", "/console/t/{tenant}/notifications/{id}/enabled") => {
+            post(notifications::set_enabled)
+        }
+        ("POST", "/console/t/{tenant}/notifications/{id}/delete") => post(notifications::delete),
         ("GET", "/console/t/{tenant}/suppressions") => get(suppressions::page),
         ("POST", "/console/t/{tenant}/suppressions") => post(suppressions::create),
         ("POST", "/console/t/{tenant}/suppressions/preview") => post(suppressions::preview),

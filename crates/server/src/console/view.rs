@@ -623,3 +623,40 @@ pub(crate) struct SourcesPage {
     pub may_manage: bool,
     pub rows: Vec<SourceView>,
 }
+
+/// A notification rule, in words.
+#[derive(Clone, Debug)]
+pub(crate) struct NotifyRuleRow {
+    pub id: String,
+    pub name: String,
+    pub trigger: String,
+    pub channel: String,
+    pub enabled: bool,
+}
+
+/// A notification sent (or waiting, failed, dropped).
+#[derive(Clone, Debug)]
+pub(crate) struct DeliveryRow {
+    pub created: String,
+    pub rule: String,
+    pub channel: String,
+    pub status: String,
+    pub attempts: u64,
+    pub error: String,
+    pub total: u64,
+    pub what: String,
+}
+
+/// The notification settings: rules, the form that adds one, what was sent.
+#[derive(Template)]
+#[template(path = "console/notifications.html")]
+pub(crate) struct NotificationsPage {
+    pub chrome: Chrome,
+    pub base: String,
+    pub done: Option<&'static str>,
+    /// A new webhook rule's (name, signing secret), shown once.
+    pub secret: Option<(String, String)>,
+    pub rules: Vec<NotifyRuleRow>,
+    pub deliveries: Vec<DeliveryRow>,
+    pub has_mail: bool,
+}
