@@ -121,6 +121,31 @@ fn demo_runs_the_live_pipeline_and_detects_the_attack_story() {
     }
     assert!(stdout.contains("HTTP errors 0"), "{stdout}");
     assert!(stdout.contains("6 of 6 story steps detected"), "{stdout}");
+    // The client's people were told: the on-call webhook (every signature checks) and two
+    // mails through the relay, over STARTTLS.
+    let hooks = stdout
+        .lines()
+        .find(|l| l.contains("\"SOC on call: high alerts\""))
+        .unwrap_or_else(|| panic!("no webhook line: {stdout}"));
+    let verified = hooks
+        .split(", ")
+        .find(|p| p.contains("signatures verified"))
+        .unwrap_or("");
+    let numbers: Vec<&str> = verified.split_whitespace().collect();
+    assert!(
+        numbers.len() > 2 && numbers[0] == numbers[2] && numbers[0] != "0",
+        "{hooks}"
+    );
+    assert!(
+        stdout.contains(
+            "mail to marc.rssi@mutuelle.example (over STARTTLS): [Vigie] mutuelle: 1 alert escalated to L2"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("mail to claire.admin@mutuelle.example (over STARTTLS): [Vigie] mutuelle: 2 requests waiting for approval"),
+        "{stdout}"
+    );
 }
 
 #[test]

@@ -3,9 +3,11 @@
 //! project's Sigma rules (plus any `--rules`), and sends a small company's traffic over the
 //! real listeners (HTTP, syslog TCP, UDP and TLS) with an attack story woven in. It prints
 //! the URL and tokens, a live summary every five seconds, and with `--for` a final summary
-//! (events, alerts by level and rule, which story steps were detected) before exiting.
+//! (events, alerts by level and rule, which story steps were detected) before exiting; the
+//! access, triage and notification stories follow (`people`, `triage`, `notify`).
 
 mod bounds;
+mod notify;
 mod people;
 mod story;
 mod traffic;
@@ -85,8 +87,9 @@ pub(crate) fn run(args: &DemoArgs) -> Result<ExitCode> {
         .tempdir()
         .context("cannot create a temporary data directory")?;
     let data = dir.path().to_path_buf();
-    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()])
-        .context("cannot make the demo TLS certificate")?;
+    let certified =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+            .context("cannot make the demo TLS certificate")?;
     let cert_pem = certified.cert.pem();
     std::fs::write(data.join("tls.pem"), &cert_pem)?;
     std::fs::write(data.join("tls.key"), certified.signing_key.serialize_pem())?;
@@ -118,6 +121,27 @@ pub(crate) fn run(args: &DemoArgs) -> Result<ExitCode> {
     config.rules.paths = rules;
     // The triage story waits for a silent source's alert: check every two seconds.
     config.triage.silence_check_ms = 2000;
+    // Notifications go to the demo's own webhook receiver and mail relay, the only
+    // destinations on the allow-list.
+    let inbox = notify::Inbox::default();
+    let hook_port = notify::start_webhook(&inbox)?;
+    let relay_port = notify::start_relay(
+        &inbox,
+        certified.cert.der().to_vec(),
+        certified.signing_key.serialize_der(),
+    )?;
+    let hook = format!("http://127.0.0.1:{hook_port}/vigie/soc");
+    config.notify.webhook_allow = vec![format!("http://127.0.0.1:{hook_port}/vigie/")];
+    config.notify.email_domains = vec![notify::DOMAIN.to_owned()];
+    config.notify.poll_ms = 500;
+    config.notify.smtp = Some(vigie_server::config::Smtp {
+        host: "127.0.0.1".to_owned(),
+        port: relay_port,
+        from: "Vigie <vigie@soc.example>".to_owned(),
+        username: None,
+        password_file: None,
+        ca_file: Some(data.join("tls.pem")),
+    });
     config.syslog = vec![
         listener("acme-syslog", Protocol::Tcp, TENANTS[0]),
         listener("globex-syslog", Protocol::Udp, TENANTS[1]),
@@ -131,7 +155,15 @@ pub(crate) fn run(args: &DemoArgs) -> Result<ExitCode> {
         let secrets = vigie_server::secrets::Secrets::load_or_create(
             &vigie_server::secrets::Secrets::dir(&config),
         )?;
-        let cast = people::setup(&state, &secrets, TENANTS).await?;
+        let cast = people::setup(&state, &secrets, TENANTS, &hook).await?;
+        let notifier =
+            vigie_server::notify::Notifier::new(&config.notify, secrets.instance_secret(), "")?;
+        let rules = state.notify_rules(&TenantId::new(TENANTS[0])?).await?;
+        if let Ok(mut known) = inbox.secrets.lock() {
+            for rule in rules {
+                known.push((rule.id.0.to_string(), notifier.webhook_secret(rule.id.0)));
+            }
+        }
         let mut tokens = Vec::new();
         for name in TENANTS {
             let tenant = TenantId::new(name)?;
@@ -168,6 +200,11 @@ pub(crate) fn run(args: &DemoArgs) -> Result<ExitCode> {
             println!("  syslog     {name} ({protocol:?}) on {a}");
         }
         println!(
+            "  notify     webhook receiver http://127.0.0.1:{hook_port}/vigie/ and mail relay \
+             127.0.0.1:{relay_port} (STARTTLS), the demo's own; rules on mutuelle: high alerts \
+             → webhook, escalations to L2 → marc.rssi, approvals → claire.admin"
+        );
+        println!(
             "  rules      {} loaded, {} rejected",
             started.rules.0, started.rules.1
         );
@@ -185,9 +222,12 @@ pub(crate) fn run(args: &DemoArgs) -> Result<ExitCode> {
             Ok(()) => {
                 let http = started.http;
                 let cast = cast.clone();
+                let inbox = inbox.clone();
                 tokio::task::spawn_blocking(move || {
                     let (lea, hugo) = people::story(http, &cast, TENANTS[0])?;
-                    triage::story(&cast, TENANTS[0], &lea, &hugo)
+                    triage::story(&cast, TENANTS[0], &lea, &hugo)?;
+                    notify::report(&inbox, Duration::from_secs(10));
+                    Ok(())
                 })
                 .await
                 .context("the access and triage stories stopped")?

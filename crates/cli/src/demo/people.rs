@@ -64,7 +64,12 @@ fn random_password() -> Result<String> {
 
 /// Creates the organisations, tenants, people and grants; `tenants[0]` is the client's,
 /// `tenants[1]` another client's (a bank the provider does not serve).
-pub(crate) async fn setup(state: &State, secrets: &Secrets, tenants: [&str; 2]) -> Result<Cast> {
+pub(crate) async fn setup(
+    state: &State,
+    secrets: &Secrets,
+    tenants: [&str; 2],
+    hook: &str,
+) -> Result<Cast> {
     let client = state.create_org(CLIENT, OrgKind::Client).await?;
     let bank = state.create_org("Globex Banque", OrgKind::Client).await?;
     let provider = state.create_org(PROVIDER, OrgKind::Provider).await?;
@@ -158,6 +163,19 @@ pub(crate) async fn setup(state: &State, secrets: &Secrets, tenants: [&str; 2]) 
             seed,
         });
     }
+    // Who of the client is told what (before anything happens, so the grant requests
+    // below are told to the client's admin).
+    let id_of = |login: &str| {
+        people
+            .iter()
+            .find(|p: &&Person| p.login == login)
+            .map(|p| vigie_govern::grant::UserId(p.id))
+    };
+    let (claire_id, marc_id) = (
+        id_of("claire.admin").context("claire")?,
+        id_of("marc.rssi").context("marc")?,
+    );
+    super::notify::rules(state, tenants[0], hook, claire_id, marc_id).await?;
     // The provider's admin asks, the client's admin approves: through the same rules as
     // the API, each step in the audit trail.
     let paul = actor(&state.user_by_login("paul.admin").await?.context("paul")?);
