@@ -247,7 +247,8 @@ fn check_address(address: &str) -> Result<String, String> {
     let Some((local, domain)) = address.split_once('@') else {
         return bad("no @");
     };
-    if local.is_empty() || domain.is_empty() || domain.contains('@') || !domain.contains('.') {
+    // An empty domain has no dot either.
+    if local.is_empty() || domain.contains('@') || !domain.contains('.') {
         return bad("it needs one @ between a name and a domain with a dot");
     }
     Ok(domain.to_ascii_lowercase())
@@ -399,6 +400,8 @@ mod tests {
             "https://hooks.client.example:8443/vigie/",
             "https://hooks.client.example.evil.example/vigie/",
             "https://user:pw@hooks.client.example/vigie/",
+            "https://user@hooks.client.example/vigie/",
+            "https://:pw@hooks.client.example/vigie/",
             "http://127.0.0.1:9001/",
             "http://127.0.0.2:9000/",
             "http://[::1]:9000/",
@@ -443,6 +446,20 @@ mod tests {
             "\"x\"@client.example",
         ] {
             assert!(a.email(refused).is_err(), "{refused:?}");
+        }
+        // The shape alone, before any allow-list.
+        assert_eq!(
+            check_address("a@Client.Example"),
+            Ok("client.example".into())
+        );
+        for bad in [
+            "a@b@client.example",
+            "a@localhost",
+            "a@",
+            "@client.example",
+            "a",
+        ] {
+            assert!(check_address(bad).is_err(), "{bad}");
         }
         let long = format!("{}@client.example", "a".repeat(240));
         assert!(a.email(&long).is_err());

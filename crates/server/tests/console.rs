@@ -827,7 +827,7 @@ fn a_page_view_is_audited_like_the_api_read() {
 }
 
 #[test]
-fn an_admin_resets_a_lost_second_factor_and_sets_the_sensitive_fields() {
+fn an_admin_resets_a_lost_second_factor_and_sets_the_sensitive_fields_and_grouping() {
     let h = server();
     let admin = make_person(
         &h,
@@ -881,11 +881,37 @@ fn an_admin_resets_a_lost_second_factor_and_sets_the_sensitive_fields() {
     b.goto(&h.url("/console/t/mutuelle/governance"));
     b.fill_in("#s-fields", "TargetUserName, patient_id");
     b.fill_in("#s-hours", "2");
+    // Grouping: an hour's window, by user, a closed group stays closed.
+    b.fill_in("#g-window", "60");
+    b.select("#g-entity", "user");
+    b.select("#g-closed", "new");
     b.click(&b.find("form[action$='/settings'] button"));
     b.wait_for_url("done=settings");
     assert_eq!(
         b.attribute(&b.find("#s-fields"), "value").as_deref(),
         Some("TargetUserName, patient_id")
+    );
+    assert_eq!(
+        b.attribute(&b.find("#g-window"), "value").as_deref(),
+        Some("60")
+    );
+    let grouping = h.rt.block_on(async {
+        let state = State::open(&h.dir.path().join("data/state.db"))
+            .await
+            .expect("state");
+        let settings = state
+            .tenant_settings(&vigie_event::TenantId::new("mutuelle").expect("tenant"))
+            .await
+            .expect("settings")
+            .expect("the tenant");
+        state.close().await;
+        settings.grouping
+    });
+    assert_eq!(grouping.window_minutes, 60);
+    assert_eq!(grouping.entity, vigie_govern::grouping::Entity::User);
+    assert_eq!(
+        grouping.when_closed,
+        vigie_govern::grouping::WhenClosed::New
     );
     let (status, body) = h.get("/api/v1/settings", &h.readers["mutuelle"], None);
     assert_eq!(

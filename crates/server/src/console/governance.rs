@@ -98,6 +98,12 @@ pub(crate) async fn page(
             .map(|f| f.iter().map(text).collect::<Vec<_>>().join(", "))
             .unwrap_or_default(),
         hours: settings["max_elevation_hours"].as_u64().unwrap_or(0),
+        window: settings["grouping"]["window_minutes"].as_u64().unwrap_or(0),
+        entity: text(&settings["grouping"]["entity"]),
+        when_closed: text(&settings["grouping"]["when_closed"]),
+        per_rule: settings["grouping"]["rules"]
+            .as_object()
+            .map_or(0, serde_json::Map::len),
         may_decide,
         reviews: rows,
     };
@@ -108,6 +114,10 @@ pub(crate) async fn page(
 pub(crate) struct SettingsForm {
     sensitive_fields: String,
     max_elevation_hours: u32,
+    /// Grouping (absent from an older form: the settings stay as they are).
+    window_minutes: Option<u32>,
+    entity: Option<vigie_govern::grouping::Entity>,
+    when_closed: Option<vigie_govern::grouping::WhenClosed>,
 }
 
 /// `POST /console/t/{tenant}/settings`.
@@ -122,10 +132,30 @@ pub(crate) async fn settings(
         .map(|s| s.trim().to_owned())
         .filter(|s| !s.is_empty())
         .collect();
+    // The form sets the window, the default entity and what a closed group does; the
+    // per-rule entities (set through the API) are kept.
+    let grouping = match (f.window_minutes, f.entity, f.when_closed) {
+        (Some(window_minutes), Some(entity), Some(when_closed)) => {
+            let (current, _) =
+                match through(api::settings(State(app.clone()), Extension(auth.clone())).await)
+                    .await
+                {
+                    Ok(found) => found,
+                    Err(response) => return response,
+                };
+            let mut g: vigie_govern::grouping::Grouping =
+                serde_json::from_value(current["grouping"].clone()).unwrap_or_default();
+            g.window_minutes = window_minutes;
+            g.entity = entity;
+            g.when_closed = when_closed;
+            Some(g)
+        }
+        _ => None,
+    };
     let body = api::SettingsBody {
         sensitive_fields: Some(fields),
         max_elevation_hours: Some(f.max_elevation_hours),
-        grouping: None,
+        grouping,
     };
     let to = format!("{}/governance?done=settings", base(&auth));
     after(

@@ -495,6 +495,12 @@ pub(crate) struct Governance {
     pub done: Option<&'static str>,
     pub fields: String,
     pub hours: u64,
+    /// Grouping: the window in minutes, the default entity, what a closed group does,
+    /// and how many rules have an entity of their own.
+    pub window: u64,
+    pub entity: String,
+    pub when_closed: String,
+    pub per_rule: usize,
     pub may_decide: bool,
     pub reviews: Vec<ReviewRow>,
 }
