@@ -495,25 +495,38 @@ impl State {
         max: usize,
         busy: &std::collections::HashSet<String>,
     ) -> Result<Vec<Delivery>, StateError> {
+        // The tenants with something due, most overdue first (each tenant's earliest: a
+        // tenant with a thousand waiting never hides another's one).
+        let tenants = sqlx::query(
+            "SELECT tenant, MIN(next_at) AS due FROM notify_deliveries \
+             WHERE status = 'pending' AND next_at <= $1 GROUP BY tenant ORDER BY due, tenant",
+        )
+        .bind(now.as_nanos())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StateError::sql("list tenants with due deliveries"))?;
         let sql = format!(
             "SELECT {DELIVERY_COLUMNS} FROM notify_deliveries \
-             WHERE status = 'pending' AND next_at <= $1 ORDER BY next_at LIMIT $2"
+             WHERE tenant = $1 AND status = 'pending' AND next_at <= $2 ORDER BY next_at, id \
+             LIMIT 1"
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(now.as_nanos())
-            .bind((max * 20).max(20) as i64)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(StateError::sql("list due deliveries"))?;
         let mut claimed: Vec<Delivery> = Vec::new();
-        for row in &rows {
+        for t in &tenants {
             if claimed.len() >= max {
                 break;
             }
-            let mut d = delivery_of(row)?;
-            if busy.contains(&d.tenant) || claimed.iter().any(|c| c.tenant == d.tenant) {
+            let tenant: String = t.get(0);
+            if busy.contains(&tenant) {
                 continue;
             }
+            let row = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+                .bind(&tenant)
+                .bind(now.as_nanos())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(StateError::sql("read a due delivery"))?;
+            let Some(row) = row else { continue };
+            let mut d = delivery_of(&row)?;
             let lease = now.as_nanos().saturating_add(lease_ns);
             let done = sqlx::query(
                 "UPDATE notify_deliveries SET next_at = $1 \

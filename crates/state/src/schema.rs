@@ -376,6 +376,7 @@ const MIGRATIONS: &[&str] = &[
         done_at BIGINT
     );
     CREATE INDEX notify_deliveries_due ON notify_deliveries (status, next_at);
+    CREATE INDEX notify_deliveries_waiting ON notify_deliveries (tenant, status, next_at);
     CREATE INDEX notify_deliveries_by_tenant ON notify_deliveries (tenant, created_at);",
     // 12: two queue pages that walked the time index (`vigie bench console`, 1,000,000
     // alerts): a host's alerts (one in two thousand: 55 ms on SQLite, every alert's time

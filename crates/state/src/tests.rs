@@ -110,6 +110,7 @@ on_both!(
     concurrent_writers_wait_for_each_other,
     the_source_inventory_counts_bounds_and_raises_silences,
     notifications_are_queued_with_what_happened_and_delivered_once,
+    a_tenant_with_many_deliveries_waiting_never_hides_another,
 );
 
 use vigie_govern::grant::{GrantStatus, UserId, Widening};
@@ -2052,6 +2053,14 @@ async fn notifications_are_queued_with_what_happened_and_delivered_once(db: Fres
             .is_none(),
         "another tenant's rule is not found"
     );
+    let read = state
+        .notify_rule(&tenant, high)
+        .await
+        .expect("read")
+        .expect("its own rule");
+    assert_eq!(read.spec.name, "high");
+    assert_eq!(read.created_by, Some(padmin.0));
+    assert!(read.enabled);
     // A batch: a high and a medium alert of this tenant; the medium one is below the floor.
     let batch = [
         alert(&tenant, "r1", "high", ids.next_now(), 2),
@@ -2285,7 +2294,9 @@ async fn notifications_are_queued_with_what_happened_and_delivered_once(db: Fres
             .await
             .is_err()
     );
-    // Finished deliveries are forgotten after the retention, waiting ones never.
+    // Finished deliveries are forgotten after the retention (30 days), waiting ones never.
+    let within = Timestamp::from_nanos(Timestamp::now().as_nanos() + 29 * 24 * HOUR);
+    assert_eq!(state.purge_deliveries(within).await.expect("purge"), 0);
     let far = Timestamp::from_nanos(Timestamp::now().as_nanos() + 31 * 24 * HOUR);
     let purged = state.purge_deliveries(far).await.expect("purge");
     assert_eq!(purged, 2 + 6);
@@ -2296,5 +2307,108 @@ async fn notifications_are_queued_with_what_happened_and_delivered_once(db: Fres
             .expect("list")
             .iter()
             .all(|d| d.status == DeliveryStatus::Pending)
+    );
+}
+
+async fn a_tenant_with_many_deliveries_waiting_never_hides_another(db: Fresh) {
+    use std::collections::HashSet;
+
+    use vigie_govern::notify::{Channel, RuleSpec, Trigger};
+
+    use crate::notify::{DeliveryStatus, NewDelivery};
+    let (state, tenants) = db.with(&["noisy", "quiet"]).await;
+    let spec = RuleSpec {
+        name: "r".into(),
+        trigger: Trigger::Approval,
+        channel: Channel::Webhook {
+            url: "http://127.0.0.1:9/h".into(),
+        },
+    };
+    let mut rules = Vec::new();
+    for t in &tenants {
+        rules.push(
+            state
+                .insert_notify_rule(t, &spec, None)
+                .await
+                .expect("rule"),
+        );
+    }
+    // The noisy tenant's 300 deliveries are all older than the quiet one's.
+    let route = |tenant: &TenantId, rule, n: usize| {
+        let state = state.clone();
+        let tenant = tenant.clone();
+        async move {
+            let mut ids = EventIdGenerator::new();
+            let mut tx = state.begin_write().await.expect("begin");
+            crate::notify::enqueue(
+                &mut tx,
+                tenant.as_str(),
+                "approval",
+                &ids.next_now().to_string(),
+                Timestamp::now(),
+                &serde_json::json!({}),
+            )
+            .await
+            .expect("enqueue");
+            tx.commit().await.expect("commit");
+            state
+                .route_notify_events(&tenant, 10, |_, _| {
+                    (0..n)
+                        .map(|_| NewDelivery {
+                            rule,
+                            channel: "webhook",
+                            payload: serde_json::json!({}),
+                        })
+                        .collect()
+                })
+                .await
+                .expect("route")
+        }
+    };
+    assert_eq!(route(&tenants[0], rules[0], 300).await.queued, 300);
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    assert_eq!(route(&tenants[1], rules[1], 1).await.queued, 1);
+    let soon = Timestamp::from_nanos(Timestamp::now().as_nanos() + 1_000_000_000);
+    let lease = 60 * 1_000_000_000;
+    let claimed = state
+        .claim_due_deliveries(soon, lease, 2, &HashSet::new())
+        .await
+        .expect("claim");
+    let owners: Vec<&str> = claimed.iter().map(|d| d.tenant.as_str()).collect();
+    assert_eq!(owners, ["noisy", "quiet"], "one each, most overdue first");
+    // A busy tenant is passed over; the bound holds.
+    let busy: HashSet<String> = ["noisy".to_owned()].into();
+    let more = state
+        .claim_due_deliveries(soon, lease, 5, &busy)
+        .await
+        .expect("claim");
+    assert!(
+        more.is_empty(),
+        "quiet's only one is claimed, noisy is busy"
+    );
+    let one = state
+        .claim_due_deliveries(soon, lease, 1, &HashSet::new())
+        .await
+        .expect("claim");
+    assert_eq!(one.len(), 1);
+    // What no retry can mend fails at once, with why.
+    state
+        .abandon_delivery(&one[0], "its rule was deleted", soon)
+        .await
+        .expect("abandon");
+    let listed = state
+        .notify_deliveries(&tenants[0], 1000)
+        .await
+        .expect("list");
+    let gone = listed.iter().find(|d| d.id == one[0].id).expect("listed");
+    assert_eq!(gone.status, DeliveryStatus::Failed);
+    assert_eq!(gone.last_error.as_deref(), Some("its rule was deleted"));
+    assert_eq!(gone.done_at, Some(soon.as_nanos()));
+    assert_eq!(
+        listed
+            .iter()
+            .filter(|d| d.status == DeliveryStatus::Pending)
+            .count(),
+        299
     );
 }

@@ -1,7 +1,10 @@
-//! Making progress durable: the commit (store, then alerts, then checkpoint) and setting a
-//! failed record aside.
+//! Making progress durable: the commit (the store, then — on the settler's thread — alerts,
+//! counts, the inventory, then the checkpoint) and setting a failed record aside.
 
 use std::sync::atomic::Ordering;
+use std::sync::mpsc::{SyncSender, sync_channel};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 
 use vigie_state::NewAlert;
 use vigie_state::sources::Seen;
@@ -10,14 +13,100 @@ use super::Parts;
 use crate::ServerError;
 use crate::quarantine;
 
-/// Store commit, then alerts, then checkpoint (see the module documentation of the pipeline:
-/// a crash between two steps replays, and each step skips what it already has).
+/// What a commit leaves to the settler: the state's share of the window, then the
+/// checkpoint after it.
+#[derive(Debug, Default)]
+pub(super) struct Settle {
+    /// Alerts of the applied records.
+    pub(super) alerts: Vec<NewAlert>,
+    /// Suppressions' counts: (id, alerts kept back, last event time).
+    pub(super) suppressed: Vec<(i64, u64, i64)>,
+    /// The inventory's counts.
+    pub(super) seen: Vec<Seen>,
+    /// The journal position the window ends at.
+    pub(super) applied: u64,
+    /// Quarantined records processed again in the window.
+    pub(super) retried: Vec<quarantine::Entry>,
+}
+
+/// Writes the state's share of each commit on a thread of its own, then the checkpoint
+/// (see the module documentation of the pipeline: a crash before the checkpoint replays
+/// the window, and each step skips what it already has).
+///
+/// The coordinator commits the store and hands the rest over, so the workers go on
+/// with the next window while alerts, groups, counts and the inventory are written (they
+/// took as long as the store's commit under SigmaHQ's rule set, the coordinator waiting).
+/// One window may wait while another is written; beyond, the coordinator waits: memory
+/// stays bounded to two windows.
+#[derive(Debug)]
+pub(super) struct Settler {
+    tx: Option<SyncSender<Settle>>,
+    handle: Option<JoinHandle<Result<(), ServerError>>>,
+    /// Quarantined records settled (the coordinator stops tracking them as handed out).
+    settled: Arc<Mutex<Vec<(String, String)>>>,
+}
+
+impl Settler {
+    /// Starts the thread.
+    pub(super) fn start(parts: &Parts) -> Result<Settler, ServerError> {
+        let (tx, rx) = sync_channel::<Settle>(1);
+        let settled: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+        let (parts, done) = (parts.clone(), Arc::clone(&settled));
+        let handle = std::thread::Builder::new()
+            .name("vigie-settler".to_owned())
+            .spawn(move || {
+                for window in rx {
+                    settle(&parts, window, &done)?;
+                }
+                Ok(())
+            })
+            .map_err(ServerError::io("cannot start the pipeline's settler"))?;
+        Ok(Settler {
+            tx: Some(tx),
+            handle: Some(handle),
+            settled,
+        })
+    }
+
+    /// Hands a window over (waiting while another one waits). A settler that stopped on
+    /// an error gives its error here.
+    pub(super) fn send(&mut self, window: Settle) -> Result<(), ServerError> {
+        let sent = self.tx.as_ref().map(|tx| tx.send(window).is_ok());
+        if sent == Some(true) {
+            return Ok(());
+        }
+        self.finish()?;
+        Err(ServerError::Pipeline("the settler stopped".to_owned()))
+    }
+
+    /// The quarantined records settled since the last call.
+    pub(super) fn settled(&self) -> Vec<(String, String)> {
+        std::mem::take(&mut *self.settled.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Waits until every window handed over is written (the last checkpoint saved).
+    pub(super) fn finish(&mut self) -> Result<(), ServerError> {
+        self.tx.take();
+        match self.handle.take().map(JoinHandle::join) {
+            None | Some(Ok(Ok(()))) => Ok(()),
+            Some(Ok(Err(e))) => Err(e),
+            Some(Err(_)) => Err(ServerError::Pipeline("the settler panicked".to_owned())),
+        }
+    }
+}
+
+impl Drop for Settler {
+    fn drop(&mut self) {
+        let _ = self.finish();
+    }
+}
+
+/// Commits the store, then hands the window's alerts, counts, inventory and checkpoint to
+/// the settler.
 pub(super) fn commit(
     parts: &Parts,
-    alerts: &mut Vec<NewAlert>,
-    suppressed: &mut std::collections::HashMap<i64, (u64, i64)>,
-    seen: &mut SeenSince,
-    applied: u64,
+    settler: &mut Settler,
+    window: Settle,
 ) -> Result<(), ServerError> {
     parts.store.commit()?;
     parts
@@ -25,12 +114,28 @@ pub(super) fn commit(
         .pipeline
         .commits
         .fetch_add(1, Ordering::Relaxed);
+    settler.send(window)
+}
+
+/// Writes one window's share of the state; the records it retried leave the quarantine;
+/// then its checkpoint.
+fn settle(
+    parts: &Parts,
+    window: Settle,
+    settled: &Mutex<Vec<(String, String)>>,
+) -> Result<(), ServerError> {
+    let Settle {
+        alerts,
+        suppressed,
+        seen,
+        applied,
+        retried,
+    } = window;
     if !alerts.is_empty() {
         let state = parts.state.clone();
-        let batch = std::mem::take(alerts);
         let inserted = parts
             .runtime
-            .block_on(async move { state.insert_alerts(&batch).await })?;
+            .block_on(async move { state.insert_alerts(&alerts).await })?;
         parts
             .metrics
             .pipeline
@@ -41,19 +146,32 @@ pub(super) fn commit(
     // them again (a count, not an alert: over- rather than under-counting).
     if !suppressed.is_empty() {
         let state = parts.state.clone();
-        let hits: Vec<(i64, u64, i64)> =
-            suppressed.drain().map(|(id, (n, t))| (id, n, t)).collect();
         parts
             .runtime
-            .block_on(async move { state.count_suppressed(&hits).await })?;
+            .block_on(async move { state.count_suppressed(&suppressed).await })?;
     }
     // The inventory: like the counts above, a replay counts again (receive times stay).
     if !seen.is_empty() {
         let state = parts.state.clone();
-        let batch = seen.take();
         parts
             .runtime
-            .block_on(async move { state.record_sources(&batch).await })?;
+            .block_on(async move { state.record_sources(&seen).await })?;
+    }
+    // A retried record's events and alerts are durable now: it leaves the quarantine
+    // (before the checkpoint, so that a reader who sees the pipeline caught up sees it
+    // gone; its position is behind the checkpoint already).
+    for entry in retried {
+        parts.quarantine.remove(&entry.tenant, &entry.id)?;
+        parts
+            .metrics
+            .pipeline
+            .retried
+            .fetch_add(1, Ordering::Relaxed);
+        tracing::info!(tenant = %entry.tenant, id = %entry.id, "quarantined record processed again: removed from the quarantine");
+        settled
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((entry.tenant, entry.id));
     }
     parts
         .journal
@@ -116,7 +234,7 @@ impl SeenSince {
         self.by_key.is_empty()
     }
 
-    fn take(&mut self) -> Vec<Seen> {
+    pub(super) fn take(&mut self) -> Vec<Seen> {
         std::mem::take(&mut self.by_key).into_values().collect()
     }
 }

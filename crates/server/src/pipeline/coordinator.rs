@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use vigie_journal::{Entry, Reader};
 use vigie_state::NewAlert;
 
-use super::commit::{commit, set_aside};
+use super::commit::{Settle, Settler, commit, set_aside};
 use super::correlate::Correlations;
 use super::worker::{Done, Job, work};
 use super::{Parts, PipelineConfig};
@@ -43,8 +43,15 @@ pub(super) fn coordinate(
         );
     }
     drop(done_tx);
-    let mut coordinator = Coordinator::new(parts, config, jobs_tx, done_rx, workers * 8);
-    let result = coordinator.run(stop);
+    let settler = Settler::start(parts)?;
+    let mut coordinator = Coordinator::new(parts, config, jobs_tx, done_rx, workers * 8, settler);
+    let mut result = coordinator.run(stop);
+    // The last windows handed over are written (and the last checkpoint saved) before the
+    // pipeline says it stopped.
+    let settled = coordinator.settler.finish();
+    if result.is_ok() {
+        result = settled;
+    }
     drop(coordinator);
     for h in handles {
         let _ = h.join();
@@ -81,6 +88,10 @@ struct Coordinator<'p> {
     /// Quarantined records handed to a worker and not yet settled (never handed out twice).
     retrying: HashSet<QuarantineKey>,
     last_retry_scan: Option<Instant>,
+    /// Writes each commit's share of the state, then the checkpoint.
+    settler: Settler,
+    /// The position of the last window handed to the settler.
+    handed: u64,
 }
 
 fn stopped() -> ServerError {
@@ -94,6 +105,7 @@ impl<'p> Coordinator<'p> {
         jobs: SyncSender<Job>,
         done: Receiver<Done>,
         max_in_flight: usize,
+        settler: Settler,
     ) -> Coordinator<'p> {
         let journal = &parts.journal;
         Coordinator {
@@ -116,6 +128,8 @@ impl<'p> Coordinator<'p> {
             retried: Vec::new(),
             retrying: HashSet::new(),
             last_retry_scan: None,
+            settler,
+            handed: journal.checkpoint(),
         }
     }
 
@@ -286,7 +300,7 @@ impl<'p> Coordinator<'p> {
 
     /// Commit, when there is progress: then retried records leave the quarantine.
     fn commit_progress(&mut self) -> Result<(), ServerError> {
-        let progress = self.applied > self.parts.journal.checkpoint()
+        let progress = self.applied > self.handed
             || !self.alerts.is_empty()
             || !self.suppressed.is_empty()
             || !self.seen.is_empty()
@@ -294,23 +308,23 @@ impl<'p> Coordinator<'p> {
         if !progress {
             return Ok(());
         }
-        commit(
-            self.parts,
-            &mut self.alerts,
-            &mut self.suppressed,
-            &mut self.seen,
-            self.applied,
-        )?;
-        for entry in self.retried.drain(..) {
-            self.retrying
-                .remove(&(entry.tenant.clone(), entry.id.clone()));
-            self.parts.quarantine.remove(&entry.tenant, &entry.id)?;
-            self.parts
-                .metrics
-                .pipeline
-                .retried
-                .fetch_add(1, Ordering::Relaxed);
-            tracing::info!(tenant = %entry.tenant, id = %entry.id, "quarantined record processed again: removed from the quarantine");
+        let window = Settle {
+            alerts: std::mem::take(&mut self.alerts),
+            suppressed: self
+                .suppressed
+                .drain()
+                .map(|(id, (n, t))| (id, n, t))
+                .collect(),
+            seen: self.seen.take(),
+            applied: self.applied,
+            retried: std::mem::take(&mut self.retried),
+        };
+        commit(self.parts, &mut self.settler, window)?;
+        self.handed = self.applied;
+        // Retried records stay "handed out" until the settler removed them from the
+        // quarantine, so that a scan in between never hands one out twice.
+        for key in self.settler.settled() {
+            self.retrying.remove(&key);
         }
         Ok(())
     }

@@ -8,8 +8,13 @@
 //! the per-tenant correlation engines, and every `commit_interval`:
 //!
 //! 1. commits the store (events up to the applied position become searchable and durable),
-//! 2. writes the alerts of the applied records (deduplicated by rule and event),
-//! 3. saves the checkpoint (the position after the last applied record).
+//! 2. hands the window to the settler thread, which writes the alerts of the applied
+//!    records (deduplicated by rule and event, with their groups and priorities), the
+//!    suppressions' counts and the source inventory,
+//! 3. which then saves the checkpoint (the position after the last applied record).
+//!
+//! The workers go on with the next window meanwhile; at most one window waits for the
+//! settler, beyond which the coordinator waits.
 //!
 //! A crash between any two steps replays records after the checkpoint: the store skips ids
 //! it has, the state skips alerts it has. Correlation windows are in memory: a restart
@@ -38,7 +43,8 @@
 //! | detect | `worker.rs`, through `vigie_detect::Detector` | the rule hits of the event: its alerts, and whether correlations listen to it |
 //! | store | `worker.rs`: `Store::add` | the event, as soon as it is decoded |
 //! | apply | `coordinator.rs`: `Coordinator::apply_in_order` | results in journal order: quarantine, alerts, correlations (`correlate.rs`) |
-//! | commit | `commit.rs`: `commit` | store commit → alerts → checkpoint, every `commit_interval` |
+//! | commit | `commit.rs`: `commit` | store commit, every `commit_interval`, then the window to the settler |
+//! | settle | `commit.rs`: `Settler`, `settle` | alerts, counts, inventory → retried records leave the quarantine → checkpoint |
 //! | set aside | `commit.rs`: `set_aside` | a failed record into the quarantine |
 
 mod commit;
