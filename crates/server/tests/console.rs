@@ -1872,3 +1872,47 @@ fn notifications_are_set_from_the_console_and_reach_the_receiver() {
     assert_eq!(b.find_all("table.notify-rules tr.off").len(), 1);
     h.stop();
 }
+
+/// An analyst takes two alerts of the queue at once: selected, "assign to me", and the
+/// "assigned to me" tab lists exactly them.
+#[test]
+fn alerts_are_assigned_in_bulk_from_the_queue() {
+    let h = server();
+    let analyst = make_person(
+        &h,
+        "mutuelle",
+        OrgKind::Client,
+        "bulk.taker",
+        Role::ClientAnalyst,
+        false,
+    );
+    let Some(b) = browser("bulk_assign", "en") else {
+        return;
+    };
+    sign_in(&b, &h, &analyst);
+    b.goto(&h.url("/console/t/mutuelle/alerts"));
+    let boxes = b.find_all("tbody input[type=checkbox][name=alert]");
+    assert!(boxes.len() >= 2, "{} rows", boxes.len());
+    let chosen: Vec<String> = boxes[..2]
+        .iter()
+        .map(|e| b.attribute(e, "value").expect("an alert id"))
+        .collect();
+    for e in &boxes[..2] {
+        b.click(e);
+    }
+    b.select("#b-action", "assign");
+    b.click(&b.find("fieldset.bulk-actions button[type=submit]"));
+    let status = b.text(&b.find("[role=status]"));
+    assert!(status.contains('2'), "{status}");
+    b.goto(&h.url("/console/t/mutuelle/alerts?assignee=me&open=1"));
+    let mine: Vec<String> = b
+        .find_all("tbody input[type=checkbox][name=alert]")
+        .iter()
+        .map(|e| b.attribute(e, "value").expect("an alert id"))
+        .collect();
+    let (mut a, mut c) = (mine.clone(), chosen.clone());
+    a.sort();
+    c.sort();
+    assert_eq!(a, c, "exactly the two chosen");
+    h.stop();
+}

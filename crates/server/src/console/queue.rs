@@ -202,6 +202,7 @@ fn bulk_actions(role: Option<vigie_govern::Role>) -> Vec<(&'static str, &'static
         ("deescalate", "triage.deescalate"),
         ("close", "triage.close"),
         ("reopen", "triage.reopen"),
+        ("assign", "bulk.assign.me"),
     ]
 }
 
