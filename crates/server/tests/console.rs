@@ -1910,7 +1910,7 @@ fn alerts_are_assigned_in_bulk_from_the_queue() {
         .iter()
         .map(|e| b.attribute(e, "value").expect("an alert id"))
         .collect();
-    let (mut a, mut c) = (mine.clone(), chosen.clone());
+    let (mut a, mut c) = (mine, chosen);
     a.sort();
     c.sort();
     assert_eq!(a, c, "exactly the two chosen");
