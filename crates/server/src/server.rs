@@ -250,6 +250,15 @@ impl Server {
             public_url: Arc::new(public_url),
             notifier,
         };
+        // The syslog listeners are bound before HTTP answers, so that a healthy answer
+        // means every listener takes connections (a client that waited for /health and
+        // then connected was refused under load).
+        let mut bound = Vec::new();
+        for l in &config.syslog {
+            let b = syslog::bind(l, appender.clone(), Arc::clone(&metrics)).await?;
+            bound.push((l.name.clone(), l.protocol, b.local));
+            tasks.push(tokio::spawn(b.run(shutdown_rx.clone())));
+        }
         let router = api::router(app.clone(), crate::console::routes(app));
         tasks.push(tokio::spawn(serve_http(
             listener,
@@ -257,13 +266,6 @@ impl Server {
             config.http.clone(),
             shutdown_rx.clone(),
         )));
-
-        let mut bound = Vec::new();
-        for l in &config.syslog {
-            let b = syslog::bind(l, appender.clone(), Arc::clone(&metrics)).await?;
-            bound.push((l.name.clone(), l.protocol, b.local));
-            tasks.push(tokio::spawn(b.run(shutdown_rx.clone())));
-        }
         tasks.push(crate::governance::spawn(
             state.clone(),
             auditor.clone(),
