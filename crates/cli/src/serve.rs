@@ -331,6 +331,14 @@ max_event_future_hours = 24
 out_of_window = "clamp"           # or "reject"
 max_sources = 1000
 
+# [notify]                        # where tenants' notifications may go (nothing by default)
+# webhook_allow = ["https://hooks.example.org/vigie/"]   # URL prefixes
+# email_domains = ["example.org"]
+# [notify.smtp]                   # the mail relay, always with STARTTLS
+# host = "smtp.example.org"
+# port = 587
+# from = "Vigie <vigie@example.org>"
+
 # [[syslog]]                      # a listener; the tenant must exist (`vigie admin tenant create`)
 # name = "firewalls"
 # protocol = "tcp"                # udp | tcp | tls
