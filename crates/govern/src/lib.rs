@@ -21,6 +21,7 @@
 //! - [`csrf`]: the console's form tokens and origin check;
 //! - [`seal`]: secrets sealed in the database under a key kept outside it (TOTP seeds);
 //! - [`totp`]: RFC 6238 one-time codes, with replay refusal;
+//! - [`calendar`]: public holidays (France, Alsace-Moselle) and working days, computed;
 //! - [`notify`]: notification rules, the operator's allow-list of destinations, webhook
 //!   signatures and the retry schedule;
 //! - [`triage`]: the alert lifecycle — which transition, from which status, by whom, with
@@ -31,6 +32,7 @@
 pub mod access;
 pub mod assets;
 pub mod audit;
+pub mod calendar;
 pub mod csrf;
 mod error;
 pub mod grant;
