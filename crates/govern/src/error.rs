@@ -33,6 +33,9 @@ pub enum GovernError {
         /// What is wrong there.
         message: String,
     },
+    /// A deadline that cannot be computed (an unknown time zone, a time out of range).
+    #[error("deadline: {0}")]
+    Deadline(String),
     /// A notification rule or destination refused (the field and why).
     #[error("notification: {0}")]
     Notify(String),

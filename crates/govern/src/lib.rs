@@ -22,6 +22,8 @@
 //! - [`seal`]: secrets sealed in the database under a key kept outside it (TOTP seeds);
 //! - [`totp`]: RFC 6238 one-time codes, with replay refusal;
 //! - [`calendar`]: public holidays (France, Alsace-Moselle) and working days, computed;
+//! - [`deadline`]: the regulators' clocks (NIS2, DORA, GDPR): when each report is due, and
+//!   where a clock stands;
 //! - [`notify`]: notification rules, the operator's allow-list of destinations, webhook
 //!   signatures and the retry schedule;
 //! - [`triage`]: the alert lifecycle — which transition, from which status, by whom, with
@@ -34,6 +36,7 @@ pub mod assets;
 pub mod audit;
 pub mod calendar;
 pub mod csrf;
+pub mod deadline;
 mod error;
 pub mod grant;
 pub mod grouping;
