@@ -114,6 +114,11 @@ mod tests {
             (2027, 3, 28),
             (2038, 4, 25),
             (2285, 3, 22),
+            // Years where the computus' correction term (m) is 1.
+            (1954, 4, 18),
+            (1981, 4, 19),
+            (2049, 4, 18),
+            (2076, 4, 19),
         ] {
             assert_eq!(easter(y), date(y, m, d), "{y}");
         }

@@ -493,11 +493,27 @@ mod tests {
         s.zone = "Europe/Atlantis".into();
         let e = due(Report::GdprNotification, &facts, &s).expect_err("refused");
         assert!(e.to_string().contains("Europe/Atlantis"), "{e}");
-        assert_eq!(Report::ALL.len(), 7);
-        assert!(
-            Report::ALL
-                .iter()
-                .all(|r| !r.citation().is_empty() && !r.as_str().is_empty())
+        let names: Vec<&str> = Report::ALL.iter().map(|r| r.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "nis2-early-warning",
+                "nis2-notification",
+                "nis2-final",
+                "dora-initial",
+                "dora-intermediate",
+                "dora-final",
+                "gdpr-notification"
+            ]
         );
+        for r in Report::ALL {
+            let c = r.citation();
+            let regime = match r.as_str().split('-').next() {
+                Some("nis2") => "2022/2555 Art. 23(4)",
+                Some("dora") => "2025/301 Art. 5",
+                _ => "2016/679 Art. 33(1)",
+            };
+            assert!(c.contains(regime), "{c}");
+        }
     }
 }
