@@ -99,16 +99,19 @@ pub fn level_rank(level: &str) -> Option<u8> {
     }
 }
 
+/// Whether an alert of `level` reaches a rule's `floor` (a level rank): an alert of a level
+/// Vigie does not rank reaches every floor (better told than missed). The pipeline asks
+/// this with a tenant's lowest floor before writing an alert to the outbox.
+pub fn reaches(level: &str, floor: u8) -> bool {
+    level_rank(level).is_none_or(|rank| rank >= floor)
+}
+
 impl Trigger {
-    /// Whether `what` is something this rule tells of. An alert of a level Vigie does not
-    /// know is told of by every alert rule (better told than missed).
+    /// Whether `what` is something this rule tells of ([`reaches`] for alerts).
     pub fn concerns(&self, what: Happening<'_>) -> bool {
         match (self, what) {
             (Trigger::Alert { min_level }, Happening::Alert { level }) => {
-                match (level_rank(level), level_rank(min_level)) {
-                    (Some(have), Some(floor)) => have >= floor,
-                    _ => true,
-                }
+                level_rank(min_level).is_none_or(|floor| reaches(level, floor))
             }
             (Trigger::Escalation { tier }, Happening::Escalation { tier: to }) => *tier == to,
             (Trigger::Approval, Happening::Approval) => true,
@@ -559,6 +562,8 @@ mod tests {
             assert_eq!(level_rank(l), Some(i as u8));
         }
         assert_eq!(level_rank("High"), None);
+        assert!(reaches("high", 3) && reaches("critical", 3) && reaches("odd", 4));
+        assert!(!reaches("medium", 3) && reaches("informational", 0));
     }
 
     #[test]

@@ -166,6 +166,53 @@ fn alerts_escalations_and_approvals_are_told_signed_retried_and_only_where_allow
         assert_eq!(status, 400, "{answer}");
         assert!(answer.to_string().contains(words), "{words}: {answer}");
     }
+    // Malformed bodies and ids: a JSON error, nothing stored; too many recipients refused
+    // after a bounded parse; the deliveries' limit is clamped.
+    for body in [
+        "{not json",
+        r#"{"name":"x","trigger":{"on":"approval"},"channel":{"kind":"pigeon"}}"#,
+        r#"{"name":"x","trigger":{"on":"approval"},"channel":{"kind":"webhook","url":"u"},"extra":1}"#,
+    ] {
+        let (status, answer) = h.post_json("/api/v1/notification-rules", &admin, None, body);
+        assert_eq!(status, 400, "{body}: {answer}");
+        assert!(parse(&answer)["error"]["code"].is_string(), "{answer}");
+    }
+    let many: Vec<String> = (0..10_000)
+        .map(|i| format!("a{i}@client.example"))
+        .collect();
+    let (status, answer) = post(
+        "/api/v1/notification-rules",
+        &admin,
+        json!({"name": "x", "trigger": {"on": "approval"},
+               "channel": {"kind": "email", "to": many}}),
+    );
+    assert_eq!(status, 400, "{answer}");
+    assert!(answer.to_string().contains("1 to 20 addresses"), "{answer}");
+    for path in [
+        "/api/v1/notification-rules/abc",
+        "/api/v1/notification-rules/99999999999999999999",
+    ] {
+        let (status, answer) = h.get(path, &admin, None);
+        assert_eq!(status, 400, "{path}: {answer}");
+    }
+    let (status, _) = h.get("/api/v1/notification-rules/12345", &admin, None);
+    assert_eq!(status, 404);
+    for q in ["?limit=0", "?limit=100000", "?limit=x", "?other=1"] {
+        let (status, answer) = h.get(&format!("/api/v1/notification-deliveries{q}"), &admin, None);
+        let expected = if q.contains("x") || q.contains("other") {
+            400
+        } else {
+            200
+        };
+        assert_eq!(status, expected, "{q}: {answer}");
+    }
+    let (status, listed) = h.get("/api/v1/notification-rules", &admin, None);
+    assert_eq!(status, 200);
+    assert_eq!(
+        parse(&listed)["rules"],
+        json!([]),
+        "nothing stored by the refusals"
+    );
     let (status, _) = post(
         "/api/v1/notification-rules",
         &h.readers["tenant-a"],

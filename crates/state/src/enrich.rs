@@ -437,7 +437,7 @@ async fn notify_new(
                 f
             }
         };
-        if !crate::notify::above_floor(&a.level, floor) {
+        if !floor.is_some_and(|f| vigie_govern::notify::reaches(&a.level, f)) {
             continue;
         }
         let detail = serde_json::json!({

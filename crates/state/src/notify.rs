@@ -232,16 +232,6 @@ pub(crate) async fn alert_floor(
         .map(|r| u8::try_from(r).unwrap_or(0)))
 }
 
-/// Whether an alert of `level` passes a tenant's floor (a level Vigie does not rank always
-/// does, as [`Trigger::concerns`] decides).
-pub(crate) fn above_floor(level: &str, floor: Option<u8>) -> bool {
-    match (floor, level_rank(level)) {
-        (None, _) => false,
-        (Some(f), Some(rank)) => rank >= f,
-        (Some(_), None) => true,
-    }
-}
-
 impl State {
     /// Stores a rule the caller checked (`RuleSpec::check`); refused past
     /// [`MAX_RULES`] per tenant.
@@ -272,7 +262,7 @@ impl State {
             _ => None,
         };
         let text = serde_json::to_string(spec)
-            .map_err(|e| StateError::Invalid(format!("notification rule: {e}")))?;
+            .map_err(|e| StateError::Corrupt(format!("notification rule: {e}")))?;
         sqlx::query(
             "INSERT INTO notify_rules (id, tenant, name, trigger_kind, min_rank, spec, enabled, \
              created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $8)",
@@ -647,20 +637,5 @@ impl State {
                 .await
                 .map_err(StateError::sql("purge deliveries"))?;
         Ok(done.rows_affected())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_floor_lets_through_what_a_rule_wants() {
-        assert!(!above_floor("critical", None));
-        assert!(above_floor("high", Some(3)));
-        assert!(above_floor("critical", Some(3)));
-        assert!(!above_floor("medium", Some(3)));
-        assert!(above_floor("odd", Some(4)));
-        assert!(above_floor("informational", Some(0)));
     }
 }

@@ -65,25 +65,20 @@ pub(crate) async fn create_rule(
 ) -> ApiResult<(StoredRule, AuditNote)> {
     let tenant = auth.tenant_id()?;
     check(app, spec)?;
-    let count = app
-        .state
-        .notify_rules(&tenant)
-        .await
-        .map_err(ApiError::internal)?
-        .len();
-    if count >= MAX_RULES {
-        return Err(ApiError::coded(
-            StatusCode::CONFLICT,
-            "too_many",
-            format!("this tenant has {MAX_RULES} notification rules: delete one first"),
-        ));
-    }
     let by = auth.caller.user().map(|u| u.id);
+    // The state counts the tenant's rules in the same transaction as the insert.
     let id = app
         .state
         .insert_notify_rule(&tenant, spec, by)
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(|e| match e {
+            vigie_state::StateError::Invalid(_) => ApiError::coded(
+                StatusCode::CONFLICT,
+                "too_many",
+                format!("this tenant has {MAX_RULES} notification rules: delete one first"),
+            ),
+            other => ApiError::internal(other),
+        })?;
     let rule = app
         .state
         .notify_rule(&tenant, id)

@@ -41,6 +41,7 @@ pub const ROUND: usize = 1000;
 pub struct Notifier {
     allow: Allowlist,
     mailer: Option<email::Mailer>,
+    agent: ureq::Agent,
     timeout: Duration,
     instance: [u8; 32],
     public_url: String,
@@ -64,6 +65,7 @@ impl Notifier {
         Ok(Notifier {
             allow,
             mailer,
+            agent: webhook::agent(timeout),
             timeout,
             instance: *instance,
             public_url: public_url.trim_end_matches('/').to_owned(),
@@ -115,16 +117,13 @@ impl Notifier {
         }
     }
 
-    /// One attempt of `delivery` (blocking: run it on a blocking thread). The destination
-    /// is checked against the allow-list again here, just before the request.
+    /// One attempt of `delivery` (blocking: run it on a blocking thread), whose rule
+    /// [`Notifier::hopeless`] has just passed — the allow-list is read before every attempt.
     fn attempt(&self, delivery: &Delivery, rule: &StoredRule) -> Result<(), String> {
-        if let Some(why) = self.hopeless(Some(rule)) {
-            return Err(why);
-        }
         match &rule.spec.channel {
             Channel::Webhook { url } => {
                 let secret = self.webhook_secret(rule.id.0);
-                webhook::send(url, &secret, delivery, self.timeout)
+                webhook::send(&self.agent, url, &secret, delivery)
             }
             Channel::Email { to } => {
                 let mailer = self

@@ -9,16 +9,27 @@ use std::time::Duration;
 use vigie_govern::notify::sign;
 use vigie_state::notify::Delivery;
 
-/// One attempt: `Ok` when the receiver answered 2xx within `timeout`.
-pub fn send(url: &str, secret: &str, delivery: &Delivery, timeout: Duration) -> Result<(), String> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
+/// The client every attempt goes through (made once: its TLS roots are loaded once, and
+/// it keeps connections to a receiver between attempts): no redirect, no proxy, each
+/// attempt bounded by `timeout`.
+pub fn agent(timeout: Duration) -> ureq::Agent {
+    ureq::Agent::config_builder()
         .http_status_as_error(false)
         .max_redirects(0)
         .proxy(None)
         .timeout_global(Some(timeout))
         .user_agent(concat!("vigie/", env!("CARGO_PKG_VERSION")))
         .build()
-        .into();
+        .into()
+}
+
+/// One attempt with `agent` ([`agent`]): `Ok` when the receiver answered 2xx.
+pub fn send(
+    agent: &ureq::Agent,
+    url: &str,
+    secret: &str,
+    delivery: &Delivery,
+) -> Result<(), String> {
     let now = vigie_event::time::Timestamp::now().as_nanos() / 1_000_000_000;
     let body = delivery.payload.as_bytes();
     let response = agent
